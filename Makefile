@@ -1,0 +1,45 @@
+# Imigee — `make help` lists the targets.
+GO        ?= go
+PKGS      ?= ./...
+FUZZTIME  ?= 10s
+BENCHTIME ?= 1x
+BIN       ?= bin
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## Show this help.
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: build
+build: ## Build every binary into ./bin (static, CGO off).
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/ ./cmd/...
+
+.PHONY: test
+test: ## go vet + the whole test suite under the race detector (what CI runs).
+	$(GO) vet $(PKGS)
+	$(GO) test -race -timeout 15m $(PKGS)
+
+.PHONY: fuzz
+fuzz: ## A short fuzz pass (FUZZTIME each) over every fuzz target.
+	@./scripts/fuzz-all.sh $(FUZZTIME)
+
+.PHONY: bench
+bench: ## Benchmarks with their raw baselines in one run (see docs/BENCH.md).
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) $(PKGS)
+
+.PHONY: demo
+demo: build ## Local demo: a relay and three nodes on loopback share a photo.
+	@./scripts/demo.sh
+
+.PHONY: proto
+proto: ## Regenerate protocol/pb from the .proto files (needs protoc + protoc-gen-go).
+	protoc -I protocol/pb --go_out=protocol/pb --go_opt=paths=source_relative protocol/pb/*.proto
+
+.PHONY: lint
+lint: ## staticcheck (installed from the Go module proxy on first use).
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@latest $(PKGS)
+
+.PHONY: clean
+clean: ## Remove build output.
+	rm -rf $(BIN)
