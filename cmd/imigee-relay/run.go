@@ -1,0 +1,271 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/imigee/imigee/relay"
+)
+
+// runFlags are the flags of run (and, partly, compact) that override the
+// config file.
+type runFlags struct {
+	config           *string
+	dataDir          *string
+	admin            *string
+	adminAllowRemote *bool
+	logFormat        *string
+	logLevel         *string
+	retention        *time.Duration
+	shutdownTimeout  *time.Duration
+	listen           stringList
+	peers            stringList
+}
+
+func addRunFlags(fs *flag.FlagSet) *runFlags {
+	d := defaultFileConfig()
+	f := &runFlags{}
+	f.config = fs.String("config", "", "config `file` (TOML, see \"imigee-relay init\"); without it the built-in defaults are used")
+	f.dataDir = fs.String("data-dir", "", "`directory` for the database, identity key and relay.addrs (default "+d.DataDir+")")
+	f.admin = fs.String("admin", "", "admin HTTP `host:port` for /metrics, /healthz, /readyz; \"off\" disables it (default "+defaultAdminAddr+")")
+	f.adminAllowRemote = fs.Bool("admin-allow-remote", false, "allow a non-loopback -admin address (no auth: use only behind a firewall)")
+	f.logFormat = fs.String("log-format", "", "log `format`: text or json (default text)")
+	f.logLevel = fs.String("log-level", "", "log `level`: debug, info, warn or error (default info)")
+	f.retention = fs.Duration("retention", 0, "delete unacknowledged blobs after this `duration`; may only lower the 30-day maximum (720h)")
+	f.shutdownTimeout = fs.Duration("shutdown-timeout", 0, "on SIGTERM, wait at most this `duration` for in-flight puts (default 30s)")
+	fs.Var(&f.listen, "listen", "libp2p listen `multiaddr`; repeat for several (replaces the config's list)")
+	fs.Var(&f.peers, "peer", "`multiaddr` (with /p2p/ID) of another relay of this network to gossip rendezvous with; repeatable")
+	return f
+}
+
+// resolve builds the effective config: defaults, then the file, then the
+// flags that were given explicitly.
+func (f *runFlags) resolve(fs *flag.FlagSet) (fileConfig, error) {
+	c := defaultFileConfig()
+	if *f.config != "" {
+		var err error
+		if c, err = loadConfigFile(*f.config); err != nil {
+			return c, err
+		}
+	}
+	if flagWasSet(fs, "data-dir") {
+		c.DataDir = *f.dataDir
+	}
+	if flagWasSet(fs, "admin") {
+		c.Admin.Addr = *f.admin
+		if c.Admin.Addr == "off" {
+			c.Admin.Addr = ""
+		}
+	}
+	if flagWasSet(fs, "admin-allow-remote") {
+		c.Admin.AllowRemote = *f.adminAllowRemote
+	}
+	if flagWasSet(fs, "log-format") {
+		c.Log.Format = *f.logFormat
+	}
+	if flagWasSet(fs, "log-level") {
+		c.Log.Level = *f.logLevel
+	}
+	if flagWasSet(fs, "shutdown-timeout") {
+		c.ShutdownTimeout = relay.Duration(*f.shutdownTimeout)
+	}
+	if flagWasSet(fs, "retention") {
+		if *f.retention > maxRetention {
+			return c, fmt.Errorf("-retention %v: %w", *f.retention, errRetentionTooLong)
+		}
+		if *f.retention <= 0 {
+			return c, fmt.Errorf("-retention %v: must be positive", *f.retention)
+		}
+		c.Store.Retention = relay.Duration(*f.retention)
+	}
+	if len(f.listen) > 0 {
+		c.ListenAddrs = []string(f.listen)
+	}
+	if len(f.peers) > 0 {
+		c.Peers = []string(f.peers)
+	}
+	return c, c.validate()
+}
+
+// newLogger returns the process logger on w.
+func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	l, err := parseLogLevel(level)
+	if err != nil {
+		return nil, err
+	}
+	opts := &slog.HandlerOptions{Level: l}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return slog.New(slog.NewTextHandler(w, opts)), nil
+}
+
+func cmdRun(args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("run", "run [-config FILE] [flags]", `
+Start the relay. Without -config it runs on built-in defaults and keeps its
+state (database, identity key) in the data directory, creating the identity
+on first start. Flags override the config file.
+
+On start it prints, one per line on stdout, "peer_id ID", one "listen
+MULTIADDR/p2p/ID" per address and "admin HOST:PORT", and writes the same
+lines to DATA-DIR/relay.addrs. SIGTERM or SIGINT stops accepting work,
+finishes in-flight puts, closes the database and exits 0.`, stderr)
+	rf := addRunFlags(fs)
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	c, err := rf.resolve(fs)
+	if err != nil {
+		return fail(stderr, "run", err)
+	}
+	log, err := newLogger(stderr, c.Log.Format, c.Log.Level)
+	if err != nil {
+		return fail(stderr, "run", err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := runRelay(ctx, stop, c, log, stdout); err != nil {
+		log.Error("relay failed", "err", err)
+		return exitFail
+	}
+	return exitOK
+}
+
+// runRelay starts the relay and the admin server, blocks until ctx is
+// cancelled (a signal), then shuts both down gracefully. stopSignals
+// restores default signal handling once shutdown begins, so a second
+// Ctrl-C kills the process at once.
+func runRelay(ctx context.Context, stopSignals func(), c fileConfig, log *slog.Logger, stdout io.Writer) error {
+	if err := ensureDataDir(c.DataDir); err != nil {
+		return err
+	}
+	key, created, err := loadOrCreateIdentity(c.identityPath())
+	if err != nil {
+		return err
+	}
+	if created {
+		log.Info("created a new identity", "file", c.identityPath())
+	}
+	rc := c.Config
+	rc.Identity = key
+	rc.Logger = log
+	r, err := relay.New(rc)
+	if err != nil {
+		return fmt.Errorf("relay: %w", err)
+	}
+	defer r.Close()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(buildInfoCollector())
+	gatherers := prometheus.Gatherers{r.MetricsRegistry(), reg}
+	// The relay's registry already exports Go runtime and process
+	// metrics; add ours only if it ever stops (duplicates break scrapes).
+	if !hasMetric(r.MetricsRegistry(), "go_goroutines") {
+		reg.MustRegister(collectors.NewGoCollector())
+	}
+	if !hasMetric(r.MetricsRegistry(), "process_cpu_seconds_total") {
+		reg.MustRegister(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	var admin *adminServer
+	if c.Admin.Addr != "" {
+		admin, err = startAdmin(c.Admin.Addr, c.Admin.AllowRemote, gatherers, r.Ready, log)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = admin.Shutdown(sctx)
+		}()
+	}
+
+	// The relay's lifetime is ours, not the signal context's: a signal
+	// must lead to a graceful Shutdown, not an abrupt cancellation.
+	life, cancelLife := context.WithCancel(context.Background())
+	defer cancelLife()
+	if err := r.Start(life); err != nil {
+		return fmt.Errorf("relay start: %w", err)
+	}
+	addrsPath := filepath.Join(c.DataDir, addrsFileName)
+	announce := announceLines(r, admin)
+	if _, err := io.WriteString(stdout, announce); err != nil {
+		return fmt.Errorf("write addresses: %w", err)
+	}
+	if err := writeFileAtomic(addrsPath, []byte(announce), 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", addrsPath, err)
+	}
+	log.Info("relay started", "version", versionString(), "listen_addrs", len(r.Addrs()),
+		"admin", c.Admin.Addr != "")
+
+	<-ctx.Done()
+	stopSignals()
+	log.Info("shutting down", "timeout", c.ShutdownTimeout.D())
+	_ = os.Remove(addrsPath)
+	sctx, cancel := context.WithTimeout(context.Background(), c.ShutdownTimeout.D())
+	defer cancel()
+	if err := r.Shutdown(sctx); err != nil && !errors.Is(err, context.Canceled) {
+		return fmt.Errorf("relay shutdown: %w", err)
+	}
+	cancelLife()
+	// Shutdown already closed the database; Close releases the rest and
+	// may report that it was closed, which is not a failure.
+	if err := r.Close(); err != nil {
+		log.Warn("relay close", "err", err)
+	}
+	log.Info("stopped cleanly")
+	return nil
+}
+
+// announceLines is what run prints on start and writes to relay.addrs:
+// "peer_id ID", one "listen ADDR/p2p/ID" per address, "admin HOST:PORT".
+func announceLines(r *relay.Relay, admin *adminServer) string {
+	var b strings.Builder
+	id := r.ID()
+	fmt.Fprintf(&b, "peer_id %s\n", id)
+	for _, a := range r.Addrs() {
+		fmt.Fprintf(&b, "listen %s/p2p/%s\n", a, id)
+	}
+	if admin != nil {
+		fmt.Fprintf(&b, "admin %s\n", admin.Addr())
+	}
+	return b.String()
+}
+
+// buildInfoCollector exports imigee_relay_build_info{version,goversion} 1,
+// so dashboards can tell versions apart during a rolling upgrade.
+func buildInfoCollector() prometheus.Collector {
+	g := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name:        "imigee_relay_build_info",
+		Help:        "Build information of the running imigee-relay (always 1).",
+		ConstLabels: prometheus.Labels{"version": versionString()},
+	})
+	g.Set(1)
+	return g
+}
+
+// hasMetric reports whether reg exports a metric family called name.
+func hasMetric(reg *prometheus.Registry, name string) bool {
+	mfs, err := reg.Gather()
+	if err != nil {
+		return false
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			return true
+		}
+	}
+	return false
+}

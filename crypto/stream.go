@@ -1,0 +1,242 @@
+package crypto
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+
+	"golang.org/x/crypto/nacl/secretbox"
+)
+
+const (
+	// DefaultChunkSize is the plaintext size of every chunk but the last:
+	// 64 KiB.
+	DefaultChunkSize = 64 << 10
+
+	// MaxChunkSize bounds a stream's chunk size: 1 MiB, the largest blob a
+	// relay accepts.
+	MaxChunkSize = 1 << 20
+
+	// MinChunkSize bounds a stream's chunk size from below: 1 KiB.
+	MinChunkSize = 1 << 10
+
+	// ChunkOverhead is what sealing adds to each chunk (the Poly1305 tag).
+	ChunkOverhead = secretbox.Overhead
+
+	// StreamKeySize is the length of an encoded StreamKey:
+	// version(1) ‖ key(32) ‖ nonce prefix(19) ‖ chunk size(4).
+	StreamKeySize = 1 + 32 + streamPrefixSize + 4
+
+	// MaxChunks bounds the chunk index (a uint32 in the nonce).
+	MaxChunks = 1<<32 - 1
+
+	streamKeyVersion = 1
+	streamPrefixSize = 19
+)
+
+// StreamKey seals one piece of content in fixed-size chunks (STREAM over
+// secretbox). Chunk i is sealed under nonce = prefix(19) ‖ i(4, big-endian)
+// ‖ last(1), so a chunk moved to another index, another stream, or marked
+// last when it was not, fails to open, and a stream cut short lacks its last
+// chunk. The content is sealed once; the StreamKey itself is sent to each
+// recipient in an envelope (TypeContentKey). A StreamKey is immutable and
+// safe for concurrent use.
+type StreamKey struct {
+	Key       [32]byte
+	Prefix    [streamPrefixSize]byte
+	ChunkSize uint32
+}
+
+// NewStreamKey draws a random content key and nonce prefix (51 bytes from
+// rand). chunkSize 0 means DefaultChunkSize.
+func NewStreamKey(rand io.Reader, chunkSize int) (*StreamKey, error) {
+	if chunkSize == 0 {
+		chunkSize = DefaultChunkSize
+	}
+	if chunkSize < MinChunkSize || chunkSize > MaxChunkSize {
+		return nil, fmt.Errorf("crypto: stream key: chunk size %d: %w", chunkSize, ErrMalformed)
+	}
+	k := &StreamKey{ChunkSize: uint32(chunkSize)}
+	if _, err := io.ReadFull(rand, k.Key[:]); err != nil {
+		return nil, fmt.Errorf("crypto: stream key: %w", err)
+	}
+	if _, err := io.ReadFull(rand, k.Prefix[:]); err != nil {
+		return nil, fmt.Errorf("crypto: stream key: %w", err)
+	}
+	return k, nil
+}
+
+// MarshalBinary encodes the key in its StreamKeySize layout. The output is
+// secret: seal it in an envelope.
+func (k *StreamKey) MarshalBinary() ([]byte, error) {
+	b := make([]byte, 0, StreamKeySize)
+	b = append(b, streamKeyVersion)
+	b = append(b, k.Key[:]...)
+	b = append(b, k.Prefix[:]...)
+	return binary.BigEndian.AppendUint32(b, k.ChunkSize), nil
+}
+
+// ParseStreamKey decodes a StreamKey written by MarshalBinary.
+func ParseStreamKey(b []byte) (*StreamKey, error) {
+	if len(b) != StreamKeySize || b[0] != streamKeyVersion {
+		return nil, fmt.Errorf("crypto: stream key: %w", ErrMalformed)
+	}
+	k := &StreamKey{}
+	copy(k.Key[:], b[1:33])
+	copy(k.Prefix[:], b[33:52])
+	k.ChunkSize = binary.BigEndian.Uint32(b[52:])
+	if k.ChunkSize < MinChunkSize || k.ChunkSize > MaxChunkSize {
+		return nil, fmt.Errorf("crypto: stream key: chunk size %d: %w", k.ChunkSize, ErrMalformed)
+	}
+	return k, nil
+}
+
+// ChunkCount returns how many chunks content of size bytes seals to: at
+// least one (an empty content is one empty last chunk).
+func (k *StreamKey) ChunkCount(size int64) int64 {
+	cs := int64(k.ChunkSize)
+	if size <= 0 {
+		return 1
+	}
+	return (size + cs - 1) / cs
+}
+
+func (k *StreamKey) nonce(i uint32, last bool) *[24]byte {
+	var n [24]byte
+	copy(n[:], k.Prefix[:])
+	binary.BigEndian.PutUint32(n[streamPrefixSize:], i)
+	if last {
+		n[23] = 1
+	}
+	return &n
+}
+
+// SealChunk appends chunk i of the content, sealed, to dst. Every chunk but
+// the last must be exactly ChunkSize bytes; the last holds 0..ChunkSize.
+func (k *StreamKey) SealChunk(dst []byte, i uint32, last bool, p []byte) ([]byte, error) {
+	if len(p) > int(k.ChunkSize) || (!last && len(p) != int(k.ChunkSize)) {
+		return dst, fmt.Errorf("crypto: seal chunk %d: %d bytes: %w", i, len(p), ErrMalformed)
+	}
+	return secretbox.Seal(dst, p, k.nonce(i, last), &k.Key), nil
+}
+
+// OpenChunk authenticates sealed chunk i and appends its plaintext to dst.
+// It reports whether the chunk was sealed as the last one; a full-size chunk
+// is tried as a middle chunk first, then as the last. Any tampering, a wrong
+// index, or a chunk of another stream yields ErrOpen.
+func (k *StreamKey) OpenChunk(dst []byte, i uint32, c []byte) ([]byte, bool, error) {
+	full := int(k.ChunkSize) + ChunkOverhead
+	if len(c) < ChunkOverhead || len(c) > full {
+		return dst, false, fmt.Errorf("crypto: open chunk %d: %d bytes: %w", i, len(c), ErrMalformed)
+	}
+	if len(c) == full {
+		if out, ok := secretbox.Open(dst, c, k.nonce(i, false), &k.Key); ok {
+			return out, false, nil
+		}
+	}
+	if out, ok := secretbox.Open(dst, c, k.nonce(i, true), &k.Key); ok {
+		return out, true, nil
+	}
+	return dst, false, fmt.Errorf("crypto: open chunk %d: %w", i, ErrOpen)
+}
+
+// SealChunkAt seals chunk i of content of size bytes read from r (a file),
+// appending it to dst; it lets a sender resume a transfer at any chunk. It
+// reports whether the chunk is the last.
+func (k *StreamKey) SealChunkAt(dst []byte, r io.ReaderAt, size int64, i uint32) ([]byte, bool, error) {
+	n := k.ChunkCount(size)
+	if int64(i) >= n || n > MaxChunks {
+		return dst, false, fmt.Errorf("crypto: seal chunk %d of %d: %w", i, n, ErrMalformed)
+	}
+	off := int64(i) * int64(k.ChunkSize)
+	l := min(int64(k.ChunkSize), max(size-off, 0))
+	buf := make([]byte, l)
+	if m, err := r.ReadAt(buf, off); m < len(buf) {
+		if err == nil || err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return dst, false, fmt.Errorf("crypto: seal chunk %d: read: %w", i, err)
+	}
+	last := int64(i) == n-1
+	out, err := k.SealChunk(dst, i, last, buf)
+	return out, last, err
+}
+
+// SealStream reads content from r until EOF and writes its sealed chunks to
+// w back to back, holding at most two chunks in memory. It returns the
+// number of plaintext bytes sealed.
+func (k *StreamKey) SealStream(w io.Writer, r io.Reader) (int64, error) {
+	cs := int(k.ChunkSize)
+	cur, next := make([]byte, cs), make([]byte, cs)
+	out := make([]byte, 0, cs+ChunkOverhead)
+	n, err := io.ReadFull(r, cur)
+	var total int64
+	for i := uint32(0); ; i++ {
+		last := false
+		var nn int
+		switch {
+		case err == io.EOF || err == io.ErrUnexpectedEOF:
+			last = true
+		case err != nil:
+			return total, fmt.Errorf("crypto: seal stream: read: %w", err)
+		default:
+			nn, err = io.ReadFull(r, next)
+			last = nn == 0 && err == io.EOF
+		}
+		if i == MaxChunks && !last {
+			return total, fmt.Errorf("crypto: seal stream: %w", ErrTooLarge)
+		}
+		out, _ = k.SealChunk(out[:0], i, last, cur[:n])
+		if _, werr := w.Write(out); werr != nil {
+			return total, fmt.Errorf("crypto: seal stream: write: %w", werr)
+		}
+		total += int64(n)
+		if last {
+			return total, nil
+		}
+		cur, next, n = next, cur, nn
+	}
+}
+
+// OpenStream reads sealed chunks back to back from r (as SealStream wrote
+// them), writing plaintext to w as each chunk authenticates. It fails with
+// ErrTruncated if r ends before the last chunk, ErrOpen on any tampering or
+// reordering, and ErrMalformed on bytes after the last chunk. Plaintext
+// already written before an error must be discarded by the caller.
+func (k *StreamKey) OpenStream(w io.Writer, r io.Reader) (int64, error) {
+	full := int(k.ChunkSize) + ChunkOverhead
+	in := make([]byte, full)
+	out := make([]byte, 0, k.ChunkSize)
+	var total int64
+	for i := uint32(0); ; i++ {
+		n, err := io.ReadFull(r, in)
+		if err == io.EOF {
+			return total, fmt.Errorf("crypto: open stream: after %d chunks: %w", i, ErrTruncated)
+		}
+		if err != nil && err != io.ErrUnexpectedEOF {
+			return total, fmt.Errorf("crypto: open stream: read: %w", err)
+		}
+		p, last, oerr := k.OpenChunk(out[:0], i, in[:n])
+		if oerr != nil {
+			if n < full && errors.Is(oerr, ErrOpen) {
+				return total, fmt.Errorf("crypto: open stream: chunk %d: %w (%w)", i, ErrTruncated, ErrOpen)
+			}
+			return total, fmt.Errorf("crypto: open stream: %w", oerr)
+		}
+		if _, werr := w.Write(p); werr != nil {
+			return total, fmt.Errorf("crypto: open stream: write: %w", werr)
+		}
+		total += int64(len(p))
+		if last {
+			var one [1]byte
+			if m, _ := io.ReadFull(r, one[:]); m != 0 {
+				return total, fmt.Errorf("crypto: open stream: data after last chunk: %w", ErrMalformed)
+			}
+			return total, nil
+		}
+		if i == MaxChunks {
+			return total, fmt.Errorf("crypto: open stream: %w", ErrTooLarge)
+		}
+	}
+}

@@ -1,0 +1,234 @@
+package node
+
+import (
+	"log/slog"
+	"time"
+)
+
+// Defaults of Config fields left zero.
+const (
+	// DefaultEpochSeconds is the proximity epoch: 600 s (10 minutes).
+	DefaultEpochSeconds = 600
+	// DefaultProximityFriendCap caps how many friends are announced per
+	// epoch: 500 (about 23 KB of tokens per epoch).
+	DefaultProximityFriendCap = 500
+	// DefaultRetention is how long the sender keeps a pending copy and how
+	// far back the mailbox days are listed: 30 days (P2, P11).
+	DefaultRetention = 30 * 24 * time.Hour
+	// TransportRotation is the longest a transport identity lives: 24 h. A
+	// new one is also made on every Start (P12).
+	TransportRotation = 24 * time.Hour
+)
+
+// Config configures a Node. The zero value of each field means its default.
+type Config struct {
+	// DataDir holds the encrypted store and media files. Required.
+	DataDir string
+	// StoreKey is the 32-byte key of the encrypted local store, from the
+	// platform keystore. Required.
+	StoreKey []byte
+	// Relays are relay multiaddrs ending in /p2p/<relay peer ID>. With none,
+	// the node works only directly (LAN, or known addresses).
+	Relays []string
+	// ListenAddrs default to QUIC and TCP on 0.0.0.0, ephemeral ports.
+	ListenAddrs []string
+	// EpochSeconds is the proximity epoch length: DefaultEpochSeconds.
+	EpochSeconds int
+	// Now is the clock; default time.Now. Tests inject one.
+	Now func() time.Time
+	// Logger receives debug and warning logs; default slog.Default(). The
+	// node never logs content, keys, tokens, mailbox IDs, addresses or
+	// locations.
+	Logger *slog.Logger
+	// Events receives every Event; may be nil.
+	Events EventHandler
+	// EnableMDNS announces and discovers friends on the LAN.
+	EnableMDNS bool
+	// ProximityFriendCap: DefaultProximityFriendCap.
+	ProximityFriendCap int
+	// Retention of the sender's pending copy: DefaultRetention (never more).
+	Retention time.Duration
+}
+
+func (c *Config) withDefaults() Config {
+	out := *c
+	if len(out.ListenAddrs) == 0 {
+		out.ListenAddrs = []string{"/ip4/0.0.0.0/udp/0/quic-v1", "/ip4/0.0.0.0/tcp/0"}
+	}
+	if out.EpochSeconds <= 0 {
+		out.EpochSeconds = DefaultEpochSeconds
+	}
+	if out.Now == nil {
+		out.Now = time.Now
+	}
+	if out.Logger == nil {
+		out.Logger = slog.Default()
+	}
+	if out.ProximityFriendCap <= 0 {
+		out.ProximityFriendCap = DefaultProximityFriendCap
+	}
+	if out.Retention <= 0 || out.Retention > DefaultRetention {
+		out.Retention = DefaultRetention
+	}
+	return out
+}
+
+// EventHandler receives events. OnEvent is called from a single node
+// goroutine, in order; it must not block for long (hand work to the UI
+// thread). gomobile can implement it in Kotlin or Swift.
+type EventHandler interface {
+	OnEvent(e *Event)
+}
+
+// Event kinds.
+const (
+	EventFriendLinked   = "friend_linked"
+	EventFriendNearby   = "friend_nearby"
+	EventFriendGone     = "friend_gone"
+	EventItemOffered    = "item_offered"
+	EventItemReceived   = "item_received"
+	EventProgress       = "progress"
+	EventDeliveryFailed = "delivery_failed"
+	EventDelivered      = "delivered"
+	EventLike           = "like"
+	EventMessage        = "message"
+)
+
+// Event is one notification to the app. It holds only strings and ints so
+// gomobile can bind it. It never carries a location, cell or distance (P4).
+type Event struct {
+	Kind     string
+	FriendID string
+	ItemID   string
+	Type     string // item type: photo, video, message, like
+	Text     string // message text, or the liked item ID for likes
+	Path     string // received file
+	Done     int64  // progress: bytes done
+	Total    int64  // progress: bytes in all
+	Err      string
+}
+
+// Precision is how finely a friend may find this device.
+type Precision int
+
+// Precisions. Close is the default for new friends.
+const (
+	// PrecisionClose matches within about 150 m (S2 level 16).
+	PrecisionClose Precision = 0
+	// PrecisionCasual matches within about 600 m (S2 level 14).
+	PrecisionCasual Precision = 1
+	// PrecisionOff never announces to this friend.
+	PrecisionOff Precision = 2
+)
+
+// level returns the S2 level for p, or 0 for off.
+func (p Precision) level() int {
+	switch p {
+	case PrecisionClose:
+		return 16
+	case PrecisionCasual:
+		return 14
+	default:
+		return 0
+	}
+}
+
+func (p Precision) String() string {
+	switch p {
+	case PrecisionClose:
+		return "close"
+	case PrecisionCasual:
+		return "casual"
+	case PrecisionOff:
+		return "off"
+	}
+	return "unknown"
+}
+
+// ParsePrecision parses "close", "casual" or "off".
+func ParsePrecision(s string) (Precision, error) {
+	switch s {
+	case "close":
+		return PrecisionClose, nil
+	case "casual":
+		return PrecisionCasual, nil
+	case "off":
+		return PrecisionOff, nil
+	}
+	return 0, ErrBadArgument
+}
+
+// Share modes of SharePolicy.
+const (
+	// ShareAsk: every item needs explicit recipients (the user approves).
+	ShareAsk = "ask"
+	// ShareNearby: items shared without recipients go to friends nearby now.
+	ShareNearby = "nearby"
+	// SharePlaces: like ShareNearby, only while inside one of Places.
+	SharePlaces = "places"
+	// ShareWindows: like ShareNearby, only inside one of Windows.
+	ShareWindows = "windows"
+)
+
+// SharePolicy is the sender policy for items shared without explicit
+// recipients (P7). Places are kept only on the device.
+type SharePolicy struct {
+	Mode    string
+	Places  []Place
+	Windows []Window
+}
+
+// Place is a circle on the map.
+type Place struct {
+	Lat, Lng, RadiusMeters float64
+}
+
+// Window is a daily time window in UTC minutes since midnight; an end
+// before the start wraps past midnight.
+type Window struct {
+	StartMinute, EndMinute int
+}
+
+// Friend is a linked friend as the app sees it.
+type Friend struct {
+	ID          string
+	Name        string // empty; the app names friends
+	Linked      int64  // unix seconds
+	Precision   Precision
+	AutoAccept  bool
+	Nearby      bool
+	SafetyCheck string // safety number to compare in person
+}
+
+// Item states.
+const (
+	StateOffered   = "offered"   // inbox: waiting for Accept/Reject
+	StateReceiving = "receiving" // inbox: accepted, transfer in progress
+	StateReceived  = "received"  // inbox: complete
+	StateRejected  = "rejected"  // inbox: declined
+	StatePending   = "pending"   // outbox: not every recipient has it
+	StateDelivered = "delivered" // outbox: every recipient has it
+	StateFailed    = "failed"    // outbox: retention passed
+)
+
+// Item types.
+const (
+	TypePhoto   = "photo"
+	TypeVideo   = "video"
+	TypeMessage = "message"
+	TypeLike    = "like"
+)
+
+// Item is one shared thing as the app sees it.
+type Item struct {
+	ID       string
+	FriendID string // sender (inbox) or first recipient (outbox)
+	To       []string
+	Type     string
+	Text     string // message text; for likes the liked item ID
+	Path     string // file on this device
+	Size     int64
+	Done     int64
+	State    string
+	Created  int64 // unix seconds
+}

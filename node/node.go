@@ -1,0 +1,274 @@
+package node
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/imigee/imigee/crypto"
+	"github.com/imigee/imigee/node/localstore"
+)
+
+// Node is one device's Imigee node. Create it with New, then Start it. All
+// methods are safe for concurrent use.
+type Node struct {
+	cfg    Config
+	log    *slog.Logger
+	store  *localstore.Store
+	id     *crypto.Identity
+	media  string // directory of received files
+	outdir string // directory of sealed pending copies
+
+	events *eventQueue
+
+	mu        sync.Mutex // guards everything below
+	friends   map[string]*friend
+	started   bool
+	closed    bool
+	h         host.Host
+	hostBorn  time.Time
+	relays    []peer.AddrInfo
+	loc       *location
+	appOpen   bool
+	decisions map[string]chan bool // itemID → waiting offer stream
+
+	ctx    context.Context // canceled by Close
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // every goroutine the node starts
+	kick   chan struct{}  // wakes the loop (location, retry, friend online)
+}
+
+// New opens (or creates) the node's store in cfg.DataDir. It does no
+// network I/O; call Start.
+func New(cfg Config) (*Node, error) {
+	if cfg.DataDir == "" || len(cfg.StoreKey) != localstore.KeySize {
+		return nil, fmt.Errorf("node: DataDir and a %d-byte StoreKey are required: %w", localstore.KeySize, ErrBadArgument)
+	}
+	c := cfg.withDefaults()
+	st, err := localstore.Open(c.DataDir, c.StoreKey)
+	if err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	n := &Node{
+		cfg:       c,
+		log:       c.Logger.With("component", "imigee-node"),
+		store:     st,
+		media:     filepath.Join(c.DataDir, "media"),
+		outdir:    filepath.Join(c.DataDir, "outbox"),
+		friends:   map[string]*friend{},
+		decisions: map[string]chan bool{},
+		kick:      make(chan struct{}, 1),
+	}
+	for _, d := range []string{n.media, n.outdir} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			st.Close()
+			return nil, fmt.Errorf("node: mkdir: %w", err)
+		}
+	}
+	if err := n.loadIdentity(); err != nil {
+		st.Close()
+		return nil, err
+	}
+	if err := n.loadFriends(); err != nil {
+		st.Close()
+		return nil, err
+	}
+	n.ctx, n.cancel = context.WithCancel(context.Background())
+	n.events = newEventQueue(c.Events)
+	n.wg.Add(1)
+	go func() { defer n.wg.Done(); n.events.run(n.ctx) }()
+	return n, nil
+}
+
+func (n *Node) loadIdentity() error {
+	b, err := n.store.Get(localstore.Meta, "identity")
+	if errors.Is(err, localstore.ErrNotFound) {
+		id, err := crypto.NewIdentityAt(rand.Reader, n.cfg.Now().Unix())
+		if err != nil {
+			return fmt.Errorf("node: new identity: %w", err)
+		}
+		raw, _ := id.MarshalBinary()
+		if err := n.store.Put(localstore.Meta, "identity", raw); err != nil {
+			return fmt.Errorf("node: store identity: %w", err)
+		}
+		n.id = id
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("node: load identity: %w", err)
+	}
+	id, err := crypto.UnmarshalIdentity(b)
+	if err != nil {
+		return fmt.Errorf("node: load identity: %w", err)
+	}
+	n.id = id
+	return nil
+}
+
+// ID returns this device's friend ID (the fingerprint friends see).
+func (n *Node) ID() string {
+	c := n.id.Card()
+	return c.Fingerprint()
+}
+
+// Start starts networking: a libp2p host with a fresh transport identity,
+// connections and circuit reservations at the relays, the mailbox check,
+// and the background loop. Start returns when the host listens; relay
+// trouble is logged and retried, not returned.
+func (n *Node) Start(ctx context.Context) error {
+	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		return ErrClosed
+	}
+	if n.started {
+		n.mu.Unlock()
+		return nil
+	}
+	relays, err := parseRelays(n.cfg.Relays)
+	if err != nil {
+		n.mu.Unlock()
+		return err
+	}
+	n.relays = relays
+	n.mu.Unlock()
+
+	h, err := n.newHost()
+	if err != nil {
+		return err
+	}
+	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		h.Close()
+		return ErrClosed
+	}
+	n.h, n.hostBorn, n.started = h, n.cfg.Now(), true
+	n.mu.Unlock()
+	n.attachRelays(ctx, h)
+	n.wg.Add(1)
+	go func() { defer n.wg.Done(); n.loop() }()
+	if n.cfg.EnableMDNS {
+		n.startMDNS(h)
+	}
+	return nil
+}
+
+// Close stops every goroutine, closes the host and the store. It is
+// idempotent.
+func (n *Node) Close() error {
+	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		return nil
+	}
+	n.closed = true
+	h := n.h
+	n.h = nil
+	for id, ch := range n.decisions {
+		close(ch)
+		delete(n.decisions, id)
+	}
+	n.mu.Unlock()
+	n.cancel()
+	n.stopMDNS()
+	n.closeRelays()
+	var err error
+	if h != nil {
+		err = h.Close()
+	}
+	n.wg.Wait()
+	if serr := n.store.Close(); err == nil {
+		err = serr
+	}
+	return err
+}
+
+// host returns the current libp2p host or ErrNotStarted.
+func (n *Node) host() (host.Host, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed {
+		return nil, ErrClosed
+	}
+	if n.h == nil {
+		return nil, ErrNotStarted
+	}
+	return n.h, nil
+}
+
+// wake nudges the loop without blocking.
+func (n *Node) wake() {
+	select {
+	case n.kick <- struct{}{}:
+	default:
+	}
+}
+
+// go runs f as a node-owned goroutine unless the node is closing.
+func (n *Node) spawn(f func(ctx context.Context)) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed {
+		return
+	}
+	n.wg.Add(1)
+	go func() { defer n.wg.Done(); f(n.ctx) }()
+}
+
+func (n *Node) emit(e *Event) { n.events.push(e) }
+
+// eventQueue delivers events in order on one goroutine, without blocking
+// the producer (the queue is unbounded but events are small and rare).
+type eventQueue struct {
+	h    EventHandler
+	mu   sync.Mutex // guards q
+	q    []*Event
+	wake chan struct{}
+}
+
+func newEventQueue(h EventHandler) *eventQueue {
+	return &eventQueue{h: h, wake: make(chan struct{}, 1)}
+}
+
+func (q *eventQueue) push(e *Event) {
+	if q.h == nil {
+		return
+	}
+	q.mu.Lock()
+	q.q = append(q.q, e)
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (q *eventQueue) run(ctx context.Context) {
+	for {
+		q.mu.Lock()
+		batch := q.q
+		q.q = nil
+		q.mu.Unlock()
+		for _, e := range batch {
+			q.h.OnEvent(e)
+		}
+		if len(batch) > 0 {
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-q.wake:
+		}
+	}
+}

@@ -1,0 +1,64 @@
+// Package protocol is Imigee's wire contract: versioned protocol IDs, the
+// protobuf messages (in package pb), length-prefixed framing with a size cap
+// per stream, the named limits, shape validation of every message, and the
+// closed list of error codes. The full specification, with every field,
+// limit and flow, is docs/PROTOCOL.md.
+//
+// # Use
+//
+// A server or client reads with a Reader (one per stream, reusing its
+// buffers) through a typed helper, which reads one frame under that
+// message type's cap and validates it:
+//
+//	r := protocol.NewReader(stream, protocol.MaxMailboxRequest)
+//	w := protocol.NewWriter(stream)
+//	var req pb.MailboxRequest
+//	for {
+//		if err := protocol.ReadMailboxRequest(r, &req); err != nil {
+//			// io.EOF: clean close. *protocol.Error: answer with ToPB(err)
+//			// (ErrTooLarge or a malformed length: reset the stream).
+//		}
+//		...
+//		w.WriteMsg(&pb.MailboxResponse{Id: req.Id, ...})
+//	}
+//
+// Gossip messages are bare protobuf inside pubsub messages: EncodeGossip and
+// DecodeGossip.
+//
+// # Guarantees
+//
+//   - A frame length above the cap is rejected before a byte of the body is
+//     read or allocated (TestReadMsgRejectsBeforeAllocating, FuzzFrame).
+//   - io.EOF means a clean close between frames; a stream that ends inside a
+//     frame gives io.ErrUnexpectedEOF (TestReadMsgEOF).
+//   - Every message that passes Validate fits its frame cap
+//     (TestLargestValidFitsCap), re-encodes to an equal message, and every
+//     decoder is fuzzed from the shared vectors in testdata (Fuzz*).
+//   - Errors sent on the wire carry only a code from the closed list and a
+//     detail written by this package or the caller's *Error, never wrapped
+//     context or user data (TestToPB).
+//
+// Validation is shape only (lengths, counts, presence, ids, enums);
+// signatures, challenges, epochs against a clock and quotas are checked by
+// the relay and the node. Unknown fields are dropped on decode so /1 can
+// grow optional fields; a body of an unknown oneof case decodes as absent
+// and fails validation with ErrUnsupported.
+//
+// # Concurrency
+//
+// Package-level functions are safe for concurrent use. A Reader or Writer
+// belongs to one goroutine at a time (a stream normally has one reading and
+// one writing goroutine, each with its own).
+//
+// # Caveats
+//
+// After ErrTooLarge or a malformed length the stream is out of step and must
+// be reset. ReadMsg on a plain io.Reader reads the length one byte at a time
+// (it must not read ahead); wrap long-lived streams in a Reader. A Reader
+// keeps a body buffer of at most RetainLimit bytes between frames; Release
+// drops it.
+//
+// DESIGN properties: protocol carries only sealed bytes and tokens, which
+// is what P1, P3 and P12 need from the wire; the properties themselves are
+// proven by the crypto, relay and node tests.
+package protocol

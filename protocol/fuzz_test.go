@@ -1,0 +1,202 @@
+package protocol
+
+import (
+	"bytes"
+	"encoding/hex"
+	"errors"
+	"io"
+	"testing"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/imigee/imigee/protocol/pb"
+)
+
+// seedVectors adds every vector of type typ (valid and invalid) to f's
+// corpus, plus a few truncations and edge frames.
+func seedVectors(f *testing.F, typ string, frame bool) {
+	for _, nm := range append(validMessages(), invalidMessages()...) {
+		if string(nm.msg.ProtoReflect().Descriptor().FullName()) != typ {
+			continue
+		}
+		var b []byte
+		if frame {
+			var buf bytes.Buffer
+			if err := WriteMsg(&buf, nm.msg); err != nil {
+				f.Fatal(err)
+			}
+			b = buf.Bytes()
+		} else {
+			b, _ = marshalOpts.Marshal(nm.msg)
+		}
+		f.Add(b)
+		f.Add(b[:len(b)/2])
+	}
+	f.Add([]byte{})
+	f.Add([]byte{0x00})
+	f.Add([]byte{0x80, 0x00})
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01})
+}
+
+// countReader counts the bytes a decoder consumed.
+type countReader struct {
+	r *bytes.Reader
+	n int
+}
+
+func (c *countReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += n
+	return n, err
+}
+
+// fuzzFramed checks one framed decoder: no panic; it never consumes more
+// than a length prefix plus the cap, and nothing past the prefix when the
+// declared length exceeds the cap (so the body is never allocated); errors
+// are *Error, io.EOF or io.ErrUnexpectedEOF; an accepted message re-encodes
+// to a frame that decodes to an equal, valid message.
+func fuzzFramed[M proto.Message](f *testing.F, cap int, newM func() M, read func(io.Reader, M) error) {
+	seedVectors(f, string(newM().ProtoReflect().Descriptor().FullName()), true)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cr := &countReader{r: bytes.NewReader(data)}
+		m := newM()
+		err := read(cr, m)
+		if cr.n > MaxVarintLen+cap {
+			t.Fatalf("consumed %d bytes with cap %d", cr.n, cap)
+		}
+		if errors.Is(err, ErrTooLarge) && cr.n > MaxVarintLen {
+			if _, k := readUvarintForTest(data); k > 0 && cr.n > k {
+				t.Fatalf("read %d body bytes of an oversized frame", cr.n-k)
+			}
+		}
+		if err != nil {
+			var pe *Error
+			if !errors.As(err, &pe) && err != io.EOF && err != io.ErrUnexpectedEOF {
+				t.Fatalf("unexpected error type %T: %v", err, err)
+			}
+			return
+		}
+		var buf bytes.Buffer
+		if err := WriteMsg(&buf, m); err != nil {
+			t.Fatal(err)
+		}
+		again := newM()
+		if err := read(bytes.NewReader(buf.Bytes()), again); err != nil {
+			t.Fatalf("re-encoded message rejected: %v", err)
+		}
+		if !proto.Equal(m, again) {
+			t.Fatal("re-decoded message differs")
+		}
+	})
+}
+
+// readUvarintForTest returns the declared length and prefix size of data.
+func readUvarintForTest(data []byte) (uint64, int) {
+	var x uint64
+	for i := 0; i < len(data) && i < MaxVarintLen; i++ {
+		x |= uint64(data[i]&0x7f) << (7 * i)
+		if data[i] < 0x80 {
+			return x, i + 1
+		}
+	}
+	return 0, 0
+}
+
+func FuzzMailboxRequest(f *testing.F) {
+	fuzzFramed(f, MaxMailboxRequest, func() *pb.MailboxRequest { return &pb.MailboxRequest{} }, func(r io.Reader, m *pb.MailboxRequest) error { return ReadMailboxRequest(r, m) })
+}
+
+func FuzzMailboxResponse(f *testing.F) {
+	fuzzFramed(f, MaxMailboxResponse, func() *pb.MailboxResponse { return &pb.MailboxResponse{} }, func(r io.Reader, m *pb.MailboxResponse) error { return ReadMailboxResponse(r, m) })
+}
+
+func FuzzRendezvousRequest(f *testing.F) {
+	fuzzFramed(f, MaxRendezvousRequest, func() *pb.RendezvousRequest { return &pb.RendezvousRequest{} }, func(r io.Reader, m *pb.RendezvousRequest) error { return ReadRendezvousRequest(r, m) })
+}
+
+func FuzzRendezvousResponse(f *testing.F) {
+	fuzzFramed(f, MaxRendezvousResponse, func() *pb.RendezvousResponse { return &pb.RendezvousResponse{} }, func(r io.Reader, m *pb.RendezvousResponse) error { return ReadRendezvousResponse(r, m) })
+}
+
+func FuzzLinkRequest(f *testing.F) {
+	fuzzFramed(f, MaxLinkFrame, func() *pb.LinkRequest { return &pb.LinkRequest{} }, func(r io.Reader, m *pb.LinkRequest) error { return ReadLinkRequest(r, m) })
+}
+
+func FuzzLinkResponse(f *testing.F) {
+	fuzzFramed(f, MaxLinkFrame, func() *pb.LinkResponse { return &pb.LinkResponse{} }, func(r io.Reader, m *pb.LinkResponse) error { return ReadLinkResponse(r, m) })
+}
+
+func FuzzPeerFrame(f *testing.F) {
+	fuzzFramed(f, MaxShareFrame, func() *pb.PeerFrame { return &pb.PeerFrame{} }, func(r io.Reader, m *pb.PeerFrame) error { return ReadPeerFrame(r, m) })
+}
+
+// FuzzGossip checks DecodeGossip on bare pubsub payloads: no panic, and an
+// accepted message survives EncodeGossip/DecodeGossip unchanged.
+func FuzzGossip(f *testing.F) {
+	seedVectors(f, "imigee.v1.RendezvousGossip", false)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var m pb.RendezvousGossip
+		if err := DecodeGossip(data, &m); err != nil {
+			var pe *Error
+			if !errors.As(err, &pe) {
+				t.Fatalf("unexpected error type %T: %v", err, err)
+			}
+			return
+		}
+		b, err := EncodeGossip(&m)
+		if err != nil {
+			t.Fatalf("accepted gossip does not encode: %v", err)
+		}
+		var again pb.RendezvousGossip
+		if err := DecodeGossip(b, &again); err != nil || !proto.Equal(&m, &again) {
+			t.Fatalf("round trip: %v", err)
+		}
+	})
+}
+
+// FuzzFrame drives the raw frame layer: a Reader reading successive frames
+// from one stream under a small cap must agree with the unbuffered ReadMsg
+// frame by frame, never return a frame longer than the cap, and stop at the
+// first error.
+func FuzzFrame(f *testing.F) {
+	for _, nm := range validMessages() {
+		var buf bytes.Buffer
+		_ = WriteMsg(&buf, nm.msg)
+		_ = WriteMsg(&buf, nm.msg)
+		f.Add(buf.Bytes(), uint16(buf.Len()))
+	}
+	f.Add([]byte{0x03, 0x08, 0x01, 0x00}, uint16(2))
+	f.Add(mustHex("0408011200"), uint16(4))
+	f.Fuzz(func(t *testing.T, data []byte, cap uint16) {
+		limit := int(cap)
+		buffered := NewReader(bytes.NewReader(data), limit)
+		plain := struct{ io.Reader }{bytes.NewReader(data)}
+		for range 64 {
+			a, errA := buffered.readFrameCap(limit)
+			b, errB := readFrame(plain, limit)
+			if (errA == nil) != (errB == nil) || Code(errA) != Code(errB) {
+				t.Fatalf("Reader: %v, readFrame: %v", errA, errB)
+			}
+			if errA != nil {
+				if _, ok := errA.(*Error); !ok && errA != io.EOF && errA != io.ErrUnexpectedEOF {
+					t.Fatalf("unexpected error %T: %v", errA, errA)
+				}
+				if errA != errB && Code(errA) == pb.ErrorCode_INTERNAL {
+					t.Fatalf("Reader: %v, readFrame: %v", errA, errB)
+				}
+				return
+			}
+			if len(a) > limit || !bytes.Equal(a, b) {
+				t.Fatalf("frames differ or exceed cap: %d, %d", len(a), len(b))
+			}
+		}
+	})
+}
+
+func mustHex(s string) []byte {
+	b, err := hex.DecodeString(s)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}

@@ -1,0 +1,36 @@
+package protocol
+
+// Protocol IDs. They are plain strings so that package protocol stays free of
+// go-libp2p; callers convert them with protocol.ID(...) from go-libp2p.
+//
+// Versioning: every ID ends in a major version. A change that an old peer
+// would misread (a renumbered or retyped field, a new mandatory field, a
+// tighter limit, a new error code) needs a new major version served side by
+// side with the old one. Adding an optional field is not such a change:
+// decoders drop unknown fields (see ReadMsg), so /1 may grow additively.
+const (
+	// MailboxProtocol carries MailboxRequest/MailboxResponse frames between
+	// a node and a relay (put, fetch, ack, subscribe/notify, forget).
+	MailboxProtocol = "/imigee/mailbox/1"
+
+	// RendezvousProtocol carries RendezvousRequest/RendezvousResponse frames
+	// between a node and a relay (announce, withdraw; pushed matches).
+	RendezvousProtocol = "/imigee/rendezvous/1"
+
+	// LinkProtocol carries one LinkRequest and one LinkResponse between two
+	// devices that are becoming friends.
+	LinkProtocol = "/imigee/link/1"
+
+	// ShareProtocol carries PeerFrame frames between two friends' devices
+	// (hello, offer, reply, chunks, receipt, resume, envelopes).
+	ShareProtocol = "/imigee/share/1"
+
+	// GossipTopic is the pubsub topic on which the relays of one network
+	// exchange RendezvousGossip messages (one message per pubsub message, no
+	// length prefix).
+	GossipTopic = "/imigee/rendezvous-gossip/1"
+)
+
+// Version is the wire version of every ID above; it moves only together
+// with the IDs.
+const Version = 1

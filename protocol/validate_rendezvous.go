@@ -1,0 +1,221 @@
+package protocol
+
+import (
+	"io"
+	"strconv"
+
+	"github.com/imigee/imigee/protocol/pb"
+)
+
+// ValidateRendezvousRequest checks a RendezvousRequest: a non-zero id and
+// exactly one known body. An Announce has a non-zero epoch, an epoch length
+// within [MinEpochSeconds, MaxEpochSeconds] and 1..MaxAnnouncements valid
+// announcements carrying at most MaxTokensPerAnnounce tokens in all.
+// Whether the epoch is current is the relay's check (STALE).
+func ValidateRendezvousRequest(m *pb.RendezvousRequest) error {
+	if m == nil {
+		return errf(badRequest, "rendezvous request: absent")
+	}
+	if err := nonZeroID("rendezvous request", m.Id); err != nil {
+		return err
+	}
+	switch b := m.Body.(type) {
+	case *pb.RendezvousRequest_Announce:
+		a := b.Announce
+		if a == nil {
+			return errf(badRequest, "announce: absent")
+		}
+		if err := validateEpoch("announce", a.Epoch, a.EpochSeconds); err != nil {
+			return err
+		}
+		return validateAnnouncements("announce.announcements", a.Announcements, 1)
+	case *pb.RendezvousRequest_Withdraw:
+		if b.Withdraw == nil {
+			return errf(badRequest, "withdraw: absent")
+		}
+		return nil
+	default:
+		return errf(unsupported, "rendezvous request: no known body")
+	}
+}
+
+// validateAnnouncements checks min..MaxAnnouncements announcements and the
+// total token count.
+func validateAnnouncements(field string, as []*pb.Announcement, min int) error {
+	if err := count(field, len(as), min, MaxAnnouncements); err != nil {
+		return err
+	}
+	tokens := 0
+	for i, a := range as {
+		if err := at(ValidateAnnouncement(a), idx(field, i)); err != nil {
+			return err
+		}
+		tokens += len(a.Tokens)
+	}
+	if tokens > MaxTokensPerAnnounce {
+		return errf(tooLarge, field, ": ", strconv.Itoa(tokens), " tokens exceed ", strconv.Itoa(MaxTokensPerAnnounce))
+	}
+	return nil
+}
+
+// ValidateAnnouncement checks 1..MaxTokensPerAnnouncement tokens of
+// TokenSize bytes with kind HERE or NEAR, and a sealed record of
+// 1..MaxSealedRecord bytes.
+func ValidateAnnouncement(a *pb.Announcement) error {
+	if a == nil {
+		return errf(badRequest, "absent")
+	}
+	if err := count("tokens", len(a.Tokens), 1, MaxTokensPerAnnouncement); err != nil {
+		return err
+	}
+	for i, t := range a.Tokens {
+		if t == nil {
+			return errf(badRequest, idx("tokens", i), "absent")
+		}
+		if err := exact(idx("tokens", i)+"value", t.Value, TokenSize); err != nil {
+			return err
+		}
+		if t.Kind != pb.TokenKind_HERE && t.Kind != pb.TokenKind_NEAR {
+			return errf(badRequest, idx("tokens", i), "kind: unknown ", strconv.Itoa(int(t.Kind)))
+		}
+	}
+	return sized("sealed_record", a.SealedRecord, MaxSealedRecord)
+}
+
+// ValidateRendezvousResponse checks a RendezvousResponse: either an error
+// and no body, or exactly one known body. A pushed Match has id 0, other
+// bodies a non-zero id; an error may have id 0 when it concerns the whole
+// stream.
+func ValidateRendezvousResponse(m *pb.RendezvousResponse) error {
+	if m == nil {
+		return errf(badRequest, "rendezvous response: absent")
+	}
+	if m.Error != nil {
+		if m.Body != nil {
+			return errf(badRequest, "rendezvous response: both error and body")
+		}
+		return at(ValidateError(m.Error), "rendezvous response.")
+	}
+	if _, push := m.Body.(*pb.RendezvousResponse_Match); push {
+		if m.Id != 0 {
+			return errf(badRequest, "rendezvous response: match with non-zero id")
+		}
+	} else if m.Body != nil {
+		if err := nonZeroID("rendezvous response", m.Id); err != nil {
+			return err
+		}
+	}
+	switch b := m.Body.(type) {
+	case *pb.RendezvousResponse_Announce:
+		r := b.Announce
+		if r == nil {
+			return errf(badRequest, "announce result: absent")
+		}
+		if r.Accepted > MaxTokensPerAnnounce {
+			return errf(badRequest, "announce result.accepted: more than ", strconv.Itoa(MaxTokensPerAnnounce))
+		}
+		if err := count("announce result.matches", len(r.Matches), 0, MaxMatchesPerResult); err != nil {
+			return err
+		}
+		for i, mt := range r.Matches {
+			if err := at(ValidateMatch(mt), idx("announce result.matches", i)); err != nil {
+				return err
+			}
+		}
+		return nil
+	case *pb.RendezvousResponse_Match:
+		return at(ValidateMatch(b.Match), "match.")
+	case *pb.RendezvousResponse_Withdraw:
+		if b.Withdraw == nil {
+			return errf(badRequest, "withdraw result: absent")
+		}
+		return nil
+	default:
+		return errf(unsupported, "rendezvous response: no known body")
+	}
+}
+
+// ValidateMatch checks a non-zero epoch, a TokenSize token and a sealed
+// record of 1..MaxSealedRecord bytes.
+func ValidateMatch(m *pb.Match) error {
+	if m == nil {
+		return errf(badRequest, "absent")
+	}
+	if m.Epoch == 0 {
+		return errf(badRequest, "epoch: zero")
+	}
+	if err := exact("token", m.Token, TokenSize); err != nil {
+		return err
+	}
+	return sized("sealed_record", m.SealedRecord, MaxSealedRecord)
+}
+
+// ValidateGossip checks a RendezvousGossip: an OriginSize origin; if
+// withdraw is set, no announcements (epoch fields are then ignored);
+// otherwise a valid epoch and 1..MaxAnnouncements valid announcements with
+// at most MaxTokensPerAnnounce tokens in all.
+func ValidateGossip(m *pb.RendezvousGossip) error {
+	if m == nil {
+		return errf(badRequest, "gossip: absent")
+	}
+	if err := exact("gossip.origin", m.Origin, OriginSize); err != nil {
+		return err
+	}
+	if m.Withdraw {
+		if len(m.Announcements) != 0 {
+			return errf(badRequest, "gossip: withdraw with announcements")
+		}
+		return nil
+	}
+	if err := validateEpoch("gossip", m.Epoch, m.EpochSeconds); err != nil {
+		return err
+	}
+	return validateAnnouncements("gossip.announcements", m.Announcements, 1)
+}
+
+// DecodeGossip decodes one pubsub message (bare protobuf, no length
+// prefix) of at most MaxGossipMessage bytes into m and validates it.
+// Unknown fields are dropped.
+func DecodeGossip(data []byte, m *pb.RendezvousGossip) error {
+	if len(data) > MaxGossipMessage {
+		return errf(tooLarge, "gossip: ", strconv.Itoa(len(data)), " bytes exceed ", strconv.Itoa(MaxGossipMessage))
+	}
+	if err := unmarshal(data, m); err != nil {
+		return err
+	}
+	return ValidateGossip(m)
+}
+
+// EncodeGossip validates m and returns its deterministic encoding for one
+// pubsub message.
+func EncodeGossip(m *pb.RendezvousGossip) ([]byte, error) {
+	if err := ValidateGossip(m); err != nil {
+		return nil, err
+	}
+	b, err := marshalOpts.MarshalAppend(nil, m)
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > MaxGossipMessage {
+		return nil, errf(tooLarge, "gossip: ", strconv.Itoa(len(b)), " bytes exceed ", strconv.Itoa(MaxGossipMessage))
+	}
+	return b, nil
+}
+
+// ReadRendezvousRequest reads one frame of at most MaxRendezvousRequest
+// bytes into m and validates it.
+func ReadRendezvousRequest(r io.Reader, m *pb.RendezvousRequest) error {
+	if err := ReadMsg(r, m, MaxRendezvousRequest); err != nil {
+		return err
+	}
+	return ValidateRendezvousRequest(m)
+}
+
+// ReadRendezvousResponse reads one frame of at most MaxRendezvousResponse
+// bytes into m and validates it.
+func ReadRendezvousResponse(r io.Reader, m *pb.RendezvousResponse) error {
+	if err := ReadMsg(r, m, MaxRendezvousResponse); err != nil {
+		return err
+	}
+	return ValidateRendezvousResponse(m)
+}

@@ -1,0 +1,113 @@
+package relay
+
+import (
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/imigee/imigee/relay/rendezvous"
+)
+
+// connState is what the relay keeps per libp2p connection: the request rate
+// limiter shared by all its streams, its stream count and its rendezvous
+// sessions (so Forget on the mailbox stream can withdraw them). Connections
+// are keyed by the connection ID, never by peer ID or address.
+type connState struct {
+	limiter *rate.Limiter
+
+	mu       sync.Mutex // guards streams and sessions
+	streams  int
+	sessions map[*rendezvous.Session]struct{}
+}
+
+// conns tracks connState per connection.
+type conns struct {
+	limits Limits
+
+	mu sync.Mutex // guards m
+	m  map[string]*connState
+}
+
+func newConns(l Limits) *conns {
+	return &conns{limits: l, m: make(map[string]*connState)}
+}
+
+// get returns the state of c, creating it.
+func (cs *conns) get(c network.Conn) *connState {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	st := cs.m[c.ID()]
+	if st == nil {
+		st = &connState{
+			limiter:  rate.NewLimiter(rate.Limit(cs.limits.RequestsPerSecond), cs.limits.RequestBurst),
+			sessions: make(map[*rendezvous.Session]struct{}),
+		}
+		cs.m[c.ID()] = st
+	}
+	return st
+}
+
+// forget drops the state of a closed connection.
+func (cs *conns) forget(c network.Conn) {
+	cs.mu.Lock()
+	delete(cs.m, c.ID())
+	cs.mu.Unlock()
+}
+
+// openStream counts a stream on st; false if the cap is reached.
+func (st *connState) openStream(max int) bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.streams >= max {
+		return false
+	}
+	st.streams++
+	return true
+}
+
+func (st *connState) closeStream() {
+	st.mu.Lock()
+	st.streams--
+	st.mu.Unlock()
+}
+
+// allow charges n request units at now.
+func (st *connState) allow(now time.Time, n int) bool {
+	return st.limiter.AllowN(now, n)
+}
+
+func (st *connState) addSession(s *rendezvous.Session) {
+	st.mu.Lock()
+	st.sessions[s] = struct{}{}
+	st.mu.Unlock()
+}
+
+func (st *connState) removeSession(s *rendezvous.Session) {
+	st.mu.Lock()
+	delete(st.sessions, s)
+	st.mu.Unlock()
+}
+
+func (st *connState) sessionList() []*rendezvous.Session {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	out := make([]*rendezvous.Session, 0, len(st.sessions))
+	for s := range st.sessions {
+		out = append(out, s)
+	}
+	return out
+}
+
+// notifiee drops connection state on disconnect.
+type notifiee struct{ cs *conns }
+
+func (n notifiee) Listen(network.Network, ma.Multiaddr)      {}
+func (n notifiee) ListenClose(network.Network, ma.Multiaddr) {}
+func (n notifiee) Connected(network.Network, network.Conn)   {}
+func (n notifiee) Disconnected(_ network.Network, c network.Conn) {
+	n.cs.forget(c)
+}

@@ -1,0 +1,188 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"sync"
+
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/imigee/imigee/protocol"
+	"github.com/imigee/imigee/protocol/pb"
+	"github.com/imigee/imigee/relay/rendezvous"
+)
+
+// gossipQueue is the pubsub per-peer outbound and validation queue depth:
+// 4096, since the default 32 lost a quarter of a burst in BASELINES.md.
+const gossipQueue = 4096
+
+// remoteKey names a session announced through another relay: the relay's
+// peer ID and the session's random origin. Neither identifies a client.
+type remoteKey struct {
+	relay  peer.ID
+	origin [protocol.OriginSize]byte
+}
+
+// gossip is the relay's membership in its network's gossipsub topic.
+type gossip struct {
+	r     *Relay
+	ps    *pubsub.PubSub
+	topic *pubsub.Topic
+	sub   *pubsub.Subscription
+
+	mu     sync.Mutex // guards remote
+	remote map[remoteKey]*rendezvous.Session
+}
+
+// topicName is the gossip topic of a network.
+func topicName(network string) string { return protocol.GossipTopic + "/" + network }
+
+func (r *Relay) startGossip(ctx context.Context) error {
+	ps, err := pubsub.NewGossipSub(ctx, r.host,
+		pubsub.WithMaxMessageSize(protocol.MaxGossipMessage+4<<10),
+		pubsub.WithPeerOutboundQueueSize(gossipQueue),
+		pubsub.WithValidateQueueSize(gossipQueue),
+		pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
+	)
+	if err != nil {
+		return err
+	}
+	g := &gossip{r: r, ps: ps, remote: make(map[remoteKey]*rendezvous.Session)}
+	name := topicName(r.cfg.Network)
+	if err := ps.RegisterTopicValidator(name, g.validate); err != nil {
+		return err
+	}
+	if g.topic, err = ps.Join(name); err != nil {
+		return err
+	}
+	if g.sub, err = g.topic.Subscribe(pubsub.WithBufferSize(gossipQueue)); err != nil {
+		return err
+	}
+	r.gossip = g
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		g.loop(ctx)
+	}()
+	return nil
+}
+
+// validate rejects gossip that does not decode or validate, so pubsub
+// neither delivers nor forwards it; the decoded message rides along.
+func (g *gossip) validate(_ context.Context, _ peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
+	m := &pb.RendezvousGossip{}
+	if err := protocol.DecodeGossip(msg.Data, m); err != nil {
+		g.r.m.drop(dropGossipInvalid)
+		return pubsub.ValidationReject
+	}
+	msg.ValidatorData = m
+	return pubsub.ValidationAccept
+}
+
+// loop applies gossip from other relays until ctx ends.
+func (g *gossip) loop(ctx context.Context) {
+	self := g.r.host.ID()
+	for {
+		msg, err := g.sub.Next(ctx)
+		if err != nil {
+			return
+		}
+		if msg.ReceivedFrom == self || msg.GetFrom() == self {
+			continue
+		}
+		m, ok := msg.ValidatorData.(*pb.RendezvousGossip)
+		if !ok {
+			continue
+		}
+		g.apply(msg.GetFrom(), m)
+	}
+}
+
+// apply matches a remote announcement like a local one and notifies local
+// sessions; the remote side's own relay notifies its client.
+func (g *gossip) apply(from peer.ID, m *pb.RendezvousGossip) {
+	r := g.r
+	k := remoteKey{relay: from}
+	copy(k.origin[:], m.Origin)
+	g.mu.Lock()
+	s := g.remote[k]
+	if m.Withdraw {
+		delete(g.remote, k)
+		g.mu.Unlock()
+		if s != nil {
+			r.rv.Close(s)
+		}
+		r.m.gossipIn.Inc()
+		return
+	}
+	if s == nil {
+		if len(g.remote) >= r.cfg.Rendezvous.MaxRemoteSessions {
+			g.mu.Unlock()
+			r.m.drop(dropGossipRefused)
+			return
+		}
+		s = r.rv.NewSession(nil)
+		g.remote[k] = s
+	}
+	g.mu.Unlock()
+	_, _, others, err := r.rv.Announce(s, m.EpochSeconds, m.Epoch, engineAnnouncements(m.Announcements))
+	if err != nil {
+		r.m.drop(dropGossipRefused)
+		return
+	}
+	r.m.gossipIn.Inc()
+	r.deliver(others)
+}
+
+// prune forgets remote sessions whose entries all expired.
+func (g *gossip) prune() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for k, s := range g.remote {
+		if g.r.rv.Entries(s) == 0 {
+			delete(g.remote, k)
+		}
+	}
+}
+
+// publish sends m, splitting it if it would exceed MaxGossipMessage.
+func (g *gossip) publish(m *pb.RendezvousGossip) {
+	b, err := protocol.EncodeGossip(m)
+	var pe *protocol.Error
+	if errors.As(err, &pe) && pe.Code == pb.ErrorCode_TOO_LARGE && len(m.Announcements) > 1 {
+		h := len(m.Announcements) / 2
+		g.publish(&pb.RendezvousGossip{Origin: m.Origin, Epoch: m.Epoch, EpochSeconds: m.EpochSeconds, Announcements: m.Announcements[:h]})
+		g.publish(&pb.RendezvousGossip{Origin: m.Origin, Epoch: m.Epoch, EpochSeconds: m.EpochSeconds, Announcements: m.Announcements[h:]})
+		return
+	}
+	if err != nil {
+		return
+	}
+	if err := g.topic.Publish(g.r.ctx, b); err != nil {
+		return
+	}
+	g.r.m.gossipOut.Inc()
+}
+
+// gossipAnnounce shares a local announcement with the network.
+func (r *Relay) gossipAnnounce(rs *rvStream, a *pb.Announce) {
+	if r.gossip == nil {
+		return
+	}
+	r.gossip.publish(&pb.RendezvousGossip{Origin: rs.origin[:], Epoch: a.Epoch, EpochSeconds: a.EpochSeconds, Announcements: a.Announcements})
+}
+
+// gossipWithdraw tells the network a local session withdrew.
+func (r *Relay) gossipWithdraw(s *rendezvous.Session) {
+	rs, ok := s.Owner().(*rvStream)
+	if !ok || r.gossip == nil {
+		return
+	}
+	r.gossip.publish(&pb.RendezvousGossip{Origin: rs.origin[:], Withdraw: true})
+}
+
+func (g *gossip) close() {
+	g.sub.Cancel()
+	_ = g.topic.Close()
+}

@@ -1,0 +1,108 @@
+package relay
+
+import (
+	"fmt"
+
+	"github.com/libp2p/go-libp2p"
+	lcrypto "github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
+	lprotocol "github.com/libp2p/go-libp2p/core/protocol"
+	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
+	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
+	relayv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
+	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
+	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/imigee/imigee/protocol"
+)
+
+// Resource manager limits of the relay's own protocols (per peer), on top of
+// go-libp2p's defaults for its services. They are deliberate, not the
+// defaults' accident:
+//   - a peer may hold MaxStreamsPerConn mailbox streams and 8 rendezvous
+//     streams (a phone needs one of each; a sender with parallel puts more);
+//   - each protocol may use 64 MiB of tracked memory per peer (one full
+//     fetch response is 4 MiB);
+//   - the whole relay may hold 16384 mailbox and 16384 rendezvous streams.
+//
+// System-wide connection, stream, memory and FD limits scale from
+// Limits.ResourceMemory and Limits.ResourceFDs with rcmgr's scaling rules.
+const (
+	rvStreamsPerPeer    = 8
+	protoMemoryPerPeer  = 64 << 20
+	protoStreamsOverall = 16384
+)
+
+// resourceManager builds the libp2p resource manager with explicit limits.
+func resourceManager(l Limits) (*rcmgr.ScalingLimitConfig, rcmgr.ConcreteLimitConfig) {
+	sc := rcmgr.DefaultLimits // a copy: the package value stays untouched
+	libp2p.SetDefaultServiceLimits(&sc)
+	for _, p := range []struct {
+		id      string
+		perPeer int
+	}{{protocol.MailboxProtocol, l.MaxStreamsPerConn}, {protocol.RendezvousProtocol, rvStreamsPerPeer}} {
+		sc.AddProtocolLimit(lprotocol.ID(p.id),
+			rcmgr.BaseLimit{StreamsInbound: protoStreamsOverall, StreamsOutbound: 0, Streams: protoStreamsOverall, Memory: l.ResourceMemory / 2},
+			rcmgr.BaseLimitIncrease{})
+		sc.AddProtocolPeerLimit(lprotocol.ID(p.id),
+			rcmgr.BaseLimit{StreamsInbound: p.perPeer, StreamsOutbound: 0, Streams: p.perPeer, Memory: protoMemoryPerPeer},
+			rcmgr.BaseLimitIncrease{})
+	}
+	return &sc, sc.Scale(l.ResourceMemory, l.ResourceFDs)
+}
+
+// newHost builds the libp2p host: QUIC and TCP only, explicit resource
+// limits, a connection manager, circuit relay v2 and AutoNAT service, and
+// libp2p's metrics in reg. It does not listen yet (Start does).
+func newHost(cfg Config, reg prometheus.Registerer) (host.Host, error) {
+	key := cfg.Identity
+	if key == nil {
+		k, _, err := lcrypto.GenerateEd25519Key(nil)
+		if err != nil {
+			return nil, fmt.Errorf("relay: identity: %w", err)
+		}
+		key = k
+	}
+	_, limits := resourceManager(cfg.Limits)
+	str, err := rcmgr.NewStatsTraceReporter()
+	if err != nil {
+		return nil, fmt.Errorf("relay: resource manager metrics: %w", err)
+	}
+	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limits), rcmgr.WithTraceReporter(str))
+	if err != nil {
+		return nil, fmt.Errorf("relay: resource manager: %w", err)
+	}
+	cm, err := connmgr.NewConnManager(cfg.Limits.ConnsLow, cfg.Limits.ConnsHigh)
+	if err != nil {
+		rm.Close()
+		return nil, fmt.Errorf("relay: connection manager: %w", err)
+	}
+	opts := []libp2p.Option{
+		libp2p.Identity(key),
+		libp2p.NoListenAddrs,
+		libp2p.Transport(quic.NewTransport),
+		libp2p.Transport(tcp.NewTCPTransport),
+		libp2p.ResourceManager(rm),
+		libp2p.ConnectionManager(cm),
+		libp2p.PrometheusRegisterer(reg),
+		libp2p.EnableNATService(),
+		libp2p.UserAgent("imigee-relay"),
+	}
+	if cfg.ForceReachabilityPublic {
+		opts = append(opts, libp2p.ForceReachabilityPublic())
+	}
+	if cfg.EnableCircuitRelay {
+		opts = append(opts, libp2p.EnableRelayService(
+			relayv2.WithResources(cfg.Circuit.libp2p()),
+			relayv2.WithMetricsTracer(relayv2.NewMetricsTracer(relayv2.WithRegisterer(reg))),
+		))
+	} else {
+		opts = append(opts, libp2p.DisableRelay())
+	}
+	h, err := libp2p.New(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("relay: libp2p host: %w", err)
+	}
+	return h, nil
+}

@@ -1,0 +1,346 @@
+package relay
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"io"
+	"time"
+
+	"github.com/imigee/imigee/crypto"
+	"github.com/imigee/imigee/protocol"
+	"github.com/imigee/imigee/protocol/pb"
+	"github.com/imigee/imigee/relay/store"
+)
+
+// mailboxStream is the state of one mailbox stream: its outstanding
+// challenges and its subscription. Only the stream's request loop touches
+// it, except sub.ch which the hub fills.
+type mailboxStream struct {
+	r    *Relay
+	s    serviceStream
+	conn *connState
+	fw   *frameWriter
+
+	challenges map[[protocol.ChallengeSize]byte]time.Time // nonce → expiry
+
+	sub        *subscriber
+	subMboxes  []crypto.MailboxID
+	pusherStop chan struct{}
+	pusherDone chan struct{}
+}
+
+// serveMailbox runs the request loop of one mailbox stream until the peer
+// closes it, a frame is malformed, a deadline passes or the relay stops. It
+// returns only after the stream's pusher goroutine has stopped.
+func (r *Relay) serveMailbox(s serviceStream, conn *connState) {
+	ms := &mailboxStream{
+		r:          r,
+		s:          s,
+		conn:       conn,
+		fw:         newFrameWriter(s, r.cfg.Limits.WriteTimeout.D()),
+		challenges: make(map[[protocol.ChallengeSize]byte]time.Time),
+	}
+	defer ms.unsubscribe()
+	rd := protocol.NewReader(s, protocol.MaxMailboxRequest)
+	for {
+		idle := r.cfg.Limits.IdleTimeout.D()
+		if ms.sub != nil {
+			idle = r.cfg.Limits.SubscribedIdleTimeout.D()
+		}
+		req := &pb.MailboxRequest{}
+		err := readRequest(rd, s, idle+r.cfg.Limits.ReadTimeout.D(), req)
+		if err != nil {
+			if !errors.Is(err, io.EOF) && protocol.Code(err) != pb.ErrorCode_INTERNAL {
+				// A framing error: say why, then drop the stream (it is
+				// out of step after an oversized length).
+				r.m.error(protocol.Code(err))
+				_ = ms.fw.write(&pb.MailboxResponse{Error: protocol.ToPB(err)})
+			}
+			return
+		}
+		resp := ms.handle(req)
+		resp.Id = req.Id
+		if resp.Error != nil {
+			r.m.error(resp.Error.Code)
+		}
+		if err := ms.fw.write(resp); err != nil {
+			return
+		}
+	}
+}
+
+// handle answers one request. It never changes state when it returns an
+// error response.
+func (ms *mailboxStream) handle(req *pb.MailboxRequest) *pb.MailboxResponse {
+	r := ms.r
+	if err := protocol.ValidateMailboxRequest(req); err != nil {
+		return errResp(err)
+	}
+	if !r.beginRequest() {
+		r.m.drop(dropDraining)
+		return errResp(&protocol.Error{Code: pb.ErrorCode_UNAVAILABLE, Detail: "relay shutting down"})
+	}
+	defer r.endRequest()
+	if !ms.conn.allow(time.Now(), requestCost(req)) {
+		r.m.drop(dropRateLimit)
+		return errResp(&protocol.Error{Code: pb.ErrorCode_RATE_LIMITED, Detail: "request rate exceeded"})
+	}
+	switch b := req.Body.(type) {
+	case *pb.MailboxRequest_Challenge:
+		r.m.requests.WithLabelValues("challenge").Inc()
+		return ms.challenge()
+	case *pb.MailboxRequest_Put:
+		r.m.requests.WithLabelValues("put").Inc()
+		return ms.put(b.Put)
+	case *pb.MailboxRequest_Fetch:
+		r.m.requests.WithLabelValues("fetch").Inc()
+		return ms.fetch(b.Fetch)
+	case *pb.MailboxRequest_Ack:
+		r.m.requests.WithLabelValues("ack").Inc()
+		return ms.ack(b.Ack)
+	case *pb.MailboxRequest_Subscribe:
+		r.m.requests.WithLabelValues("subscribe").Inc()
+		return ms.subscribe(b.Subscribe)
+	case *pb.MailboxRequest_Forget:
+		r.m.requests.WithLabelValues("forget").Inc()
+		return ms.forget(b.Forget)
+	}
+	return errResp(protocol.ErrUnsupported)
+}
+
+// requestCost charges big requests more of the rate budget: one unit, plus
+// one per 16 signatures to verify, plus one per 64 KiB of blob.
+func requestCost(req *pb.MailboxRequest) int {
+	n := 1
+	switch b := req.Body.(type) {
+	case *pb.MailboxRequest_Put:
+		n += len(b.Put.Blob) >> 16
+	case *pb.MailboxRequest_Fetch:
+		n += len(b.Fetch.Auth) / 16
+	case *pb.MailboxRequest_Ack:
+		n += len(b.Ack.Auth) / 16
+	case *pb.MailboxRequest_Subscribe:
+		n += len(b.Subscribe.Auth) / 16
+	case *pb.MailboxRequest_Forget:
+		n += len(b.Forget.Auth) / 16
+	}
+	return n
+}
+
+func errResp(err error) *pb.MailboxResponse {
+	return &pb.MailboxResponse{Error: protocol.ToPB(err)}
+}
+
+// challenge issues a fresh single-use nonce bound to this stream.
+func (ms *mailboxStream) challenge() *pb.MailboxResponse {
+	now := ms.r.cfg.Now()
+	for n, exp := range ms.challenges {
+		if !now.Before(exp) {
+			delete(ms.challenges, n)
+		}
+	}
+	if len(ms.challenges) >= ms.r.cfg.Limits.MaxChallenges {
+		return errResp(&protocol.Error{Code: pb.ErrorCode_RATE_LIMITED, Detail: "too many outstanding challenges"})
+	}
+	var n [protocol.ChallengeSize]byte
+	rand.Read(n[:])
+	exp := now.Add(ms.r.cfg.Limits.ChallengeTTL.D())
+	ms.challenges[n] = exp
+	return &pb.MailboxResponse{Body: &pb.MailboxResponse_Challenge{Challenge: &pb.Challenge{Nonce: n[:], ExpiresUnix: exp.Unix()}}}
+}
+
+// authorize consumes the challenge (whatever the outcome, so a nonce is
+// never tried twice) and verifies every auth for op. It returns the proven
+// mailbox IDs.
+func (ms *mailboxStream) authorize(op crypto.MailboxOp, challenge []byte, auths []*pb.MailboxAuth) ([]crypto.MailboxID, error) {
+	var n [protocol.ChallengeSize]byte
+	copy(n[:], challenge)
+	exp, ok := ms.challenges[n]
+	if !ok {
+		return nil, &protocol.Error{Code: pb.ErrorCode_UNAUTHORIZED, Detail: "unknown or used challenge"}
+	}
+	delete(ms.challenges, n)
+	if !ms.r.cfg.Now().Before(exp) {
+		return nil, &protocol.Error{Code: pb.ErrorCode_STALE, Detail: "challenge expired"}
+	}
+	ids := make([]crypto.MailboxID, len(auths))
+	for i, a := range auths {
+		copy(ids[i][:], a.MailboxId)
+		if err := crypto.VerifyMailboxAuth(op, challenge, ids[i], a.Pub, a.Sig); err != nil {
+			return nil, &protocol.Error{Code: pb.ErrorCode_UNAUTHORIZED, Detail: "mailbox proof does not verify"}
+		}
+	}
+	return ids, nil
+}
+
+func (ms *mailboxStream) put(p *pb.Put) *pb.MailboxResponse {
+	r := ms.r
+	if len(p.Blob) > r.cfg.Store.MaxBlobSize {
+		return errResp(&protocol.Error{Code: pb.ErrorCode_TOO_LARGE, Detail: "blob exceeds the relay's cap"})
+	}
+	var mbox crypto.MailboxID
+	copy(mbox[:], p.MailboxId)
+	id, exp, err := r.store.Put(context.Background(), mbox, p.Blob)
+	if err != nil {
+		return errResp(storeErr(err))
+	}
+	r.m.puts.Inc()
+	r.m.putBytes.Add(float64(len(p.Blob)))
+	r.hub.notify(mbox, &pb.Notify{MailboxId: mbox[:], BlobId: append([]byte(nil), id[:]...), Size: uint32(len(p.Blob))})
+	return &pb.MailboxResponse{Body: &pb.MailboxResponse_Put{Put: &pb.PutResult{BlobId: id[:], ExpiresUnix: exp.Unix()}}}
+}
+
+// storeErr maps store sentinels to protocol errors; anything else is
+// INTERNAL with no detail (ToPB drops the wrapped text).
+func storeErr(err error) error {
+	switch {
+	case errors.Is(err, store.ErrTooLarge):
+		return &protocol.Error{Code: pb.ErrorCode_TOO_LARGE, Detail: "blob exceeds the relay's cap"}
+	case errors.Is(err, store.ErrEmpty):
+		return &protocol.Error{Code: pb.ErrorCode_BAD_REQUEST, Detail: "empty blob"}
+	case errors.Is(err, store.ErrMailboxQuota):
+		return &protocol.Error{Code: pb.ErrorCode_QUOTA_EXCEEDED, Detail: "mailbox quota exceeded"}
+	case errors.Is(err, store.ErrGlobalQuota):
+		return &protocol.Error{Code: pb.ErrorCode_QUOTA_EXCEEDED, Detail: "relay storage full"}
+	case errors.Is(err, store.ErrClosed):
+		return &protocol.Error{Code: pb.ErrorCode_UNAVAILABLE, Detail: "relay shutting down"}
+	}
+	return err
+}
+
+func (ms *mailboxStream) fetch(f *pb.Fetch) *pb.MailboxResponse {
+	r := ms.r
+	ids, err := ms.authorize(crypto.OpFetch, f.Challenge, f.Auth)
+	if err != nil {
+		return errResp(err)
+	}
+	maxBlobs := protocol.MaxBlobsPerFetch
+	if f.MaxBlobs > 0 && int(f.MaxBlobs) < maxBlobs {
+		maxBlobs = int(f.MaxBlobs)
+	}
+	maxBytes := int64(r.cfg.Limits.FetchMaxBytes)
+	if f.MaxBytes > 0 && f.MaxBytes < uint64(maxBytes) {
+		maxBytes = int64(f.MaxBytes)
+	}
+	var after store.BlobID
+	copy(after[:], f.AfterBlobId)
+	blobs, more, err := r.store.List(ids, after, maxBlobs, maxBytes, !f.IdsOnly)
+	if err != nil {
+		return errResp(storeErr(err))
+	}
+	res := &pb.FetchResult{Blobs: make([]*pb.Blob, len(blobs)), More: more}
+	for i, b := range blobs {
+		res.Blobs[i] = &pb.Blob{
+			MailboxId:    append([]byte(nil), b.Mailbox[:]...),
+			BlobId:       append([]byte(nil), b.ID[:]...),
+			Data:         b.Data,
+			Size:         uint32(b.Size),
+			ReceivedUnix: b.Received.Unix(),
+		}
+	}
+	r.m.fetched.Add(float64(len(blobs)))
+	return &pb.MailboxResponse{Body: &pb.MailboxResponse_Fetch{Fetch: res}}
+}
+
+func (ms *mailboxStream) ack(a *pb.Ack) *pb.MailboxResponse {
+	ids, err := ms.authorize(crypto.OpAck, a.Challenge, a.Auth)
+	if err != nil {
+		return errResp(err)
+	}
+	// ValidateMailboxRequest already checked every ref names an authed
+	// mailbox; check again here so this handler's safety does not rest on
+	// another package's validation.
+	allowed := make(map[crypto.MailboxID]struct{}, len(ids))
+	for _, id := range ids {
+		allowed[id] = struct{}{}
+	}
+	refs := make([]store.Ref, len(a.Blobs))
+	for i, b := range a.Blobs {
+		copy(refs[i].Mailbox[:], b.MailboxId)
+		copy(refs[i].ID[:], b.BlobId)
+		if _, ok := allowed[refs[i].Mailbox]; !ok {
+			return errResp(&protocol.Error{Code: pb.ErrorCode_UNAUTHORIZED, Detail: "ack names an unproven mailbox"})
+		}
+	}
+	n, err := ms.r.store.Ack(refs)
+	if err != nil {
+		return errResp(storeErr(err))
+	}
+	ms.r.m.acked.Add(float64(n))
+	return &pb.MailboxResponse{Body: &pb.MailboxResponse_Ack{Ack: &pb.AckResult{Deleted: uint32(n)}}}
+}
+
+func (ms *mailboxStream) subscribe(sreq *pb.Subscribe) *pb.MailboxResponse {
+	r := ms.r
+	ids, err := ms.authorize(crypto.OpSubscribe, sreq.Challenge, sreq.Auth)
+	if err != nil {
+		return errResp(err)
+	}
+	// A new Subscribe replaces the stream's set (the client sends the day's
+	// full set). The hub learns the set before the count is read, so a blob
+	// put in between is counted, notified or both, never neither.
+	if ms.sub == nil {
+		ms.sub = &subscriber{ch: make(chan *pb.Notify, r.cfg.Limits.NotifyQueue)}
+		ms.pusherStop = make(chan struct{})
+		ms.pusherDone = make(chan struct{})
+		go ms.pusher()
+		r.m.subscribed.Inc()
+	} else {
+		r.hub.remove(ms.sub, ms.subMboxes)
+	}
+	ms.subMboxes = ids
+	r.hub.add(ms.sub, ids)
+	pending, err := r.store.Count(ids)
+	if err != nil {
+		return errResp(storeErr(err))
+	}
+	return &pb.MailboxResponse{Body: &pb.MailboxResponse_Subscribe{Subscribe: &pb.SubscribeResult{Pending: uint32(pending)}}}
+}
+
+// pusher writes queued notifications until the stream's loop ends.
+func (ms *mailboxStream) pusher() {
+	defer close(ms.pusherDone)
+	for {
+		select {
+		case <-ms.pusherStop:
+			return
+		case n := <-ms.sub.ch:
+			if err := ms.fw.write(&pb.MailboxResponse{Body: &pb.MailboxResponse_Notify{Notify: n}}); err != nil {
+				return
+			}
+		}
+	}
+}
+
+// unsubscribe removes the subscription and waits for the pusher.
+func (ms *mailboxStream) unsubscribe() {
+	if ms.sub == nil {
+		return
+	}
+	ms.r.hub.remove(ms.sub, ms.subMboxes)
+	close(ms.pusherStop)
+	// A pusher blocked writing to a peer that stopped reading gives up now.
+	_ = ms.s.SetWriteDeadline(time.Now())
+	<-ms.pusherDone
+	ms.r.m.subscribed.Dec()
+}
+
+func (ms *mailboxStream) forget(f *pb.Forget) *pb.MailboxResponse {
+	r := ms.r
+	ids, err := ms.authorize(crypto.OpForget, f.Challenge, f.Auth)
+	if err != nil {
+		return errResp(err)
+	}
+	n, err := r.store.DeleteMailboxes(ids)
+	if err != nil {
+		return errResp(storeErr(err))
+	}
+	r.m.forgotten.Add(float64(n))
+	// The requester's rendezvous entries on this connection go too (P8).
+	for _, s := range ms.conn.sessionList() {
+		r.rv.Withdraw(s)
+		r.gossipWithdraw(s)
+	}
+	return &pb.MailboxResponse{Body: &pb.MailboxResponse_Forget{Forget: &pb.ForgetResult{Deleted: uint32(n)}}}
+}

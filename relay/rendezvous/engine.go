@@ -1,0 +1,423 @@
+package rendezvous
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// Defaults of Config. Each Config field names the one it takes.
+const (
+	// DefaultSkew is the clock-skew window around an epoch: ±60 s.
+	DefaultSkew = 60 * time.Second
+	// DefaultMaxEntries caps the token entries held in memory, local and
+	// gossiped together: 1,000,000 (about 100 MiB with records shared per
+	// announcement).
+	DefaultMaxEntries = 1_000_000
+	// DefaultMaxRecordBytes caps the sealed-record bytes held in memory:
+	// 256 MiB.
+	DefaultMaxRecordBytes = 256 << 20
+	// DefaultTokenBudget caps the distinct tokens one session may announce
+	// per epoch: 4096 (the design needs about 5 per friend; 500 friends ×
+	// 8 tokens fit). It is what limits a malicious friend's cell scanning.
+	DefaultTokenBudget = 4096
+	// MinEpochSeconds and MaxEpochSeconds bound the epoch lengths the engine
+	// accepts: 60 s to 1 day (protocol.MinEpochSeconds/MaxEpochSeconds).
+	MinEpochSeconds = 60
+	MaxEpochSeconds = 86400
+	// TokenSize is the length of a token: 8 bytes.
+	TokenSize = 8
+)
+
+// Sentinel errors. Announce fails with one of these (possibly wrapped) and
+// then changes nothing.
+var (
+	// ErrStale: the epoch is outside the skew window of the engine's clock.
+	ErrStale = errors.New("rendezvous: epoch outside the accepted window")
+	// ErrBadEpoch: the epoch length is outside [MinEpochSeconds, MaxEpochSeconds].
+	ErrBadEpoch = errors.New("rendezvous: epoch length out of range")
+	// ErrBudget: the session's token budget for the epoch would be exceeded.
+	ErrBudget = errors.New("rendezvous: token budget for this epoch exceeded")
+	// ErrFull: the engine's memory cap would be exceeded.
+	ErrFull = errors.New("rendezvous: engine full")
+	// ErrClosedSession: the session was withdrawn for good (Close).
+	ErrClosedSession = errors.New("rendezvous: session closed")
+)
+
+// Config configures an Engine. Zero fields take the defaults named.
+type Config struct {
+	// Skew is how far outside its own interval an epoch is still accepted,
+	// and how long after its end its entries live. Default DefaultSkew (60 s).
+	Skew time.Duration
+	// MaxEntries caps token entries in memory. Default DefaultMaxEntries.
+	MaxEntries int
+	// MaxRecordBytes caps sealed-record bytes in memory. Default
+	// DefaultMaxRecordBytes.
+	MaxRecordBytes int64
+	// TokenBudget caps distinct tokens per session per epoch. Default
+	// DefaultTokenBudget.
+	TokenBudget int
+	// Now is the engine's clock. Default time.Now.
+	Now func() time.Time
+}
+
+func (c Config) withDefaults() Config {
+	if c.Skew <= 0 {
+		c.Skew = DefaultSkew
+	}
+	if c.MaxEntries <= 0 {
+		c.MaxEntries = DefaultMaxEntries
+	}
+	if c.MaxRecordBytes <= 0 {
+		c.MaxRecordBytes = DefaultMaxRecordBytes
+	}
+	if c.TokenBudget <= 0 {
+		c.TokenBudget = DefaultTokenBudget
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c
+}
+
+// Token is one proximity token with its kind: Here for the device's own
+// cell, near (Here == false) for a neighbouring cell.
+type Token struct {
+	Value [TokenSize]byte
+	Here  bool
+}
+
+// Announcement is one friend's tokens with the record sealed for that
+// friend. The engine never looks inside Record.
+type Announcement struct {
+	Tokens []Token
+	Record []byte
+}
+
+// Match tells a session that its token Token in Epoch matched another
+// session's token; Record is the other side's sealed record.
+type Match struct {
+	EpochSeconds uint32
+	Epoch        uint64
+	Token        [TokenSize]byte
+	Record       []byte
+}
+
+// Delivery is a Match owed to another session (the one announced earlier).
+type Delivery struct {
+	To    *Session
+	Match Match
+}
+
+// epochKey names one epoch of one length.
+type epochKey struct {
+	seconds uint32
+	epoch   uint64
+}
+
+// end is when the epoch's entries die: its end plus the skew.
+func (k epochKey) end(skew time.Duration) time.Time {
+	return time.Unix(int64(k.epoch+1)*int64(k.seconds), 0).Add(skew)
+}
+
+// entry is one session's token in one epoch.
+type entry struct {
+	sess   *Session
+	here   bool
+	record *record
+}
+
+// record is shared by the entries of one announcement.
+type record struct {
+	data []byte
+	refs int
+}
+
+// epochIndex holds one epoch's buckets.
+type epochIndex struct {
+	buckets map[[TokenSize]byte][]entry
+	end     time.Time
+}
+
+// Session is one announcer: a client stream at this relay, or a remote
+// session learnt by gossip. Its zero value is not usable; see NewSession.
+type Session struct {
+	owner any
+	// guarded by Engine.mu
+	tokens map[epochKey]map[[TokenSize]byte]struct{}
+	closed bool
+	n      int // entries held
+}
+
+// Owner returns the value given to NewSession.
+func (s *Session) Owner() any { return s.owner }
+
+// Stats are aggregate figures for metrics.
+type Stats struct {
+	Entries     int   // token entries in memory
+	RecordBytes int64 // sealed-record bytes in memory
+	Epochs      int   // live epochs
+	Sessions    int   // sessions holding entries
+	Announced   uint64
+	Matches     uint64 // match events (each notifies two sides)
+	Expired     uint64 // entries dropped by Sweep
+	Refused     uint64 // announces refused (stale, budget, full)
+}
+
+// Engine matches tokens. All methods are safe for concurrent use; one mutex
+// guards all state, and no callback runs under it.
+type Engine struct {
+	cfg Config
+
+	mu       sync.Mutex // guards everything below
+	epochs   map[epochKey]*epochIndex
+	sessions map[*Session]struct{} // sessions holding entries
+	entries  int
+	recBytes int64
+	st       Stats
+}
+
+// New returns an empty engine.
+func New(cfg Config) *Engine {
+	return &Engine{
+		cfg:      cfg.withDefaults(),
+		epochs:   make(map[epochKey]*epochIndex),
+		sessions: make(map[*Session]struct{}),
+	}
+}
+
+// NewSession returns a session; owner is returned by Owner so the caller
+// can route deliveries (nil for sessions whose matches are not delivered
+// here, such as remote ones).
+func (e *Engine) NewSession(owner any) *Session {
+	return &Session{owner: owner, tokens: make(map[epochKey]map[[TokenSize]byte]struct{})}
+}
+
+// Accepts reports whether an epoch of that length is inside the window at
+// the engine's clock: from one skew before its start to one skew after its
+// end.
+func (e *Engine) Accepts(epochSeconds uint32, epoch uint64) error {
+	if epochSeconds < MinEpochSeconds || epochSeconds > MaxEpochSeconds {
+		return ErrBadEpoch
+	}
+	now := e.cfg.Now()
+	start := time.Unix(int64(epoch)*int64(epochSeconds), 0)
+	if epoch > uint64(1<<62)/uint64(epochSeconds) {
+		return ErrStale
+	}
+	k := epochKey{epochSeconds, epoch}
+	if now.Before(start.Add(-e.cfg.Skew)) || !now.Before(k.end(e.cfg.Skew)) {
+		return ErrStale
+	}
+	return nil
+}
+
+// Announce adds the announcements of s for one epoch and matches them. It is
+// all or nothing: on error nothing changed. It returns the number of new
+// token entries, the matches for s, and the matches owed to other sessions.
+// A token s already announced in this epoch is not added again (a re-announce
+// is cheap and idempotent); a near token repeated as here becomes here.
+func (e *Engine) Announce(s *Session, epochSeconds uint32, epoch uint64, anns []Announcement) (int, []Match, []Delivery, error) {
+	if err := e.Accepts(epochSeconds, epoch); err != nil {
+		e.mu.Lock()
+		e.st.Refused++
+		e.mu.Unlock()
+		return 0, nil, nil, err
+	}
+	k := epochKey{epochSeconds, epoch}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if s.closed {
+		return 0, nil, nil, ErrClosedSession
+	}
+	e.sweepLocked()
+	// Count what is new before changing anything.
+	have := s.tokens[k]
+	newTok := 0
+	var recBytes int64
+	var seen map[[TokenSize]byte]struct{}
+	for _, a := range anns {
+		added := false
+		for _, t := range a.Tokens {
+			if _, ok := have[t.Value]; ok {
+				continue
+			}
+			if seen == nil {
+				seen = make(map[[TokenSize]byte]struct{})
+			}
+			if _, ok := seen[t.Value]; ok {
+				continue
+			}
+			seen[t.Value] = struct{}{}
+			newTok++
+			added = true
+		}
+		if added {
+			recBytes += int64(len(a.Record))
+		}
+	}
+	if len(have)+newTok > e.cfg.TokenBudget {
+		e.st.Refused++
+		return 0, nil, nil, fmt.Errorf("rendezvous: %d tokens in epoch (budget %d): %w", len(have)+newTok, e.cfg.TokenBudget, ErrBudget)
+	}
+	if e.entries+newTok > e.cfg.MaxEntries || e.recBytes+recBytes > e.cfg.MaxRecordBytes {
+		e.st.Refused++
+		return 0, nil, nil, ErrFull
+	}
+	if newTok == 0 {
+		return 0, nil, nil, nil
+	}
+	idx := e.epochs[k]
+	if idx == nil {
+		idx = &epochIndex{buckets: make(map[[TokenSize]byte][]entry), end: k.end(e.cfg.Skew)}
+		e.epochs[k] = idx
+	}
+	if have == nil {
+		have = make(map[[TokenSize]byte]struct{})
+		s.tokens[k] = have
+	}
+	var mine []Match
+	var others []Delivery
+	for _, a := range anns {
+		var rec *record
+		for _, t := range a.Tokens {
+			if _, ok := have[t.Value]; ok {
+				continue
+			}
+			if rec == nil {
+				rec = &record{data: append([]byte(nil), a.Record...)}
+				e.recBytes += int64(len(rec.data))
+			}
+			have[t.Value] = struct{}{}
+			rec.refs++
+			b := idx.buckets[t.Value]
+			for _, o := range b {
+				if o.sess == s || (!t.Here && !o.here) {
+					continue
+				}
+				e.st.Matches++
+				mine = append(mine, Match{EpochSeconds: epochSeconds, Epoch: epoch, Token: t.Value, Record: o.record.data})
+				others = append(others, Delivery{To: o.sess, Match: Match{EpochSeconds: epochSeconds, Epoch: epoch, Token: t.Value, Record: rec.data}})
+			}
+			idx.buckets[t.Value] = append(b, entry{sess: s, here: t.Here, record: rec})
+		}
+	}
+	e.entries += newTok
+	s.n += newTok
+	e.sessions[s] = struct{}{}
+	e.st.Announced += uint64(newTok)
+	return newTok, mine, others, nil
+}
+
+// Withdraw removes every entry of s and returns how many there were. The
+// session stays usable.
+func (e *Engine) Withdraw(s *Session) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.withdrawLocked(s)
+}
+
+// Close withdraws s and refuses its later announcements.
+func (e *Engine) Close(s *Session) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	s.closed = true
+	return e.withdrawLocked(s)
+}
+
+func (e *Engine) withdrawLocked(s *Session) int {
+	n := 0
+	for k, toks := range s.tokens {
+		idx := e.epochs[k]
+		if idx == nil {
+			continue
+		}
+		for tv := range toks {
+			b := idx.buckets[tv]
+			for i := 0; i < len(b); i++ {
+				if b[i].sess == s {
+					e.release(b[i].record)
+					b[i] = b[len(b)-1]
+					b[len(b)-1] = entry{}
+					b = b[:len(b)-1]
+					n++
+					break
+				}
+			}
+			if len(b) == 0 {
+				delete(idx.buckets, tv)
+			} else {
+				idx.buckets[tv] = b
+			}
+		}
+		if len(idx.buckets) == 0 {
+			delete(e.epochs, k)
+		}
+	}
+	clear(s.tokens)
+	e.entries -= n
+	s.n = 0
+	delete(e.sessions, s)
+	return n
+}
+
+func (e *Engine) release(r *record) {
+	r.refs--
+	if r.refs == 0 {
+		e.recBytes -= int64(len(r.data))
+	}
+}
+
+// Sweep drops every epoch whose window has passed and returns the number of
+// entries dropped. Announce sweeps too, so an idle engine is the only one
+// that needs a periodic Sweep.
+func (e *Engine) Sweep() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.sweepLocked()
+}
+
+func (e *Engine) sweepLocked() int {
+	now := e.cfg.Now()
+	n := 0
+	for k, idx := range e.epochs {
+		if now.Before(idx.end) {
+			continue
+		}
+		for _, b := range idx.buckets {
+			for _, en := range b {
+				e.release(en.record)
+				en.sess.n--
+				delete(en.sess.tokens, k)
+				if en.sess.n == 0 {
+					delete(e.sessions, en.sess)
+				}
+				n++
+			}
+		}
+		delete(e.epochs, k)
+	}
+	e.entries -= n
+	e.st.Expired += uint64(n)
+	return n
+}
+
+// Entries returns the number of entries s holds.
+func (e *Engine) Entries(s *Session) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return s.n
+}
+
+// Stats returns aggregate figures.
+func (e *Engine) Stats() Stats {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	st := e.st
+	st.Entries = e.entries
+	st.RecordBytes = e.recBytes
+	st.Epochs = len(e.epochs)
+	st.Sessions = len(e.sessions)
+	return st
+}

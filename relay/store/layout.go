@@ -1,0 +1,166 @@
+package store
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"time"
+
+	"github.com/imigee/imigee/crypto"
+)
+
+// On-disk layout (format version 1). All integers are big-endian so that
+// byte order is numeric order.
+//
+//	blobs:     mailbox(16) ‖ blobID(16)            → expires(8, unix nanos) ‖ size(4)
+//	data:      blobID(16) ‖ chunk(2)               → up to dataChunk bytes of the blob
+//	expiry:    expires(8) ‖ mailbox(16) ‖ blobID(16) → (empty)
+//	mailboxes: mailbox(16)                          → count(8) ‖ bytes(8)
+//	meta:      "version" → 1; "totals" → count(8) ‖ bytes(8); "retention" → nanos(8)
+//
+// blobs is keyed by mailbox first so one mailbox's blobs are one contiguous,
+// time-ordered range (List and forget are range scans); its records are
+// small, so random inserts there touch few pages. The data itself lives in
+// data, keyed by the time-ordered blob ID, so new data is appended at the
+// right edge of that tree into full pages, and the pages of blobs that are
+// acked or expire together are freed together. Data is cut into chunks of
+// at most dataChunk bytes so every page bbolt allocates is a single page:
+// the freelist never needs a contiguous run, so freed pages are always
+// reusable (large values in overflow runs fragment the file; see doc.go).
+// expiry is ordered by expiry so a sweep reads only the prefix that has
+// expired. mailboxes and meta.totals are the quota counters, updated in the
+// same transaction as the blobs they count, so they can never drift from
+// them (Check verifies it).
+var (
+	bucketBlobs     = []byte("blobs")
+	bucketData      = []byte("data")
+	bucketExpiry    = []byte("expiry")
+	bucketMailboxes = []byte("mailboxes")
+	bucketMeta      = []byte("meta")
+
+	metaVersion   = []byte("version")
+	metaTotals    = []byte("totals")
+	metaRetention = []byte("retention")
+)
+
+const (
+	formatVersion = 1
+	blobIDLen     = 16
+	blobKeyLen    = crypto.MailboxIDSize + blobIDLen
+	expiryKeyLen  = 8 + blobKeyLen
+	dataKeyLen    = blobIDLen + 2
+	blobValueLen  = 8 + 4
+
+	// dataChunk is the largest data value (1984 B): two chunks with their
+	// keys and element headers fill one 4 KiB page, so no node ever needs
+	// more than one page.
+	dataChunk = 1984
+
+	// expiryFillPercent and dataFillPercent: those keys arrive almost in
+	// order (receipt time), so pages can be split full; bbolt also merges a
+	// page that falls below half of this on delete, which keeps the data
+	// tree dense when blobs are acked out of order.
+	expiryFillPercent = 0.9
+	dataFillPercent   = 1.0
+)
+
+// BlobID names one stored blob. It is time-ordered: the 8-byte big-endian
+// receive time (unix nanoseconds, relay clock) followed by 8 random bytes,
+// so IDs sort by arrival and a client's "after" cursor is an ID.
+type BlobID [blobIDLen]byte
+
+// newBlobID returns an ID for a blob received at t.
+func newBlobID(t time.Time) BlobID {
+	var id BlobID
+	binary.BigEndian.PutUint64(id[:8], uint64(t.UnixNano()))
+	rand.Read(id[8:]) // never fails (crypto/rand contract since Go 1.24)
+	return id
+}
+
+// Received returns the receive time encoded in the ID.
+func (id BlobID) Received() time.Time {
+	return time.Unix(0, int64(binary.BigEndian.Uint64(id[:8])))
+}
+
+// String returns the ID in hex.
+func (id BlobID) String() string { return hex.EncodeToString(id[:]) }
+
+// Ref names one blob of one mailbox, for Ack.
+type Ref struct {
+	Mailbox crypto.MailboxID
+	ID      BlobID
+}
+
+// Blob is one stored blob as returned by List. Data is nil unless List was
+// asked for data; Size is always the data length.
+type Blob struct {
+	Mailbox  crypto.MailboxID
+	ID       BlobID
+	Data     []byte
+	Size     int
+	Received time.Time
+	Expires  time.Time
+}
+
+func blobKey(m crypto.MailboxID, id BlobID) []byte {
+	k := make([]byte, blobKeyLen)
+	copy(k, m[:])
+	copy(k[crypto.MailboxIDSize:], id[:])
+	return k
+}
+
+func splitBlobKey(k []byte) (m crypto.MailboxID, id BlobID) {
+	copy(m[:], k[:crypto.MailboxIDSize])
+	copy(id[:], k[crypto.MailboxIDSize:])
+	return m, id
+}
+
+func expiryKey(exp int64, bk []byte) []byte {
+	k := make([]byte, expiryKeyLen)
+	binary.BigEndian.PutUint64(k, uint64(exp))
+	copy(k[8:], bk)
+	return k
+}
+
+func blobValue(exp int64, size int) []byte {
+	v := make([]byte, blobValueLen)
+	binary.BigEndian.PutUint64(v, uint64(exp))
+	binary.BigEndian.PutUint32(v[8:], uint32(size))
+	return v
+}
+
+func valueExpiry(v []byte) int64 { return int64(binary.BigEndian.Uint64(v)) }
+func valueSize(v []byte) int     { return int(binary.BigEndian.Uint32(v[8:])) }
+
+func dataKey(id []byte, chunk int) []byte {
+	k := make([]byte, dataKeyLen)
+	copy(k, id)
+	binary.BigEndian.PutUint16(k[blobIDLen:], uint16(chunk))
+	return k
+}
+
+// chunks is the number of data chunks of a blob of size bytes.
+func chunks(size int) int { return (size + dataChunk - 1) / dataChunk }
+
+// counter is a (count, bytes) pair: one mailbox's or the relay's total.
+type counter struct{ n, bytes int64 }
+
+func decodeCounter(v []byte) counter {
+	if len(v) != 16 {
+		return counter{}
+	}
+	return counter{int64(binary.BigEndian.Uint64(v)), int64(binary.BigEndian.Uint64(v[8:]))}
+}
+
+func (c counter) encode() []byte {
+	v := make([]byte, 16)
+	binary.BigEndian.PutUint64(v, uint64(c.n))
+	binary.BigEndian.PutUint64(v[8:], uint64(c.bytes))
+	return v
+}
+
+func u64(x uint64) []byte {
+	b := make([]byte, 8)
+	binary.BigEndian.PutUint64(b, x)
+	return b
+}

@@ -1,0 +1,351 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/imigee/imigee/crypto"
+)
+
+// openLockTimeout bounds how long Open waits for another process's file
+// lock on the database (10 s) before failing instead of hanging.
+const openLockTimeout = 10 * time.Second
+
+// Store is a durable mailbox store. All methods are safe for concurrent use.
+// Writes (Put, Ack, DeleteMailboxes, Sweep) go through one committer
+// goroutine that group-commits them; reads (List, Count, Get) are bbolt read
+// transactions and run in parallel with writes.
+type Store struct {
+	cfg Config
+	db  *bolt.DB
+
+	// mu guards closed and the right to send on queue: senders hold it for
+	// reading, Close takes it for writing before closing queue, so no send
+	// can race the close.
+	mu     sync.RWMutex
+	closed bool
+	queue  chan *op
+
+	closeOnce     sync.Once
+	closeErr      error
+	committerDone chan struct{}
+	sweeperStop   chan struct{}
+	sweeperDone   chan struct{}
+
+	st counters
+}
+
+// counters are the aggregate Stats, updated after each successful commit.
+type counters struct {
+	blobs, bytes, mailboxes                           atomic.Int64
+	puts, acks, expired, forgotten                    atomic.Uint64
+	rejTooLarge, rejEmpty, rejMailboxQuota, rejGlobal atomic.Uint64
+	commits, commitOps, commitErrors, maxCommitOps    atomic.Uint64
+}
+
+// Stats are aggregate figures for metrics. They never identify a mailbox.
+type Stats struct {
+	Blobs     int64 // blobs stored now (including expired, not yet swept)
+	Bytes     int64 // data bytes stored now
+	Mailboxes int64 // mailboxes holding at least one blob
+	FileSize  int64 // size of the database file on disk
+	FreePages int   // bbolt pages free or pending reuse (reclaimed space)
+
+	Puts      uint64 // blobs stored since Open
+	Acks      uint64 // blobs deleted by Ack since Open
+	Expired   uint64 // blobs deleted by Sweep since Open
+	Forgotten uint64 // blobs deleted by DeleteMailboxes since Open
+
+	RejectedTooLarge     uint64 // Puts refused with ErrTooLarge
+	RejectedEmpty        uint64 // Puts refused with ErrEmpty
+	RejectedMailboxQuota uint64 // Puts refused with ErrMailboxQuota
+	RejectedGlobalQuota  uint64 // Puts refused with ErrGlobalQuota
+
+	Commits      uint64 // group commits (one fsync each)
+	CommitOps    uint64 // requests carried by those commits; /Commits = mean batch
+	MaxCommitOps uint64 // largest batch seen
+	CommitErrors uint64 // commits that failed (every request in them failed)
+}
+
+// Open opens (creating if needed) the store at cfg.Path and starts its
+// committer and sweeper goroutines. Zero Config fields take defaults.
+func Open(cfg Config) (*Store, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	db, err := bolt.Open(cfg.Path, 0o600, boltOptions())
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", cfg.Path, err)
+	}
+	s := &Store{
+		cfg:           cfg,
+		db:            db,
+		queue:         make(chan *op, queueDepth*cfg.MaxBatch),
+		committerDone: make(chan struct{}),
+		sweeperStop:   make(chan struct{}),
+		sweeperDone:   make(chan struct{}),
+	}
+	if err := s.init(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	go s.committer()
+	if cfg.SweepInterval > 0 {
+		go s.sweeper()
+	} else {
+		close(s.sweeperDone)
+	}
+	return s, nil
+}
+
+// boltOptions are the bbolt options of a store file. NoFreelistSync with the
+// hashmap freelist keeps commits cheap however many pages are free (the
+// freelist is rebuilt by scanning the file at Open instead); see doc.go.
+func boltOptions() *bolt.Options {
+	return &bolt.Options{
+		Timeout:        openLockTimeout,
+		NoFreelistSync: true,
+		FreelistType:   bolt.FreelistMapType,
+	}
+}
+
+// init creates the buckets, checks the format version, loads the totals and
+// applies a lowered retention to blobs already stored.
+func (s *Store) init() error {
+	var oldRetention time.Duration
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		for _, name := range [][]byte{bucketBlobs, bucketData, bucketExpiry, bucketMailboxes, bucketMeta} {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
+		}
+		meta := tx.Bucket(bucketMeta)
+		if v := meta.Get(metaVersion); v == nil {
+			if err := meta.Put(metaVersion, u64(formatVersion)); err != nil {
+				return err
+			}
+		} else if len(v) != 8 || decodeU64(v) != formatVersion {
+			return fmt.Errorf("unsupported format version %x", v)
+		}
+		if v := meta.Get(metaRetention); len(v) == 8 {
+			oldRetention = time.Duration(decodeU64(v))
+		}
+		tot := decodeCounter(meta.Get(metaTotals))
+		s.st.blobs.Store(tot.n)
+		s.st.bytes.Store(tot.bytes)
+		s.st.mailboxes.Store(int64(tx.Bucket(bucketMailboxes).Stats().KeyN))
+		return meta.Put(metaRetention, u64(uint64(s.cfg.Retention)))
+	})
+	if err != nil {
+		return fmt.Errorf("store: init %s: %w", s.cfg.Path, err)
+	}
+	if oldRetention > s.cfg.Retention {
+		n, err := s.shortenRetention()
+		if err != nil {
+			return fmt.Errorf("store: apply lowered retention: %w", err)
+		}
+		s.cfg.Logger.Info("store: retention lowered; expiry of stored blobs shortened",
+			"from", oldRetention, "to", s.cfg.Retention, "blobs", n)
+	}
+	return nil
+}
+
+// Put stores data in mailbox mbox and returns its ID and expiry time. It
+// returns only once the blob is committed and fsynced; any error means the
+// blob was not acknowledged. A ctx that ends while the blob is already
+// queued returns ctx.Err() although the blob may still be stored (it then
+// expires like any other; the envelope's item ID lets the recipient drop a
+// re-sent duplicate).
+func (s *Store) Put(ctx context.Context, mbox crypto.MailboxID, data []byte) (BlobID, time.Time, error) {
+	switch {
+	case len(data) == 0:
+		s.st.rejEmpty.Add(1)
+		return BlobID{}, time.Time{}, ErrEmpty
+	case len(data) > s.cfg.MaxBlobSize:
+		s.st.rejTooLarge.Add(1)
+		return BlobID{}, time.Time{}, fmt.Errorf("store: put %d bytes (max %d): %w", len(data), s.cfg.MaxBlobSize, ErrTooLarge)
+	}
+	now := s.cfg.Now()
+	id := newBlobID(now)
+	exp := now.Add(s.cfg.Retention)
+	o := &op{
+		kind: opPut,
+		mbox: mbox,
+		id:   id,
+		exp:  exp.UnixNano(),
+		// Copied here, off the committer, and because a caller whose ctx
+		// ends may reuse data before the commit that stores it.
+		data: bytes.Clone(data),
+	}
+	if err := s.submit(ctx, o); err != nil {
+		return BlobID{}, time.Time{}, err
+	}
+	return o.id, exp, nil // o.id differs from id only after an ID collision
+}
+
+// Ack deletes the named blobs at once and returns how many existed. Unknown
+// or already deleted refs are ignored, so a repeated ack is harmless. The
+// deletion is durable before Ack returns.
+func (s *Store) Ack(refs []Ref) (int, error) {
+	if len(refs) == 0 {
+		return 0, nil
+	}
+	o := &op{kind: opAck, refs: refs}
+	if err := s.submit(context.Background(), o); err != nil {
+		return 0, err
+	}
+	return o.n, nil
+}
+
+// DeleteMailboxes removes every blob of the given mailboxes (forget) and
+// returns how many there were. Durable before return.
+func (s *Store) DeleteMailboxes(mboxes []crypto.MailboxID) (int, error) {
+	mboxes = dedupe(mboxes)
+	total := 0
+	for _, m := range mboxes {
+		for {
+			o := &op{kind: opForget, mbox: m}
+			if err := s.submit(context.Background(), o); err != nil {
+				return total, err
+			}
+			total += o.n
+			if !o.more {
+				break
+			}
+		}
+	}
+	return total, nil
+}
+
+// Sweep deletes every blob whose expiry is at or before Now() and returns
+// how many. Its cost is proportional to what expires: it reads only the
+// expired prefix of the expiry index, in chunks that interleave with puts.
+func (s *Store) Sweep() (int, error) {
+	total := 0
+	for {
+		o := &op{kind: opSweep, now: s.cfg.Now().UnixNano()}
+		if err := s.submit(context.Background(), o); err != nil {
+			return total, err
+		}
+		total += o.n
+		if !o.more {
+			return total, nil
+		}
+	}
+}
+
+// submit queues o for the committer and waits for its commit.
+func (s *Store) submit(ctx context.Context, o *op) error {
+	o.done = make(chan struct{})
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return ErrClosed
+	}
+	select {
+	case s.queue <- o:
+	case <-ctx.Done():
+		s.mu.RUnlock()
+		return ctx.Err()
+	}
+	s.mu.RUnlock()
+	select {
+	case <-o.done:
+		return o.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// sweeper calls Sweep every SweepInterval until Close.
+func (s *Store) sweeper() {
+	defer close(s.sweeperDone)
+	t := time.NewTicker(s.cfg.SweepInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.sweeperStop:
+			return
+		case <-t.C:
+			n, err := s.Sweep()
+			if errors.Is(err, ErrClosed) {
+				return
+			}
+			if err != nil {
+				s.cfg.Logger.Error("store: sweep failed", "err", err)
+			} else if n > 0 {
+				s.cfg.Logger.Debug("store: swept expired blobs", "n", n)
+			}
+		}
+	}
+}
+
+// Stats returns aggregate counters.
+func (s *Store) Stats() Stats {
+	st := Stats{
+		Blobs:                s.st.blobs.Load(),
+		Bytes:                s.st.bytes.Load(),
+		Mailboxes:            s.st.mailboxes.Load(),
+		Puts:                 s.st.puts.Load(),
+		Acks:                 s.st.acks.Load(),
+		Expired:              s.st.expired.Load(),
+		Forgotten:            s.st.forgotten.Load(),
+		RejectedTooLarge:     s.st.rejTooLarge.Load(),
+		RejectedEmpty:        s.st.rejEmpty.Load(),
+		RejectedMailboxQuota: s.st.rejMailboxQuota.Load(),
+		RejectedGlobalQuota:  s.st.rejGlobal.Load(),
+		Commits:              s.st.commits.Load(),
+		CommitOps:            s.st.commitOps.Load(),
+		MaxCommitOps:         s.st.maxCommitOps.Load(),
+		CommitErrors:         s.st.commitErrors.Load(),
+	}
+	if fi, err := os.Stat(s.cfg.Path); err == nil {
+		st.FileSize = fi.Size()
+	}
+	bs := s.db.Stats()
+	st.FreePages = bs.FreePageN + bs.PendingPageN
+	return st
+}
+
+// Close stops accepting requests (they fail with ErrClosed), commits every
+// request already queued, stops the sweeper and closes the database. It is
+// idempotent and safe to call concurrently.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		s.closed = true
+		close(s.queue)
+		s.mu.Unlock()
+		close(s.sweeperStop)
+		<-s.sweeperDone
+		<-s.committerDone
+		if err := s.db.Close(); err != nil {
+			s.closeErr = fmt.Errorf("store: close: %w", err)
+		}
+	})
+	return s.closeErr
+}
+
+func dedupe(mboxes []crypto.MailboxID) []crypto.MailboxID {
+	if len(mboxes) < 2 {
+		return mboxes
+	}
+	seen := make(map[crypto.MailboxID]struct{}, len(mboxes))
+	out := make([]crypto.MailboxID, 0, len(mboxes))
+	for _, m := range mboxes {
+		if _, ok := seen[m]; !ok {
+			seen[m] = struct{}{}
+			out = append(out, m)
+		}
+	}
+	return out
+}

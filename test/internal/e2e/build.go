@@ -1,0 +1,39 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"strings"
+)
+
+// Build compiles the main package pkg (an import path such as
+// "github.com/imigee/imigee/cmd/imigee-relay") into dir and returns the
+// binary's path. It builds like `make build` (CGO off, -trimpath) and
+// without -race even when the tests run with it: the child is the system
+// under test, not the race detector's subject, and a race build is slower
+// and larger. Call it once from TestMain.
+func Build(dir, pkg string) (string, error) {
+	out := filepath.Join(dir, path.Base(pkg))
+	cmd := exec.Command(goBin(), "build", "-trimpath", "-o", out, pkg)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	b, err := cmd.CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("e2e: go build %s: %w\n%s", pkg, err, strings.TrimSpace(string(b)))
+	}
+	return out, nil
+}
+
+// goBin finds the go command: $GOROOT/bin/go of the toolchain running the
+// test if present, else "go" on PATH.
+func goBin() string {
+	if root := os.Getenv("GOROOT"); root != "" {
+		p := filepath.Join(root, "bin", "go")
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return "go"
+}
