@@ -9,6 +9,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"sync"
 )
 
@@ -338,4 +339,34 @@ func UnmarshalPairKeys(b []byte) (*PairKeys, error) {
 		off += 32
 	}
 	return pk, nil
+}
+
+// NewLinkKey draws an ephemeral X25519 key pair (32 bytes from rand) for
+// linking: each end sends its public half in the link request/accept, and
+// both call LinkSecret to get the linkSecret of DerivePairWithSecret.
+func NewLinkKey(rand io.Reader) (priv *[32]byte, pub [32]byte, err error) {
+	var k [32]byte
+	if _, err := io.ReadFull(rand, k[:]); err != nil {
+		return nil, pub, fmt.Errorf("crypto: link key: %w", err)
+	}
+	p, err := ecdh.X25519().NewPrivateKey(k[:])
+	if err != nil {
+		return nil, pub, fmt.Errorf("crypto: link key: %w", err)
+	}
+	copy(pub[:], p.PublicKey().Bytes())
+	return &k, pub, nil
+}
+
+// LinkSecret returns X25519(priv, peerPub). Both ends of a link get the same
+// 32 bytes; they must erase priv and the secret once the pair keys exist.
+func LinkSecret(priv *[32]byte, peerPub [32]byte) ([]byte, error) {
+	p, err := ecdh.X25519().NewPrivateKey(priv[:])
+	if err != nil {
+		return nil, fmt.Errorf("crypto: link secret: %w", err)
+	}
+	s, err := x25519(p, &peerPub)
+	if err != nil {
+		return nil, fmt.Errorf("crypto: link secret: %w", err)
+	}
+	return s[:], nil
 }

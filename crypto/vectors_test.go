@@ -35,6 +35,9 @@ type pairVector struct {
 	Transcript  hexBytes    `json:"proof_transcript"`
 	ProofA      hexBytes    `json:"proof_by_a"`
 	SafetyNumbr string      `json:"safety_number"`
+	Record      hexBytes    `json:"record"`
+	RecordEpoch uint64      `json:"record_epoch"`
+	SealedRec   hexBytes    `json:"sealed_record_by_a"`
 }
 
 type dayKey struct {
@@ -152,6 +155,10 @@ func genPairs(t testing.TB) []pairVector {
 		p := pk.Proof(v.HintEpoch, v.Transcript)
 		v.ProofA = p[:]
 		v.SafetyNumbr = SafetyNumber(a.Card(), b.Card())
+		v.Record, v.RecordEpoch = []byte("/ip4/192.0.2.7/udp/4001/quic-v1"), 20600*144
+		if v.SealedRec, err = pk.SealRecord(detRand("record/"+tc.name), v.RecordEpoch, v.Record); err != nil {
+			t.Fatal(err)
+		}
 		vs = append(vs, v)
 	}
 	return vs

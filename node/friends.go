@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,6 +24,7 @@ type friend struct {
 	peer        peer.ID   // transport ID of the last confirmed session
 	nearbyUntil time.Time // zero when not nearby
 	sealer      *crypto.Sealer
+	seenAt      int64 // unix seconds of the last proven session
 }
 
 // friendRecord is what the store keeps per friend (sealed at rest).
@@ -109,7 +111,10 @@ func (n *Node) addFriend(card crypto.Card, linkSecret []byte) (*friend, error) {
 	}
 	n.mu.Lock()
 	n.friends[f.id] = f
+	n.proxChanged = true
 	n.mu.Unlock()
+	n.spawn(func(context.Context) { n.refreshSubscriptions() })
+	n.wake()
 	return f, nil
 }
 
@@ -203,6 +208,7 @@ func (n *Node) updateFriend(friendID string, fn func(r *friendRecord)) error {
 	f, ok := n.friends[friendID]
 	if ok {
 		fn(&f.saved)
+		n.proxChanged = true
 	}
 	n.mu.Unlock()
 	if !ok {

@@ -30,16 +30,23 @@ type Node struct {
 
 	events *eventQueue
 
-	mu        sync.Mutex // guards everything below
-	friends   map[string]*friend
-	started   bool
-	closed    bool
-	h         host.Host
-	hostBorn  time.Time
-	relays    []peer.AddrInfo
-	loc       *location
-	appOpen   bool
-	decisions map[string]chan bool // itemID → waiting offer stream
+	mu          sync.Mutex // guards everything below
+	friends     map[string]*friend
+	started     bool
+	closed      bool
+	h           host.Host
+	hostBorn    time.Time
+	relays      []peer.AddrInfo
+	rconns      map[peer.ID]*relayConn
+	prox        *proxState // last announcement
+	proxChanged bool       // settings changed since prox
+	loc         *location
+	appOpen     bool
+	decisions   map[string]chan bool // itemID → waiting offer stream
+
+	// sendHook, if set (tests only, before Start), runs before each chunk
+	// is sent; an error aborts the transfer as a dropped connection would.
+	sendHook func(itemID string, index uint32) error
 
 	ctx    context.Context // canceled by Close
 	cancel context.CancelFunc
@@ -66,6 +73,7 @@ func New(cfg Config) (*Node, error) {
 		outdir:    filepath.Join(c.DataDir, "outbox"),
 		friends:   map[string]*friend{},
 		decisions: map[string]chan bool{},
+		rconns:    map[peer.ID]*relayConn{},
 		kick:      make(chan struct{}, 1),
 	}
 	for _, d := range []string{n.media, n.outdir} {

@@ -28,15 +28,26 @@
 // # Guarantees
 //
 //   - A frame length above the cap is rejected before a byte of the body is
-//     read or allocated (TestReadMsgRejectsBeforeAllocating, FuzzFrame).
+//     read or allocated (TestReadMsgRejectsBeforeAllocating, FuzzFrame and
+//     every Fuzz<Type>), and a body buffer grows only as bytes arrive, so a
+//     peer announcing a big frame and stalling pins at most AllocStep
+//     (TestStalledFrameAllocatesLittle).
 //   - io.EOF means a clean close between frames; a stream that ends inside a
 //     frame gives io.ErrUnexpectedEOF (TestReadMsgEOF).
 //   - Every message that passes Validate fits its frame cap
-//     (TestLargestValidFitsCap), re-encodes to an equal message, and every
-//     decoder is fuzzed from the shared vectors in testdata (Fuzz*).
-//   - Errors sent on the wire carry only a code from the closed list and a
-//     detail written by this package or the caller's *Error, never wrapped
-//     context or user data (TestToPB).
+//     (TestLargestValidFitsCap); every branch of every validator rejects
+//     with the right code (TestValidateRejects).
+//   - The shared vectors in testdata decode, validate and re-encode to the
+//     same bytes (TestVectors); their mailbox auths verify with crypto
+//     (TestVectorAuthsVerify). Every decoder is fuzzed from them (Fuzz*):
+//     no panic, bounded reads, and anything accepted re-encodes and
+//     re-decodes to an equal message.
+//   - Errors sent on the wire carry only a code from the closed list and the
+//     detail of a *Error, never wrapped context or user data (TestToPB);
+//     unknown codes received become ErrUnsupported (TestFromPB).
+//   - A stream Reader and Writer do not allocate per frame for the frame
+//     buffer (TestReaderSteadyStateAllocs); see the benchmarks in
+//     bench_test.go for the ratio to raw proto.Marshal/Unmarshal.
 //
 // Validation is shape only (lengths, counts, presence, ids, enums);
 // signatures, challenges, epochs against a clock and quotas are checked by

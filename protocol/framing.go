@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"sync"
 
@@ -13,10 +15,10 @@ import (
 
 // Frame layout (every stream protocol; gossip messages are bare protobuf):
 //
-//	+----------------------------+---------------------------+
-//	| length: uvarint, 1–10 bytes | body: length bytes of     |
-//	| minimal encoding            | protobuf (proto3)         |
-//	+----------------------------+---------------------------+
+//	+------------------------------+--------------------------------+
+//	| length: uvarint, 1–10 bytes, | body: length bytes of protobuf |
+//	| minimal encoding             | (proto3, deterministic)        |
+//	+------------------------------+--------------------------------+
 //
 // The length counts the body only. A reader rejects a length above the
 // stream's cap before allocating and rejects non-minimal varints, so every
@@ -58,7 +60,7 @@ func WriteMsg(w io.Writer, m proto.Message) error {
 		writeBufs.Put(bp)
 	}
 	if err != nil {
-		return errors.Join(errors.New("protocol: write frame"), err)
+		return fmt.Errorf("protocol: write frame: %w", err)
 	}
 	return nil
 }
@@ -80,7 +82,8 @@ func appendFrame(buf []byte, m proto.Message) ([]byte, error) {
 	return buf, nil
 }
 
-// ReadMsg reads one frame from r into m (which is reset first). It returns
+// ReadMsg reads one frame from r into m (which is reset first, and left
+// reset when the body is malformed). It returns
 // io.EOF only when r ends cleanly before the first byte of a frame and
 // io.ErrUnexpectedEOF when it ends inside one. A length above max gives an
 // error matching ErrTooLarge before any body byte is read or allocated;
@@ -117,9 +120,26 @@ func readFrame(r io.Reader, limit int) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	buf := make([]byte, n)
-	if _, err := io.ReadFull(r, buf); err != nil {
-		return nil, bodyErr(err)
+	return readBody(r, make([]byte, 0, min(n, AllocStep)), n)
+}
+
+// AllocStep is the most a reader allocates for a frame body ahead of the
+// bytes that have arrived: 64 KiB. A body buffer starts at this size and
+// doubles as data comes in, so a peer that announces a 4 MiB frame and then
+// stalls pins 64 KiB, not 4 MiB.
+const AllocStep = 64 << 10
+
+// readBody reads n bytes into buf (len 0), growing it only as data arrives.
+func readBody(r io.Reader, buf []byte, n int) ([]byte, error) {
+	for len(buf) < n {
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, min(max(cap(buf), AllocStep), n-len(buf)))
+		}
+		k, err := io.ReadFull(r, buf[len(buf):min(cap(buf), n)])
+		buf = buf[:len(buf)+k]
+		if err != nil {
+			return nil, bodyErr(err)
+		}
 	}
 	return buf, nil
 }
@@ -175,20 +195,17 @@ func (r *Reader) readFrameCap(limit int) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	var buf []byte
-	if n <= RetainLimit {
-		if cap(r.buf) < n {
-			r.buf = make([]byte, n, max(n, min(2*cap(r.buf), RetainLimit)))
-		}
-		buf = r.buf[:n]
-	} else {
-		buf = make([]byte, n)
+	if n > RetainLimit {
+		return readBody(r.br, nil, n)
 	}
-	if _, err := io.ReadFull(r.br, buf); err != nil {
-		return nil, bodyErr(err)
+	if cap(r.buf) < n {
+		// Grow like append (but bounded by RetainLimit) so a stream whose
+		// frames slowly get bigger does not reallocate for each.
+		r.buf = make([]byte, 0, max(n, min(2*cap(r.buf), RetainLimit)))
 	}
-	// Unmarshal copies bytes fields, so buf can be reused for the next frame.
-	return buf, nil
+	// Unmarshal copies bytes fields, so the buffer is reused for the next
+	// frame.
+	return readBody(r.br, r.buf[:0], n)
 }
 
 // Writer writes frames to one long-lived stream, reusing its encoding
@@ -212,7 +229,7 @@ func (w *Writer) WriteMsg(m proto.Message) error {
 		w.buf = buf[:0]
 	}
 	if err != nil {
-		return errors.Join(errors.New("protocol: write frame"), err)
+		return fmt.Errorf("protocol: write frame: %w", err)
 	}
 	return nil
 }
@@ -258,6 +275,7 @@ func bodyErr(err error) error {
 
 func unmarshal(buf []byte, m proto.Message) error {
 	if err := unmarshalOpts.Unmarshal(buf, m); err != nil {
+		proto.Reset(m) // leave no half-decoded message behind
 		return errf(badRequest, "malformed ", string(m.ProtoReflect().Descriptor().Name()))
 	}
 	return nil

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"runtime"
 	"testing"
 
 	"github.com/imigee/imigee/protocol/pb"
@@ -228,4 +229,28 @@ func (r *repeatReader) Read(p []byte) (int, error) {
 		r.off = (r.off + c) % len(r.frame)
 	}
 	return n, nil
+}
+
+// TestStalledFrameAllocatesLittle: a peer that announces a frame at the cap
+// and sends only a few bytes must not make the reader allocate the whole
+// frame.
+func TestStalledFrameAllocatesLittle(t *testing.T) {
+	stalled := append(binary.AppendUvarint(nil, MaxMailboxResponse), pattern(100, 0)...)
+	var m pb.MailboxResponse
+	const rounds = 20
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for range rounds {
+		if err := ReadMsg(bytes.NewReader(stalled), &m, MaxMailboxResponse); err != io.ErrUnexpectedEOF {
+			t.Fatal(err)
+		}
+		if err := NewReader(bytes.NewReader(stalled), MaxMailboxResponse).ReadMsg(&m); err != io.ErrUnexpectedEOF {
+			t.Fatal(err)
+		}
+	}
+	runtime.ReadMemStats(&after)
+	perRead := (after.TotalAlloc - before.TotalAlloc) / (2 * rounds)
+	if perRead > 4*AllocStep {
+		t.Fatalf("%d bytes allocated per stalled %d-byte frame", perRead, MaxMailboxResponse)
+	}
 }

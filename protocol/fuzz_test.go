@@ -64,9 +64,9 @@ func fuzzFramed[M proto.Message](f *testing.F, cap int, newM func() M, read func
 		if cr.n > MaxVarintLen+cap {
 			t.Fatalf("consumed %d bytes with cap %d", cr.n, cap)
 		}
-		if errors.Is(err, ErrTooLarge) && cr.n > MaxVarintLen {
-			if _, k := readUvarintForTest(data); k > 0 && cr.n > k {
-				t.Fatalf("read %d body bytes of an oversized frame", cr.n-k)
+		if n, k := readUvarintForTest(data); k > 0 && n > uint64(cap) {
+			if !errors.Is(err, ErrTooLarge) || cr.n > k {
+				t.Fatalf("oversized frame: %v after reading %d body bytes", err, cr.n-k)
 			}
 		}
 		if err != nil {
@@ -96,6 +96,9 @@ func readUvarintForTest(data []byte) (uint64, int) {
 	for i := 0; i < len(data) && i < MaxVarintLen; i++ {
 		x |= uint64(data[i]&0x7f) << (7 * i)
 		if data[i] < 0x80 {
+			if (i > 0 && data[i] == 0) || (i == MaxVarintLen-1 && data[i] > 1) {
+				return 0, 0 // malformed: the reader says ErrBadRequest
+			}
 			return x, i + 1
 		}
 	}

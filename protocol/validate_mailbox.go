@@ -36,7 +36,8 @@ func ValidateMailboxRequest(m *pb.MailboxRequest) error {
 		if err := exact("fetch.challenge", f.Challenge, ChallengeSize); err != nil {
 			return err
 		}
-		if _, err := validateAuths("fetch.auth", f.Auth); err != nil {
+		var set idSet
+		if err := validateAuths("fetch.auth", f.Auth, &set); err != nil {
 			return err
 		}
 		return optExact("fetch.after_blob_id", f.AfterBlobId, BlobIDSize)
@@ -50,8 +51,8 @@ func ValidateMailboxRequest(m *pb.MailboxRequest) error {
 		if err := exact("subscribe.challenge", s.Challenge, ChallengeSize); err != nil {
 			return err
 		}
-		_, err := validateAuths("subscribe.auth", s.Auth)
-		return err
+		var set idSet
+		return validateAuths("subscribe.auth", s.Auth, &set)
 	case *pb.MailboxRequest_Forget:
 		f := b.Forget
 		if f == nil {
@@ -60,8 +61,8 @@ func ValidateMailboxRequest(m *pb.MailboxRequest) error {
 		if err := exact("forget.challenge", f.Challenge, ChallengeSize); err != nil {
 			return err
 		}
-		_, err := validateAuths("forget.auth", f.Auth)
-		return err
+		var set idSet
+		return validateAuths("forget.auth", f.Auth, &set)
 	default:
 		return errf(unsupported, "mailbox request: no known body")
 	}
@@ -84,8 +85,8 @@ func validateAck(a *pb.Ack) error {
 	if err := exact("ack.challenge", a.Challenge, ChallengeSize); err != nil {
 		return err
 	}
-	covered, err := validateAuths("ack.auth", a.Auth)
-	if err != nil {
+	var covered idSet
+	if err := validateAuths("ack.auth", a.Auth, &covered); err != nil {
 		return err
 	}
 	if err := count("ack.blobs", len(a.Blobs), 1, MaxBlobRefsPerAck); err != nil {
@@ -108,11 +109,12 @@ func validateAck(a *pb.Ack) error {
 	return nil
 }
 
-// idSet is a set of mailbox IDs: a slice for the common short lists, a map
-// beyond idSetLinear entries.
+// idSet is a set of mailbox IDs: an inline array for the common short
+// lists (no allocation), a map beyond idSetLinear entries.
 type idSet struct {
-	list []([MailboxIDSize]byte)
-	m    map[[MailboxIDSize]byte]struct{}
+	n     int
+	small [idSetLinear][MailboxIDSize]byte
+	m     map[[MailboxIDSize]byte]struct{}
 }
 
 const idSetLinear = 16
@@ -122,7 +124,7 @@ func (s *idSet) has(id [MailboxIDSize]byte) bool {
 		_, ok := s.m[id]
 		return ok
 	}
-	for _, x := range s.list {
+	for _, x := range s.small[:s.n] {
 		if x == id {
 			return true
 		}
@@ -131,38 +133,37 @@ func (s *idSet) has(id [MailboxIDSize]byte) bool {
 }
 
 func (s *idSet) add(id [MailboxIDSize]byte) {
-	if s.m == nil && len(s.list) < idSetLinear {
-		s.list = append(s.list, id)
+	if s.m == nil && s.n < idSetLinear {
+		s.small[s.n] = id
+		s.n++
 		return
 	}
 	if s.m == nil {
-		s.m = make(map[[MailboxIDSize]byte]struct{}, 2*idSetLinear)
-		for _, x := range s.list {
+		s.m = make(map[[MailboxIDSize]byte]struct{}, 4*idSetLinear)
+		for _, x := range s.small[:s.n] {
 			s.m[x] = struct{}{}
 		}
-		s.list = nil
 	}
 	s.m[id] = struct{}{}
 }
 
 // validateAuths checks 1..MaxAuthsPerRequest auths with distinct mailbox
 // IDs and returns the set of those IDs.
-func validateAuths(field string, auths []*pb.MailboxAuth) (*idSet, error) {
+func validateAuths(field string, auths []*pb.MailboxAuth, set *idSet) error {
 	if err := count(field, len(auths), 1, MaxAuthsPerRequest); err != nil {
-		return nil, err
+		return err
 	}
-	set := &idSet{}
 	for i, a := range auths {
-		if err := at(ValidateMailboxAuth(a), idx(field, i)); err != nil {
-			return nil, err
+		if err := ValidateMailboxAuth(a); err != nil {
+			return at(err, idx(field, i))
 		}
 		id := [MailboxIDSize]byte(a.MailboxId)
 		if set.has(id) {
-			return nil, errf(badRequest, idx(field, i), "mailbox_id: duplicate")
+			return errf(badRequest, idx(field, i), "mailbox_id: duplicate")
 		}
 		set.add(id)
 	}
-	return set, nil
+	return nil
 }
 
 // ValidateMailboxAuth checks the lengths of one MailboxAuth (mailbox_id 16,

@@ -193,9 +193,13 @@ func decoderFor(t testing.TB, typ string) (proto.Message, func(frame []byte, m p
 	case "imigee.v1.MailboxResponse":
 		return &pb.MailboxResponse{}, wrap(func(r *bytes.Reader, m proto.Message) error { return ReadMailboxResponse(r, m.(*pb.MailboxResponse)) })
 	case "imigee.v1.RendezvousRequest":
-		return &pb.RendezvousRequest{}, wrap(func(r *bytes.Reader, m proto.Message) error { return ReadRendezvousRequest(r, m.(*pb.RendezvousRequest)) })
+		return &pb.RendezvousRequest{}, wrap(func(r *bytes.Reader, m proto.Message) error {
+			return ReadRendezvousRequest(r, m.(*pb.RendezvousRequest))
+		})
 	case "imigee.v1.RendezvousResponse":
-		return &pb.RendezvousResponse{}, wrap(func(r *bytes.Reader, m proto.Message) error { return ReadRendezvousResponse(r, m.(*pb.RendezvousResponse)) })
+		return &pb.RendezvousResponse{}, wrap(func(r *bytes.Reader, m proto.Message) error {
+			return ReadRendezvousResponse(r, m.(*pb.RendezvousResponse))
+		})
 	case "imigee.v1.RendezvousGossip":
 		return &pb.RendezvousGossip{}, func(b []byte, m proto.Message) error { return DecodeGossip(b, m.(*pb.RendezvousGossip)) }
 	case "imigee.v1.LinkRequest":

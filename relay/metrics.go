@@ -41,6 +41,8 @@ type metrics struct {
 	gossipIn   prometheus.Counter
 	gossipOut  prometheus.Counter
 	subscribed prometheus.Gauge
+	gossipMesh prometheus.Gauge
+	gossipDrop prometheus.Counter
 	streams    *prometheus.GaugeVec // by protocol name
 }
 
@@ -53,18 +55,21 @@ func newMetrics(st func() store.Stats, rv func() rendezvous.Stats) *metrics {
 		return x
 	}
 	m := &metrics{
-		reg:       reg,
-		puts:      c("puts_total", "Blobs stored durably."),
-		putBytes:  c("put_bytes_total", "Bytes of blobs stored durably."),
-		fetched:   c("fetched_blobs_total", "Blobs returned by fetches."),
-		acked:     c("acked_blobs_total", "Blobs deleted by acknowledgement."),
-		notifies:  c("notifies_total", "Notifications pushed to subscribers."),
-		forgotten: c("forgotten_blobs_total", "Blobs deleted by forget requests."),
-		announced: c("rendezvous_tokens_announced_total", "Rendezvous token entries added by local clients."),
-		matches:   c("rendezvous_matches_total", "Rendezvous matches pushed to local clients."),
-		gossipIn:  c("gossip_received_total", "Gossip messages from other relays applied."),
-		gossipOut: c("gossip_published_total", "Gossip messages published."),
+		reg:        reg,
+		puts:       c("puts_total", "Blobs stored durably."),
+		putBytes:   c("put_bytes_total", "Bytes of blobs stored durably."),
+		fetched:    c("fetched_blobs_total", "Blobs returned by fetches."),
+		acked:      c("acked_blobs_total", "Blobs deleted by acknowledgement."),
+		notifies:   c("notifies_total", "Notifications pushed to subscribers."),
+		forgotten:  c("forgotten_blobs_total", "Blobs deleted by forget requests."),
+		announced:  c("rendezvous_tokens_announced_total", "Rendezvous token entries added by local clients."),
+		matches:    c("rendezvous_matches_total", "Rendezvous matches pushed to local clients."),
+		gossipIn:   c("gossip_received_total", "Gossip messages from other relays applied."),
+		gossipOut:  c("gossip_published_total", "Gossip messages published."),
+		gossipDrop: c("gossip_dropped_rpcs_total", "Gossip RPCs dropped because a peer's queue was full."),
 	}
+	m.gossipMesh = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "imigee", Subsystem: "relay", Name: "gossip_mesh_peers", Help: "Relays in this relay's gossip mesh."})
+	reg.MustRegister(m.gossipMesh)
 	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "imigee", Subsystem: "relay", Name: "requests_total", Help: "Requests by type."}, []string{"type"})
 	m.errors = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "imigee", Subsystem: "relay", Name: "errors_total", Help: "Error responses by protocol error code."}, []string{"code"})
 	m.drops = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "imigee", Subsystem: "relay", Name: "drops_total", Help: "Things dropped, by reason."}, []string{"reason"})

@@ -233,6 +233,14 @@ var keyDocs = map[string]string{
 // renderConfig writes c as TOML with a comment above every key, and
 // returns the keys (section-qualified) that have no documented "why".
 func renderConfig(c fileConfig) ([]byte, []string, error) {
+	// The encoder skips nil slices; write them as [] so the operator sees
+	// the key and its comment.
+	if c.Peers == nil {
+		c.Peers = []string{}
+	}
+	if c.ListenAddrs == nil {
+		c.ListenAddrs = []string{}
+	}
 	var raw bytes.Buffer
 	enc := toml.NewEncoder(&raw)
 	enc.Indent = ""

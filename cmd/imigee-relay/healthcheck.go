@@ -26,10 +26,10 @@ HEALTHCHECK and scripts; it needs no curl in the image.`, stderr)
 		if err != nil {
 			return fail(stderr, "healthcheck", err)
 		}
-		if c.Admin == "" {
+		if c.Admin.Addr == "" {
 			return fail(stderr, "healthcheck", fmt.Errorf("config %s disables the admin server", *cfgPath))
 		}
-		addr = c.Admin
+		addr = c.Admin.Addr
 	}
 	path := "/healthz"
 	if *ready {

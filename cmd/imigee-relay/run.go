@@ -192,11 +192,9 @@ func runRelay(ctx context.Context, stopSignals func(), c fileConfig, log *slog.L
 		}()
 	}
 
-	// The relay's lifetime is ours, not the signal context's: a signal
-	// must lead to a graceful Shutdown, not an abrupt cancellation.
-	life, cancelLife := context.WithCancel(context.Background())
-	defer cancelLife()
-	if err := r.Start(life); err != nil {
+	// ctx bounds only Start: a signal during start aborts it; afterwards
+	// the relay runs until Shutdown.
+	if err := r.Start(ctx); err != nil {
 		return fmt.Errorf("relay start: %w", err)
 	}
 	addrsPath := filepath.Join(c.DataDir, addrsFileName)
@@ -207,7 +205,7 @@ func runRelay(ctx context.Context, stopSignals func(), c fileConfig, log *slog.L
 	if err := writeFileAtomic(addrsPath, []byte(announce), 0o644); err != nil {
 		return fmt.Errorf("write %s: %w", addrsPath, err)
 	}
-	log.Info("relay started", "version", versionString(), "listen_addrs", len(r.Addrs()),
+	log.Info("daemon ready", "version", versionString(), "listen_addrs", len(r.Addrs()),
 		"admin", c.Admin.Addr != "")
 
 	<-ctx.Done()
@@ -219,7 +217,6 @@ func runRelay(ctx context.Context, stopSignals func(), c fileConfig, log *slog.L
 	if err := r.Shutdown(sctx); err != nil && !errors.Is(err, context.Canceled) {
 		return fmt.Errorf("relay shutdown: %w", err)
 	}
-	cancelLife()
 	// Shutdown already closed the database; Close releases the rest and
 	// may report that it was closed, which is not a failure.
 	if err := r.Close(); err != nil {

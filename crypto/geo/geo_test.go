@@ -90,3 +90,50 @@ func TestMatchProbability(t *testing.T) {
 		t.Logf("level %d, %d pairs per distance:\n%s", DefaultLevel, samples, b.String())
 	}
 }
+
+func TestCellsShape(t *testing.T) {
+	h, n := Cells(48.8584, 2.2945, DefaultLevel)
+	if h == 0 || len(n) != 3 {
+		t.Fatalf("here %x near %d", h, len(n))
+	}
+	_, all := AllCells(48.8584, 2.2945, DefaultLevel)
+	for _, c := range n {
+		if c == h || !contains(all, c) {
+			t.Fatalf("near cell %x is not a neighbour", c)
+		}
+	}
+	if h, n := Cells(math.NaN(), 0, DefaultLevel); h != 0 || n != nil {
+		t.Fatal("NaN gives cells")
+	}
+	if h, _ := Cells(91, 0, DefaultLevel); h != 0 {
+		t.Fatal("latitude 91 gives cells")
+	}
+	// Levels are clamped.
+	a, _ := Cells(1, 1, 99)
+	b, _ := Cells(1, 1, MaxLevel)
+	if a != b {
+		t.Fatal("level not clamped")
+	}
+}
+
+func contains(s []uint64, v uint64) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+func TestDestination(t *testing.T) {
+	lat, lng := Destination(0, 0, 90, math.Pi*EarthRadiusMeters/2)
+	if math.Abs(lat) > 1e-9 || math.Abs(lng-90) > 1e-9 {
+		t.Fatalf("quarter great circle east: %v %v", lat, lng)
+	}
+}
+
+func BenchmarkCells(b *testing.B) {
+	for b.Loop() {
+		Cells(48.8584, 2.2945, DefaultLevel)
+	}
+}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
@@ -15,9 +16,31 @@ import (
 // totals equal the sum of all blobs, and no mailbox counter is empty. It
 // also runs bbolt's own page consistency check. It reads the whole file:
 // for tests and the operator's maintenance commands, not the serving path.
+//
+// It runs in a write transaction that is rolled back, because bbolt's
+// page check reads the freelist, which a concurrent commit may be changing.
+// Writes wait for it.
 func (s *Store) Check() error {
-	return s.view(check)
+	s.mu.RLock()
+	closed := s.closed
+	s.mu.RUnlock()
+	if closed {
+		return ErrClosed
+	}
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		if err := check(tx); err != nil {
+			return err
+		}
+		return errRollback
+	})
+	if errors.Is(err, errRollback) {
+		return nil
+	}
+	return err
 }
+
+// errRollback makes Check's transaction roll back instead of commit.
+var errRollback = errors.New("rollback")
 
 func check(tx *bolt.Tx) error {
 	var bad error

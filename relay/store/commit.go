@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"runtime"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -52,27 +54,59 @@ type op struct {
 func (s *Store) committer() {
 	defer close(s.committerDone)
 	batch := make([]*op, 0, s.cfg.MaxBatch)
+	var carry *op // taken from the queue but over the last batch's budget
 	for {
-		o, ok := <-s.queue
-		if !ok {
-			return
+		o := carry
+		carry = nil
+		if o == nil {
+			var ok bool
+			if o, ok = <-s.queue; !ok {
+				return
+			}
 		}
 		batch = append(batch[:0], o)
+		budget := txBudget - o.weight()
+		// Fill the batch from the queue without waiting on a timer: take
+		// what is queued, then yield the processor so requesters that are
+		// runnable right now (typically those the last commit released)
+		// can reach the queue, and repeat while a yield brought new ones.
+		// An idle store or a lone writer pays one yield, never a delay.
+		progress := true
 	fill:
-		for len(batch) < s.cfg.MaxBatch {
+		for len(batch) < s.cfg.MaxBatch && budget > 0 {
 			select {
 			case o, ok := <-s.queue:
 				if !ok {
 					break fill // buffered requests came first; the next receive returns
 				}
+				if budget -= o.weight(); budget < 0 {
+					carry = o
+					break fill
+				}
 				batch = append(batch, o)
+				progress = true
 			default:
-				break fill
+				if !progress {
+					break fill
+				}
+				progress = false
+				runtime.Gosched()
 			}
 		}
 		s.commit(batch)
 		clear(batch) // drop references to committed data
 	}
+}
+
+// weight is what o costs of a commit's txBudget.
+func (o *op) weight() int {
+	switch o.kind {
+	case opAck:
+		return len(o.refs)
+	case opForget, opSweep:
+		return sweepChunk
+	}
+	return 1
 }
 
 // txDelta is what one commit changed, applied to the Stats after it succeeds.
@@ -86,6 +120,7 @@ type txDelta struct {
 // (quota) does not fail the others; a transaction failure fails them all.
 func (s *Store) commit(batch []*op) {
 	var d txDelta
+	start := time.Now()
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		d = txDelta{}
 		w := newWriter(tx, s.cfg, &d)
@@ -97,6 +132,7 @@ func (s *Store) commit(batch []*op) {
 		}
 		return w.flush()
 	})
+	s.st.commitNanos.Add(uint64(time.Since(start)))
 	s.st.commits.Add(1)
 	s.st.commitOps.Add(uint64(len(batch)))
 	if n := uint64(len(batch)); n > s.st.maxCommitOps.Load() {

@@ -27,9 +27,17 @@ const (
 	// so the interval only bounds how long expired bytes stay on disk.
 	DefaultSweepInterval = time.Minute
 
-	// sweepChunk bounds the deletions of one sweep or forget transaction, so
-	// a large sweep never holds the writer long enough to stall puts.
-	sweepChunk = 4096
+	// sweepChunk bounds the deletions of one sweep or forget request, and
+	// ackChunk the refs of one ack request, so no transaction touches more
+	// than a bounded number of pages (see txBudget).
+	sweepChunk = 256
+	ackChunk   = 256
+	// txBudget bounds the blob writes and deletes of one group commit
+	// (1024). A bbolt commit copies every page it touches and frees the old
+	// copies, so the pages freed-but-not-yet-reused at any time, and the
+	// latency of a commit, are bounded by this budget, not by the store
+	// size or by how many requests are queued.
+	txBudget = 1024
 	// queueDepth is the capacity of the committer's request queue, in units
 	// of MaxBatch. Requesters beyond it block (or give up on their ctx).
 	queueDepth = 4

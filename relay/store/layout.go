@@ -51,10 +51,11 @@ const (
 	dataKeyLen    = blobIDLen + 2
 	blobValueLen  = 8 + 4
 
-	// dataChunk is the largest data value (1984 B): two chunks with their
-	// keys and element headers fill one 4 KiB page, so no node ever needs
-	// more than one page.
-	dataChunk = 1984
+	// dataChunk is the largest data value (986 B). bbolt never splits a
+	// leaf of four or fewer keys, so a leaf stays within one 4 KiB page only
+	// if four elements fit: 16 (page header) + 4 × (16 (element header) +
+	// 18 (key) + 986) = 4096. Then every allocation is a single page.
+	dataChunk = 986
 
 	// expiryFillPercent and dataFillPercent: those keys arrive almost in
 	// order (receipt time), so pages can be split full; bbolt also merges a

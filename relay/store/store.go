@@ -49,6 +49,7 @@ type counters struct {
 	puts, acks, expired, forgotten                    atomic.Uint64
 	rejTooLarge, rejEmpty, rejMailboxQuota, rejGlobal atomic.Uint64
 	commits, commitOps, commitErrors, maxCommitOps    atomic.Uint64
+	commitNanos                                       atomic.Uint64
 }
 
 // Stats are aggregate figures for metrics. They never identify a mailbox.
@@ -69,10 +70,11 @@ type Stats struct {
 	RejectedMailboxQuota uint64 // Puts refused with ErrMailboxQuota
 	RejectedGlobalQuota  uint64 // Puts refused with ErrGlobalQuota
 
-	Commits      uint64 // group commits (one fsync each)
-	CommitOps    uint64 // requests carried by those commits; /Commits = mean batch
-	MaxCommitOps uint64 // largest batch seen
-	CommitErrors uint64 // commits that failed (every request in them failed)
+	Commits      uint64        // group commits (one fsync each)
+	CommitOps    uint64        // requests carried by those commits; /Commits = mean batch
+	MaxCommitOps uint64        // largest batch seen
+	CommitErrors uint64        // commits that failed (every request in them failed)
+	CommitTime   time.Duration // time spent in commits; /Commits = mean commit latency
 }
 
 // Open opens (creating if needed) the store at cfg.Path and starts its
@@ -196,14 +198,32 @@ func (s *Store) Put(ctx context.Context, mbox crypto.MailboxID, data []byte) (Bl
 // or already deleted refs are ignored, so a repeated ack is harmless. The
 // deletion is durable before Ack returns.
 func (s *Store) Ack(refs []Ref) (int, error) {
-	if len(refs) == 0 {
-		return 0, nil
+	// Chunks are queued together, so they share commits when the budget
+	// allows, and are waited for together.
+	var ops []*op
+	for len(refs) > 0 {
+		n := min(len(refs), ackChunk)
+		o := &op{kind: opAck, refs: refs[:n], done: make(chan struct{})}
+		refs = refs[n:]
+		if err := s.enqueue(context.Background(), o); err != nil {
+			return s.ackWait(ops, err)
+		}
+		ops = append(ops, o)
 	}
-	o := &op{kind: opAck, refs: refs}
-	if err := s.submit(context.Background(), o); err != nil {
-		return 0, err
+	return s.ackWait(ops, nil)
+}
+
+// ackWait waits for queued ack chunks and sums their results.
+func (s *Store) ackWait(ops []*op, err error) (int, error) {
+	n := 0
+	for _, o := range ops {
+		<-o.done
+		n += o.n
+		if err == nil {
+			err = o.err
+		}
 	}
-	return o.n, nil
+	return n, err
 }
 
 // DeleteMailboxes removes every blob of the given mailboxes (forget) and
@@ -246,21 +266,27 @@ func (s *Store) Sweep() (int, error) {
 // submit queues o for the committer and waits for its commit.
 func (s *Store) submit(ctx context.Context, o *op) error {
 	o.done = make(chan struct{})
+	if err := s.enqueue(ctx, o); err != nil {
+		return err
+	}
+	select {
+	case <-o.done:
+		return o.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// enqueue hands o (with its done channel made) to the committer.
+func (s *Store) enqueue(ctx context.Context, o *op) error {
 	s.mu.RLock()
+	defer s.mu.RUnlock()
 	if s.closed {
-		s.mu.RUnlock()
 		return ErrClosed
 	}
 	select {
 	case s.queue <- o:
-	case <-ctx.Done():
-		s.mu.RUnlock()
-		return ctx.Err()
-	}
-	s.mu.RUnlock()
-	select {
-	case <-o.done:
-		return o.err
+		return nil
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -307,6 +333,7 @@ func (s *Store) Stats() Stats {
 		CommitOps:            s.st.commitOps.Load(),
 		MaxCommitOps:         s.st.maxCommitOps.Load(),
 		CommitErrors:         s.st.commitErrors.Load(),
+		CommitTime:           time.Duration(s.st.commitNanos.Load()),
 	}
 	if fi, err := os.Stat(s.cfg.Path); err == nil {
 		st.FileSize = fi.Size()

@@ -1,0 +1,129 @@
+package crypto
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+)
+
+func sealAll(t *testing.T, k *StreamKey, content []byte) [][]byte {
+	t.Helper()
+	var buf bytes.Buffer
+	n, err := k.SealStream(&buf, bytes.NewReader(content))
+	if err != nil || n != int64(len(content)) {
+		t.Fatalf("SealStream: %d, %v", n, err)
+	}
+	var chunks [][]byte
+	b := buf.Bytes()
+	for len(b) > 0 {
+		m := min(len(b), int(k.ChunkSize)+ChunkOverhead)
+		chunks = append(chunks, b[:m])
+		b = b[m:]
+	}
+	return chunks
+}
+
+func openAll(k *StreamKey, chunks [][]byte) ([]byte, error) {
+	var out bytes.Buffer
+	_, err := k.OpenStream(&out, bytes.NewReader(bytes.Join(chunks, nil)))
+	return out.Bytes(), err
+}
+
+func TestStreamRoundTrip(t *testing.T) {
+	k, err := NewStreamKey(detRand("k"), MinChunkSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs := int(k.ChunkSize)
+	for _, n := range []int{0, 1, cs - 1, cs, cs + 1, 3 * cs, 3*cs + 7} {
+		content := make([]byte, n)
+		detRand("c").Read(content)
+		chunks := sealAll(t, k, content)
+		if int64(len(chunks)) != k.ChunkCount(int64(n)) {
+			t.Fatalf("%d bytes: %d chunks, ChunkCount says %d", n, len(chunks), k.ChunkCount(int64(n)))
+		}
+		got, err := openAll(k, chunks)
+		if err != nil || !bytes.Equal(got, content) {
+			t.Fatalf("%d bytes: %v", n, err)
+		}
+		// Resume: any chunk can be sealed again on its own, identically.
+		for i := range chunks {
+			c, last, err := k.SealChunkAt(nil, bytes.NewReader(content), int64(n), uint32(i))
+			if err != nil || !bytes.Equal(c, chunks[i]) || last != (i == len(chunks)-1) {
+				t.Fatalf("%d bytes: SealChunkAt(%d) differs: %v", n, i, err)
+			}
+		}
+	}
+}
+
+func TestStreamTamper(t *testing.T) {
+	k, _ := NewStreamKey(detRand("k"), MinChunkSize)
+	other, _ := NewStreamKey(detRand("other"), MinChunkSize)
+	content := make([]byte, 3*MinChunkSize+100)
+	detRand("c").Read(content)
+	chunks := sealAll(t, k, content)
+	foreign := sealAll(t, other, content)
+
+	for ci := range chunks {
+		flipEach(chunks[ci], func(i int, m []byte) {
+			if _, _, err := k.OpenChunk(nil, uint32(ci), m); !errors.Is(err, ErrOpen) {
+				t.Errorf("chunk %d byte %d flipped: %v", ci, i, err)
+			}
+		})
+	}
+	cases := map[string][][]byte{
+		"drop last":       chunks[:3],
+		"drop middle":     {chunks[0], chunks[2], chunks[3]},
+		"swap":            {chunks[1], chunks[0], chunks[2], chunks[3]},
+		"truncate last":   {chunks[0], chunks[1], chunks[2], chunks[3][:50]},
+		"truncate middle": {chunks[0], chunks[1][:500]},
+		"foreign chunk":   {chunks[0], foreign[1], chunks[2], chunks[3]},
+		"extra after end": {chunks[0], chunks[1], chunks[2], chunks[3], chunks[3]},
+		"empty":           nil,
+	}
+	for name, cs := range cases {
+		if _, err := openAll(k, cs); err == nil {
+			t.Errorf("%s: stream opens", name)
+		}
+	}
+	if _, err := openAll(k, chunks[:3]); !errors.Is(err, ErrTruncated) {
+		t.Errorf("drop last: %v, want ErrTruncated", err)
+	}
+	// A middle chunk re-sealed as "last" ends the stream early: the rest is rejected.
+	fake, _ := k.SealChunk(nil, 1, true, content[MinChunkSize:2*MinChunkSize])
+	if _, err := openAll(k, [][]byte{chunks[0], fake, chunks[2], chunks[3]}); err == nil {
+		t.Error("early last chunk accepted with data after it")
+	}
+	if _, _, err := k.OpenChunk(nil, 2, chunks[1]); !errors.Is(err, ErrOpen) {
+		t.Errorf("wrong index: %v", err)
+	}
+}
+
+func TestStreamKeyEncoding(t *testing.T) {
+	k, err := NewStreamKey(detRand("k"), 0)
+	if err != nil || k.ChunkSize != DefaultChunkSize {
+		t.Fatal(err)
+	}
+	b := mustMarshal(t, k)
+	got, err := ParseStreamKey(b)
+	if err != nil || *got != *k {
+		t.Fatal("stream key does not round-trip")
+	}
+	for _, n := range []int{1, MinChunkSize - 1, MaxChunkSize + 1} {
+		if _, err := NewStreamKey(detRand("k"), n); !errors.Is(err, ErrMalformed) {
+			t.Errorf("chunk size %d: %v", n, err)
+		}
+	}
+	b[len(b)-1] = 0
+	b[len(b)-2] = 0
+	b[len(b)-3] = 0
+	if _, err := ParseStreamKey(b); !errors.Is(err, ErrMalformed) {
+		t.Error("chunk size 0 parsed")
+	}
+	if _, err := k.SealChunk(nil, 0, false, []byte("short middle chunk")); !errors.Is(err, ErrMalformed) {
+		t.Error("short middle chunk sealed")
+	}
+	if _, _, err := k.SealChunkAt(nil, bytes.NewReader(nil), 10, 5); !errors.Is(err, ErrMalformed) {
+		t.Error("chunk index past the end sealed")
+	}
+}

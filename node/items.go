@@ -1,0 +1,393 @@
+package node
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/imigee/imigee/crypto"
+	"github.com/imigee/imigee/node/localstore"
+)
+
+// Item limits.
+const (
+	// MaxItemSize caps a photo or video: 4 GiB.
+	MaxItemSize = 4 << 30
+	// MaxMessageLen caps a message text: 16 KiB of UTF-8.
+	MaxMessageLen = 16 << 10
+	// MaxRecipients caps the friends of one share: 256.
+	MaxRecipients = 256
+	// progressStep is how often progress events fire: every 1 MiB.
+	progressStep = 1 << 20
+)
+
+// Recipient states in the outbox.
+const (
+	rPending   = "pending"   // not yet delivered
+	rPosted    = "posted"    // at the friend's relay mailbox, no receipt yet
+	rDelivered = "delivered" // signed receipt received
+	rRejected  = "rejected"  // the friend declined
+	rFailed    = "failed"    // retention passed
+)
+
+// outItem is an outbox record: an item this device sends.
+type outItem struct {
+	ID      string
+	Type    string
+	Text    string `json:",omitempty"`
+	Name    string `json:",omitempty"` // original file name (extension hint)
+	Path    string `json:",omitempty"` // original file
+	Sealed  string `json:",omitempty"` // pending sealed copy (photo/video)
+	Size    int64
+	Hash    []byte `json:",omitempty"`
+	Key     []byte `json:",omitempty"` // crypto.StreamKey, binary
+	Created int64
+	To      map[string]*recip
+}
+
+type recip struct {
+	State    string
+	Attempts int
+	NextTry  int64 // unix seconds
+	LastTry  int64
+}
+
+// offerMeta is sealed inside an Offer (and a mailbox offer blob).
+type offerMeta struct {
+	Type    string
+	Name    string `json:",omitempty"`
+	Size    int64
+	Hash    []byte
+	Key     []byte
+	Preview []byte `json:",omitempty"`
+	Blobs   int    `json:",omitempty"` // mailbox only: chunk blobs that follow
+}
+
+// smallItem is the payload of a message or like envelope.
+type smallItem struct {
+	Type string
+	Text string `json:",omitempty"`
+	Ref  string `json:",omitempty"` // liked item
+}
+
+func newItemID() (string, [16]byte) {
+	var id [16]byte
+	_, _ = rand.Read(id[:])
+	return hex.EncodeToString(id[:]), id
+}
+
+func parseItemID(s string) ([16]byte, error) {
+	var id [16]byte
+	b, err := hex.DecodeString(s)
+	if err != nil || len(b) != 16 {
+		return id, ErrBadArgument
+	}
+	copy(id[:], b)
+	return id, nil
+}
+
+// SharePhoto shares the photo at path with friendIDs. With no friendIDs the
+// share policy picks the recipients (P7); in ask mode that is an error. The
+// content is sealed once, into a pending copy in the data directory, and
+// streamed to each friend; the original file is only read.
+func (n *Node) SharePhoto(path string, friendIDs []string) (string, error) {
+	return n.shareFile(TypePhoto, path, friendIDs)
+}
+
+// ShareVideo is SharePhoto for videos; the file is streamed, never held in
+// memory whole.
+func (n *Node) ShareVideo(path string, friendIDs []string) (string, error) {
+	return n.shareFile(TypeVideo, path, friendIDs)
+}
+
+func (n *Node) shareFile(typ, path string, friendIDs []string) (string, error) {
+	to, err := n.recipients(friendIDs)
+	if err != nil {
+		return "", err
+	}
+	src, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("node: share: %w", err)
+	}
+	defer src.Close()
+	st, err := src.Stat()
+	if err != nil || !st.Mode().IsRegular() {
+		return "", fmt.Errorf("node: share: not a file: %w", ErrBadArgument)
+	}
+	if st.Size() > MaxItemSize {
+		return "", ErrTooLarge
+	}
+	key, err := crypto.NewStreamKey(rand.Reader, 0)
+	if err != nil {
+		return "", err
+	}
+	id, _ := newItemID()
+	sealedPath := filepath.Join(n.outdir, id+".sealed")
+	dst, err := os.OpenFile(sealedPath, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return "", fmt.Errorf("node: share: %w", err)
+	}
+	hash := sha256.New()
+	size, err := key.SealStream(dst, io.TeeReader(src, hash))
+	if cerr := dst.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(sealedPath)
+		return "", fmt.Errorf("node: share: seal: %w", err)
+	}
+	kb, _ := key.MarshalBinary()
+	it := &outItem{ID: id, Type: typ, Name: filepath.Base(path), Path: path, Sealed: sealedPath,
+		Size: size, Hash: hash.Sum(nil), Key: kb, Created: n.cfg.Now().Unix(), To: map[string]*recip{}}
+	for _, f := range to {
+		it.To[f] = &recip{State: rPending}
+	}
+	if err := n.putOut(it); err != nil {
+		os.Remove(sealedPath)
+		return "", err
+	}
+	n.wake()
+	return id, nil
+}
+
+// SendMessage sends a text message to one friend.
+func (n *Node) SendMessage(friendID, text string) (string, error) {
+	if text == "" || len(text) > MaxMessageLen || !utf8.ValidString(text) {
+		return "", fmt.Errorf("node: message: %w", ErrBadArgument)
+	}
+	return n.sendSmall(friendID, TypeMessage, text)
+}
+
+// Like sends a like of itemID (an item the friend shared, or one shared to
+// the friend) to friendID.
+func (n *Node) Like(friendID, itemID string) (string, error) {
+	if _, err := parseItemID(itemID); err != nil {
+		return "", err
+	}
+	return n.sendSmall(friendID, TypeLike, itemID)
+}
+
+func (n *Node) sendSmall(friendID, typ, text string) (string, error) {
+	if _, err := n.friend(friendID); err != nil {
+		return "", err
+	}
+	id, _ := newItemID()
+	it := &outItem{ID: id, Type: typ, Text: text, Created: n.cfg.Now().Unix(),
+		To: map[string]*recip{friendID: {State: rPending}}}
+	if err := n.putOut(it); err != nil {
+		return "", err
+	}
+	n.wake()
+	return id, nil
+}
+
+func (n *Node) putOut(it *outItem) error {
+	b, err := json.Marshal(it)
+	if err != nil {
+		return err
+	}
+	if err := n.store.Put(localstore.Outbox, it.ID, b); err != nil {
+		return fmt.Errorf("node: outbox: %w", err)
+	}
+	return nil
+}
+
+func (n *Node) getOut(id string) (*outItem, error) {
+	b, err := n.store.Get(localstore.Outbox, id)
+	if errors.Is(err, localstore.ErrNotFound) {
+		return nil, ErrUnknownItem
+	}
+	if err != nil {
+		return nil, err
+	}
+	var it outItem
+	if err := json.Unmarshal(b, &it); err != nil {
+		return nil, fmt.Errorf("node: outbox record: %w", err)
+	}
+	return &it, nil
+}
+
+// updateRecip changes one recipient's state of an outbox item atomically
+// and drops the pending copy once nobody waits for it (P11).
+func (n *Node) updateRecip(itemID, friendID string, fn func(it *outItem, r *recip)) error {
+	var drop string
+	err := n.store.Update(func(tx *localstore.Tx) error {
+		b, err := tx.Get(localstore.Outbox, itemID)
+		if err != nil {
+			return err
+		}
+		var it outItem
+		if err := json.Unmarshal(b, &it); err != nil {
+			return err
+		}
+		r := it.To[friendID]
+		if r == nil {
+			return ErrUnknownItem
+		}
+		fn(&it, r)
+		if it.done() {
+			drop = it.Sealed
+			return tx.Delete(localstore.Outbox, itemID)
+		}
+		nb, _ := json.Marshal(&it)
+		return tx.Put(localstore.Outbox, itemID, nb)
+	})
+	if drop != "" {
+		os.Remove(drop)
+	}
+	return err
+}
+
+// done reports whether no recipient still needs the item.
+func (it *outItem) done() bool {
+	for _, r := range it.To {
+		if r.State == rPending || r.State == rPosted {
+			return false
+		}
+	}
+	return true
+}
+
+// dropRecipient removes an unfriended friend from every outbox item.
+func (n *Node) dropRecipient(friendID string) {
+	var ids []string
+	_ = n.store.ForEach(localstore.Outbox, func(v []byte) error {
+		var it outItem
+		if json.Unmarshal(v, &it) == nil && it.To[friendID] != nil {
+			ids = append(ids, it.ID)
+		}
+		return nil
+	})
+	for _, id := range ids {
+		_ = n.updateRecip(id, friendID, func(it *outItem, r *recip) { r.State = rFailed })
+	}
+}
+
+// recipients applies the sender policy: explicit friends, else the policy.
+func (n *Node) recipients(friendIDs []string) ([]string, error) {
+	if len(friendIDs) > MaxRecipients {
+		return nil, ErrTooLarge
+	}
+	if len(friendIDs) > 0 {
+		seen := map[string]bool{}
+		var out []string
+		for _, id := range friendIDs {
+			if _, err := n.friend(id); err != nil {
+				return nil, err
+			}
+			if !seen[id] {
+				seen[id] = true
+				out = append(out, id)
+			}
+		}
+		return out, nil
+	}
+	p := n.sharePolicy()
+	now := n.cfg.Now()
+	switch p.Mode {
+	case ShareNearby:
+	case SharePlaces:
+		if !n.inPlace(p.Places) {
+			return nil, ErrNoRecipients
+		}
+	case ShareWindows:
+		if !inWindow(p.Windows, now) {
+			return nil, ErrNoRecipients
+		}
+	default:
+		return nil, ErrNoRecipients
+	}
+	var out []string
+	n.mu.Lock()
+	for id, f := range n.friends {
+		if now.Before(f.nearbyUntil) {
+			out = append(out, id)
+		}
+	}
+	n.mu.Unlock()
+	if len(out) == 0 {
+		return nil, ErrNoRecipients
+	}
+	return out, nil
+}
+
+func inWindow(ws []Window, now time.Time) bool {
+	m := now.UTC().Hour()*60 + now.UTC().Minute()
+	for _, w := range ws {
+		if w.StartMinute <= w.EndMinute && m >= w.StartMinute && m < w.EndMinute {
+			return true
+		}
+		if w.StartMinute > w.EndMinute && (m >= w.StartMinute || m < w.EndMinute) {
+			return true
+		}
+	}
+	return false
+}
+
+// SetSharePolicy sets the sender policy for shares without recipients.
+func (n *Node) SetSharePolicy(p SharePolicy) error {
+	switch p.Mode {
+	case ShareAsk, ShareNearby, SharePlaces, ShareWindows:
+	default:
+		return ErrBadArgument
+	}
+	for _, w := range p.Windows {
+		if w.StartMinute < 0 || w.StartMinute >= 1440 || w.EndMinute < 0 || w.EndMinute > 1440 {
+			return ErrBadArgument
+		}
+	}
+	b, _ := json.Marshal(p)
+	return n.store.Put(localstore.Settings, "share-policy", b)
+}
+
+func (n *Node) sharePolicy() SharePolicy {
+	p := SharePolicy{Mode: ShareAsk}
+	if b, err := n.store.Get(localstore.Settings, "share-policy"); err == nil {
+		_ = json.Unmarshal(b, &p)
+	}
+	return p
+}
+
+// Pending returns the outbox: items not yet delivered to every recipient.
+func (n *Node) Pending() []Item {
+	var out []Item
+	_ = n.store.ForEach(localstore.Outbox, func(v []byte) error {
+		var it outItem
+		if json.Unmarshal(v, &it) != nil {
+			return nil
+		}
+		item := Item{ID: it.ID, Type: it.Type, Text: it.Text, Path: it.Path, Size: it.Size, State: StatePending, Created: it.Created}
+		for f := range it.To {
+			item.To = append(item.To, f)
+		}
+		if len(item.To) > 0 {
+			item.FriendID = item.To[0]
+		}
+		out = append(out, item)
+		return nil
+	})
+	return out
+}
+
+// safeExt returns a short lowercase alphanumeric extension of name, or "".
+func safeExt(name string) string {
+	ext := strings.ToLower(filepath.Ext(name))
+	if len(ext) < 2 || len(ext) > 6 {
+		return ""
+	}
+	for _, c := range ext[1:] {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9') {
+			return ""
+		}
+	}
+	return ext
+}

@@ -1,0 +1,76 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+)
+
+func TestLinkTwoNodes(t *testing.T) {
+	clock := newTestClock()
+	r := startRelay(t, clock)
+	a := newTestNode(t, clock, relayAddrs(r))
+	b := newTestNode(t, clock, relayAddrs(r))
+	bID, aID := link(t, a, b)
+	if aID != a.ID() || bID != b.ID() {
+		t.Fatalf("ids: %s/%s vs %s/%s", aID, bID, a.ID(), b.ID())
+	}
+	b.ev.wait(t, EventFriendLinked, nil, time.Second)
+	if len(a.Friends()) != 1 || len(b.Friends()) != 1 {
+		t.Fatalf("friends: %d %d", len(a.Friends()), len(b.Friends()))
+	}
+	sa, err := a.SafetyNumber(bID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb, _ := b.SafetyNumber(aID)
+	if sa != sb || sa == "" {
+		t.Fatalf("safety numbers differ: %q %q", sa, sb)
+	}
+	// The invite is single use.
+	inv, _ := a.Invite()
+	c := newTestNode(t, clock, relayAddrs(r))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := c.Link(ctx, inv); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Link(ctx, inv); err == nil {
+		t.Fatal("a used invite linked again")
+	}
+	// Unfriend deletes the pair keys.
+	if err := a.Unfriend(bID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.SafetyNumber(bID); !errors.Is(err, ErrUnknownFriend) {
+		t.Fatalf("after unfriend: %v", err)
+	}
+	// Friends survive a restart (the store is read back with the key).
+	a.restart(t, clock, relayAddrs(r))
+	if len(a.Friends()) != 1 {
+		t.Fatalf("friends after restart: %d", len(a.Friends()))
+	}
+}
+
+func TestBadInvites(t *testing.T) {
+	clock := newTestClock()
+	a := newTestNode(t, clock, nil)
+	ctx := context.Background()
+	for _, inv := range []string{"", "hello", "imigee1:!!!", "imigee1:e30", "imigee1:" + string(make([]byte, MaxInviteLen))} {
+		if _, err := a.Link(ctx, inv); !errors.Is(err, ErrBadInvite) {
+			t.Errorf("invite %.20q: %v", inv, err)
+		}
+	}
+	own, _ := a.Invite()
+	if _, err := a.Link(ctx, own); !errors.Is(err, ErrBadInvite) {
+		t.Errorf("own invite: %v", err)
+	}
+	// Expired.
+	b := newTestNode(t, clock, nil)
+	inv, _ := b.Invite()
+	clock.Add(InviteTTL + time.Minute)
+	if _, err := a.Link(ctx, inv); !errors.Is(err, ErrBadInvite) {
+		t.Errorf("expired invite: %v", err)
+	}
+}

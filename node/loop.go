@@ -1,0 +1,189 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"time"
+
+	"github.com/imigee/imigee/node/localstore"
+)
+
+// Retry back-off of outbox deliveries: first retry after RetryMin,
+// doubling up to RetryMax. The schedule is stored with the item, so it
+// survives restarts.
+const (
+	RetryMin = 15 * time.Second
+	RetryMax = time.Hour
+	// MaxParallelDeliveries caps concurrent outbound transfers: 8.
+	MaxParallelDeliveries = 8
+)
+
+// loop is the node's background goroutine: it runs deliveries when woken
+// (new item, friend online, relay back) or when a retry falls due, the
+// proximity tick at epoch boundaries, reservation refresh and the daily
+// transport rotation. With nothing pending and no location it sleeps until
+// the next epoch boundary without touching the network.
+func (n *Node) loop() {
+	inflight := map[string]bool{}
+	done := make(chan string, MaxParallelDeliveries)
+	lastRes := time.Now()
+	for {
+		next := n.pump(inflight, done)
+		n.proximityTick()
+		if time.Since(lastRes) > ReservationRefresh {
+			lastRes = time.Now()
+			n.refreshRelays()
+		}
+		n.maybeRotate()
+		wait := n.untilNextEpoch()
+		if next > 0 && next < wait {
+			wait = next
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-n.ctx.Done():
+			t.Stop()
+			// Let in-flight deliveries finish (they watch ctx).
+			for len(inflight) > 0 {
+				delete(inflight, <-done)
+			}
+			return
+		case <-n.kick:
+		case k := <-done:
+			delete(inflight, k)
+		case <-t.C:
+		}
+		t.Stop()
+	}
+}
+
+// untilNextEpoch is the real-time wait until the next epoch boundary by the
+// injected clock (at least 1 s).
+func (n *Node) untilNextEpoch() time.Duration {
+	es := int64(n.cfg.EpochSeconds)
+	now := n.cfg.Now().Unix()
+	d := time.Duration(es-now%es) * time.Second
+	return max(d, time.Second)
+}
+
+// pump starts due deliveries and returns the wait until the next retry
+// falls due (0 if none).
+func (n *Node) pump(inflight map[string]bool, done chan string) time.Duration {
+	now := n.cfg.Now()
+	type job struct{ item, friend string }
+	var jobs []job
+	var expired []*outItem
+	var next time.Duration
+	_ = n.store.ForEach(localstore.Outbox, func(v []byte) error {
+		var it outItem
+		if json.Unmarshal(v, &it) != nil {
+			return nil
+		}
+		if now.Sub(time.Unix(it.Created, 0)) > n.cfg.Retention {
+			expired = append(expired, &it)
+			return nil
+		}
+		for f, r := range it.To {
+			if r.State != rPending {
+				continue
+			}
+			online := n.onlineSince(f)
+			due := time.Unix(r.NextTry, 0)
+			if !due.After(now) || online > r.LastTry {
+				jobs = append(jobs, job{it.ID, f})
+			} else if w := due.Sub(now); next == 0 || w < next {
+				next = w
+			}
+		}
+		return nil
+	})
+	for _, it := range expired {
+		n.expire(it)
+	}
+	for _, j := range jobs {
+		k := j.item + "/" + j.friend
+		if inflight[k] || len(inflight) >= MaxParallelDeliveries {
+			continue
+		}
+		inflight[k] = true
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			n.deliver(n.ctx, j.item, j.friend)
+			done <- k
+		}()
+	}
+	return next
+}
+
+// onlineSince returns when friendID was last seen on a proven session
+// (unix seconds), used to retry at once when a friend comes online.
+func (n *Node) onlineSince(friendID string) int64 {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if f := n.friends[friendID]; f != nil {
+		return f.seenAt
+	}
+	return 0
+}
+
+// expire drops an item whose retention passed (P11).
+func (n *Node) expire(it *outItem) {
+	for f, r := range it.To {
+		if r.State == rPending || r.State == rPosted {
+			n.emit(&Event{Kind: EventDeliveryFailed, FriendID: f, ItemID: it.ID, Type: it.Type, Err: "retention passed"})
+		}
+	}
+	_ = n.store.Delete(localstore.Outbox, it.ID)
+	if it.Sealed != "" {
+		os.Remove(it.Sealed)
+	}
+}
+
+// deliver makes one attempt to get item to friend: directly if the friend
+// can be reached, else to its mailbox at the relays.
+func (n *Node) deliver(ctx context.Context, itemID, friendID string) {
+	it, err := n.getOut(itemID)
+	if err != nil {
+		return
+	}
+	f, err := n.friend(friendID)
+	if err != nil {
+		_ = n.updateRecip(itemID, friendID, func(_ *outItem, r *recip) { r.State = rFailed })
+		return
+	}
+	start := n.cfg.Now().Unix()
+	s, err := n.dialSession(ctx, f)
+	if err == nil {
+		err = s.sendItem(ctx, it)
+		if err == nil || errors.Is(err, errRejected) {
+			s.close()
+		} else {
+			s.s.Reset()
+		}
+	}
+	switch {
+	case err == nil:
+		n.markDelivered(itemID, friendID)
+		return
+	case errors.Is(err, errRejected):
+		_ = n.updateRecip(itemID, friendID, func(_ *outItem, r *recip) { r.State = rRejected })
+		return
+	case errors.Is(err, ErrUnreachable) && n.hasRelays():
+		if perr := n.postToMailbox(ctx, it, f); perr == nil {
+			_ = n.updateRecip(itemID, friendID, func(_ *outItem, r *recip) { r.State = rPosted; r.LastTry = start })
+			return
+		} else {
+			err = perr
+		}
+	}
+	n.log.Debug("delivery attempt failed", "err", err)
+	_ = n.updateRecip(itemID, friendID, func(_ *outItem, r *recip) {
+		r.Attempts++
+		r.LastTry = start
+		back := RetryMin << min(r.Attempts-1, 12)
+		r.NextTry = n.cfg.Now().Add(min(back, RetryMax)).Unix()
+	})
+}

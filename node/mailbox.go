@@ -1,0 +1,488 @@
+package node
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/imigee/imigee/crypto"
+	"github.com/imigee/imigee/node/localstore"
+	"github.com/imigee/imigee/node/relayclient"
+)
+
+// Mailbox sizes and limits.
+const (
+	// MailboxBlobBucket is the padded size of one chunk blob: 256 KiB, below
+	// every relay's blob cap (at most 1 MiB); it carries 3 sealed chunks.
+	MailboxBlobBucket = 256 << 10
+	// MailboxFetchTimeout bounds one catch-up of all mailboxes: 2 min.
+	MailboxFetchTimeout = 2 * time.Minute
+)
+
+// relayConn is this node's link to one relay.
+type relayConn struct {
+	ai  peer.AddrInfo
+	c   *relayclient.Client
+	sub *relayclient.Subscription
+	day uint32 // day the subscription covers
+	rv  *relayclient.Rendezvous
+
+	fetchMu sync.Mutex // one catch-up at a time per relay
+}
+
+// hasRelays reports whether any relay is configured.
+func (n *Node) hasRelays() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return len(n.relays) > 0
+}
+
+func (n *Node) today() uint32 { return uint32(n.cfg.Now().Unix() / 86400) }
+
+// relayConnected sets up the mailbox side at a relay just connected:
+// subscription for today's mailboxes and a catch-up fetch.
+func (n *Node) relayConnected(ctx context.Context, h host.Host, ai peer.AddrInfo) {
+	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		return
+	}
+	rc := n.rconns[ai.ID]
+	if rc == nil {
+		rc = &relayConn{ai: ai, c: relayclient.New(h, ai, relayclient.Config{})}
+		n.rconns[ai.ID] = rc
+	}
+	n.mu.Unlock()
+	n.resubscribe(rc)
+	n.spawn(func(ctx context.Context) { n.catchUp(ctx, rc) })
+}
+
+// resubscribe (re)subscribes rc to the mailboxes friends drop items into
+// today (and yesterday, for clock skew around midnight).
+func (n *Node) resubscribe(rc *relayConn) {
+	keys, _ := n.inboundKeys(n.today()-1, n.today()+1)
+	if len(keys) == 0 {
+		return
+	}
+	if len(keys) > 1024 {
+		keys = keys[:1024]
+	}
+	sub, err := rc.c.Subscribe(n.ctx, keys, func(relayclient.Notify) {
+		n.spawn(func(ctx context.Context) { n.catchUp(ctx, rc) })
+	})
+	if err != nil {
+		n.log.Debug("mailbox subscribe failed", "err", err)
+		return
+	}
+	n.mu.Lock()
+	old := rc.sub
+	rc.sub, rc.day = sub, n.today()
+	n.mu.Unlock()
+	if old != nil {
+		old.Close()
+	}
+	if sub.Pending > 0 {
+		n.spawn(func(ctx context.Context) { n.catchUp(ctx, rc) })
+	}
+}
+
+// refreshSubscriptions resubscribes when the day or the friend set changed.
+func (n *Node) refreshSubscriptions() {
+	n.mu.Lock()
+	var rcs []*relayConn
+	for _, rc := range n.rconns {
+		rcs = append(rcs, rc)
+	}
+	n.mu.Unlock()
+	for _, rc := range rcs {
+		n.resubscribe(rc)
+	}
+}
+
+// inboundKeys returns the mailbox keys friends use to reach this device for
+// days [from, to], and which friend each mailbox belongs to.
+func (n *Node) inboundKeys(from, to uint32) ([]ed25519.PrivateKey, map[crypto.MailboxID]*friend) {
+	n.mu.Lock()
+	fs := make([]*friend, 0, len(n.friends))
+	for _, f := range n.friends {
+		fs = append(fs, f)
+	}
+	n.mu.Unlock()
+	var keys []ed25519.PrivateKey
+	owner := map[crypto.MailboxID]*friend{}
+	for d := from; d <= to; d++ {
+		for _, f := range fs {
+			k := f.keys.MailboxKey(d, false)
+			keys = append(keys, k)
+			owner[crypto.MailboxIDFromPub(k.Public().(ed25519.PublicKey))] = f
+		}
+	}
+	return keys, owner
+}
+
+// catchUp fetches every pending blob of this device's mailboxes for the
+// days since the last successful catch-up at rc (at most the retention
+// window), processes and acks them.
+func (n *Node) catchUp(ctx context.Context, rc *relayConn) {
+	rc.fetchMu.Lock()
+	defer rc.fetchMu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, MailboxFetchTimeout)
+	defer cancel()
+	today := n.today()
+	retDays := uint32(n.cfg.Retention / (24 * time.Hour))
+	from := today - retDays
+	name := "fetch:" + rc.ai.ID.String()
+	if b, err := n.store.Get(localstore.Relays, name); err == nil && len(b) == 4 {
+		if last := binary.BigEndian.Uint32(b) - 1; last > from {
+			from = last
+		}
+	}
+	keys, owner := n.inboundKeys(from, today+1)
+	ok := true
+	for len(keys) > 0 {
+		batch := keys[:min(len(keys), 1024)]
+		keys = keys[len(batch):]
+		if err := n.fetchBatch(ctx, rc, batch, owner); err != nil {
+			n.log.Debug("mailbox fetch failed", "err", err)
+			ok = false
+		}
+	}
+	if ok {
+		var b [4]byte
+		binary.BigEndian.PutUint32(b[:], today)
+		_ = n.store.Put(localstore.Relays, name, b[:])
+	}
+}
+
+func (n *Node) fetchBatch(ctx context.Context, rc *relayConn, keys []ed25519.PrivateKey, owner map[crypto.MailboxID]*friend) error {
+	var after relayclient.BlobID
+	for {
+		blobs, more, err := rc.c.Fetch(ctx, keys, relayclient.FetchOptions{After: after})
+		if err != nil {
+			return err
+		}
+		var acks []relayclient.Ref
+		for _, b := range blobs {
+			f := owner[b.Mailbox]
+			if f == nil {
+				continue
+			}
+			if n.processBlob(ctx, f, b.Data) {
+				acks = append(acks, b.Ref())
+			}
+		}
+		if len(acks) > 0 {
+			if _, err := rc.c.Ack(ctx, keys, acks); err != nil {
+				return err
+			}
+		}
+		if !more || len(blobs) == 0 {
+			return nil
+		}
+		after = blobs[len(blobs)-1].ID
+	}
+}
+
+// processBlob handles one mailbox blob from friend f's mailbox. It returns
+// whether the blob can be acked (deleted at the relay): true once it is
+// durably handled or can never be handled (garbage), false if it must wait
+// (a chunk whose offer has not arrived yet).
+func (n *Node) processBlob(ctx context.Context, f *friend, data []byte) bool {
+	op, err := n.openFrom(f, data)
+	if err != nil {
+		n.log.Debug("dropping a mailbox blob that does not open", "err", err)
+		return true
+	}
+	id := hex.EncodeToString(op.ItemID[:])
+	switch op.Type {
+	case crypto.TypeMessage, crypto.TypeLike:
+		if err := n.deliverSmall(f, op); err != nil {
+			return true
+		}
+		n.sendMailboxReceipt(ctx, f, op.ItemID[:], nil)
+		return true
+	case crypto.TypeReceipt:
+		if len(op.Payload) != 64 {
+			return true
+		}
+		it, err := n.getOut(id)
+		if err != nil || it.To[f.id] == nil {
+			return true
+		}
+		if ed25519Verify(f.card.SignPub[:], receiptMessage(op.ItemID[:], it.Hash), op.Payload) {
+			n.markDelivered(id, f.id)
+		}
+		return true
+	case crypto.TypeOffer:
+		if sr, ok := n.seen(id); ok {
+			n.sendMailboxReceipt(ctx, f, op.ItemID[:], sr.Hash)
+			return true
+		}
+		m, op2, err := n.openOffer(f, op.ItemID[:], data)
+		if err != nil {
+			return true
+		}
+		r, fresh, err := n.newIncoming(f, id, m, op2.Created)
+		if err != nil {
+			return false
+		}
+		if fresh && r.State == StateOffered {
+			n.emit(&Event{Kind: EventItemOffered, FriendID: f.id, ItemID: id, Type: m.Type, Total: m.Size})
+		}
+		n.maybeFinishMailbox(ctx, r)
+		return true
+	case crypto.TypeChunk:
+		if _, ok := n.seen(id); ok {
+			return true
+		}
+		r, err := n.getIn(id)
+		if err != nil {
+			return false // the offer comes first; keep the blob until then
+		}
+		if r.From != f.id || r.State == StateRejected {
+			return true
+		}
+		if err := n.writeChunkBlob(r, op.Payload); err != nil {
+			n.log.Debug("dropping a bad chunk blob", "err", err)
+			return true
+		}
+		n.maybeFinishMailbox(ctx, r)
+		return true
+	}
+	return true
+}
+
+// writeChunkBlob opens the chunks of one blob (first index(4) ‖ repeated
+// length(4) ‖ sealed chunk) into the part file.
+func (n *Node) writeChunkBlob(r *inRec, p []byte) error {
+	key, err := crypto.ParseStreamKey(r.Meta.Key)
+	if err != nil {
+		return err
+	}
+	total := key.ChunkCount(r.Meta.Size)
+	if len(p) < 4 {
+		return ErrPeer
+	}
+	i := int64(binary.BigEndian.Uint32(p))
+	p = p[4:]
+	f, err := os.OpenFile(r.Part, os.O_CREATE|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	var plain []byte
+	for len(p) > 0 {
+		if len(p) < 4 || i >= total {
+			return ErrPeer
+		}
+		l := int(binary.BigEndian.Uint32(p))
+		if l > len(p)-4 {
+			return ErrPeer
+		}
+		c := p[4 : 4+l]
+		p = p[4+l:]
+		out, last, err := key.OpenChunk(plain[:0], uint32(i), c)
+		if err != nil || last != (i == total-1) {
+			return ErrPeer
+		}
+		plain = out
+		if _, err := f.WriteAt(out, i*int64(key.ChunkSize)); err != nil {
+			return err
+		}
+		r.set(i)
+		i++
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	return n.putIn(r)
+}
+
+// maybeFinishMailbox delivers a mailbox item once every chunk is in and the
+// user (or auto-accept) accepted it.
+func (n *Node) maybeFinishMailbox(ctx context.Context, r *inRec) {
+	key, err := crypto.ParseStreamKey(r.Meta.Key)
+	if err != nil || r.Count < key.ChunkCount(r.Meta.Size) || r.State != StateReceiving {
+		return
+	}
+	_ = n.finishMailboxItem(r)
+}
+
+// finishMailboxItem delivers a complete item received by mailbox and sends
+// the receipt back through the sender's mailbox.
+func (n *Node) finishMailboxItem(r *inRec) error {
+	if err := n.finishIncoming(r); err != nil {
+		return err
+	}
+	f, err := n.friend(r.From)
+	if err != nil {
+		return nil
+	}
+	idb, _ := hex.DecodeString(r.ID)
+	n.spawn(func(ctx context.Context) { n.sendReceiptAnyway(ctx, f, idb, r.Meta.Hash) })
+	return nil
+}
+
+// sendReceiptAnyway sends a receipt by mailbox (the sender may be offline).
+func (n *Node) sendReceiptAnyway(ctx context.Context, f *friend, idb, hash []byte) {
+	n.sendMailboxReceipt(ctx, f, idb, hash)
+}
+
+// sendMailboxReceipt puts a signed receipt into the friend's mailbox.
+func (n *Node) sendMailboxReceipt(ctx context.Context, f *friend, idb, hash []byte) {
+	var id [16]byte
+	copy(id[:], idb)
+	sig := n.id.Sign(receiptMessage(idb, hash))
+	sealed, err := f.sealer.Seal(rand.Reader, crypto.Header{Type: crypto.TypeReceipt, ItemID: id, Created: n.cfg.Now().Unix()}, sig)
+	if err != nil {
+		return
+	}
+	if err := n.putBlobs(ctx, f, [][]byte{sealed}); err != nil {
+		n.log.Debug("receipt not posted", "err", err)
+	}
+}
+
+// putBlobs stores blobs, in order, in the friend's mailbox for today at the
+// first relay that takes them all.
+func (n *Node) putBlobs(ctx context.Context, f *friend, blobs [][]byte) error {
+	n.mu.Lock()
+	var rcs []*relayConn
+	for _, ai := range n.relays {
+		if rc := n.rconns[ai.ID]; rc != nil {
+			rcs = append(rcs, rc)
+		}
+	}
+	n.mu.Unlock()
+	mbox := f.keys.MailboxID(n.today(), true)
+	err := errors.New("node: no relay connected")
+	for _, rc := range rcs {
+		err = nil
+		for _, b := range blobs {
+			if _, err = rc.c.Put(ctx, mbox, b); err != nil {
+				break
+			}
+		}
+		if err == nil {
+			return nil
+		}
+	}
+	return fmt.Errorf("node: mailbox put: %w", err)
+}
+
+// postToMailbox seals an item for an offline friend into mailbox blobs: an
+// offer (or the message itself), then the content's sealed chunks, packed
+// into blobs padded to MailboxBlobBucket. The content is the same sealed
+// copy every recipient gets; only the offer is per friend.
+func (n *Node) postToMailbox(ctx context.Context, it *outItem, f *friend) error {
+	to := f.card.BoxPub
+	if it.Sealed == "" {
+		sealed, err := n.sealSmall(f, to, it)
+		if err != nil {
+			return err
+		}
+		return n.putBlobs(ctx, f, [][]byte{sealed})
+	}
+	key, err := crypto.ParseStreamKey(it.Key)
+	if err != nil {
+		return err
+	}
+	idb, _ := parseItemID(it.ID)
+	total := key.ChunkCount(it.Size)
+	sealedChunk := int64(key.ChunkSize) + crypto.ChunkOverhead
+	perBlob := int64(crypto.MaxPayloadIn(MailboxBlobBucket)-4) / (sealedChunk + 4)
+	nblobs := int((total + perBlob - 1) / perBlob)
+	offer, err := n.sealOffer(f, to, it, nblobs)
+	if err != nil {
+		return err
+	}
+	src, err := os.Open(it.Sealed)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	sealedSize := it.Size + total*crypto.ChunkOverhead
+	blobs := [][]byte{offer}
+	sealer := f.sealer
+	for first := int64(0); first < total; first += perBlob {
+		p := binary.BigEndian.AppendUint32(nil, uint32(first))
+		for i := first; i < min(first+perBlob, total); i++ {
+			off := i * sealedChunk
+			l := min(sealedChunk, sealedSize-off)
+			buf := make([]byte, l)
+			if _, err := src.ReadAt(buf, off); err != nil {
+				return err
+			}
+			p = binary.BigEndian.AppendUint32(p, uint32(l))
+			p = append(p, buf...)
+		}
+		b, err := sealer.Seal(rand.Reader, crypto.Header{Type: crypto.TypeChunk, ItemID: idb, Created: it.Created}, p)
+		if err != nil {
+			return err
+		}
+		blobs = append(blobs, b)
+		// Put in groups so a long video never sits in memory whole.
+		if len(blobs) >= 8 {
+			if err := n.putBlobs(ctx, f, blobs); err != nil {
+				return err
+			}
+			blobs = blobs[:0]
+		}
+	}
+	if len(blobs) > 0 {
+		return n.putBlobs(ctx, f, blobs)
+	}
+	return nil
+}
+
+// closeRelays closes the relay clients and their subscriptions.
+func (n *Node) closeRelays() {
+	n.mu.Lock()
+	rcs := n.rconns
+	n.rconns = map[peer.ID]*relayConn{}
+	n.mu.Unlock()
+	for _, rc := range rcs {
+		rc.c.Close()
+	}
+}
+
+// refreshRelays renews circuit reservations and reconnects lost relays.
+func (n *Node) refreshRelays() {
+	h, err := n.host()
+	if err != nil {
+		return
+	}
+	n.attachRelays(n.ctx, h)
+}
+
+var _ = json.Marshal
+
+// allMailboxKeys returns every mailbox key this node can derive for the
+// retention window, both directions (for Forget, P8).
+func (n *Node) allMailboxKeys() []ed25519.PrivateKey {
+	today := n.today()
+	retDays := uint32(n.cfg.Retention / (24 * time.Hour))
+	n.mu.Lock()
+	fs := make([]*friend, 0, len(n.friends))
+	for _, f := range n.friends {
+		fs = append(fs, f)
+	}
+	n.mu.Unlock()
+	var keys []ed25519.PrivateKey
+	for d := today - retDays; d <= today+1; d++ {
+		for _, f := range fs {
+			keys = append(keys, f.keys.MailboxKey(d, false), f.keys.MailboxKey(d, true))
+		}
+	}
+	return keys
+}

@@ -1,0 +1,480 @@
+package node
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/peerstore"
+	ma "github.com/multiformats/go-multiaddr"
+	"golang.org/x/crypto/nacl/secretbox"
+
+	"github.com/imigee/imigee/crypto"
+	"github.com/imigee/imigee/crypto/geo"
+	"github.com/imigee/imigee/node/relayclient"
+	proto "github.com/imigee/imigee/protocol"
+)
+
+const (
+	// DwellTime is how long the device must stay in one cell (by the
+	// injected clock) before it announces while the app is closed: 5 min.
+	DwellTime = 5 * time.Minute
+	// NearbyEpochs is how many epochs "nearby" lasts after the last
+	// confirmed match: 2.
+	NearbyEpochs = 2
+	// MaxQuietZones caps quiet zones: 64.
+	MaxQuietZones = 64
+	// recordVersion is the first byte of a sealed rendezvous record.
+	recordVersion = 1
+)
+
+// location is the device's last position. It stays in memory only: it is
+// never stored, logged or sent (P3).
+type location struct {
+	lat, lng, acc float64
+	cell          uint64    // level-16 here cell, for dwell detection
+	since         time.Time // when the device entered cell
+}
+
+// quietZone is a circle inside which nothing is announced.
+type quietZone struct {
+	ID                     string
+	Lat, Lng, RadiusMeters float64
+}
+
+// proxState is what the last announcement was, to skip repeats and map a
+// match back to the friend.
+type proxState struct {
+	epoch   uint64
+	cells   [2]uint64 // here cells at levels 16 and 14
+	byToken map[[crypto.TokenSize]byte]*friend
+	relay   peer.ID
+}
+
+// SetLocation gives the node the device's position (from the platform).
+// It triggers an announcement if the cell changed and the node announces
+// (app open, or dwelling). The position never leaves the device.
+func (n *Node) SetLocation(lat, lng, accuracy float64) error {
+	if math.IsNaN(lat) || math.IsNaN(lng) || lat < -90 || lat > 90 || lng < -180 || lng > 180 || accuracy < 0 {
+		return ErrBadArgument
+	}
+	here, _ := geo.Cells(lat, lng, geo.DefaultLevel)
+	now := n.cfg.Now()
+	n.mu.Lock()
+	if n.loc == nil || n.loc.cell != here {
+		n.loc = &location{cell: here, since: now}
+	}
+	n.loc.lat, n.loc.lng, n.loc.acc = lat, lng, accuracy
+	n.mu.Unlock()
+	n.wake()
+	return nil
+}
+
+// ClearLocation forgets the position (permission revoked, or the user
+// paused sharing) and withdraws every announcement.
+func (n *Node) ClearLocation() {
+	n.mu.Lock()
+	n.loc = nil
+	n.mu.Unlock()
+	n.wake()
+}
+
+// SetAppOpen tells the node whether the app is in the foreground; while it
+// is, the node announces without waiting to dwell.
+func (n *Node) SetAppOpen(open bool) {
+	n.mu.Lock()
+	n.appOpen = open
+	n.mu.Unlock()
+	n.wake()
+}
+
+// AddQuietZone adds a place where nothing is announced (home, work).
+func (n *Node) AddQuietZone(lat, lng, radiusMeters float64) (string, error) {
+	if math.IsNaN(lat) || math.IsNaN(lng) || lat < -90 || lat > 90 || lng < -180 || lng > 180 || !(radiusMeters > 0) || radiusMeters > 100e3 {
+		return "", ErrBadArgument
+	}
+	zs := n.quietZones()
+	if len(zs) >= MaxQuietZones {
+		return "", ErrTooLarge
+	}
+	id, _ := newItemID()
+	id = id[:8]
+	zs = append(zs, quietZone{ID: id, Lat: lat, Lng: lng, RadiusMeters: radiusMeters})
+	if err := n.putJSON("settings", "quiet-zones", zs); err != nil {
+		return "", err
+	}
+	n.markProxDirty()
+	n.wake()
+	return id, nil
+}
+
+// RemoveQuietZone removes a quiet zone; an unknown ID is ignored.
+func (n *Node) RemoveQuietZone(id string) {
+	zs := n.quietZones()
+	out := zs[:0]
+	for _, z := range zs {
+		if z.ID != id {
+			out = append(out, z)
+		}
+	}
+	_ = n.putJSON("settings", "quiet-zones", out)
+	n.markProxDirty()
+	n.wake()
+}
+
+func (n *Node) quietZones() []quietZone {
+	var zs []quietZone
+	_ = n.getJSON("settings", "quiet-zones", &zs)
+	return zs
+}
+
+// distance is the great-circle distance in metres (haversine).
+func distance(lat1, lng1, lat2, lng2 float64) float64 {
+	φ1, φ2 := lat1*math.Pi/180, lat2*math.Pi/180
+	dφ, dλ := φ2-φ1, (lng2-lng1)*math.Pi/180
+	a := math.Sin(dφ/2)*math.Sin(dφ/2) + math.Cos(φ1)*math.Cos(φ2)*math.Sin(dλ/2)*math.Sin(dλ/2)
+	return 2 * geo.EarthRadiusMeters * math.Asin(math.Sqrt(a))
+}
+
+func (n *Node) inPlace(ps []Place) bool {
+	n.mu.Lock()
+	loc := n.loc
+	n.mu.Unlock()
+	if loc == nil {
+		return false
+	}
+	for _, p := range ps {
+		if distance(loc.lat, loc.lng, p.Lat, p.Lng) <= p.RadiusMeters {
+			return true
+		}
+	}
+	return false
+}
+
+// announcing returns the location to announce from, or nil when the node
+// must stay silent: no location, inside a quiet zone, or neither app open
+// nor dwelling.
+func (n *Node) announcing() *location {
+	n.mu.Lock()
+	loc, open := n.loc, n.appOpen
+	n.mu.Unlock()
+	if loc == nil {
+		return nil
+	}
+	if !open && n.cfg.Now().Sub(loc.since) < DwellTime {
+		return nil
+	}
+	for _, z := range n.quietZones() {
+		if distance(loc.lat, loc.lng, z.Lat, z.Lng) <= z.RadiusMeters+loc.acc {
+			return nil
+		}
+	}
+	c := *loc
+	return &c
+}
+
+// proxFriends returns the friends to announce to, capped, in a stable order.
+func (n *Node) proxFriends() []*friend {
+	n.mu.Lock()
+	fs := make([]*friend, 0, len(n.friends))
+	for _, f := range n.friends {
+		if f.saved.Precision != PrecisionOff {
+			fs = append(fs, f)
+		}
+	}
+	n.mu.Unlock()
+	sort.Slice(fs, func(i, j int) bool { return fs[i].id < fs[j].id })
+	if len(fs) > n.cfg.ProximityFriendCap {
+		fs = fs[:n.cfg.ProximityFriendCap]
+	}
+	return fs
+}
+
+// proximityTick announces this epoch's tokens when something changed (new
+// epoch, new cell, settings), withdraws when the node must be silent, and
+// expires "nearby" states.
+func (n *Node) proximityTick() {
+	n.expireNearby()
+	loc := n.announcing()
+	rc := n.firstRelay()
+	if loc == nil {
+		n.withdraw()
+		return
+	}
+	if rc == nil {
+		return
+	}
+	epoch := n.epochNow()
+	fs := n.proxFriends()
+	h16, _ := geo.Cells(loc.lat, loc.lng, 16)
+	h14, _ := geo.Cells(loc.lat, loc.lng, 14)
+	n.mu.Lock()
+	prev := n.prox
+	n.mu.Unlock()
+	if prev != nil && prev.epoch == epoch && prev.cells == [2]uint64{h16, h14} && prev.relay == rc.ai.ID && !n.proxDirty() {
+		return
+	}
+	h, err := n.host()
+	if err != nil {
+		return
+	}
+	st := &proxState{epoch: epoch, cells: [2]uint64{h16, h14}, byToken: map[[crypto.TokenSize]byte]*friend{}, relay: rc.ai.ID}
+	addrs := n.reachableAddrs(h)
+	var anns []relayclient.Announcement
+	es := uint32(n.cfg.EpochSeconds)
+	for _, f := range fs {
+		lvl := f.saved.Precision.level()
+		here, near := geo.Cells(loc.lat, loc.lng, lvl)
+		ht, nts, err := crypto.FriendTokens(f.keys, epoch, es, lvl, here, near)
+		if err != nil {
+			continue
+		}
+		rec, err := sealRecord(f.keys.RecordKey(), epoch, h.ID(), addrs)
+		if err != nil {
+			continue
+		}
+		a := relayclient.Announcement{Tokens: []relayclient.Token{{Value: ht, Here: true}}, Record: rec}
+		st.byToken[ht] = f
+		for _, t := range nts {
+			a.Tokens = append(a.Tokens, relayclient.Token{Value: t})
+			st.byToken[t] = f
+		}
+		anns = append(anns, a)
+	}
+	n.mu.Lock()
+	n.prox = st
+	n.proxChanged = false
+	n.mu.Unlock()
+	if len(anns) == 0 {
+		return
+	}
+	n.spawn(func(ctx context.Context) {
+		rv, err := n.rendezvous(ctx, rc)
+		if err != nil {
+			n.log.Debug("rendezvous unavailable", "err", err)
+			n.markProxDirty()
+			return
+		}
+		for len(anns) > 0 {
+			batch := anns[:min(len(anns), proto.MaxAnnouncements)]
+			anns = anns[len(batch):]
+			_, ms, err := rv.Announce(ctx, es, epoch, batch)
+			if err != nil {
+				n.log.Debug("announce failed", "err", err)
+				n.markProxDirty()
+				return
+			}
+			for _, m := range ms {
+				n.onMatch(m)
+			}
+		}
+	})
+}
+
+func (n *Node) proxDirty() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.proxChanged
+}
+
+func (n *Node) markProxDirty() {
+	n.mu.Lock()
+	n.proxChanged = true
+	n.mu.Unlock()
+}
+
+// withdraw drops this node's announcements at the relay.
+func (n *Node) withdraw() {
+	n.mu.Lock()
+	had := n.prox != nil
+	n.prox = nil
+	var rvs []*relayclient.Rendezvous
+	for _, rc := range n.rconns {
+		if rc.rv != nil {
+			rvs = append(rvs, rc.rv)
+		}
+	}
+	n.mu.Unlock()
+	if !had {
+		return
+	}
+	n.spawn(func(ctx context.Context) {
+		for _, rv := range rvs {
+			_, _ = rv.Withdraw(ctx)
+		}
+	})
+}
+
+func (n *Node) firstRelay() *relayConn {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, ai := range n.relays {
+		if rc := n.rconns[ai.ID]; rc != nil {
+			return rc
+		}
+	}
+	return nil
+}
+
+// rendezvous returns rc's rendezvous session, opening one if needed.
+func (n *Node) rendezvous(ctx context.Context, rc *relayConn) (*relayclient.Rendezvous, error) {
+	n.mu.Lock()
+	rv := rc.rv
+	n.mu.Unlock()
+	if rv != nil {
+		select {
+		case <-rv.Done():
+		default:
+			return rv, nil
+		}
+	}
+	rv, err := rc.c.Rendezvous(n.ctx, func(m relayclient.Match) {
+		n.spawn(func(context.Context) { n.onMatch(m) })
+	})
+	if err != nil {
+		return nil, err
+	}
+	n.mu.Lock()
+	rc.rv = rv
+	n.mu.Unlock()
+	return rv, nil
+}
+
+// onMatch opens the friend's record, connects and confirms with Hello
+// proofs; only then is the friend nearby (the relay's word is not enough).
+func (n *Node) onMatch(m relayclient.Match) {
+	n.mu.Lock()
+	var f *friend
+	if n.prox != nil {
+		f = n.prox.byToken[m.Token]
+	}
+	n.mu.Unlock()
+	if f == nil {
+		return
+	}
+	pid, addrs, err := openRecord(f.keys.RecordKey(), m.Epoch, m.Record)
+	if err != nil || !n.epochOK(m.Epoch) {
+		n.log.Debug("ignoring a match whose record does not open", "err", err)
+		return
+	}
+	n.confirmNearby(f, pid, addrs)
+}
+
+// confirmNearby dials the friend at pid and, if both Hello proofs verify,
+// raises friend_nearby.
+func (n *Node) confirmNearby(f *friend, pid peer.ID, addrs []ma.Multiaddr) {
+	h, err := n.host()
+	if err != nil || pid == h.ID() {
+		return
+	}
+	h.Peerstore().AddAddrs(pid, addrs, peerstore.TempAddrTTL)
+	n.mu.Lock()
+	f.peer = pid
+	n.mu.Unlock()
+	ctx, cancel := context.WithTimeout(n.ctx, DialTimeout)
+	defer cancel()
+	s, err := n.dialSession(ctx, f)
+	if err != nil {
+		n.log.Debug("match not confirmed", "err", err)
+		return
+	}
+	s.close()
+	n.setNearby(f)
+}
+
+func (n *Node) setNearby(f *friend) {
+	until := n.cfg.Now().Add(time.Duration(NearbyEpochs*n.cfg.EpochSeconds) * time.Second)
+	n.mu.Lock()
+	was := n.cfg.Now().Before(f.nearbyUntil)
+	f.nearbyUntil = until
+	n.mu.Unlock()
+	if !was {
+		n.emit(&Event{Kind: EventFriendNearby, FriendID: f.id})
+	}
+}
+
+func (n *Node) expireNearby() {
+	now := n.cfg.Now()
+	var gone []string
+	n.mu.Lock()
+	for _, f := range n.friends {
+		if !f.nearbyUntil.IsZero() && !now.Before(f.nearbyUntil) {
+			f.nearbyUntil = time.Time{}
+			gone = append(gone, f.id)
+		}
+	}
+	n.mu.Unlock()
+	for _, id := range gone {
+		n.emit(&Event{Kind: EventFriendGone, FriendID: id})
+	}
+}
+
+// sealRecord seals the rendezvous record: version(1) ‖ epoch(8) ‖
+// len(peer)(1) ‖ peer ‖ repeated len(addr)(1) ‖ addr, as many addresses as
+// fit in protocol.MaxSealedRecord, under the pair's record key.
+func sealRecord(key *[32]byte, epoch uint64, pid peer.ID, addrs []ma.Multiaddr) ([]byte, error) {
+	const room = proto.MaxSealedRecord - 24 - secretbox.Overhead
+	p := []byte{recordVersion}
+	p = binary.BigEndian.AppendUint64(p, epoch)
+	if len(pid) > 255 {
+		return nil, ErrBadArgument
+	}
+	p = append(p, byte(len(pid)))
+	p = append(p, pid...)
+	for _, a := range addrs {
+		b := a.Bytes()
+		if len(b) > 255 || len(p)+1+len(b) > room {
+			continue
+		}
+		p = append(p, byte(len(b)))
+		p = append(p, b...)
+	}
+	var nonce [24]byte
+	if _, err := rand.Read(nonce[:]); err != nil {
+		return nil, err
+	}
+	return secretbox.Seal(nonce[:], p, &nonce, key), nil
+}
+
+var errBadRecord = errors.New("node: bad rendezvous record")
+
+// openRecord opens a record sealed by the friend for epoch.
+func openRecord(key *[32]byte, epoch uint64, sealed []byte) (peer.ID, []ma.Multiaddr, error) {
+	if len(sealed) < 24+secretbox.Overhead || len(sealed) > proto.MaxSealedRecord {
+		return "", nil, errBadRecord
+	}
+	var nonce [24]byte
+	copy(nonce[:], sealed)
+	p, ok := secretbox.Open(nil, sealed[24:], &nonce, key)
+	if !ok || len(p) < 10 || p[0] != recordVersion || binary.BigEndian.Uint64(p[1:9]) != epoch {
+		return "", nil, errBadRecord
+	}
+	l := int(p[9])
+	p = p[10:]
+	if l > len(p) {
+		return "", nil, errBadRecord
+	}
+	pid, err := peer.IDFromBytes(p[:l])
+	if err != nil {
+		return "", nil, fmt.Errorf("%w: %v", errBadRecord, err)
+	}
+	p = p[l:]
+	var addrs []ma.Multiaddr
+	for len(p) > 0 {
+		l := int(p[0])
+		if l+1 > len(p) {
+			return "", nil, errBadRecord
+		}
+		if a, err := ma.NewMultiaddrBytes(p[1 : 1+l]); err == nil {
+			addrs = append(addrs, a)
+		}
+		p = p[1+l:]
+	}
+	return pid, addrs, nil
+}

@@ -1,0 +1,89 @@
+package node
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+// relayPending counts blobs waiting at the relays in every mailbox n can
+// derive (both directions, the whole retention window).
+func relayPending(t *testing.T, n *Node) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	keys := n.allMailboxKeys()
+	n.mu.Lock()
+	var rcs []*relayConn
+	for _, rc := range n.rconns {
+		rcs = append(rcs, rc)
+	}
+	n.mu.Unlock()
+	total := 0
+	for _, rc := range rcs {
+		for len(keys) > 0 {
+			batch := keys[:min(len(keys), 1024)]
+			keys = keys[len(batch):]
+			bs, err := rc.c.List(ctx, batch)
+			if err != nil {
+				t.Fatal(err)
+			}
+			total += len(bs)
+		}
+	}
+	return total
+}
+
+func TestOfflineDeliveryThroughRelay(t *testing.T) {
+	clock, ra, a, b, bID, aID := pair(t)
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	path, data := writeFile(t, 200<<10+5) // 4 chunks → 2 chunk blobs
+	id, err := a.SharePhoto(path, []string{bID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mid, err := a.SendMessage(bID, "left this for you")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, func() bool {
+		return relayPending(t, a.Node) >= 4 // offer + 2 chunk blobs + message
+	})
+	b.restart(t, clock, ra)
+	off := b.ev.wait(t, EventItemOffered, func(e Event) bool { return e.ItemID == id }, 20*time.Second)
+	if off.FriendID != aID {
+		t.Fatalf("offer %+v", off)
+	}
+	b.ev.wait(t, EventMessage, func(e Event) bool { return e.ItemID == mid }, 10*time.Second)
+	if err := b.Accept(id); err != nil {
+		t.Fatal(err)
+	}
+	got := b.ev.wait(t, EventItemReceived, func(e Event) bool { return e.ItemID == id }, 10*time.Second)
+	sameFile(t, got.Path, data)
+	a.ev.wait(t, EventDelivered, func(e Event) bool { return e.ItemID == id }, 20*time.Second)
+	a.ev.wait(t, EventDelivered, func(e Event) bool { return e.ItemID == mid }, 20*time.Second)
+	// Acked everywhere: the relay holds nothing for either direction.
+	waitFor(t, 10*time.Second, func() bool { return relayPending(t, a.Node) == 0 })
+	if len(a.Pending()) != 0 {
+		t.Fatalf("pending copy kept: %+v", a.Pending())
+	}
+	// Fetching again delivers nothing twice.
+	b.restart(t, clock, ra)
+	time.Sleep(200 * time.Millisecond)
+	if b.ev.count(EventItemReceived) != 1 || b.ev.count(EventMessage) != 1 {
+		t.Fatalf("delivered more than once: %+v", b.ev.snapshot())
+	}
+}
+
+func waitFor(t *testing.T, d time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met in time")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -1,0 +1,467 @@
+package node
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/imigee/imigee/crypto"
+	"github.com/imigee/imigee/node/localstore"
+	proto "github.com/imigee/imigee/protocol"
+	"github.com/imigee/imigee/protocol/pb"
+)
+
+const (
+	// OfferWait is how long an offer stream waits for the user's decision
+	// before telling the sender to come back later: 30 s.
+	OfferWait = 30 * time.Second
+	// persistEvery is how many chunks pass between resume-point writes
+	// while a stream is healthy (the exact point is written when it ends).
+	persistEvery = 16
+)
+
+// inRec is an offer or transfer in progress on the recipient's side.
+type inRec struct {
+	ID      string
+	From    string
+	Meta    offerMeta
+	State   string // offered, receiving (accepted), rejected
+	Have    []byte // bitset of chunks written to Part
+	Count   int64  // chunks in Have
+	Part    string
+	Created int64
+}
+
+func (r *inRec) has(i int64) bool { return r.Have[i/8]&(1<<(i%8)) != 0 }
+func (r *inRec) set(i int64) {
+	if !r.has(i) {
+		r.Have[i/8] |= 1 << (i % 8)
+		r.Count++
+	}
+}
+
+// next returns the first chunk index not yet written.
+func (r *inRec) next(total int64) int64 {
+	for i := int64(0); i < total; i++ {
+		if !r.has(i) {
+			return i
+		}
+	}
+	return total
+}
+
+func (n *Node) getIn(id string) (*inRec, error) {
+	b, err := n.store.Get(localstore.Incoming, id)
+	if err != nil {
+		return nil, err
+	}
+	var r inRec
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+func (n *Node) putIn(r *inRec) error {
+	b, _ := json.Marshal(r)
+	return n.store.Put(localstore.Incoming, r.ID, b)
+}
+
+// seenRec marks an item delivered to the app (exactly once), and keeps the
+// content hash to sign a receipt again if the sender asks twice.
+type seenRec struct {
+	Hash []byte `json:",omitempty"`
+}
+
+func (n *Node) seen(id string) (*seenRec, bool) {
+	b, err := n.store.Get(localstore.Seen, id)
+	if err != nil {
+		return nil, false
+	}
+	var s seenRec
+	_ = json.Unmarshal(b, &s)
+	return &s, true
+}
+
+func (n *Node) receipt(idb, hash []byte) *pb.PeerFrame {
+	return &pb.PeerFrame{Body: &pb.PeerFrame_Receipt{Receipt: &pb.Receipt{ItemId: idb, Sig: n.id.Sign(receiptMessage(idb, hash))}}}
+}
+
+// openFrom opens an envelope that must come from friend f.
+func (n *Node) openFrom(f *friend, sealed []byte) (*crypto.Opened, error) {
+	op, err := n.id.Recipient().Open(sealed)
+	if err != nil {
+		return nil, fmt.Errorf("node: open: %w", ErrPeer)
+	}
+	if op.SenderBox != f.card.BoxPub {
+		return nil, fmt.Errorf("node: envelope from someone else: %w", ErrPeer)
+	}
+	now := n.cfg.Now()
+	if op.Created > now.Add(time.Hour).Unix() || op.Created < now.Add(-n.cfg.Retention-24*time.Hour).Unix() {
+		return nil, fmt.Errorf("node: envelope outside the replay window: %w", ErrPeer)
+	}
+	return op, nil
+}
+
+// recvEnvelope handles a message or like sent directly.
+func (s *session) recvEnvelope(sealed []byte) error {
+	op, err := s.n.openFrom(s.f, sealed)
+	if err != nil {
+		return err
+	}
+	if err := s.n.deliverSmall(s.f, op); err != nil {
+		return err
+	}
+	return s.write(s.n.receipt(op.ItemID[:], nil))
+}
+
+// deliverSmall stores and announces a message or like once.
+func (n *Node) deliverSmall(f *friend, op *crypto.Opened) error {
+	if op.Type != crypto.TypeMessage && op.Type != crypto.TypeLike {
+		return &proto.Error{Code: pb.ErrorCode_BAD_REQUEST, Detail: "unexpected envelope type"}
+	}
+	var si smallItem
+	if err := json.Unmarshal(op.Payload, &si); err != nil || len(si.Text) > MaxMessageLen {
+		return &proto.Error{Code: pb.ErrorCode_BAD_REQUEST, Detail: "bad small item"}
+	}
+	id := hex.EncodeToString(op.ItemID[:])
+	item := Item{ID: id, FriendID: f.id, State: StateReceived, Created: op.Created}
+	ev := &Event{FriendID: f.id, ItemID: id}
+	if op.Type == crypto.TypeLike {
+		if _, err := parseItemID(si.Ref); err != nil {
+			return &proto.Error{Code: pb.ErrorCode_BAD_REQUEST, Detail: "bad like"}
+		}
+		item.Type, item.Text = TypeLike, si.Ref
+		ev.Kind, ev.Type, ev.Text = EventLike, TypeLike, si.Ref
+	} else {
+		item.Type, item.Text = TypeMessage, si.Text
+		ev.Kind, ev.Type, ev.Text = EventMessage, TypeMessage, si.Text
+	}
+	fresh, err := n.recordDelivery(item, nil)
+	if err != nil {
+		return err
+	}
+	if fresh {
+		n.emit(ev)
+	}
+	return nil
+}
+
+// recordDelivery stores an inbox item and its seen mark in one
+// transaction; it reports false if the item was already delivered.
+func (n *Node) recordDelivery(item Item, hash []byte) (bool, error) {
+	fresh := false
+	err := n.store.Update(func(tx *localstore.Tx) error {
+		if tx.Has(localstore.Seen, item.ID) {
+			return nil
+		}
+		fresh = true
+		sb, _ := json.Marshal(seenRec{Hash: hash})
+		if err := tx.Put(localstore.Seen, item.ID, sb); err != nil {
+			return err
+		}
+		ib, _ := json.Marshal(item)
+		if err := tx.Put(localstore.Inbox, item.ID, ib); err != nil {
+			return err
+		}
+		return tx.Delete(localstore.Incoming, item.ID)
+	})
+	return fresh, err
+}
+
+// openOffer opens and checks a sealed offer from f.
+func (n *Node) openOffer(f *friend, itemID []byte, sealed []byte) (*offerMeta, *crypto.Opened, error) {
+	op, err := n.openFrom(f, sealed)
+	if err != nil {
+		return nil, nil, err
+	}
+	if op.Type != crypto.TypeOffer || string(op.ItemID[:]) != string(itemID) {
+		return nil, nil, fmt.Errorf("node: offer header: %w", ErrPeer)
+	}
+	var m offerMeta
+	if err := json.Unmarshal(op.Payload, &m); err != nil {
+		return nil, nil, fmt.Errorf("node: offer body: %w", ErrPeer)
+	}
+	key, err := crypto.ParseStreamKey(m.Key)
+	if err != nil || (m.Type != TypePhoto && m.Type != TypeVideo) || m.Size < 0 || m.Size > MaxItemSize ||
+		len(m.Hash) != 32 || key.ChunkCount(m.Size) > crypto.MaxChunks {
+		return nil, nil, fmt.Errorf("node: offer fields: %w", ErrPeer)
+	}
+	return &m, op, nil
+}
+
+// newIncoming makes (or returns the stored) incoming record for an offer.
+func (n *Node) newIncoming(f *friend, id string, m *offerMeta, created int64) (*inRec, bool, error) {
+	if r, err := n.getIn(id); err == nil {
+		return r, false, nil
+	}
+	key, _ := crypto.ParseStreamKey(m.Key)
+	total := key.ChunkCount(m.Size)
+	r := &inRec{ID: id, From: f.id, Meta: *m, State: StateOffered, Have: make([]byte, (total+7)/8),
+		Part: filepath.Join(n.media, id+".part"), Created: created}
+	n.mu.Lock()
+	auto := f.saved.AutoAccept
+	n.mu.Unlock()
+	if auto {
+		r.State = StateReceiving
+	}
+	if err := n.putIn(r); err != nil {
+		return nil, false, err
+	}
+	return r, true, nil
+}
+
+// recvOffer handles an Offer on an inbound stream: policy, then chunks.
+func (s *session) recvOffer(o *pb.Offer) error {
+	n := s.n
+	id := hex.EncodeToString(o.ItemId)
+	if sr, ok := n.seen(id); ok {
+		return s.write(n.receipt(o.ItemId, sr.Hash))
+	}
+	m, op, err := n.openOffer(s.f, o.ItemId, o.Sealed)
+	if err != nil {
+		return err
+	}
+	r, fresh, err := n.newIncoming(s.f, id, m, op.Created)
+	if err != nil {
+		return err
+	}
+	if r.From != s.f.id {
+		return fmt.Errorf("node: item of another friend: %w", ErrPeer)
+	}
+	if fresh && r.State == StateOffered {
+		n.emit(&Event{Kind: EventItemOffered, FriendID: s.f.id, ItemID: id, Type: m.Type, Total: m.Size})
+	}
+	if r.State == StateOffered {
+		accept, ok := n.awaitDecision(id)
+		if !ok {
+			return &proto.Error{Code: pb.ErrorCode_UNAVAILABLE, Detail: "decision pending"}
+		}
+		if r, err = n.getIn(id); err != nil {
+			return err
+		}
+		_ = accept
+	}
+	if r.State == StateRejected {
+		return s.write(&pb.PeerFrame{Body: &pb.PeerFrame_OfferReply{OfferReply: &pb.OfferReply{ItemId: o.ItemId, Accept: false}}})
+	}
+	key, _ := crypto.ParseStreamKey(r.Meta.Key)
+	from := r.next(key.ChunkCount(r.Meta.Size))
+	if err := s.write(&pb.PeerFrame{Body: &pb.PeerFrame_OfferReply{OfferReply: &pb.OfferReply{ItemId: o.ItemId, Accept: true, FromChunk: uint32(from)}}}); err != nil {
+		return err
+	}
+	return s.recvChunks(r)
+}
+
+// awaitDecision waits up to OfferWait for Accept or Reject of id.
+func (n *Node) awaitDecision(id string) (accept, ok bool) {
+	ch := make(chan bool, 1)
+	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		return false, false
+	}
+	n.decisions[id] = ch
+	n.mu.Unlock()
+	defer func() {
+		n.mu.Lock()
+		if n.decisions[id] == ch {
+			delete(n.decisions, id)
+		}
+		n.mu.Unlock()
+	}()
+	t := time.NewTimer(OfferWait)
+	defer t.Stop()
+	select {
+	case a, open := <-ch:
+		return a, open
+	case <-t.C:
+		return false, false
+	case <-n.ctx.Done():
+		return false, false
+	}
+}
+
+// recvChunks receives chunks into the part file until the item is whole,
+// persisting the resume point, then delivers it and sends the receipt.
+func (s *session) recvChunks(r *inRec) error {
+	n := s.n
+	key, err := crypto.ParseStreamKey(r.Meta.Key)
+	if err != nil {
+		return err
+	}
+	total := key.ChunkCount(r.Meta.Size)
+	idb, _ := hex.DecodeString(r.ID)
+	f, err := os.OpenFile(r.Part, os.O_CREATE|os.O_WRONLY, 0o600)
+	if err != nil {
+		return fmt.Errorf("node: part file: %w", err)
+	}
+	dirty := 0
+	defer func() {
+		f.Close()
+		if dirty > 0 {
+			_ = n.putIn(r)
+		}
+	}()
+	var m pb.PeerFrame
+	plain := make([]byte, 0, key.ChunkSize)
+	for r.Count < total {
+		if err := s.read(&m); err != nil {
+			return err
+		}
+		c := m.GetChunk()
+		if c == nil || string(c.ItemId) != string(idb) || int64(c.Index) >= total {
+			return fmt.Errorf("node: unexpected frame in transfer: %w", ErrPeer)
+		}
+		i := int64(c.Index)
+		p, last, err := key.OpenChunk(plain[:0], c.Index, c.Data)
+		if err != nil || last != (i == total-1) {
+			return fmt.Errorf("node: chunk does not open: %w", ErrPeer)
+		}
+		if _, err := f.WriteAt(p, i*int64(key.ChunkSize)); err != nil {
+			return fmt.Errorf("node: part file: %w", err)
+		}
+		r.set(i)
+		if dirty++; dirty >= persistEvery {
+			if err := f.Sync(); err != nil {
+				return err
+			}
+			if err := n.putIn(r); err != nil {
+				return err
+			}
+			dirty = 0
+		}
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	dirty = 0
+	if err := n.finishIncoming(r); err != nil {
+		return err
+	}
+	return s.write(n.receipt(idb, r.Meta.Hash))
+}
+
+// finishIncoming moves a complete part file into place and delivers the
+// item to the app once.
+func (n *Node) finishIncoming(r *inRec) error {
+	path := filepath.Join(n.media, r.ID+safeExt(r.Meta.Name))
+	if err := os.Rename(r.Part, path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("node: deliver: %w", err)
+	}
+	if r.Meta.Size == 0 {
+		_ = os.WriteFile(path, nil, 0o600)
+	}
+	item := Item{ID: r.ID, FriendID: r.From, Type: r.Meta.Type, Path: path, Size: r.Meta.Size, Done: r.Meta.Size, State: StateReceived, Created: r.Created}
+	fresh, err := n.recordDelivery(item, r.Meta.Hash)
+	if err != nil {
+		return err
+	}
+	if fresh {
+		n.emit(&Event{Kind: EventItemReceived, FriendID: r.From, ItemID: r.ID, Type: r.Meta.Type, Path: path, Done: r.Meta.Size, Total: r.Meta.Size})
+	}
+	return nil
+}
+
+// Accept accepts an offered item; the transfer starts (or resumes) now if
+// the sender is connected, else when it retries.
+func (n *Node) Accept(itemID string) error { return n.decide(itemID, true) }
+
+// Reject declines an offered item; the sender learns it on its next try.
+func (n *Node) Reject(itemID string) error { return n.decide(itemID, false) }
+
+func (n *Node) decide(itemID string, accept bool) error {
+	r, err := n.getIn(itemID)
+	if err != nil {
+		return ErrUnknownItem
+	}
+	if r.State != StateOffered {
+		return nil
+	}
+	if accept {
+		r.State = StateReceiving
+	} else {
+		r.State = StateRejected
+		os.Remove(r.Part)
+	}
+	if err := n.putIn(r); err != nil {
+		return err
+	}
+	n.mu.Lock()
+	ch := n.decisions[itemID]
+	delete(n.decisions, itemID)
+	n.mu.Unlock()
+	if ch != nil {
+		ch <- accept
+		return nil
+	}
+	if accept {
+		key, _ := crypto.ParseStreamKey(r.Meta.Key)
+		if r.Count == key.ChunkCount(r.Meta.Size) {
+			// Everything already arrived by mailbox.
+			return n.finishMailboxItem(r)
+		}
+		n.spawn(func(ctx context.Context) { n.pull(ctx, r.ID) })
+	}
+	return nil
+}
+
+// pull asks the sender for the rest of an accepted item (Resume).
+func (n *Node) pull(ctx context.Context, id string) {
+	r, err := n.getIn(id)
+	if err != nil || r.State != StateReceiving {
+		return
+	}
+	f, err := n.friend(r.From)
+	if err != nil {
+		return
+	}
+	s, err := n.dialSession(ctx, f)
+	if err != nil {
+		n.log.Debug("pull: sender unreachable; it will retry", "err", err)
+		return
+	}
+	key, _ := crypto.ParseStreamKey(r.Meta.Key)
+	idb, _ := hex.DecodeString(id)
+	from := r.next(key.ChunkCount(r.Meta.Size))
+	if err := s.write(&pb.PeerFrame{Body: &pb.PeerFrame_Resume{Resume: &pb.Resume{ItemId: idb, FromChunk: uint32(from)}}}); err != nil {
+		s.s.Reset()
+		return
+	}
+	if err := s.recvChunks(r); err != nil {
+		n.log.Debug("pull interrupted", "err", err)
+		s.s.Reset()
+		return
+	}
+	s.close()
+}
+
+// Inbox returns received items and offers waiting for a decision.
+func (n *Node) Inbox() []Item {
+	var out []Item
+	_ = n.store.ForEach(localstore.Inbox, func(v []byte) error {
+		var it Item
+		if json.Unmarshal(v, &it) == nil {
+			out = append(out, it)
+		}
+		return nil
+	})
+	_ = n.store.ForEach(localstore.Incoming, func(v []byte) error {
+		var r inRec
+		if json.Unmarshal(v, &r) == nil {
+			key, err := crypto.ParseStreamKey(r.Meta.Key)
+			done := int64(0)
+			if err == nil {
+				done = min(r.Count*int64(key.ChunkSize), r.Meta.Size)
+			}
+			out = append(out, Item{ID: r.ID, FriendID: r.From, Type: r.Meta.Type, Size: r.Meta.Size, Done: done, State: r.State, Created: r.Created})
+		}
+		return nil
+	})
+	return out
+}

@@ -1,0 +1,69 @@
+package node
+
+import (
+	"errors"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestTransferResumes drops the connection in the middle of a transfer and
+// checks that the retry starts at the recipient's persisted resume point:
+// chunks it already has are not sent again.
+func TestTransferResumes(t *testing.T) {
+	clock, _, a, b, bID, aID := pair(t)
+	if err := b.SetAutoAccept(aID, true); err != nil {
+		t.Fatal(err)
+	}
+	const chunks = 40
+	path, data := writeFile(t, chunks*64<<10-100)
+	var mu sync.Mutex
+	var attempts [][]uint32
+	dropAt := uint32(25)
+	a.mu.Lock()
+	a.sendHook = func(_ string, i uint32) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(attempts) == 0 || (i != attempts[len(attempts)-1][len(attempts[len(attempts)-1])-1]+1) {
+			attempts = append(attempts, nil)
+		}
+		if len(attempts) == 1 && i == dropAt {
+			return errors.New("test: connection dropped")
+		}
+		attempts[len(attempts)-1] = append(attempts[len(attempts)-1], i)
+		return nil
+	}
+	a.mu.Unlock()
+	id, err := a.SharePhoto(path, []string{bID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Wait for the interruption to land at the recipient.
+	var have int64
+	waitFor(t, 10*time.Second, func() bool {
+		r, err := b.getIn(id)
+		if err != nil {
+			return false
+		}
+		have = r.Count
+		return have > 0
+	})
+	time.Sleep(300 * time.Millisecond)
+	r, _ := b.getIn(id)
+	have = r.Count
+	// The sender retries after its back-off.
+	clock.Add(RetryMin + time.Second)
+	a.wake()
+	got := b.ev.wait(t, EventItemReceived, nil, 20*time.Second)
+	sameFile(t, got.Path, data)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(attempts) != 2 {
+		t.Fatalf("attempts: %v", attempts)
+	}
+	second := attempts[1]
+	if int64(second[0]) != have || have == 0 || have > int64(dropAt) {
+		t.Fatalf("retry started at chunk %d; recipient had %d of %d (dropped at %d)", second[0], have, chunks, dropAt)
+	}
+	t.Logf("first attempt sent %d chunks, recipient kept %d, retry sent %d", len(attempts[0]), have, len(second))
+}

@@ -1,0 +1,231 @@
+package node
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/imigee/imigee/crypto"
+	proto "github.com/imigee/imigee/protocol"
+	"github.com/imigee/imigee/protocol/pb"
+)
+
+// Outcomes of one delivery attempt.
+var (
+	errPendingDecision = errors.New("node: recipient has not decided yet")
+	errRejected        = errors.New("node: recipient rejected the item")
+)
+
+const receiptDomain = "imigee/receipt/v1"
+
+// receiptMessage is what a recipient signs: it has item itemID, whose
+// content hash is hash (empty for messages and likes).
+func receiptMessage(itemID []byte, hash []byte) []byte {
+	m := append([]byte(receiptDomain), itemID...)
+	return append(m, hash...)
+}
+
+func contentType(typ string) crypto.ContentType {
+	switch typ {
+	case TypePhoto:
+		return crypto.TypePhoto
+	case TypeVideo:
+		return crypto.TypeVideo
+	case TypeLike:
+		return crypto.TypeLike
+	default:
+		return crypto.TypeMessage
+	}
+}
+
+// sealSmall seals a message or like for f.
+func (n *Node) sealSmall(f *friend, to [32]byte, it *outItem) ([]byte, error) {
+	id, err := parseItemID(it.ID)
+	if err != nil {
+		return nil, err
+	}
+	si := smallItem{Type: it.Type}
+	if it.Type == TypeLike {
+		si.Ref = it.Text
+	} else {
+		si.Text = it.Text
+	}
+	pl, _ := json.Marshal(si)
+	s := f.sealer
+	if to != f.card.BoxPub {
+		if s, err = crypto.NewSealer(n.id, to); err != nil {
+			return nil, err
+		}
+	}
+	return s.Seal(rand.Reader, crypto.Header{Type: contentType(it.Type), ItemID: id, Created: it.Created}, pl)
+}
+
+// sealOffer seals the offer of a file item for f (to its box key, or a
+// prekey for mailbox delivery).
+func (n *Node) sealOffer(f *friend, to [32]byte, it *outItem, blobs int) ([]byte, error) {
+	id, err := parseItemID(it.ID)
+	if err != nil {
+		return nil, err
+	}
+	pl, _ := json.Marshal(offerMeta{Type: it.Type, Name: it.Name, Size: it.Size, Hash: it.Hash, Key: it.Key, Blobs: blobs})
+	s := f.sealer
+	if to != f.card.BoxPub {
+		if s, err = crypto.NewSealer(n.id, to); err != nil {
+			return nil, err
+		}
+	}
+	return s.Seal(rand.Reader, crypto.Header{Type: crypto.TypeOffer, ItemID: id, Created: it.Created}, pl)
+}
+
+// sendItem delivers one outbox item over an established session (the
+// initiator side). It returns nil when a valid receipt came back.
+func (s *session) sendItem(ctx context.Context, it *outItem) error {
+	n := s.n
+	idb, _ := hex.DecodeString(it.ID)
+	if it.Sealed == "" {
+		sealed, err := n.sealSmall(s.f, s.f.card.BoxPub, it)
+		if err != nil {
+			return err
+		}
+		if err := s.write(&pb.PeerFrame{Body: &pb.PeerFrame_Envelope{Envelope: &pb.Envelope{Sealed: sealed}}}); err != nil {
+			return err
+		}
+		return s.awaitReceipt(idb, nil)
+	}
+	sealed, err := n.sealOffer(s.f, s.f.card.BoxPub, it, 0)
+	if err != nil {
+		return err
+	}
+	if err := s.write(&pb.PeerFrame{Body: &pb.PeerFrame_Offer{Offer: &pb.Offer{ItemId: idb, Sealed: sealed}}}); err != nil {
+		return err
+	}
+	var m pb.PeerFrame
+	if err := s.read(&m); err != nil {
+		if errors.Is(err, proto.ErrUnavailable) {
+			return errPendingDecision
+		}
+		if errors.Is(err, proto.ErrRejected) {
+			return errRejected
+		}
+		return err
+	}
+	switch b := m.Body.(type) {
+	case *pb.PeerFrame_Receipt:
+		return s.checkReceipt(b.Receipt, idb, it.Hash)
+	case *pb.PeerFrame_OfferReply:
+		if string(b.OfferReply.ItemId) != string(idb) {
+			return fmt.Errorf("node: offer reply for another item: %w", ErrPeer)
+		}
+		if !b.OfferReply.Accept {
+			return errRejected
+		}
+		if err := s.sendChunks(ctx, it, b.OfferReply.FromChunk); err != nil {
+			return err
+		}
+		return s.awaitReceipt(idb, it.Hash)
+	default:
+		return fmt.Errorf("node: unexpected frame after offer: %w", ErrPeer)
+	}
+}
+
+func (s *session) awaitReceipt(itemID, hash []byte) error {
+	var m pb.PeerFrame
+	if err := s.read(&m); err != nil {
+		return err
+	}
+	r := m.GetReceipt()
+	if r == nil {
+		return fmt.Errorf("node: expected a receipt: %w", ErrPeer)
+	}
+	return s.checkReceipt(r, itemID, hash)
+}
+
+func (s *session) checkReceipt(r *pb.Receipt, itemID, hash []byte) error {
+	if string(r.ItemId) != string(itemID) || !ed25519Verify(s.f.card.SignPub[:], receiptMessage(itemID, hash), r.Sig) {
+		return fmt.Errorf("node: bad receipt: %w", ErrPeer)
+	}
+	return nil
+}
+
+// sendChunks streams sealed chunks from index from to the end, reading the
+// pending sealed copy; memory use is one chunk.
+func (s *session) sendChunks(ctx context.Context, it *outItem, from uint32) error {
+	key, err := crypto.ParseStreamKey(it.Key)
+	if err != nil {
+		return err
+	}
+	total := key.ChunkCount(it.Size)
+	if int64(from) > total {
+		return fmt.Errorf("node: resume point beyond the item: %w", ErrPeer)
+	}
+	f, err := os.Open(it.Sealed)
+	if err != nil {
+		return fmt.Errorf("node: pending copy: %w", err)
+	}
+	defer f.Close()
+	idb, _ := hex.DecodeString(it.ID)
+	sealedChunk := int64(key.ChunkSize) + crypto.ChunkOverhead
+	sealedSize := it.Size + total*crypto.ChunkOverhead
+	buf := make([]byte, sealedChunk)
+	var lastProgress int64
+	for i := int64(from); i < total; i++ {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		off := i * sealedChunk
+		l := min(sealedChunk, sealedSize-off)
+		if _, err := f.ReadAt(buf[:l], off); err != nil {
+			return fmt.Errorf("node: pending copy: %w", err)
+		}
+		if hook := s.n.sendHook; hook != nil {
+			if err := hook(it.ID, uint32(i)); err != nil {
+				return err
+			}
+		}
+		if err := s.write(&pb.PeerFrame{Body: &pb.PeerFrame_Chunk{Chunk: &pb.Chunk{ItemId: idb, Index: uint32(i), Data: buf[:l]}}}); err != nil {
+			return err
+		}
+		done := min((i+1)*int64(key.ChunkSize), it.Size)
+		if done-lastProgress >= progressStep || i == total-1 {
+			lastProgress = done
+			s.n.emit(&Event{Kind: EventProgress, FriendID: s.f.id, ItemID: it.ID, Type: it.Type, Done: done, Total: it.Size})
+		}
+	}
+	return nil
+}
+
+// serveResume answers a recipient that accepted later and pulls the item
+// (the sender is the responder here).
+func (s *session) serveResume(r *pb.Resume) error {
+	id := hex.EncodeToString(r.ItemId)
+	it, err := s.n.getOut(id)
+	if err != nil || it.To[s.f.id] == nil || it.Sealed == "" {
+		return &proto.Error{Code: pb.ErrorCode_NOT_FOUND, Detail: "no such item"}
+	}
+	if err := s.sendChunks(s.n.ctx, it, r.FromChunk); err != nil {
+		return err
+	}
+	if err := s.awaitReceipt(r.ItemId, it.Hash); err != nil {
+		return err
+	}
+	s.n.markDelivered(it.ID, s.f.id)
+	return nil
+}
+
+// markDelivered records a receipt and tells the app.
+func (n *Node) markDelivered(itemID, friendID string) {
+	changed := false
+	err := n.updateRecip(itemID, friendID, func(it *outItem, r *recip) {
+		if r.State != rDelivered {
+			changed = true
+			r.State = rDelivered
+		}
+	})
+	if err == nil && changed {
+		n.emit(&Event{Kind: EventDelivered, FriendID: friendID, ItemID: itemID})
+	}
+}

@@ -1,0 +1,241 @@
+package node
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/imigee/imigee/crypto"
+	proto "github.com/imigee/imigee/protocol"
+	"github.com/imigee/imigee/protocol/pb"
+)
+
+// session is a share stream after both Hellos verified: the friend is
+// proven to hold the pair keys for this epoch, bound to this connection's
+// two transport IDs.
+type session struct {
+	n *Node
+	s network.Stream
+	f *friend
+	r *proto.Reader
+}
+
+const helloDomain = "imigee/hello/v1"
+
+// transcript binds a Hello proof to the two transport identities (which
+// the libp2p secure channel authenticates) and the nonces, so a proof
+// cannot be replayed on another connection.
+func transcript(initiator, responder peer.ID, nonces ...[]byte) []byte {
+	t := []byte(helloDomain)
+	t = append(t, initiator...)
+	t = append(t, 0)
+	t = append(t, responder...)
+	for _, n := range nonces {
+		t = append(t, n...)
+	}
+	return t
+}
+
+// epochNow returns the current proximity epoch number.
+func (n *Node) epochNow() uint64 {
+	return uint64(n.cfg.Now().Unix()) / uint64(n.cfg.EpochSeconds)
+}
+
+func (n *Node) epochOK(e uint64) bool {
+	now := n.epochNow()
+	return e+1 >= now && e <= now+1
+}
+
+func (s *session) write(m *pb.PeerFrame) error {
+	_ = s.s.SetWriteDeadline(time.Now().Add(StreamIdleTimeout))
+	return proto.WriteMsg(s.s, m)
+}
+
+func (s *session) read(m *pb.PeerFrame) error {
+	_ = s.s.SetReadDeadline(time.Now().Add(StreamIdleTimeout))
+	m.Reset()
+	if err := s.r.ReadMsg(m); err != nil {
+		return err
+	}
+	if err := proto.ValidatePeerFrame(m); err != nil {
+		return err
+	}
+	if e := m.GetError(); e != nil {
+		return proto.FromPB(e)
+	}
+	return nil
+}
+
+// sendError tells the peer why the session ends (best effort).
+func (s *session) sendError(err error) {
+	_ = s.write(&pb.PeerFrame{Body: &pb.PeerFrame_Error{Error: proto.ToPB(err)}})
+}
+
+// dialSession opens a share stream to friend f at its last known transport
+// ID and runs the Hello exchange as initiator.
+func (n *Node) dialSession(ctx context.Context, f *friend) (*session, error) {
+	h, err := n.host()
+	if err != nil {
+		return nil, err
+	}
+	n.mu.Lock()
+	pid := f.peer
+	n.mu.Unlock()
+	if pid == "" {
+		return nil, fmt.Errorf("%w: %w", ErrUnreachable, errNoPeer)
+	}
+	st, err := n.openStream(ctx, h, peer.AddrInfo{ID: pid, Addrs: h.Peerstore().Addrs(pid)}, proto.ShareProtocol)
+	if err != nil {
+		return nil, err
+	}
+	s := &session{n: n, s: st, f: f, r: proto.NewReader(st, proto.MaxShareFrame)}
+	if err := s.helloInitiator(); err != nil {
+		st.Reset()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *session) close() {
+	_ = s.s.CloseWrite()
+	// Wait briefly for the peer's close so the last frame is not reset.
+	_ = s.s.SetReadDeadline(time.Now().Add(2 * time.Second))
+	var buf [1]byte
+	_, _ = s.s.Read(buf[:])
+	_ = s.s.Close()
+	s.r.Release()
+}
+
+func (s *session) helloInitiator() error {
+	n := s.n
+	epoch := n.epochNow()
+	nonce := make([]byte, proto.HelloNonceSize)
+	_, _ = rand.Read(nonce)
+	local, remote := s.s.Conn().LocalPeer(), s.s.Conn().RemotePeer()
+	hint := s.f.keys.Hint(epoch)
+	proof := s.f.keys.Proof(epoch, transcript(local, remote, nonce))
+	if err := s.write(&pb.PeerFrame{Body: &pb.PeerFrame_Hello{Hello: &pb.Hello{
+		PairHint: hint[:], Epoch: epoch, Nonce: nonce, Proof: proof[:]}}}); err != nil {
+		return fmt.Errorf("node: hello: %w", err)
+	}
+	var m pb.PeerFrame
+	if err := s.read(&m); err != nil {
+		return fmt.Errorf("node: hello: %w", err)
+	}
+	h := m.GetHello()
+	if h == nil || !n.epochOK(h.Epoch) {
+		return fmt.Errorf("node: hello: %w", ErrPeer)
+	}
+	rh := s.f.keys.Hint(h.Epoch)
+	if string(rh[:]) != string(h.PairHint) || !s.f.keys.VerifyProof(h.Epoch, transcript(local, remote, nonce, h.Nonce), h.Proof) {
+		return fmt.Errorf("node: hello proof: %w", ErrPeer)
+	}
+	n.notePeer(s.f, remote)
+	return nil
+}
+
+// acceptSession runs the Hello exchange as responder on an inbound stream.
+func (n *Node) acceptSession(st network.Stream) (*session, error) {
+	s := &session{n: n, s: st, r: proto.NewReader(st, proto.MaxShareFrame)}
+	var m pb.PeerFrame
+	if err := s.read(&m); err != nil {
+		return nil, fmt.Errorf("node: hello: %w", err)
+	}
+	h := m.GetHello()
+	if h == nil || !n.epochOK(h.Epoch) {
+		return nil, fmt.Errorf("node: hello: %w", ErrPeer)
+	}
+	f, err := n.friendByHint(h.PairHint, h.Epoch)
+	if err != nil {
+		return nil, err
+	}
+	local, remote := st.Conn().LocalPeer(), st.Conn().RemotePeer()
+	if !f.keys.VerifyProof(h.Epoch, transcript(remote, local, h.Nonce), h.Proof) {
+		return nil, fmt.Errorf("node: hello proof: %w", ErrPeer)
+	}
+	s.f = f
+	nonce := make([]byte, proto.HelloNonceSize)
+	_, _ = rand.Read(nonce)
+	proof := f.keys.Proof(h.Epoch, transcript(remote, local, h.Nonce, nonce))
+	if err := s.write(&pb.PeerFrame{Body: &pb.PeerFrame_Hello{Hello: &pb.Hello{
+		PairHint: h.PairHint, Epoch: h.Epoch, Nonce: nonce, Proof: proof[:]}}}); err != nil {
+		return nil, fmt.Errorf("node: hello: %w", err)
+	}
+	n.notePeer(f, remote)
+	return s, nil
+}
+
+// notePeer remembers the transport ID a friend was last proven at, and
+// wakes the outbox (a friend came online).
+func (n *Node) notePeer(f *friend, pid peer.ID) {
+	if f == nil {
+		return
+	}
+	n.mu.Lock()
+	changed := f.peer != pid
+	f.peer = pid
+	if changed {
+		f.seenAt = n.cfg.Now().Unix()
+	}
+	n.mu.Unlock()
+	if changed {
+		n.wake()
+	}
+}
+
+// handleShare serves one inbound share stream.
+func (n *Node) handleShare(st network.Stream) {
+	n.mu.Lock()
+	closed := n.closed
+	if !closed {
+		n.wg.Add(1)
+	}
+	n.mu.Unlock()
+	if closed {
+		st.Reset()
+		return
+	}
+	defer n.wg.Done()
+	s, err := n.acceptSession(st)
+	if err != nil {
+		n.log.Debug("share stream refused", "err", err)
+		st.Reset()
+		return
+	}
+	if err := s.serve(); err != nil {
+		n.log.Debug("share stream ended", "err", err)
+		s.sendError(err)
+		st.Reset()
+		return
+	}
+	s.close()
+}
+
+// serve handles the initiator's one request on this stream.
+func (s *session) serve() error {
+	var m pb.PeerFrame
+	if err := s.read(&m); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil // a bare Hello: the initiator only confirmed presence
+		}
+		return err
+	}
+	switch b := m.Body.(type) {
+	case *pb.PeerFrame_Envelope:
+		return s.recvEnvelope(b.Envelope.Sealed)
+	case *pb.PeerFrame_Offer:
+		return s.recvOffer(b.Offer)
+	case *pb.PeerFrame_Resume:
+		return s.serveResume(b.Resume)
+	default:
+		return &proto.Error{Code: pb.ErrorCode_BAD_REQUEST, Detail: "unexpected frame"}
+	}
+}
+
+var _ = crypto.TypeOffer

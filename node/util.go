@@ -1,0 +1,27 @@
+package node
+
+import (
+	"encoding/json"
+	"errors"
+
+	"github.com/imigee/imigee/node/localstore"
+)
+
+func (n *Node) putJSON(bucket, name string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return n.store.Put(bucket, name, b)
+}
+
+func (n *Node) getJSON(bucket, name string, v any) error {
+	b, err := n.store.Get(bucket, name)
+	if err != nil {
+		if errors.Is(err, localstore.ErrNotFound) {
+			return nil
+		}
+		return err
+	}
+	return json.Unmarshal(b, v)
+}

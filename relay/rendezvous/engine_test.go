@@ -1,0 +1,156 @@
+package rendezvous
+
+import (
+	"errors"
+	"sync"
+	"testing"
+	"time"
+)
+
+// clock is an injected clock tests move by hand.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time     { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
+
+const secs = 600
+
+func newEngine(t testing.TB, cfg Config) (*Engine, *clock, uint64) {
+	t.Helper()
+	c := &clock{t: time.Unix(1_800_000_000, 0)} // an epoch boundary is not needed
+	cfg.Now = c.now
+	epoch := uint64(c.t.Unix()) / secs
+	return New(cfg), c, epoch
+}
+
+func tok(b byte, here bool) Token { return Token{Value: [TokenSize]byte{b}, Here: here} }
+
+func TestMatchKinds(t *testing.T) {
+	cases := []struct {
+		name      string
+		a, b      bool // Here of each side
+		wantMatch bool
+	}{
+		{"here=here", true, true, true},
+		{"here=near", true, false, true},
+		{"near=here", false, true, true},
+		{"near=near", false, false, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e, _, ep := newEngine(t, Config{})
+			a, b := e.NewSession("a"), e.NewSession("b")
+			if _, mine, _, err := e.Announce(a, secs, ep, []Announcement{{Tokens: []Token{tok(1, tc.a)}, Record: []byte("ra")}}); err != nil || len(mine) != 0 {
+				t.Fatalf("first announce: %v, %d matches", err, len(mine))
+			}
+			_, mine, others, err := e.Announce(b, secs, ep, []Announcement{{Tokens: []Token{tok(1, tc.b)}, Record: []byte("rb")}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := len(mine) == 1; got != tc.wantMatch {
+				t.Fatalf("match = %v, want %v", got, tc.wantMatch)
+			}
+			if !tc.wantMatch {
+				return
+			}
+			if string(mine[0].Record) != "ra" || others[0].To != a || string(others[0].Match.Record) != "rb" {
+				t.Fatalf("each side must get the other's record: %+v %+v", mine[0], others[0])
+			}
+		})
+	}
+}
+
+func TestOwnTokensDoNotMatch(t *testing.T) {
+	e, _, ep := newEngine(t, Config{})
+	a := e.NewSession(nil)
+	_, mine, _, err := e.Announce(a, secs, ep, []Announcement{{Tokens: []Token{tok(1, true), tok(1, true)}}, {Tokens: []Token{tok(1, true)}}})
+	if err != nil || len(mine) != 0 {
+		t.Fatalf("%v %d", err, len(mine))
+	}
+	if n := e.Entries(a); n != 1 {
+		t.Fatalf("entries %d, want 1 (repeats are idempotent)", n)
+	}
+}
+
+func TestEpochWindowAndRetention(t *testing.T) {
+	e, c, ep := newEngine(t, Config{})
+	// Two epochs ahead and one epoch behind the window are stale.
+	for _, bad := range []uint64{ep + 2, ep - 2} {
+		if _, _, _, err := e.Announce(e.NewSession(nil), secs, bad, []Announcement{{Tokens: []Token{tok(1, true)}}}); !errors.Is(err, ErrStale) {
+			t.Fatalf("epoch %d: err %v, want ErrStale", bad, err)
+		}
+	}
+	if _, _, _, err := e.Announce(e.NewSession(nil), 30, ep, nil); !errors.Is(err, ErrBadEpoch) {
+		t.Fatalf("short epoch: %v", err)
+	}
+	a := e.NewSession(nil)
+	if _, _, _, err := e.Announce(a, secs, ep, []Announcement{{Tokens: []Token{tok(1, true)}, Record: make([]byte, 100)}}); err != nil {
+		t.Fatal(err)
+	}
+	end := time.Unix(int64(ep+1)*secs, 0)
+	c.add(end.Sub(c.now()) + DefaultSkew - time.Second)
+	if e.Sweep() != 0 || e.Stats().Entries != 1 {
+		t.Fatal("entry dropped inside the skew window")
+	}
+	c.add(time.Second)
+	if n := e.Sweep(); n != 1 {
+		t.Fatalf("swept %d, want 1", n)
+	}
+	st := e.Stats()
+	if st.Entries != 0 || st.RecordBytes != 0 || st.Sessions != 0 || st.Epochs != 0 || e.Entries(a) != 0 {
+		t.Fatalf("state left after the window: %+v", st)
+	}
+	// A late announcement for the dead epoch is refused.
+	if _, _, _, err := e.Announce(a, secs, ep, []Announcement{{Tokens: []Token{tok(2, true)}}}); !errors.Is(err, ErrStale) {
+		t.Fatalf("late announce: %v", err)
+	}
+}
+
+func TestBudgetAndCapAreAllOrNothing(t *testing.T) {
+	e, _, ep := newEngine(t, Config{TokenBudget: 3, MaxEntries: 5})
+	a := e.NewSession(nil)
+	four := []Announcement{{Tokens: []Token{tok(1, true), tok(2, true), tok(3, true), tok(4, true)}}}
+	if _, _, _, err := e.Announce(a, secs, ep, four); !errors.Is(err, ErrBudget) {
+		t.Fatalf("err %v, want ErrBudget", err)
+	}
+	if e.Stats().Entries != 0 {
+		t.Fatal("a refused announce left entries")
+	}
+	three := []Announcement{{Tokens: []Token{tok(1, true), tok(2, true), tok(3, true)}}}
+	if n, _, _, err := e.Announce(a, secs, ep, three); err != nil || n != 3 {
+		t.Fatalf("%d %v", n, err)
+	}
+	// Re-announcing what is held costs nothing.
+	if n, _, _, err := e.Announce(a, secs, ep, three); err != nil || n != 0 {
+		t.Fatalf("re-announce: %d %v", n, err)
+	}
+	b := e.NewSession(nil)
+	if _, _, _, err := e.Announce(b, secs, ep, three); !errors.Is(err, ErrFull) {
+		t.Fatalf("err %v, want ErrFull", err)
+	}
+	if e.Stats().Entries != 3 {
+		t.Fatal("refused announce changed state")
+	}
+}
+
+func TestWithdrawAndClose(t *testing.T) {
+	e, _, ep := newEngine(t, Config{})
+	a, b := e.NewSession(nil), e.NewSession(nil)
+	e.Announce(a, secs, ep, []Announcement{{Tokens: []Token{tok(1, true), tok(2, false)}, Record: []byte("x")}})
+	if n := e.Withdraw(a); n != 2 {
+		t.Fatalf("withdrew %d", n)
+	}
+	if _, mine, _, _ := e.Announce(b, secs, ep, []Announcement{{Tokens: []Token{tok(1, true)}}}); len(mine) != 0 {
+		t.Fatal("matched a withdrawn entry")
+	}
+	e.Close(b)
+	if _, _, _, err := e.Announce(b, secs, ep, []Announcement{{Tokens: []Token{tok(1, true)}}}); !errors.Is(err, ErrClosedSession) {
+		t.Fatalf("closed session announced: %v", err)
+	}
+	if st := e.Stats(); st.Entries != 0 || st.RecordBytes != 0 {
+		t.Fatalf("%+v", st)
+	}
+}
