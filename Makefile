@@ -2,7 +2,7 @@
 GO        ?= go
 PKGS      ?= ./...
 FUZZTIME  ?= 10s
-BENCHTIME ?= 1x
+BENCHTIME ?= 1s
 BIN       ?= bin
 
 .DEFAULT_GOAL := help

@@ -23,6 +23,8 @@
 //     and a static X25519.
 //   - Streams (StreamKey): STREAM over secretbox for large content, chunk by
 //     chunk, resumable at any index.
+//   - Rendezvous records (PairKeys.SealRecord/OpenRecord): fixed 512-byte
+//     sealed records under a per-epoch key.
 //   - Prekeys (SignedPrekey): daily signed box keys that give stored
 //     envelopes forward secrecy once erased.
 //   - SafetyNumber: a 25-digit fingerprint of a pair, order-independent.
@@ -42,7 +44,8 @@
 //     TestEnvelopeTamper, TestStreamTamper, TestVectors/envelopes.json and
 //     streams.json.
 //   - P3 (tokens unlinkable across epochs and cells): TestTokens (tokens
-//     change with epoch, cell and level; both ends agree);
+//     change with epoch, cell and level; both ends agree; another pair's
+//     tokens for the same cells are unrelated: TestTokensMatchNearby);
 //     TestRatchetErases (a stolen store cannot rebuild an erased day).
 //   - P12 (sealed sender, padded sizes): TestEnvelopeHidesSender,
 //     TestEnvelopeRoundTripAndBuckets, TestEnvelopeWrongSenderKey.

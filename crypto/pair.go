@@ -10,6 +10,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"math"
+	"math/bits"
 	"sync"
 )
 
@@ -24,6 +26,12 @@ const (
 	// version(1) ‖ myBox(32) ‖ friendBox(32) ‖ proxDay(4) ‖ proxKey(32) ‖
 	// mailbox(32) ‖ record(32) ‖ message(32) ‖ hint(32) ‖ proof(32).
 	PairKeysSize = 1 + 32 + 32 + 4 + 6*32
+
+	// MaxRatchetDays bounds how far one call may ratchet the proximity key
+	// forward: 36,600 days (100 years, ~30 ms of HMAC). A day beyond it is
+	// treated as malformed input rather than burning CPU for hours on an
+	// absurd epoch from the network.
+	MaxRatchetDays = 36600
 
 	// ProofSize is the length of a match-confirmation proof.
 	ProofSize = 32
@@ -170,27 +178,36 @@ func (pk *PairKeys) ProximityDay() uint32 {
 }
 
 // Advance ratchets the proximity key forward to day and erases every older
-// day's key. Advancing to a day at or before the held one does nothing.
-// A node should advance to the day of (now − clock-skew window) so it can
-// still answer a friend whose clock is a little behind across midnight.
-func (pk *PairKeys) Advance(day uint32) {
+// day's key. Advancing to a day at or before the held one does nothing; a
+// day more than MaxRatchetDays ahead is refused (ErrMalformed) and nothing
+// changes. A node should advance to the day of (now − clock-skew window) so
+// it can still answer a friend whose clock is a little behind across
+// midnight.
+func (pk *PairKeys) Advance(day uint32) error {
 	pk.mu.Lock()
 	defer pk.mu.Unlock()
+	if day > pk.proxDay && day-pk.proxDay > MaxRatchetDays {
+		return fmt.Errorf("crypto: advance to day %d from %d: %w", day, pk.proxDay, ErrMalformed)
+	}
 	for pk.proxDay < day {
 		ratchet(&pk.proxKey)
 		pk.proxDay++
 	}
+	return nil
 }
 
 // DayKey returns the proximity key of a UTC day (days since the Unix epoch)
 // without changing what is held. It returns ErrKeyErased for a day before
-// ProximityDay.
+// ProximityDay and ErrMalformed for one more than MaxRatchetDays after it.
 func (pk *PairKeys) DayKey(day uint32) ([32]byte, error) {
 	pk.mu.RLock()
 	k, held := pk.proxKey, pk.proxDay
 	pk.mu.RUnlock()
 	if day < held {
 		return [32]byte{}, fmt.Errorf("crypto: proximity key of day %d (held from %d): %w", day, held, ErrKeyErased)
+	}
+	if day-held > MaxRatchetDays {
+		return [32]byte{}, fmt.Errorf("crypto: proximity key of day %d (held from %d): %w", day, held, ErrMalformed)
 	}
 	for ; held < day; held++ {
 		ratchet(&k)
@@ -199,9 +216,14 @@ func (pk *PairKeys) DayKey(day uint32) ([32]byte, error) {
 }
 
 // EpochDay returns the UTC day (days since the Unix epoch) in which epoch
-// starts, for epochs of epochSeconds.
+// starts, for epochs of epochSeconds. Days past the uint32 range saturate
+// (and are then refused as too far ahead).
 func EpochDay(epoch uint64, epochSeconds uint32) uint32 {
-	return uint32(epoch * uint64(epochSeconds) / 86400)
+	hi, lo := bits.Mul64(epoch, uint64(epochSeconds))
+	if hi != 0 || lo/86400 > math.MaxUint32 {
+		return math.MaxUint32
+	}
+	return uint32(lo / 86400)
 }
 
 // EpochTokenKey returns the key proximity tokens of an epoch are made under:

@@ -103,6 +103,18 @@ func TestRatchetErases(t *testing.T) {
 	if _, err := ab.EpochTokenKey(uint64(today-1)*144, DefaultEpochSeconds); !errors.Is(err, ErrKeyErased) {
 		t.Fatalf("yesterday's epoch: %v", err)
 	}
+	if _, err := ab.DayKey(today + MaxRatchetDays + 1); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("absurd future day: %v", err)
+	}
+	if EpochDay(^uint64(0), 600) != ^uint32(0) || EpochDay(144*20600+143, 600) != 20600 {
+		t.Fatal("EpochDay")
+	}
+	if _, err := ab.EpochTokenKey(^uint64(0)/600, DefaultEpochSeconds); err == nil {
+		t.Fatal("absurd epoch accepted")
+	}
+	if err := ab.Advance(today + MaxRatchetDays + 1); !errors.Is(err, ErrMalformed) || ab.ProximityDay() != today {
+		t.Fatalf("absurd advance: %v", err)
+	}
 	ab.Advance(today - 5) // never moves back
 	if ab.ProximityDay() != today {
 		t.Fatal("Advance moved backwards")

@@ -2,7 +2,10 @@ package crypto
 
 import (
 	"errors"
+	"slices"
 	"testing"
+
+	"github.com/imigee/imigee/crypto/geo"
 )
 
 func TestTokens(t *testing.T) {
@@ -49,5 +52,30 @@ func TestTokens(t *testing.T) {
 	}
 	if _, _, err := FriendTokens(ab, epoch, DefaultEpochSeconds, 16, 10, near); err == nil {
 		t.Fatal("tokens of an erased day")
+	}
+}
+
+// Two friends 40 m apart announce here+near tokens from geo.Cells; the
+// rendezvous rule (here = here or here = near) must find them, and a third
+// friend of one of them in the same place must produce unrelated tokens.
+func TestTokensMatchNearby(t *testing.T) {
+	_, _, ab, ba := testPair(t)
+	const epoch = 20600 * 144
+	lat, lng := 48.8584, 2.2945
+	lat2, lng2 := geo.Destination(lat, lng, 60, 40)
+	ah, an := geo.Cells(lat, lng, geo.DefaultLevel)
+	bh, bn := geo.Cells(lat2, lng2, geo.DefaultLevel)
+	aHere, aNear, _ := FriendTokens(ab, epoch, DefaultEpochSeconds, geo.DefaultLevel, ah, an)
+	bHere, bNear, _ := FriendTokens(ba, epoch, DefaultEpochSeconds, geo.DefaultLevel, bh, bn)
+	if !(aHere == bHere || slices.Contains(bNear, aHere) || slices.Contains(aNear, bHere)) {
+		t.Fatal("friends 40 m apart do not match")
+	}
+	c := testIdentity(t, "carol")
+	ac, _ := DerivePair(testIdentity(t, "alice"), c.Card())
+	cHere, cNear, _ := FriendTokens(ac, epoch, DefaultEpochSeconds, geo.DefaultLevel, ah, an)
+	for _, x := range append(cNear, cHere) {
+		if x == aHere || slices.Contains(aNear, x) {
+			t.Fatal("two pairs share a token for the same cell")
+		}
 	}
 }

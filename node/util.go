@@ -1,6 +1,8 @@
 package node
 
 import (
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 
@@ -25,3 +27,7 @@ func (n *Node) getJSON(bucket, name string, v any) error {
 	}
 	return json.Unmarshal(b, v)
 }
+
+func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
+func hexs(b []byte) string { return hex.EncodeToString(b) }

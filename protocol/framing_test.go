@@ -8,6 +8,8 @@ import (
 	"runtime"
 	"testing"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/imigee/imigee/protocol/pb"
 )
 
@@ -33,7 +35,7 @@ func TestRoundTripReaderWriter(t *testing.T) {
 		if err := ReadPeerFrame(r, &got); err != nil {
 			t.Fatalf("frame %d: %v", i, err)
 		}
-		if !protoEqual(&got, want) {
+		if !proto.Equal(&got, want) {
 			t.Fatalf("frame %d differs", i)
 		}
 	}

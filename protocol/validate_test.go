@@ -60,9 +60,10 @@ func TestLargestValidFitsCap(t *testing.T) {
 		}
 		return as
 	}
+	ackAuths := auths()
 	refs := make([]*pb.BlobRef, MaxBlobRefsPerAck)
 	for i := range refs {
-		refs[i] = &pb.BlobRef{MailboxId: auths()[i%8].MailboxId, BlobId: pattern(BlobIDSize, 0)}
+		refs[i] = &pb.BlobRef{MailboxId: ackAuths[i].MailboxId, BlobId: pattern(BlobIDSize, 0)}
 	}
 	fullBlobs := MaxFetchBytes / MaxBlobSize
 	blobs := make([]*pb.Blob, MaxBlobsPerFetch)
@@ -84,7 +85,7 @@ func TestLargestValidFitsCap(t *testing.T) {
 	}{
 		{"put", MaxMailboxRequest, &pb.MailboxRequest{Id: maxID, Body: &pb.MailboxRequest_Put{Put: &pb.Put{MailboxId: pattern(16, 0), Blob: pattern(MaxBlobSize, 0)}}}},
 		{"fetch", MaxMailboxRequest, &pb.MailboxRequest{Id: maxID, Body: &pb.MailboxRequest_Fetch{Fetch: &pb.Fetch{Challenge: pattern(32, 0), Auth: auths(), MaxBlobs: math.MaxUint32, MaxBytes: math.MaxUint64, IdsOnly: true, AfterBlobId: pattern(16, 0)}}}},
-		{"ack", MaxMailboxRequest, &pb.MailboxRequest{Id: maxID, Body: &pb.MailboxRequest_Ack{Ack: &pb.Ack{Challenge: pattern(32, 0), Auth: auths(), Blobs: refs}}}},
+		{"ack", MaxMailboxRequest, &pb.MailboxRequest{Id: maxID, Body: &pb.MailboxRequest_Ack{Ack: &pb.Ack{Challenge: pattern(32, 0), Auth: ackAuths, Blobs: refs}}}},
 		{"fetch result", MaxMailboxResponse, &pb.MailboxResponse{Id: maxID, Body: &pb.MailboxResponse_Fetch{Fetch: &pb.FetchResult{Blobs: blobs, More: true}}}},
 		{"mailbox error", MaxMailboxResponse, &pb.MailboxResponse{Id: maxID, Error: &pb.Error{Code: pb.ErrorCode_UNSUPPORTED, Detail: strings.Repeat("x", MaxErrorDetail)}}},
 		{"announce", MaxRendezvousRequest, &pb.RendezvousRequest{Id: maxID, Body: &pb.RendezvousRequest_Announce{Announce: &pb.Announce{Epoch: math.MaxUint64, EpochSeconds: MaxEpochSeconds, Announcements: maxAnnouncements(per)}}}},

@@ -44,8 +44,11 @@ type vector struct {
 // readable in hex and distinct per field.
 func pattern(n int, tag byte) []byte {
 	b := make([]byte, n)
-	for i := range b {
+	for i := range min(n, 256) {
 		b[i] = tag + byte(i)
+	}
+	for filled := 256; filled < n; filled *= 2 {
+		copy(b[filled:], b[:filled]) // the pattern repeats every 256 bytes
 	}
 	return b
 }

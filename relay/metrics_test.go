@@ -17,7 +17,7 @@ import (
 // identifies a user: a peer, an address, a mailbox, a token, an ID.
 func forbiddenLabel(name string) bool {
 	n := strings.ToLower(name)
-	if n == "ip_version" { // libp2p: "ip4" or "ip6"
+	if n == "ip_version" || n == "key_type" { // libp2p: "ip4"/"ip6", "Ed25519"
 		return false
 	}
 	for _, bad := range []string{"peer", "ip", "addr", "mailbox", "token", "id", "remote", "user", "conn", "host", "key", "asn"} {

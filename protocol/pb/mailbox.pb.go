@@ -704,8 +704,8 @@ type Blob struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	MailboxId     []byte                 `protobuf:"bytes,1,opt,name=mailbox_id,json=mailboxId,proto3" json:"mailbox_id,omitempty"`
 	BlobId        []byte                 `protobuf:"bytes,2,opt,name=blob_id,json=blobId,proto3" json:"blob_id,omitempty"`
-	Data          []byte                 `protobuf:"bytes,3,opt,name=data,proto3" json:"data,omitempty"` // empty when ids_only
-	Size          uint32                 `protobuf:"varint,4,opt,name=size,proto3" json:"size,omitempty"`
+	Data          []byte                 `protobuf:"bytes,3,opt,name=data,proto3" json:"data,omitempty"`  // empty when ids_only
+	Size          uint32                 `protobuf:"varint,4,opt,name=size,proto3" json:"size,omitempty"` // 1 to 1 MiB; equals len(data) unless ids_only
 	ReceivedUnix  int64                  `protobuf:"varint,5,opt,name=received_unix,json=receivedUnix,proto3" json:"received_unix,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -778,8 +778,8 @@ func (x *Blob) GetReceivedUnix() int64 {
 
 type FetchResult struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Blobs         []*Blob                `protobuf:"bytes,1,rep,name=blobs,proto3" json:"blobs,omitempty"`
-	More          bool                   `protobuf:"varint,2,opt,name=more,proto3" json:"more,omitempty"` // more pending than returned; fetch again with after_blob_id
+	Blobs         []*Blob                `protobuf:"bytes,1,rep,name=blobs,proto3" json:"blobs,omitempty"` // at most 1024, at most 4 MiB of data in all
+	More          bool                   `protobuf:"varint,2,opt,name=more,proto3" json:"more,omitempty"`  // more pending than returned; fetch again with after_blob_id
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }

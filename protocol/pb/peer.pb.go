@@ -83,7 +83,7 @@ func (x *LinkRequest) GetSealed() []byte {
 type LinkResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Error         *Error                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`
-	Sealed        []byte                 `protobuf:"bytes,2,opt,name=sealed,proto3" json:"sealed,omitempty"` // the inviter's card, sealed to the requester
+	Sealed        []byte                 `protobuf:"bytes,2,opt,name=sealed,proto3" json:"sealed,omitempty"` // the inviter's card, sealed to the requester; at most 4 KiB
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -385,7 +385,7 @@ func (x *Hello) GetProof() []byte {
 type Offer struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	ItemId        []byte                 `protobuf:"bytes,1,opt,name=item_id,json=itemId,proto3" json:"item_id,omitempty"` // 16 bytes
-	Sealed        []byte                 `protobuf:"bytes,2,opt,name=sealed,proto3" json:"sealed,omitempty"`               // sealed offer: type, size, hash, preview, content key; at most 64 KiB
+	Sealed        []byte                 `protobuf:"bytes,2,opt,name=sealed,proto3" json:"sealed,omitempty"`               // sealed offer: type, size, hash, preview, content key; at most 64 KiB + 1 KiB
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -498,7 +498,7 @@ type Chunk struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	ItemId        []byte                 `protobuf:"bytes,1,opt,name=item_id,json=itemId,proto3" json:"item_id,omitempty"`
 	Index         uint32                 `protobuf:"varint,2,opt,name=index,proto3" json:"index,omitempty"`
-	Data          []byte                 `protobuf:"bytes,3,opt,name=data,proto3" json:"data,omitempty"` // one sealed stream chunk, at most 64 KiB + overhead
+	Data          []byte                 `protobuf:"bytes,3,opt,name=data,proto3" json:"data,omitempty"` // one sealed stream chunk, at most 64 KiB + 1 KiB
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -661,7 +661,7 @@ func (x *Resume) GetFromChunk() uint32 {
 // Envelope carries a small sealed item (like, message, link data) directly.
 type Envelope struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Sealed        []byte                 `protobuf:"bytes,1,opt,name=sealed,proto3" json:"sealed,omitempty"` // at most 64 KiB
+	Sealed        []byte                 `protobuf:"bytes,1,opt,name=sealed,proto3" json:"sealed,omitempty"` // at most 64 KiB + 1 KiB
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }

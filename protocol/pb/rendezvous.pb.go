@@ -388,7 +388,7 @@ type Announce struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Epoch         uint64                 `protobuf:"varint,1,opt,name=epoch,proto3" json:"epoch,omitempty"`                                   // epoch number (unix seconds / epoch length)
 	EpochSeconds  uint32                 `protobuf:"varint,2,opt,name=epoch_seconds,json=epochSeconds,proto3" json:"epoch_seconds,omitempty"` // epoch length the client uses
-	Announcements []*Announcement        `protobuf:"bytes,3,rep,name=announcements,proto3" json:"announcements,omitempty"`                    // at most 1024
+	Announcements []*Announcement        `protobuf:"bytes,3,rep,name=announcements,proto3" json:"announcements,omitempty"`                    // 1 to 1024, at most 8192 tokens in all
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -638,14 +638,16 @@ func (x *WithdrawResult) GetDropped() uint32 {
 }
 
 // RendezvousGossip is what relays of one network publish to each other over
-// the pubsub topic; it carries announcements, never client identities.
+// the pubsub topic "/imigee/rendezvous-gossip/1/<network>", one bare message
+// per pubsub message (at most 768 KiB); it carries announcements, never
+// client identities.
 type RendezvousGossip struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Origin        []byte                 `protobuf:"bytes,1,opt,name=origin,proto3" json:"origin,omitempty"` // 16 random bytes naming the announcing session at its relay
 	Epoch         uint64                 `protobuf:"varint,2,opt,name=epoch,proto3" json:"epoch,omitempty"`
 	EpochSeconds  uint32                 `protobuf:"varint,3,opt,name=epoch_seconds,json=epochSeconds,proto3" json:"epoch_seconds,omitempty"`
-	Announcements []*Announcement        `protobuf:"bytes,4,rep,name=announcements,proto3" json:"announcements,omitempty"`
-	Withdraw      bool                   `protobuf:"varint,5,opt,name=withdraw,proto3" json:"withdraw,omitempty"` // the origin session withdrew
+	Announcements []*Announcement        `protobuf:"bytes,4,rep,name=announcements,proto3" json:"announcements,omitempty"` // as in Announce; none if withdraw
+	Withdraw      bool                   `protobuf:"varint,5,opt,name=withdraw,proto3" json:"withdraw,omitempty"`          // the origin session withdrew
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }

@@ -88,6 +88,9 @@ func TestChurnFileBounded(t *testing.T) {
 	cfg, clk := testConfig(t)
 	cfg.Retention = 5 * roundTime
 	s := openTest(t, cfg)
+	// Page allocation and reuse do not depend on fsync; skipping it keeps
+	// this test fast on a shared disk. Durability is TestCrashKill9's job.
+	s.db.NoSync = true
 	r := rand.New(rand.NewPCG(1, 2))
 	ms := make([]crypto.MailboxID, 500)
 	for i := range ms {

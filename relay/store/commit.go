@@ -33,8 +33,8 @@ type op struct {
 
 	// inputs
 	mbox crypto.MailboxID // put, forget
-	id   BlobID           // put (the committer may replace it on a collision)
-	exp  int64            // put: expiry, unix nanos
+	id   BlobID           // put result: assigned by the committer
+	exp  int64            // put result: expiry, unix nanos
 	data []byte           // put: owned copy of the data
 	refs []Ref            // ack
 	now  int64            // sweep: unix nanos
@@ -123,7 +123,7 @@ func (s *Store) commit(batch []*op) {
 	start := time.Now()
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		d = txDelta{}
-		w := newWriter(tx, s.cfg, &d)
+		w := newWriter(tx, s.cfg, &d, &s.lastReceived)
 		for _, o := range batch {
 			o.n, o.more, o.err = 0, false, nil
 			if err := w.apply(o); err != nil {
@@ -174,6 +174,9 @@ type writer struct {
 	meta      *bolt.Bucket
 	totals    counter
 	mbox      map[crypto.MailboxID]*mboxCounter
+	// lastReceived is the Store's, owned by the committer; a failed
+	// commit leaves it advanced, which is harmless.
+	lastReceived *int64
 }
 
 type mboxCounter struct {
@@ -181,21 +184,31 @@ type mboxCounter struct {
 	existed bool
 }
 
-func newWriter(tx *bolt.Tx, cfg Config, d *txDelta) *writer {
+func newWriter(tx *bolt.Tx, cfg Config, d *txDelta, lastReceived *int64) *writer {
 	w := &writer{
-		cfg:       cfg,
-		d:         d,
-		blobs:     tx.Bucket(bucketBlobs),
-		data:      tx.Bucket(bucketData),
-		expiry:    tx.Bucket(bucketExpiry),
-		mailboxes: tx.Bucket(bucketMailboxes),
-		meta:      tx.Bucket(bucketMeta),
-		mbox:      make(map[crypto.MailboxID]*mboxCounter),
+		lastReceived: lastReceived,
+		cfg:          cfg,
+		d:            d,
+		blobs:        tx.Bucket(bucketBlobs),
+		data:         tx.Bucket(bucketData),
+		expiry:       tx.Bucket(bucketExpiry),
+		mailboxes:    tx.Bucket(bucketMailboxes),
+		meta:         tx.Bucket(bucketMeta),
+		mbox:         make(map[crypto.MailboxID]*mboxCounter),
 	}
 	w.expiry.FillPercent = expiryFillPercent
 	w.data.FillPercent = dataFillPercent
 	w.totals = decodeCounter(w.meta.Get(metaTotals))
 	return w
+}
+
+// nextReceived returns the receive time for the next blob: the relay clock,
+// but strictly after the previous blob's, so IDs grow in commit order even
+// if the clock stands still or steps back.
+func (w *writer) nextReceived() int64 {
+	t := max(w.cfg.Now().UnixNano(), *w.lastReceived+1)
+	*w.lastReceived = t
+	return t
 }
 
 func (w *writer) counter(m crypto.MailboxID) *mboxCounter {
@@ -248,11 +261,16 @@ func (w *writer) put(o *op) error {
 		w.d.rejGlobal++
 		return nil
 	}
-	// Data is keyed by blob ID alone: make sure it is unused (a 2⁻⁶⁴
-	// event per pair of blobs received in the same nanosecond).
+	// The ID is assigned here, in commit order, so a reader that has seen
+	// a blob can never later see one with a smaller ID: paging with
+	// `after` misses nothing. Data is keyed by blob ID alone; the loop
+	// guards against a reused ID (clock stepped back, 2⁻⁶⁴ odds).
+	received := w.nextReceived()
+	o.id = newBlobID(time.Unix(0, received))
 	for w.data.Get(dataKey(o.id[:], 0)) != nil {
-		o.id = newBlobID(o.id.Received())
+		o.id = newBlobID(time.Unix(0, received))
 	}
+	o.exp = received + w.cfg.Retention.Nanoseconds()
 	bk := blobKey(o.mbox, o.id)
 	if err := w.blobs.Put(bk, blobValue(o.exp, len(o.data))); err != nil {
 		return err

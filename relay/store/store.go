@@ -41,6 +41,10 @@ type Store struct {
 	sweeperDone   chan struct{}
 
 	st counters
+
+	// lastReceived is the receive time (unix nanos) of the newest blob,
+	// owned by the committer (set by init before it starts).
+	lastReceived int64
 }
 
 // counters are the aggregate Stats, updated after each successful commit.
@@ -141,6 +145,11 @@ func (s *Store) init() error {
 		if v := meta.Get(metaRetention); len(v) == 8 {
 			oldRetention = time.Duration(decodeU64(v))
 		}
+		if k, _ := tx.Bucket(bucketData).Cursor().Last(); k != nil {
+			var id BlobID
+			copy(id[:], k)
+			s.lastReceived = id.Received().UnixNano()
+		}
 		tot := decodeCounter(meta.Get(metaTotals))
 		s.st.blobs.Store(tot.n)
 		s.st.bytes.Store(tot.bytes)
@@ -161,7 +170,9 @@ func (s *Store) init() error {
 	return nil
 }
 
-// Put stores data in mailbox mbox and returns its ID and expiry time. It
+// Put stores data in mailbox mbox and returns its ID and expiry time. The
+// receive time in the ID is taken from the relay clock at commit, and the
+// expiry is that plus Retention. Put
 // returns only once the blob is committed and fsynced; any error means the
 // blob was not acknowledged. A ctx that ends while the blob is already
 // queued returns ctx.Err() although the blob may still be stored (it then
@@ -176,14 +187,9 @@ func (s *Store) Put(ctx context.Context, mbox crypto.MailboxID, data []byte) (Bl
 		s.st.rejTooLarge.Add(1)
 		return BlobID{}, time.Time{}, fmt.Errorf("store: put %d bytes (max %d): %w", len(data), s.cfg.MaxBlobSize, ErrTooLarge)
 	}
-	now := s.cfg.Now()
-	id := newBlobID(now)
-	exp := now.Add(s.cfg.Retention)
 	o := &op{
 		kind: opPut,
 		mbox: mbox,
-		id:   id,
-		exp:  exp.UnixNano(),
 		// Copied here, off the committer, and because a caller whose ctx
 		// ends may reuse data before the commit that stores it.
 		data: bytes.Clone(data),
@@ -191,7 +197,7 @@ func (s *Store) Put(ctx context.Context, mbox crypto.MailboxID, data []byte) (Bl
 	if err := s.submit(ctx, o); err != nil {
 		return BlobID{}, time.Time{}, err
 	}
-	return o.id, exp, nil // o.id differs from id only after an ID collision
+	return o.id, time.Unix(0, o.exp), nil
 }
 
 // Ack deletes the named blobs at once and returns how many existed. Unknown
