@@ -119,7 +119,9 @@ func NewSealer(sender *Identity, to [32]byte) (*Sealer, error) {
 }
 
 // Seal seals payload with content type t and item ID, stamped with the
-// current time, from sender to the recipient key to. See Sealer.Seal.
+// current time, from sender to the recipient key to. See Sealer.Seal. It
+// pays one extra X25519 for the static secret; keep a Sealer per friend
+// (and per prekey) to avoid it.
 func Seal(rand io.Reader, sender *Identity, to [32]byte, t ContentType, itemID [16]byte, payload []byte) ([]byte, error) {
 	s, err := NewSealer(sender, to)
 	if err != nil {
@@ -239,7 +241,8 @@ func (id *Identity) Recipient() *Recipient {
 // Pub returns the public key envelopes must be sealed to for r to open them.
 func (r *Recipient) Pub() [32]byte { return r.pub }
 
-// Open opens an envelope sealed to the X25519 private key recipientPriv.
+// Open opens an envelope sealed to the X25519 private key recipientPriv. It
+// parses the key on every call (one extra X25519); keep a Recipient instead.
 func Open(recipientPriv *[32]byte, sealed []byte) (*Opened, error) {
 	r, err := NewRecipient(recipientPriv)
 	if err != nil {

@@ -77,6 +77,7 @@ func newFuzzRig(t testing.TB) *fuzzRig {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { n.Close() })
+	n.offerWait = time.Millisecond
 	seed := [32]byte{7}
 	fid, err := crypto.NewIdentityAt(detRand{mrand.NewChaCha8(seed)}, 1)
 	if err != nil {

@@ -141,6 +141,7 @@ type testNode struct {
 	ev  *events
 	dir string
 	key []byte
+	pre func(*Node) // runs between New and Start
 }
 
 type nodeOpt func(*Config)
@@ -151,6 +152,16 @@ func newTestNode(t testing.TB, clock *testClock, relays []string, opts ...nodeOp
 	_, _ = rand.Read(key)
 	tn := &testNode{ev: newEvents(), dir: t.TempDir(), key: key}
 	tn.Node = tn.open(t, clock, relays, opts...)
+	return tn
+}
+
+// newRecordedNode is newTestNode with every byte sent to relays recorded.
+func newRecordedNode(t testing.TB, clock *testClock, relays []string, rec func(string, []byte)) *testNode {
+	t.Helper()
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	tn := &testNode{ev: newEvents(), dir: t.TempDir(), key: key, pre: func(n *Node) { n.relayRec = rec }}
+	tn.Node = tn.open(t, clock, relays)
 	return tn
 }
 
@@ -172,6 +183,9 @@ func (tn *testNode) open(t testing.TB, clock *testClock, relays []string, opts .
 	n, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if tn.pre != nil {
+		tn.pre(n)
 	}
 	if err := n.Start(context.Background()); err != nil {
 		n.Close()

@@ -60,7 +60,7 @@ func (n *Node) relayConnected(ctx context.Context, h host.Host, ai peer.AddrInfo
 	}
 	rc := n.rconns[ai.ID]
 	if rc == nil {
-		rc = &relayConn{ai: ai, c: relayclient.New(h, ai, relayclient.Config{})}
+		rc = &relayConn{ai: ai, c: relayclient.New(n.relayHost(h), ai, relayclient.Config{})}
 		n.rconns[ai.ID] = rc
 	}
 	n.mu.Unlock()

@@ -47,6 +47,11 @@ type Node struct {
 	// sendHook, if set (tests only, before Start), runs before each chunk
 	// is sent; an error aborts the transfer as a dropped connection would.
 	sendHook func(itemID string, index uint32) error
+	// relayRec, if set (tests only, before Start), sees every byte sent
+	// to a relay.
+	relayRec func(protocol string, p []byte)
+	// offerWait is OfferWait; tests shorten it.
+	offerWait time.Duration
 
 	ctx    context.Context // canceled by Close
 	cancel context.CancelFunc
@@ -75,6 +80,7 @@ func New(cfg Config) (*Node, error) {
 		decisions: map[string]chan bool{},
 		rconns:    map[peer.ID]*relayConn{},
 		kick:      make(chan struct{}, 1),
+		offerWait: OfferWait,
 	}
 	for _, d := range []string{n.media, n.outdir} {
 		if err := os.MkdirAll(d, 0o700); err != nil {

@@ -275,7 +275,7 @@ func (n *Node) awaitDecision(id string) (accept, ok bool) {
 		}
 		n.mu.Unlock()
 	}()
-	t := time.NewTimer(OfferWait)
+	t := time.NewTimer(n.offerWait)
 	defer t.Stop()
 	select {
 	case a, open := <-ch:

@@ -32,9 +32,12 @@ func TestCrashSafetyKill9(t *testing.T) {
 	logPath := filepath.Join(t.TempDir(), "relay.log")
 	l := newLedger(t, crashWriters)
 	for cycle := range crashCycles {
+		t0 := time.Now()
 		r := startRelay(t, dataDir, logPath)
 		r.waitReady(t)
+		t1 := time.Now()
 		l.verify(t, r.info)
+		t2 := time.Now()
 
 		ctx, cancel := context.WithCancel(context.Background())
 		var acks atomic.Int64
@@ -46,6 +49,7 @@ func TestCrashSafetyKill9(t *testing.T) {
 			l.writeUntilError(ctx, t, r.info, &acks, &ready)
 		}()
 		ready.Wait()
+		t3 := time.Now()
 		eventually(t, "writers to make progress", func() bool { return acks.Load() >= acksBeforeKill })
 		r.kill9(t)
 		killedAt := acks.Load()
@@ -58,7 +62,8 @@ func TestCrashSafetyKill9(t *testing.T) {
 		if t.Failed() {
 			t.FailNow()
 		}
-		t.Logf("cycle %d: killed after %d acks (%d total acknowledged so far)", cycle, killedAt, l.ackedCount())
+		t.Logf("cycle %d: killed after %d acks (%d total acknowledged so far); start %v verify %v connect %v write %v",
+			cycle, killedAt, l.ackedCount(), t1.Sub(t0), t2.Sub(t1), t3.Sub(t2), time.Since(t3))
 	}
 	// The final restart must hold everything acknowledged in all cycles,
 	// and then stop cleanly.

@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 
-	"gonum.org/v1/gonum/graph"
 	"gonum.org/v1/gonum/graph/graphs/gen"
 	"gonum.org/v1/gonum/graph/simple"
 )
@@ -205,5 +204,3 @@ func ReadEdgeList(path string, n int) (*Graph, error) {
 	}
 	return NewGraph(n, edges), nil
 }
-
-var _ graph.Undirected = (*simple.UndirectedGraph)(nil)

@@ -191,6 +191,9 @@ type WorkloadConfig struct {
 	// AppOpenFraction of nodes have the app open (announce without
 	// dwelling). Default 1.
 	AppOpenFraction float64 `toml:"app_open_fraction"`
+	// QuietEnd: no new items in the last QuietEnd of the run, so that
+	// items have time to arrive before the end. Default 0.
+	QuietEnd Duration `toml:"quiet_end"`
 	// RelayRestarts restart relays at times.
 	RelayRestarts []RelayRestart `toml:"relay_restart"`
 }

@@ -168,6 +168,9 @@ func (s *Scenario) validateWorkload(bad badFunc) {
 	if w.AppOpenFraction < 0 || w.AppOpenFraction > 1 {
 		bad("workload.app_open_fraction", "%v not in [0, 1]", w.AppOpenFraction)
 	}
+	if w.QuietEnd.Duration < 0 || w.QuietEnd.Duration > s.Duration.Duration {
+		bad("workload.quiet_end", "not in [0, duration]")
+	}
 	if w.OfflineFor.Duration <= 0 {
 		bad("workload.offline_for", "must be positive")
 	}

@@ -11,13 +11,13 @@ import (
 
 // Build compiles the main package pkg (an import path such as
 // "github.com/imigee/imigee/cmd/imigee-relay") into dir and returns the
-// binary's path. It builds like `make build` (CGO off, -trimpath) and
+// binary's path. It builds like `make build` (CGO off; no -trimpath, to share the build cache) and
 // without -race even when the tests run with it: the child is the system
 // under test, not the race detector's subject, and a race build is slower
 // and larger. Call it once from TestMain.
 func Build(dir, pkg string) (string, error) {
 	out := filepath.Join(dir, path.Base(pkg))
-	cmd := exec.Command(goBin(), "build", "-trimpath", "-o", out, pkg)
+	cmd := exec.Command(goBin(), "build", "-o", out, pkg)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	b, err := cmd.CombinedOutput()
 	if err != nil {

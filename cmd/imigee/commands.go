@@ -1,0 +1,447 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/mdp/qrterminal/v3"
+)
+
+// printJSON writes v as one JSON line on stdout.
+func printJSON(e *env, v any) int {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fail(e, "json", err)
+	}
+	fmt.Fprintf(e.stdout, "%s\n", b)
+	return exitOK
+}
+
+// simple runs a command that sends one request and prints its result:
+// JSON with -json, else text from show (nil: "done").
+func simple(e *env, name string, min, max int, build func(pos []string) (*request, error), out any, show func()) int {
+	fs, cf := newFlagSet(e, name)
+	pos, code, ok := parseFlags(fs, e.args, min, max)
+	if !ok {
+		return code
+	}
+	req, err := build(pos)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "imigee %s: %v\n", name, err)
+		return exitUsage
+	}
+	if err := call(cf.dataDir, req, out); err != nil {
+		return fail(e, name, err)
+	}
+	if cf.json {
+		if out == nil {
+			return printJSON(e, map[string]bool{"ok": true})
+		}
+		return printJSON(e, out)
+	}
+	if show != nil {
+		show()
+	}
+	return exitOK
+}
+
+const aboutID = `
+Print this device's friend ID: a fingerprint of its identity key. Friends see
+it in their lists; commands accept any unique prefix of an ID.`
+
+func cmdID(e *env) int {
+	var r idResult
+	return simple(e, "id", 0, 0, func([]string) (*request, error) { return &request{Cmd: "id"}, nil }, &r,
+		func() { fmt.Fprintln(e.stdout, r.ID) })
+}
+
+const aboutInvite = `
+Make a one-time invite, valid for 24 hours, and print it as a QR code and as
+text. Show the QR code to your friend, or send them the text over a channel
+you trust; they run "imigee link <text>" (or scan it in the app). Afterwards
+compare safety numbers ("imigee friends") in person.`
+
+func cmdInvite(e *env) int {
+	fs, cf := newFlagSet(e, "invite")
+	noQR := fs.Bool("no-qr", false, "print only the text, no QR code")
+	if _, code, ok := parseFlags(fs, e.args, 0, 0); !ok {
+		return code
+	}
+	var r inviteResult
+	if err := call(cf.dataDir, &request{Cmd: "invite"}, &r); err != nil {
+		return fail(e, "invite", err)
+	}
+	if cf.json {
+		return printJSON(e, r)
+	}
+	if !*noQR {
+		qrterminal.GenerateWithConfig(r.Invite, qrterminal.Config{
+			Level:          qrterminal.L,
+			Writer:         e.stdout,
+			HalfBlocks:     true,
+			BlackChar:      qrterminal.BLACK_BLACK,
+			WhiteBlackChar: qrterminal.WHITE_BLACK,
+			WhiteChar:      qrterminal.WHITE_WHITE,
+			BlackWhiteChar: qrterminal.BLACK_WHITE,
+			QuietZone:      2,
+		})
+	}
+	fmt.Fprintf(e.stdout, "\nYour friend links with (valid 24 h, once):\n\n  imigee link %s\n", r.Invite)
+	return exitOK
+}
+
+const aboutLink = `
+Answer a friend's invite: your node reaches theirs (directly or through their
+relay), both store each other as friends and derive the keys you share. Then
+compare the safety number both of you see ("imigee friends").`
+
+func cmdLink(e *env) int {
+	var r linkResult
+	return simple(e, "link", 1, 1, func(pos []string) (*request, error) {
+		return &request{Cmd: "link", Text: pos[0]}, nil
+	}, &r, func() {
+		fmt.Fprintf(e.stdout, "Linked with friend %s.\nSafety number (compare it in person): %s\n", r.Friend, r.SafetyNumber)
+	})
+}
+
+const aboutFriends = `
+List your friends: ID, whether they are nearby now, how finely they can find
+you (close ≈ 150 m, casual ≈ 600 m, off) and the safety number. If the safety
+number on both devices is the same, nobody sits between you.`
+
+func cmdFriends(e *env) int {
+	var r []friendResult
+	return simple(e, "friends", 0, 0, func([]string) (*request, error) { return &request{Cmd: "friends"}, nil }, &r, func() {
+		if len(r) == 0 {
+			fmt.Fprintln(e.stdout, "No friends yet: imigee invite, or imigee link <invite>.")
+			return
+		}
+		for _, f := range r {
+			flags := []string{"precision " + f.Precision}
+			if f.Nearby {
+				flags = append(flags, "nearby now")
+			}
+			if f.AutoAccept {
+				flags = append(flags, "auto-accept")
+			}
+			fmt.Fprintf(e.stdout, "%s  %s\n    safety number %s\n", f.ID, strings.Join(flags, ", "), f.SafetyNumber)
+		}
+	})
+}
+
+const aboutLocate = `
+Tell the node where this device is, in decimal degrees (and optionally the
+accuracy in metres). A phone does this from GPS; a desktop has to be told.
+The position stays on this device: only unlinkable per-friend tokens leave
+it, and friends learn only "nearby", never where or how far. "locate off"
+forgets the position and stops announcing.`
+
+func cmdLocate(e *env) int {
+	return simple(e, "locate", 1, 3, func(pos []string) (*request, error) {
+		if len(pos) == 1 {
+			if pos[0] != "off" {
+				return nil, fmt.Errorf("give LAT LNG [ACCURACY-M], or off")
+			}
+			return &request{Cmd: "locate", Value: "off"}, nil
+		}
+		v, err := floats(pos)
+		if err != nil {
+			return nil, err
+		}
+		r := &request{Cmd: "locate", Lat: v[0], Lng: v[1], Accuracy: 10}
+		if len(v) == 3 {
+			r.Accuracy = v[2]
+		}
+		return r, nil
+	}, nil, func() { fmt.Fprintln(e.stdout, "Location set (it stays on this device).") })
+}
+
+const aboutQuiet = `
+Add a quiet zone: a circle (centre in decimal degrees, radius in metres) in
+which this device never announces itself, so no friend finds you there (home,
+work). It is kept only on this device.`
+
+func cmdQuiet(e *env) int {
+	var r zoneResult
+	return simple(e, "quiet", 3, 3, func(pos []string) (*request, error) {
+		v, err := floats(pos)
+		if err != nil {
+			return nil, err
+		}
+		return &request{Cmd: "quiet", Lat: v[0], Lng: v[1], Radius: v[2]}, nil
+	}, &r, func() { fmt.Fprintf(e.stdout, "Quiet zone %s added.\n", r.Zone) })
+}
+
+func floats(ss []string) ([]float64, error) {
+	out := make([]float64, len(ss))
+	for i, s := range ss {
+		v, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a number", s)
+		}
+		out[i] = v
+	}
+	return out, nil
+}
+
+const aboutInbox = `
+List what friends sent you — offers waiting for "imigee accept/reject",
+transfers in progress, received files (with their path), messages and likes —
+and your outbox: items not yet delivered to every recipient.`
+
+func cmdInbox(e *env) int {
+	var r inboxResult
+	return simple(e, "inbox", 0, 0, func([]string) (*request, error) { return &request{Cmd: "inbox"}, nil }, &r, func() {
+		fmt.Fprintf(e.stdout, "Inbox (%d):\n", len(r.Inbox))
+		for _, it := range r.Inbox {
+			fmt.Fprintf(e.stdout, "  %s  %-8s from %s  %-9s %s\n", short(it.ID), it.Type, short(it.Friend), it.State, itemDetail(it))
+		}
+		fmt.Fprintf(e.stdout, "Outbox (%d):\n", len(r.Outbox))
+		for _, it := range r.Outbox {
+			var to []string
+			for _, f := range it.To {
+				to = append(to, short(f))
+			}
+			fmt.Fprintf(e.stdout, "  %s  %-8s to %s  %s\n", short(it.ID), it.Type, strings.Join(to, ","), itemDetail(it))
+		}
+	})
+}
+
+func itemDetail(it itemJSON) string {
+	switch it.Type {
+	case "message":
+		return strconv.Quote(it.Text)
+	case "like":
+		return "of item " + short(it.Text)
+	}
+	s := humanBytes(it.Size)
+	if it.State == "receiving" {
+		s = humanBytes(it.Done) + " of " + s
+	}
+	if it.Path != "" {
+		s += "  " + it.Path
+	}
+	return s
+}
+
+const (
+	aboutAccept = `
+Accept an offered item (see "imigee inbox"); the transfer starts now if the
+sender is reachable, else when it tries again. Any unique prefix of the item
+ID works.`
+	aboutReject = `
+Decline an offered item; nothing more is transferred and the sender learns it
+was declined.`
+)
+
+func cmdDecide(accept bool) func(e *env) int {
+	name := "reject"
+	if accept {
+		name = "accept"
+	}
+	return func(e *env) int {
+		var r itemResult
+		return simple(e, name, 1, 1, func(pos []string) (*request, error) {
+			return &request{Cmd: name, Item: pos[0]}, nil
+		}, &r, func() { fmt.Fprintf(e.stdout, "Item %s: %sed.\n", short(r.Item), name) })
+	}
+}
+
+const aboutLike = `
+Like an item: one a friend shared with you, or one you shared with them. The
+like travels like a message (directly, or through the relay).`
+
+func cmdLike(e *env) int {
+	var r itemResult
+	return simple(e, "like", 2, 2, func(pos []string) (*request, error) {
+		return &request{Cmd: "like", Friend: pos[0], Item: pos[1]}, nil
+	}, &r, func() { fmt.Fprintf(e.stdout, "Like %s queued.\n", short(r.Item)) })
+}
+
+const aboutMessage = `
+Send a friend a text message (up to 16 KiB), end-to-end encrypted: directly
+if they are reachable, else through their mailbox at the relay.`
+
+func cmdMessage(e *env) int {
+	var r itemResult
+	return simple(e, "message", 2, -1, func(pos []string) (*request, error) {
+		return &request{Cmd: "message", Friend: pos[0], Text: strings.Join(pos[1:], " ")}, nil
+	}, &r, func() { fmt.Fprintf(e.stdout, "Message %s queued.\n", short(r.Item)) })
+}
+
+const aboutPrecision = `
+Set how finely a friend can find you: close (same ≈150 m), casual (≈600 m) or
+off (never announced to this friend). New friends start at close.`
+
+func cmdPrecision(e *env) int {
+	return simple(e, "precision", 2, 2, func(pos []string) (*request, error) {
+		return &request{Cmd: "precision", Friend: pos[0], Value: pos[1]}, nil
+	}, nil, func() { fmt.Fprintln(e.stdout, "Precision set.") })
+}
+
+const aboutAutoAccept = `
+With "on", everything this friend shares is accepted without asking; with
+"off" (the default) each item is offered first ("imigee inbox").`
+
+func cmdAutoAccept(e *env) int {
+	return simple(e, "auto-accept", 2, 2, func(pos []string) (*request, error) {
+		if pos[1] != "on" && pos[1] != "off" {
+			return nil, fmt.Errorf("say on or off")
+		}
+		return &request{Cmd: "auto-accept", Friend: pos[0], Value: pos[1]}, nil
+	}, nil, func() { fmt.Fprintln(e.stdout, "Auto-accept set.") })
+}
+
+const aboutPolicy = `
+Choose who gets a share made without -to: "ask" (the default: you must name
+friends) or "nearby" (friends who are nearby right now).`
+
+func cmdPolicy(e *env) int {
+	return simple(e, "policy", 1, 1, func(pos []string) (*request, error) {
+		return &request{Cmd: "policy", Value: pos[0]}, nil
+	}, nil, func() { fmt.Fprintln(e.stdout, "Share policy set.") })
+}
+
+const aboutForget = `
+Erase this identity: signed requests remove your mailboxes, queued items and
+announcements from every relay the node used, then the local store, received
+files, pending copies and the key file are wiped and "imigee run" exits.
+Your friends keep what you already sent them. This cannot be undone.`
+
+func cmdForget(e *env) int {
+	fs, cf := newFlagSet(e, "forget")
+	yes := fs.Bool("yes", false, "do not ask for confirmation")
+	if _, code, ok := parseFlags(fs, e.args, 0, 0); !ok {
+		return code
+	}
+	if !*yes {
+		fmt.Fprintf(e.stdout, "Erase this identity from every relay and wipe %s? Type yes: ", cf.dataDir)
+		line, _ := bufio.NewReader(e.stdin).ReadString('\n')
+		if strings.TrimSpace(line) != "yes" {
+			fmt.Fprintln(e.stdout, "Nothing done.")
+			return exitFail
+		}
+	}
+	var r forgetResult
+	if err := call(cf.dataDir, &request{Cmd: "forget"}, &r); err != nil {
+		return fail(e, "forget", err)
+	}
+	if cf.json {
+		return printJSON(e, r)
+	}
+	if r.RelayError != "" {
+		fmt.Fprintf(e.stdout, "Wiped locally. Some relay could not be reached (%s); what it holds expires within 30 days.\n", r.RelayError)
+	} else {
+		fmt.Fprintln(e.stdout, "Forgotten: nothing of this identity is left at the relays or here.")
+	}
+	return exitOK
+}
+
+const aboutShare = `
+Share a photo (or, with -video, a video) with the friends named by -to (ID or
+unique prefix; repeat -to for several). Without -to, the share policy picks
+the friends ("imigee policy nearby": friends nearby now).
+
+The file is sealed once on this device and sent to each friend directly, or,
+if a friend is offline, to their mailbox at the relay, from which it is
+fetched when they come back. The node keeps delivering in the background;
+this command shows a progress bar and waits while the transfer makes
+progress (-wait 0 returns at once).`
+
+func cmdShare(e *env) int {
+	fs, cf := newFlagSet(e, "share")
+	var to stringList
+	fs.Var(&to, "to", "`friend` ID or unique prefix; repeatable")
+	video := fs.Bool("video", false, "share as a video (default: by file extension)")
+	wait := fs.Duration("wait", 10*time.Second, "wait for delivery while there is progress, giving up after this long without any")
+	pos, code, ok := parseFlags(fs, e.args, 1, 1)
+	if !ok {
+		return code
+	}
+	path, err := filepath.Abs(pos[0])
+	if err != nil {
+		return fail(e, "share", err)
+	}
+	isVideo := *video || isVideoExt(path)
+	var events <-chan eventJSON
+	if *wait > 0 {
+		ch, closeEvents, err := subscribeEvents(cf.dataDir)
+		if err != nil {
+			return fail(e, "share", err)
+		}
+		defer closeEvents()
+		events = ch
+	}
+	var r itemResult
+	if err := call(cf.dataDir, &request{Cmd: "share", Path: path, To: to, Video: isVideo}, &r); err != nil {
+		return fail(e, "share", err)
+	}
+	if cf.json {
+		printJSON(e, r)
+	} else {
+		var names []string
+		for _, f := range r.To {
+			names = append(names, short(f))
+		}
+		fmt.Fprintf(e.stdout, "Sharing %s (%s) as item %s with %s.\n", filepath.Base(path), humanBytes(r.Size), short(r.Item), strings.Join(names, ", "))
+	}
+	if events == nil {
+		return exitOK
+	}
+	if waitDelivery(e, events, r, *wait, cf.json) {
+		if !cf.json {
+			fmt.Fprintln(e.stdout, "Delivered to everyone.")
+		}
+	} else if !cf.json {
+		fmt.Fprintln(e.stdout, "Not delivered to everyone yet; imigee run keeps trying (offline friends get it through the relay). See: imigee inbox")
+	}
+	return exitOK
+}
+
+// waitDelivery shows progress of item r until every recipient has it, or
+// idle passes without any event about it.
+func waitDelivery(e *env, events <-chan eventJSON, r itemResult, idle time.Duration, quiet bool) bool {
+	left := map[string]bool{}
+	for _, f := range r.To {
+		left[f] = true
+	}
+	bar := newProgressBar(e.stderr, quiet)
+	defer bar.finish()
+	t := time.NewTimer(idle)
+	defer t.Stop()
+	for len(left) > 0 {
+		select {
+		case ev, ok := <-events:
+			if !ok {
+				return false
+			}
+			if ev.Item != r.Item {
+				continue
+			}
+			t.Reset(idle)
+			switch ev.Event {
+			case "progress":
+				bar.update(ev.Friend, ev.Done, ev.Total)
+			case "delivered", "delivery_failed":
+				delete(left, ev.Friend)
+				bar.update(ev.Friend, r.Size, r.Size)
+			}
+		case <-t.C:
+			return false
+		}
+	}
+	return true
+}
+
+func isVideoExt(path string) bool {
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi", ".3gp":
+		return true
+	}
+	return false
+}

@@ -1,0 +1,120 @@
+// Package store is the relay's durable mailbox store: sealed blobs kept in
+// one bbolt file under mailbox IDs until the recipient acks them or they
+// expire (DESIGN.md P2). The store sees only ciphertext and mailbox IDs;
+// it never parses a blob.
+//
+// # Layout
+//
+// One bbolt file with five buckets (layout.go has the byte layout):
+//
+//   - blobs: mailbox ‖ blobID → expiry, size. One mailbox is one
+//     contiguous key range, so List and forget are range scans.
+//   - data: blobID ‖ chunk → at most dataChunk (986) bytes. Blob IDs start
+//     with the receive time, so data is appended at the right edge of this
+//     tree into full pages.
+//   - expiry: expiry ‖ mailbox ‖ blobID → nothing. Sweep reads only the
+//     expired prefix, so its cost is proportional to what expires.
+//   - mailboxes: mailbox → (count, bytes), the per-mailbox quota counters;
+//     meta holds the totals, the format version and the retention in force.
+//
+// Every write updates the blob, its chunks, its index entry and both
+// counters in one transaction, so they cannot disagree; Check verifies it
+// (tests run it after use). A mailbox with no blobs has no counter record.
+//
+// # Group commit and the durability contract
+//
+// Put, Ack, DeleteMailboxes and Sweep hand a request to one committer
+// goroutine, owned by the Store and stopped by Close. The committer takes
+// whatever is queued (up to MaxBatch requests and txBudget blob writes),
+// applies it in one bbolt transaction and fsyncs once, then releases every
+// requester. It never waits on a timer: it drains the queue, yields the
+// processor so runnable requesters can enqueue, and repeats while that
+// brings more; then it commits. While one commit fsyncs, new requests queue
+// for the next, so batches grow with load and a lone request pays one
+// fsync. (bbolt's DB.Batch instead waits up to 10 ms for a batch to fill.)
+//
+// Put returns nil only after the commit holding the blob is fsynced, and a
+// Put that returns an error did not store the blob, with one exception: a
+// ctx that ends after the request was queued returns ctx.Err() although
+// the blob may be stored (it then expires normally). Ack and
+// DeleteMailboxes are durable on return. Quotas are checked inside the
+// committing transaction against the persisted counters, so the check and
+// the write are atomic: a refused put (ErrMailboxQuota, ErrGlobalQuota)
+// stores nothing and does not fail the other requests of its batch. Each
+// blob is charged its size plus blobOverhead (128 B) so that floods of
+// tiny blobs are bounded too. Blob IDs, and so receive times, are assigned
+// by the committer in commit order and strictly increase, so a reader
+// paging with `after` never misses a blob committed later.
+//
+// # Retention
+//
+// A blob expires Retention (at most MaxRetention, 30 days; Open refuses
+// more with ErrRetention) after the relay clock at its commit. Reads skip
+// expired blobs at once; the sweeper deletes them every SweepInterval. If
+// the operator lowers Retention, Open shortens the expiry of blobs already
+// stored (one pass over the index), so the new limit holds for them too.
+// The clock is Config.Now, injectable for tests.
+//
+// # Disk reclaim
+//
+// bbolt files never shrink. The store keeps its file bounded by making
+// every freed page reusable, in one file:
+//
+//   - Data is cut into 986-byte chunks so that every bbolt node fits one
+//     4 KiB page (bbolt never splits a leaf of four or fewer keys). The
+//     freelist then never has to find a contiguous run of pages, so every
+//     freed page can take the next write; large values in multi-page
+//     overflow runs fragment the freelist and grow the file instead.
+//   - The data tree is time-ordered and uses FillPercent 1.0: new pages are
+//     filled, and on delete bbolt merges pages that fall below half full.
+//   - NoFreelistSync with the hashmap freelist: the freelist is not
+//     written at each commit, so a large free list (after a mass delete)
+//     does not slow commits; the price is a scan of the file at Open to
+//     rebuild it.
+//   - txBudget (1024 blob writes per commit) bounds how many pages a
+//     commit copies and frees, so the pages "in flight" are a constant.
+//
+// TestChurnFileBounded runs 20 rounds of puts, sweeps and acks with a
+// constant live set, mixed sizes up to 64 KiB, moving ~6× the live set
+// through the store: the file stops growing after the first rounds and
+// stays within 2 × the peak live data plus bbolt's growth slack (16 MiB).
+// For a one-off shrink after the live set itself shrank (the file keeps
+// its high-water mark), Compact copies the file offline
+// (`imigee-relay compact`).
+//
+// # Concurrency
+//
+// All methods are safe for concurrent use. Writes are serialised by the
+// committer; List, Count and Get are bbolt read transactions that run in
+// parallel with it and with each other. Close stops new requests with
+// ErrClosed, commits everything already queued, stops the sweeper, then
+// closes the file (bbolt waits for open reads). Stats are atomics updated
+// after each commit.
+//
+// # Caveats
+//
+//   - Freed pages are not zeroed: acked or expired ciphertext stays in the
+//     file until its page is reused. Blobs are sealed end to end, so this
+//     reveals sizes and timing to someone with the disk, not content.
+//   - Open scans the whole file to rebuild the freelist (NoFreelistSync);
+//     TestBigChurn reports how long for a million blobs.
+//   - Count reads the counters, which include blobs expired less than one
+//     SweepInterval ago; List and Get never return those.
+//   - A lone writer still pays one fsync per Put (no batching partner).
+//   - The file never shrinks below its high-water mark without Compact.
+//
+// # Tests for DESIGN properties
+//
+// P2 (deleted on ack, at the latest 30 days after receipt, operator may
+// lower, never raise; pending blobs offered again): TestPutGetListAck (ack
+// deletes at once, repeated ack harmless), TestRetentionThirtyDays,
+// TestRetentionLimit, TestRetentionLoweredOnReopen, TestSweeperRuns,
+// TestListPaging and TestListAfterNeverSkips (everything pending can be
+// listed again). Durability of acknowledged puts across kill -9 of a real
+// process: TestCrashKill9. Quotas store nothing: TestRejectionsStoreNothing.
+// Forget: TestDeleteMailboxes. Bounded disk under churn:
+// TestChurnFileBounded. Close finishes in-flight puts:
+// TestCloseFinishesInFlight. Measurements: BenchmarkRawBoltBatchDefault,
+// BenchmarkRawBoltBatch64, BenchmarkStorePut64, BenchmarkDrain and
+// TestBigChurn (IMIGEE_BIG=1).
+package store

@@ -1,0 +1,125 @@
+package testnet
+
+import (
+	"context"
+	"log/slog"
+	"time"
+)
+
+// Backend builds the network a run drives. Backends are the in-process
+// one (package testnet/inproc: real node.Node and relay.Relay in one
+// process) and, later, real processes through the imigee CLI.
+type Backend interface {
+	// Open creates the relays and nodes of env.Scenario, starts the relays,
+	// starts every node and makes every pair of env.Graph friends (linking
+	// is part of set-up, before virtual time 0 counts). Nodes get the
+	// clock env.Now and report their events to env.Emit.
+	Open(ctx context.Context, env *Env) (Network, error)
+}
+
+// Env is what a backend gets from the runner.
+type Env struct {
+	Scenario *Scenario
+	Graph    *Graph
+	// Now is the virtual clock shared by every node and relay.
+	Now func() time.Time
+	// Emit records an event; safe for concurrent use. The backend fills
+	// Kind, Node, Peer, Item (and Size for received items); the runner
+	// stamps the time.
+	Emit func(Event)
+	// Dir is a scratch directory for node and relay data.
+	Dir string
+	Log *slog.Logger
+}
+
+// Network is a running set of nodes and relays.
+type Network interface {
+	Node(i int) NodeDriver
+	Relay(i int) RelayDriver
+	// Close stops everything and waits for it.
+	Close() error
+}
+
+// NodeDriver is what the simulator does to one phone.
+type NodeDriver interface {
+	// Start brings a stopped node back online (same identity and data).
+	Start(ctx context.Context) error
+	// Stop takes the node offline (the process dies; data stays).
+	Stop() error
+	// SetLocation feeds the platform position; NaN clears it.
+	SetLocation(lat, lng float64) error
+	// SetAppOpen tells the node whether the app is in the foreground.
+	SetAppOpen(open bool)
+	// Share sends one item and returns the node's item ID, which the
+	// recipients' "received" events carry too.
+	Share(ctx context.Context, spec ShareSpec) (string, error)
+	// Stats are the node's cumulative transport counters.
+	Stats() NodeStats
+}
+
+// ShareSpec is one workload item.
+type ShareSpec struct {
+	// Size in bytes of the message text or the photo file.
+	Size int
+	// Message sends a text message (one recipient) instead of a photo.
+	Message bool
+	// To are recipients (node indices); empty with Nearby means the node's
+	// nearby policy picks them.
+	To     []int
+	Nearby bool
+}
+
+// NodeStats are cumulative bytes on the wire (0 when the backend cannot
+// count them).
+type NodeStats struct {
+	BytesIn, BytesOut int64
+}
+
+// RelayDriver is what the simulator does to one relay.
+type RelayDriver interface {
+	Start(ctx context.Context) error
+	Stop() error
+	Stats() RelayStats
+}
+
+// RelayStats is a relay's state at one time.
+type RelayStats struct {
+	StoredBytes       int64 `json:"stored_bytes"`
+	StoredBlobs       int64 `json:"stored_blobs"`
+	FileBytes         int64 `json:"file_bytes"`
+	RendezvousEntries int64 `json:"rendezvous_entries"`
+	RecordBytes       int64 `json:"record_bytes"`
+	BytesIn           int64 `json:"bytes_in"`
+	BytesOut          int64 `json:"bytes_out"`
+}
+
+// Event kinds written to events.jsonl. Node events mirror node.Event
+// kinds; the rest are the runner's own.
+const (
+	KindNearby     = "friend_nearby"   // Node saw Peer nearby
+	KindGone       = "friend_gone"     // Node's nearby state for Peer ended
+	KindShared     = "shared"          // Node shared Item (Size) to To
+	KindReceived   = "received"        // Node received Item from Peer
+	KindDelivered  = "delivered"       // Node learnt Peer has Item
+	KindFailed     = "delivery_failed" // Item to Peer expired undelivered
+	KindOffline    = "offline"         // Node went offline
+	KindOnline     = "online"          // Node came back
+	KindRelayDown  = "relay_down"      // relay Node stopped
+	KindRelayUp    = "relay_up"        // relay Node started
+	KindShareError = "share_error"     // Share failed (Err)
+)
+
+// Event is one line of events.jsonl. T is virtual time since the start in
+// milliseconds. Peer is -1 when there is none.
+type Event struct {
+	T    int64  `json:"t_ms"`
+	Kind string `json:"kind"`
+	Node int    `json:"node"`
+	Peer int    `json:"peer"`
+	Item string `json:"item,omitempty"`
+	Size int64  `json:"size,omitempty"`
+	To   []int  `json:"to,omitempty"`
+	// Via is "direct" or "relay" when the backend knows the path.
+	Via string `json:"via,omitempty"`
+	Err string `json:"err,omitempty"`
+}

@@ -1,0 +1,432 @@
+package inproc
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	lcrypto "github.com/libp2p/go-libp2p/core/crypto"
+
+	"github.com/imigee/imigee/node"
+	"github.com/imigee/imigee/relay"
+	"github.com/imigee/imigee/test/testnet"
+)
+
+// LinkTimeout bounds linking one friend pair during set-up: 30 s.
+const LinkTimeout = 30 * time.Second
+
+// Backend runs real nodes and relays in this process on 127.0.0.1.
+type Backend struct {
+	// Logger receives node and relay logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// Open implements testnet.Backend.
+func (b *Backend) Open(ctx context.Context, env *testnet.Env) (testnet.Network, error) {
+	log := b.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	s := env.Scenario
+	nw := &network{env: env, log: log, byID: map[string]int{}}
+	for i := 0; i < s.Relays; i++ {
+		r, err := nw.newRelay(ctx, i)
+		if err != nil {
+			nw.Close()
+			return nil, err
+		}
+		nw.relays = append(nw.relays, r)
+	}
+	for i := 0; i < s.Nodes; i++ {
+		n, err := nw.newNode(ctx, i)
+		if err != nil {
+			nw.Close()
+			return nil, err
+		}
+		nw.nodes = append(nw.nodes, n)
+	}
+	if err := nw.linkAll(ctx); err != nil {
+		nw.Close()
+		return nil, err
+	}
+	return nw, nil
+}
+
+type network struct {
+	env    *testnet.Env
+	log    *slog.Logger
+	relays []*relayDriver
+	nodes  []*nodeDriver
+
+	mu   sync.Mutex     // guards byID
+	byID map[string]int // node ID (a friend ID at its friends) -> index
+}
+
+func (nw *network) Node(i int) testnet.NodeDriver   { return nw.nodes[i] }
+func (nw *network) Relay(i int) testnet.RelayDriver { return nw.relays[i] }
+
+func (nw *network) Close() error {
+	var errs []error
+	for _, n := range nw.nodes {
+		errs = append(errs, n.Stop())
+	}
+	for _, r := range nw.relays {
+		errs = append(errs, r.Stop())
+	}
+	return errors.Join(errs...)
+}
+
+func (nw *network) index(id string) int {
+	nw.mu.Lock()
+	defer nw.mu.Unlock()
+	if i, ok := nw.byID[id]; ok {
+		return i
+	}
+	return -1
+}
+
+// linkAll makes every graph edge friends through the real link flow
+// (invite, Link over the network), then turns auto-accept on both ways.
+func (nw *network) linkAll(ctx context.Context) error {
+	for _, e := range nw.env.Graph.Edges {
+		a, b := nw.nodes[e.A], nw.nodes[e.B]
+		inv, err := a.n.Invite()
+		if err != nil {
+			return fmt.Errorf("inproc: invite: %w", err)
+		}
+		lctx, cancel := context.WithTimeout(ctx, LinkTimeout)
+		aID, err := b.n.Link(lctx, inv)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("inproc: link %d-%d: %w", e.A, e.B, err)
+		}
+		if err := b.n.SetAutoAccept(aID, true); err != nil {
+			return fmt.Errorf("inproc: auto-accept: %w", err)
+		}
+		if err := waitFriend(ctx, a.n, b.id); err != nil {
+			return fmt.Errorf("inproc: link %d-%d: %w", e.A, e.B, err)
+		}
+		if err := a.n.SetAutoAccept(b.id, true); err != nil {
+			return fmt.Errorf("inproc: auto-accept: %w", err)
+		}
+	}
+	return nil
+}
+
+// waitFriend waits until n lists friend id (the inviter stores the friend
+// while answering the link request).
+func waitFriend(ctx context.Context, n *node.Node, id string) error {
+	deadline := time.Now().Add(LinkTimeout)
+	for time.Now().Before(deadline) {
+		for _, f := range n.Friends() {
+			if f.ID == id {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return errors.New("inviter never listed the friend")
+}
+
+func quietLogger(l *slog.Logger, kind string, i int) *slog.Logger {
+	return l.With(kind, i)
+}
+
+// relayDriver is one relay; Stop closes it and Start opens a new one on
+// the same data, identity and addresses (nodes keep their relay list).
+type relayDriver struct {
+	nw  *network
+	i   int
+	cfg relay.Config
+
+	mu sync.Mutex // guards r
+	r  *relay.Relay
+}
+
+func (nw *network) newRelay(ctx context.Context, i int) (*relayDriver, error) {
+	s := nw.env.Scenario
+	key, _, err := lcrypto.GenerateEd25519Key(rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("inproc: relay key: %w", err)
+	}
+	cfg := relay.DefaultConfig()
+	cfg.DataDir = filepath.Join(nw.env.Dir, fmt.Sprintf("relay-%03d", i))
+	cfg.ListenAddrs = []string{"/ip4/127.0.0.1/udp/0/quic-v1", "/ip4/127.0.0.1/tcp/0"}
+	cfg.Identity = key
+	cfg.Network = "testnet"
+	cfg.Now = nw.env.Now
+	cfg.Logger = quietLogger(nw.log, "relay", i)
+	cfg.Rendezvous.EpochSeconds = uint32(s.Epoch.Seconds())
+	cfg.Limits.ResourceMemory = 256 << 20
+	for _, p := range nw.relays {
+		cfg.Peers = append(cfg.Peers, p.addrs()...)
+	}
+	rd := &relayDriver{nw: nw, i: i, cfg: cfg}
+	if err := rd.Start(ctx); err != nil {
+		return nil, err
+	}
+	// Restart on the ports it got, so nodes' relay addresses stay valid.
+	rd.mu.Lock()
+	rd.cfg.ListenAddrs = nil
+	for _, a := range rd.r.Addrs() {
+		rd.cfg.ListenAddrs = append(rd.cfg.ListenAddrs, a.String())
+	}
+	rd.mu.Unlock()
+	return rd, nil
+}
+
+// addrs are the relay's multiaddrs with /p2p/ID.
+func (rd *relayDriver) addrs() []string {
+	rd.mu.Lock()
+	defer rd.mu.Unlock()
+	if rd.r == nil {
+		return nil
+	}
+	var out []string
+	for _, a := range rd.r.Addrs() {
+		out = append(out, a.String()+"/p2p/"+rd.r.ID().String())
+	}
+	return out
+}
+
+func (rd *relayDriver) Start(ctx context.Context) error {
+	rd.mu.Lock()
+	defer rd.mu.Unlock()
+	if rd.r != nil {
+		return nil
+	}
+	r, err := relay.New(rd.cfg)
+	if err != nil {
+		return fmt.Errorf("inproc: relay %d: %w", rd.i, err)
+	}
+	if err := r.Start(ctx); err != nil {
+		r.Close()
+		return fmt.Errorf("inproc: relay %d start: %w", rd.i, err)
+	}
+	rd.r = r
+	return nil
+}
+
+func (rd *relayDriver) Stop() error {
+	rd.mu.Lock()
+	r := rd.r
+	rd.r = nil
+	rd.mu.Unlock()
+	if r == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return r.Shutdown(ctx)
+}
+
+// Stats reads the relay's Prometheus gauges.
+func (rd *relayDriver) Stats() testnet.RelayStats {
+	rd.mu.Lock()
+	r := rd.r
+	rd.mu.Unlock()
+	var st testnet.RelayStats
+	if r == nil {
+		return st
+	}
+	mfs, err := r.MetricsRegistry().Gather()
+	if err != nil {
+		return st
+	}
+	for _, mf := range mfs {
+		var v float64
+		for _, m := range mf.GetMetric() {
+			if g := m.GetGauge(); g != nil {
+				v += g.GetValue()
+			}
+		}
+		switch strings.TrimPrefix(mf.GetName(), "imigee_relay_") {
+		case "store_bytes":
+			st.StoredBytes = int64(v)
+		case "store_blobs":
+			st.StoredBlobs = int64(v)
+		case "store_file_bytes":
+			st.FileBytes = int64(v)
+		case "rendezvous_entries":
+			st.RendezvousEntries = int64(v)
+		case "rendezvous_record_bytes":
+			st.RecordBytes = int64(v)
+		}
+	}
+	return st
+}
+
+// nodeDriver is one phone: a node.Node on its own data directory.
+type nodeDriver struct {
+	nw     *network
+	i      int
+	id     string
+	cfg    node.Config
+	policy node.SharePolicy
+
+	mu      sync.Mutex // guards n, appOpen
+	n       *node.Node
+	appOpen bool
+}
+
+func (nw *network) newNode(ctx context.Context, i int) (*nodeDriver, error) {
+	s := nw.env.Scenario
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(nw.env.Dir, fmt.Sprintf("node-%05d", i))
+	nd := &nodeDriver{nw: nw, i: i}
+	nd.cfg = node.Config{
+		DataDir:      dir,
+		StoreKey:     key,
+		Relays:       nw.relays[i%len(nw.relays)].addrs(),
+		ListenAddrs:  []string{"/ip4/127.0.0.1/udp/0/quic-v1", "/ip4/127.0.0.1/tcp/0"},
+		EpochSeconds: int(s.Epoch.Seconds()),
+		Now:          nw.env.Now,
+		Logger:       quietLogger(nw.log, "node", i),
+		Events:       nd,
+	}
+	nd.policy = node.SharePolicy{Mode: node.ShareAsk}
+	if s.Workload.Policy == testnet.PolicyNearby {
+		nd.policy.Mode = node.ShareNearby
+	}
+	if err := nd.Start(ctx); err != nil {
+		return nil, err
+	}
+	nd.id = nd.n.ID()
+	nw.mu.Lock()
+	nw.byID[nd.id] = i
+	nw.mu.Unlock()
+	return nd, nil
+}
+
+func (nd *nodeDriver) node() *node.Node {
+	nd.mu.Lock()
+	defer nd.mu.Unlock()
+	return nd.n
+}
+
+func (nd *nodeDriver) Start(ctx context.Context) error {
+	nd.mu.Lock()
+	defer nd.mu.Unlock()
+	if nd.n != nil {
+		return nil
+	}
+	n, err := node.New(nd.cfg)
+	if err != nil {
+		return fmt.Errorf("inproc: node %d: %w", nd.i, err)
+	}
+	if err := n.Start(ctx); err != nil {
+		n.Close()
+		return fmt.Errorf("inproc: node %d start: %w", nd.i, err)
+	}
+	if err := n.SetSharePolicy(nd.policy); err != nil {
+		n.Close()
+		return fmt.Errorf("inproc: node %d policy: %w", nd.i, err)
+	}
+	n.SetAppOpen(nd.appOpen)
+	nd.n = n
+	return nil
+}
+
+func (nd *nodeDriver) Stop() error {
+	nd.mu.Lock()
+	n := nd.n
+	nd.n = nil
+	nd.mu.Unlock()
+	if n == nil {
+		return nil
+	}
+	return n.Close()
+}
+
+func (nd *nodeDriver) SetLocation(lat, lng float64) error {
+	n := nd.node()
+	if n == nil {
+		return errors.New("inproc: node offline")
+	}
+	if math.IsNaN(lat) {
+		n.ClearLocation()
+		return nil
+	}
+	return n.SetLocation(lat, lng, 10)
+}
+
+func (nd *nodeDriver) SetAppOpen(open bool) {
+	nd.mu.Lock()
+	nd.appOpen = open
+	n := nd.n
+	nd.mu.Unlock()
+	if n != nil {
+		n.SetAppOpen(open)
+	}
+}
+
+func (nd *nodeDriver) Share(ctx context.Context, spec testnet.ShareSpec) (string, error) {
+	n := nd.node()
+	if n == nil {
+		return "", errors.New("inproc: node offline")
+	}
+	var to []string
+	for _, t := range spec.To {
+		to = append(to, nd.nw.nodes[t].id)
+	}
+	if spec.Message {
+		if len(to) != 1 {
+			return "", errors.New("inproc: a message has one recipient")
+		}
+		return n.SendMessage(to[0], strings.Repeat("m", min(spec.Size, node.MaxMessageLen)))
+	}
+	f, err := os.CreateTemp(nd.nw.env.Dir, "item-*.jpg")
+	if err != nil {
+		return "", err
+	}
+	path := f.Name()
+	defer os.Remove(path)
+	_, err = io.CopyN(f, rand.Reader, int64(spec.Size))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return "", err
+	}
+	return n.SharePhoto(path, to)
+}
+
+// Stats: node.Config has no host hook yet, so bytes are not counted (see
+// docs/testnet.md, "Hooks").
+func (nd *nodeDriver) Stats() testnet.NodeStats { return testnet.NodeStats{} }
+
+// OnEvent maps node events to testnet events.
+func (nd *nodeDriver) OnEvent(e *node.Event) {
+	ev := testnet.Event{Node: nd.i, Peer: nd.nw.index(e.FriendID), Item: e.ItemID}
+	switch e.Kind {
+	case node.EventFriendNearby:
+		ev.Kind = testnet.KindNearby
+	case node.EventFriendGone:
+		ev.Kind = testnet.KindGone
+	case node.EventItemReceived, node.EventMessage:
+		ev.Kind, ev.Size = testnet.KindReceived, e.Total
+	case node.EventDelivered:
+		ev.Kind = testnet.KindDelivered
+	case node.EventDeliveryFailed:
+		ev.Kind, ev.Err = testnet.KindFailed, e.Err
+	default:
+		return
+	}
+	nd.nw.env.Emit(ev)
+}

@@ -1,0 +1,258 @@
+package testnet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"os"
+	"runtime"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Options configure Run.
+type Options struct {
+	// Backend runs the nodes and relays. Required.
+	Backend Backend
+	// Out is the results directory (created). Required.
+	Out string
+	// Mode labels the summary ("sim" or "procs").
+	Mode string
+	// Progress receives a progress bar (os.Stderr); nil for none.
+	Progress io.Writer
+	// Log receives run logs; nil discards them.
+	Log *slog.Logger
+	// NoPlots skips the PNG plots.
+	NoPlots bool
+}
+
+// Result is everything a run measured.
+type Result struct {
+	Summary  *Summary
+	Meetings []Meeting
+	Events   []Event
+	Samples  []Sample
+	Run      RunInfo
+
+	scenario *Scenario
+	graph    *Graph
+}
+
+// Sample is one periodic measurement: per node bytes and per relay state.
+type Sample struct {
+	T         int64        `json:"t_ms"`
+	NodeIn    []int64      `json:"node_in"`
+	NodeOut   []int64      `json:"node_out"`
+	Relays    []RelayStats `json:"relays"`
+	HeapBytes int64        `json:"heap_bytes"`
+}
+
+// recorder collects events stamped with virtual time.
+type recorder struct {
+	clock *VClock
+	mu    sync.Mutex // guards events
+	evs   []Event
+}
+
+func (r *recorder) emit(e Event) {
+	e.T = r.clock.Elapsed().Milliseconds()
+	r.mu.Lock()
+	r.evs = append(r.evs, e)
+	r.mu.Unlock()
+}
+
+func (r *recorder) events() []Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.evs)
+}
+
+// Run executes a scenario on a backend and writes the results directory:
+// summary.json, events.jsonl, meetings.csv, samples.csv, relays.csv and
+// the plots (see docs/testnet.md).
+func Run(ctx context.Context, s *Scenario, opt Options) (*Result, error) {
+	if opt.Backend == nil || opt.Out == "" {
+		return nil, errors.New("testnet: run: backend and out are required")
+	}
+	log := opt.Log
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if err := os.MkdirAll(opt.Out, 0o755); err != nil {
+		return nil, fmt.Errorf("testnet: run: %w", err)
+	}
+	g, err := BuildGraph(s)
+	if err != nil {
+		return nil, err
+	}
+	mob, err := NewMobility(s)
+	if err != nil {
+		return nil, err
+	}
+	meetings := GroundTruth(s, g, mob, nil)
+	plan := Plan(s, g)
+	scratch, err := os.MkdirTemp("", "imigee-testnet-")
+	if err != nil {
+		return nil, fmt.Errorf("testnet: run: %w", err)
+	}
+	defer os.RemoveAll(scratch)
+
+	wall0 := time.Now()
+	clock := NewVClock(s.Start, s.Network.Speedup)
+	rec := &recorder{clock: clock}
+	env := &Env{Scenario: s, Graph: g, Now: clock.Now, Emit: rec.emit, Dir: scratch, Log: log}
+	log.Info("opening network", "nodes", s.Nodes, "relays", s.Relays, "friendships", len(g.Edges))
+	net, err := opt.Backend.Open(ctx, env)
+	if err != nil {
+		return nil, fmt.Errorf("testnet: open network: %w", err)
+	}
+	samples, runErr := drive(ctx, s, g, plan, net, clock, rec, opt.Progress)
+	if err := net.Close(); err != nil && runErr == nil {
+		runErr = fmt.Errorf("testnet: close network: %w", err)
+	}
+	if runErr != nil {
+		return nil, runErr
+	}
+	res := &Result{Meetings: meetings, Events: rec.events(), Samples: samples, scenario: s, graph: g}
+	slices.SortStableFunc(res.Events, func(a, b Event) int { return int(a.T - b.T) })
+	res.Summary = Summarize(s, g, meetings, res.Events, samples)
+	res.Summary.Mode = opt.Mode
+	res.Run = RunInfo{WallSeconds: round(time.Since(wall0).Seconds()), GoVersion: runtime.Version()}
+	for _, sm := range samples {
+		res.Run.PeakHeapBytes = max(res.Run.PeakHeapBytes, sm.HeapBytes)
+	}
+	if err := WriteResults(opt.Out, res, !opt.NoPlots); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// drive walks virtual time step by step: positions to nodes, due
+// workload actions, periodic samples.
+func drive(ctx context.Context, s *Scenario, g *Graph, plan []Action, net Network, clock *VClock, rec *recorder, pw io.Writer) ([]Sample, error) {
+	mob, err := NewMobility(s)
+	if err != nil {
+		return nil, err
+	}
+	pr := Projection{s.Mobility.Lat, s.Mobility.Lng}
+	pos := make([]Point, s.Nodes)
+	sent := make([]Point, s.Nodes)
+	online := make([]bool, s.Nodes)
+	appRand := NewRand(s.Seed, "app")
+	for i := range sent {
+		sent[i] = Point{math.NaN(), math.NaN()}
+		online[i] = true
+		net.Node(i).SetAppOpen(appRand.Float64() < s.Workload.AppOpenFraction)
+	}
+	steps := s.Steps()
+	bar := NewProgress(pw, s.Name, steps)
+	defer bar.Done()
+	var samples []Sample
+	sampleEvery := max(1, int(s.Metrics.Sample.Duration/s.Step.Duration))
+	next := 0
+	clock.Begin()
+	for k := 0; k < steps; k++ {
+		t := time.Duration(k) * s.Step.Duration
+		if err := clock.WaitUntil(ctx, t); err != nil {
+			return samples, err
+		}
+		mob.Positions(t, pos)
+		for i, p := range pos {
+			if !online[i] {
+				continue
+			}
+			if !p.Valid() {
+				if sent[i].Valid() {
+					_ = net.Node(i).SetLocation(math.NaN(), math.NaN())
+					sent[i] = p
+				}
+				continue
+			}
+			if sent[i].Valid() && p.Dist(sent[i]) < 1 {
+				continue
+			}
+			lat, lng := pr.LatLng(p)
+			if err := net.Node(i).SetLocation(lat, lng); err == nil {
+				sent[i] = p
+			}
+		}
+		for ; next < len(plan) && plan[next].At <= t; next++ {
+			act(ctx, plan[next], net, online, sent, rec)
+		}
+		if k%sampleEvery == 0 {
+			samples = append(samples, sample(clock, s, net))
+		}
+		bar.Update(k+1, t+s.Step.Duration)
+	}
+	if err := clock.WaitUntil(ctx, s.Duration.Duration); err != nil {
+		return samples, err
+	}
+	samples = append(samples, sample(clock, s, net))
+	return samples, nil
+}
+
+func act(ctx context.Context, a Action, net Network, online []bool, sent []Point, rec *recorder) {
+	switch a.Kind {
+	case ActShare:
+		if !online[a.Node] {
+			return
+		}
+		id, err := net.Node(a.Node).Share(ctx, a.Spec)
+		if err != nil {
+			rec.emit(Event{Kind: KindShareError, Node: a.Node, Peer: -1, Err: err.Error()})
+			return
+		}
+		rec.emit(Event{Kind: KindShared, Node: a.Node, Peer: -1, Item: id, Size: int64(a.Spec.Size), To: a.Spec.To})
+	case ActOffline:
+		if online[a.Node] {
+			online[a.Node] = false
+			sent[a.Node] = Point{math.NaN(), math.NaN()}
+			rec.emit(Event{Kind: KindOffline, Node: a.Node, Peer: -1})
+			if err := net.Node(a.Node).Stop(); err != nil {
+				rec.emit(Event{Kind: KindOffline, Node: a.Node, Peer: -1, Err: err.Error()})
+			}
+		}
+	case ActOnline:
+		if !online[a.Node] {
+			err := net.Node(a.Node).Start(ctx)
+			e := Event{Kind: KindOnline, Node: a.Node, Peer: -1}
+			if err != nil {
+				e.Err = err.Error()
+			} else {
+				online[a.Node] = true
+			}
+			rec.emit(e)
+		}
+	case ActRelayDown:
+		e := Event{Kind: KindRelayDown, Node: a.Node, Peer: -1}
+		if err := net.Relay(a.Node).Stop(); err != nil {
+			e.Err = err.Error()
+		}
+		rec.emit(e)
+	case ActRelayUp:
+		e := Event{Kind: KindRelayUp, Node: a.Node, Peer: -1}
+		if err := net.Relay(a.Node).Start(ctx); err != nil {
+			e.Err = err.Error()
+		}
+		rec.emit(e)
+	}
+}
+
+func sample(clock *VClock, s *Scenario, net Network) Sample {
+	sm := Sample{T: clock.Elapsed().Milliseconds(), NodeIn: make([]int64, s.Nodes), NodeOut: make([]int64, s.Nodes)}
+	for i := range s.Nodes {
+		st := net.Node(i).Stats()
+		sm.NodeIn[i], sm.NodeOut[i] = st.BytesIn, st.BytesOut
+	}
+	for i := range s.Relays {
+		sm.Relays = append(sm.Relays, net.Relay(i).Stats())
+	}
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	sm.HeapBytes = int64(ms.HeapAlloc)
+	return sm
+}
