@@ -24,7 +24,6 @@ type friend struct {
 	peer        peer.ID   // transport ID of the last confirmed session
 	nearbyUntil time.Time // zero when not nearby
 	sealer      *crypto.Sealer
-	seenAt      int64 // unix seconds of the last proven session
 }
 
 // friendRecord is what the store keeps per friend (sealed at rest).

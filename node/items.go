@@ -59,6 +59,7 @@ type recip struct {
 	Attempts int
 	NextTry  int64 // unix seconds
 	LastTry  int64
+	Gen      uint64 // Node.gen at the last attempt; a newer gen makes it due
 }
 
 // offerMeta is sealed inside an Offer (and a mailbox offer blob).

@@ -171,7 +171,7 @@ func (n *Node) Link(ctx context.Context, text string) (string, error) {
 	_ = s.SetDeadline(time.Now().Add(LinkTimeout))
 
 	myCard, _ := n.id.Card().MarshalBinary()
-	pl, _ := json.Marshal(linkPayload{Card: myCard, Secret: iv.Secret})
+	pl, _ := json.Marshal(linkPayload{Card: myCard, Secret: iv.Secret, Prekey: n.currentPrekey()})
 	var itemID [16]byte
 	copy(itemID[:], iv.ID)
 	sealer, err := crypto.NewSealer(n.id, card.BoxPub)
@@ -204,6 +204,7 @@ func (n *Node) Link(ctx context.Context, text string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	n.notePrekey(f, back.Prekey)
 	n.notePeer(f, pid)
 	n.emit(&Event{Kind: EventFriendLinked, FriendID: f.id})
 	return f.id, nil
@@ -273,8 +274,9 @@ func (n *Node) acceptLink(req *pb.LinkRequest) (*friend, *pb.LinkResponse, error
 	if err != nil {
 		return nil, nil, err
 	}
+	n.notePrekey(f, lp.Prekey)
 	myCard, _ := n.id.Card().MarshalBinary()
-	pl, _ := json.Marshal(linkPayload{Card: myCard, Secret: pi.Secret})
+	pl, _ := json.Marshal(linkPayload{Card: myCard, Secret: pi.Secret, Prekey: n.currentPrekey()})
 	sealed, err := f.sealer.Seal(rand.Reader, crypto.Header{Type: crypto.TypeLink, ItemID: op.ItemID, Created: n.cfg.Now().Unix()}, pl)
 	if err != nil {
 		return nil, nil, err

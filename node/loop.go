@@ -30,13 +30,13 @@ func (n *Node) loop() {
 	done := make(chan string, MaxParallelDeliveries)
 	lastRes := time.Now()
 	for {
+		n.maybeRotate()
 		next := n.pump(inflight, done)
 		n.proximityTick()
 		if time.Since(lastRes) > ReservationRefresh {
 			lastRes = time.Now()
 			n.refreshRelays()
 		}
-		n.maybeRotate()
 		wait := n.untilNextEpoch()
 		if next > 0 && next < wait {
 			wait = next
@@ -76,6 +76,9 @@ func (n *Node) pump(inflight map[string]bool, done chan string) time.Duration {
 	var jobs []job
 	var expired []*outItem
 	var next time.Duration
+	n.mu.Lock()
+	gen := n.gen
+	n.mu.Unlock()
 	_ = n.store.ForEach(localstore.Outbox, func(v []byte) error {
 		var it outItem
 		if json.Unmarshal(v, &it) != nil {
@@ -89,9 +92,8 @@ func (n *Node) pump(inflight map[string]bool, done chan string) time.Duration {
 			if r.State != rPending {
 				continue
 			}
-			online := n.onlineSince(f)
 			due := time.Unix(r.NextTry, 0)
-			if !due.After(now) || online > r.LastTry {
+			if !due.After(now) || r.Gen < gen {
 				jobs = append(jobs, job{it.ID, f})
 			} else if w := due.Sub(now); next == 0 || w < next {
 				next = w
@@ -118,27 +120,25 @@ func (n *Node) pump(inflight map[string]bool, done chan string) time.Duration {
 	return next
 }
 
-// onlineSince returns when friendID was last seen on a proven session
-// (unix seconds), used to retry at once when a friend comes online.
-func (n *Node) onlineSince(friendID string) int64 {
+// bump makes every pending delivery due now: a friend came online or a
+// relay (re)connected.
+func (n *Node) bump() {
 	n.mu.Lock()
-	defer n.mu.Unlock()
-	if f := n.friends[friendID]; f != nil {
-		return f.seenAt
-	}
-	return 0
+	n.gen++
+	n.mu.Unlock()
+	n.wake()
 }
 
 // expire drops an item whose retention passed (P11).
 func (n *Node) expire(it *outItem) {
+	_ = n.store.Delete(localstore.Outbox, it.ID)
+	if it.Sealed != "" {
+		os.Remove(it.Sealed)
+	}
 	for f, r := range it.To {
 		if r.State == rPending || r.State == rPosted {
 			n.emit(&Event{Kind: EventDeliveryFailed, FriendID: f, ItemID: it.ID, Type: it.Type, Err: "retention passed"})
 		}
-	}
-	_ = n.store.Delete(localstore.Outbox, it.ID)
-	if it.Sealed != "" {
-		os.Remove(it.Sealed)
 	}
 }
 
@@ -155,6 +155,10 @@ func (n *Node) deliver(ctx context.Context, itemID, friendID string) {
 		return
 	}
 	start := n.cfg.Now().Unix()
+	n.mu.Lock()
+	gen := n.gen
+	n.mu.Unlock()
+	n.log.Debug("delivery attempt", "type", it.Type)
 	s, err := n.dialSession(ctx, f)
 	if err == nil {
 		err = s.sendItem(ctx, it)
@@ -172,8 +176,9 @@ func (n *Node) deliver(ctx context.Context, itemID, friendID string) {
 		_ = n.updateRecip(itemID, friendID, func(_ *outItem, r *recip) { r.State = rRejected })
 		return
 	case errors.Is(err, ErrUnreachable) && n.hasRelays():
+		n.log.Debug("friend unreachable; posting to its mailbox", "err", err)
 		if perr := n.postToMailbox(ctx, it, f); perr == nil {
-			_ = n.updateRecip(itemID, friendID, func(_ *outItem, r *recip) { r.State = rPosted; r.LastTry = start })
+			_ = n.updateRecip(itemID, friendID, func(_ *outItem, r *recip) { r.State = rPosted; r.LastTry = start; r.Gen = gen })
 			return
 		} else {
 			err = perr
@@ -183,6 +188,7 @@ func (n *Node) deliver(ctx context.Context, itemID, friendID string) {
 	_ = n.updateRecip(itemID, friendID, func(_ *outItem, r *recip) {
 		r.Attempts++
 		r.LastTry = start
+		r.Gen = gen
 		back := RetryMin << min(r.Attempts-1, 12)
 		r.NextTry = n.cfg.Now().Add(min(back, RetryMax)).Unix()
 	})

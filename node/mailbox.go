@@ -66,6 +66,7 @@ func (n *Node) relayConnected(ctx context.Context, h host.Host, ai peer.AddrInfo
 	n.mu.Unlock()
 	n.resubscribe(rc)
 	n.spawn(func(ctx context.Context) { n.catchUp(ctx, rc) })
+	n.bump()
 }
 
 // resubscribe (re)subscribes rc to the mailboxes friends drop items into
@@ -79,6 +80,7 @@ func (n *Node) resubscribe(rc *relayConn) {
 		keys = keys[:1024]
 	}
 	sub, err := rc.c.Subscribe(n.ctx, keys, func(relayclient.Notify) {
+		n.log.Debug("mailbox notify")
 		n.spawn(func(ctx context.Context) { n.catchUp(ctx, rc) })
 	})
 	if err != nil {
@@ -149,6 +151,7 @@ func (n *Node) catchUp(ctx context.Context, rc *relayConn) {
 		}
 	}
 	keys, owner := n.inboundKeys(from, today+1)
+	n.log.Debug("mailbox catch-up", "days", today+1-from+1)
 	ok := true
 	for len(keys) > 0 {
 		batch := keys[:min(len(keys), 1024)]
@@ -385,7 +388,7 @@ func (n *Node) putBlobs(ctx context.Context, f *friend, blobs [][]byte) error {
 // into blobs padded to MailboxBlobBucket. The content is the same sealed
 // copy every recipient gets; only the offer is per friend.
 func (n *Node) postToMailbox(ctx context.Context, it *outItem, f *friend) error {
-	to := f.card.BoxPub
+	to := n.mailboxKeyFor(f)
 	if it.Sealed == "" {
 		sealed, err := n.sealSmall(f, to, it)
 		if err != nil {
@@ -413,7 +416,10 @@ func (n *Node) postToMailbox(ctx context.Context, it *outItem, f *friend) error 
 	defer src.Close()
 	sealedSize := it.Size + total*crypto.ChunkOverhead
 	blobs := [][]byte{offer}
-	sealer := f.sealer
+	sealer, err := crypto.NewSealer(n.id, to)
+	if err != nil {
+		return err
+	}
 	for first := int64(0); first < total; first += perBlob {
 		p := binary.BigEndian.AppendUint32(nil, uint32(first))
 		for i := first; i < min(first+perBlob, total); i++ {

@@ -30,19 +30,24 @@ type Node struct {
 
 	events *eventQueue
 
-	mu          sync.Mutex // guards everything below
-	friends     map[string]*friend
-	started     bool
-	closed      bool
-	h           host.Host
-	hostBorn    time.Time
-	relays      []peer.AddrInfo
-	rconns      map[peer.ID]*relayConn
-	prox        *proxState // last announcement
-	proxChanged bool       // settings changed since prox
-	loc         *location
-	appOpen     bool
-	decisions   map[string]chan bool // itemID → waiting offer stream
+	mu            sync.Mutex // guards everything below
+	friends       map[string]*friend
+	started       bool
+	closed        bool
+	h             host.Host
+	hostBorn      time.Time
+	relays        []peer.AddrInfo
+	rconns        map[peer.ID]*relayConn
+	mdns          interface{ Close() error } // LAN discovery, when enabled
+	prekeyRecips  []*crypto.Recipient        // own prekeys still held
+	prekeyCurrent []byte                     // today's signed prekey
+	prekeyDay     uint32
+	gen           uint64     // bumped when deliveries should be retried at once
+	prox          *proxState // last announcement
+	proxChanged   bool       // settings changed since prox
+	loc           *location
+	appOpen       bool
+	decisions     map[string]chan bool // itemID → waiting offer stream
 
 	// sendHook, if set (tests only, before Start), runs before each chunk
 	// is sent; an error aborts the transfer as a dropped connection would.
@@ -81,6 +86,8 @@ func New(cfg Config) (*Node, error) {
 		rconns:    map[peer.ID]*relayConn{},
 		kick:      make(chan struct{}, 1),
 		offerWait: OfferWait,
+		// Start above any generation stored by an earlier run.
+		gen: uint64(time.Now().UnixNano()),
 	}
 	for _, d := range []string{n.media, n.outdir} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
@@ -93,6 +100,10 @@ func New(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	if err := n.loadFriends(); err != nil {
+		st.Close()
+		return nil, err
+	}
+	if err := n.ensurePrekeys(); err != nil {
 		st.Close()
 		return nil, err
 	}

@@ -94,7 +94,7 @@ func (n *Node) receipt(idb, hash []byte) *pb.PeerFrame {
 
 // openFrom opens an envelope that must come from friend f.
 func (n *Node) openFrom(f *friend, sealed []byte) (*crypto.Opened, error) {
-	op, err := n.id.Recipient().Open(sealed)
+	op, err := n.openAny(sealed)
 	if err != nil {
 		return nil, fmt.Errorf("node: open: %w", ErrPeer)
 	}
@@ -114,7 +114,9 @@ func (s *session) recvEnvelope(sealed []byte) error {
 	if err != nil {
 		return err
 	}
-	if err := s.n.deliverSmall(s.f, op); err != nil {
+	if op.Type == crypto.TypePrekeys {
+		s.n.notePrekey(s.f, op.Payload)
+	} else if err := s.n.deliverSmall(s.f, op); err != nil {
 		return err
 	}
 	return s.write(s.n.receipt(op.ItemID[:], nil))

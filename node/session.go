@@ -80,15 +80,20 @@ func (s *session) sendError(err error) {
 // dialSession opens a share stream to friend f at its last known transport
 // ID and runs the Hello exchange as initiator.
 func (n *Node) dialSession(ctx context.Context, f *friend) (*session, error) {
-	h, err := n.host()
-	if err != nil {
-		return nil, err
-	}
 	n.mu.Lock()
 	pid := f.peer
 	n.mu.Unlock()
 	if pid == "" {
 		return nil, fmt.Errorf("%w: %w", ErrUnreachable, errNoPeer)
+	}
+	return n.dialSessionTo(ctx, f, pid)
+}
+
+// dialSessionTo is dialSession to an explicit transport ID.
+func (n *Node) dialSessionTo(ctx context.Context, f *friend, pid peer.ID) (*session, error) {
+	h, err := n.host()
+	if err != nil {
+		return nil, err
 	}
 	st, err := n.openStream(ctx, h, peer.AddrInfo{ID: pid, Addrs: h.Peerstore().Addrs(pid)}, proto.ShareProtocol)
 	if err != nil {
@@ -180,12 +185,9 @@ func (n *Node) notePeer(f *friend, pid peer.ID) {
 	n.mu.Lock()
 	changed := f.peer != pid
 	f.peer = pid
-	if changed {
-		f.seenAt = n.cfg.Now().Unix()
-	}
 	n.mu.Unlock()
 	if changed {
-		n.wake()
+		n.bump()
 	}
 }
 

@@ -97,8 +97,10 @@ type Limits struct {
 	// SubscribedIdleTimeout closes a subscribed or announcing stream with no
 	// request for that long; clients refresh before. Default 30 min.
 	SubscribedIdleTimeout Duration `toml:"subscribed_idle_timeout"`
-	// ReadTimeout bounds reading the rest of a frame once its first byte
-	// arrived, and WriteTimeout bounds writing one response. Default 30 s each.
+	// ReadTimeout is added to the idle timeout to form the deadline for
+	// receiving one whole request frame (so a peer that trickles a frame is
+	// cut off); WriteTimeout bounds writing one response or push. Default
+	// 30 s each.
 	ReadTimeout  Duration `toml:"read_timeout"`
 	WriteTimeout Duration `toml:"write_timeout"`
 	// NotifyQueue is the per-subscriber queue of pushed notifications; when
@@ -136,7 +138,8 @@ type RendezvousConfig struct {
 	MaxEntries int `toml:"max_entries"`
 	// MaxRecordBytes caps sealed-record bytes in memory. Default 256 MiB.
 	MaxRecordBytes int64 `toml:"max_record_bytes"`
-	// TokenBudget caps distinct tokens per session per epoch; beyond it
+	// TokenBudget caps distinct tokens per connection (all its rendezvous
+	// streams together) per epoch, and per gossiped session; beyond it
 	// announces fail with RATE_LIMITED. Default 4096.
 	TokenBudget int `toml:"token_budget"`
 	// MaxRemoteSessions caps gossiped sessions tracked. Default 100,000.

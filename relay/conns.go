@@ -13,11 +13,12 @@ import (
 )
 
 // connState is what the relay keeps per libp2p connection: the request rate
-// limiter shared by all its streams, its stream count and its rendezvous
-// sessions (so Forget on the mailbox stream can withdraw them). Connections
+// limiter and the rendezvous token budget shared by all its streams, its
+// stream count and its rendezvous sessions (so Forget on the mailbox stream can withdraw them). Connections
 // are keyed by the connection ID, never by peer ID or address.
 type connState struct {
 	limiter *rate.Limiter
+	budget  *rendezvous.Group // token budget shared by its rendezvous streams
 
 	mu       sync.Mutex // guards streams and sessions
 	streams  int
@@ -44,6 +45,7 @@ func (cs *conns) get(c network.Conn) *connState {
 	if st == nil {
 		st = &connState{
 			limiter:  rate.NewLimiter(rate.Limit(cs.limits.RequestsPerSecond), cs.limits.RequestBurst),
+			budget:   rendezvous.NewGroup(),
 			sessions: make(map[*rendezvous.Session]struct{}),
 		}
 		cs.m[c.ID()] = st

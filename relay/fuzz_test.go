@@ -45,7 +45,7 @@ func offlineRelay(t testing.TB) *Relay {
 }
 
 func unlimitedConn() *connState {
-	return &connState{limiter: rate.NewLimiter(rate.Inf, math.MaxInt), sessions: make(map[*rendezvous.Session]struct{})}
+	return &connState{limiter: rate.NewLimiter(rate.Inf, math.MaxInt), budget: rendezvous.NewGroup(), sessions: make(map[*rendezvous.Session]struct{})}
 }
 
 func frames(msgs ...proto.Message) []byte {

@@ -123,7 +123,7 @@ func (g *gossip) apply(from peer.ID, m *pb.RendezvousGossip) {
 			r.m.drop(dropGossipRefused)
 			return
 		}
-		s = r.rv.NewSession(nil)
+		s = r.rv.NewSession(nil, nil)
 		g.remote[k] = s
 	}
 	g.mu.Unlock()

@@ -88,22 +88,22 @@ func (ms *mailboxStream) handle(req *pb.MailboxRequest) *pb.MailboxResponse {
 	}
 	switch b := req.Body.(type) {
 	case *pb.MailboxRequest_Challenge:
-		r.m.requests.WithLabelValues("challenge").Inc()
+		r.m.req[reqChallenge].Inc()
 		return ms.challenge()
 	case *pb.MailboxRequest_Put:
-		r.m.requests.WithLabelValues("put").Inc()
+		r.m.req[reqPut].Inc()
 		return ms.put(b.Put)
 	case *pb.MailboxRequest_Fetch:
-		r.m.requests.WithLabelValues("fetch").Inc()
+		r.m.req[reqFetch].Inc()
 		return ms.fetch(b.Fetch)
 	case *pb.MailboxRequest_Ack:
-		r.m.requests.WithLabelValues("ack").Inc()
+		r.m.req[reqAck].Inc()
 		return ms.ack(b.Ack)
 	case *pb.MailboxRequest_Subscribe:
-		r.m.requests.WithLabelValues("subscribe").Inc()
+		r.m.req[reqSubscribe].Inc()
 		return ms.subscribe(b.Subscribe)
 	case *pb.MailboxRequest_Forget:
-		r.m.requests.WithLabelValues("forget").Inc()
+		r.m.req[reqForget].Inc()
 		return ms.forget(b.Forget)
 	}
 	return errResp(protocol.ErrUnsupported)

@@ -321,3 +321,32 @@ func TestForgetRemovesMailboxesAndRendezvous(t *testing.T) {
 		t.Fatalf("rendezvous entries left: %d", e)
 	}
 }
+
+// TestGlobalQuota: when the relay is full a put gets QUOTA_EXCEEDED,
+// nothing is stored, and acking frees room again.
+func TestGlobalQuota(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Store.GlobalQuota = 16 << 10
+	r := startRelay(t, cfg)
+	s := openRaw(t, clientHost(t, "quic"), r, "quic", protocol.MailboxProtocol)
+	var full *pb.MailboxResponse
+	stored := 0
+	for i := 0; i < 32 && full == nil; i++ {
+		_, mbox := newKey(t)
+		resp := s.put(mbox, make([]byte, 1<<10))
+		switch code(resp) {
+		case pb.ErrorCode_OK:
+			stored++
+		case pb.ErrorCode_QUOTA_EXCEEDED:
+			full = resp
+		default:
+			t.Fatalf("put: %v", resp.Error)
+		}
+	}
+	if full == nil {
+		t.Fatal("global quota never hit")
+	}
+	if got := r.store.Stats().Blobs; got != int64(stored) {
+		t.Fatalf("%d blobs stored, %d acknowledged", got, stored)
+	}
+}

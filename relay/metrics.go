@@ -21,6 +21,22 @@ const (
 	dropDraining        = "draining"
 )
 
+// Request types, the only values of the "type" label of
+// imigee_relay_requests_total.
+const (
+	reqChallenge = iota
+	reqPut
+	reqFetch
+	reqAck
+	reqSubscribe
+	reqForget
+	reqAnnounce
+	reqWithdraw
+	numReqTypes
+)
+
+var reqTypeNames = [numReqTypes]string{"challenge", "put", "fetch", "ack", "subscribe", "forget", "announce", "withdraw"}
+
 // metrics are the relay's own Prometheus metrics. Labels are closed lists
 // (request type, error code, drop reason); nothing identifies a user,
 // mailbox, peer or address (DESIGN.md P10; TestMetricsAggregateOnly).
@@ -28,6 +44,7 @@ type metrics struct {
 	reg *prometheus.Registry
 
 	requests   *prometheus.CounterVec // by request type
+	req        [numReqTypes]prometheus.Counter
 	errors     *prometheus.CounterVec // by error code
 	drops      *prometheus.CounterVec // by reason
 	puts       prometheus.Counter
@@ -75,6 +92,9 @@ func newMetrics(st func() store.Stats, rv func() rendezvous.Stats) *metrics {
 	m.drops = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "imigee", Subsystem: "relay", Name: "drops_total", Help: "Things dropped, by reason."}, []string{"reason"})
 	m.subscribed = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "imigee", Subsystem: "relay", Name: "subscribed_streams", Help: "Mailbox streams with a subscription."})
 	m.streams = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "imigee", Subsystem: "relay", Name: "open_streams", Help: "Open service streams by protocol."}, []string{"protocol"})
+	for i, name := range reqTypeNames {
+		m.req[i] = m.requests.WithLabelValues(name)
+	}
 	reg.MustRegister(m.requests, m.errors, m.drops, m.subscribed, m.streams)
 	for _, r := range []string{dropNotifyQueueFull, dropMatchQueueFull, dropGossipInvalid, dropGossipRefused, dropStreamLimit, dropRateLimit, dropDraining} {
 		m.drops.WithLabelValues(r)

@@ -231,6 +231,11 @@ func (r *Relay) handler(name string, serve func(serviceStream, *connState)) netw
 		defer g.Dec()
 		serve(s, cs)
 		_ = s.Close()
+		if s.Conn().IsClosed() {
+			// The disconnect notification may have run before this
+			// stream's state was created.
+			r.conns.forget(s.Conn())
+		}
 	}
 }
 

@@ -39,7 +39,7 @@ func (r *Relay) serveRendezvous(s serviceStream, conn *connState) {
 		pusherDone: make(chan struct{}),
 	}
 	rand.Read(rs.origin[:])
-	rs.sess = r.rv.NewSession(rs)
+	rs.sess = r.rv.NewSession(rs, conn.budget)
 	conn.addSession(rs.sess)
 	go rs.pusher()
 	defer func() {
@@ -101,10 +101,10 @@ func (rs *rvStream) handle(req *pb.RendezvousRequest) *pb.RendezvousResponse {
 	}
 	switch b := req.Body.(type) {
 	case *pb.RendezvousRequest_Announce:
-		r.m.requests.WithLabelValues("announce").Inc()
+		r.m.req[reqAnnounce].Inc()
 		return rs.announce(b.Announce)
 	case *pb.RendezvousRequest_Withdraw:
-		r.m.requests.WithLabelValues("withdraw").Inc()
+		r.m.req[reqWithdraw].Inc()
 		n := r.rv.Withdraw(rs.sess)
 		if n > 0 {
 			r.gossipWithdraw(rs.sess)

@@ -157,6 +157,12 @@ func cmdLocate(e *env) int {
 		if len(v) == 3 {
 			r.Accuracy = v[2]
 		}
+		if err := checkPlace(r.Lat, r.Lng); err != nil {
+			return nil, err
+		}
+		if r.Accuracy < 0 {
+			return nil, fmt.Errorf("accuracy must be metres ≥ 0")
+		}
 		return r, nil
 	}, nil, func() { fmt.Fprintln(e.stdout, "Location set (it stays on this device).") })
 }
@@ -173,8 +179,22 @@ func cmdQuiet(e *env) int {
 		if err != nil {
 			return nil, err
 		}
+		if err := checkPlace(v[0], v[1]); err != nil {
+			return nil, err
+		}
+		if !(v[2] > 0 && v[2] <= 100e3) {
+			return nil, fmt.Errorf("radius must be metres in (0, 100000]")
+		}
 		return &request{Cmd: "quiet", Lat: v[0], Lng: v[1], Radius: v[2]}, nil
 	}, &r, func() { fmt.Fprintf(e.stdout, "Quiet zone %s added.\n", r.Zone) })
+}
+
+// checkPlace validates decimal-degree coordinates.
+func checkPlace(lat, lng float64) error {
+	if !(lat >= -90 && lat <= 90) || !(lng >= -180 && lng <= 180) {
+		return fmt.Errorf("latitude must be in [-90, 90] and longitude in [-180, 180] (decimal degrees)")
+	}
+	return nil
 }
 
 func floats(ss []string) ([]float64, error) {

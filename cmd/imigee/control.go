@@ -94,7 +94,7 @@ type server struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // the accept loop and every connection
 
-	mu     sync.Mutex // guards conns and closed
+	mu     sync.Mutex        // guards conns and closed
 	conns  map[net.Conn]bool // true once its request is being handled
 	closed bool
 }

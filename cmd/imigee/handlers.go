@@ -90,7 +90,9 @@ func (d *daemon) handle(ctx context.Context, r *request) (any, error) {
 		return linkResult{Friend: id, SafetyNumber: sn}, nil
 	case "friends":
 		fs := n.Friends()
-		sort.Slice(fs, func(i, j int) bool { return fs[i].Linked < fs[j].Linked || fs[i].Linked == fs[j].Linked && fs[i].ID < fs[j].ID })
+		sort.Slice(fs, func(i, j int) bool {
+			return fs[i].Linked < fs[j].Linked || fs[i].Linked == fs[j].Linked && fs[i].ID < fs[j].ID
+		})
 		out := make([]friendResult, 0, len(fs))
 		for _, f := range fs {
 			out = append(out, friendResult{ID: f.ID, SafetyNumber: f.SafetyCheck, Precision: f.Precision.String(),
@@ -212,7 +214,9 @@ func (d *daemon) inbox() inboxResult {
 		res.Outbox = append(res.Outbox, conv(it))
 	}
 	byTime := func(s []itemJSON) {
-		sort.Slice(s, func(i, j int) bool { return s[i].Created < s[j].Created || s[i].Created == s[j].Created && s[i].ID < s[j].ID })
+		sort.Slice(s, func(i, j int) bool {
+			return s[i].Created < s[j].Created || s[i].Created == s[j].Created && s[i].ID < s[j].ID
+		})
 	}
 	byTime(res.Inbox)
 	byTime(res.Outbox)

@@ -27,6 +27,10 @@ const (
 	DefaultMaxStreams = 16
 	// DefaultTimeout bounds one request when ctx has no deadline: 30 s.
 	DefaultTimeout = 30 * time.Second
+	// DefaultKeepAlive is how often an otherwise silent subscription or
+	// rendezvous stream sends a cheap request so the relay does not close
+	// it as idle (the relay's default is 30 min): 10 min.
+	DefaultKeepAlive = 10 * time.Minute
 )
 
 // Sentinel errors. Relay-side failures are *protocol.Error values: branch
@@ -47,6 +51,9 @@ type Config struct {
 	MaxStreams int
 	// Timeout bounds a request whose ctx has no deadline. Default DefaultTimeout.
 	Timeout time.Duration
+	// KeepAlive is the keep-alive period of subscriptions. Default
+	// DefaultKeepAlive.
+	KeepAlive time.Duration
 }
 
 // BlobID names a blob at a relay (16 bytes, time-ordered).
@@ -105,6 +112,9 @@ func New(h host.Host, ai peer.AddrInfo, cfg Config) *Client {
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = DefaultTimeout
+	}
+	if cfg.KeepAlive <= 0 {
+		cfg.KeepAlive = DefaultKeepAlive
 	}
 	if len(ai.Addrs) > 0 {
 		h.Peerstore().AddAddrs(ai.ID, ai.Addrs, peerstore.PermanentAddrTTL)

@@ -79,16 +79,9 @@ func (c *Client) Fetch(ctx context.Context, keys []ed25519.PrivateKey, o FetchOp
 	if fr == nil {
 		return nil, false, ErrBadResponse
 	}
-	out := make([]Blob, len(fr.Blobs))
-	for i, b := range fr.Blobs {
-		out[i] = Blob{
-			Mailbox:  crypto.MailboxID(b.MailboxId),
-			ID:       BlobID(b.BlobId),
-			Data:     b.Data,
-			Size:     int(b.Size),
-			Received: time.Unix(b.ReceivedUnix, 0),
-		}
-		if o.IDsOnly {
+	out := blobsFromPB(fr)
+	if o.IDsOnly {
+		for i := range out {
 			out[i].Data = nil
 		}
 	}
@@ -244,23 +237,49 @@ func (c *Client) Subscribe(ctx context.Context, keys []ed25519.PrivateKey, onNot
 		_ = s.Reset()
 		return nil, err
 	}
-	go sub.run(sctx, rd, onNotify)
+	go sub.run(sctx, rd, onNotify, rs)
 	return sub, nil
 }
 
-func (sub *Subscription) run(ctx context.Context, rd *protocol.Reader, onNotify func(Notify)) {
+// keepAlive sends a ChallengeRequest every period so the relay does not
+// close the subscribed stream as idle; run ignores the answers.
+func (sub *Subscription) keepAlive(ctx context.Context, rs *reqStream, period time.Duration) {
+	t := time.NewTicker(period)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			rs.nextID++
+			_ = sub.s.SetWriteDeadline(time.Now().Add(sub.c.cfg.Timeout))
+			if err := rs.w.WriteMsg(&pb.MailboxRequest{Id: rs.nextID, Body: &pb.MailboxRequest_Challenge{Challenge: &pb.ChallengeRequest{}}}); err != nil {
+				return
+			}
+		}
+	}
+}
+
+func (sub *Subscription) run(ctx context.Context, rd *protocol.Reader, onNotify func(Notify), rs *reqStream) {
 	defer close(sub.done)
 	defer sub.c.untrack(sub)
 	stop := context.AfterFunc(ctx, func() { _ = sub.s.Reset() })
 	defer stop()
+	kctx, kcancel := context.WithCancel(ctx)
+	kdone := make(chan struct{})
+	go func() {
+		defer close(kdone)
+		sub.keepAlive(kctx, rs, sub.c.cfg.KeepAlive)
+	}()
+	defer func() { kcancel(); <-kdone }()
 	for {
 		resp := &pb.MailboxResponse{}
 		err := rd.ReadMsg(resp)
 		if err == nil {
 			err = protocol.ValidateMailboxResponse(resp)
 		}
-		if err == nil && resp.Error != nil {
-			err = protocol.FromPB(resp.Error)
+		if err == nil && resp.Error != nil && resp.Id == 0 {
+			err = protocol.FromPB(resp.Error) // the relay closes the stream
 		}
 		if err != nil {
 			if ctx.Err() != nil {
@@ -273,7 +292,7 @@ func (sub *Subscription) run(ctx context.Context, rd *protocol.Reader, onNotify 
 			return
 		}
 		if n := resp.GetNotify(); n != nil {
-			onNotify(Notify{Mailbox: crypto.MailboxID(n.MailboxId), ID: BlobID(n.BlobId), Size: int(n.Size)})
+			onNotify(notifyFromPB(n))
 		}
 	}
 }
@@ -305,4 +324,24 @@ func (sub *Subscription) Close() error {
 	})
 	<-sub.done
 	return nil
+}
+
+// blobsFromPB converts a validated FetchResult.
+func blobsFromPB(fr *pb.FetchResult) []Blob {
+	out := make([]Blob, len(fr.Blobs))
+	for i, b := range fr.Blobs {
+		out[i] = Blob{
+			Mailbox:  crypto.MailboxID(b.MailboxId),
+			ID:       BlobID(b.BlobId),
+			Data:     b.Data,
+			Size:     int(b.Size),
+			Received: time.Unix(b.ReceivedUnix, 0),
+		}
+	}
+	return out
+}
+
+// notifyFromPB converts a validated Notify.
+func notifyFromPB(n *pb.Notify) Notify {
+	return Notify{Mailbox: crypto.MailboxID(n.MailboxId), ID: BlobID(n.BlobId), Size: int(n.Size)}
 }

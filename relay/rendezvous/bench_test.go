@@ -13,7 +13,7 @@ func BenchmarkAnnounce(b *testing.B) {
 	rec := make([]byte, 200)
 	sessions := make([]*Session, 1024)
 	for i := range sessions {
-		sessions[i] = e.NewSession(nil)
+		sessions[i] = e.NewSession(nil, nil)
 	}
 	anns := make([]Announcement, 1)
 	b.ReportAllocs()
@@ -38,7 +38,7 @@ func BenchmarkAnnounce(b *testing.B) {
 func BenchmarkMatch(b *testing.B) {
 	e, _, ep := newEngine(b, Config{MaxEntries: 1 << 30, MaxRecordBytes: 1 << 40, TokenBudget: 1 << 30})
 	rec := make([]byte, 200)
-	waiting, arriving := e.NewSession(nil), e.NewSession(nil)
+	waiting, arriving := e.NewSession(nil, nil), e.NewSession(nil, nil)
 	n := b.N
 	if n > 1<<20 {
 		n = 1 << 20

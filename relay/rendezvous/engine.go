@@ -55,8 +55,8 @@ type Config struct {
 	// MaxRecordBytes caps sealed-record bytes in memory. Default
 	// DefaultMaxRecordBytes.
 	MaxRecordBytes int64
-	// TokenBudget caps distinct tokens per session per epoch. Default
-	// DefaultTokenBudget.
+	// TokenBudget caps distinct tokens per session (or per Group) per
+	// epoch. Default DefaultTokenBudget.
 	TokenBudget int
 	// Now is the engine's clock. Default time.Now.
 	Now func() time.Time
@@ -140,10 +140,21 @@ type epochIndex struct {
 	end     time.Time
 }
 
+// Group shares one token budget among sessions, so a client cannot
+// multiply its budget by opening more sessions (the relay uses one group
+// per connection). Its zero value is not usable; see NewGroup.
+type Group struct {
+	counts map[epochKey]int // guarded by Engine.mu
+}
+
+// NewGroup returns an empty budget group.
+func NewGroup() *Group { return &Group{counts: make(map[epochKey]int)} }
+
 // Session is one announcer: a client stream at this relay, or a remote
 // session learnt by gossip. Its zero value is not usable; see NewSession.
 type Session struct {
 	owner any
+	group *Group
 	// guarded by Engine.mu
 	tokens map[epochKey]map[[TokenSize]byte]struct{}
 	closed bool
@@ -189,9 +200,30 @@ func New(cfg Config) *Engine {
 
 // NewSession returns a session; owner is returned by Owner so the caller
 // can route deliveries (nil for sessions whose matches are not delivered
-// here, such as remote ones).
-func (e *Engine) NewSession(owner any) *Session {
-	return &Session{owner: owner, tokens: make(map[epochKey]map[[TokenSize]byte]struct{})}
+// here, such as remote ones). If g is not nil the session's tokens count
+// against g's budget (shared with g's other sessions) instead of its own.
+func (e *Engine) NewSession(owner any, g *Group) *Session {
+	return &Session{owner: owner, group: g, tokens: make(map[epochKey]map[[TokenSize]byte]struct{})}
+}
+
+// budgetUsed is what s (or its group) holds in epoch k.
+func (s *Session) budgetUsed(k epochKey) int {
+	if s.group != nil {
+		return s.group.counts[k]
+	}
+	return len(s.tokens[k])
+}
+
+// charge adds n to the group's count for k (n may be negative).
+func (s *Session) charge(k epochKey, n int) {
+	if s.group == nil {
+		return
+	}
+	if c := s.group.counts[k] + n; c > 0 {
+		s.group.counts[k] = c
+	} else {
+		delete(s.group.counts, k)
+	}
 }
 
 // Accepts reports whether an epoch of that length is inside the window at
@@ -257,9 +289,9 @@ func (e *Engine) Announce(s *Session, epochSeconds uint32, epoch uint64, anns []
 			recBytes += int64(len(a.Record))
 		}
 	}
-	if len(have)+newTok > e.cfg.TokenBudget {
+	if used := s.budgetUsed(k); used+newTok > e.cfg.TokenBudget {
 		e.st.Refused++
-		return 0, nil, nil, fmt.Errorf("rendezvous: %d tokens in epoch (budget %d): %w", len(have)+newTok, e.cfg.TokenBudget, ErrBudget)
+		return 0, nil, nil, fmt.Errorf("rendezvous: %d tokens in epoch (budget %d): %w", used+newTok, e.cfg.TokenBudget, ErrBudget)
 	}
 	if e.entries+newTok > e.cfg.MaxEntries || e.recBytes+recBytes > e.cfg.MaxRecordBytes {
 		e.st.Refused++
@@ -305,6 +337,7 @@ func (e *Engine) Announce(s *Session, epochSeconds uint32, epoch uint64, anns []
 	}
 	e.entries += newTok
 	s.n += newTok
+	s.charge(k, newTok)
 	e.sessions[s] = struct{}{}
 	e.st.Announced += uint64(newTok)
 	return newTok, mine, others, nil
@@ -345,6 +378,7 @@ func (e *Engine) withdrawLocked(s *Session) int {
 					break
 				}
 			}
+			s.charge(k, -1)
 			if len(b) == 0 {
 				delete(idx.buckets, tv)
 			} else {
@@ -389,6 +423,7 @@ func (e *Engine) sweepLocked() int {
 			for _, en := range b {
 				e.release(en.record)
 				en.sess.n--
+				en.sess.charge(k, -1)
 				delete(en.sess.tokens, k)
 				if en.sess.n == 0 {
 					delete(e.sessions, en.sess)

@@ -13,7 +13,7 @@ type clock struct {
 	t  time.Time
 }
 
-func (c *clock) now() time.Time     { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
 func (c *clock) add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
 
 const secs = 600
@@ -42,7 +42,7 @@ func TestMatchKinds(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			e, _, ep := newEngine(t, Config{})
-			a, b := e.NewSession("a"), e.NewSession("b")
+			a, b := e.NewSession("a", nil), e.NewSession("b", nil)
 			if _, mine, _, err := e.Announce(a, secs, ep, []Announcement{{Tokens: []Token{tok(1, tc.a)}, Record: []byte("ra")}}); err != nil || len(mine) != 0 {
 				t.Fatalf("first announce: %v, %d matches", err, len(mine))
 			}
@@ -65,7 +65,7 @@ func TestMatchKinds(t *testing.T) {
 
 func TestOwnTokensDoNotMatch(t *testing.T) {
 	e, _, ep := newEngine(t, Config{})
-	a := e.NewSession(nil)
+	a := e.NewSession(nil, nil)
 	_, mine, _, err := e.Announce(a, secs, ep, []Announcement{{Tokens: []Token{tok(1, true), tok(1, true)}}, {Tokens: []Token{tok(1, true)}}})
 	if err != nil || len(mine) != 0 {
 		t.Fatalf("%v %d", err, len(mine))
@@ -79,14 +79,14 @@ func TestEpochWindowAndRetention(t *testing.T) {
 	e, c, ep := newEngine(t, Config{})
 	// Two epochs ahead and one epoch behind the window are stale.
 	for _, bad := range []uint64{ep + 2, ep - 2} {
-		if _, _, _, err := e.Announce(e.NewSession(nil), secs, bad, []Announcement{{Tokens: []Token{tok(1, true)}}}); !errors.Is(err, ErrStale) {
+		if _, _, _, err := e.Announce(e.NewSession(nil, nil), secs, bad, []Announcement{{Tokens: []Token{tok(1, true)}}}); !errors.Is(err, ErrStale) {
 			t.Fatalf("epoch %d: err %v, want ErrStale", bad, err)
 		}
 	}
-	if _, _, _, err := e.Announce(e.NewSession(nil), 30, ep, nil); !errors.Is(err, ErrBadEpoch) {
+	if _, _, _, err := e.Announce(e.NewSession(nil, nil), 30, ep, nil); !errors.Is(err, ErrBadEpoch) {
 		t.Fatalf("short epoch: %v", err)
 	}
-	a := e.NewSession(nil)
+	a := e.NewSession(nil, nil)
 	if _, _, _, err := e.Announce(a, secs, ep, []Announcement{{Tokens: []Token{tok(1, true)}, Record: make([]byte, 100)}}); err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +111,7 @@ func TestEpochWindowAndRetention(t *testing.T) {
 
 func TestBudgetAndCapAreAllOrNothing(t *testing.T) {
 	e, _, ep := newEngine(t, Config{TokenBudget: 3, MaxEntries: 5})
-	a := e.NewSession(nil)
+	a := e.NewSession(nil, nil)
 	four := []Announcement{{Tokens: []Token{tok(1, true), tok(2, true), tok(3, true), tok(4, true)}}}
 	if _, _, _, err := e.Announce(a, secs, ep, four); !errors.Is(err, ErrBudget) {
 		t.Fatalf("err %v, want ErrBudget", err)
@@ -127,7 +127,7 @@ func TestBudgetAndCapAreAllOrNothing(t *testing.T) {
 	if n, _, _, err := e.Announce(a, secs, ep, three); err != nil || n != 0 {
 		t.Fatalf("re-announce: %d %v", n, err)
 	}
-	b := e.NewSession(nil)
+	b := e.NewSession(nil, nil)
 	if _, _, _, err := e.Announce(b, secs, ep, three); !errors.Is(err, ErrFull) {
 		t.Fatalf("err %v, want ErrFull", err)
 	}
@@ -138,7 +138,7 @@ func TestBudgetAndCapAreAllOrNothing(t *testing.T) {
 
 func TestWithdrawAndClose(t *testing.T) {
 	e, _, ep := newEngine(t, Config{})
-	a, b := e.NewSession(nil), e.NewSession(nil)
+	a, b := e.NewSession(nil, nil), e.NewSession(nil, nil)
 	e.Announce(a, secs, ep, []Announcement{{Tokens: []Token{tok(1, true), tok(2, false)}, Record: []byte("x")}})
 	if n := e.Withdraw(a); n != 2 {
 		t.Fatalf("withdrew %d", n)
@@ -152,5 +152,31 @@ func TestWithdrawAndClose(t *testing.T) {
 	}
 	if st := e.Stats(); st.Entries != 0 || st.RecordBytes != 0 {
 		t.Fatalf("%+v", st)
+	}
+}
+
+// TestGroupBudget: sessions of one group share one budget per epoch, and
+// withdrawing or expiring returns it.
+func TestGroupBudget(t *testing.T) {
+	e, c, ep := newEngine(t, Config{TokenBudget: 3})
+	g := NewGroup()
+	a, b := e.NewSession(nil, g), e.NewSession(nil, g)
+	if _, _, _, err := e.Announce(a, secs, ep, []Announcement{{Tokens: []Token{tok(1, true), tok(2, true)}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, err := e.Announce(b, secs, ep, []Announcement{{Tokens: []Token{tok(3, true), tok(4, true)}}}); !errors.Is(err, ErrBudget) {
+		t.Fatalf("second session of the group: %v, want ErrBudget", err)
+	}
+	if _, _, _, err := e.Announce(e.NewSession(nil, nil), secs, ep, []Announcement{{Tokens: []Token{tok(3, true), tok(4, true)}}}); err != nil {
+		t.Fatalf("a session outside the group: %v", err)
+	}
+	e.Withdraw(a)
+	if _, _, _, err := e.Announce(b, secs, ep, []Announcement{{Tokens: []Token{tok(3, true), tok(4, true), tok(5, true)}}}); err != nil {
+		t.Fatalf("after withdraw: %v", err)
+	}
+	c.add(time.Duration(secs+2*60) * time.Second)
+	e.Sweep()
+	if len(g.counts) != 0 {
+		t.Fatalf("group still charged after expiry: %v", g.counts)
 	}
 }

@@ -13,6 +13,7 @@ import (
 // 0, the whole story, and nothing left behind: no temp dir and no child
 // process.
 func TestDemo(t *testing.T) {
+	t.Parallel()
 	before, _ := filepath.Glob(filepath.Join(os.TempDir(), "imigee-demo-*"))
 	p := e2e.Start(t, demoBin, "-bin-dir", filepath.Dir(imigeeBin))
 	code, err := p.Wait(2 * waitTimeout)

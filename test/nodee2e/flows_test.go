@@ -59,6 +59,7 @@ func (w *world) locate(t *testing.T, n *nodeProc, lat, lng float64) {
 // every step is real processes talking over loopback QUIC/TCP. The
 // subtests depend on each other's state and run in order.
 func TestNodeFlows(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	files := shortTempDir(t)
 	var directItem string // shared alice → bob, liked later
@@ -202,9 +203,8 @@ func TestNodeFlows(t *testing.T) {
 		r := w.alice.share(t, path, w.carol)
 		var msg itemResult
 		w.alice.cli(t, &msg, "message", w.carol.id, "left this for you")
-		if n := w.relay.settledBlobs(t); n < 2 {
-			t.Fatalf("relay holds %d blobs, want the offer, chunks and the message", n)
-		}
+		// The offer, one blob of chunks (a small photo) and the message.
+		w.relay.waitBlobs(t, "the photo and the message posted", func(n int) bool { return n >= 3 })
 		w.carol.start(t)
 		w.carol.wait(t, "message", func(e event) bool { return e.Item == msg.Item && e.Text == "left this for you" })
 		w.carol.wait(t, "item_offered", func(e event) bool { return e.Item == r.Item })
@@ -238,16 +238,15 @@ func TestNodeFlows(t *testing.T) {
 	})
 
 	t.Run("ForgetLeavesNothingAtRelay", func(t *testing.T) {
-		// Park items in both directions: alice → bob (offline) and
-		// bob → alice's... bob is offline, so only alice's outgoing ones;
-		// carol → alice goes directly. Then alice forgets.
+		// Park items alice sent to an offline bob at the relay, then alice
+		// forgets: her signed requests must remove them.
 		w.bob.stop(t)
 		path, _ := writeFile(t, files, "parked.jpg", 150<<10)
 		w.alice.share(t, path, w.bob)
 		w.alice.cli(t, nil, "message", w.bob.id, "parked at the relay")
-		if n := w.relay.settledBlobs(t); n == 0 {
-			t.Fatal("nothing parked at the relay")
-		}
+		// Both posted (offer + chunk blob + message): nothing of alice's is
+		// in flight any more when she forgets.
+		w.relay.waitBlobs(t, "the photo and the message parked", func(n int) bool { return n >= 3 })
 		var fr struct {
 			RelayError string `json:"relay_error"`
 		}
@@ -260,6 +259,11 @@ func TestNodeFlows(t *testing.T) {
 			t.Fatalf("alice's run after forget: exit %d, %v", code, err)
 		}
 		w.relay.waitBlobs(t, "empty after forget", func(n int) bool { return n == 0 })
+		// Bob is offline and carol in her quiet zone: with alice's entries
+		// withdrawn, the rendezvous holds nothing either.
+		waitUntil(t, "no rendezvous entries after forget", func() bool {
+			return w.relay.gauge(t, "imigee_relay_rendezvous_entries") == 0
+		})
 		ents, _ := os.ReadDir(w.alice.dir)
 		if len(ents) != 0 {
 			var names []string

@@ -6,7 +6,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -60,7 +59,7 @@ func startRelay(t *testing.T, dir string) *relayProc {
 	return &relayProc{Proc: p, addrs: kv["listen"], admin: kv["admin"][0]}
 }
 
-// blobs reads the relay's imigee_relay_store_blobs gauge.
+// gauge reads one gauge of the relay's /metrics.
 func (r *relayProc) gauge(t *testing.T, name string) int {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -83,6 +82,7 @@ func (r *relayProc) gauge(t *testing.T, name string) int {
 	return 0
 }
 
+// blobs reads the imigee_relay_store_blobs gauge.
 func (r *relayProc) blobs(t *testing.T) int { return r.gauge(t, "imigee_relay_store_blobs") }
 
 // waitBlobs waits until cond holds for the relay's blob count.
@@ -101,25 +101,6 @@ func (r *relayProc) waitBlobs(t *testing.T, what string, cond func(int) bool) in
 	}
 }
 
-// settledBlobs waits for at least one blob, then for the count to stay put
-// for half a second (an item is posted as several blobs), and returns it.
-func (r *relayProc) settledBlobs(t *testing.T) int {
-	t.Helper()
-	r.waitBlobs(t, "something stored", func(n int) bool { return n > 0 })
-	last, since := -1, time.Now()
-	deadline := time.Now().Add(waitTimeout)
-	for time.Now().Before(deadline) {
-		n := r.blobs(t)
-		if n != last {
-			last, since = n, time.Now()
-		} else if time.Since(since) >= 500*time.Millisecond {
-			return n
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return last
-}
-
 // nodeProc is one "imigee run -json" child and its data directory.
 type nodeProc struct {
 	name string
@@ -129,12 +110,15 @@ type nodeProc struct {
 	// past are the earlier processes of this node (before restarts); their
 	// events count for the P3/P4 scan.
 	past []*e2e.Proc
+	// owner is the test that created the node: its processes live until
+	// that test ends, even when a subtest (re)starts them.
+	owner *testing.T
 }
 
 // newNode runs "imigee init" for name under root.
 func newNode(t *testing.T, root, name string, relays []string) *nodeProc {
 	t.Helper()
-	n := &nodeProc{name: name, dir: filepath.Join(root, name)}
+	n := &nodeProc{name: name, dir: filepath.Join(root, name), owner: t}
 	args := []string{"init", "-data-dir", n.dir, "-json"}
 	for _, r := range relays {
 		args = append(args, "-relay", r)
@@ -161,7 +145,7 @@ func (n *nodeProc) start(t *testing.T, extra ...string) {
 		t.Fatal(err)
 	}
 	n.p = p
-	t.Cleanup(p.Kill)
+	n.owner.Cleanup(p.Kill)
 	ev := n.wait(t, "started", nil)
 	if ev.ID != n.id {
 		t.Fatalf("%s started as %q, init said %q", n.name, ev.ID, n.id)
@@ -410,5 +394,3 @@ func shortTempDir(t *testing.T) string {
 	t.Cleanup(func() { os.RemoveAll(d) })
 	return d
 }
-
-func describe(v any) string { b, _ := json.Marshal(v); return fmt.Sprintf("%s", b) }

@@ -152,3 +152,20 @@ func (c *mbConn) ack(priv ed25519.PrivateKey, blobIDs [][]byte) (uint32, error) 
 	}
 	return resp.GetAck().GetDeleted(), nil
 }
+
+// subscribe asks for pushed notifications of the mailbox of priv and
+// returns the number of pending blobs.
+func (c *mbConn) subscribe(priv ed25519.PrivateKey) (uint32, error) {
+	nonce, err := c.challenge()
+	if err != nil {
+		return 0, err
+	}
+	resp, err := c.roundTrip(&pb.MailboxRequest{Body: &pb.MailboxRequest_Subscribe{Subscribe: &pb.Subscribe{
+		Challenge: nonce,
+		Auth:      []*pb.MailboxAuth{auth(priv, crypto.OpSubscribe, nonce)},
+	}}})
+	if err != nil {
+		return 0, fmt.Errorf("subscribe: %w", err)
+	}
+	return resp.GetSubscribe().GetPending(), nil
+}

@@ -25,7 +25,7 @@ type Env struct {
 	Now func() time.Time
 	// Emit records an event; safe for concurrent use. The backend fills
 	// Kind, Node, Peer, Item (and Size for received items); the runner
-	// stamps the time.
+	// stamps the virtual time unless T is already set.
 	Emit func(Event)
 	// Dir is a scratch directory for node and relay data.
 	Dir string

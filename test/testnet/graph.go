@@ -54,26 +54,28 @@ func NewRand(seed uint64, stream string) *rand.Rand {
 // GroupOf is the friend group of node i: contiguous equal blocks.
 func GroupOf(i, nodes, groups int) int { return i * groups / nodes }
 
-// BuildGraph generates the scenario's friendship graph with gonum's
-// generators (graph/graphs/gen), deterministic for the seed.
+// BuildGraph generates the scenario's friendship graph, deterministic for
+// the seed: gonum's generators (graph/graphs/gen) for scale-free
+// (PreferentialAttachment), groups (Gnp per block) and complete graphs,
+// and Watts–Strogatz written here (see wattsStrogatz).
 func BuildGraph(s *Scenario) (*Graph, error) {
 	r := NewRand(s.Seed, "graph")
-	g := simple.NewUndirectedGraph()
-	for i := 0; i < s.Nodes; i++ {
-		g.AddNode(simple.Node(i))
-	}
+	var edges []Edge
 	var err error
 	switch s.Graph.Model {
 	case GraphSmallWorld:
-		// Batagelj–Brandes' O(nd) form of the Watts–Strogatz model: a ring
-		// lattice of degree d with each edge rewired with probability p.
-		err = gen.SmallWorldsBB(g, s.Nodes, s.Graph.Degree, s.Graph.Rewire, r)
+		edges = wattsStrogatz(s.Nodes, s.Graph.Degree, s.Graph.Rewire, r)
 	case GraphScaleFree:
-		err = gen.PreferentialAttachment(g, s.Nodes, s.Graph.Degree, r)
+		edges, err = generate(func(g *simple.UndirectedGraph) error {
+			return gen.PreferentialAttachment(g, s.Nodes, s.Graph.Degree, r)
+		})
 	case GraphGroups:
-		err = blockModel(g, s, r)
+		edges, err = blockModel(s, r)
 	case GraphComplete:
-		gen.Complete(g, gen.IDRange{First: 0, Last: int64(s.Nodes - 1)})
+		edges, err = generate(func(g *simple.UndirectedGraph) error {
+			gen.Complete(g, gen.IDRange{First: 0, Last: int64(s.Nodes - 1)})
+			return nil
+		})
 	case GraphEdges:
 		return ReadEdgeList(s.Path(s.Graph.File), s.Nodes)
 	default:
@@ -82,30 +84,87 @@ func BuildGraph(s *Scenario) (*Graph, error) {
 	if err != nil {
 		return nil, fmt.Errorf("testnet: graph: %w", err)
 	}
+	return NewGraph(s.Nodes, edges), nil
+}
+
+// wattsStrogatz is the Watts–Strogatz model: a ring where each node links
+// to its k nearest neighbours on each side, then each edge's far end is
+// moved with probability p to a uniform node (no self-loops, no
+// duplicates). It is written here because gonum's SmallWorldsBB (v0.17)
+// does not yield a ring lattice: at n=200, d=3, p=0.1 its degrees range
+// from 1 to 182 (a few hubs), not about 2d.
+func wattsStrogatz(n, k int, p float64, r *rand.Rand) []Edge {
+	has := make(map[uint64]bool, n*k)
 	var edges []Edge
-	it := g.Edges()
-	for it.Next() {
-		e := it.Edge()
-		a, b := int(e.From().ID()), int(e.To().ID())
-		if a == b || a >= s.Nodes || b >= s.Nodes {
+	var from []int // the lattice node each edge leaves from; it keeps its end
+	for v := 0; v < n; v++ {
+		for i := 1; i <= k; i++ {
+			e := MakeEdge(v, (v+i)%n)
+			has[e.Key()] = true
+			edges = append(edges, e)
+			from = append(from, v)
+		}
+	}
+	for x, e := range edges {
+		if r.Float64() >= p {
 			continue
 		}
-		edges = append(edges, MakeEdge(a, b))
+		v := from[x]
+		// Try a few targets; keep the edge when the node is saturated.
+		for range 16 {
+			w := r.IntN(n)
+			ne := MakeEdge(v, w)
+			if w == v || has[ne.Key()] {
+				continue
+			}
+			delete(has, e.Key())
+			has[ne.Key()] = true
+			edges[x] = ne
+			break
+		}
 	}
-	return NewGraph(s.Nodes, edges), nil
+	return edges
+}
+
+// generate runs a gonum generator on an empty graph and returns its edges
+// with node IDs relabelled 0..n-1 in ID order (some generators pick their
+// own IDs with NewNode).
+func generate(fn func(g *simple.UndirectedGraph) error) ([]Edge, error) {
+	g := simple.NewUndirectedGraph()
+	if err := fn(g); err != nil {
+		return nil, err
+	}
+	var ids []int64
+	for it := g.Nodes(); it.Next(); {
+		ids = append(ids, it.Node().ID())
+	}
+	slices.Sort(ids)
+	idx := make(map[int64]int, len(ids))
+	for i, id := range ids {
+		idx[id] = i
+	}
+	var edges []Edge
+	for it := g.Edges(); it.Next(); {
+		e := it.Edge()
+		edges = append(edges, MakeEdge(idx[e.From().ID()], idx[e.To().ID()]))
+	}
+	return edges, nil
 }
 
 // blockModel is a stochastic block model built from gonum's G(n,p): a
 // G(n, p_out) over everyone plus a G(k, p_in) inside each block. A pair in
 // one block is thus linked with probability 1-(1-p_in)(1-p_out).
-func blockModel(g *simple.UndirectedGraph, s *Scenario, r *rand.Rand) error {
+func blockModel(s *Scenario, r *rand.Rand) ([]Edge, error) {
+	var edges []Edge
 	if s.Graph.POut > 0 {
-		if err := gen.Gnp(g, s.Nodes, s.Graph.POut, r); err != nil {
-			return err
+		out, err := generate(func(g *simple.UndirectedGraph) error { return gen.Gnp(g, s.Nodes, s.Graph.POut, r) })
+		if err != nil {
+			return nil, err
 		}
+		edges = out
 	}
 	if s.Graph.PIn <= 0 {
-		return nil
+		return edges, nil
 	}
 	for b := 0; b < s.Graph.Groups; b++ {
 		var members []int
@@ -117,20 +176,15 @@ func blockModel(g *simple.UndirectedGraph, s *Scenario, r *rand.Rand) error {
 		if len(members) < 2 {
 			continue
 		}
-		sub := simple.NewUndirectedGraph()
-		if err := gen.Gnp(sub, len(members), s.Graph.PIn, r); err != nil {
-			return err
+		in, err := generate(func(g *simple.UndirectedGraph) error { return gen.Gnp(g, len(members), s.Graph.PIn, r) })
+		if err != nil {
+			return nil, err
 		}
-		it := sub.Edges()
-		for it.Next() {
-			e := it.Edge()
-			u, v := members[e.From().ID()], members[e.To().ID()]
-			if !g.HasEdgeBetween(int64(u), int64(v)) {
-				g.SetEdge(g.NewEdge(simple.Node(u), simple.Node(v)))
-			}
+		for _, e := range in {
+			edges = append(edges, MakeEdge(members[e.A], members[e.B]))
 		}
 	}
-	return nil
+	return edges, nil
 }
 
 // NewGraph builds a Graph from pairs, dropping self-loops and duplicates.

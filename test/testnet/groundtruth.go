@@ -41,11 +41,25 @@ type openPair struct {
 // returns every friend meeting at every threshold, sorted by (Dist, Start,
 // A, B). Candidate pairs come from a uniform grid whose cell is the
 // largest threshold: each node is compared with the nodes of its own and
-// the 8 neighbouring cells only, so a step costs O(n + close pairs), not
-// O(n²). onStep, if not nil, is called after each step with its positions.
+// the 8 neighbouring cells only, so a step costs O(n + nearby pairs), not
+// O(n²); when the friend list is shorter than the grid's candidate list
+// (sparse friendships, dense crowds) the step walks the friend pairs
+// instead, O(|E|). onStep, if not nil, is called after each step with its positions.
 func GroundTruth(s *Scenario, g *Graph, mob Mobility, onStep func(step int, t time.Duration, pos []Point)) []Meeting {
+	return groundTruth(s, g, mob, onStep, pairsAuto)
+}
+
+// Pair-finding strategies of a truth (tests force each).
+const (
+	pairsAuto = iota
+	pairsGrid
+	pairsEdges
+)
+
+func groundTruth(s *Scenario, g *Graph, mob Mobility, onStep func(step int, t time.Duration, pos []Point), mode int) []Meeting {
 	ts := s.Thresholds()
 	gt := newTruth(ts, g)
+	gt.mode = mode
 	pos := make([]Point, s.Nodes)
 	steps := s.Steps()
 	for k := 0; k < steps; k++ {
@@ -67,6 +81,7 @@ type truth struct {
 	grid  map[[2]int32][]int32
 	keys  []([2]int32)
 	open  map[uint64]*openPair
+	mode  int
 	out   []Meeting
 	freed []*openPair
 }
@@ -94,7 +109,43 @@ func (gt *truth) step(k int, t time.Duration, pos []Point) {
 		}
 		gt.grid[c] = append(gt.grid[c], int32(i))
 	}
-	maxD := gt.cell
+	// The grid compares about 9·Σ count² / 2 pairs; walking the friend
+	// list compares |E|. Take the cheaper; both find the same pairs.
+	var pairs int
+	for _, c := range gt.keys {
+		n := len(gt.grid[c])
+		pairs += 9 * n * n / 2
+	}
+	max2 := gt.cell * gt.cell
+	if gt.mode == pairsEdges || (gt.mode == pairsAuto && len(gt.g.Edges) < pairs) {
+		for _, e := range gt.g.Edges {
+			p, q := pos[e.A], pos[e.B]
+			if !p.Valid() || !q.Valid() {
+				continue
+			}
+			dx, dy := p.X-q.X, p.Y-q.Y
+			if d2 := dx*dx + dy*dy; d2 <= max2 {
+				gt.observe(k, t, e, math.Sqrt(d2))
+			}
+		}
+	} else {
+		gt.gridPairs(k, t, pos, max2)
+	}
+	// Pairs not seen close this step left every threshold.
+	for key, op := range gt.open {
+		if op.seen != k {
+			gt.closeAll(key, op, t)
+		}
+	}
+	// Drop emptied cells now and then so a long run's map stays small.
+	if len(gt.grid) > 4*len(gt.keys)+1024 {
+		clear(gt.grid)
+	}
+}
+
+// gridPairs finds close friend pairs through the grid: each node against
+// the nodes of its own and the 8 neighbouring cells.
+func (gt *truth) gridPairs(k int, t time.Duration, pos []Point, max2 float64) {
 	for i, p := range pos {
 		if !p.Valid() || len(gt.g.Adj[i]) == 0 {
 			continue
@@ -106,24 +157,15 @@ func (gt *truth) step(k int, t time.Duration, pos []Point) {
 					if int(j) <= i {
 						continue
 					}
-					d := p.Dist(pos[j])
-					if d > maxD || !gt.g.Friends(i, int(j)) {
+					ex, ey := p.X-pos[j].X, p.Y-pos[j].Y
+					d2 := ex*ex + ey*ey
+					if d2 > max2 || !gt.g.Friends(i, int(j)) {
 						continue
 					}
-					gt.observe(k, t, Edge{int32(i), j}, d)
+					gt.observe(k, t, Edge{int32(i), j}, math.Sqrt(d2))
 				}
 			}
 		}
-	}
-	// Pairs not seen close this step left every threshold.
-	for key, op := range gt.open {
-		if op.seen != k {
-			gt.closeAll(key, op, t)
-		}
-	}
-	// Drop emptied cells now and then so a long run's map stays small.
-	if len(gt.grid) > 4*len(gt.keys)+1024 {
-		clear(gt.grid)
 	}
 }
 

@@ -3,12 +3,15 @@ package testnet
 import (
 	"fmt"
 	"image/color"
+	"os"
 	"path/filepath"
 	"slices"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
 )
 
 // Plot file names in the results directory.
@@ -167,8 +170,15 @@ func save(p *plot.Plot, dir, name string) error {
 	if p.Y.Min > p.Y.Max {
 		p.Y.Min, p.Y.Max = 0, 1
 	}
-	if err := p.Save(6*vg.Inch, 4*vg.Inch, filepath.Join(dir, name)); err != nil {
+	c := vgimg.NewWith(vgimg.UseWH(6*vg.Inch, 4*vg.Inch), vgimg.UseDPI(150))
+	p.Draw(draw.New(c))
+	f, err := os.Create(filepath.Join(dir, name))
+	if err != nil {
 		return fmt.Errorf("testnet: plot %s: %w", name, err)
 	}
-	return nil
+	if _, err := (vgimg.PngCanvas{Canvas: c}).WriteTo(f); err != nil {
+		f.Close()
+		return fmt.Errorf("testnet: plot %s: %w", name, err)
+	}
+	return f.Close()
 }

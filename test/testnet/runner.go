@@ -51,6 +51,13 @@ type Sample struct {
 	HeapBytes int64        `json:"heap_bytes"`
 }
 
+// NewResult sorts events by time and computes the summary.
+func NewResult(s *Scenario, g *Graph, meetings []Meeting, events []Event, samples []Sample) *Result {
+	slices.SortStableFunc(events, func(a, b Event) int { return int(a.T - b.T) })
+	return &Result{Meetings: meetings, Events: events, Samples: samples, scenario: s, graph: g,
+		Summary: Summarize(s, g, meetings, events, samples)}
+}
+
 // recorder collects events stamped with virtual time.
 type recorder struct {
 	clock *VClock
@@ -59,7 +66,9 @@ type recorder struct {
 }
 
 func (r *recorder) emit(e Event) {
-	e.T = r.clock.Elapsed().Milliseconds()
+	if e.T == 0 {
+		e.T = r.clock.Elapsed().Milliseconds()
+	}
 	r.mu.Lock()
 	r.evs = append(r.evs, e)
 	r.mu.Unlock()
@@ -117,9 +126,7 @@ func Run(ctx context.Context, s *Scenario, opt Options) (*Result, error) {
 	if runErr != nil {
 		return nil, runErr
 	}
-	res := &Result{Meetings: meetings, Events: rec.events(), Samples: samples, scenario: s, graph: g}
-	slices.SortStableFunc(res.Events, func(a, b Event) int { return int(a.T - b.T) })
-	res.Summary = Summarize(s, g, meetings, res.Events, samples)
+	res := NewResult(s, g, meetings, rec.events(), samples)
 	res.Summary.Mode = opt.Mode
 	res.Run = RunInfo{WallSeconds: round(time.Since(wall0).Seconds()), GoVersion: runtime.Version()}
 	for _, sm := range samples {
@@ -184,14 +191,14 @@ func drive(ctx context.Context, s *Scenario, g *Graph, plan []Action, net Networ
 			act(ctx, plan[next], net, online, sent, rec)
 		}
 		if k%sampleEvery == 0 {
-			samples = append(samples, sample(clock, s, net))
+			samples = append(samples, sample(t, s, net))
 		}
 		bar.Update(k+1, t+s.Step.Duration)
 	}
 	if err := clock.WaitUntil(ctx, s.Duration.Duration); err != nil {
 		return samples, err
 	}
-	samples = append(samples, sample(clock, s, net))
+	samples = append(samples, sample(s.Duration.Duration, s, net))
 	return samples, nil
 }
 
@@ -242,8 +249,10 @@ func act(ctx context.Context, a Action, net Network, online []bool, sent []Point
 	}
 }
 
-func sample(clock *VClock, s *Scenario, net Network) Sample {
-	sm := Sample{T: clock.Elapsed().Milliseconds(), NodeIn: make([]int64, s.Nodes), NodeOut: make([]int64, s.Nodes)}
+// sample measures at scheduled virtual time t (the clock may be a little
+// past it).
+func sample(t time.Duration, s *Scenario, net Network) Sample {
+	sm := Sample{T: t.Milliseconds(), NodeIn: make([]int64, s.Nodes), NodeOut: make([]int64, s.Nodes)}
 	for i := range s.Nodes {
 		st := net.Node(i).Stats()
 		sm.NodeIn[i], sm.NodeOut[i] = st.BytesIn, st.BytesOut

@@ -41,8 +41,8 @@ func (s *Scenario) Validate() error {
 	if !(n.BandwidthMbps > 0) || n.BandwidthMbps > 100_000 {
 		bad("network.bandwidth_mbps", "%v not in (0, 100000]", n.BandwidthMbps)
 	}
-	if !(n.Speedup >= 1) || n.Speedup > 10_000 {
-		bad("network.speedup", "%v not in [1, 10000]", n.Speedup)
+	if !(n.Speedup >= 1) || n.Speedup > 1_000_000 {
+		bad("network.speedup", "%v not in [1, 1000000]", n.Speedup)
 	}
 	m := s.Metrics
 	for _, d := range m.Distances {

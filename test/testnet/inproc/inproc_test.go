@@ -24,7 +24,7 @@ func TestMain(m *testing.M) {
 }
 
 // TestTinyScenario runs three real nodes and a real relay on loopback for
-// five virtual minutes (30 s of wall time): the two friends standing 50 m
+// five virtual minutes (15 s of wall time): the two friends standing 49 m
 // apart for the whole run are detected by both, the far friend never, and
 // every item reaches its (always online) recipients.
 func TestTinyScenario(t *testing.T) {

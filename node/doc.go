@@ -1,0 +1,141 @@
+// Package node is the embeddable Imigee library: one device's identity,
+// friends, proximity engine, sharing, offline delivery and forget. Apps
+// embed it directly (Go) or through node/mobile (gomobile).
+//
+// # Lifecycle
+//
+//	n, err := node.New(node.Config{DataDir: dir, StoreKey: key, Relays: relays, Events: h})
+//	err = n.Start(ctx)   // libp2p host, relay sessions, background loop
+//	...                  // Invite/Link, SetLocation, SharePhoto, Accept, ...
+//	err = n.Close()      // stops every goroutine, closes host and store
+//
+// New opens the encrypted store (node/localstore) and loads or creates the
+// device identity; it does no network I/O. Start builds a libp2p host (QUIC
+// and TCP, hole punching, circuit relay client), connects to each relay,
+// reserves a circuit slot there (explicit reservations, not autorelay, so a
+// friend can always reach the device through its relay), subscribes to
+// today's mailboxes and catches up on the mailboxes of every day since the
+// last successful fetch (at most the retention window). Forget is the
+// other way out: it closes the node for good.
+//
+// # Flows (DESIGN.md flows 1–5)
+//
+// Link: Invite returns text (also the QR payload) holding the signed device
+// card, a single-use 32-byte secret, its expiry and the current transport
+// addresses (direct and relay-circuit), all signed by the card's key. Link
+// dials the inviter on /imigee/link/1 and sends a LinkRequest sealed
+// (crypto envelope, sealed sender) to the inviter's box key with the
+// requester's card and the secret; the inviter checks the secret, consumes
+// the invite, stores the friend and answers with its own card sealed back.
+// Both derive pair keys with the secret mixed into the proximity chain.
+//
+// Share: every share stream (/imigee/share/1) begins with both sides'
+// Hello: a per-epoch pair hint and a proof over both transport peer IDs and
+// both nonces (so a proof cannot be replayed on another connection). Then
+// one request: an Envelope (message, like), an Offer, or a Resume. Photos
+// and videos are sealed once into a pending copy in DataDir/outbox with a
+// random content key (crypto STREAM chunks of 64 KiB); each recipient gets
+// its own sealed offer carrying that key. The recipient applies its policy
+// (ask: item_offered and a wait of up to OfferWait for Accept/Reject;
+// auto-accept per friend), answers OfferReply{accept, from_chunk}, writes
+// opened chunks into a part file, records the resume point (every 16 chunks
+// and whenever the stream ends), and at the end signs a Receipt over the
+// item ID and content hash. Delivery to the app is exactly once: the seen
+// mark and the inbox record are written in one transaction.
+//
+// Offline: when the friend cannot be dialled, the item goes to the pair's
+// mailbox for today at a relay: a sealed offer (or the message itself),
+// then the sealed chunks packed into envelopes padded to MailboxBlobBucket
+// (256 KiB). The recipient's catch-up opens, reassembles and acks; it
+// answers with a sealed receipt in the reverse mailbox. Retries back off
+// from RetryMin to RetryMax with the schedule stored per item and
+// recipient (it survives restarts); a friend coming online or a relay
+// reconnecting makes pending deliveries due at once. There is no polling:
+// the mailboxes are checked at Start, on each relay (re)connect, on a
+// pushed notification, and at day change.
+//
+// Meet: with a location (SetLocation), the app open (SetAppOpen) or the
+// device dwelling in one cell for DwellTime, and outside every quiet zone,
+// the node announces per friend (precision close = S2 level 16, casual =
+// level 14, off = nothing; at most ProximityFriendCap friends) the here
+// token and the near tokens of this epoch with a record (current transport
+// peer ID and addresses) sealed under the pair's record key. A match opens
+// the record, dials the friend (direct, else the circuit address), and only
+// if both Hello proofs verify does friend_nearby fire; it expires after
+// NearbyEpochs without a new confirmation (friend_gone). The same tokens
+// serve the local paths: BLEAdvertisement/OnBLEScan for Bluetooth, and
+// mDNS on the LAN (Config.EnableMDNS) where a found peer is probed with
+// Hellos.
+//
+// Forget: signed Forget requests to every relay with every mailbox key the
+// node can derive for the retention window, both directions (which also
+// withdraws its rendezvous entries there), then a wipe of the store, the
+// pending copies and received files.
+//
+// # What leaves the device
+//
+// To relays: sealed envelopes (padded to size buckets, sealed sender),
+// mailbox IDs and signatures by per-pair, per-direction, per-day mailbox
+// keys, 8-byte proximity tokens and sealed records, the epoch number, and
+// the rotating transport identity and its addresses. To friends: sealed
+// offers, chunks, envelopes and receipts, Hello proofs. Never: location,
+// cells, coordinates, distances (P3/P4), the identity key, friend lists.
+//
+// # Transport identity (P12)
+//
+// The libp2p identity is not the device identity. A fresh Ed25519 transport
+// key is made on every Start and again every TransportRotation (24 h by the
+// injected clock): relays see a peer ID that changes at least daily, and
+// friends learn the current one only from sealed records and Hellos.
+// Friends' direct attempts to an old ID fail and fall back to the mailbox
+// until the next match or session.
+//
+// # Concurrency
+//
+// All exported methods are safe for concurrent use. Node.mu guards the
+// in-memory state (friends, host, location, relay sessions); the store has
+// its own transactions; outbox and inbox records are changed with
+// read-modify-write transactions. Goroutines: one event-delivery goroutine
+// (events reach the app in order, never from a caller's goroutine), one
+// background loop (deliveries, proximity ticks, reservation refresh,
+// rotation), and short-lived workers started through Node.spawn or the
+// loop, all tracked by one WaitGroup that Close waits on after cancelling
+// the node context. Inbound stream handlers register with the same
+// WaitGroup.
+//
+// # Limits
+//
+// Invites: MaxInviteLen, MaxInviteAddrs, InviteTTL, single use. Frames:
+// protocol caps via protocol.Read*/Validate*. Items: MaxItemSize,
+// MaxMessageLen, MaxRecipients; replay window for envelopes is the
+// retention plus a day; peer streams time out after StreamIdleTimeout
+// without a frame. Local paths: MaxBLEScan, MaxBLETokens, MaxLANProbes.
+// Deliveries: MaxParallelDeliveries.
+//
+// # Caveats
+//
+// Received files are stored in the clear under DataDir/media (the app
+// shows them); the store and the sealed pending copies are encrypted.
+// Offline items are sealed to the friend's long-term box key; prekey
+// rotation (crypto.SignedPrekey) is not wired yet. The hello of an inbound
+// stream is checked against every friend's hint for the epoch (linear in
+// friends). Previews are not generated.
+//
+// # Which tests prove what
+//
+//   - P3/P4 (nothing locating leaves): TestNothingLocatingLeaves records
+//     every byte sent to the relay and every event through meeting,
+//     sharing and mailbox delivery and finds no coordinate, cell ID or
+//     distance; TestMeetQuietZoneNeverFound, TestMeetPrecisionOffAndNoLocation.
+//   - P7 (accept/reject, policies): TestShareDirectAccept,
+//     TestShareDirectReject, TestShareAutoAcceptLikesMessages.
+//   - P8 (forget): TestForgetLeavesNothingAtRelay.
+//   - P9 (no location still receives): TestMeetPrecisionOffAndNoLocation.
+//   - P11 (pending copy dropped): TestShareDirectAccept,
+//     TestOfflineDeliveryThroughRelay, TestPendingCopyExpires.
+//   - P12 (rotating transport identity): TestTransportIdentityRotates.
+//   - Resume without re-sending: TestTransferResumes.
+//   - Bad peer input: TestBadPeerInput, FuzzShareHandler, FuzzLinkHandler,
+//     TestBadInvites.
+//   - Encryption at rest: localstore.TestFileRevealsNothing.
+package node
