@@ -70,6 +70,7 @@ func (l lanNotifee) HandlePeerFound(ai peer.AddrInfo) {
 			s, err := n.dialSessionTo(cctx, f, ai.ID)
 			cancel()
 			if err == nil {
+				s.sendPrekey()
 				s.close()
 				n.notePeer(f, ai.ID)
 				n.setNearby(f)
@@ -152,6 +153,7 @@ func (n *Node) OnBLEScan(data []byte) {
 			cctx, cancel := context.WithTimeout(ctx, DialTimeout)
 			defer cancel()
 			if s, err := n.dialSessionTo(cctx, f, pid); err == nil {
+				s.sendPrekey()
 				s.close()
 				n.setNearby(f)
 			}

@@ -384,6 +384,7 @@ func (n *Node) confirmNearby(f *friend, pid peer.ID, addrs []ma.Multiaddr) {
 		n.log.Debug("match not confirmed", "err", err)
 		return
 	}
+	s.sendPrekey()
 	s.close()
 	n.setNearby(f)
 }

@@ -36,6 +36,11 @@ func relayPending(t *testing.T, n *Node) int {
 
 func TestOfflineDeliveryThroughRelay(t *testing.T) {
 	clock, ra, a, b, bID, aID := pair(t)
+	// Offline items go to b's prekey (exchanged at link), not its box key.
+	fb, _ := a.friend(bID)
+	if a.mailboxKeyFor(fb) == fb.card.BoxPub {
+		t.Fatal("no prekey known after linking")
+	}
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}

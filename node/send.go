@@ -229,3 +229,21 @@ func (n *Node) markDelivered(itemID, friendID string) {
 		n.emit(&Event{Kind: EventDelivered, FriendID: friendID, ItemID: itemID})
 	}
 }
+
+// sendPrekey hands the friend this device's current signed prekey (for
+// sealing offline items with forward secrecy) on a confirmed session.
+func (s *session) sendPrekey() {
+	pk := s.n.currentPrekey()
+	if len(pk) == 0 {
+		return
+	}
+	var id [16]byte
+	_, _ = rand.Read(id[:])
+	sealed, err := s.f.sealer.Seal(rand.Reader, crypto.Header{Type: crypto.TypePrekeys, ItemID: id, Created: s.n.cfg.Now().Unix()}, pk)
+	if err != nil {
+		return
+	}
+	if s.write(&pb.PeerFrame{Body: &pb.PeerFrame_Envelope{Envelope: &pb.Envelope{Sealed: sealed}}}) == nil {
+		_ = s.awaitReceipt(id[:], nil)
+	}
+}

@@ -32,8 +32,12 @@ type Config struct {
 	// Network names the relay network: relays gossip rendezvous
 	// announcements on protocol.GossipTopic + "/" + Network. Default "main".
 	Network string `toml:"network"`
-	// Peers are multiaddrs (with /p2p/ID) of other relays of the network;
-	// the relay keeps connections to them for the gossip mesh. Default none.
+	// Peers are the other relays of the network, as multiaddrs ending in
+	// /p2p/ID. Only these peer IDs may join the gossip topic (send or
+	// receive announcements); entries with an address are also dialed and
+	// kept connected, a bare "/p2p/ID" only trusts a relay that dials in.
+	// List every relay you exchange gossip with on both sides. Default
+	// none: a standalone relay that gossips with nobody.
 	Peers []string `toml:"peers"`
 	// EnableCircuitRelay runs the circuit relay v2 service for NAT'd nodes.
 	// Default true.

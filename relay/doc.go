@@ -40,9 +40,13 @@
 // Gossip: relays of one network join the gossipsub topic
 // protocol.GossipTopic + "/" + Config.Network and publish every local
 // announcement (with a random per-session origin, never a client identity)
-// and every withdrawal. A validator rejects anything that does not pass
-// protocol.DecodeGossip, so invalid gossip is neither applied nor
-// forwarded. Remote announcements are matched like local ones and each
+// and every withdrawal. Only relays named in Config.Peers may take part:
+// a subscription filter keeps every other peer (a phone speaking pubsub)
+// out of the topic, so it can neither read announcements, which would be a
+// silent probe, nor receive any; a validator rejects messages from
+// untrusted peers (which would dodge the token budget) and anything that
+// does not pass protocol.DecodeGossip, so bad gossip is neither applied
+// nor forwarded. Remote announcements are matched like local ones and each
 // relay notifies only its own clients: the relay of the other side computes
 // the same match from the gossip it receives, so both sides hear of it.
 // Gossipsub forwards along its mesh, which forms on heartbeats (~1 s) after
@@ -110,8 +114,10 @@
 //     relay keys state by connection, never by peer ID; rendezvous gossip
 //     carries a random origin per session.
 //   - Rendezvous: TestRendezvousMatchBothSides, TestRendezvousLimits,
-//     TestRendezvousRetention, TestGossipThreeRelays; bad input:
-//     TestBadRequestsChangeNothing, TestBadFrames, TestRateLimit and the
+//     TestRendezvousRetention, TestGossipThreeRelays,
+//     TestGossipRejectsUntrusted; bad input:
+//     TestBadRequestsChangeNothing, TestBadFrames, TestRateLimit,
+//     TestGlobalQuota and the
 //     fuzz targets FuzzMailboxStream, FuzzRendezvousStream, FuzzGossip.
 //
 // Benchmarks (one `go test -bench . ./relay/` run): BenchmarkIngest (1 KiB

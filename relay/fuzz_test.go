@@ -160,6 +160,7 @@ func FuzzGossip(f *testing.F) {
 	f.Add(wd)
 	f.Add([]byte{0xff, 0x01})
 	from := peer.ID("other-relay")
+	r.trusted[from] = true
 	f.Fuzz(func(t *testing.T, data []byte) {
 		before := r.rv.Stats()
 		msg := &pubsub.Message{Message: &pubsubpb.Message{Data: data}}

@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	pubsubpb "github.com/libp2p/go-libp2p-pubsub/pb"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/imigee/imigee/protocol"
@@ -45,6 +46,8 @@ func (r *Relay) startGossip(ctx context.Context) error {
 		pubsub.WithValidateQueueSize(gossipQueue),
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
 		pubsub.WithRawTracer(&meshTracer{mesh: r.m.gossipMesh, dropped: r.m.gossipDrop}),
+		pubsub.WithSubscriptionFilter(relayFilter{topic: topicName(r.cfg.Network), allowed: r.trusted}),
+		pubsub.WithPeerFilter(func(p peer.ID, _ string) bool { return r.trusted[p] }),
 	)
 	if err != nil {
 		return err
@@ -69,9 +72,38 @@ func (r *Relay) startGossip(ctx context.Context) error {
 	return nil
 }
 
-// validate rejects gossip that does not decode or validate, so pubsub
-// neither delivers nor forwards it; the decoded message rides along.
-func (g *gossip) validate(_ context.Context, _ peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
+// relayFilter lets only trusted relays (Config.Peers) subscribe to the
+// gossip topic, so a client that speaks pubsub to the relay can neither
+// read announcements (a silent probe) nor be sent any.
+type relayFilter struct {
+	topic   string
+	allowed map[peer.ID]bool
+}
+
+func (f relayFilter) CanSubscribe(topic string) bool { return topic == f.topic }
+
+func (f relayFilter) FilterIncomingSubscriptions(p peer.ID, subs []*pubsubpb.RPC_SubOpts) ([]*pubsubpb.RPC_SubOpts, error) {
+	if !f.allowed[p] {
+		return nil, nil
+	}
+	out := subs[:0:0]
+	for _, s := range subs {
+		if s.GetTopicid() == f.topic {
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}
+
+// validate rejects gossip that does not come from a trusted relay or does
+// not decode and validate, so pubsub neither delivers nor forwards it
+// (a client could otherwise announce through gossip around its token
+// budget); the decoded message rides along.
+func (g *gossip) validate(_ context.Context, from peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
+	if from != g.r.host.ID() && !g.r.trusted[from] {
+		g.r.m.drop(dropGossipUntrusted)
+		return pubsub.ValidationReject
+	}
 	m := &pb.RendezvousGossip{}
 	if err := protocol.DecodeGossip(msg.Data, m); err != nil {
 		g.r.m.drop(dropGossipInvalid)

@@ -16,6 +16,7 @@ const (
 	dropMatchQueueFull  = "match_queue_full"
 	dropGossipInvalid   = "gossip_invalid"
 	dropGossipRefused   = "gossip_refused"
+	dropGossipUntrusted = "gossip_untrusted"
 	dropStreamLimit     = "stream_limit"
 	dropRateLimit       = "rate_limit"
 	dropDraining        = "draining"
@@ -96,7 +97,7 @@ func newMetrics(st func() store.Stats, rv func() rendezvous.Stats) *metrics {
 		m.req[i] = m.requests.WithLabelValues(name)
 	}
 	reg.MustRegister(m.requests, m.errors, m.drops, m.subscribed, m.streams)
-	for _, r := range []string{dropNotifyQueueFull, dropMatchQueueFull, dropGossipInvalid, dropGossipRefused, dropStreamLimit, dropRateLimit, dropDraining} {
+	for _, r := range []string{dropNotifyQueueFull, dropMatchQueueFull, dropGossipInvalid, dropGossipRefused, dropGossipUntrusted, dropStreamLimit, dropRateLimit, dropDraining} {
 		m.drops.WithLabelValues(r)
 	}
 	for name := range pb.ErrorCode_value {

@@ -40,14 +40,15 @@ const rendezvousSweepInterval = 30 * time.Second
 // rendezvous protocols, circuit relay v2 and AutoNAT, with a durable
 // mailbox store and a gossip link to the other relays of its network.
 type Relay struct {
-	cfg   Config
-	host  host.Host
-	store *store.Store
-	rv    *rendezvous.Engine
-	hub   *hub
-	conns *conns
-	m     *metrics
-	peers []peer.AddrInfo
+	cfg     Config
+	host    host.Host
+	store   *store.Store
+	rv      *rendezvous.Engine
+	hub     *hub
+	conns   *conns
+	m       *metrics
+	peers   []peer.AddrInfo  // configured relays to dial (with addresses)
+	trusted map[peer.ID]bool // relays allowed in the gossip topic; read-only after New
 
 	gossip *gossip // nil until Start
 
@@ -76,12 +77,16 @@ func New(cfg Config) (*Relay, error) {
 		return nil, err
 	}
 	var peers []peer.AddrInfo
+	trusted := make(map[peer.ID]bool)
 	for _, s := range cfg.Peers {
 		ai, err := peer.AddrInfoFromString(s)
 		if err != nil {
 			return nil, fmt.Errorf("relay: config: peer %q: %w", s, err)
 		}
-		peers = append(peers, *ai)
+		trusted[ai.ID] = true
+		if len(ai.Addrs) > 0 {
+			peers = append(peers, *ai)
+		}
 	}
 	for _, s := range cfg.ListenAddrs {
 		if _, err := ma.NewMultiaddr(s); err != nil {
@@ -96,9 +101,10 @@ func New(cfg Config) (*Relay, error) {
 		return nil, fmt.Errorf("relay: %w", err)
 	}
 	r := &Relay{
-		cfg:   cfg,
-		store: st,
-		peers: peers,
+		cfg:     cfg,
+		store:   st,
+		peers:   peers,
+		trusted: trusted,
 		rv: rendezvous.New(rendezvous.Config{
 			Skew:           cfg.Rendezvous.Skew.D(),
 			MaxEntries:     cfg.Rendezvous.MaxEntries,

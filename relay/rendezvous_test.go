@@ -2,10 +2,15 @@ package relay
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"testing"
 	"time"
 
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	pubsubpb "github.com/libp2p/go-libp2p-pubsub/pb"
+	lcrypto "github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/imigee/imigee/protocol"
@@ -129,27 +134,33 @@ func TestRendezvousRetention(t *testing.T) {
 // client of C announce the same token and both are told.
 func TestGossipThreeRelays(t *testing.T) {
 	clk := newTestClock()
-	mk := func(peers ...*Relay) *Relay {
+	keys := make([]lcrypto.PrivKey, 3)
+	ids := make([]peer.ID, 3)
+	for i := range keys {
+		keys[i], _, _ = lcrypto.GenerateEd25519Key(nil)
+		ids[i], _ = peer.IDFromPrivateKey(keys[i])
+	}
+	mk := func(i int, trust []peer.ID, dial ...*Relay) *Relay {
 		cfg := testConfig(t)
+		cfg.Identity = keys[i]
 		cfg.Now = clk.Now
 		cfg.Network = "test-" + t.Name()
-		for _, p := range peers {
+		for _, id := range trust {
+			cfg.Peers = append(cfg.Peers, "/p2p/"+id.String())
+		}
+		for _, p := range dial {
 			for _, a := range p.Addrs() {
 				cfg.Peers = append(cfg.Peers, a.String()+"/p2p/"+p.ID().String())
 			}
 		}
 		return startRelay(t, cfg)
 	}
-	b := mk()
-	a := mk(b)
-	c := mk(b)
+	b := mk(1, []peer.ID{ids[0], ids[2]}) // B trusts A and C, who dial it
+	a := mk(0, nil, b)
+	c := mk(2, nil, b)
 	// Gossipsub forwards only along its mesh, which forms on heartbeats;
 	// wait for it as an operator would see it, in the metrics.
-	mesh := func(r *Relay) float64 {
-		var m dto.Metric
-		_ = r.m.gossipMesh.Write(&m)
-		return m.GetGauge().GetValue()
-	}
+	mesh := func(r *Relay) float64 { return gaugeValue(r.m.gossipMesh) }
 	eventually(t, "gossip mesh A—B—C", func() bool { return mesh(a) >= 1 && mesh(c) >= 1 && mesh(b) >= 2 })
 	epoch := uint64(clk.Now().Unix()) / 600
 	ca := openRaw(t, clientHost(t, "quic"), a, "quic", protocol.RendezvousProtocol)
@@ -171,4 +182,76 @@ func TestGossipThreeRelays(t *testing.T) {
 	// Closing the stream at A withdraws its entry across the network.
 	ca.s.Reset()
 	eventually(t, "withdraw gossiped to C", func() bool { return c.rv.Stats().Entries == 1 })
+}
+
+type writer interface{ Write(*dto.Metric) error }
+
+func gaugeValue(g writer) float64 {
+	var m dto.Metric
+	_ = g.Write(&m)
+	if m.Gauge != nil {
+		return m.GetGauge().GetValue()
+	}
+	return m.GetCounter().GetValue()
+}
+
+// TestGossipRejectsUntrusted: a client that speaks pubsub to a relay can
+// neither read the network's announcements (a silent probe) nor inject
+// announcements around its token budget.
+func TestGossipRejectsUntrusted(t *testing.T) {
+	clk := newTestClock()
+	cfg := testConfig(t)
+	cfg.Now = clk.Now
+	cfg.Network = "untrusted"
+	r := startRelay(t, cfg)
+	h := clientHost(t, "quic")
+	ctx, cancel := context.WithCancel(context.Background())
+	ps, err := pubsub.NewGossipSub(ctx, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	topic, err := ps.Join(topicName("untrusted"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := topic.Subscribe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { sub.Cancel(); topic.Close(); cancel(); h.Close() }()
+
+	epoch := uint64(clk.Now().Unix()) / 600
+	cl := openRaw(t, h, r, "quic", protocol.RendezvousProtocol)
+	// The spy sees the relay's subscription (the relay drops the spy's).
+	eventually(t, "the spy to see the relay in the topic", func() bool { return len(topic.ListPeers()) == 1 })
+	cl.rv(announce(epoch, tokenN(3)))
+	if got := gaugeValue(r.m.gossipOut); got != 1 {
+		t.Fatalf("published %v", got)
+	}
+	// Gossip from an untrusted peer is rejected by the validator (the
+	// subscription filter already keeps such peers out of the topic).
+	forged, err := protocol.EncodeGossip(&pb.RendezvousGossip{Origin: make([]byte, 16), Epoch: epoch, EpochSeconds: 600, Announcements: announce(epoch, tokenN(9)).GetAnnounce().Announcements})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := &pubsub.Message{Message: &pubsubpb.Message{Data: forged}, ReceivedFrom: h.ID()}
+	if res := r.gossip.validate(ctx, h.ID(), msg); res != pubsub.ValidationReject {
+		t.Fatalf("untrusted gossip: %v, want reject", res)
+	}
+	if e := r.rv.Stats().Entries; e != 1 {
+		t.Fatalf("entries %d, want only the client's own", e)
+	}
+	if n := len(r.gossip.topic.ListPeers()); n != 0 {
+		t.Fatalf("the spy is a topic peer of the relay (%d)", n)
+	}
+	// The relay never sent its announcement to the spy.
+	for {
+		rctx, rcancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		got, err := sub.Next(rctx)
+		rcancel()
+		if err != nil {
+			break
+		}
+		t.Fatalf("the relay sent gossip to an untrusted peer: %d bytes", len(got.Data))
+	}
 }

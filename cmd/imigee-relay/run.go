@@ -199,11 +199,12 @@ func runRelay(ctx context.Context, stopSignals func(), c fileConfig, log *slog.L
 	}
 	addrsPath := filepath.Join(c.DataDir, addrsFileName)
 	announce := announceLines(r, admin)
-	if _, err := io.WriteString(stdout, announce); err != nil {
-		return fmt.Errorf("write addresses: %w", err)
-	}
+	// File first: whoever reads stdout may look for the file next.
 	if err := writeFileAtomic(addrsPath, []byte(announce), 0o644); err != nil {
 		return fmt.Errorf("write %s: %w", addrsPath, err)
+	}
+	if _, err := io.WriteString(stdout, announce); err != nil {
+		return fmt.Errorf("write addresses: %w", err)
 	}
 	log.Info("daemon ready", "version", versionString(), "listen_addrs", len(r.Addrs()),
 		"admin", c.Admin.Addr != "")

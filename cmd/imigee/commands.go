@@ -219,7 +219,7 @@ func cmdInbox(e *env) int {
 	return simple(e, "inbox", 0, 0, func([]string) (*request, error) { return &request{Cmd: "inbox"}, nil }, &r, func() {
 		fmt.Fprintf(e.stdout, "Inbox (%d):\n", len(r.Inbox))
 		for _, it := range r.Inbox {
-			fmt.Fprintf(e.stdout, "  %s  %-8s from %s  %-9s %s\n", short(it.ID), it.Type, short(it.Friend), it.State, itemDetail(it))
+			fmt.Fprintf(e.stdout, "  %s  %-8s from %s  %-9s %s\n", short(it.ID), oneLine(it.Type), short(it.Friend), it.State, itemDetail(it))
 		}
 		fmt.Fprintf(e.stdout, "Outbox (%d):\n", len(r.Outbox))
 		for _, it := range r.Outbox {
@@ -227,7 +227,7 @@ func cmdInbox(e *env) int {
 			for _, f := range it.To {
 				to = append(to, short(f))
 			}
-			fmt.Fprintf(e.stdout, "  %s  %-8s to %s  %s\n", short(it.ID), it.Type, strings.Join(to, ","), itemDetail(it))
+			fmt.Fprintf(e.stdout, "  %s  %-8s to %s  %s\n", short(it.ID), oneLine(it.Type), strings.Join(to, ","), itemDetail(it))
 		}
 	})
 }
@@ -237,7 +237,7 @@ func itemDetail(it itemJSON) string {
 	case "message":
 		return strconv.Quote(it.Text)
 	case "like":
-		return "of item " + short(it.Text)
+		return "of item " + short(oneLine(it.Text))
 	}
 	s := humanBytes(it.Size)
 	if it.State == "receiving" {

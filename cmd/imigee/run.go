@@ -199,6 +199,7 @@ func (p *eventPrinter) print(ev eventJSON) {
 // describeEvent renders an event for people.
 func describeEvent(ev eventJSON) string {
 	f, it := short(ev.Friend), short(ev.Item)
+	ev.Type = oneLine(ev.Type)
 	switch ev.Kind() {
 	case node.EventFriendLinked:
 		return fmt.Sprintf("linked with friend %s — compare safety numbers in person: imigee friends", f)
@@ -217,7 +218,7 @@ func describeEvent(ev eventJSON) string {
 	case node.EventDeliveryFailed:
 		return fmt.Sprintf("could not deliver item %s to %s: %s", it, f, ev.Err)
 	case node.EventLike:
-		return fmt.Sprintf("friend %s likes item %s", f, short(ev.Text))
+		return fmt.Sprintf("friend %s likes item %s", f, short(oneLine(ev.Text)))
 	case node.EventMessage:
 		return fmt.Sprintf("message from %s: %s", f, oneLine(ev.Text))
 	}
@@ -236,10 +237,11 @@ func short(id string) string {
 	return id
 }
 
-// oneLine keeps a message on one terminal line.
+// oneLine keeps text from a friend on one terminal line and free of
+// control characters (no escape sequences reach the terminal).
 func oneLine(s string) string {
 	return strings.Map(func(r rune) rune {
-		if r == '\n' || r == '\r' || r < 0x20 && r != '\t' {
+		if r < 0x20 || r == 0x7f || r >= 0x80 && r < 0xa0 {
 			return ' '
 		}
 		return r

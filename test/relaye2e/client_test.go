@@ -74,6 +74,15 @@ func (c *mbConn) roundTrip(req *pb.MailboxRequest) (*pb.MailboxResponse, error) 
 // put stores blob in mailbox and returns the relay-assigned blob ID once the
 // relay acknowledged it (durably stored).
 func (c *mbConn) put(mailbox crypto.MailboxID, blob []byte) ([]byte, error) {
+	pr, err := c.putResult(mailbox, blob)
+	if err != nil {
+		return nil, err
+	}
+	return pr.BlobId, nil
+}
+
+// putResult is put returning the whole PutResult (blob ID and expiry).
+func (c *mbConn) putResult(mailbox crypto.MailboxID, blob []byte) (*pb.PutResult, error) {
 	resp, err := c.roundTrip(&pb.MailboxRequest{Body: &pb.MailboxRequest_Put{Put: &pb.Put{MailboxId: mailbox[:], Blob: blob}}})
 	if err != nil {
 		return nil, err
@@ -82,7 +91,7 @@ func (c *mbConn) put(mailbox crypto.MailboxID, blob []byte) ([]byte, error) {
 	if pr == nil || len(pr.BlobId) != protocol.BlobIDSize {
 		return nil, errors.New("put: response without a blob id")
 	}
-	return pr.BlobId, nil
+	return pr, nil
 }
 
 func (c *mbConn) challenge() ([]byte, error) {

@@ -11,9 +11,14 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
+	"go.uber.org/goleak"
 
 	"github.com/imigee/imigee/test/internal/e2e"
 )
+
+// goleakOpts ignores goroutines that go-libp2p starts once per process and
+// never stops (none of ours).
+var goleakOpts = []goleak.Option{}
 
 // relayBin is the imigee-relay binary built by TestMain.
 var relayBin string
@@ -32,6 +37,13 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
+	if code == 0 {
+		// Every client host, stream and process helper must be gone.
+		if err := goleak.Find(goleakOpts...); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
 	os.Exit(code)
 }
 

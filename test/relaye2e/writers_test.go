@@ -174,6 +174,10 @@ func (l *ledger) writer(ctx context.Context, t *testing.T, w int, relay peer.Add
 			ready.Done()
 		}
 	}()
+	// The host is reused across restarts (same relay peer ID, new
+	// addresses): drop the connection when done, or the next cycle would
+	// find a half-dead QUIC connection to the killed process and use it.
+	defer l.hosts[w].Network().ClosePeer(relay.ID)
 	connectSlots <- struct{}{}
 	c, err := openWithRetry(ctx, l.hosts[w], relay)
 	<-connectSlots

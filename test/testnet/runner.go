@@ -28,6 +28,11 @@ type Options struct {
 	Log *slog.Logger
 	// NoPlots skips the PNG plots.
 	NoPlots bool
+	// Stepped runs on a stepped clock (see NewSteppedClock) instead of
+	// real time compressed by network.speedup: for backends that do not
+	// need wall time to pass (fakes, or a simulated network under
+	// testing/synctest).
+	Stepped bool
 }
 
 // Result is everything a run measured.
@@ -112,6 +117,9 @@ func Run(ctx context.Context, s *Scenario, opt Options) (*Result, error) {
 
 	wall0 := time.Now()
 	clock := NewVClock(s.Start, s.Network.Speedup)
+	if opt.Stepped {
+		clock = NewSteppedClock(s.Start)
+	}
 	rec := &recorder{clock: clock}
 	env := &Env{Scenario: s, Graph: g, Now: clock.Now, Emit: rec.emit, Dir: scratch, Log: log}
 	log.Info("opening network", "nodes", s.Nodes, "relays", s.Relays, "friendships", len(g.Edges))

@@ -59,10 +59,7 @@ func (n fakeNode) SetLocation(lat, lng float64) error {
 		}
 		if pr.Point(lat, lng).Dist(pr.Point(l[0], l[1])) < 40 {
 			f.nearby[[2]int{n.i, int(j)}] = true
-			// Stamp with the step time so the oracle is deterministic.
-			step := f.env.Scenario.Step.Duration
-			at := f.env.Now().Sub(f.env.Scenario.Start).Truncate(step)
-			f.env.Emit(Event{T: at.Milliseconds() + 1, Kind: KindNearby, Node: n.i, Peer: int(j)})
+			f.env.Emit(Event{Kind: KindNearby, Node: n.i, Peer: int(j)})
 		}
 	}
 	return nil
@@ -101,8 +98,6 @@ offline_fraction = 0.2
 [[workload.relay_restart]]
 relay = 0
 at = "1h"
-[network]
-speedup = 20000
 `
 
 func TestRunFakeBackend(t *testing.T) {
@@ -112,7 +107,7 @@ func TestRunFakeBackend(t *testing.T) {
 		fb := &fakeBackend{}
 		out := t.TempDir()
 		var bar bytes.Buffer
-		res, err := Run(context.Background(), s, Options{Backend: fb, Out: out, Mode: "sim", Progress: &bar, NoPlots: true})
+		res, err := Run(context.Background(), s, Options{Backend: fb, Out: out, Mode: "sim", Progress: &bar, NoPlots: true, Stepped: true})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,0 +1,233 @@
+// Command imigee-testnet runs Imigee testnets for research: a scenario
+// file (nodes, relays, friendship graph, mobility, workload) drives the
+// real node and relay code, and the results directory gets ground truth
+// versus what the nodes saw, delivery, traffic and relay metrics, event
+// logs and plots.
+//
+//	imigee-testnet run scenario.toml --out DIR [--mode sim|procs]
+//	imigee-testnet validate scenario.toml
+//
+// The reference is docs/testnet.md. Exit codes: 0 success, 1 run failure,
+// 2 usage or scenario error.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/imigee/imigee/test/testnet"
+	"github.com/imigee/imigee/test/testnet/inproc"
+)
+
+// Exit codes.
+const (
+	exitOK    = 0
+	exitFail  = 1
+	exitUsage = 2
+)
+
+// Modes of run.
+const (
+	modeSim   = "sim"
+	modeProcs = "procs"
+)
+
+const usage = `imigee-testnet runs simulated or multi-process Imigee networks.
+
+Usage:
+  imigee-testnet run SCENARIO.toml --out DIR [--mode sim|procs] [--quiet] [--no-plots] [-v]
+  imigee-testnet validate SCENARIO.toml [--truth]
+  imigee-testnet help
+
+Commands:
+  run       run the scenario and write the results directory:
+            summary.json, run.json, events.jsonl, meetings.csv, samples.csv,
+            relays.csv and PNG plots
+  validate  check a scenario and print what it will build: graph size and
+            degrees, planned items and offline periods; with --truth also the
+            ground-truth meetings per distance (walks the mobility model)
+
+Modes:
+  sim       real node.Node and relay.Relay in this process, on 127.0.0.1,
+            with virtual time compressed by [network] speedup (default)
+  procs     real imigee and imigee-relay processes on loopback
+            (not available yet: needs the imigee CLI)
+
+See docs/testnet.md for the scenario reference.
+`
+
+func main() {
+	os.Exit(realMain(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func realMain(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitUsage
+	}
+	switch args[0] {
+	case "run":
+		return cmdRun(args[1:], stdout, stderr)
+	case "validate":
+		return cmdValidate(args[1:], stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "imigee-testnet: unknown command %q\n\n%s", args[0], usage)
+	return exitUsage
+}
+
+// parseWithFile parses flags before and after the one positional argument.
+func parseWithFile(fs *flag.FlagSet, args []string) (string, error) {
+	if err := fs.Parse(args); err != nil {
+		return "", err
+	}
+	if fs.NArg() == 0 {
+		return "", errors.New("missing scenario file")
+	}
+	file := fs.Arg(0)
+	if err := fs.Parse(fs.Args()[1:]); err != nil {
+		return "", err
+	}
+	if fs.NArg() > 0 {
+		return "", fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	return file, nil
+}
+
+func cmdRun(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	out := fs.String("out", "", "results directory (required)")
+	mode := fs.String("mode", modeSim, "sim or procs")
+	quiet := fs.Bool("quiet", false, "no progress bar")
+	noPlots := fs.Bool("no-plots", false, "skip the PNG plots")
+	verbose := fs.Bool("v", false, "debug logs of nodes and relays on stderr")
+	file, err := parseWithFile(fs, args)
+	if err != nil {
+		fmt.Fprintf(stderr, "imigee-testnet run: %v\n", err)
+		return exitUsage
+	}
+	if *out == "" {
+		fmt.Fprintln(stderr, "imigee-testnet run: --out is required")
+		return exitUsage
+	}
+	s, err := testnet.LoadScenario(file)
+	if err != nil {
+		fmt.Fprintf(stderr, "imigee-testnet: %v\n", err)
+		return exitUsage
+	}
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if *verbose {
+		logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	var backend testnet.Backend
+	switch *mode {
+	case modeSim:
+		backend = &inproc.Backend{Logger: logger}
+	case modeProcs:
+		fmt.Fprintln(stderr, "imigee-testnet: mode procs is not available yet (it drives the imigee CLI, which does not exist yet); use --mode sim")
+		return exitFail
+	default:
+		fmt.Fprintf(stderr, "imigee-testnet run: --mode %q is not sim or procs\n", *mode)
+		return exitUsage
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	opt := testnet.Options{Backend: backend, Out: *out, Mode: *mode, Log: logger, NoPlots: *noPlots}
+	if !*quiet {
+		opt.Progress = stderr
+	}
+	start := time.Now()
+	res, err := testnet.Run(ctx, s, opt)
+	if err != nil {
+		fmt.Fprintf(stderr, "imigee-testnet: %v\n", err)
+		return exitFail
+	}
+	printSummary(stdout, res.Summary)
+	fmt.Fprintf(stdout, "wall time %v; results in %s\n", time.Since(start).Round(time.Second), *out)
+	return exitOK
+}
+
+func printSummary(w io.Writer, s *testnet.Summary) {
+	fmt.Fprintf(w, "%s: %d nodes, %d relays, %d friendships, %.0f s simulated\n", s.Scenario, s.Nodes, s.Relays, s.Friendships, s.DurationS)
+	for _, r := range s.Meetings.ByDistance {
+		fmt.Fprintf(w, "  meetings ≤ %g m: %d, detected %d (%.0f%%), both sides %d, missed %d, latency p50 %.0f s p90 %.0f s; %d short\n",
+			r.DistanceM, r.Meetings, r.Detected, 100*r.Rate, r.DetectedBoth, r.Missed, r.LatencyP50S, r.LatencyP90S, r.Short)
+	}
+	fmt.Fprintf(w, "  false detections: %d of %d\n", s.Meetings.False, s.Meetings.Detections)
+	d := s.Delivery
+	fmt.Fprintf(w, "  items %d to %d recipients: delivered %d (%.1f%%), expired %d, time to deliver p50 %.1f s p90 %.1f s\n",
+		d.Items, d.Recipients, d.Delivered, 100*d.Ratio, d.Expired, d.TTDP50S, d.TTDP90S)
+	fmt.Fprintf(w, "  relay: peak stored %d bytes, peak rendezvous entries %d\n", s.Relay.PeakStoredBytes, s.Relay.PeakRendezvousEntries)
+}
+
+func cmdValidate(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	truth := fs.Bool("truth", false, "also compute the ground-truth meetings")
+	file, err := parseWithFile(fs, args)
+	if err != nil {
+		fmt.Fprintf(stderr, "imigee-testnet validate: %v\n", err)
+		return exitUsage
+	}
+	s, err := testnet.LoadScenario(file)
+	if err != nil {
+		fmt.Fprintf(stderr, "imigee-testnet: %v\n", err)
+		return exitUsage
+	}
+	g, err := testnet.BuildGraph(s)
+	if err != nil {
+		fmt.Fprintf(stderr, "imigee-testnet: %v\n", err)
+		return exitUsage
+	}
+	lo, hi, isolated := g.N, 0, 0
+	for i := range g.N {
+		d := g.Degree(i)
+		lo, hi = min(lo, d), max(hi, d)
+		if d == 0 {
+			isolated++
+		}
+	}
+	fmt.Fprintf(stdout, "%s: ok\n  %d nodes, %d relays, %v simulated in %d steps of %v, epoch %v\n",
+		s.Name, s.Nodes, s.Relays, s.Duration, s.Steps(), s.Step, s.Epoch)
+	fmt.Fprintf(stdout, "  graph %s: %d friendships, degree %d..%d (mean %.1f), %d without friends\n",
+		s.Graph.Model, len(g.Edges), lo, hi, 2*float64(len(g.Edges))/float64(g.N), isolated)
+	counts := map[string]int{}
+	for _, a := range testnet.Plan(s, g) {
+		counts[a.Kind]++
+	}
+	fmt.Fprintf(stdout, "  workload: %d share actions, %d offline periods, %d relay restarts\n",
+		counts[testnet.ActShare], counts[testnet.ActOffline], counts[testnet.ActRelayDown])
+	if *truth {
+		mob, err := testnet.NewMobility(s)
+		if err != nil {
+			fmt.Fprintf(stderr, "imigee-testnet: %v\n", err)
+			return exitUsage
+		}
+		ms := testnet.GroundTruth(s, g, mob, nil)
+		for _, d := range s.Thresholds() {
+			n, long := 0, 0
+			for _, m := range ms {
+				if m.Dist == d {
+					n++
+					if m.Duration() >= s.Metrics.MinMeeting.Duration {
+						long++
+					}
+				}
+			}
+			fmt.Fprintf(stdout, "  meetings ≤ %g m: %d (%d lasting ≥ %v)\n", d, n, long, s.Metrics.MinMeeting)
+		}
+	}
+	return exitOK
+}
