@@ -139,6 +139,11 @@ func (n *Node) shareFile(typ, path string, friendIDs []string) (string, error) {
 	}
 	hash := sha256.New()
 	size, err := key.SealStream(dst, io.TeeReader(src, hash))
+	if err == nil {
+		// The pending copy must survive a crash: the outbox record that
+		// names it is written next.
+		err = dst.Sync()
+	}
 	if cerr := dst.Close(); err == nil {
 		err = cerr
 	}

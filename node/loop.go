@@ -161,6 +161,7 @@ func (n *Node) deliver(ctx context.Context, itemID, friendID string) {
 	n.log.Debug("delivery attempt", "type", it.Type)
 	s, err := n.dialSession(ctx, f)
 	if err == nil {
+		n.log.Debug("delivering directly", "limited", s.s.Conn().Stat().Limited)
 		err = s.sendItem(ctx, it)
 		if err == nil || errors.Is(err, errRejected) {
 			s.close()

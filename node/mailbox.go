@@ -309,7 +309,7 @@ func (n *Node) writeChunkBlob(r *inRec, p []byte) error {
 	if err := f.Sync(); err != nil {
 		return err
 	}
-	return n.putIn(r)
+	return n.mergeIn(r)
 }
 
 // maybeFinishMailbox delivers a mailbox item once every chunk is in and the

@@ -21,8 +21,9 @@ const (
 	// before telling the sender to come back later: 30 s.
 	OfferWait = 30 * time.Second
 	// persistEvery is how many chunks pass between resume-point writes
-	// while a stream is healthy (the exact point is written when it ends).
-	persistEvery = 16
+	// while a stream is healthy (4 MiB; the exact point is written when it
+	// ends).
+	persistEvery = 64
 )
 
 // inRec is an offer or transfer in progress on the recipient's side.
@@ -70,6 +71,33 @@ func (n *Node) getIn(id string) (*inRec, error) {
 func (n *Node) putIn(r *inRec) error {
 	b, _ := json.Marshal(r)
 	return n.store.Put(localstore.Incoming, r.ID, b)
+}
+
+// mergeIn persists the chunks r has written, merged (OR) with what the
+// store holds, keeping the stored state (a decision made meanwhile wins).
+// It updates r to the merged record. Several writers (a stream, a mailbox
+// catch-up, Accept/Reject) may touch one item at once.
+func (n *Node) mergeIn(r *inRec) error {
+	return n.store.Update(func(tx *localstore.Tx) error {
+		b, err := tx.Get(localstore.Incoming, r.ID)
+		if err != nil {
+			return err // delivered or rejected and removed meanwhile
+		}
+		var cur inRec
+		if err := json.Unmarshal(b, &cur); err != nil || len(cur.Have) != len(r.Have) {
+			return fmt.Errorf("node: incoming record: %w", ErrPeer)
+		}
+		cur.Count = 0
+		for i := range cur.Have {
+			cur.Have[i] |= r.Have[i]
+			for x := cur.Have[i]; x != 0; x &= x - 1 {
+				cur.Count++
+			}
+		}
+		*r = cur
+		nb, _ := json.Marshal(&cur)
+		return tx.Put(localstore.Incoming, cur.ID, nb)
+	})
 }
 
 // seenRec marks an item delivered to the app (exactly once), and keeps the
@@ -307,7 +335,7 @@ func (s *session) recvChunks(r *inRec) error {
 	defer func() {
 		f.Close()
 		if dirty > 0 {
-			_ = n.putIn(r)
+			_ = n.mergeIn(r)
 		}
 	}()
 	var m pb.PeerFrame
@@ -333,10 +361,13 @@ func (s *session) recvChunks(r *inRec) error {
 			if err := f.Sync(); err != nil {
 				return err
 			}
-			if err := n.putIn(r); err != nil {
+			if err := n.mergeIn(r); err != nil {
 				return err
 			}
 			dirty = 0
+			if r.State == StateRejected {
+				return &proto.Error{Code: pb.ErrorCode_REJECTED, Detail: "rejected"}
+			}
 		}
 	}
 	if err := f.Sync(); err != nil {
@@ -378,21 +409,33 @@ func (n *Node) Accept(itemID string) error { return n.decide(itemID, true) }
 func (n *Node) Reject(itemID string) error { return n.decide(itemID, false) }
 
 func (n *Node) decide(itemID string, accept bool) error {
-	r, err := n.getIn(itemID)
-	if err != nil {
-		return ErrUnknownItem
-	}
-	if r.State != StateOffered {
-		return nil
-	}
-	if accept {
-		r.State = StateReceiving
-	} else {
-		r.State = StateRejected
-		os.Remove(r.Part)
-	}
-	if err := n.putIn(r); err != nil {
+	var r inRec
+	changed := false
+	err := n.store.Update(func(tx *localstore.Tx) error {
+		b, err := tx.Get(localstore.Incoming, itemID)
+		if err != nil {
+			return ErrUnknownItem
+		}
+		if err := json.Unmarshal(b, &r); err != nil {
+			return err
+		}
+		if r.State != StateOffered {
+			return nil
+		}
+		changed = true
+		if accept {
+			r.State = StateReceiving
+		} else {
+			r.State = StateRejected
+		}
+		nb, _ := json.Marshal(&r)
+		return tx.Put(localstore.Incoming, itemID, nb)
+	})
+	if err != nil || !changed {
 		return err
+	}
+	if !accept {
+		os.Remove(r.Part)
 	}
 	n.mu.Lock()
 	ch := n.decisions[itemID]
@@ -406,7 +449,7 @@ func (n *Node) decide(itemID string, accept bool) error {
 		key, _ := crypto.ParseStreamKey(r.Meta.Key)
 		if r.Count == key.ChunkCount(r.Meta.Size) {
 			// Everything already arrived by mailbox.
-			return n.finishMailboxItem(r)
+			return n.finishMailboxItem(&r)
 		}
 		n.spawn(func(ctx context.Context) { n.pull(ctx, r.ID) })
 	}

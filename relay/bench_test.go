@@ -146,6 +146,7 @@ func drainBlobs() int {
 func BenchmarkDrain(b *testing.B) {
 	n := drainBlobs()
 	cfg := testConfig(b)
+	cfg.Store.MailboxQuota = 1 << 40 // the backlog sits in one mailbox
 	cfg.Limits.RequestsPerSecond = 1e9
 	cfg.Limits.RequestBurst = 1 << 30
 	r := startRelay(b, cfg)

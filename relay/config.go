@@ -39,6 +39,11 @@ type Config struct {
 	// List every relay you exchange gossip with on both sides. Default
 	// none: a standalone relay that gossips with nobody.
 	Peers []string `toml:"peers"`
+	// GossipOpen lets any peer join the gossip topic, as go-libp2p-pubsub
+	// does by default. Only for closed test networks: on a public relay a
+	// phone could then read every announcement (a silent probe) and
+	// announce around its token budget. Default false.
+	GossipOpen bool `toml:"gossip_open"`
 	// EnableCircuitRelay runs the circuit relay v2 service for NAT'd nodes.
 	// Default true.
 	EnableCircuitRelay bool `toml:"enable_circuit_relay"`
@@ -117,6 +122,11 @@ type Limits struct {
 	// FetchMaxBytes caps the data in one FetchResult. Default 4 MiB
 	// (protocol.MaxFetchBytes, also the maximum).
 	FetchMaxBytes int `toml:"fetch_max_bytes"`
+	// MaxConns caps inbound connections in the libp2p resource manager
+	// (system scope); the relay's outbound connections are capped at 256
+	// besides. Default 4096, above ConnsHigh so the connection manager trims
+	// before the resource manager refuses.
+	MaxConns int `toml:"max_conns"`
 	// ResourceMemory is the memory the libp2p resource manager may hand out
 	// in total. Default 1 GiB.
 	ResourceMemory int64 `toml:"resource_memory"`
@@ -222,6 +232,7 @@ func DefaultConfig() Config {
 			NotifyQueue:           256,
 			MatchQueue:            1024,
 			FetchMaxBytes:         protocol.MaxFetchBytes,
+			MaxConns:              4096,
 			ResourceMemory:        1 << 30,
 			ResourceFDs:           4096,
 			ConnsLow:              2000,
@@ -308,6 +319,7 @@ func (c Config) withDefaults() (Config, error) {
 	def(&l.NotifyQueue, dl.NotifyQueue)
 	def(&l.MatchQueue, dl.MatchQueue)
 	def(&l.FetchMaxBytes, dl.FetchMaxBytes)
+	def(&l.MaxConns, dl.MaxConns)
 	def(&l.ResourceMemory, dl.ResourceMemory)
 	def(&l.ResourceFDs, dl.ResourceFDs)
 	def(&l.ConnsLow, dl.ConnsLow)

@@ -105,7 +105,8 @@
 //     TestPutNotifyFetchAckGone, TestOfflineRecipientGetsEverything,
 //     relayclient TestDeliveryFlow and TestReconnectListsEverything; the
 //     30-day expiry is relay/store's TestRetentionThirtyDays (injected
-//     clock).
+//     clock); TestShutdownKeepsEveryAcknowledgedPut (graceful stop under
+//     load loses no acknowledged blob).
 //   - P8 (forget): TestForgetRemovesMailboxesAndRendezvous, relayclient
 //     TestRendezvousSessions.
 //   - P10 (aggregate metrics, no identifiers in logs):

@@ -46,8 +46,8 @@ func (r *Relay) startGossip(ctx context.Context) error {
 		pubsub.WithValidateQueueSize(gossipQueue),
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
 		pubsub.WithRawTracer(&meshTracer{mesh: r.m.gossipMesh, dropped: r.m.gossipDrop}),
-		pubsub.WithSubscriptionFilter(relayFilter{topic: topicName(r.cfg.Network), allowed: r.trusted}),
-		pubsub.WithPeerFilter(func(p peer.ID, _ string) bool { return r.trusted[p] }),
+		pubsub.WithSubscriptionFilter(relayFilter{topic: topicName(r.cfg.Network), trusted: r.isTrusted}),
+		pubsub.WithPeerFilter(func(p peer.ID, _ string) bool { return r.isTrusted(p) }),
 	)
 	if err != nil {
 		return err
@@ -77,13 +77,13 @@ func (r *Relay) startGossip(ctx context.Context) error {
 // read announcements (a silent probe) nor be sent any.
 type relayFilter struct {
 	topic   string
-	allowed map[peer.ID]bool
+	trusted func(peer.ID) bool
 }
 
 func (f relayFilter) CanSubscribe(topic string) bool { return topic == f.topic }
 
 func (f relayFilter) FilterIncomingSubscriptions(p peer.ID, subs []*pubsubpb.RPC_SubOpts) ([]*pubsubpb.RPC_SubOpts, error) {
-	if !f.allowed[p] {
+	if !f.trusted(p) {
 		return nil, nil
 	}
 	out := subs[:0:0]
@@ -100,7 +100,7 @@ func (f relayFilter) FilterIncomingSubscriptions(p peer.ID, subs []*pubsubpb.RPC
 // (a client could otherwise announce through gossip around its token
 // budget); the decoded message rides along.
 func (g *gossip) validate(_ context.Context, from peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
-	if from != g.r.host.ID() && !g.r.trusted[from] {
+	if from != g.r.host.ID() && !g.r.isTrusted(from) {
 		g.r.m.drop(dropGossipUntrusted)
 		return pubsub.ValidationReject
 	}
@@ -219,3 +219,6 @@ func (g *gossip) close() {
 	g.sub.Cancel()
 	_ = g.topic.Close()
 }
+
+// isTrusted reports whether p may take part in gossip.
+func (r *Relay) isTrusted(p peer.ID) bool { return r.cfg.GossipOpen || r.trusted[p] }

@@ -26,8 +26,10 @@ import (
 //     fetch response is 4 MiB);
 //   - the whole relay may hold 16384 mailbox and 16384 rendezvous streams.
 //
-// System-wide connection, stream, memory and FD limits scale from
-// Limits.ResourceMemory and Limits.ResourceFDs with rcmgr's scaling rules.
+// System-wide memory and FD limits (and every per-peer, per-connection and
+// transient default) scale from Limits.ResourceMemory and Limits.ResourceFDs
+// with rcmgr's scaling rules; system connection and stream counts follow
+// Limits.MaxConns (see resourceManager).
 const (
 	rvStreamsPerPeer    = 8
 	protoMemoryPerPeer  = 64 << 20
@@ -49,8 +51,24 @@ func resourceManager(l Limits) (*rcmgr.ScalingLimitConfig, rcmgr.ConcreteLimitCo
 			rcmgr.BaseLimit{StreamsInbound: p.perPeer, StreamsOutbound: 0, Streams: p.perPeer, Memory: protoMemoryPerPeer},
 			rcmgr.BaseLimitIncrease{})
 	}
-	return &sc, sc.Scale(l.ResourceMemory, l.ResourceFDs)
+	scaled := sc.Scale(l.ResourceMemory, l.ResourceFDs)
+	// rcmgr's scaling is sized for a desktop peer (128 inbound connections
+	// per GiB); a relay serves many phones, so the system connection and
+	// stream limits follow Limits.MaxConns instead (16 streams each).
+	conns := rcmgr.LimitVal(l.MaxConns)
+	streams := rcmgr.LimitVal(16 * l.MaxConns)
+	partial := rcmgr.PartialLimitConfig{
+		System: rcmgr.ResourceLimits{
+			Conns: conns + relayOutboundConns, ConnsInbound: conns, ConnsOutbound: relayOutboundConns,
+			Streams: streams, StreamsInbound: streams, StreamsOutbound: streams,
+		},
+	}
+	return &sc, partial.Build(scaled)
 }
+
+// relayOutboundConns caps the relay's own outbound connections (to peer
+// relays, AutoNAT dial-backs): 256.
+const relayOutboundConns = 256
 
 // newHost builds the libp2p host: QUIC and TCP only, explicit resource
 // limits, a connection manager, circuit relay v2 and AutoNAT service, and

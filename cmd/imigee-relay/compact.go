@@ -18,7 +18,7 @@ Rewrite the mailbox database into a new file that holds only live data, to
 give disk back after a burst of traffic (bbolt files never shrink on their
 own; free pages are reused by later writes). The relay must be stopped: the
 database is locked while it runs, and compact fails after a few seconds if
-it cannot get the lock.
+it cannot get the lock (10 s).
 
 Without -o the compacted copy is checked and then atomically replaces the
 original (needs free disk for one copy). With -o the original is left alone

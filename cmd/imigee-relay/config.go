@@ -180,7 +180,8 @@ var keyDocs = map[string]string{
 	"shutdown_timeout":          "On SIGTERM, how long to wait for in-flight puts before closing the database anyway.",
 	"listen_addrs":              "libp2p listen multiaddrs: QUIC first (UDP), TCP as fallback. Open both ports in the firewall.",
 	"network":                   "Relay network name: relays with the same name share rendezvous announcements over gossip.",
-	"peers":                     "Other relays of this network (multiaddr with /p2p/ID), so friends attached to different relays still meet.",
+	"peers":                     "The other relays of this network (multiaddr ending in /p2p/ID); only they may gossip with us. List each on both sides.",
+	"gossip_open":               "Let any peer join the gossip topic. Only for closed test networks: otherwise a phone could read every announcement.",
 	"enable_circuit_relay":      "Offer circuit relay v2 so NAT'd devices can reach each other (bounded by [circuit]).",
 	"force_reachability_public": "Assume this host is publicly reachable (a server); set false behind NAT so AutoNAT decides.",
 
@@ -219,6 +220,7 @@ var keyDocs = map[string]string{
 	"limits.fetch_max_bytes":         "Data bytes in one fetch response (at most 4 MiB).",
 	"limits.resource_memory":         "Memory the libp2p resource manager may hand out in total, in bytes.",
 	"limits.resource_fds":            "File descriptors libp2p may use; keep below LimitNOFILE.",
+	"limits.max_conns":               "Inbound connections the resource manager allows; above conns_high so trimming starts first.",
 	"limits.conns_low":               "Connection manager low watermark: trims down to this.",
 	"limits.conns_high":              "Connection manager high watermark: trimming starts above this.",
 

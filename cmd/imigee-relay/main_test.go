@@ -9,7 +9,11 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"go.uber.org/goleak"
 )
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestConfigEveryKeyDocumented(t *testing.T) {
 	text, missing, err := renderConfig(defaultFileConfig())
@@ -192,5 +196,20 @@ func TestUsageAndUnknownCommand(t *testing.T) {
 	}
 	if code := realMain([]string{"version"}, &out, &errb); code != exitOK || !strings.HasPrefix(out.String(), "imigee-relay ") {
 		t.Fatalf("version: %d %q", code, out.String())
+	}
+}
+
+// TestDocsListEveryKey keeps docs/relay.md's config reference in step with
+// the code: every key init writes must appear there (regenerate the table
+// from `imigee-relay init -print` when this fails).
+func TestDocsListEveryKey(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "relay.md"))
+	if err != nil {
+		t.Skipf("docs/relay.md not found: %v", err)
+	}
+	for k := range keyDocs {
+		if !bytes.Contains(doc, []byte("`"+k+"`")) {
+			t.Errorf("docs/relay.md lacks config key `%s`", k)
+		}
 	}
 }

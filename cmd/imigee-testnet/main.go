@@ -203,19 +203,19 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 		s.Name, s.Nodes, s.Relays, s.Duration, s.Steps(), s.Step, s.Epoch)
 	fmt.Fprintf(stdout, "  graph %s: %d friendships, degree %d..%d (mean %.1f), %d without friends\n",
 		s.Graph.Model, len(g.Edges), lo, hi, 2*float64(len(g.Edges))/float64(g.N), isolated)
+	plan := testnet.Plan(s, g)
 	counts := map[string]int{}
-	for _, a := range testnet.Plan(s, g) {
+	for _, a := range plan {
 		counts[a.Kind]++
 	}
 	fmt.Fprintf(stdout, "  workload: %d share actions, %d offline periods, %d relay restarts\n",
 		counts[testnet.ActShare], counts[testnet.ActOffline], counts[testnet.ActRelayDown])
 	if *truth {
-		mob, err := testnet.NewMobility(s)
+		ms, err := testnet.Truth(s, g, plan)
 		if err != nil {
 			fmt.Fprintf(stderr, "imigee-testnet: %v\n", err)
 			return exitUsage
 		}
-		ms := testnet.GroundTruth(s, g, mob, nil)
 		for _, d := range s.Thresholds() {
 			n, long := 0, 0
 			for _, m := range ms {
@@ -226,7 +226,7 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 					}
 				}
 			}
-			fmt.Fprintf(stdout, "  meetings ≤ %g m: %d (%d lasting ≥ %v)\n", d, n, long, s.Metrics.MinMeeting)
+			fmt.Fprintf(stdout, "  meetings ≤ %g m while both online: %d (%d lasting ≥ %v)\n", d, n, long, s.Metrics.MinMeeting)
 		}
 	}
 	return exitOK

@@ -21,11 +21,19 @@
 //     -config uses them (same peer ID), healthcheck exits 0 while up and
 //     non-zero after, /readyz turns 200.
 //   - TestRetentionAbove30DaysRefused (P2): the daemon refuses to start with
-//     a retention longer than 30 days, from a flag or a config file.
+//     a retention longer than 30 days, from a flag or a config file, and
+//     applies a lower one (the expiry a put returns honours it).
+//   - TestCompactOffline: compact refuses a database the running relay
+//     holds, compacts it in place and to a copy once stopped, and the
+//     restarted relay serves exactly the pending blobs.
+//   - TestRelayclientAgainstDaemon: the node's real client library
+//     (node/relayclient) against the daemon: subscribe, put, pushed notify,
+//     fetch, ack, forget, a rendezvous match pushed to both sides; then the
+//     P10 check again with that traffic behind it.
 //
-// The tests use a minimal mailbox client written against the wire protocol
-// (client_test.go), so they also check the framing a third-party client
-// would see.
+// Most tests use a minimal mailbox client written against the wire
+// protocol (client_test.go), so they also check the framing a third-party
+// client would see; TestRelayclientAgainstDaemon uses node/relayclient.
 //
 // Caveats: the memory search needs Linux /proc and ptrace rights over the
 // child (it is skipped elsewhere). The child is not built with -race.

@@ -185,4 +185,3 @@ func assertMode(t *testing.T, path string, want os.FileMode) {
 		t.Fatalf("%s: mode %04o, want %04o", path, fi.Mode().Perm(), want)
 	}
 }
-

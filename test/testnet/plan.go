@@ -76,6 +76,10 @@ func Plan(s *Scenario, g *Graph) []Action {
 				Action{At: at + w.OfflineFor.Duration, Kind: ActOnline, Node: n})
 		}
 	}
+	for _, o := range w.Offline {
+		acts = append(acts, Action{At: o.At.Duration, Kind: ActOffline, Node: o.Node},
+			Action{At: o.At.Duration + o.For.Duration, Kind: ActOnline, Node: o.Node})
+	}
 	for _, rr := range w.RelayRestarts {
 		acts = append(acts, Action{At: rr.At.Duration, Kind: ActRelayDown, Node: rr.Relay},
 			Action{At: rr.At.Duration + rr.Down.Duration, Kind: ActRelayUp, Node: rr.Relay})
@@ -84,4 +88,54 @@ func Plan(s *Scenario, g *Graph) []Action {
 		return cmp.Or(cmp.Compare(a.At, b.At), cmp.Compare(a.Node, b.Node))
 	})
 	return acts
+}
+
+// offlineMask hides nodes while the plan has them offline: a phone that
+// is off cannot meet anyone, so its meetings are not ground truth.
+type offlineMask struct {
+	Mobility
+	spans map[int][][2]time.Duration // node -> [from, to) offline
+}
+
+// MaskOffline wraps m so that nodes have no position while plan has them
+// offline.
+func MaskOffline(m Mobility, plan []Action) Mobility {
+	om := &offlineMask{Mobility: m, spans: map[int][][2]time.Duration{}}
+	from := map[int]time.Duration{}
+	for _, a := range plan {
+		switch a.Kind {
+		case ActOffline:
+			from[a.Node] = a.At
+		case ActOnline:
+			if f, ok := from[a.Node]; ok {
+				om.spans[a.Node] = append(om.spans[a.Node], [2]time.Duration{f, a.At})
+				delete(from, a.Node)
+			}
+		}
+	}
+	if len(om.spans) == 0 {
+		return m
+	}
+	return om
+}
+
+func (om *offlineMask) Positions(t time.Duration, pos []Point) {
+	om.Mobility.Positions(t, pos)
+	for n, ss := range om.spans {
+		for _, sp := range ss {
+			if t >= sp[0] && t < sp[1] {
+				pos[n] = Point{math.NaN(), math.NaN()}
+			}
+		}
+	}
+}
+
+// Truth is the ground truth of a scenario run with plan: the meetings of
+// friends while both are online.
+func Truth(s *Scenario, g *Graph, plan []Action) ([]Meeting, error) {
+	mob, err := NewMobility(s)
+	if err != nil {
+		return nil, err
+	}
+	return GroundTruth(s, g, MaskOffline(mob, plan), nil), nil
 }

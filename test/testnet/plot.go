@@ -66,7 +66,7 @@ func WritePlots(dir string, res *Result) error {
 	if err := save(p, dir, PlotDetection); err != nil {
 		return err
 	}
-	p = newPlot("Relay storage", "time (h)", "bytes (all relays)")
+	p = newPlot("Relay storage", "time (h)", "KiB (all relays)")
 	var stored, records plotter.XYs
 	for _, sm := range res.Samples {
 		var st, rb int64
@@ -75,8 +75,8 @@ func WritePlots(dir string, res *Result) error {
 			rb += r.RecordBytes
 		}
 		h := float64(sm.T) / 3.6e6
-		stored = append(stored, plotter.XY{X: h, Y: float64(st)})
-		records = append(records, plotter.XY{X: h, Y: float64(rb)})
+		stored = append(stored, plotter.XY{X: h, Y: float64(st) / 1024})
+		records = append(records, plotter.XY{X: h, Y: float64(rb) / 1024})
 	}
 	if err := addLine(p, stored, "mailbox blobs", 0); err != nil {
 		return err
@@ -87,7 +87,7 @@ func WritePlots(dir string, res *Result) error {
 	if err := save(p, dir, PlotRelayStore); err != nil {
 		return err
 	}
-	p = newPlot("Node traffic", "time (h)", "bytes per node per hour")
+	p = newPlot("Node traffic", "time (h)", "KiB per node per hour")
 	var in, out plotter.XYs
 	for i := 1; i < len(res.Samples); i++ {
 		a, b := res.Samples[i-1], res.Samples[i]
@@ -102,8 +102,8 @@ func WritePlots(dir string, res *Result) error {
 		}
 		nodes := float64(len(b.NodeIn))
 		h := float64(b.T) / 3.6e6
-		in = append(in, plotter.XY{X: h, Y: float64(di) / dh / nodes})
-		out = append(out, plotter.XY{X: h, Y: float64(do) / dh / nodes})
+		in = append(in, plotter.XY{X: h, Y: float64(di) / dh / nodes / 1024})
+		out = append(out, plotter.XY{X: h, Y: float64(do) / dh / nodes / 1024})
 	}
 	if err := addLine(p, in, "received", 0); err != nil {
 		return err
@@ -129,8 +129,10 @@ func newPlot(title, x, y string) *plot.Plot {
 	p.X.Label.Text = x
 	p.Y.Label.Text = y
 	p.Add(plotter.NewGrid())
-	p.Legend.Top = true
+	p.Legend.Top = false // bottom right: CDFs and series rise to the top right
 	p.Legend.Left = false
+	p.Legend.XOffs = -vg.Points(8)
+	p.Legend.YOffs = vg.Points(8)
 	return p
 }
 

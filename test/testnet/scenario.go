@@ -194,8 +194,18 @@ type WorkloadConfig struct {
 	// QuietEnd: no new items in the last QuietEnd of the run, so that
 	// items have time to arrive before the end. Default 0.
 	QuietEnd Duration `toml:"quiet_end"`
+	// Offline are explicit offline periods, on top of OfflineFraction.
+	Offline []OfflinePeriod `toml:"offline"`
 	// RelayRestarts restart relays at times.
 	RelayRestarts []RelayRestart `toml:"relay_restart"`
+}
+
+// OfflinePeriod takes node Node offline at At for For.
+type OfflinePeriod struct {
+	Node int      `toml:"node"`
+	At   Duration `toml:"at"`
+	// For defaults to workload.offline_for.
+	For Duration `toml:"for"`
 }
 
 // RelayRestart stops relay Relay at At for Down, then starts it again.
@@ -354,6 +364,11 @@ func (s *Scenario) resolve() {
 		}
 		if ga.For.Duration == 0 {
 			ga.For = D(30 * time.Minute)
+		}
+	}
+	for i := range s.Workload.Offline {
+		if o := &s.Workload.Offline[i]; o.For.Duration == 0 {
+			o.For = s.Workload.OfflineFor
 		}
 	}
 	for i := range s.Workload.RelayRestarts {

@@ -174,6 +174,15 @@ func (s *Scenario) validateWorkload(bad badFunc) {
 	if w.OfflineFor.Duration <= 0 {
 		bad("workload.offline_for", "must be positive")
 	}
+	for i, o := range w.Offline {
+		key := fmt.Sprintf("workload.offline[%d]", i)
+		if o.Node < 0 || o.Node >= s.Nodes {
+			bad(key, "node %d not in [0, nodes)", o.Node)
+		}
+		if o.At.Duration < 0 || o.For.Duration <= 0 || o.At.Duration+o.For.Duration > s.Duration.Duration {
+			bad(key, "need at >= 0, for > 0 and at+for <= duration")
+		}
+	}
 	for i, r := range w.RelayRestarts {
 		key := fmt.Sprintf("workload.relay_restart[%d]", i)
 		if r.Relay < 0 || r.Relay >= s.Relays {

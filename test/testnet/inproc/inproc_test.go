@@ -62,3 +62,45 @@ func TestTinyScenario(t *testing.T) {
 		}
 	}
 }
+
+// TestOfflineFriendGetsItemsOnReturn: node 1 is offline from 10 s to
+// 2 min 10 s while node 0 shares; everything node 0 shared reaches node 1
+// after it returns (through the relay mailbox).
+func TestOfflineFriendGetsItemsOnReturn(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real nodes for 12 s")
+	}
+	s, err := testnet.LoadScenario(filepath.Join("testdata", "offline.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	res, err := testnet.Run(ctx, s, testnet.Options{Backend: &Backend{}, Out: t.TempDir(), NoPlots: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sharedAt := map[string]int64{}
+	whileOff := 0
+	for _, e := range res.Events {
+		switch {
+		case e.Kind == testnet.KindShared && e.Node == 0:
+			sharedAt[e.Item] = e.T
+		case e.Kind == testnet.KindReceived && e.Node == 1:
+			if at, ok := sharedAt[e.Item]; ok && at >= 10_000 && at < 130_000 {
+				whileOff++
+				if e.T < 130_000 {
+					t.Errorf("item %s received at %d ms while offline", e.Item, e.T)
+				}
+			}
+		}
+	}
+	d := res.Summary.Delivery
+	t.Logf("delivery %+v; %d items shared while the friend was offline", d, whileOff)
+	if whileOff == 0 {
+		t.Fatal("no item was shared while the friend was offline; the scenario needs another seed")
+	}
+	if d.Delivered != d.Recipients || d.ShareErrors != 0 {
+		t.Fatalf("not every item arrived: %+v", d)
+	}
+}
