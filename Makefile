@@ -4,6 +4,8 @@ PKGS      ?= ./...
 FUZZTIME  ?= 10s
 BENCHTIME ?= 1s
 BIN       ?= bin
+SHELL     := bash
+.SHELLFLAGS := -o pipefail -ec
 
 .DEFAULT_GOAL := help
 
@@ -25,8 +27,10 @@ fuzz: ## A short fuzz pass (FUZZTIME each) over every fuzz target.
 	@./scripts/fuzz-all.sh $(FUZZTIME)
 
 .PHONY: bench
-bench: ## Benchmarks with their raw baselines in one run (see docs/BENCH.md).
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) $(PKGS)
+bench: ## Benchmarks and their raw baselines in one run, then the ratios (docs/BENCH.md).
+	@mkdir -p out
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -timeout 60m $(PKGS) 2>&1 \
+		| tee out/bench.txt | $(GO) run ./test/benchratio
 
 .PHONY: demo
 demo: build ## Local demo: a relay and three nodes on loopback share a photo.

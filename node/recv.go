@@ -253,6 +253,7 @@ func (s *session) recvOffer(o *pb.Offer) error {
 	if sr, ok := n.seen(id); ok {
 		return s.write(n.receipt(o.ItemId, sr.Hash))
 	}
+	n.log.Debug("T offer in")
 	m, op, err := n.openOffer(s.f, o.ItemId, o.Sealed)
 	if err != nil {
 		return err
@@ -339,6 +340,7 @@ func (s *session) recvChunks(r *inRec) error {
 		}
 	}()
 	var m pb.PeerFrame
+	n.log.Debug("T chunks start")
 	plain := make([]byte, 0, key.ChunkSize)
 	for r.Count < total {
 		if err := s.read(&m); err != nil {
@@ -370,9 +372,11 @@ func (s *session) recvChunks(r *inRec) error {
 			}
 		}
 	}
+	n.log.Debug("T chunks done")
 	if err := f.Sync(); err != nil {
 		return err
 	}
+	n.log.Debug("T synced")
 	dirty = 0
 	if err := n.finishIncoming(r); err != nil {
 		return err

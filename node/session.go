@@ -24,6 +24,8 @@ type session struct {
 	s network.Stream
 	f *friend
 	r *proto.Reader
+
+	rdl, wdl time.Time // when the read/write deadlines were last renewed
 }
 
 const helloDomain = "imigee/hello/v1"
@@ -53,12 +55,20 @@ func (n *Node) epochOK(e uint64) bool {
 }
 
 func (s *session) write(m *pb.PeerFrame) error {
-	_ = s.s.SetWriteDeadline(time.Now().Add(StreamIdleTimeout))
+	// Deadlines are renewed at most once a second: setting one per 64 KiB
+	// frame costs more than the frame.
+	if now := time.Now(); now.Sub(s.wdl) > time.Second {
+		s.wdl = now
+		_ = s.s.SetWriteDeadline(now.Add(StreamIdleTimeout))
+	}
 	return proto.WriteMsg(s.s, m)
 }
 
 func (s *session) read(m *pb.PeerFrame) error {
-	_ = s.s.SetReadDeadline(time.Now().Add(StreamIdleTimeout))
+	if now := time.Now(); now.Sub(s.rdl) > time.Second {
+		s.rdl = now
+		_ = s.s.SetReadDeadline(now.Add(StreamIdleTimeout))
+	}
 	m.Reset()
 	if err := s.r.ReadMsg(m); err != nil {
 		return err

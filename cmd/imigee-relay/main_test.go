@@ -154,6 +154,15 @@ func TestInitWritesConfigAndIdentity(t *testing.T) {
 	if c.DataDir != dir {
 		t.Fatalf("config data_dir %q; want %q", c.DataDir, dir)
 	}
+	// run -data-dir DIR finds the config init wrote there.
+	fs := newFlagSet("run", "", "", &bytes.Buffer{})
+	rf := addRunFlags(fs)
+	if err := fs.Parse([]string{"-data-dir", dir}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rf.resolve(fs); err != nil || rf.loaded != cfg {
+		t.Fatalf("run -data-dir: loaded %q err %v; want %q", rf.loaded, err, cfg)
+	}
 	// A second init refuses to overwrite, -force keeps the same identity.
 	if code := realMain([]string{"init", "-data-dir", dir}, &out, &errb); code != exitFail {
 		t.Fatalf("second init: code %d; want %d", code, exitFail)

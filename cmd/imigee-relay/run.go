@@ -33,12 +33,15 @@ type runFlags struct {
 	shutdownTimeout  *time.Duration
 	listen           stringList
 	peers            stringList
+
+	// loaded is the config file resolve read ("" = built-in defaults).
+	loaded string
 }
 
 func addRunFlags(fs *flag.FlagSet) *runFlags {
 	d := defaultFileConfig()
 	f := &runFlags{}
-	f.config = fs.String("config", "", "config `file` (TOML, see \"imigee-relay init\"); without it the built-in defaults are used")
+	f.config = fs.String("config", "", "config `file` (TOML, see \"imigee-relay init\"); default DATA-DIR/"+defaultConfigName+" if it exists, else built-in defaults")
 	f.dataDir = fs.String("data-dir", "", "`directory` for the database, identity key and relay.addrs (default "+d.DataDir+")")
 	f.admin = fs.String("admin", "", "admin HTTP `host:port` for /metrics, /healthz, /readyz; \"off\" disables it (default "+defaultAdminAddr+")")
 	f.adminAllowRemote = fs.Bool("admin-allow-remote", false, "allow a non-loopback -admin address (no auth: use only behind a firewall)")
@@ -55,11 +58,23 @@ func addRunFlags(fs *flag.FlagSet) *runFlags {
 // flags that were given explicitly.
 func (f *runFlags) resolve(fs *flag.FlagSet) (fileConfig, error) {
 	c := defaultFileConfig()
-	if *f.config != "" {
+	path := *f.config
+	if path == "" {
+		// What init wrote, if it is there: "init" then "run" just works.
+		dir := c.DataDir
+		if flagWasSet(fs, "data-dir") {
+			dir = *f.dataDir
+		}
+		if cand := filepath.Join(dir, defaultConfigName); fileExists(cand) {
+			path = cand
+		}
+	}
+	if path != "" {
 		var err error
-		if c, err = loadConfigFile(*f.config); err != nil {
+		if c, err = loadConfigFile(path); err != nil {
 			return c, err
 		}
+		f.loaded = path
 	}
 	if flagWasSet(fs, "data-dir") {
 		c.DataDir = *f.dataDir
@@ -115,9 +130,10 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 
 func cmdRun(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("run", "run [-config FILE] [flags]", `
-Start the relay. Without -config it runs on built-in defaults and keeps its
-state (database, identity key) in the data directory, creating the identity
-on first start. Flags override the config file.
+Start the relay. Without -config it reads DATA-DIR/imigee-relay.toml if
+"imigee-relay init" wrote one there, else it runs on built-in defaults; it
+keeps its state (database, identity key) in the data directory and creates
+the identity on first start. Flags override the config file.
 
 On start it prints, one per line on stdout, "peer_id ID", one "listen
 MULTIADDR/p2p/ID" per address and "admin HOST:PORT", and writes the same
@@ -137,6 +153,11 @@ finishes in-flight puts, closes the database and exits 0.`, stderr)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	if rf.loaded != "" {
+		log.Info("using config file", "file", rf.loaded)
+	} else {
+		log.Info("no config file: using built-in defaults", "data_dir", c.DataDir)
+	}
 	if err := runRelay(ctx, stop, c, log, stdout); err != nil {
 		log.Error("relay failed", "err", err)
 		return exitFail
@@ -266,4 +287,10 @@ func hasMetric(reg *prometheus.Registry, name string) bool {
 		}
 	}
 	return false
+}
+
+// fileExists reports whether path exists (as anything).
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }

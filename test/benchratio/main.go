@@ -1,0 +1,95 @@
+// Command benchratio reads `go test -bench` output on stdin, passes it
+// through, and then prints every Imigee performance claim as a ratio of our
+// code to its raw baseline measured in the same run (see docs/BENCH.md).
+// Absolute numbers drift ±20 % between runs on shared machines; ratios from
+// one run do not.
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// ratio is one claim: metric of Ours divided by metric of Base. Names are
+// benchmark names without the -GOMAXPROCS suffix.
+type ratio struct {
+	claim, ours, base, metric string
+	goal                      float64 // 0 = no stated goal
+}
+
+var ratios = []ratio{
+	{"envelope seal 64 KiB vs raw secretbox", "BenchmarkEnvelopeSeal/64KiB", "BenchmarkSecretboxSeal/64KiB", "MB/s", 0},
+	{"envelope seal 1 MiB vs raw secretbox", "BenchmarkEnvelopeSeal/1MiB", "BenchmarkSecretboxSeal/1MiB", "MB/s", 0.9},
+	{"envelope seal 8 MiB vs raw secretbox", "BenchmarkEnvelopeSeal/8MiB", "BenchmarkSecretboxSeal/8MiB", "MB/s", 0.9},
+	{"stream seal 64 KiB vs raw secretbox", "BenchmarkStreamSeal/64KiB", "BenchmarkSecretboxSeal/64KiB", "MB/s", 0},
+	{"stream seal 1 MiB vs raw secretbox", "BenchmarkStreamSeal/1MiB", "BenchmarkSecretboxSeal/1MiB", "MB/s", 0.9},
+	{"stream seal 8 MiB vs raw secretbox", "BenchmarkStreamSeal/8MiB", "BenchmarkSecretboxSeal/8MiB", "MB/s", 0.9},
+	{"store put ×64 vs bbolt Batch default", "BenchmarkStorePut64", "BenchmarkRawBoltBatchDefault", "puts/s", 2},
+	{"store put ×64 vs bbolt Batch MaxBatchSize=64", "BenchmarkStorePut64", "BenchmarkRawBoltBatch64", "puts/s", 0.5},
+	{"relay ingest QUIC ×64 vs bbolt Batch default", "BenchmarkIngest/quic", "BenchmarkBaselineBoltBatchDefault", "puts/s", 2},
+	{"relay ingest QUIC ×64 vs bbolt Batch MaxBatchSize=64", "BenchmarkIngest/quic", "BenchmarkBaselineBoltBatch64", "puts/s", 0.5},
+	{"relay ingest TCP ×64 vs bbolt Batch MaxBatchSize=64", "BenchmarkIngest/tcp", "BenchmarkBaselineBoltBatch64", "puts/s", 0.5},
+	{"8 MiB item node→node vs raw libp2p QUIC stream", "BenchmarkShare8MiB", "BenchmarkRawQUICStream8MiB", "MB/s", 0.8},
+	{"8 MiB item node→node vs raw QUIC stream to fsynced file", "BenchmarkShare8MiB", "BenchmarkRawQUICStreamToFile8MiB", "MB/s", 0},
+}
+
+// lineRE matches "BenchmarkName-8   123   456 ns/op   7.8 MB/s   9 x/s".
+var lineRE = regexp.MustCompile(`^(Benchmark\S+?)(-\d+)?\s+\d+\s+(.*)$`)
+
+func main() {
+	values, err := scan(os.Stdin, os.Stdout)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "benchratio:", err)
+		os.Exit(1)
+	}
+	fmt.Println()
+	fmt.Println("Ratios to raw baselines (same run):")
+	for _, r := range ratios {
+		o, ok1 := values[r.ours][r.metric]
+		b, ok2 := values[r.base][r.metric]
+		if !ok1 || !ok2 || b == 0 {
+			continue
+		}
+		goal := ""
+		if r.goal > 0 {
+			verdict := "met"
+			if o/b < r.goal {
+				verdict = "NOT met"
+			}
+			goal = fmt.Sprintf("  (goal ≥ %.2g: %s)", r.goal, verdict)
+		}
+		fmt.Printf("  %-58s %6.2f×  [%.4g / %.4g %s]%s\n", r.claim, o/b, o, b, r.metric, goal)
+	}
+}
+
+// scan copies in to out and collects every "value unit" pair per benchmark;
+// a benchmark seen twice keeps its last value.
+func scan(in io.Reader, out io.Writer) (map[string]map[string]float64, error) {
+	values := map[string]map[string]float64{}
+	sc := bufio.NewScanner(in)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		fmt.Fprintln(out, line)
+		m := lineRE.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		f := strings.Fields(m[3])
+		v := map[string]float64{}
+		for i := 0; i+1 < len(f); i += 2 {
+			x, err := strconv.ParseFloat(f[i], 64)
+			if err != nil {
+				break
+			}
+			v[f[i+1]] = x
+		}
+		values[m[1]] = v
+	}
+	return values, sc.Err()
+}
