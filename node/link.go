@@ -212,6 +212,17 @@ func (n *Node) Link(ctx context.Context, text string) (string, error) {
 
 // handleLink serves one link request on the inviter's side.
 func (n *Node) handleLink(s network.Stream) {
+	n.mu.Lock()
+	closed := n.closed
+	if !closed {
+		n.wg.Add(1)
+	}
+	n.mu.Unlock()
+	if closed {
+		s.Reset()
+		return
+	}
+	defer n.wg.Done()
 	defer s.Close()
 	_ = s.SetDeadline(time.Now().Add(LinkTimeout))
 	f, resp, err := n.serveLink(s)

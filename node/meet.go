@@ -13,6 +13,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
 	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
 	"golang.org/x/crypto/nacl/secretbox"
 
 	"github.com/imigee/imigee/crypto"
@@ -225,7 +226,7 @@ func (n *Node) proximityTick() {
 		return
 	}
 	st := &proxState{epoch: epoch, cells: [2]uint64{h16, h14}, byToken: map[[crypto.TokenSize]byte]*friend{}, relay: rc.ai.ID}
-	addrs := n.reachableAddrs(h)
+	addrs := recordAddrs(h.Addrs(), rc)
 	var anns []relayclient.Announcement
 	es := uint32(n.cfg.EpochSeconds)
 	for _, f := range fs {
@@ -478,4 +479,31 @@ func openRecord(key *[32]byte, epoch uint64, sealed []byte) (peer.ID, []ma.Multi
 		p = p[1+l:]
 	}
 	return pid, addrs, nil
+}
+
+// recordAddrs picks what goes in a rendezvous record, keeping it small
+// (tokens plus ~200 bytes per friend per epoch): the circuit address
+// through the relay the match comes from, and one direct address (a public
+// one if the host has it).
+func recordAddrs(own []ma.Multiaddr, rc *relayConn) []ma.Multiaddr {
+	var out []ma.Multiaddr
+	if len(rc.ai.Addrs) > 0 {
+		if c, err := ma.NewMultiaddr(rc.ai.Addrs[0].String() + "/p2p/" + rc.ai.ID.String() + "/p2p-circuit"); err == nil {
+			out = append(out, c)
+		}
+	}
+	var direct ma.Multiaddr
+	for _, a := range own {
+		if manet.IsPublicAddr(a) {
+			direct = a
+			break
+		}
+		if direct == nil {
+			direct = a
+		}
+	}
+	if direct != nil {
+		out = append(out, direct)
+	}
+	return out
 }

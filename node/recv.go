@@ -21,9 +21,9 @@ const (
 	// before telling the sender to come back later: 30 s.
 	OfferWait = 30 * time.Second
 	// persistEvery is how many chunks pass between resume-point writes
-	// while a stream is healthy (4 MiB; the exact point is written when it
-	// ends).
-	persistEvery = 64
+	// while a stream is healthy: 256 (16 MiB). It bounds what a crash
+	// costs; a broken stream writes its exact resume point when it ends.
+	persistEvery = 256
 )
 
 // inRec is an offer or transfer in progress on the recipient's side.
@@ -253,7 +253,6 @@ func (s *session) recvOffer(o *pb.Offer) error {
 	if sr, ok := n.seen(id); ok {
 		return s.write(n.receipt(o.ItemId, sr.Hash))
 	}
-	n.log.Debug("T offer in")
 	m, op, err := n.openOffer(s.f, o.ItemId, o.Sealed)
 	if err != nil {
 		return err
@@ -320,6 +319,9 @@ func (n *Node) awaitDecision(id string) (accept, ok bool) {
 
 // recvChunks receives chunks into the part file until the item is whole,
 // persisting the resume point, then delivers it and sends the receipt.
+// Reading frames and opening/writing chunks run in two stages (this
+// goroutine reads; a worker opens and writes) so network, crypto and disk
+// overlap; at most chunkPipeline chunks are in between.
 func (s *session) recvChunks(r *inRec) error {
 	n := s.n
 	key, err := crypto.ParseStreamKey(r.Meta.Key)
@@ -332,57 +334,90 @@ func (s *session) recvChunks(r *inRec) error {
 	if err != nil {
 		return fmt.Errorf("node: part file: %w", err)
 	}
-	dirty := 0
-	defer func() {
-		f.Close()
-		if dirty > 0 {
-			_ = n.mergeIn(r)
+	defer f.Close()
+
+	type job struct {
+		i    int64
+		data []byte
+	}
+	jobs := make(chan job, chunkPipeline)
+	werr := make(chan error, 1)
+	go func() {
+		// The worker owns r until it returns.
+		dirty := 0
+		plain := make([]byte, 0, key.ChunkSize)
+		var err error
+		for j := range jobs {
+			if err != nil {
+				continue // drain
+			}
+			p, last, oerr := key.OpenChunk(plain[:0], uint32(j.i), j.data)
+			if oerr != nil || last != (j.i == total-1) {
+				err = fmt.Errorf("node: chunk does not open: %w", ErrPeer)
+				continue
+			}
+			if _, werr := f.WriteAt(p, j.i*int64(key.ChunkSize)); werr != nil {
+				err = fmt.Errorf("node: part file: %w", werr)
+				continue
+			}
+			r.set(j.i)
+			if dirty++; dirty >= persistEvery && r.Count < total {
+				if err = f.Sync(); err == nil {
+					err = n.mergeIn(r)
+				}
+				dirty = 0
+				if err == nil && r.State == StateRejected {
+					err = &proto.Error{Code: pb.ErrorCode_REJECTED, Detail: "rejected"}
+				}
+			}
 		}
+		if err == nil && r.Count == total {
+			err = f.Sync()
+		} else if dirty > 0 && f.Sync() == nil {
+			_ = n.mergeIn(r) // keep the resume point of a broken transfer
+		}
+		werr <- err
 	}()
+	// next is the reader's count of chunks handed over; the worker's r is
+	// not read here.
+	have := r.Count
+	seen := make([]byte, len(r.Have))
+	copy(seen, r.Have)
 	var m pb.PeerFrame
-	n.log.Debug("T chunks start")
-	plain := make([]byte, 0, key.ChunkSize)
-	for r.Count < total {
-		if err := s.read(&m); err != nil {
-			return err
+	var rerr error
+	for have < total {
+		if rerr = s.read(&m); rerr != nil {
+			break
 		}
 		c := m.GetChunk()
 		if c == nil || string(c.ItemId) != string(idb) || int64(c.Index) >= total {
-			return fmt.Errorf("node: unexpected frame in transfer: %w", ErrPeer)
+			rerr = fmt.Errorf("node: unexpected frame in transfer: %w", ErrPeer)
+			break
 		}
 		i := int64(c.Index)
-		p, last, err := key.OpenChunk(plain[:0], c.Index, c.Data)
-		if err != nil || last != (i == total-1) {
-			return fmt.Errorf("node: chunk does not open: %w", ErrPeer)
+		if seen[i/8]&(1<<(i%8)) == 0 {
+			seen[i/8] |= 1 << (i % 8)
+			have++
 		}
-		if _, err := f.WriteAt(p, i*int64(key.ChunkSize)); err != nil {
-			return fmt.Errorf("node: part file: %w", err)
-		}
-		r.set(i)
-		if dirty++; dirty >= persistEvery {
-			if err := f.Sync(); err != nil {
-				return err
-			}
-			if err := n.mergeIn(r); err != nil {
-				return err
-			}
-			dirty = 0
-			if r.State == StateRejected {
-				return &proto.Error{Code: pb.ErrorCode_REJECTED, Detail: "rejected"}
-			}
-		}
+		jobs <- job{i: i, data: c.Data}
+		m.Body = nil // the worker owns the data now
 	}
-	n.log.Debug("T chunks done")
-	if err := f.Sync(); err != nil {
+	close(jobs)
+	if err := <-werr; err != nil {
 		return err
 	}
-	n.log.Debug("T synced")
-	dirty = 0
+	if rerr != nil {
+		return rerr
+	}
 	if err := n.finishIncoming(r); err != nil {
 		return err
 	}
 	return s.write(n.receipt(idb, r.Meta.Hash))
 }
+
+// chunkPipeline is how many received chunks may wait for opening: 8
+// (512 KiB).
+const chunkPipeline = 8
 
 // finishIncoming moves a complete part file into place and delivers the
 // item to the app once.

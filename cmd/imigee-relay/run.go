@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -185,7 +184,7 @@ func runRelay(ctx context.Context, stopSignals func(), c fileConfig, log *slog.L
 	rc.Logger = log
 	r, err := relay.New(rc)
 	if err != nil {
-		return fmt.Errorf("relay: %w", err)
+		return err // already says "relay: …"
 	}
 	defer r.Close()
 
@@ -216,7 +215,7 @@ func runRelay(ctx context.Context, stopSignals func(), c fileConfig, log *slog.L
 	// ctx bounds only Start: a signal during start aborts it; afterwards
 	// the relay runs until Shutdown.
 	if err := r.Start(ctx); err != nil {
-		return fmt.Errorf("relay start: %w", err)
+		return err
 	}
 	addrsPath := filepath.Join(c.DataDir, addrsFileName)
 	announce := announceLines(r, admin)
@@ -236,8 +235,10 @@ func runRelay(ctx context.Context, stopSignals func(), c fileConfig, log *slog.L
 	_ = os.Remove(addrsPath)
 	sctx, cancel := context.WithTimeout(context.Background(), c.ShutdownTimeout.D())
 	defer cancel()
-	if err := r.Shutdown(sctx); err != nil && !errors.Is(err, context.Canceled) {
-		return fmt.Errorf("relay shutdown: %w", err)
+	// A drain cut short by the timeout still closes everything, but exits
+	// non-zero so the operator learns that requests were cut off.
+	if err := r.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
 	}
 	// Shutdown already closed the database; Close releases the rest and
 	// may report that it was closed, which is not a failure.

@@ -20,6 +20,9 @@ import (
 // never stops (none of ours).
 var goleakOpts = []goleak.Option{}
 
+// relayPkg is the command under test.
+const relayPkg = "github.com/imigee/imigee/cmd/imigee-relay"
+
 // relayBin is the imigee-relay binary built by TestMain.
 var relayBin string
 
@@ -29,7 +32,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	relayBin, err = e2e.Build(dir, "github.com/imigee/imigee/cmd/imigee-relay")
+	relayBin, err = e2e.Build(dir, relayPkg)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.RemoveAll(dir)
@@ -170,5 +173,13 @@ func eventually(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestBinarySourcesTracked makes `go test` re-run this package when the
+// daemon's own source files change (see e2e.TrackSources).
+func TestBinarySourcesTracked(t *testing.T) {
+	if err := e2e.TrackSources(relayPkg); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -59,10 +59,18 @@ func WritePlots(dir string, res *Result) error {
 	for _, row := range s.Meetings.ByDistance {
 		xy = append(xy, plotter.XY{X: row.DistanceM, Y: row.Rate})
 	}
-	if err := addLine(p, xy, "", 0); err != nil {
-		return err
+	if len(xy) > 0 {
+		l, pts, err := plotter.NewLinePoints(xy)
+		if err != nil {
+			return fmt.Errorf("testnet: plot: %w", err)
+		}
+		l.Color, pts.Color = palette[0], palette[0]
+		l.Width = vg.Points(1.5)
+		pts.Shape = draw.CircleGlyph{}
+		pts.Radius = vg.Points(3)
+		p.Add(l, pts)
 	}
-	p.Y.Min, p.Y.Max = 0, 1
+	p.X.Min, p.Y.Min, p.Y.Max = 0, 0, 1
 	if err := save(p, dir, PlotDetection); err != nil {
 		return err
 	}

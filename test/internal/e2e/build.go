@@ -37,3 +37,31 @@ func goBin() string {
 	}
 	return "go"
 }
+
+// TrackSources opens every file of the package pkg's directory. Call it
+// from a test (not TestMain): `go test` caches a package's result keyed on
+// the files its tests open, and the binary Build makes is not an import of
+// the test, so without this an edit to the command would be answered with a
+// stale cached PASS.
+func TrackSources(pkg string) error {
+	out, err := exec.Command(goBin(), "list", "-f", "{{.Dir}}", pkg).Output()
+	if err != nil {
+		return fmt.Errorf("e2e: go list %s: %w", pkg, err)
+	}
+	dir := strings.TrimSpace(string(out))
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if e.IsDir() {
+			continue
+		}
+		f, err := os.Open(filepath.Join(dir, e.Name()))
+		if err != nil {
+			return err
+		}
+		f.Close()
+	}
+	return nil
+}

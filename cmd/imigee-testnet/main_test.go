@@ -1,0 +1,46 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func run(args ...string) (int, string, string) {
+	var out, errb bytes.Buffer
+	code := realMain(args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestUsageAndValidate(t *testing.T) {
+	if code, out, _ := run("help"); code != exitOK || !strings.Contains(out, "imigee-testnet run") {
+		t.Fatalf("help: %d %q", code, out)
+	}
+	if code, _, _ := run(); code != exitUsage {
+		t.Fatal("no arguments must be a usage error")
+	}
+	if code, _, _ := run("frobnicate"); code != exitUsage {
+		t.Fatal("unknown command must be a usage error")
+	}
+	small := filepath.Join("..", "..", "test", "testnet", "scenarios", "small.toml")
+	code, out, errs := run("validate", small, "--truth")
+	if code != exitOK || !strings.Contains(out, "small: ok") || !strings.Contains(out, "meetings ≤ 50 m") {
+		t.Fatalf("validate: %d %q %q", code, out, errs)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.toml")
+	os.WriteFile(bad, []byte("nodes = 1\n"), 0o644)
+	if code, _, errs := run("validate", bad); code != exitUsage || !strings.Contains(errs, "nodes") {
+		t.Fatalf("bad scenario: %d %q", code, errs)
+	}
+	if code, _, errs := run("run", small); code != exitUsage || !strings.Contains(errs, "--out") {
+		t.Fatalf("run without --out: %d %q", code, errs)
+	}
+	if code, _, errs := run("run", small, "--out", t.TempDir(), "--mode", "procs"); code != exitFail || !strings.Contains(errs, "not available") {
+		t.Fatalf("procs: %d %q", code, errs)
+	}
+	if code, _, _ := run("run", small, "--out", t.TempDir(), "--mode", "carrier-pigeon"); code != exitUsage {
+		t.Fatal("bad mode must be a usage error")
+	}
+}
