@@ -38,8 +38,9 @@
 // its own sealed offer carrying that key. The recipient applies its policy
 // (ask: item_offered and a wait of up to OfferWait for Accept/Reject;
 // auto-accept per friend), answers OfferReply{accept, from_chunk}, writes
-// opened chunks into a part file, records the resume point (every 16 chunks
-// and whenever the stream ends), and at the end signs a Receipt over the
+// opened chunks into a part file (reading and opening/writing overlap in
+// two stages), records the resume point (every persistEvery chunks and
+// whenever the stream ends), and at the end signs a Receipt over the
 // item ID and content hash. Delivery to the app is exactly once: the seen
 // mark and the inbox record are written in one transaction.
 //
@@ -116,10 +117,16 @@
 //
 // Received files are stored in the clear under DataDir/media (the app
 // shows them); the store and the sealed pending copies are encrypted.
-// Offline items are sealed to the friend's long-term box key; prekey
-// rotation (crypto.SignedPrekey) is not wired yet. The hello of an inbound
-// stream is checked against every friend's hint for the epoch (linear in
-// friends). Previews are not generated.
+// Offline items are sealed to the friend's daily prekey (exchanged at link
+// time and on every confirmed meeting; PrekeyFreshDays), else its box key;
+// a device erases its prekeys after crypto.PrekeyRetentionDays. The Hello
+// of an inbound stream is matched against every friend's hint for the
+// epoch (linear in friends). Previews are not generated. Link works only
+// directly (or through the inviter's relay circuit), not via the mailbox.
+// Each rendezvous record holds the transport peer ID, the circuit address
+// through the announcing relay and one direct address: about 210 bytes per
+// friend per epoch with the tokens (TestIdleCost: ~21 KB per epoch for 100
+// friends, one write per epoch, nothing when silent).
 //
 // # Which tests prove what
 //
@@ -135,6 +142,12 @@
 //     TestOfflineDeliveryThroughRelay, TestPendingCopyExpires.
 //   - P12 (rotating transport identity): TestTransportIdentityRotates.
 //   - Resume without re-sending: TestTransferResumes.
+//   - Meeting end to end: TestMeetFriendNearbyOnBoth, TestBLEHook,
+//     TestLANProbe; offline delivery exactly once and an empty relay
+//     afterwards: TestOfflineDeliveryThroughRelay.
+//   - Cost: TestIdleCost (bytes per epoch), BenchmarkShare8MiB against
+//     BenchmarkRawQUICStream8MiB / BenchmarkRawQUICStreamToFile8MiB, and
+//     BenchmarkShare8MiBTo5Friends (sealed once).
 //   - Bad peer input: TestBadPeerInput, FuzzShareHandler, FuzzLinkHandler,
 //     TestBadInvites.
 //   - Encryption at rest: localstore.TestFileRevealsNothing.

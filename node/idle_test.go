@@ -39,7 +39,18 @@ func TestIdleCost(t *testing.T) {
 	}
 	a.SetAppOpen(true)
 	_ = a.SetLocation(lat0, lng0, 10)
-	time.Sleep(500 * time.Millisecond) // first announcement and subscription settle
+	// Let the first announcement and the subscriptions made while adding
+	// friends settle: wait for a quiet half second.
+	for last := -1; ; {
+		time.Sleep(500 * time.Millisecond)
+		mu.Lock()
+		cur := bytesSent
+		mu.Unlock()
+		if cur == last {
+			break
+		}
+		last = cur
+	}
 	mu.Lock()
 	bytesSent, writes = 0, 0
 	per = map[string]int{}

@@ -32,6 +32,24 @@ func TestMeetFriendNearbyOnBoth(t *testing.T) {
 	if !near {
 		t.Fatal("Friends() does not show the friend nearby")
 	}
+	// Auto-share to friends nearby now (sender policy, P7).
+	if err := a.SetSharePolicy(SharePolicy{Mode: ShareNearby}); err != nil {
+		t.Fatal(err)
+	}
+	path, _ := writeFile(t, 1000)
+	id, err := a.SharePhoto(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.ev.wait(t, EventItemOffered, func(e Event) bool { return e.ItemID == id }, 10*time.Second)
+	// A time window that excludes now picks nobody.
+	m := a.cfg.Now().UTC().Hour()*60 + a.cfg.Now().UTC().Minute()
+	if err := a.SetSharePolicy(SharePolicy{Mode: ShareWindows, Windows: []Window{{StartMinute: (m + 60) % 1440, EndMinute: (m + 120) % 1440}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.SharePhoto(path, nil); err != ErrNoRecipients {
+		t.Fatalf("outside the window: %v", err)
+	}
 }
 
 func TestMeetQuietZoneNeverFound(t *testing.T) {

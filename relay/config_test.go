@@ -2,9 +2,12 @@ package relay
 
 import (
 	"bytes"
+	"context"
 	"testing"
+	"time"
 
 	"github.com/BurntSushi/toml"
+	"github.com/libp2p/go-libp2p/core/host"
 )
 
 // TestDefaultConfigTOML: the defaults survive a TOML round trip (what the
@@ -50,5 +53,36 @@ func TestResourceLimitsDeliberate(t *testing.T) {
 	sys := c.ToPartialLimitConfig().System
 	if int(sys.ConnsInbound) != l.MaxConns {
 		t.Fatalf("system inbound conns %v, want %d", sys.ConnsInbound, l.MaxConns)
+	}
+}
+
+// TestReconnectBurst: after a restart every phone reconnects at once; a
+// burst of 96 fresh clients handshaking together must all get in (rcmgr's
+// transient default of 48 refused about a quarter of 64).
+func TestReconnectBurst(t *testing.T) {
+	r := startRelay(t, testConfig(t))
+	const clients = 96
+	hosts := make([]host.Host, clients)
+	for i := range hosts {
+		hosts[i] = clientHost(t, "quic")
+	}
+	info := relayInfo(r, "quic")
+	errs := make(chan error, clients)
+	for _, h := range hosts {
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			errs <- h.Connect(ctx, info)
+		}()
+	}
+	failed := 0
+	for range clients {
+		if err := <-errs; err != nil {
+			failed++
+			t.Log(err)
+		}
+	}
+	if failed > 0 {
+		t.Fatalf("%d of %d simultaneous connections refused", failed, clients)
 	}
 }

@@ -57,10 +57,19 @@ func resourceManager(l Limits) (*rcmgr.ScalingLimitConfig, rcmgr.ConcreteLimitCo
 	// stream limits follow Limits.MaxConns instead (16 streams each).
 	conns := rcmgr.LimitVal(l.MaxConns)
 	streams := rcmgr.LimitVal(16 * l.MaxConns)
+	// Connections still in their handshake live in the transient scope,
+	// which rcmgr sizes at 48 per GiB. After a relay restart every phone
+	// reconnects at once; with 48, a burst of 64 loopback clients already
+	// saw a quarter refused. Allow one in eight of MaxConns to handshake
+	// concurrently (512 at the default), never fewer than 128.
+	handshakes := rcmgr.LimitVal(max(128, l.MaxConns/8))
 	partial := rcmgr.PartialLimitConfig{
 		System: rcmgr.ResourceLimits{
 			Conns: conns + relayOutboundConns, ConnsInbound: conns, ConnsOutbound: relayOutboundConns,
 			Streams: streams, StreamsInbound: streams, StreamsOutbound: streams,
+		},
+		Transient: rcmgr.ResourceLimits{
+			Conns: handshakes + relayOutboundConns, ConnsInbound: handshakes,
 		},
 	}
 	return &sc, partial.Build(scaled)
