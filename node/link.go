@@ -11,8 +11,10 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/peerstore"
 	"github.com/libp2p/go-libp2p/core/protocol"
 	ma "github.com/multiformats/go-multiaddr"
 
@@ -296,18 +298,32 @@ func (n *Node) acceptLink(req *pb.LinkRequest) (*friend, *pb.LinkResponse, error
 }
 
 // openStream connects to ai (adding its addresses for a short while) and
-// opens a stream of protocol id, allowing relayed connections.
-func (n *Node) openStream(ctx context.Context, h interface {
-	Connect(context.Context, peer.AddrInfo) error
-	NewStream(context.Context, peer.ID, ...protocol.ID) (network.Stream, error)
-}, ai peer.AddrInfo, id string) (network.Stream, error) {
-	ctx = network.WithAllowLimitedConn(ctx, id)
+// opens a stream of protocol id. A relayed (limited) connection is used
+// only when no direct one can be made: a relay's circuit caps the bytes
+// and time of each connection, so transfers need a direct path (hole
+// punching upgrades NAT'd peers; libp2p does that on its own).
+func (n *Node) openStream(ctx context.Context, h host.Host, ai peer.AddrInfo, id string) (network.Stream, error) {
 	dctx, cancel := context.WithTimeout(ctx, DialTimeout)
 	defer cancel()
-	if err := h.Connect(dctx, ai); err != nil {
+	h.Peerstore().AddAddrs(ai.ID, ai.Addrs, peerstore.TempAddrTTL)
+	direct := false
+	for _, a := range h.Peerstore().Addrs(ai.ID) {
+		if _, err := a.ValueForProtocol(ma.P_CIRCUIT); err != nil {
+			direct = true
+			break
+		}
+	}
+	var err error
+	if direct && h.Network().Connectedness(ai.ID) != network.Connected {
+		err = h.Connect(network.WithForceDirectDial(dctx, "imigee: direct first"), peer.AddrInfo{ID: ai.ID})
+	}
+	if !direct || err != nil {
+		err = h.Connect(network.WithAllowLimitedConn(dctx, id), peer.AddrInfo{ID: ai.ID})
+	}
+	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrUnreachable, err)
 	}
-	s, err := h.NewStream(ctx, ai.ID, protocol.ID(id))
+	s, err := h.NewStream(network.WithAllowLimitedConn(ctx, id), ai.ID, protocol.ID(id))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrUnreachable, err)
 	}

@@ -33,7 +33,9 @@ func (n *Node) attachRelays(ctx context.Context, h host.Host) {
 		cctx, cancel := context.WithTimeout(ctx, DialTimeout)
 		if err := h.Connect(cctx, ai); err != nil {
 			cancel()
-			n.log.Warn("relay unreachable", "err", err)
+			// The error names the relay's address: debug level only.
+			n.log.Warn("a relay is unreachable; retrying later")
+			n.log.Debug("relay dial failed", "err", err)
 			continue
 		}
 		if _, err := client.Reserve(cctx, h, ai); err != nil {

@@ -21,13 +21,17 @@ func TestTransferResumes(t *testing.T) {
 	var attempts [][]uint32
 	dropAt := uint32(25)
 	a.mu.Lock()
+	dropped, fresh := false, true
 	a.sendHook = func(_ string, i uint32) error {
 		mu.Lock()
 		defer mu.Unlock()
-		if len(attempts) == 0 || (i != attempts[len(attempts)-1][len(attempts[len(attempts)-1])-1]+1) {
+		// A new attempt starts after a drop or when the index goes back.
+		if fresh || i <= attempts[len(attempts)-1][len(attempts[len(attempts)-1])-1] {
 			attempts = append(attempts, nil)
+			fresh = false
 		}
-		if len(attempts) == 1 && i == dropAt {
+		if !dropped && i == dropAt {
+			dropped, fresh = true, true
 			return errors.New("test: connection dropped")
 		}
 		attempts[len(attempts)-1] = append(attempts[len(attempts)-1], i)

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,14 +16,20 @@ import (
 	"time"
 
 	lcrypto "github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/imigee/imigee/node"
 	"github.com/imigee/imigee/relay"
 	"github.com/imigee/imigee/test/testnet"
 )
 
-// LinkTimeout bounds linking one friend pair during set-up: 30 s.
-const LinkTimeout = 30 * time.Second
+// Set-up limits.
+const (
+	// LinkTimeout bounds linking one friend pair during set-up: 30 s.
+	LinkTimeout = 30 * time.Second
+	// LinkParallelism is how many pairs are linked at once: 8.
+	LinkParallelism = 8
+)
 
 // Backend runs real nodes and relays in this process on 127.0.0.1.
 type Backend struct {
@@ -38,8 +45,12 @@ func (b *Backend) Open(ctx context.Context, env *testnet.Env) (testnet.Network, 
 	}
 	s := env.Scenario
 	nw := &network{env: env, log: log, byID: map[string]int{}}
-	for i := 0; i < s.Relays; i++ {
-		r, err := nw.newRelay(ctx, i)
+	plans, err := planRelays(s.Relays)
+	if err != nil {
+		return nil, err
+	}
+	for i := range plans {
+		r, err := nw.newRelay(ctx, i, plans)
 		if err != nil {
 			nw.Close()
 			return nil, err
@@ -95,29 +106,65 @@ func (nw *network) index(id string) int {
 }
 
 // linkAll makes every graph edge friends through the real link flow
-// (invite, Link over the network), then turns auto-accept on both ways.
+// (invite, Link over the network), then turns auto-accept on both ways;
+// LinkParallelism pairs at a time.
 func (nw *network) linkAll(ctx context.Context) error {
-	for _, e := range nw.env.Graph.Edges {
-		a, b := nw.nodes[e.A], nw.nodes[e.B]
-		inv, err := a.n.Invite()
-		if err != nil {
-			return fmt.Errorf("inproc: invite: %w", err)
+	edges := nw.env.Graph.Edges
+	next := make(chan testnet.Edge)
+	errc := make(chan error, LinkParallelism)
+	var wg sync.WaitGroup
+	for range LinkParallelism {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for e := range next {
+				if err := nw.link(ctx, e); err != nil {
+					errc <- err
+					return
+				}
+			}
+		}()
+	}
+	var err error
+feed:
+	for _, e := range edges {
+		select {
+		case next <- e:
+		case err = <-errc:
+			break feed
 		}
-		lctx, cancel := context.WithTimeout(ctx, LinkTimeout)
-		aID, err := b.n.Link(lctx, inv)
-		cancel()
-		if err != nil {
-			return fmt.Errorf("inproc: link %d-%d: %w", e.A, e.B, err)
+	}
+	close(next)
+	wg.Wait()
+	if err == nil {
+		select {
+		case err = <-errc:
+		default:
 		}
-		if err := b.n.SetAutoAccept(aID, true); err != nil {
-			return fmt.Errorf("inproc: auto-accept: %w", err)
-		}
-		if err := waitFriend(ctx, a.n, b.id); err != nil {
-			return fmt.Errorf("inproc: link %d-%d: %w", e.A, e.B, err)
-		}
-		if err := a.n.SetAutoAccept(b.id, true); err != nil {
-			return fmt.Errorf("inproc: auto-accept: %w", err)
-		}
+	}
+	return err
+}
+
+func (nw *network) link(ctx context.Context, e testnet.Edge) error {
+	a, b := nw.nodes[e.A], nw.nodes[e.B]
+	inv, err := a.n.Invite()
+	if err != nil {
+		return fmt.Errorf("inproc: invite: %w", err)
+	}
+	lctx, cancel := context.WithTimeout(ctx, LinkTimeout)
+	aID, err := b.n.Link(lctx, inv)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("inproc: link %d-%d: %w", e.A, e.B, err)
+	}
+	if err := b.n.SetAutoAccept(aID, true); err != nil {
+		return fmt.Errorf("inproc: auto-accept: %w", err)
+	}
+	if err := waitFriend(ctx, a.n, b.id); err != nil {
+		return fmt.Errorf("inproc: link %d-%d: %w", e.A, e.B, err)
+	}
+	if err := a.n.SetAutoAccept(b.id, true); err != nil {
+		return fmt.Errorf("inproc: auto-accept: %w", err)
 	}
 	return nil
 }
@@ -156,35 +203,80 @@ type relayDriver struct {
 	r  *relay.Relay
 }
 
-func (nw *network) newRelay(ctx context.Context, i int) (*relayDriver, error) {
-	s := nw.env.Scenario
-	key, _, err := lcrypto.GenerateEd25519Key(rand.Reader)
-	if err != nil {
-		return nil, fmt.Errorf("inproc: relay key: %w", err)
+// relayPlan is a relay's identity and addresses, fixed before any relay
+// starts: relays trust gossip only from their configured Peers, so each
+// needs every other's address and ID up front, and a restarted relay must
+// come back where its nodes expect it.
+type relayPlan struct {
+	key   lcrypto.PrivKey
+	id    peer.ID
+	addrs []string // listen multiaddrs
+}
+
+func planRelays(n int) ([]relayPlan, error) {
+	plans := make([]relayPlan, n)
+	for i := range plans {
+		key, _, err := lcrypto.GenerateEd25519Key(rand.Reader)
+		if err != nil {
+			return nil, fmt.Errorf("inproc: relay key: %w", err)
+		}
+		id, err := peer.IDFromPrivateKey(key)
+		if err != nil {
+			return nil, fmt.Errorf("inproc: relay key: %w", err)
+		}
+		udp, tcp, err := freePorts()
+		if err != nil {
+			return nil, err
+		}
+		plans[i] = relayPlan{key: key, id: id, addrs: []string{
+			fmt.Sprintf("/ip4/127.0.0.1/udp/%d/quic-v1", udp),
+			fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", tcp),
+		}}
 	}
+	return plans, nil
+}
+
+// freePorts finds a free UDP and TCP port on 127.0.0.1 (released at once;
+// another process could take them before the relay binds, which on a
+// test machine's loopback is rare and shows as a clear start error).
+func freePorts() (udp, tcp int, err error) {
+	uc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		return 0, 0, fmt.Errorf("inproc: free port: %w", err)
+	}
+	udp = uc.LocalAddr().(*net.UDPAddr).Port
+	uc.Close()
+	tl, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		return 0, 0, fmt.Errorf("inproc: free port: %w", err)
+	}
+	tcp = tl.Addr().(*net.TCPAddr).Port
+	tl.Close()
+	return udp, tcp, nil
+}
+
+func (nw *network) newRelay(ctx context.Context, i int, plans []relayPlan) (*relayDriver, error) {
+	s := nw.env.Scenario
 	cfg := relay.DefaultConfig()
 	cfg.DataDir = filepath.Join(nw.env.Dir, fmt.Sprintf("relay-%03d", i))
-	cfg.ListenAddrs = []string{"/ip4/127.0.0.1/udp/0/quic-v1", "/ip4/127.0.0.1/tcp/0"}
-	cfg.Identity = key
+	cfg.ListenAddrs = plans[i].addrs
+	cfg.Identity = plans[i].key
 	cfg.Network = "testnet"
 	cfg.Now = nw.env.Now
 	cfg.Logger = quietLogger(nw.log, "relay", i)
 	cfg.Rendezvous.EpochSeconds = uint32(s.Epoch.Seconds())
 	cfg.Limits.ResourceMemory = 256 << 20
-	for _, p := range nw.relays {
-		cfg.Peers = append(cfg.Peers, p.addrs()...)
+	for j, p := range plans {
+		if j != i {
+			for _, a := range p.addrs {
+				cfg.Peers = append(cfg.Peers, a+"/p2p/"+p.id.String())
+			}
+		}
 	}
 	rd := &relayDriver{nw: nw, i: i, cfg: cfg}
 	if err := rd.Start(ctx); err != nil {
 		return nil, err
 	}
-	// Restart on the ports it got, so nodes' relay addresses stay valid.
-	rd.mu.Lock()
-	rd.cfg.ListenAddrs = nil
-	for _, a := range rd.r.Addrs() {
-		rd.cfg.ListenAddrs = append(rd.cfg.ListenAddrs, a.String())
-	}
-	rd.mu.Unlock()
 	return rd, nil
 }
 

@@ -23,10 +23,11 @@ func TestMain(m *testing.M) {
 	)
 }
 
-// TestTinyScenario runs three real nodes and a real relay on loopback for
+// TestTinyScenario runs three real nodes and two real relays on loopback for
 // five virtual minutes (15 s of wall time): the two friends standing 49 m
-// apart for the whole run are detected by both, the far friend never, and
-// every item reaches its (always online) recipients.
+// apart for the whole run, on different relays (matched through relay
+// gossip), are detected by both, the far friend never, and every item
+// reaches its (always online) recipients.
 func TestTinyScenario(t *testing.T) {
 	if testing.Short() {
 		t.Skip("real nodes for 30 s")
