@@ -3,6 +3,9 @@ package node
 import (
 	"log/slog"
 	"time"
+
+	p2pcrypto "github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
 )
 
 // Defaults of Config fields left zero.
@@ -48,6 +51,16 @@ type Config struct {
 	ProximityFriendCap int
 	// Retention of the sender's pending copy: DefaultRetention (never more).
 	Retention time.Duration
+	// HostFactory, for simulators and tests; not for apps. When set, the
+	// node calls it instead of building its own QUIC+TCP host, on every
+	// Start and every transport rotation, with the fresh transport key;
+	// the host it returns must have the peer ID of that key (else Start or
+	// the rotation fails) and is closed by the node. With a factory,
+	// ListenAddrs is ignored, EnableMDNS has no effect (no mDNS on a
+	// simulated network), and hole punching and circuit reservations are
+	// whatever the factory's host supports (a failed reservation is only
+	// logged). nil: the normal host. node/mobile never sets it.
+	HostFactory func(priv p2pcrypto.PrivKey) (host.Host, error)
 }
 
 func (c *Config) withDefaults() Config {
@@ -82,16 +95,31 @@ type EventHandler interface {
 
 // Event kinds.
 const (
-	EventFriendLinked   = "friend_linked"
-	EventFriendNearby   = "friend_nearby"
-	EventFriendGone     = "friend_gone"
-	EventItemOffered    = "item_offered"
-	EventItemReceived   = "item_received"
-	EventProgress       = "progress"
+	EventFriendLinked = "friend_linked"
+	EventFriendNearby = "friend_nearby"
+	EventFriendGone   = "friend_gone"
+	EventItemOffered  = "item_offered"
+	EventItemReceived = "item_received"
+	EventProgress     = "progress"
+	// EventDeliveryFailed: the item will not reach FriendID. Err says why:
+	// FailRejected (the friend declined it; sent once, when the sender
+	// learns it on a direct attempt) or FailRetention (no receipt within
+	// the retention window).
 	EventDeliveryFailed = "delivery_failed"
-	EventDelivered      = "delivered"
-	EventLike           = "like"
-	EventMessage        = "message"
+	// EventQueued ("queued_at_relay"): FriendID could not be reached
+	// directly, so the item was sealed into the friend's mailbox at a
+	// relay. A delivered event follows when the friend's receipt comes
+	// back through the sender's mailbox.
+	EventQueued    = "queued_at_relay"
+	EventDelivered = "delivered"
+	EventLike      = "like"
+	EventMessage   = "message"
+)
+
+// Reasons in Event.Err of EventDeliveryFailed.
+const (
+	FailRejected  = "rejected"
+	FailRetention = "retention passed"
 )
 
 // Event is one notification to the app. It holds only strings and ints so
@@ -219,6 +247,29 @@ const (
 	TypeLike    = "like"
 )
 
+// Recipient states of an outbox item (RecipientState.State).
+const (
+	// RecipientPending: not delivered yet; direct attempts are retried.
+	RecipientPending = "pending"
+	// RecipientQueued: sealed into the friend's relay mailbox, no receipt
+	// yet (EventQueued fired).
+	RecipientQueued = "queued_at_relay"
+	// RecipientDelivered: the friend's signed receipt came back.
+	RecipientDelivered = "delivered"
+	// RecipientRejected: the friend declined the item.
+	RecipientRejected = "rejected"
+	// RecipientFailed: retention passed or the friend was removed.
+	RecipientFailed = "failed"
+)
+
+// RecipientState is one recipient's delivery state of an outbox item.
+type RecipientState struct {
+	FriendID string
+	State    string // one of the Recipient* constants
+	Attempts int    // failed direct attempts so far
+	NextTry  int64  // unix seconds of the next direct attempt (pending only)
+}
+
 // Item is one shared thing as the app sees it.
 type Item struct {
 	ID       string
@@ -231,4 +282,7 @@ type Item struct {
 	Done     int64
 	State    string
 	Created  int64 // unix seconds
+	// Recipients is set on outbox items (Pending): each recipient's state,
+	// sorted by friend ID. node/mobile passes it through as JSON.
+	Recipients []RecipientState `json:",omitempty"`
 }

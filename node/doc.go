@@ -29,31 +29,42 @@
 // the invite, stores the friend and answers with its own card sealed back.
 // Both derive pair keys with the secret mixed into the proximity chain.
 //
-// Share: every share stream (/imigee/share/1) begins with both sides'
-// Hello: a per-epoch pair hint and a proof over both transport peer IDs and
-// both nonces (so a proof cannot be replayed on another connection). Then
-// one request: an Envelope (message, like), an Offer, or a Resume. Photos
-// and videos are sealed once into a pending copy in DataDir/outbox with a
-// random content key (crypto STREAM chunks of 64 KiB); each recipient gets
-// its own sealed offer carrying that key. The recipient applies its policy
-// (ask: item_offered and a wait of up to OfferWait for Accept/Reject;
-// auto-accept per friend), answers OfferReply{accept, from_chunk}, writes
-// opened chunks into a part file (reading and opening/writing overlap in
-// two stages), records the resume point (every persistEvery chunks and
-// whenever the stream ends), and at the end signs a Receipt over the
-// item ID and content hash. Delivery to the app is exactly once: the seen
-// mark and the inbox record are written in one transaction.
+// Share: every share stream (/imigee/share/1) begins with both sides' Hello:
+// a per-epoch pair hint and a proof over both transport peer IDs and both
+// nonces (so a proof cannot be replayed on another connection). Then one
+// request: an Envelope (message, like), an Offer, or a Resume. Photos and
+// videos are sealed once into a pending copy in DataDir/outbox with a random
+// content key (crypto STREAM chunks of 64 KiB); each recipient gets its own
+// sealed offer carrying that key. The recipient applies its policy (ask:
+// item_offered and a wait of up to OfferWait for Accept/Reject; auto-accept
+// per friend), answers OfferReply{accept, from_chunk}, writes opened chunks
+// into a part file (reading and opening/writing overlap in two stages; the
+// kernel is asked to start writeback every writebackEvery chunks so the
+// final fsync is short), records the resume point (every persistEvery
+// chunks, after an fsync, and whenever the stream ends), and at the end
+// fsyncs the file and signs a Receipt over the item ID and content hash. The
+// sender batches chunk frames into sendBuffer-sized stream writes. A resumed
+// transfer starts after the last persisted resume point: chunks completed
+// and persisted are never sent again, but chunks received after it (at most
+// persistEvery-1 plus the batch in flight) may be sent twice; the receiver
+// writes them at the same offsets. Delivery to the app is exactly once: the
+// seen mark and the inbox record are written in one transaction.
 //
-// Offline: when the friend cannot be dialled, the item goes to the pair's
-// mailbox for today at a relay: a sealed offer (or the message itself),
-// then the sealed chunks packed into envelopes padded to MailboxBlobBucket
-// (256 KiB). The recipient's catch-up opens, reassembles and acks; it
-// answers with a sealed receipt in the reverse mailbox. Retries back off
-// from RetryMin to RetryMax with the schedule stored per item and
-// recipient (it survives restarts); a friend coming online or a relay
-// reconnecting makes pending deliveries due at once. There is no polling:
-// the mailboxes are checked at Start, on each relay (re)connect, on a
-// pushed notification, and at day change.
+// Offline: when the friend cannot be dialled (a friend neither connected nor
+// confirmed nearby gets DirectDialBudget, 2 s, for the direct attempt: its
+// last transport ID is probably stale), the item goes to the pair's mailbox
+// for today at a relay and EventQueued fires; Pending shows the recipient as
+// RecipientQueued. The item is: a sealed offer (or the message itself), then
+// the sealed chunks packed into envelopes padded to MailboxBlobBucket (256
+// KiB). The recipient's catch-up opens, reassembles and acks; it answers
+// with a sealed receipt in the reverse mailbox (or, on Reject, a signed
+// rejection in the same kind of envelope: the sender gets
+// EventDeliveryFailed with Err FailRejected, as it does when a direct offer
+// is declined). Retries back off from RetryMin to RetryMax with the schedule
+// stored per item and recipient (it survives restarts); a friend coming
+// online or a relay reconnecting makes pending deliveries due at once. There
+// is no polling: the mailboxes are checked at Start, on each relay
+// (re)connect, on a pushed notification, and at day change.
 //
 // Meet: with a location (SetLocation), the app open (SetAppOpen) or the
 // device dwelling in one cell for DwellTime, and outside every quiet zone,
@@ -72,6 +83,15 @@
 // node can derive for the retention window, both directions (which also
 // withdraws its rendezvous entries there), then a wipe of the store, the
 // pending copies and received files.
+//
+// # Simulation hook
+//
+// Config.HostFactory (for simulators and tests; not for apps) replaces the
+// QUIC+TCP host: it is called on every Start and every rotation with the
+// fresh transport key and must return a host with that key's peer ID.
+// mDNS is off with a factory; circuit reservations and hole punching are
+// best effort (failures are logged at debug level), so a simulated host
+// without them still links, meets, shares and uses mailboxes.
 //
 // # What leaves the device
 //
@@ -123,7 +143,9 @@
 // of an inbound stream is matched against every friend's hint for the
 // epoch (linear in friends). Previews are not generated. Link works only
 // directly (or through the inviter's relay circuit), not via the mailbox.
-// Each rendezvous record holds the transport peer ID, the circuit address
+// A rejection of a mailbox item needs a relay to travel back; without
+// one the sender learns it on its next direct attempt. Each rendezvous
+// record holds the transport peer ID, the circuit address
 // through the announcing relay and one direct address: about 210 bytes per
 // friend per epoch with the tokens (TestIdleCost: ~21 KB per epoch for 100
 // friends, one write per epoch, nothing when silent).
@@ -135,7 +157,8 @@
 //     sharing and mailbox delivery and finds no coordinate, cell ID or
 //     distance; TestMeetQuietZoneNeverFound, TestMeetPrecisionOffAndNoLocation.
 //   - P7 (accept/reject, policies): TestShareDirectAccept,
-//     TestShareDirectReject, TestShareAutoAcceptLikesMessages.
+//     TestShareDirectReject, TestOfflineRejectReachesSender,
+//     TestShareAutoAcceptLikesMessages.
 //   - P8 (forget): TestForgetLeavesNothingAtRelay.
 //   - P9 (no location still receives): TestMeetPrecisionOffAndNoLocation.
 //   - P11 (pending copy dropped): TestShareDirectAccept,
@@ -144,7 +167,12 @@
 //   - Resume without re-sending: TestTransferResumes.
 //   - Meeting end to end: TestMeetFriendNearbyOnBoth, TestBLEHook,
 //     TestLANProbe; offline delivery exactly once and an empty relay
-//     afterwards: TestOfflineDeliveryThroughRelay.
+//     afterwards, EventQueued and RecipientQueued:
+//     TestOfflineDeliveryThroughRelay.
+//   - Simulation hook: TestHostFactory (two nodes on TCP-only hosts from a
+//     factory: link, direct share, rotation through the factory, mailbox),
+//     TestHostFactoryWrongKey.
+//   - Store held by another process: localstore.TestOpenLocked.
 //   - Cost: TestIdleCost (bytes per epoch), BenchmarkShare8MiB against
 //     BenchmarkRawQUICStream8MiB / BenchmarkRawQUICStreamToFile8MiB, and
 //     BenchmarkShare8MiBTo5Friends (sealed once).

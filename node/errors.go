@@ -1,6 +1,10 @@
 package node
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/imigee/imigee/node/localstore"
+)
 
 // Sentinel errors callers branch on.
 var (
@@ -26,4 +30,11 @@ var (
 	ErrPeer = errors.New("node: bad peer input")
 	// ErrTooLarge: an item exceeds MaxItemSize or a message MaxMessageLen.
 	ErrTooLarge = errors.New("node: too large")
+	// ErrForgetRelay: Forget could not reach a relay or the relay refused
+	// the request. The local wipe happened anyway; what the node parked at
+	// that relay expires within the retention window.
+	ErrForgetRelay = errors.New("node: forget incomplete at a relay")
+	// ErrLocked: the data directory's store is held by another process
+	// (wraps localstore.ErrLocked).
+	ErrLocked = localstore.ErrLocked
 )

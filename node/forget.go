@@ -17,8 +17,8 @@ import (
 // window (both directions, so items it sent and items waiting for it go)
 // also withdraws its rendezvous entries; then the node closes and wipes its
 // store, pending copies and received files. If a relay cannot be reached
-// the local wipe still happens and the error names the failure; blobs left
-// there expire within the retention window.
+// the local wipe still happens and the error wraps ErrForgetRelay (test it
+// with errors.Is); blobs left there expire within the retention window.
 func (n *Node) Forget(ctx context.Context) error {
 	h, err := n.host()
 	if err != nil && !errors.Is(err, ErrNotStarted) {
@@ -53,7 +53,7 @@ func (n *Node) Forget(ctx context.Context) error {
 				batch := ks[:min(len(ks), proto.MaxAuthsPerRequest)]
 				ks = ks[len(batch):]
 				if _, err := c.Forget(ctx, batch); err != nil {
-					relayErr = errors.Join(relayErr, fmt.Errorf("node: forget at a relay: %w", err))
+					relayErr = errors.Join(relayErr, fmt.Errorf("%w: %w", ErrForgetRelay, err))
 					break
 				}
 			}

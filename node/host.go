@@ -27,13 +27,26 @@ const (
 )
 
 // newHost builds a libp2p host with a fresh transport identity (P12): QUIC
-// and TCP, hole punching, the circuit relay client. No autorelay: the node
+// and TCP, hole punching, the circuit relay client; or asks
+// Config.HostFactory for one under that identity. No autorelay: the node
 // reserves circuits at its own relays explicitly (attachRelays), which
 // works the same on loopback and behind NATs.
 func (n *Node) newHost() (host.Host, error) {
 	priv, _, err := p2pcrypto.GenerateEd25519Key(rand.Reader)
 	if err != nil {
 		return nil, fmt.Errorf("node: transport key: %w", err)
+	}
+	if f := n.cfg.HostFactory; f != nil {
+		h, err := f(priv)
+		if err != nil {
+			return nil, fmt.Errorf("node: host factory: %w", err)
+		}
+		if want, _ := peer.IDFromPrivateKey(priv); h.ID() != want {
+			h.Close()
+			return nil, fmt.Errorf("node: host factory: host does not use the transport key: %w", ErrBadArgument)
+		}
+		n.setHandlers(h)
+		return h, nil
 	}
 	h, err := libp2p.New(
 		libp2p.Identity(priv),
@@ -48,9 +61,13 @@ func (n *Node) newHost() (host.Host, error) {
 	if err != nil {
 		return nil, fmt.Errorf("node: libp2p host: %w", err)
 	}
+	n.setHandlers(h)
+	return h, nil
+}
+
+func (n *Node) setHandlers(h host.Host) {
 	h.SetStreamHandler(protocol.ID(proto.LinkProtocol), n.handleLink)
 	h.SetStreamHandler(protocol.ID(proto.ShareProtocol), n.handleShare)
-	return h, nil
 }
 
 func parseRelays(addrs []string) ([]peer.AddrInfo, error) {

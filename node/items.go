@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -60,6 +61,21 @@ type recip struct {
 	NextTry  int64 // unix seconds
 	LastTry  int64
 	Gen      uint64 // Node.gen at the last attempt; a newer gen makes it due
+}
+
+// publicState maps the stored recipient state to a Recipient* constant.
+func (r *recip) publicState() string {
+	switch r.State {
+	case rPosted:
+		return RecipientQueued
+	case rDelivered:
+		return RecipientDelivered
+	case rRejected:
+		return RecipientRejected
+	case rFailed:
+		return RecipientFailed
+	}
+	return RecipientPending
 }
 
 // offerMeta is sealed inside an Offer (and a mailbox offer blob).
@@ -374,6 +390,15 @@ func (n *Node) Pending() []Item {
 		item := Item{ID: it.ID, Type: it.Type, Text: it.Text, Path: it.Path, Size: it.Size, State: StatePending, Created: it.Created}
 		for f := range it.To {
 			item.To = append(item.To, f)
+		}
+		sort.Strings(item.To)
+		for _, f := range item.To {
+			r := it.To[f]
+			rs := RecipientState{FriendID: f, State: r.publicState(), Attempts: r.Attempts}
+			if r.State == rPending {
+				rs.NextTry = r.NextTry
+			}
+			item.Recipients = append(item.Recipients, rs)
 		}
 		if len(item.To) > 0 {
 			item.FriendID = item.To[0]

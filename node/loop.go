@@ -137,7 +137,7 @@ func (n *Node) expire(it *outItem) {
 	}
 	for f, r := range it.To {
 		if r.State == rPending || r.State == rPosted {
-			n.emit(&Event{Kind: EventDeliveryFailed, FriendID: f, ItemID: it.ID, Type: it.Type, Err: "retention passed"})
+			n.emit(&Event{Kind: EventDeliveryFailed, FriendID: f, ItemID: it.ID, Type: it.Type, Err: FailRetention})
 		}
 	}
 }
@@ -159,7 +159,7 @@ func (n *Node) deliver(ctx context.Context, itemID, friendID string) {
 	gen := n.gen
 	n.mu.Unlock()
 	n.log.Debug("delivery attempt", "type", it.Type)
-	s, err := n.dialSession(ctx, f)
+	s, err := n.dialFriend(ctx, f)
 	if err == nil {
 		n.log.Debug("delivering directly", "limited", s.s.Conn().Stat().Limited)
 		err = s.sendItem(ctx, it)
@@ -174,12 +174,22 @@ func (n *Node) deliver(ctx context.Context, itemID, friendID string) {
 		n.markDelivered(itemID, friendID)
 		return
 	case errors.Is(err, errRejected):
-		_ = n.updateRecip(itemID, friendID, func(_ *outItem, r *recip) { r.State = rRejected })
+		n.markRejected(itemID, friendID, it.Type)
 		return
 	case errors.Is(err, ErrUnreachable) && n.hasRelays():
 		n.log.Debug("friend unreachable; posting to its mailbox", "err", err)
 		if perr := n.postToMailbox(ctx, it, f); perr == nil {
-			_ = n.updateRecip(itemID, friendID, func(_ *outItem, r *recip) { r.State = rPosted; r.LastTry = start; r.Gen = gen })
+			posted := false
+			_ = n.updateRecip(itemID, friendID, func(_ *outItem, r *recip) {
+				posted = r.State == rPending
+				if posted {
+					r.State = rPosted
+				}
+				r.LastTry, r.Gen = start, gen
+			})
+			if posted {
+				n.emit(&Event{Kind: EventQueued, FriendID: friendID, ItemID: itemID, Type: it.Type})
+			}
 			return
 		} else {
 			err = perr
@@ -193,4 +203,19 @@ func (n *Node) deliver(ctx context.Context, itemID, friendID string) {
 		back := RetryMin << min(r.Attempts-1, 12)
 		r.NextTry = n.cfg.Now().Add(min(back, RetryMax)).Unix()
 	})
+}
+
+// markRejected records that friendID declined the item and tells the app
+// once (EventDeliveryFailed, Err FailRejected).
+func (n *Node) markRejected(itemID, friendID, typ string) {
+	changed := false
+	err := n.updateRecip(itemID, friendID, func(_ *outItem, r *recip) {
+		changed = r.State == rPending || r.State == rPosted
+		if changed {
+			r.State = rRejected
+		}
+	})
+	if err == nil && changed {
+		n.emit(&Event{Kind: EventDeliveryFailed, FriendID: friendID, ItemID: itemID, Type: typ, Err: FailRejected})
+	}
 }

@@ -225,6 +225,8 @@ func (n *Node) processBlob(ctx context.Context, f *friend, data []byte) bool {
 		}
 		if ed25519Verify(f.card.SignPub[:], receiptMessage(op.ItemID[:], it.Hash), op.Payload) {
 			n.markDelivered(id, f.id)
+		} else if ed25519Verify(f.card.SignPub[:], rejectMessage(op.ItemID[:]), op.Payload) {
+			n.markRejected(id, f.id, it.Type)
 		}
 		return true
 	case crypto.TypeOffer:
@@ -353,6 +355,22 @@ func (n *Node) sendMailboxReceipt(ctx context.Context, f *friend, idb, hash []by
 	}
 	if err := n.putBlobs(ctx, f, [][]byte{sealed}); err != nil {
 		n.log.Debug("receipt not posted", "err", err)
+	}
+}
+
+// sendMailboxReject tells the sender of an item that this device declined
+// it, through the sender's mailbox (a signed rejection in a TypeReceipt
+// envelope).
+func (n *Node) sendMailboxReject(ctx context.Context, f *friend, idb []byte) {
+	var id [16]byte
+	copy(id[:], idb)
+	sig := n.id.Sign(rejectMessage(idb))
+	sealed, err := f.sealer.Seal(rand.Reader, crypto.Header{Type: crypto.TypeReceipt, ItemID: id, Created: n.cfg.Now().Unix()}, sig)
+	if err != nil {
+		return
+	}
+	if err := n.putBlobs(ctx, f, [][]byte{sealed}); err != nil {
+		n.log.Debug("rejection not posted", "err", err)
 	}
 }
 

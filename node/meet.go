@@ -43,11 +43,14 @@ type location struct {
 	since         time.Time // when the device entered cell
 }
 
-// quietZone is a circle inside which nothing is announced.
-type quietZone struct {
-	ID                     string
+// QuietZone is a circle inside which nothing is announced. It stays on the
+// device.
+type QuietZone struct {
+	ID                     string // from AddQuietZone
 	Lat, Lng, RadiusMeters float64
 }
+
+type quietZone = QuietZone
 
 // proxState is what the last announcement was, to skip repeats and map a
 // match back to the friend.
@@ -128,6 +131,9 @@ func (n *Node) RemoveQuietZone(id string) {
 	n.markProxDirty()
 	n.wake()
 }
+
+// QuietZones lists the quiet zones in the order they were added.
+func (n *Node) QuietZones() []QuietZone { return n.quietZones() }
 
 func (n *Node) quietZones() []quietZone {
 	var zs []quietZone

@@ -182,7 +182,7 @@ func (n *Node) Start(ctx context.Context) error {
 	n.attachRelays(ctx, h)
 	n.wg.Add(1)
 	go func() { defer n.wg.Done(); n.loop() }()
-	if n.cfg.EnableMDNS {
+	if n.cfg.EnableMDNS && n.cfg.HostFactory == nil {
 		n.startMDNS(h)
 	}
 	return nil

@@ -53,6 +53,15 @@ func TestOfflineDeliveryThroughRelay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Both items are announced as queued at b's relay mailbox, and Pending
+	// says so per recipient.
+	a.ev.wait(t, EventQueued, func(e Event) bool { return e.ItemID == id && e.FriendID == bID }, 30*time.Second)
+	a.ev.wait(t, EventQueued, func(e Event) bool { return e.ItemID == mid }, 30*time.Second)
+	for _, it := range a.Pending() {
+		if len(it.Recipients) != 1 || it.Recipients[0].FriendID != bID || it.Recipients[0].State != RecipientQueued {
+			t.Fatalf("pending item %s recipients %+v", it.ID, it.Recipients)
+		}
+	}
 	waitFor(t, 30*time.Second, func() bool {
 		return relayPending(t, a.Node) >= 4 // offer + 2 chunk blobs + message
 	})
@@ -91,4 +100,35 @@ func waitFor(t *testing.T, d time.Duration, cond func() bool) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// TestOfflineRejectReachesSender: an item declined after it came by
+// mailbox is reported to the sender through its own mailbox
+// (EventDeliveryFailed "rejected"), and the pending copy is dropped.
+func TestOfflineRejectReachesSender(t *testing.T) {
+	clock, ra, a, b, bID, _ := pair(t)
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	path, _ := writeFile(t, 10<<10)
+	id, err := a.SharePhoto(path, []string{bID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.ev.wait(t, EventQueued, func(e Event) bool { return e.ItemID == id }, 30*time.Second)
+	// a goes away too, so b's decision cannot travel on a stream.
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b.restart(t, clock, ra)
+	b.ev.wait(t, EventItemOffered, func(e Event) bool { return e.ItemID == id }, 20*time.Second)
+	if err := b.Reject(id); err != nil {
+		t.Fatal(err)
+	}
+	a.restart(t, clock, ra)
+	ev := a.ev.wait(t, EventDeliveryFailed, func(e Event) bool { return e.ItemID == id }, 20*time.Second)
+	if ev.Err != FailRejected || ev.FriendID != bID {
+		t.Fatalf("failure event %+v", ev)
+	}
+	waitFor(t, 10*time.Second, func() bool { return len(a.Pending()) == 0 })
 }

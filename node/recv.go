@@ -344,7 +344,7 @@ func (s *session) recvChunks(r *inRec) error {
 	werr := make(chan error, 1)
 	go func() {
 		// The worker owns r until it returns.
-		dirty := 0
+		dirty, written := 0, 0
 		plain := make([]byte, 0, key.ChunkSize)
 		var err error
 		for j := range jobs {
@@ -361,6 +361,9 @@ func (s *session) recvChunks(r *inRec) error {
 				continue
 			}
 			r.set(j.i)
+			if written++; written%writebackEvery == 0 {
+				startWriteback(f)
+			}
 			if dirty++; dirty >= persistEvery && r.Count < total {
 				if err = f.Sync(); err == nil {
 					err = n.mergeIn(r)
@@ -415,6 +418,11 @@ func (s *session) recvChunks(r *inRec) error {
 	return s.write(n.receipt(idb, r.Meta.Hash))
 }
 
+// writebackEvery is how many chunks are written between hints to the
+// kernel to start flushing the part file: 16 (1 MiB), so the final fsync
+// overlaps the transfer instead of following it.
+const writebackEvery = 16
+
 // chunkPipeline is how many received chunks may wait for opening: 8
 // (512 KiB).
 const chunkPipeline = 8
@@ -444,7 +452,9 @@ func (n *Node) finishIncoming(r *inRec) error {
 // the sender is connected, else when it retries.
 func (n *Node) Accept(itemID string) error { return n.decide(itemID, true) }
 
-// Reject declines an offered item; the sender learns it on its next try.
+// Reject declines an offered item. The sender learns it at once if it waits
+// on a stream, else through its mailbox (or on its next direct try), and
+// gets EventDeliveryFailed with Err FailRejected.
 func (n *Node) Reject(itemID string) error { return n.decide(itemID, false) }
 
 func (n *Node) decide(itemID string, accept bool) error {
@@ -482,6 +492,15 @@ func (n *Node) decide(itemID string, accept bool) error {
 	n.mu.Unlock()
 	if ch != nil {
 		ch <- accept
+		return nil
+	}
+	if !accept {
+		// Nobody waits on a stream (the offer came by mailbox, or the
+		// sender gave up waiting): tell the sender through its mailbox.
+		if f, err := n.friend(r.From); err == nil && n.hasRelays() {
+			idb, _ := hex.DecodeString(r.ID)
+			n.spawn(func(ctx context.Context) { n.sendMailboxReject(ctx, f, idb) })
+		}
 		return nil
 	}
 	if accept {

@@ -31,7 +31,7 @@ func (n *Node) maybeRotate() {
 	old.Close()
 	n.attachRelays(n.ctx, h)
 	n.stopMDNS()
-	if n.cfg.EnableMDNS {
+	if n.cfg.EnableMDNS && n.cfg.HostFactory == nil {
 		n.startMDNS(h)
 	}
 	n.log.Debug("transport identity rotated")

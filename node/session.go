@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -24,6 +25,9 @@ type session struct {
 	s network.Stream
 	f *friend
 	r *proto.Reader
+	// bw, while set (sendChunks), batches frames into sendBuffer-sized
+	// stream writes.
+	bw *bufio.Writer
 
 	rdl, wdl time.Time // when the read/write deadlines were last renewed
 }
@@ -61,6 +65,9 @@ func (s *session) write(m *pb.PeerFrame) error {
 		s.wdl = now
 		_ = s.s.SetWriteDeadline(now.Add(StreamIdleTimeout))
 	}
+	if s.bw != nil {
+		return proto.WriteMsg(s.bw, m)
+	}
 	return proto.WriteMsg(s.s, m)
 }
 
@@ -97,6 +104,31 @@ func (n *Node) dialSession(ctx context.Context, f *friend) (*session, error) {
 		return nil, fmt.Errorf("%w: %w", ErrUnreachable, errNoPeer)
 	}
 	return n.dialSessionTo(ctx, f, pid)
+}
+
+// DirectDialBudget bounds the direct attempt of a delivery to a friend that
+// is neither connected nor confirmed nearby: 2 s. Its last transport ID is
+// most likely stale (rotated, or the device is offline), and waiting out a
+// QUIC handshake time-out (about 5 s, up to DialTimeout) only delays the
+// mailbox fallback. A friend connected or nearby gets the full DialTimeout.
+const DirectDialBudget = 2 * time.Second
+
+// dialFriend is dialSession for a delivery: with DirectDialBudget when the
+// friend is neither connected nor confirmed nearby.
+func (n *Node) dialFriend(ctx context.Context, f *friend) (*session, error) {
+	h, err := n.host()
+	if err != nil {
+		return nil, err
+	}
+	n.mu.Lock()
+	pid, nearby := f.peer, n.cfg.Now().Before(f.nearbyUntil)
+	n.mu.Unlock()
+	if !nearby && (pid == "" || h.Network().Connectedness(pid) != network.Connected) {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, DirectDialBudget)
+		defer cancel()
+	}
+	return n.dialSession(ctx, f)
 }
 
 // dialSessionTo is dialSession to an explicit transport ID.

@@ -62,6 +62,10 @@ func TestShareDirectReject(t *testing.T) {
 	if err := b.Reject(id); err != nil {
 		t.Fatal(err)
 	}
+	ev := a.ev.wait(t, EventDeliveryFailed, func(e Event) bool { return e.ItemID == id }, 10*time.Second)
+	if ev.Err != FailRejected || ev.FriendID != bID {
+		t.Fatalf("failure event %+v", ev)
+	}
 	deadline := time.Now().Add(10 * time.Second)
 	for len(a.Pending()) != 0 {
 		if time.Now().After(deadline) {

@@ -13,8 +13,10 @@
 //     locate) and waits for "friend_nearby" on both;
 //  5. alice shares a generated PNG with bob; bob is offered it, accepts, and
 //     receives it directly; the bytes are compared;
-//  6. stops carol, has alice share the photo with her, and waits until the
-//     relay's imigee_relay_store_blobs gauge shows the sealed blobs;
+//  6. stops carol, has alice share the photo with her, and waits for
+//     alice's "queued_at_relay" event (after node.DirectDialBudget, about
+//     2 s, of trying carol directly); the relay's imigee_relay_store_blobs
+//     gauge then tells how many sealed blobs it holds;
 //  7. starts carol again: she fetches her mailbox, is offered the photo,
 //     accepts and receives it through the relay; alice gets the receipt;
 //  8. checks that the relay holds no blob any more.

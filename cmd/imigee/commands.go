@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/imigee/imigee/node"
+
 	"bufio"
 	"encoding/json"
 	"fmt"
@@ -168,13 +170,39 @@ func cmdLocate(e *env) int {
 }
 
 const aboutQuiet = `
-Add a quiet zone: a circle (centre in decimal degrees, radius in metres) in
-which this device never announces itself, so no friend finds you there (home,
-work). It is kept only on this device.`
+Quiet zones are circles (centre in decimal degrees, radius in metres) in which
+this device never announces itself, so no friend finds you there (home,
+work). They are kept only on this device.
+
+  imigee quiet                     list the quiet zones
+  imigee quiet LAT LNG RADIUS-M    add one
+  imigee quiet remove ZONE         remove one (by the ID the list shows)`
 
 func cmdQuiet(e *env) int {
-	var r zoneResult
-	return simple(e, "quiet", 3, 3, func(pos []string) (*request, error) {
+	var added zoneResult
+	var list []zoneInfo
+	var out any = &added
+	show := func() { fmt.Fprintf(e.stdout, "Quiet zone %s added.\n", added.Zone) }
+	return simple(e, "quiet", 0, 3, func(pos []string) (*request, error) {
+		switch {
+		case len(pos) == 0:
+			out = &list
+			show = func() {
+				if len(list) == 0 {
+					fmt.Fprintln(e.stdout, "No quiet zones.")
+				}
+				for _, z := range list {
+					fmt.Fprintf(e.stdout, "%s  %.5f %.5f  radius %g m\n", z.Zone, z.Lat, z.Lng, z.Radius)
+				}
+			}
+			return &request{Cmd: "quiet-list"}, nil
+		case len(pos) == 2 && pos[0] == "remove":
+			out = &map[string]bool{"ok": true}
+			show = func() { fmt.Fprintf(e.stdout, "Quiet zone %s removed.\n", pos[1]) }
+			return &request{Cmd: "quiet-remove", Value: pos[1]}, nil
+		case len(pos) != 3:
+			return nil, fmt.Errorf("want LAT LNG RADIUS-M, \"remove ZONE\", or nothing to list")
+		}
 		v, err := floats(pos)
 		if err != nil {
 			return nil, err
@@ -186,7 +214,7 @@ func cmdQuiet(e *env) int {
 			return nil, fmt.Errorf("radius must be metres in (0, 100000]")
 		}
 		return &request{Cmd: "quiet", Lat: v[0], Lng: v[1], Radius: v[2]}, nil
-	}, &r, func() { fmt.Fprintf(e.stdout, "Quiet zone %s added.\n", r.Zone) })
+	}, &out, func() { show() })
 }
 
 // checkPlace validates decimal-degree coordinates.
@@ -225,7 +253,11 @@ func cmdInbox(e *env) int {
 		for _, it := range r.Outbox {
 			var to []string
 			for _, f := range it.To {
-				to = append(to, short(f))
+				if st := it.Recipients[f]; st != "" {
+					to = append(to, short(f)+" ("+oneLine(st)+")")
+				} else {
+					to = append(to, short(f))
+				}
 			}
 			fmt.Fprintf(e.stdout, "  %s  %-8s to %s  %s\n", short(it.ID), oneLine(it.Type), strings.Join(to, ","), itemDetail(it))
 		}
@@ -413,19 +445,46 @@ func cmdShare(e *env) int {
 	if events == nil {
 		return exitOK
 	}
-	if waitDelivery(e, events, r, *wait, cf.json) {
-		if !cf.json {
-			fmt.Fprintln(e.stdout, "Delivered to everyone.")
+	out, all := waitDelivery(e, events, r, *wait, cf.json)
+	if cf.json {
+		return exitOK
+	}
+	if all {
+		fmt.Fprintln(e.stdout, "Delivered to everyone.")
+		return exitOK
+	}
+	for _, f := range r.To {
+		switch out[f] {
+		case "delivered":
+			fmt.Fprintf(e.stdout, "%s: delivered.\n", short(f))
+		case node.FailRejected:
+			fmt.Fprintf(e.stdout, "%s: declined it.\n", short(f))
+		case "queued":
+			fmt.Fprintf(e.stdout, "%s: offline; it waits, sealed, in their mailbox at the relay until they come back.\n", short(f))
+		case "":
+			fmt.Fprintf(e.stdout, "%s: not delivered yet; imigee run keeps trying.\n", short(f))
+		default:
+			fmt.Fprintf(e.stdout, "%s: failed: %s\n", short(f), oneLine(out[f]))
 		}
-	} else if !cf.json {
-		fmt.Fprintln(e.stdout, "Not delivered to everyone yet; imigee run keeps trying (offline friends get it through the relay). See: imigee inbox")
 	}
 	return exitOK
 }
 
-// waitDelivery shows progress of item r until every recipient has it, or
-// idle passes without any event about it.
-func waitDelivery(e *env, events <-chan eventJSON, r itemResult, idle time.Duration, quiet bool) bool {
+// waitDelivery shows progress of item r until every recipient has an
+// outcome (delivered, declined, failed, or queued at the relay for an
+// offline friend), or idle passes without any event about it. It returns
+// each recipient's outcome ("delivered", "queued", or the failure reason)
+// and whether every recipient has the item.
+func waitDelivery(e *env, events <-chan eventJSON, r itemResult, idle time.Duration, quiet bool) (map[string]string, bool) {
+	out := map[string]string{}
+	all := func() bool {
+		for _, f := range r.To {
+			if out[f] != "delivered" {
+				return false
+			}
+		}
+		return true
+	}
 	left := map[string]bool{}
 	for _, f := range r.To {
 		left[f] = true
@@ -438,7 +497,7 @@ func waitDelivery(e *env, events <-chan eventJSON, r itemResult, idle time.Durat
 		select {
 		case ev, ok := <-events:
 			if !ok {
-				return false
+				return out, all()
 			}
 			if ev.Item != r.Item {
 				continue
@@ -447,15 +506,22 @@ func waitDelivery(e *env, events <-chan eventJSON, r itemResult, idle time.Durat
 			switch ev.Event {
 			case "progress":
 				bar.update(ev.Friend, ev.Done, ev.Total)
-			case "delivered", "delivery_failed":
+			case node.EventDelivered:
+				out[ev.Friend] = "delivered"
 				delete(left, ev.Friend)
 				bar.update(ev.Friend, r.Size, r.Size)
+			case node.EventDeliveryFailed:
+				out[ev.Friend] = ev.Err
+				delete(left, ev.Friend)
+			case node.EventQueued:
+				out[ev.Friend] = "queued"
+				delete(left, ev.Friend)
 			}
 		case <-t.C:
-			return false
+			return out, all()
 		}
 	}
-	return true
+	return out, all()
 }
 
 func isVideoExt(path string) bool {

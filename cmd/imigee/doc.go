@@ -12,6 +12,7 @@
 //
 //	node.db       the node's bbolt store, encrypted with the store key; bbolt
 //	              holds an exclusive lock, so one process owns it: "imigee run"
+//	              (a second one fails with node.ErrLocked)
 //	store.key     32 random bytes, hex, mode 0600: the desktop stand-in for a
 //	              phone's platform keystore (the directory itself is 0700)
 //	relays        relay multiaddrs saved by "init -relay", used by run

@@ -55,9 +55,18 @@ type (
 		Done    int64    `json:"done,omitempty"`
 		State   string   `json:"state"`
 		Created int64    `json:"created"`
+		// Recipients: outbox only, friend ID → state (pending,
+		// queued_at_relay, delivered, rejected, failed).
+		Recipients map[string]string `json:"recipients,omitempty"`
 	}
 	zoneResult struct {
 		Zone string `json:"zone"`
+	}
+	zoneInfo struct {
+		Zone   string  `json:"zone"`
+		Lat    float64 `json:"lat"`
+		Lng    float64 `json:"lng"`
+		Radius float64 `json:"radius"`
 	}
 	forgetResult struct {
 		RelayError string `json:"relay_error,omitempty"`
@@ -108,6 +117,20 @@ func (d *daemon) handle(ctx context.Context, r *request) (any, error) {
 	case "quiet":
 		id, err := n.AddQuietZone(r.Lat, r.Lng, r.Radius)
 		return zoneResult{Zone: id}, err
+	case "quiet-list":
+		out := []zoneInfo{}
+		for _, z := range n.QuietZones() {
+			out = append(out, zoneInfo{Zone: z.ID, Lat: z.Lat, Lng: z.Lng, Radius: z.RadiusMeters})
+		}
+		return out, nil
+	case "quiet-remove":
+		for _, z := range n.QuietZones() {
+			if z.ID == r.Value {
+				n.RemoveQuietZone(z.ID)
+				return nil, nil
+			}
+		}
+		return nil, fmt.Errorf("no quiet zone %q (imigee quiet lists them)", r.Value)
 	case "share":
 		return d.share(r)
 	case "inbox":
@@ -203,8 +226,15 @@ func (d *daemon) share(r *request) (any, error) {
 
 func (d *daemon) inbox() inboxResult {
 	conv := func(it node.Item) itemJSON {
-		return itemJSON{ID: it.ID, Friend: it.FriendID, To: it.To, Type: it.Type, Text: it.Text, Path: it.Path,
+		j := itemJSON{ID: it.ID, Friend: it.FriendID, To: it.To, Type: it.Type, Text: it.Text, Path: it.Path,
 			Size: it.Size, Done: it.Done, State: it.State, Created: it.Created}
+		for _, r := range it.Recipients {
+			if j.Recipients == nil {
+				j.Recipients = map[string]string{}
+			}
+			j.Recipients[r.FriendID] = r.State
+		}
+		return j
 	}
 	res := inboxResult{Inbox: []itemJSON{}, Outbox: []itemJSON{}}
 	for _, it := range d.n.Inbox() {
@@ -229,7 +259,7 @@ func (d *daemon) forget(ctx context.Context) (any, error) {
 	err := d.n.Forget(ctx)
 	var res forgetResult
 	if err != nil {
-		if !errors.Is(err, node.ErrClosed) && strings.Contains(err.Error(), "relay") {
+		if errors.Is(err, node.ErrForgetRelay) {
 			res.RelayError = err.Error()
 		} else {
 			return nil, err

@@ -61,7 +61,7 @@ func commands() []command {
 		{"precision", "precision [-data-dir DIR] FRIEND close|casual|off", "set how finely a friend can find you", aboutPrecision, cmdPrecision},
 		{"auto-accept", "auto-accept [-data-dir DIR] FRIEND on|off", "accept everything a friend shares without asking", aboutAutoAccept, cmdAutoAccept},
 		{"policy", "policy [-data-dir DIR] ask|nearby", "choose who gets shares made without -to", aboutPolicy, cmdPolicy},
-		{"quiet", "quiet [-data-dir DIR] LAT LNG RADIUS-M", "add a quiet zone: a place where you are never announced", aboutQuiet, cmdQuiet},
+		{"quiet", "quiet [-data-dir DIR] [LAT LNG RADIUS-M | remove ZONE]", "list, add or remove quiet zones: places where you are never announced", aboutQuiet, cmdQuiet},
 		{"forget", "forget [-data-dir DIR] [-yes]", "erase this identity from every relay and wipe the data directory", aboutForget, cmdForget},
 	}
 }

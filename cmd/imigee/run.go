@@ -121,7 +121,7 @@ func runNode(ctx context.Context, e *env, cf *commonFlags, rf *runFlags, log *sl
 	})
 	if err != nil {
 		ln.Close()
-		if strings.Contains(err.Error(), "timeout") {
+		if errors.Is(err, node.ErrLocked) {
 			return fmt.Errorf("%w (is another imigee node using %s?)", err, cf.dataDir)
 		}
 		return err
@@ -215,8 +215,13 @@ func describeEvent(ev eventJSON) string {
 		return fmt.Sprintf("sending %s %s to %s: %s of %s", ev.Type, it, f, humanBytes(ev.Done), humanBytes(ev.Total))
 	case node.EventDelivered:
 		return fmt.Sprintf("item %s delivered to %s", it, f)
+	case node.EventQueued:
+		return fmt.Sprintf("friend %s is unreachable: item %s waits, sealed, in their mailbox at the relay", f, it)
 	case node.EventDeliveryFailed:
-		return fmt.Sprintf("could not deliver item %s to %s: %s", it, f, ev.Err)
+		if ev.Err == node.FailRejected {
+			return fmt.Sprintf("friend %s declined item %s", f, it)
+		}
+		return fmt.Sprintf("could not deliver item %s to %s: %s", it, f, oneLine(ev.Err))
 	case node.EventLike:
 		return fmt.Sprintf("friend %s likes item %s", f, short(oneLine(ev.Text)))
 	case node.EventMessage:

@@ -13,7 +13,7 @@ import (
 // as one JSON object with only the documented fields in -json mode.
 func TestEventPrinter(t *testing.T) {
 	kinds := []string{node.EventFriendLinked, node.EventFriendNearby, node.EventFriendGone, node.EventItemOffered,
-		node.EventItemReceived, node.EventProgress, node.EventDelivered, node.EventDeliveryFailed, node.EventLike, node.EventMessage}
+		node.EventItemReceived, node.EventProgress, node.EventDelivered, node.EventDeliveryFailed, node.EventQueued, node.EventLike, node.EventMessage}
 	for _, k := range kinds {
 		ev := eventJSON{Time: "t", Event: k, Friend: "3fa2c1d0aabbccdd", Item: "9c1e00112233445566778899aabbccdd",
 			Type: "photo\x1b[2J", Text: "two\nlines", Path: "/m/x.jpg", Done: 1 << 20, Total: 3 << 20, Err: "e"}

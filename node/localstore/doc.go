@@ -16,7 +16,9 @@
 // sizes, nothing else (TestFileRevealsNothing greps the raw file for known
 // plaintexts).
 //
-// A wrong key is detected at Open by a canary record (ErrBadKey).
+// A wrong key is detected at Open by a canary record (ErrBadKey). A file
+// held open by another process (bbolt's exclusive flock) makes Open fail
+// with ErrLocked after LockTimeout (TestOpenLocked).
 //
 // # Concurrency
 //

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 	"golang.org/x/crypto/hkdf"
 	"golang.org/x/crypto/nacl/secretbox"
 )
@@ -49,7 +50,14 @@ var (
 	ErrBadKey = errors.New("localstore: wrong store key or corrupted record")
 	// ErrClosed is returned by every method after Close or Wipe.
 	ErrClosed = errors.New("localstore: closed")
+	// ErrLocked is returned by Open when another process holds the store
+	// file (bbolt's file lock) for longer than LockTimeout.
+	ErrLocked = errors.New("localstore: store is in use by another process")
 )
+
+// LockTimeout is how long Open waits for another process to release the
+// store file before it returns ErrLocked: 2 s.
+const LockTimeout = 2 * time.Second
 
 const (
 	nonceSize = 24
@@ -87,7 +95,10 @@ func Open(dir string, key []byte) (*Store, error) {
 	s := &Store{path: filepath.Join(dir, FileName)}
 	s.nameKey = derive(key, "imigee/localstore/name/v1")
 	copy(s.valKey[:], derive(key, "imigee/localstore/value/v1"))
-	db, err := bolt.Open(s.path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	db, err := bolt.Open(s.path, 0o600, &bolt.Options{Timeout: LockTimeout})
+	if errors.Is(err, bolterrors.ErrTimeout) {
+		return nil, ErrLocked
+	}
 	if err != nil {
 		return nil, fmt.Errorf("localstore: open: %w", err)
 	}

@@ -189,3 +189,18 @@ func TestConcurrentUpdates(t *testing.T) {
 		t.Fatalf("counter = %d, want 80", len(v))
 	}
 }
+
+// A second Open of a store held open fails with ErrLocked (bbolt's flock
+// conflicts between two open file descriptions, even in one process).
+func TestOpenLocked(t *testing.T) {
+	dir := t.TempDir()
+	key := newKey(t)
+	s, err := Open(dir, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := Open(dir, key); !errors.Is(err, ErrLocked) {
+		t.Fatalf("second open: %v, want ErrLocked", err)
+	}
+}

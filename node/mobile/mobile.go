@@ -144,6 +144,9 @@ func (m *Node) AddQuietZone(lat, lng, radiusMeters float64) (string, error) {
 // RemoveQuietZone removes one.
 func (m *Node) RemoveQuietZone(id string) { m.n.RemoveQuietZone(id) }
 
+// QuietZonesJSON lists the quiet zones as a JSON array of node.QuietZone.
+func (m *Node) QuietZonesJSON() string { return toJSON(m.n.QuietZones()) }
+
 // SetLocation passes the device position; it never leaves the device.
 func (m *Node) SetLocation(lat, lng, accuracy float64) error {
 	return m.n.SetLocation(lat, lng, accuracy)

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/imigee/imigee/crypto"
 )
 
@@ -20,7 +22,15 @@ import (
 // shows slowing bbolt commits when the freelist is synced), measures again,
 // stores as many new blobs (the file must not grow: freed pages are
 // reused), and finally reopens the store to time the freelist rebuild that
-// NoFreelistSync costs at Open.
+// NoFreelistSync costs at Open. It also reopens the full store to time the
+// rebuild of the in-memory index and to measure its heap per blob.
+func liveHeap() int64 {
+	runtime.GC()
+	var mem runtime.MemStats
+	runtime.ReadMemStats(&mem)
+	return int64(mem.HeapAlloc)
+}
+
 func TestBigChurn(t *testing.T) {
 	if os.Getenv("IMIGEE_BIG") != "1" {
 		t.Skip("set IMIGEE_BIG=1 (takes minutes and ~2.5 GiB of disk)")
@@ -119,6 +129,27 @@ func TestBigChurn(t *testing.T) {
 	}
 
 	refs := fill("fill 1 KiB × n")
+	// Reopen with n blobs stored: Open rebuilds the freelist (a scan of
+	// the file) and the in-memory index (a scan of the expiry bucket);
+	// the heap it adds is the index's cost per blob.
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = nil // drop the old index before measuring the new one
+	heapBefore := liveHeap()
+	start := time.Now()
+	if s, err = Open(cfg); err != nil {
+		t.Fatal(err)
+	}
+	opened := time.Since(start)
+	added := liveHeap() - heapBefore
+	report("reopen full", opened, 1)
+	start = time.Now()
+	if err := s.db.View(func(tx *bolt.Tx) error { _, err := loadIndex(tx); return err }); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("Open with %d blobs: %v, of which index scan %v; heap added %.1f MiB = %.1f B per stored blob",
+		n, opened, time.Since(start), mib(added), float64(added)/float64(n))
 	single("1 put/commit, full")
 	ackAll("ack all", refs)
 	single("1 put/commit, emptied")
@@ -127,7 +158,7 @@ func TestBigChurn(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	start := time.Now()
+	start = time.Now()
 	s, err = Open(cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -1,34 +1,34 @@
 package store
 
 import (
-	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
-
-	"github.com/imigee/imigee/crypto"
 )
 
-// Check verifies the store's invariants in one read transaction and returns
-// the first violation found: every blob has exactly its expiry-index entry
-// and vice versa, each mailbox counter equals the sum of its blobs, the
-// totals equal the sum of all blobs, and no mailbox counter is empty. It
-// also runs bbolt's own page consistency check. It reads the whole file:
-// for tests and the operator's maintenance commands, not the serving path.
+// Check verifies the in-memory index against the file and returns the
+// first violation found: every indexed blob has exactly its expiry entry
+// (same expiry and size) and its data chunks (same total size), there is no
+// expiry entry or data chunk the index does not know, each mailbox's
+// counter equals the sum of its entries, the totals (which the Stats
+// gauges report) equal the sums, and no mailbox in the index is empty. It also runs
+// bbolt's own page consistency check. It reads the whole file: for tests
+// and the operator's maintenance commands, not the serving path.
 //
 // It runs in a write transaction that is rolled back, because bbolt's
-// page check reads the freelist, which a concurrent commit may be changing.
-// Writes wait for it.
+// page check reads the freelist, which a concurrent commit may be changing;
+// holding the write lock also keeps the committer, the index's only
+// writer, away. Writes wait for it.
 func (s *Store) Check() error {
-	s.mu.RLock()
-	closed := s.closed
-	s.mu.RUnlock()
-	if closed {
-		return ErrClosed
+	if err := s.checkOpen(); err != nil {
+		return err
 	}
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		if err := check(tx); err != nil {
+		s.idx.mu.RLock()
+		defer s.idx.mu.RUnlock()
+		if err := check(tx, s.idx); err != nil {
 			return err
 		}
 		return errRollback
@@ -42,7 +42,17 @@ func (s *Store) Check() error {
 // errRollback makes Check's transaction roll back instead of commit.
 var errRollback = errors.New("rollback")
 
-func check(tx *bolt.Tx) error {
+// checkFile verifies a file on its own (Compact's copy): it builds the
+// index from the file's expiry entries, then checks the data against it.
+func checkFile(tx *bolt.Tx) error {
+	x, err := loadIndex(tx)
+	if err != nil {
+		return fmt.Errorf("store: check: %w", err)
+	}
+	return check(tx, x)
+}
+
+func check(tx *bolt.Tx, x *index) error {
 	var bad error
 	for err := range tx.Check() { // drained fully: the checker goroutine sends on an unbuffered channel
 		if bad == nil {
@@ -52,98 +62,72 @@ func check(tx *bolt.Tx) error {
 	if bad != nil {
 		return bad
 	}
-	blobs, data, expiry := tx.Bucket(bucketBlobs), tx.Bucket(bucketData), tx.Bucket(bucketExpiry)
-	mailboxes, meta := tx.Bucket(bucketMailboxes), tx.Bucket(bucketMeta)
-	sums := make(map[crypto.MailboxID]counter)
-	sizes := make(map[BlobID]int) // blob → data size, to match the chunks
-	var total counter
-	err := blobs.ForEach(func(k, v []byte) error {
-		if len(k) != blobKeyLen || len(v) != blobValueLen {
-			return fmt.Errorf("malformed blob record (key %d B, value %d B)", len(k), len(v))
-		}
-		if expiry.Get(expiryKey(valueExpiry(v), k)) == nil {
-			return fmt.Errorf("blob without expiry-index entry")
-		}
-		m, id := splitBlobKey(k)
-		if _, dup := sizes[id]; dup {
-			return fmt.Errorf("blob ID %v in two mailboxes", id)
-		}
-		size := valueSize(v)
-		sizes[id] = size
-		c := sums[m]
-		c.n++
-		c.bytes += int64(size)
-		sums[m] = c
-		total.n++
-		total.bytes += int64(size)
-		return nil
-	})
-	if err != nil {
+	if err := checkIndex(tx, x); err != nil {
 		return fmt.Errorf("store: check: %w", err)
 	}
+	return nil
+}
+
+func checkIndex(tx *bolt.Tx, x *index) error {
+	data, expiry := tx.Bucket(bucketData), tx.Bucket(bucketExpiry)
+	sizes := make(map[BlobID]int) // live blob → data size, to match the chunks
+	var total counter
+	for m, b := range x.boxes {
+		var sum counter
+		tombs := 0
+		for i, e := range b.ents {
+			if i > 0 && string(b.ents[i-1].id[:]) >= string(e.id[:]) {
+				return fmt.Errorf("index of a mailbox out of order")
+			}
+			if e.exp == 0 {
+				tombs++
+				continue
+			}
+			v := expiry.Get(expiryKey(e.exp, blobKey(m, e.id)))
+			if len(v) != expiryValueLen || binary.BigEndian.Uint32(v) != e.size {
+				return fmt.Errorf("indexed blob %v without its expiry entry", e.id)
+			}
+			if _, dup := sizes[e.id]; dup {
+				return fmt.Errorf("blob ID %v in two mailboxes", e.id)
+			}
+			sizes[e.id] = int(e.size)
+			sum.n++
+			sum.bytes += int64(e.size)
+		}
+		if sum.n == 0 || sum != b.live || tombs != b.tombs {
+			return fmt.Errorf("mailbox counter %+v (%d tombstones), entries sum to %+v (%d)", b.live, b.tombs, sum, tombs)
+		}
+		total.n += sum.n
+		total.bytes += sum.bytes
+	}
+	if total != x.totals {
+		return fmt.Errorf("totals %+v, entries sum to %+v", x.totals, total)
+	}
+	if n := expiry.Stats().KeyN; int64(n) != total.n {
+		return fmt.Errorf("%d expiry entries for %d indexed blobs", n, total.n)
+	}
 	seen := make(map[BlobID]int) // blob → data bytes found
-	err = data.ForEach(func(k, v []byte) error {
+	err := data.ForEach(func(k, v []byte) error {
 		var id BlobID
 		if len(k) != dataKeyLen || len(v) > dataChunk {
 			return fmt.Errorf("malformed data chunk (key %d B, value %d B)", len(k), len(v))
 		}
 		copy(id[:], k)
 		size, ok := sizes[id]
-		chunk := int(k[blobIDLen])<<8 | int(k[blobIDLen+1])
+		chunk := int(binary.BigEndian.Uint16(k[blobIDLen:]))
 		if !ok || chunk >= chunks(size) {
-			return fmt.Errorf("data chunk without blob")
+			return fmt.Errorf("data chunk without indexed blob")
 		}
 		seen[id] += len(v)
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("store: check: %w", err)
+		return err
 	}
 	for id, size := range sizes {
 		if seen[id] != size {
-			return fmt.Errorf("store: check: blob %v has %d of %d data bytes", id, seen[id], size)
+			return fmt.Errorf("blob %v has %d of %d data bytes", id, seen[id], size)
 		}
-	}
-	indexed := 0
-	err = expiry.ForEach(func(k, _ []byte) error {
-		if len(k) != expiryKeyLen {
-			return fmt.Errorf("malformed expiry key (%d B)", len(k))
-		}
-		v := blobs.Get(k[8:])
-		if v == nil || !bytes.Equal(v[:8], k[:8]) {
-			return fmt.Errorf("expiry-index entry without matching blob")
-		}
-		indexed++
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("store: check: %w", err)
-	}
-	if int64(indexed) != total.n {
-		return fmt.Errorf("store: check: %d index entries for %d blobs", indexed, total.n)
-	}
-	counted := 0
-	err = mailboxes.ForEach(func(k, v []byte) error {
-		var m crypto.MailboxID
-		if len(k) != len(m) {
-			return fmt.Errorf("malformed mailbox counter key")
-		}
-		copy(m[:], k)
-		got := decodeCounter(v)
-		if got.n == 0 || got != sums[m] {
-			return fmt.Errorf("mailbox counter %+v, blobs sum to %+v", got, sums[m])
-		}
-		counted++
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("store: check: %w", err)
-	}
-	if counted != len(sums) {
-		return fmt.Errorf("store: check: %d mailbox counters for %d mailboxes with blobs", counted, len(sums))
-	}
-	if got := decodeCounter(meta.Get(metaTotals)); got != total {
-		return fmt.Errorf("store: check: totals %+v, blobs sum to %+v", got, total)
 	}
 	return nil
 }

@@ -171,7 +171,7 @@ func mib(n int64) float64 { return float64(n) / (1 << 20) }
 // logBuckets logs where the pages of the file go.
 func logBuckets(t testing.TB, s *Store) {
 	s.db.View(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketBlobs, bucketData, bucketExpiry, bucketMailboxes} {
+		for _, name := range [][]byte{bucketData, bucketExpiry} {
 			st := tx.Bucket(name).Stats()
 			t.Logf("%-9s keys %7d  leaf pages %6d (+%d overflow) %5.1f%% used  branch pages %d",
 				name, st.KeyN, st.LeafPageN, st.LeafOverflowN, 100*float64(st.LeafInuse)/float64(max(1, st.LeafAlloc)), st.BranchPageN)

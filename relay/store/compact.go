@@ -38,7 +38,7 @@ func Compact(src, dst string) error {
 		os.Remove(dst)
 		return fmt.Errorf("store: compact %s → %s: %w", src, dst, err)
 	}
-	if err := out.View(check); err != nil {
+	if err := out.View(checkFile); err != nil {
 		out.Close()
 		os.Remove(dst)
 		return fmt.Errorf("store: compact: copy fails check: %w", err)

@@ -9,47 +9,49 @@ import (
 	"github.com/imigee/imigee/crypto"
 )
 
-// On-disk layout (format version 1). All integers are big-endian so that
+// On-disk layout (format version 2). All integers are big-endian so that
 // byte order is numeric order.
 //
-//	blobs:     mailbox(16) ‖ blobID(16)            → expires(8, unix nanos) ‖ size(4)
-//	data:      blobID(16) ‖ chunk(2)               → up to dataChunk bytes of the blob
-//	expiry:    expires(8) ‖ mailbox(16) ‖ blobID(16) → (empty)
-//	mailboxes: mailbox(16)                          → count(8) ‖ bytes(8)
-//	meta:      "version" → 1; "totals" → count(8) ‖ bytes(8); "retention" → nanos(8)
+//	data:   blobID(16) ‖ chunk(2)                → up to dataChunk bytes of the blob
+//	expiry: expires(8) ‖ mailbox(16) ‖ blobID(16) → size(4)
+//	meta:   "version" → 2; "retention" → nanos(8)
 //
-// blobs is keyed by mailbox first so one mailbox's blobs are one contiguous,
-// time-ordered range (List and forget are range scans); its records are
-// small, so random inserts there touch few pages. The data itself lives in
-// data, keyed by the time-ordered blob ID, so new data is appended at the
-// right edge of that tree into full pages, and the pages of blobs that are
-// acked or expire together are freed together. Data is cut into chunks of
-// at most dataChunk bytes so every page bbolt allocates is a single page:
-// the freelist never needs a contiguous run, so freed pages are always
-// reusable (large values in overflow runs fragment the file; see doc.go).
-// expiry is ordered by expiry so a sweep reads only the prefix that has
-// expired. mailboxes and meta.totals are the quota counters, updated in the
-// same transaction as the blobs they count, so they can never drift from
-// them (Check verifies it).
+// Both buckets are keyed by time: blob IDs start with the receive time, and
+// the expiry is the receive time plus the retention. A put therefore only
+// appends at the right edge of two trees, into full pages, like a log; an
+// ack or expiry deletes the same keys. The mailbox index (mailbox → its blob
+// IDs, sizes and expiries) and the quota counters live in memory (index.go)
+// and are rebuilt at Open from the expiry bucket, which names every blob's
+// mailbox, ID, expiry and size. Format 1 also kept that index and the
+// counters on disk (buckets "blobs" and "mailboxes", meta "totals"); Open
+// migrates such a file (migrate.go).
+//
+// Data is cut into chunks of at most dataChunk bytes so every page bbolt
+// allocates is a single page: the freelist never needs a contiguous run, so
+// freed pages are always reusable (large values in overflow runs fragment
+// the file; see doc.go). expiry is ordered by expiry so a sweep reads only
+// the prefix that has expired.
 var (
-	bucketBlobs     = []byte("blobs")
-	bucketData      = []byte("data")
-	bucketExpiry    = []byte("expiry")
-	bucketMailboxes = []byte("mailboxes")
-	bucketMeta      = []byte("meta")
+	bucketData   = []byte("data")
+	bucketExpiry = []byte("expiry")
+	bucketMeta   = []byte("meta")
 
 	metaVersion   = []byte("version")
-	metaTotals    = []byte("totals")
 	metaRetention = []byte("retention")
+
+	// Format 1 only; removed by the migration.
+	bucketBlobsV1     = []byte("blobs")
+	bucketMailboxesV1 = []byte("mailboxes")
+	metaTotalsV1      = []byte("totals")
 )
 
 const (
-	formatVersion = 1
-	blobIDLen     = 16
-	blobKeyLen    = crypto.MailboxIDSize + blobIDLen
-	expiryKeyLen  = 8 + blobKeyLen
-	dataKeyLen    = blobIDLen + 2
-	blobValueLen  = 8 + 4
+	formatVersion  = 2
+	blobIDLen      = 16
+	blobKeyLen     = crypto.MailboxIDSize + blobIDLen
+	expiryKeyLen   = 8 + blobKeyLen
+	expiryValueLen = 4
+	dataKeyLen     = blobIDLen + 2
 
 	// dataChunk is the largest data value (986 B). bbolt never splits a
 	// leaf of four or fewer keys, so a leaf stays within one 4 KiB page only
@@ -57,11 +59,11 @@ const (
 	// 18 (key) + 986) = 4096. Then every allocation is a single page.
 	dataChunk = 986
 
-	// expiryFillPercent and dataFillPercent: those keys arrive almost in
-	// order (receipt time), so pages can be split full; bbolt also merges a
-	// page that falls below half of this on delete, which keeps the data
-	// tree dense when blobs are acked out of order.
-	expiryFillPercent = 0.9
+	// expiryFillPercent and dataFillPercent: those keys arrive in order
+	// (receipt time), so pages can be split full; bbolt also merges a page
+	// that falls below half of this on delete, which keeps the data tree
+	// dense when blobs are acked out of order.
+	expiryFillPercent = 1.0
 	dataFillPercent   = 1.0
 )
 
@@ -123,15 +125,11 @@ func expiryKey(exp int64, bk []byte) []byte {
 	return k
 }
 
-func blobValue(exp int64, size int) []byte {
-	v := make([]byte, blobValueLen)
-	binary.BigEndian.PutUint64(v, uint64(exp))
-	binary.BigEndian.PutUint32(v[8:], uint32(size))
+func expiryValue(size int) []byte {
+	v := make([]byte, expiryValueLen)
+	binary.BigEndian.PutUint32(v, uint32(size))
 	return v
 }
-
-func valueExpiry(v []byte) int64 { return int64(binary.BigEndian.Uint64(v)) }
-func valueSize(v []byte) int     { return int(binary.BigEndian.Uint32(v[8:])) }
 
 func dataKey(id []byte, chunk int) []byte {
 	k := make([]byte, dataKeyLen)
@@ -145,20 +143,6 @@ func chunks(size int) int { return (size + dataChunk - 1) / dataChunk }
 
 // counter is a (count, bytes) pair: one mailbox's or the relay's total.
 type counter struct{ n, bytes int64 }
-
-func decodeCounter(v []byte) counter {
-	if len(v) != 16 {
-		return counter{}
-	}
-	return counter{int64(binary.BigEndian.Uint64(v)), int64(binary.BigEndian.Uint64(v[8:]))}
-}
-
-func (c counter) encode() []byte {
-	v := make([]byte, 16)
-	binary.BigEndian.PutUint64(v, uint64(c.n))
-	binary.BigEndian.PutUint64(v[8:], uint64(c.bytes))
-	return v
-}
 
 func u64(x uint64) []byte {
 	b := make([]byte, 8)

@@ -29,43 +29,53 @@ func (s *Store) List(mboxes []crypto.MailboxID, after BlobID, maxBlobs int, maxB
 		out  []Blob
 		more bool
 	)
-	err := s.view(func(tx *bolt.Tx) error {
-		b, data := tx.Bucket(bucketBlobs), tx.Bucket(bucketData)
+	err := s.view(func(tx *bolt.Tx, visible int64) error {
+		// Pick the blobs from the index under its lock, then read their
+		// data from the transaction's snapshot without it.
+		s.idx.mu.RLock()
 		h := make(listHeap, 0, len(mboxes))
 		for _, m := range mboxes {
-			c := b.Cursor()
-			seek := blobKey(m, after)
-			k, v := c.Seek(seek)
-			if k != nil && bytes.Equal(k, seek) {
-				k, v = c.Next()
-			}
-			if k != nil && bytes.HasPrefix(k, m[:]) {
-				h = append(h, &listCursor{c: c, mbox: m, k: k, v: v})
+			if b := s.idx.boxes[m]; b != nil {
+				if i := b.after(after); i < len(b.ents) {
+					h = append(h, &listCursor{mbox: m, ents: b.ents[i:]})
+				}
 			}
 		}
 		heap.Init(&h)
 		var used int64
 		for h.Len() > 0 {
 			top := h[0]
-			exp := valueExpiry(top.v)
-			if exp > now {
-				size := valueSize(top.v)
-				if len(out) == maxBlobs || (withData && maxBytes > 0 && len(out) > 0 && used+int64(size) > maxBytes) {
+			e := top.ents[0]
+			if e.exp != 0 && e.exp > now {
+				if BlobID(e.id).Received().UnixNano() > visible {
+					// Not yet durable; neither is anything after it, as
+					// IDs grow in commit order. The caller sees it after
+					// the putter does.
 					more = true
-					return nil
+					break
 				}
-				blob, err := makeBlob(top.k, top.v, data, withData)
-				if err != nil {
-					return err
+				size := int64(e.size)
+				if len(out) == maxBlobs || (withData && maxBytes > 0 && len(out) > 0 && used+size > maxBytes) {
+					more = true
+					break
 				}
-				out = append(out, blob)
-				used += int64(size)
+				out = append(out, indexBlob(top.mbox, e))
+				used += size
 			}
-			top.k, top.v = top.c.Next()
-			if top.k != nil && bytes.HasPrefix(top.k, top.mbox[:]) {
+			if top.ents = top.ents[1:]; len(top.ents) > 0 {
 				heap.Fix(&h, 0)
 			} else {
 				heap.Pop(&h)
+			}
+		}
+		s.idx.mu.RUnlock()
+		if !withData {
+			return nil
+		}
+		data := tx.Bucket(bucketData)
+		for i := range out {
+			if err := readData(&out[i], data); err != nil {
+				return err
 			}
 		}
 		return nil
@@ -80,13 +90,15 @@ func (s *Store) List(mboxes []crypto.MailboxID, after BlobID, maxBlobs int, maxB
 // has expired.
 func (s *Store) Get(mbox crypto.MailboxID, id BlobID) (b Blob, ok bool, err error) {
 	now := s.cfg.Now().UnixNano()
-	err = s.view(func(tx *bolt.Tx) error {
-		k := blobKey(mbox, id)
-		v := tx.Bucket(bucketBlobs).Get(k)
-		if v == nil || valueExpiry(v) <= now {
+	err = s.view(func(tx *bolt.Tx, visible int64) error {
+		s.idx.mu.RLock()
+		e, found := s.idx.lookup(mbox, id)
+		s.idx.mu.RUnlock()
+		if !found || e.exp <= now || id.Received().UnixNano() > visible {
 			return nil
 		}
-		b, err = makeBlob(k, v, tx.Bucket(bucketData), true)
+		b = indexBlob(mbox, e)
+		err := readData(&b, tx.Bucket(bucketData))
 		ok = err == nil
 		return err
 	})
@@ -95,82 +107,96 @@ func (s *Store) Get(mbox crypto.MailboxID, id BlobID) (b Blob, ok bool, err erro
 
 // Count returns the number of blobs stored for the given mailboxes, read
 // from the quota counters: it may include blobs that expired less than one
-// SweepInterval ago (List skips those).
+// SweepInterval ago (List skips those) and puts whose commit is in
+// progress.
 func (s *Store) Count(mboxes []crypto.MailboxID) (int, error) {
 	mboxes = dedupe(mboxes)
+	if err := s.checkOpen(); err != nil {
+		return 0, err
+	}
 	n := 0
-	err := s.view(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketMailboxes)
-		for _, m := range mboxes {
-			n += int(decodeCounter(b.Get(m[:])).n)
-		}
-		return nil
-	})
-	return n, err
+	s.idx.mu.RLock()
+	for _, m := range mboxes {
+		n += int(s.idx.counter(m).n)
+	}
+	s.idx.mu.RUnlock()
+	return n, nil
 }
 
-// view runs fn in a read transaction, or fails with ErrClosed once Close
-// has begun (bbolt's Close waits for open read transactions, so a read that
-// started before still completes).
-func (s *Store) view(fn func(*bolt.Tx) error) error {
+// checkOpen fails with ErrClosed once Close has begun.
+func (s *Store) checkOpen() error {
 	s.mu.RLock()
 	closed := s.closed
 	s.mu.RUnlock()
 	if closed {
 		return ErrClosed
 	}
-	if err := s.db.View(fn); err != nil {
+	return nil
+}
+
+// view runs fn in a read transaction, or fails with ErrClosed once Close
+// has begun (bbolt's Close waits for open read transactions, so a read that
+// started before still completes). fn gets the visibility horizon loaded
+// before the transaction began: every indexed blob received at or before
+// it is in the transaction's snapshot, unless deleted since.
+func (s *Store) view(fn func(tx *bolt.Tx, visible int64) error) error {
+	if err := s.checkOpen(); err != nil {
+		return err
+	}
+	visible := s.visible.Load()
+	if err := s.db.View(func(tx *bolt.Tx) error { return fn(tx, visible) }); err != nil {
 		return fmt.Errorf("store: read: %w", err)
 	}
 	return nil
 }
 
-// makeBlob decodes one blobs record and, if withData, copies its data out
-// of the data chunks.
-func makeBlob(k, v []byte, data *bolt.Bucket, withData bool) (Blob, error) {
-	m, id := splitBlobKey(k)
-	b := Blob{
+func indexBlob(m crypto.MailboxID, e entry) Blob {
+	return Blob{
 		Mailbox:  m,
-		ID:       id,
-		Size:     valueSize(v),
-		Received: id.Received(),
-		Expires:  time.Unix(0, valueExpiry(v)),
+		ID:       e.id,
+		Size:     int(e.size),
+		Received: e.id.Received(),
+		Expires:  time.Unix(0, e.exp),
 	}
-	if !withData {
-		return b, nil
-	}
+}
+
+// readData copies b's data out of its chunks. A blob that was indexed when
+// the reader looked but whose data is gone from the snapshot was deleted
+// by a commit that started before the reader's transaction and finished
+// after it looked at the index (an ack racing the read): its data is still
+// in that snapshot. So missing data means corruption.
+func readData(b *Blob, data *bolt.Bucket) error {
 	b.Data = make([]byte, 0, b.Size)
 	c := data.Cursor()
 	n := chunks(b.Size)
 	i := 0
-	for dk, dv := c.Seek(dataKey(id[:], 0)); i < n && dk != nil && bytes.HasPrefix(dk, id[:]); dk, dv = c.Next() {
+	for dk, dv := c.Seek(dataKey(b.ID[:], 0)); i < n && dk != nil && bytes.HasPrefix(dk, b.ID[:]); dk, dv = c.Next() {
 		b.Data = append(b.Data, dv...)
 		i++
 	}
 	if i != n || len(b.Data) != b.Size {
-		return Blob{}, fmt.Errorf("store: blob %v: %d of %d data chunks, %d of %d bytes", id, i, n, len(b.Data), b.Size)
+		return fmt.Errorf("store: blob %v: %d of %d data chunks, %d of %d bytes", b.ID, i, n, len(b.Data), b.Size)
 	}
-	return b, nil
+	return nil
 }
 
-// listCursor is one mailbox's position in List's merge.
+// listCursor is one mailbox's remaining index entries in List's merge.
 type listCursor struct {
-	c    *bolt.Cursor
 	mbox crypto.MailboxID
-	k, v []byte
+	ents []entry
 }
 
 // listHeap orders cursors by the blob ID under them (then mailbox), which
-// merges the per-mailbox ranges into one BlobID order.
+// merges the per-mailbox lists into one BlobID order.
 type listHeap []*listCursor
 
 func (h listHeap) Len() int { return len(h) }
 func (h listHeap) Less(i, j int) bool {
-	a, b := h[i].k, h[j].k
-	if c := bytes.Compare(a[crypto.MailboxIDSize:], b[crypto.MailboxIDSize:]); c != 0 {
+	a, b := h[i], h[j]
+	if c := bytes.Compare(a.ents[0].id[:], b.ents[0].id[:]); c != 0 {
 		return c < 0
 	}
-	return bytes.Compare(a, b) < 0
+	return bytes.Compare(a.mbox[:], b.mbox[:]) < 0
 }
 func (h listHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
 func (h *listHeap) Push(x any)   { *h = append(*h, x.(*listCursor)) }

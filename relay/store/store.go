@@ -42,14 +42,22 @@ type Store struct {
 
 	st counters
 
+	// idx is the in-memory mailbox index and quota counters (index.go).
+	idx *index
+
 	// lastReceived is the receive time (unix nanos) of the newest blob,
 	// owned by the committer (set by init before it starts).
 	lastReceived int64
+	// visible is lastReceived as of the last successful commit: blobs
+	// received at or before it are durable. Readers load it before they
+	// open their read transaction and ignore newer index entries, which
+	// the committer adds before its commit is durable.
+	visible atomic.Int64
 }
 
-// counters are the aggregate Stats, updated after each successful commit.
+// counters are the aggregate Stats counters, updated after each successful
+// commit; the gauges (blobs, bytes, mailboxes) are read from the index.
 type counters struct {
-	blobs, bytes, mailboxes                           atomic.Int64
 	puts, acks, expired, forgotten                    atomic.Uint64
 	rejTooLarge, rejEmpty, rejMailboxQuota, rejGlobal atomic.Uint64
 	commits, commitOps, commitErrors, maxCommitOps    atomic.Uint64
@@ -58,7 +66,7 @@ type counters struct {
 
 // Stats are aggregate figures for metrics. They never identify a mailbox.
 type Stats struct {
-	Blobs     int64 // blobs stored now (including expired, not yet swept)
+	Blobs     int64 // blobs stored now (including expired not yet swept, and puts being committed)
 	Bytes     int64 // data bytes stored now
 	Mailboxes int64 // mailboxes holding at least one blob
 	FileSize  int64 // size of the database file on disk
@@ -124,22 +132,28 @@ func boltOptions() *bolt.Options {
 	}
 }
 
-// init creates the buckets, checks the format version, loads the totals and
-// applies a lowered retention to blobs already stored.
+// init creates the buckets, checks (or migrates) the format version,
+// applies a lowered retention to blobs already stored and builds the
+// in-memory index from the expiry bucket.
 func (s *Store) init() error {
 	var oldRetention time.Duration
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketBlobs, bucketData, bucketExpiry, bucketMailboxes, bucketMeta} {
+		for _, name := range [][]byte{bucketData, bucketExpiry, bucketMeta} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
 		}
 		meta := tx.Bucket(bucketMeta)
-		if v := meta.Get(metaVersion); v == nil {
+		switch v := meta.Get(metaVersion); {
+		case v == nil:
 			if err := meta.Put(metaVersion, u64(formatVersion)); err != nil {
 				return err
 			}
-		} else if len(v) != 8 || decodeU64(v) != formatVersion {
+		case len(v) == 8 && decodeU64(v) == 1:
+			if err := migrateV1(tx); err != nil {
+				return fmt.Errorf("migrate format 1: %w", err)
+			}
+		case len(v) != 8 || decodeU64(v) != formatVersion:
 			return fmt.Errorf("unsupported format version %x", v)
 		}
 		if v := meta.Get(metaRetention); len(v) == 8 {
@@ -150,10 +164,6 @@ func (s *Store) init() error {
 			copy(id[:], k)
 			s.lastReceived = id.Received().UnixNano()
 		}
-		tot := decodeCounter(meta.Get(metaTotals))
-		s.st.blobs.Store(tot.n)
-		s.st.bytes.Store(tot.bytes)
-		s.st.mailboxes.Store(int64(tx.Bucket(bucketMailboxes).Stats().KeyN))
 		return meta.Put(metaRetention, u64(uint64(s.cfg.Retention)))
 	})
 	if err != nil {
@@ -167,6 +177,11 @@ func (s *Store) init() error {
 		s.cfg.Logger.Info("store: retention lowered; expiry of stored blobs shortened",
 			"from", oldRetention, "to", s.cfg.Retention, "blobs", n)
 	}
+	s.idx = newIndex()
+	if err := s.reloadIndex(); err != nil {
+		return fmt.Errorf("store: build index %s: %w", s.cfg.Path, err)
+	}
+	s.visible.Store(s.lastReceived)
 	return nil
 }
 
@@ -324,9 +339,6 @@ func (s *Store) sweeper() {
 // Stats returns aggregate counters.
 func (s *Store) Stats() Stats {
 	st := Stats{
-		Blobs:                s.st.blobs.Load(),
-		Bytes:                s.st.bytes.Load(),
-		Mailboxes:            s.st.mailboxes.Load(),
 		Puts:                 s.st.puts.Load(),
 		Acks:                 s.st.acks.Load(),
 		Expired:              s.st.expired.Load(),
@@ -341,6 +353,9 @@ func (s *Store) Stats() Stats {
 		CommitErrors:         s.st.commitErrors.Load(),
 		CommitTime:           time.Duration(s.st.commitNanos.Load()),
 	}
+	s.idx.mu.RLock()
+	st.Blobs, st.Bytes, st.Mailboxes = s.idx.totals.n, s.idx.totals.bytes, int64(len(s.idx.boxes))
+	s.idx.mu.RUnlock()
 	if fi, err := os.Stat(s.cfg.Path); err == nil {
 		st.FileSize = fi.Size()
 	}

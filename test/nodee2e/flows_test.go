@@ -145,6 +145,9 @@ func TestNodeFlows(t *testing.T) {
 		r := w.alice.share(t, path, w.bob)
 		w.bob.wait(t, "item_offered", func(e event) bool { return e.Item == r.Item })
 		w.bob.cli(t, nil, "reject", r.Item)
+		w.alice.wait(t, "delivery_failed", func(e event) bool {
+			return e.Item == r.Item && e.Friend == w.bob.id && e.Err == "rejected"
+		})
 		waitUntil(t, "alice's outbox empties after the reject", func() bool { return len(w.alice.inbox(t).Outbox) == 0 })
 		for _, it := range w.bob.inbox(t).Inbox {
 			if it.ID == r.Item && it.State != "rejected" {
@@ -203,7 +206,16 @@ func TestNodeFlows(t *testing.T) {
 		r := w.alice.share(t, path, w.carol)
 		var msg itemResult
 		w.alice.cli(t, &msg, "message", w.carol.id, "left this for you")
-		// The offer, one blob of chunks (a small photo) and the message.
+		// The node says both are queued at carol's relay mailbox...
+		w.alice.wait(t, "queued_at_relay", func(e event) bool { return e.Item == r.Item && e.Friend == w.carol.id })
+		w.alice.wait(t, "queued_at_relay", func(e event) bool { return e.Item == msg.Item && e.Friend == w.carol.id })
+		for _, it := range w.alice.inbox(t).Outbox {
+			if (it.ID == r.Item || it.ID == msg.Item) && it.Recipients[w.carol.id] != "queued_at_relay" {
+				t.Fatalf("outbox item %s: recipients %+v", it.ID, it.Recipients)
+			}
+		}
+		// ...and the relay holds them: the offer, one blob of chunks (a
+		// small photo) and the message.
 		w.relay.waitBlobs(t, "the photo and the message posted", func(n int) bool { return n >= 3 })
 		w.carol.start(t)
 		w.carol.wait(t, "message", func(e event) bool { return e.Item == msg.Item && e.Text == "left this for you" })

@@ -330,6 +330,8 @@ type inboxItem struct {
 	Text   string
 	Path   string
 	State  string
+	// Recipients: outbox only, friend ID → state.
+	Recipients map[string]string
 }
 
 func (n *nodeProc) inbox(t *testing.T) inbox {

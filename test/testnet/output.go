@@ -25,6 +25,9 @@ const (
 type RunInfo struct {
 	WallSeconds   float64 `json:"wall_seconds"`
 	PeakHeapBytes int64   `json:"peak_heap_bytes"`
+	// MaxLagSeconds is how far (virtual seconds) the run fell behind its
+	// clock; above one step, lower network.speedup.
+	MaxLagSeconds float64 `json:"max_lag_s"`
 	GoVersion     string  `json:"go_version"`
 }
 

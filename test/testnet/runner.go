@@ -122,11 +122,14 @@ func Run(ctx context.Context, s *Scenario, opt Options) (*Result, error) {
 	rec := &recorder{clock: clock}
 	env := &Env{Scenario: s, Graph: g, Now: clock.Now, Emit: rec.emit, Dir: scratch, Log: log}
 	log.Info("opening network", "nodes", s.Nodes, "relays", s.Relays, "friendships", len(g.Edges))
+	if opt.Progress != nil {
+		fmt.Fprintf(opt.Progress, "%s: starting %d relays and %d nodes, linking %d friendships...\n", s.Name, s.Relays, s.Nodes, len(g.Edges))
+	}
 	net, err := opt.Backend.Open(ctx, env)
 	if err != nil {
 		return nil, fmt.Errorf("testnet: open network: %w", err)
 	}
-	samples, runErr := drive(ctx, s, g, plan, net, clock, rec, opt.Progress)
+	samples, lag, runErr := drive(ctx, s, g, plan, net, clock, rec, opt.Progress)
 	if err := net.Close(); err != nil && runErr == nil {
 		runErr = fmt.Errorf("testnet: close network: %w", err)
 	}
@@ -135,7 +138,10 @@ func Run(ctx context.Context, s *Scenario, opt Options) (*Result, error) {
 	}
 	res := NewResult(s, g, meetings, rec.events(), samples)
 	res.Summary.Mode = opt.Mode
-	res.Run = RunInfo{WallSeconds: round(time.Since(wall0).Seconds()), GoVersion: runtime.Version()}
+	res.Run = RunInfo{WallSeconds: round(time.Since(wall0).Seconds()), GoVersion: runtime.Version(), MaxLagSeconds: round(lag.Seconds())}
+	if lag > s.Step.Duration && opt.Progress != nil {
+		fmt.Fprintf(opt.Progress, "warning: the run fell up to %v of virtual time behind its clock (more than a step): lower network.speedup\n", lag.Round(time.Second))
+	}
 	for _, sm := range samples {
 		res.Run.PeakHeapBytes = max(res.Run.PeakHeapBytes, sm.HeapBytes)
 	}
@@ -147,10 +153,16 @@ func Run(ctx context.Context, s *Scenario, opt Options) (*Result, error) {
 
 // drive walks virtual time step by step: positions to nodes, due
 // workload actions, periodic samples.
-func drive(ctx context.Context, s *Scenario, g *Graph, plan []Action, net Network, clock *VClock, rec *recorder, pw io.Writer) ([]Sample, error) {
+//
+// It returns the largest lag seen: how far the virtual clock had run past
+// a step's time when the step's work ended. A lag above a step means the
+// machine could not keep up with network.speedup: nodes then saw
+// positions late and detection latencies are inflated.
+func drive(ctx context.Context, s *Scenario, g *Graph, plan []Action, net Network, clock *VClock, rec *recorder, pw io.Writer) ([]Sample, time.Duration, error) {
+	var lag time.Duration
 	mob, err := NewMobility(s)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	pr := Projection{s.Mobility.Lat, s.Mobility.Lng}
 	pos := make([]Point, s.Nodes)
@@ -172,7 +184,7 @@ func drive(ctx context.Context, s *Scenario, g *Graph, plan []Action, net Networ
 	for k := 0; k < steps; k++ {
 		t := time.Duration(k) * s.Step.Duration
 		if err := clock.WaitUntil(ctx, t); err != nil {
-			return samples, err
+			return samples, lag, err
 		}
 		mob.Positions(t, pos)
 		for i, p := range pos {
@@ -201,12 +213,13 @@ func drive(ctx context.Context, s *Scenario, g *Graph, plan []Action, net Networ
 			samples = append(samples, sample(t, s, net))
 		}
 		bar.Update(k+1, t+s.Step.Duration)
+		lag = max(lag, clock.Elapsed()-t)
 	}
 	if err := clock.WaitUntil(ctx, s.Duration.Duration); err != nil {
-		return samples, err
+		return samples, lag, err
 	}
 	samples = append(samples, sample(s.Duration.Duration, s, net))
-	return samples, nil
+	return samples, lag, nil
 }
 
 func act(ctx context.Context, a Action, net Network, online []bool, sent []Point, rec *recorder) {
