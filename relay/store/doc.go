@@ -148,7 +148,10 @@
 // TestListPaging and TestListAfterNeverSkips (everything pending can be
 // listed again). Durability of acknowledged puts across kill -9 of a real
 // process: TestCrashKill9. Quotas store nothing: TestRejectionsStoreNothing.
-// Forget: TestDeleteMailboxes. Bounded disk under churn:
+// Forget: TestDeleteMailboxes. The in-memory index agrees with the file
+// after random acks and a reopen: TestIndexRandomAcks (and Check after
+// every test); format-1 files are migrated: TestMigrateV1. Bounded disk
+// under churn:
 // TestChurnFileBounded. Close finishes in-flight puts:
 // TestCloseFinishesInFlight. Measurements: BenchmarkRawBoltBatchDefault,
 // BenchmarkRawBoltBatch64, BenchmarkStorePut64, BenchmarkDrain and
