@@ -26,6 +26,7 @@ import (
 
 	"github.com/imigee/imigee/test/testnet"
 	"github.com/imigee/imigee/test/testnet/inproc"
+	"github.com/imigee/imigee/test/testnet/procs"
 )
 
 // Exit codes.
@@ -45,6 +46,7 @@ const usage = `imigee-testnet runs simulated or multi-process Imigee networks.
 
 Usage:
   imigee-testnet run SCENARIO.toml --out DIR [--mode sim|procs] [--quiet] [--no-plots] [-v]
+                 [--imigee PATH] [--imigee-relay PATH]
   imigee-testnet validate SCENARIO.toml [--truth]
   imigee-testnet help
 
@@ -59,8 +61,8 @@ Commands:
 Modes:
   sim       real node.Node and relay.Relay in this process, on 127.0.0.1,
             with virtual time compressed by [network] speedup (default)
-  procs     real imigee and imigee-relay processes on loopback
-            (not available yet: needs the imigee CLI)
+  procs     real imigee and imigee-relay processes on loopback, driven
+            through the node's control socket; real time (speedup 1)
 
 See docs/testnet.md for the scenario reference.
 `
@@ -113,6 +115,8 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	quiet := fs.Bool("quiet", false, "no progress bar")
 	noPlots := fs.Bool("no-plots", false, "skip the PNG plots")
 	verbose := fs.Bool("v", false, "debug logs of nodes and relays on stderr")
+	imigeeBin := fs.String("imigee", "", "procs: the imigee `binary` (default from PATH)")
+	relayBin := fs.String("imigee-relay", "", "procs: the imigee-relay `binary` (default from PATH)")
 	file, err := parseWithFile(fs, args)
 	if err != nil {
 		fmt.Fprintf(stderr, "imigee-testnet run: %v\n", err)
@@ -136,8 +140,15 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	case modeSim:
 		backend = &inproc.Backend{Logger: logger}
 	case modeProcs:
-		fmt.Fprintln(stderr, "imigee-testnet: mode procs is not available yet (it drives the imigee CLI, which does not exist yet); use --mode sim")
-		return exitFail
+		pb := &procs.Backend{Imigee: *imigeeBin, Relay: *relayBin}
+		if *verbose {
+			pb.Stderr = stderr
+		}
+		if s.Network.Speedup != 1 {
+			fmt.Fprintf(stderr, "imigee-testnet: mode procs runs in real time: speedup %v ignored\n", s.Network.Speedup)
+			s.Network.Speedup = 1
+		}
+		backend = pb
 	default:
 		fmt.Fprintf(stderr, "imigee-testnet run: --mode %q is not sim or procs\n", *mode)
 		return exitUsage

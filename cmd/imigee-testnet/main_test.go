@@ -37,8 +37,8 @@ func TestUsageAndValidate(t *testing.T) {
 	if code, _, errs := run("run", small); code != exitUsage || !strings.Contains(errs, "--out") {
 		t.Fatalf("run without --out: %d %q", code, errs)
 	}
-	if code, _, errs := run("run", small, "--out", t.TempDir(), "--mode", "procs"); code != exitFail || !strings.Contains(errs, "not available") {
-		t.Fatalf("procs: %d %q", code, errs)
+	if code, _, errs := run("run", small, "--out", t.TempDir(), "--mode", "procs", "--imigee", "/nonexistent/imigee"); code != exitFail || !strings.Contains(errs, "imigee binary") {
+		t.Fatalf("procs without binaries: %d %q", code, errs)
 	}
 	if code, _, _ := run("run", small, "--out", t.TempDir(), "--mode", "carrier-pigeon"); code != exitUsage {
 		t.Fatal("bad mode must be a usage error")

@@ -22,8 +22,10 @@
 //   - metrics.go, output.go, plot.go: summary, files and plots.
 //
 // Backends live in subpackages: inproc runs real node.Node and relay.Relay
-// values in this process on 127.0.0.1. No protocol logic is re-implemented
-// here; the simulator only feeds locations and items and reads events.
+// values in this process on 127.0.0.1; procs runs imigee and imigee-relay
+// processes and drives them through the node's control socket. No
+// protocol logic is re-implemented here; the simulator only feeds
+// locations and items and reads events.
 //
 // # Concurrency
 //
@@ -54,6 +56,9 @@
 // degrees per seed; mobility determinism, bounds and trace replay; ground
 // truth on hand-made traces and against brute force; metrics on synthetic
 // event logs; plots are decoded as PNGs. inproc's TestTinyScenario runs
-// real nodes and a relay: friends 49 m apart for a whole run are detected
-// by both sides (P5 end to end) and every item reaches its online friends.
+// real nodes and two relays: friends 49 m apart for a whole run, on
+// different relays, are detected by both sides (P5 end to end) and every
+// item reaches its online friends; TestOfflineFriendGetsItemsOnReturn
+// checks the mailbox path. procs' TestProcsScenario does the same with
+// real processes, one of them offline for a while.
 package testnet

@@ -1,0 +1,60 @@
+package procs
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/imigee/imigee/test/testnet"
+)
+
+// TestProcsScenario builds imigee and imigee-relay, runs three node
+// processes and a relay process for 40 s of real time and checks the
+// results: the friends 49 m apart are detected by both, nothing false,
+// and every item arrives, including those shared to node 2 while it was
+// offline.
+func TestProcsScenario(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real processes for 40 s")
+	}
+	bin := t.TempDir()
+	build := exec.Command("go", "build", "-o", bin, "github.com/imigee/imigee/cmd/imigee", "github.com/imigee/imigee/cmd/imigee-relay")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		t.Fatalf("build: %v", err)
+	}
+	s, err := testnet.LoadScenario(filepath.Join("testdata", "procs.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &Backend{Imigee: filepath.Join(bin, "imigee"), Relay: filepath.Join(bin, "imigee-relay")}
+	if os.Getenv("PROCS_TEST_LOG") != "" {
+		b.Stderr = os.Stderr
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	out := t.TempDir()
+	res, err := testnet.Run(ctx, s, testnet.Options{Backend: b, Out: out, Mode: "procs", NoPlots: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := res.Summary
+	t.Logf("meetings %+v", sum.Meetings.ByDistance[0])
+	t.Logf("delivery %+v", sum.Delivery)
+	if r := sum.Meetings.ByDistance[0]; r.Meetings != 1 || r.DetectedBoth != 1 {
+		t.Errorf("the 49 m meeting was not detected by both: %+v", r)
+	}
+	if sum.Meetings.False != 0 {
+		t.Errorf("%d false detections", sum.Meetings.False)
+	}
+	d := sum.Delivery
+	if d.Items == 0 || d.Delivered != d.Recipients || d.ShareErrors != 0 {
+		t.Errorf("not every item arrived: %+v", d)
+	}
+	if st := sum.Relay; st.PeakRendezvousEntries == 0 {
+		t.Errorf("relay metrics not scraped: %+v", st)
+	}
+}
