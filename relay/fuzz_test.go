@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"context"
 	"bytes"
 	"encoding/binary"
 	"io"
@@ -164,7 +165,7 @@ func FuzzGossip(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		before := r.rv.Stats()
 		msg := &pubsub.Message{Message: &pubsubpb.Message{Data: data}}
-		if g.validate(nil, from, msg) != pubsub.ValidationAccept {
+		if g.validate(context.Background(), from, msg) != pubsub.ValidationAccept {
 			if after := r.rv.Stats(); after.Entries != before.Entries || after.Announced != before.Announced {
 				t.Fatal("rejected gossip changed state")
 			}
