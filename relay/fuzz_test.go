@@ -1,8 +1,8 @@
 package relay
 
 import (
-	"context"
 	"bytes"
+	"context"
 	"encoding/binary"
 	"io"
 	"math"
