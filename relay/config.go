@@ -2,6 +2,7 @@ package relay
 
 import (
 	"fmt"
+	"github.com/libp2p/go-libp2p"
 	"log/slog"
 	"path/filepath"
 	"time"
@@ -66,6 +67,11 @@ type Config struct {
 	// Logger receives operational logs; the relay never logs mailbox IDs,
 	// tokens, peer addresses or content. nil = slog.Default().
 	Logger *slog.Logger `toml:"-"`
+	// HostOptions are appended to the relay's libp2p options, for
+	// simulators (a simulated transport, a bandwidth reporter) and tests;
+	// operators never need them. They must not set Identity,
+	// ResourceManager or ConnectionManager. Default none.
+	HostOptions []libp2p.Option `toml:"-"`
 }
 
 // StoreConfig are the mailbox store settings (see relay/store).

@@ -127,6 +127,7 @@ func newHost(cfg Config, reg prometheus.Registerer) (host.Host, error) {
 	} else {
 		opts = append(opts, libp2p.DisableRelay())
 	}
+	opts = append(opts, cfg.HostOptions...)
 	h, err := libp2p.New(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("relay: libp2p host: %w", err)
