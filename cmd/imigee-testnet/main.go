@@ -1,14 +1,3 @@
-// Command imigee-testnet runs Imigee testnets for research: a scenario
-// file (nodes, relays, friendship graph, mobility, workload) drives the
-// real node and relay code, and the results directory gets ground truth
-// versus what the nodes saw, delivery, traffic and relay metrics, event
-// logs and plots.
-//
-//	imigee-testnet run scenario.toml --out DIR [--mode sim|procs]
-//	imigee-testnet validate scenario.toml
-//
-// The reference is docs/testnet.md. Exit codes: 0 success, 1 run failure,
-// 2 usage or scenario error.
 package main
 
 import (
