@@ -27,7 +27,12 @@
 // (crypto envelope, sealed sender) to the inviter's box key with the
 // requester's card and the secret; the inviter checks the secret, consumes
 // the invite, stores the friend and answers with its own card sealed back.
-// Both derive pair keys with the secret mixed into the proximity chain.
+// Both derive pair keys with the secret mixed into the proximity chain. If
+// the inviter cannot be reached, the requester parks the same sealed
+// request in a mailbox derived from the invite secret at its relays and
+// stores the friend at once; the inviter fetches its unexpired invites'
+// mailboxes first on every catch-up and completes the link then (see
+// linkmailbox.go; the relays must be shared).
 //
 // Share: every share stream (/imigee/share/1) begins with both sides' Hello:
 // a per-epoch pair hint and a proof over both transport peer IDs and both
@@ -38,17 +43,15 @@
 // sealed offer carrying that key. The recipient applies its policy (ask:
 // item_offered and a wait of up to OfferWait for Accept/Reject; auto-accept
 // per friend), answers OfferReply{accept, from_chunk}, writes opened chunks
-// into a part file (reading and opening/writing overlap in two stages; the
-// kernel is asked to start writeback every writebackEvery chunks so the
-// final fsync is short), records the resume point (every persistEvery
-// chunks, after an fsync, and whenever the stream ends), and at the end
-// fsyncs the file and signs a Receipt over the item ID and content hash. The
-// sender batches chunk frames into sendBuffer-sized stream writes. A resumed
-// transfer starts after the last persisted resume point: chunks completed
-// and persisted are never sent again, but chunks received after it (at most
-// persistEvery-1 plus the batch in flight) may be sent twice; the receiver
-// writes them at the same offsets. Delivery to the app is exactly once: the
-// seen mark and the inbox record are written in one transaction.
+// into a part file (reading and opening/writing overlap in two stages),
+// records the resume point (every persistEvery chunks, after an fsync, and
+// whenever the stream ends), and at the end fsyncs the file and signs a
+// Receipt over the item ID and content hash. A resumed transfer starts after
+// the last persisted resume point: chunks completed and persisted are never
+// sent again, but chunks received after it (at most persistEvery-1) may be
+// sent twice; the receiver writes them at the same offsets. Delivery to the
+// app is exactly once: the seen mark and the inbox record are written in one
+// transaction.
 //
 // Offline: when the friend cannot be dialled (a friend neither connected nor
 // confirmed nearby gets DirectDialBudget, 2 s, for the direct attempt: its
@@ -97,8 +100,9 @@
 //
 // To relays: sealed envelopes (padded to size buckets, sealed sender),
 // mailbox IDs and signatures by per-pair, per-direction, per-day mailbox
-// keys, 8-byte proximity tokens and sealed records, the epoch number, and
-// the rotating transport identity and its addresses. To friends: sealed
+// keys, 8-byte proximity tokens and sealed records, the epoch number, the
+// rotating transport identity and its addresses, and sealed link requests
+// parked under invite-derived mailbox IDs. To friends: sealed
 // offers, chunks, envelopes and receipts, Hello proofs. Never: location,
 // cells, coordinates, distances (P3/P4), the identity key, friend lists.
 //
@@ -141,8 +145,9 @@
 // time and on every confirmed meeting; PrekeyFreshDays), else its box key;
 // a device erases its prekeys after crypto.PrekeyRetentionDays. The Hello
 // of an inbound stream is matched against every friend's hint for the
-// epoch (linear in friends). Previews are not generated. Link works only
-// directly (or through the inviter's relay circuit), not via the mailbox.
+// epoch (linear in friends). Previews are not generated. A link parked in
+// the mailbox is refused silently if the invite was used up or expired
+// meanwhile: the requester keeps a one-sided friend until it unfriends.
 // A rejection of a mailbox item needs a relay to travel back; without
 // one the sender learns it on its next direct attempt. Each rendezvous
 // record holds the transport peer ID, the circuit address
@@ -173,6 +178,7 @@
 //     factory: link, direct share, rotation through the factory, mailbox),
 //     TestHostFactoryWrongKey.
 //   - Store held by another process: localstore.TestOpenLocked.
+//   - Link with the inviter offline, single use kept: TestLinkViaMailbox.
 //   - Cost: TestIdleCost (bytes per epoch), BenchmarkShare8MiB against
 //     BenchmarkRawQUICStream8MiB / BenchmarkRawQUICStreamToFile8MiB, and
 //     BenchmarkShare8MiBTo5Friends (sealed once).

@@ -95,6 +95,7 @@ func (n *Node) Invite() (string, error) {
 	if err := n.store.Put(localstore.Settings, "invite:"+hex.EncodeToString(iv.ID), pi); err != nil {
 		return "", fmt.Errorf("node: store invite: %w", err)
 	}
+	n.spawn(func(context.Context) { n.refreshSubscriptions() }) // the invite's mailbox
 	b, _ := json.Marshal(iv)
 	return "imigee1:" + base64.RawURLEncoding.EncodeToString(b), nil
 }
@@ -140,7 +141,12 @@ type linkPayload struct {
 // Link answers an invite: it connects to the inviter directly (or through
 // its relay circuit), sends a sealed link request with the invite secret,
 // and stores the friend when the inviter answers with its card. It returns
-// the new friend's ID.
+// the new friend's ID. If the inviter cannot be reached and a relay is
+// connected, the request is parked in a mailbox derived from the invite
+// secret and the friend is stored at once; the inviter completes the link
+// (friend_linked on its side) at its next mailbox catch-up, and items sent
+// to it meanwhile wait in its mailbox. A refused parked request (invite
+// used up or expired) is never reported back.
 func (n *Node) Link(ctx context.Context, text string) (string, error) {
 	h, err := n.host()
 	if err != nil {
@@ -165,13 +171,6 @@ func (n *Node) Link(ctx context.Context, text string) (string, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, LinkTimeout)
 	defer cancel()
-	s, err := n.openStream(ctx, h, ai, proto.LinkProtocol)
-	if err != nil {
-		return "", err
-	}
-	defer s.Close()
-	_ = s.SetDeadline(time.Now().Add(LinkTimeout))
-
 	myCard, _ := n.id.Card().MarshalBinary()
 	pl, _ := json.Marshal(linkPayload{Card: myCard, Secret: iv.Secret, Prekey: n.currentPrekey()})
 	var itemID [16]byte
@@ -184,7 +183,27 @@ func (n *Node) Link(ctx context.Context, text string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := proto.WriteMsg(s, &pb.LinkRequest{InviteId: iv.ID, Sealed: sealed}); err != nil {
+	req := &pb.LinkRequest{InviteId: iv.ID, Sealed: sealed}
+	s, err := n.openStream(ctx, h, ai, proto.LinkProtocol)
+	if errors.Is(err, ErrUnreachable) && n.hasRelays() {
+		// The inviter is offline: park the request in the invite's
+		// mailbox; it completes the link at its next catch-up.
+		if merr := n.linkViaMailbox(ctx, iv.Secret, req); merr != nil {
+			return "", errors.Join(err, merr)
+		}
+		f, err := n.addFriend(card, iv.Secret)
+		if err != nil {
+			return "", err
+		}
+		n.emit(&Event{Kind: EventFriendLinked, FriendID: f.id})
+		return f.id, nil
+	}
+	if err != nil {
+		return "", err
+	}
+	defer s.Close()
+	_ = s.SetDeadline(time.Now().Add(LinkTimeout))
+	if err := proto.WriteMsg(s, req); err != nil {
 		return "", fmt.Errorf("node: link: send: %w", err)
 	}
 	var resp pb.LinkResponse

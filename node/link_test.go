@@ -74,3 +74,40 @@ func TestBadInvites(t *testing.T) {
 		t.Errorf("expired invite: %v", err)
 	}
 }
+
+// TestLinkViaMailbox: the inviter is offline; the request is parked in the
+// invite's mailbox at the relay, the requester has the friend at once and
+// can already send; the inviter completes the link when it comes back and
+// receives what was sent meanwhile.
+func TestLinkViaMailbox(t *testing.T) {
+	clock := newTestClock()
+	r := startRelay(t, clock)
+	ra := relayAddrs(r)
+	a := newTestNode(t, clock, ra)
+	b := newTestNode(t, clock, ra)
+	inv, err := a.Invite()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	aID, err := b.Link(ctx, inv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.ev.wait(t, EventFriendLinked, func(e Event) bool { return e.FriendID == aID }, 5*time.Second)
+	mid, err := b.SendMessage(aID, "linked while you were away")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.ev.wait(t, EventQueued, func(e Event) bool { return e.ItemID == mid }, 30*time.Second)
+	a.restart(t, clock, ra)
+	a.ev.wait(t, EventFriendLinked, func(e Event) bool { return e.FriendID == b.ID() }, 20*time.Second)
+	msg := a.ev.wait(t, EventMessage, func(e Event) bool { return e.ItemID == mid }, 20*time.Second)
+	if msg.Text != "linked while you were away" {
+		t.Fatalf("message %+v", msg)
+	}
+}

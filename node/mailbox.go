@@ -73,6 +73,9 @@ func (n *Node) relayConnected(ctx context.Context, h host.Host, ai peer.AddrInfo
 // today (and yesterday, for clock skew around midnight).
 func (n *Node) resubscribe(rc *relayConn) {
 	keys, _ := n.inboundKeys(n.today()-1, n.today()+1)
+	// Invite mailboxes too: a request parked while this device was
+	// briefly unreachable is handled while it runs.
+	keys = append(n.inviteKeys(), keys...)
 	if len(keys) == 0 {
 		return
 	}
@@ -150,6 +153,9 @@ func (n *Node) catchUp(ctx context.Context, rc *relayConn) {
 			from = last
 		}
 	}
+	// Friends who linked while this device was offline come first, so
+	// their items below are recognised.
+	n.fetchLinkRequests(ctx, rc)
 	keys, owner := n.inboundKeys(from, today+1)
 	n.log.Debug("mailbox catch-up", "days", today+1-from+1)
 	ok := true

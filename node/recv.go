@@ -344,7 +344,7 @@ func (s *session) recvChunks(r *inRec) error {
 	werr := make(chan error, 1)
 	go func() {
 		// The worker owns r until it returns.
-		dirty, written := 0, 0
+		dirty := 0
 		plain := make([]byte, 0, key.ChunkSize)
 		var err error
 		for j := range jobs {
@@ -361,9 +361,6 @@ func (s *session) recvChunks(r *inRec) error {
 				continue
 			}
 			r.set(j.i)
-			if written++; written%writebackEvery == 0 {
-				startWriteback(f)
-			}
 			if dirty++; dirty >= persistEvery && r.Count < total {
 				if err = f.Sync(); err == nil {
 					err = n.mergeIn(r)
@@ -417,11 +414,6 @@ func (s *session) recvChunks(r *inRec) error {
 	}
 	return s.write(n.receipt(idb, r.Meta.Hash))
 }
-
-// writebackEvery is how many chunks are written between hints to the
-// kernel to start flushing the part file: 16 (1 MiB), so the final fsync
-// overlaps the transfer instead of following it.
-const writebackEvery = 16
 
 // chunkPipeline is how many received chunks may wait for opening: 8
 // (512 KiB).

@@ -1,7 +1,6 @@
 package node
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -183,11 +182,6 @@ func (s *session) sendChunks(ctx context.Context, it *outItem, from uint32) erro
 	sealedSize := it.Size + total*crypto.ChunkOverhead
 	buf := make([]byte, sealedChunk)
 	var lastProgress int64
-	// Chunks go out in sendBuffer batches: a QUIC stream write blocks until
-	// the packer took the data, so one write per 64 KiB chunk costs about
-	// 40% of the throughput.
-	s.bw = bufio.NewWriterSize(s.s, sendBuffer)
-	defer func() { s.bw = nil }()
 	for i := int64(from); i < total; i++ {
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -211,15 +205,8 @@ func (s *session) sendChunks(ctx context.Context, it *outItem, from uint32) erro
 			s.n.emit(&Event{Kind: EventProgress, FriendID: s.f.id, ItemID: it.ID, Type: it.Type, Done: done, Total: it.Size})
 		}
 	}
-	if err := s.bw.Flush(); err != nil {
-		return fmt.Errorf("node: send chunks: %w", err)
-	}
 	return nil
 }
-
-// sendBuffer is the size of the batched stream writes of chunks: 512 KiB
-// (8 chunks).
-const sendBuffer = 512 << 10
 
 // serveResume answers a recipient that accepted later and pulls the item
 // (the sender is the responder here).

@@ -1,7 +1,6 @@
 package node
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -25,9 +24,6 @@ type session struct {
 	s network.Stream
 	f *friend
 	r *proto.Reader
-	// bw, while set (sendChunks), batches frames into sendBuffer-sized
-	// stream writes.
-	bw *bufio.Writer
 
 	rdl, wdl time.Time // when the read/write deadlines were last renewed
 }
@@ -64,9 +60,6 @@ func (s *session) write(m *pb.PeerFrame) error {
 	if now := time.Now(); now.Sub(s.wdl) > time.Second {
 		s.wdl = now
 		_ = s.s.SetWriteDeadline(now.Add(StreamIdleTimeout))
-	}
-	if s.bw != nil {
-		return proto.WriteMsg(s.bw, m)
 	}
 	return proto.WriteMsg(s.s, m)
 }

@@ -36,7 +36,9 @@
 // Request fields: cmd (the command name as on the command line), friend,
 // item, text, path (absolute), to (friend IDs or unique prefixes), video,
 // lat, lng, accuracy, radius, value (precision/policy/auto-accept word,
-// "off" for locate). Unknown fields are an error. Results are the structs
+// "off" for locate, the zone ID for quiet-remove). The quiet command sends
+// "quiet" (add), "quiet-list" or "quiet-remove". Unknown fields are an
+// error. Results are the structs
 // printed by the client's -json flag (see handlers.go). The exception is
 // {"cmd":"events"}: after {"ok":true} the node streams one event object per
 // line — the same objects "imigee run -json" prints — until either side
@@ -51,7 +53,9 @@
 // "imigee run" prints one line per node.Event: text for people, or with
 // -json one object with the fields time, event (the node.Event kind, or
 // "started" first with id), friend, item, type, text, path, done, total,
-// err. node.Event carries no location, cell or distance (P4), and the
+// err. "share -wait" ends when every recipient has an outcome: delivered,
+// queued_at_relay (offline; the node delivers later), or delivery_failed
+// (err "rejected" when the friend declined). node.Event carries no location, cell or distance (P4), and the
 // command adds none: coordinates, keys and tokens are never printed or
 // logged. test/nodee2e records these streams and searches them (P3/P4).
 //
