@@ -3,6 +3,7 @@ GO        ?= go
 PKGS      ?= ./...
 FUZZTIME  ?= 10s
 BENCHTIME ?= 1s
+BENCHCOUNT ?= 3
 BIN       ?= bin
 SHELL     := bash
 .SHELLFLAGS := -o pipefail -ec
@@ -29,7 +30,7 @@ fuzz: ## A short fuzz pass (FUZZTIME each) over every fuzz target.
 .PHONY: bench
 bench: ## Benchmarks and their raw baselines in one run, then the ratios (docs/BENCH.md).
 	@mkdir -p out
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -timeout 60m $(PKGS) 2>&1 \
+	$(GO) test -p 1 -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -count $(BENCHCOUNT) -timeout 60m $(PKGS) 2>&1 \
 		| tee out/bench.txt | $(GO) run ./test/benchratio
 
 .PHONY: demo

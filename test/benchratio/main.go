@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -62,10 +63,10 @@ func main() {
 	}
 }
 
-// scan copies in to out and collects every "value unit" pair per benchmark;
-// a benchmark seen twice keeps its last value.
+// scan copies in to out and collects every "value unit" pair per
+// benchmark; a benchmark run several times (-count) gets the median.
 func scan(in io.Reader, out io.Writer) (map[string]map[string]float64, error) {
-	values := map[string]map[string]float64{}
+	runs := map[string]map[string][]float64{}
 	sc := bufio.NewScanner(in)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
@@ -76,15 +77,32 @@ func scan(in io.Reader, out io.Writer) (map[string]map[string]float64, error) {
 			continue
 		}
 		f := strings.Fields(m[3])
-		v := map[string]float64{}
+		if runs[m[1]] == nil {
+			runs[m[1]] = map[string][]float64{}
+		}
 		for i := 0; i+1 < len(f); i += 2 {
 			x, err := strconv.ParseFloat(f[i], 64)
 			if err != nil {
 				break
 			}
-			v[f[i+1]] = x
+			runs[m[1]][f[i+1]] = append(runs[m[1]][f[i+1]], x)
 		}
-		values[m[1]] = v
+	}
+	values := map[string]map[string]float64{}
+	for name, units := range runs {
+		values[name] = map[string]float64{}
+		for unit, xs := range units {
+			values[name][unit] = median(xs)
+		}
 	}
 	return values, sc.Err()
+}
+
+func median(xs []float64) float64 {
+	slices.Sort(xs)
+	n := len(xs)
+	if n%2 == 1 {
+		return xs[n/2]
+	}
+	return (xs[n/2-1] + xs[n/2]) / 2
 }
