@@ -19,12 +19,14 @@ type ratio struct {
 }
 
 var ratios = []ratio{
-	{"envelope seal 64 KiB vs raw secretbox", "BenchmarkEnvelopeSeal/64KiB", "BenchmarkSecretboxSeal/64KiB", "MB/s", 0},
-	{"envelope seal 1 MiB vs raw secretbox", "BenchmarkEnvelopeSeal/1MiB", "BenchmarkSecretboxSeal/1MiB", "MB/s", 0.9},
-	{"envelope seal 8 MiB vs raw secretbox", "BenchmarkEnvelopeSeal/8MiB", "BenchmarkSecretboxSeal/8MiB", "MB/s", 0.9},
-	{"stream seal 64 KiB vs raw secretbox", "BenchmarkStreamSeal/64KiB", "BenchmarkSecretboxSeal/64KiB", "MB/s", 0},
-	{"stream seal 1 MiB vs raw secretbox", "BenchmarkStreamSeal/1MiB", "BenchmarkSecretboxSeal/1MiB", "MB/s", 0.9},
-	{"stream seal 8 MiB vs raw secretbox", "BenchmarkStreamSeal/8MiB", "BenchmarkSecretboxSeal/8MiB", "MB/s", 0.9},
+	// Crypto: raw and ours alternate inside one benchmark loop, which
+	// reports the ratio itself (base "" = the metric is already a ratio).
+	{"envelope seal 64 KiB vs raw secretbox (interleaved)", "BenchmarkSealInterleaved/64KiB", "", "envelope/raw", 0},
+	{"envelope seal 1 MiB vs raw secretbox (interleaved)", "BenchmarkSealInterleaved/1MiB", "", "envelope/raw", 0.9},
+	{"envelope seal 8 MiB vs raw secretbox (interleaved)", "BenchmarkSealInterleaved/8MiB", "", "envelope/raw", 0.9},
+	{"stream seal 64 KiB vs raw secretbox (interleaved)", "BenchmarkSealInterleaved/64KiB", "", "stream/raw", 0},
+	{"stream seal 1 MiB vs raw secretbox (interleaved)", "BenchmarkSealInterleaved/1MiB", "", "stream/raw", 0.9},
+	{"stream seal 8 MiB vs raw secretbox (interleaved)", "BenchmarkSealInterleaved/8MiB", "", "stream/raw", 0.9},
 	{"store put ×64 vs bbolt Batch default", "BenchmarkStorePut64", "BenchmarkRawBoltBatchDefault", "puts/s", 2},
 	{"store put ×64 vs bbolt Batch MaxBatchSize=64", "BenchmarkStorePut64", "BenchmarkRawBoltBatch64", "puts/s", 0.5},
 	{"relay ingest QUIC ×64 vs bbolt Batch default", "BenchmarkIngest/quic", "BenchmarkBaselineBoltBatchDefault", "puts/s", 2},
@@ -48,6 +50,9 @@ func main() {
 	for _, r := range ratios {
 		o, ok1 := values[r.ours][r.metric]
 		b, ok2 := values[r.base][r.metric]
+		if r.base == "" {
+			b, ok2 = 1, true
+		}
 		if !ok1 || !ok2 || b == 0 {
 			continue
 		}
@@ -58,6 +63,10 @@ func main() {
 				verdict = "NOT met"
 			}
 			goal = fmt.Sprintf("  (goal ≥ %.2g: %s)", r.goal, verdict)
+		}
+		if r.base == "" {
+			fmt.Printf("  %-58s %6.2f×  [%s]%s\n", r.claim, o, r.metric, goal)
+			continue
 		}
 		fmt.Printf("  %-58s %6.2f×  [%.4g / %.4g %s]%s\n", r.claim, o/b, o, b, r.metric, goal)
 	}
