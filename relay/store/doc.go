@@ -57,8 +57,8 @@
 // committer, the index's only writer, against the in-memory counters just
 // before the write, so the check and the write are atomic: a refused put (ErrMailboxQuota, ErrGlobalQuota)
 // stores nothing and does not fail the other requests of its batch. Each
-// blob is charged its size plus blobOverhead (128 B) so that floods of
-// tiny blobs are bounded too. Blob IDs, and so receive times, are assigned
+// blob is charged its size plus blobOverhead (1 KiB) so that floods of
+// tiny blobs are bounded too, in bytes and in count. Blob IDs, and so receive times, are assigned
 // by the committer in commit order and strictly increase, so a reader
 // paging with `after` never misses a blob committed later.
 //
@@ -130,9 +130,10 @@
 //   - Open scans the whole file to rebuild the freelist (NoFreelistSync)
 //     and the expiry bucket to rebuild the index; TestBigChurn reports how
 //     long for a million blobs, and the index's heap per blob.
-//   - The index costs memory per stored blob (about 40 B with slack), so
-//     GlobalQuota bounds the heap too: the default 8 GiB of 1 KiB blobs is
-//     ~8M blobs, ~300 MiB of index.
+//   - The index costs memory per stored blob (about 40–55 B with slack);
+//     since every blob is charged at least 1 KiB of quota, GlobalQuota
+//     bounds the heap too: at most 8M blobs, ≈ 450 MiB of index at the
+//     default 8 GiB (TestTinyBlobFloodBounded).
 //   - Count reads the counters, which include blobs expired less than one
 //     SweepInterval ago and puts whose commit is in progress; List and Get
 //     never return those.

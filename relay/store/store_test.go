@@ -411,3 +411,26 @@ func TestListAfterNeverSkips(t *testing.T) {
 		t.Fatalf("paging saw %d of %d blobs", len(seen), writers*each)
 	}
 }
+
+// TestTinyBlobFloodBounded: a stranger putting 1-byte blobs is stopped by
+// the byte quota after GlobalQuota/(1+blobOverhead) blobs, so the
+// in-memory index (one entry per blob) is bounded by the quota too.
+func TestTinyBlobFloodBounded(t *testing.T) {
+	cfg, _ := testConfig(t)
+	cfg.GlobalQuota = 64 << 10
+	s := openTest(t, cfg)
+	ctx := context.Background()
+	stored := 0
+	for range 1000 {
+		if _, _, err := s.Put(ctx, randMailbox(), []byte{1}); err != nil {
+			if !errors.Is(err, ErrGlobalQuota) {
+				t.Fatal(err)
+			}
+			break
+		}
+		stored++
+	}
+	if want := int(cfg.GlobalQuota / (1 + blobOverhead)); stored != want {
+		t.Fatalf("stored %d tiny blobs under a %d-byte quota, want %d", stored, cfg.GlobalQuota, want)
+	}
+}
