@@ -21,18 +21,32 @@
 // # Flows (DESIGN.md flows 1–5)
 //
 // Link: Invite returns text (also the QR payload) holding the signed device
-// card, a single-use 32-byte secret, its expiry and the current transport
-// addresses (direct and relay-circuit), all signed by the card's key. Link
+// card, a single-use 32-byte secret, its expiry, the current transport
+// addresses (direct and relay-circuit) and the inviter's relays, all signed
+// by the card's key. Link
 // dials the inviter on /imigee/link/1 and sends a LinkRequest sealed
 // (crypto envelope, sealed sender) to the inviter's box key with the
-// requester's card and the secret; the inviter checks the secret, consumes
-// the invite, stores the friend and answers with its own card sealed back.
-// Both derive pair keys with the secret mixed into the proximity chain. If
-// the inviter cannot be reached, the requester parks the same sealed
-// request in a mailbox derived from the invite secret at its relays and
-// stores the friend at once; the inviter fetches its unexpired invites'
-// mailboxes first on every catch-up and completes the link then (see
-// linkmailbox.go; the relays must be shared).
+// requester's card, its relays and the secret; the inviter checks the
+// secret, consumes the invite, stores the friend and answers with its own
+// card and relays sealed back. Both derive pair keys with the secret mixed
+// into the proximity chain. If the inviter cannot be reached, the
+// requester parks the same sealed request in a mailbox derived from the
+// invite secret at the inviter's relays (named in the invite) and stores
+// the friend at once; the inviter fetches its unexpired invites' mailboxes
+// first on every catch-up and completes the link then (see linkmailbox.go).
+//
+// Friends' relays (friendrelays.go): a device reads its mailboxes only at
+// its own relays, so everything posted for a friend (items, receipts,
+// rejections) goes to the friend's relays. Each side stores the other's
+// relay addresses from the link, and refreshes them from the sealed
+// contact envelope (prekey and relays) sent on every confirmed meeting;
+// when a device's relay set changed since it last told a friend, it tells
+// it on the next direct delivery (a session of its own) or ahead of the
+// next mailbox item. A friend's relay that is not one of the device's own
+// is reached on demand through a pool (FriendRelayPool clients, closed
+// after FriendRelayIdle unused), each put bounded by MailboxPutTimeout and
+// retried with the delivery back-off. A friend linked before relays were
+// exchanged is posted to at the device's own relays until it tells its.
 //
 // Share: every share stream (/imigee/share/1) begins with both sides' Hello:
 // a per-epoch pair hint and a proof over both transport peer IDs and both
@@ -56,7 +70,7 @@
 // Offline: when the friend cannot be dialled (a friend neither connected nor
 // confirmed nearby gets DirectDialBudget, 2 s, for the direct attempt: its
 // last transport ID is probably stale), the item goes to the pair's mailbox
-// for today at a relay and EventQueued fires; Pending shows the recipient as
+// for today at the friend's relays and EventQueued fires; Pending shows the recipient as
 // RecipientQueued. The item is: a sealed offer (or the message itself), then
 // the sealed chunks packed into envelopes padded to MailboxBlobBucket (256
 // KiB). The recipient's catch-up opens, reassembles and acks; it answers
@@ -98,12 +112,15 @@
 //
 // # What leaves the device
 //
-// To relays: sealed envelopes (padded to size buckets, sealed sender),
+// To relays (its own, and friends' relays it posts to with the same
+// rotating transport identity): sealed envelopes (padded to size
+// buckets, sealed sender),
 // mailbox IDs and signatures by per-pair, per-direction, per-day mailbox
 // keys, 8-byte proximity tokens and sealed records, the epoch number, the
 // rotating transport identity and its addresses, and sealed link requests
 // parked under invite-derived mailbox IDs. To friends: sealed
-// offers, chunks, envelopes and receipts, Hello proofs. Never: location,
+// offers, chunks, envelopes and receipts, Hello proofs, this device's
+// relay addresses (in the invite and sealed envelopes). Never: location,
 // cells, coordinates, distances (P3/P4), the identity key, friend lists.
 //
 // # Transport identity (P12)
@@ -135,7 +152,8 @@
 // MaxMessageLen, MaxRecipients; replay window for envelopes is the
 // retention plus a day; peer streams time out after StreamIdleTimeout
 // without a frame. Local paths: MaxBLEScan, MaxBLETokens, MaxLANProbes.
-// Deliveries: MaxParallelDeliveries.
+// Deliveries: MaxParallelDeliveries. Friends' relays: MaxRelayHints,
+// FriendRelayPool, FriendRelayIdle, MailboxPutTimeout.
 //
 // # Caveats
 //
@@ -149,7 +167,12 @@
 // the mailbox is refused silently if the invite was used up or expired
 // meanwhile: the requester keeps a one-sided friend until it unfriends.
 // A rejection of a mailbox item needs a relay to travel back; without
-// one the sender learns it on its next direct attempt. Each rendezvous
+// one the sender learns it on its next direct attempt. Receipts and
+// rejections are posted once (no retry): if the sender's relays are all
+// unreachable then, the sender keeps the item as queued until it
+// expires. A friend's relay addresses are used as the friend gave them
+// (the device dials them with its transport identity; at most
+// MaxRelayHints, no circuit addresses). Each rendezvous
 // record holds the transport peer ID, the circuit address
 // through the announcing relay and one direct address: about 210 bytes per
 // friend per epoch with the tokens (TestIdleCost: ~21 KB per epoch for 100
@@ -178,7 +201,13 @@
 //     factory: link, direct share, rotation through the factory, mailbox),
 //     TestHostFactoryWrongKey.
 //   - Store held by another process: localstore.TestOpenLocked.
-//   - Link with the inviter offline, single use kept: TestLinkViaMailbox.
+//   - Link with the inviter offline, single use kept: TestLinkViaMailbox;
+//     across relays: TestLinkViaMailboxAcrossRelays.
+//   - Friends on different relays: TestOfflineAcrossRelays (photo and
+//     message to the recipient's relay, receipts to the sender's, both
+//     relays empty after), TestOfflineRejectAcrossRelays,
+//     TestRelayChangeToldOnMailbox (a moved relay set reaches the friend
+//     ahead of the next mailbox item); FuzzRelayHints.
 //   - Cost: TestIdleCost (bytes per epoch), BenchmarkShare8MiB against
 //     BenchmarkRawQUICStream8MiB / BenchmarkRawQUICStreamToFile8MiB, and
 //     BenchmarkShare8MiBTo5Friends (sealed once).

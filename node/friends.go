@@ -34,6 +34,11 @@ type friendRecord struct {
 	AutoAccept bool
 	Linked     int64
 	Prekey     []byte `json:",omitempty"` // the friend's latest signed prekey
+	// Relays are the relay addresses the friend reads its mailboxes at
+	// (learned at link time and refreshed on contact; friendrelays.go).
+	Relays []string `json:",omitempty"`
+	// ToldRelays tags the relay set of this node the friend was last told.
+	ToldRelays string `json:",omitempty"`
 }
 
 func (n *Node) loadFriends() error {

@@ -48,7 +48,10 @@ type invite struct {
 	Expires int64
 	Peer    string   // transport peer ID at the time of the invite
 	Addrs   []string // direct and relay-circuit multiaddrs
-	Sig     []byte   `json:",omitempty"`
+	// Relays are the inviter's relays (where it reads its mailboxes); a
+	// requester that cannot reach the inviter parks its request there.
+	Relays []string `json:",omitempty"`
+	Sig    []byte   `json:",omitempty"`
 }
 
 const inviteDomain = "imigee/invite/v1"
@@ -90,6 +93,7 @@ func (n *Node) Invite() (string, error) {
 		}
 		iv.Addrs = append(iv.Addrs, a.String())
 	}
+	iv.Relays = n.ownRelayHints()
 	iv.Sig = n.id.Sign(iv.message())
 	pi, _ := json.Marshal(pendingInvite{Secret: iv.Secret, Expires: iv.Expires})
 	if err := n.store.Put(localstore.Settings, "invite:"+hex.EncodeToString(iv.ID), pi); err != nil {
@@ -115,7 +119,7 @@ func parseInvite(text string, now time.Time) (*invite, crypto.Card, error) {
 	if err := json.Unmarshal(b, &iv); err != nil {
 		return nil, card, fmt.Errorf("%w: encoding", ErrBadInvite)
 	}
-	if iv.V != 1 || len(iv.ID) != proto.InviteIDSize || len(iv.Secret) != linkSecretSize || len(iv.Addrs) > MaxInviteAddrs {
+	if iv.V != 1 || len(iv.ID) != proto.InviteIDSize || len(iv.Secret) != linkSecretSize || len(iv.Addrs) > MaxInviteAddrs || len(iv.Relays) > MaxRelayHints {
 		return nil, card, fmt.Errorf("%w: fields", ErrBadInvite)
 	}
 	card, err = crypto.ParseCard(iv.Card)
@@ -136,6 +140,8 @@ type linkPayload struct {
 	Card   []byte
 	Secret []byte
 	Prekey []byte `json:",omitempty"`
+	// Relays are the sender's relays, where the other side posts to it.
+	Relays []string `json:",omitempty"`
 }
 
 // Link answers an invite: it connects to the inviter directly (or through
@@ -172,7 +178,8 @@ func (n *Node) Link(ctx context.Context, text string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, LinkTimeout)
 	defer cancel()
 	myCard, _ := n.id.Card().MarshalBinary()
-	pl, _ := json.Marshal(linkPayload{Card: myCard, Secret: iv.Secret, Prekey: n.currentPrekey()})
+	myRelays := n.ownRelayHints()
+	pl, _ := json.Marshal(linkPayload{Card: myCard, Secret: iv.Secret, Prekey: n.currentPrekey(), Relays: myRelays})
 	var itemID [16]byte
 	copy(itemID[:], iv.ID)
 	sealer, err := crypto.NewSealer(n.id, card.BoxPub)
@@ -184,17 +191,21 @@ func (n *Node) Link(ctx context.Context, text string) (string, error) {
 		return "", err
 	}
 	req := &pb.LinkRequest{InviteId: iv.ID, Sealed: sealed}
+	hints := inviteRelayHints(iv)
 	s, err := n.openStream(ctx, h, ai, proto.LinkProtocol)
-	if errors.Is(err, ErrUnreachable) && n.hasRelays() {
+	if errors.Is(err, ErrUnreachable) && (len(hints) > 0 || n.hasRelays()) {
 		// The inviter is offline: park the request in the invite's
-		// mailbox; it completes the link at its next catch-up.
-		if merr := n.linkViaMailbox(ctx, iv.Secret, req); merr != nil {
+		// mailbox at the inviter's relays; it completes the link at its
+		// next catch-up.
+		if merr := n.linkViaMailbox(ctx, hints, iv.Secret, req); merr != nil {
 			return "", errors.Join(err, merr)
 		}
 		f, err := n.addFriend(card, iv.Secret)
 		if err != nil {
 			return "", err
 		}
+		n.noteRelays(f, hints)
+		n.noteTold(f, relaysTag(myRelays))
 		n.emit(&Event{Kind: EventFriendLinked, FriendID: f.id})
 		return f.id, nil
 	}
@@ -226,6 +237,12 @@ func (n *Node) Link(ctx context.Context, text string) (string, error) {
 		return "", err
 	}
 	n.notePrekey(f, back.Prekey)
+	if len(back.Relays) > 0 {
+		n.noteRelays(f, back.Relays)
+	} else {
+		n.noteRelays(f, hints)
+	}
+	n.noteTold(f, relaysTag(myRelays))
 	n.notePeer(f, pid)
 	n.emit(&Event{Kind: EventFriendLinked, FriendID: f.id})
 	return f.id, nil
@@ -307,8 +324,11 @@ func (n *Node) acceptLink(req *pb.LinkRequest) (*friend, *pb.LinkResponse, error
 		return nil, nil, err
 	}
 	n.notePrekey(f, lp.Prekey)
+	n.noteRelays(f, lp.Relays)
 	myCard, _ := n.id.Card().MarshalBinary()
-	pl, _ := json.Marshal(linkPayload{Card: myCard, Secret: pi.Secret, Prekey: n.currentPrekey()})
+	myRelays := n.ownRelayHints()
+	pl, _ := json.Marshal(linkPayload{Card: myCard, Secret: pi.Secret, Prekey: n.currentPrekey(), Relays: myRelays})
+	n.noteTold(f, relaysTag(myRelays))
 	sealed, err := f.sealer.Seal(rand.Reader, crypto.Header{Type: crypto.TypeLink, ItemID: op.ItemID, Created: n.cfg.Now().Unix()}, pl)
 	if err != nil {
 		return nil, nil, err

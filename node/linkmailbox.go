@@ -6,7 +6,6 @@ import (
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/json"
-	"errors"
 	"fmt"
 
 	"github.com/imigee/imigee/crypto"
@@ -18,7 +17,9 @@ import (
 
 // Link through the mailbox (issue flow 1, "direct or via A's mailbox"):
 // when the inviter cannot be reached, the requester parks its sealed
-// LinkRequest in a mailbox derived from the invite secret, at its relays.
+// LinkRequest in a mailbox derived from the invite secret, at the
+// inviter's relays (the invite's relay hints; the requester's own relays
+// for an invite without any).
 // Only holders of the invite can derive that mailbox; the relay sees one
 // more sealed blob. The inviter fetches the mailboxes of its unexpired
 // invites on every catch-up (Start, relay reconnect) before its friends'
@@ -36,30 +37,26 @@ func inviteMailboxKey(secret []byte) ed25519.PrivateKey {
 	return ed25519.NewKeyFromSeed(seed[:])
 }
 
-// linkViaMailbox parks req in the invite's mailbox at the first relay that
-// takes it.
-func (n *Node) linkViaMailbox(ctx context.Context, secret []byte, req *pb.LinkRequest) error {
+// linkViaMailbox parks req in the invite's mailbox at the first of the
+// inviter's relays (hints from the invite; this node's own relays if the
+// invite names none) that takes it.
+func (n *Node) linkViaMailbox(ctx context.Context, hints []string, secret []byte, req *pb.LinkRequest) error {
 	var buf bytes.Buffer
 	if err := proto.WriteMsg(&buf, req); err != nil {
 		return err
 	}
 	k := inviteMailboxKey(secret)
 	mbox := crypto.MailboxIDFromPub(k.Public().(ed25519.PublicKey))
-	n.mu.Lock()
-	var rcs []*relayConn
-	for _, ai := range n.relays {
-		if rc := n.rconns[ai.ID]; rc != nil {
-			rcs = append(rcs, rc)
-		}
+	relays := hintsToAddrInfos(hints)
+	if len(relays) == 0 {
+		n.mu.Lock()
+		relays = append(relays, n.relays...)
+		n.mu.Unlock()
 	}
-	n.mu.Unlock()
-	err := errors.New("node: no relay connected")
-	for _, rc := range rcs {
-		if _, err = rc.c.Put(ctx, mbox, buf.Bytes()); err == nil {
-			return nil
-		}
+	if err := n.putAt(ctx, relays, mbox, [][]byte{buf.Bytes()}); err != nil {
+		return fmt.Errorf("node: link via mailbox: %w", err)
 	}
-	return fmt.Errorf("node: link via mailbox: %w", err)
+	return nil
 }
 
 // inviteKeys returns the mailbox keys of this device's unexpired invites.

@@ -172,11 +172,12 @@ func (n *Node) deliver(ctx context.Context, itemID, friendID string) {
 	switch {
 	case err == nil:
 		n.markDelivered(itemID, friendID)
+		n.tellRelays(ctx, f)
 		return
 	case errors.Is(err, errRejected):
 		n.markRejected(itemID, friendID, it.Type)
 		return
-	case errors.Is(err, ErrUnreachable) && n.hasRelays():
+	case errors.Is(err, ErrUnreachable) && n.canPost(f):
 		n.log.Debug("friend unreachable; posting to its mailbox", "err", err)
 		if perr := n.postToMailbox(ctx, it, f); perr == nil {
 			posted := false
@@ -218,4 +219,19 @@ func (n *Node) markRejected(itemID, friendID, typ string) {
 	if err == nil && changed {
 		n.emit(&Event{Kind: EventDeliveryFailed, FriendID: friendID, ItemID: itemID, Type: typ, Err: FailRejected})
 	}
+}
+
+// tellRelays sends f this node's relays (with the prekey) on a session of
+// its own when f has not been told the current set: a share stream carries
+// one request.
+func (n *Node) tellRelays(ctx context.Context, f *friend) {
+	if n.toldCurrent(f) {
+		return
+	}
+	s, err := n.dialSession(ctx, f)
+	if err != nil {
+		return
+	}
+	s.sendPrekey()
+	s.close()
 }

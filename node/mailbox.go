@@ -7,8 +7,6 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"os"
 	"sync"
 	"time"
@@ -215,6 +213,9 @@ func (n *Node) processBlob(ctx context.Context, f *friend, data []byte) bool {
 	}
 	id := hex.EncodeToString(op.ItemID[:])
 	switch op.Type {
+	case crypto.TypePrekeys:
+		n.noteContact(f, op.Payload)
+		return true
 	case crypto.TypeMessage, crypto.TypeLike:
 		if err := n.deliverSmall(f, op); err != nil {
 			return true
@@ -381,44 +382,56 @@ func (n *Node) sendMailboxReject(ctx context.Context, f *friend, idb []byte) {
 }
 
 // putBlobs stores blobs, in order, in the friend's mailbox for today at the
-// first relay that takes them all.
+// first of the friend's relays (the ones it reads) that takes them all.
 func (n *Node) putBlobs(ctx context.Context, f *friend, blobs [][]byte) error {
-	n.mu.Lock()
-	var rcs []*relayConn
-	for _, ai := range n.relays {
-		if rc := n.rconns[ai.ID]; rc != nil {
-			rcs = append(rcs, rc)
-		}
+	return n.putAt(ctx, n.friendRelays(f), f.keys.MailboxID(n.today(), true), blobs)
+}
+
+// contactBlob seals this device's prekey and relays for f's mailbox when
+// f has not been told the current relay set (nil otherwise), with the tag
+// to record once it is posted.
+func (n *Node) contactBlob(f *friend) ([]byte, string) {
+	if n.toldCurrent(f) {
+		return nil, ""
 	}
-	n.mu.Unlock()
-	mbox := f.keys.MailboxID(n.today(), true)
-	err := errors.New("node: no relay connected")
-	for _, rc := range rcs {
-		err = nil
-		for _, b := range blobs {
-			if _, err = rc.c.Put(ctx, mbox, b); err != nil {
-				break
-			}
-		}
-		if err == nil {
-			return nil
-		}
+	p, tag := n.contactPayload()
+	if p == nil {
+		return nil, ""
 	}
-	return fmt.Errorf("node: mailbox put: %w", err)
+	var id [16]byte
+	_, _ = rand.Read(id[:])
+	sealed, err := f.sealer.Seal(rand.Reader, crypto.Header{Type: crypto.TypePrekeys, ItemID: id, Created: n.cfg.Now().Unix()}, p)
+	if err != nil {
+		return nil, ""
+	}
+	return sealed, tag
 }
 
 // postToMailbox seals an item for an offline friend into mailbox blobs: an
 // offer (or the message itself), then the content's sealed chunks, packed
 // into blobs padded to MailboxBlobBucket. The content is the same sealed
 // copy every recipient gets; only the offer is per friend.
-func (n *Node) postToMailbox(ctx context.Context, it *outItem, f *friend) error {
+func (n *Node) postToMailbox(ctx context.Context, it *outItem, f *friend) (err error) {
 	to := n.mailboxKeyFor(f)
+	// A friend that does not know this node's relays yet (they changed
+	// since it was last told) learns them ahead of the item, so its
+	// receipt finds the way back.
+	var blobs [][]byte
+	contact, tag := n.contactBlob(f)
+	if contact != nil {
+		blobs = append(blobs, contact)
+		defer func() {
+			if err == nil {
+				n.noteTold(f, tag)
+			}
+		}()
+	}
 	if it.Sealed == "" {
 		sealed, err := n.sealSmall(f, to, it)
 		if err != nil {
 			return err
 		}
-		return n.putBlobs(ctx, f, [][]byte{sealed})
+		return n.putBlobs(ctx, f, append(blobs, sealed))
 	}
 	key, err := crypto.ParseStreamKey(it.Key)
 	if err != nil {
@@ -439,7 +452,7 @@ func (n *Node) postToMailbox(ctx context.Context, it *outItem, f *friend) error 
 	}
 	defer src.Close()
 	sealedSize := it.Size + total*crypto.ChunkOverhead
-	blobs := [][]byte{offer}
+	blobs = append(blobs, offer)
 	sealer, err := crypto.NewSealer(n.id, to)
 	if err != nil {
 		return err
@@ -484,6 +497,7 @@ func (n *Node) closeRelays() {
 	for _, rc := range rcs {
 		rc.c.Close()
 	}
+	n.closeFriendRelays()
 }
 
 // refreshRelays renews circuit reservations and reconnects lost relays.

@@ -38,6 +38,8 @@ type Node struct {
 	hostBorn      time.Time
 	relays        []peer.AddrInfo
 	rconns        map[peer.ID]*relayConn
+	xrelays       map[peer.ID]*extRelay      // on-demand clients to friends' relays
+	xidle         *time.Timer                // idle sweep of xrelays, when armed
 	mdns          interface{ Close() error } // LAN discovery, when enabled
 	prekeyRecips  []*crypto.Recipient        // own prekeys still held
 	prekeyCurrent []byte                     // today's signed prekey
@@ -84,6 +86,7 @@ func New(cfg Config) (*Node, error) {
 		friends:   map[string]*friend{},
 		decisions: map[string]chan bool{},
 		rconns:    map[peer.ID]*relayConn{},
+		xrelays:   map[peer.ID]*extRelay{},
 		kick:      make(chan struct{}, 1),
 		offerWait: OfferWait,
 		// Start above any generation stored by an earlier run.

@@ -143,7 +143,7 @@ func (s *session) recvEnvelope(sealed []byte) error {
 		return err
 	}
 	if op.Type == crypto.TypePrekeys {
-		s.n.notePrekey(s.f, op.Payload)
+		s.n.noteContact(s.f, op.Payload)
 	} else if err := s.n.deliverSmall(s.f, op); err != nil {
 		return err
 	}

@@ -241,10 +241,11 @@ func (n *Node) markDelivered(itemID, friendID string) {
 }
 
 // sendPrekey hands the friend this device's current signed prekey (for
-// sealing offline items with forward secrecy) on a confirmed session.
+// sealing offline items with forward secrecy) and its relay addresses
+// (where to post to it) on a confirmed session.
 func (s *session) sendPrekey() {
-	pk := s.n.currentPrekey()
-	if len(pk) == 0 {
+	pk, tag := s.n.contactPayload()
+	if pk == nil {
 		return
 	}
 	var id [16]byte
@@ -253,7 +254,7 @@ func (s *session) sendPrekey() {
 	if err != nil {
 		return
 	}
-	if s.write(&pb.PeerFrame{Body: &pb.PeerFrame_Envelope{Envelope: &pb.Envelope{Sealed: sealed}}}) == nil {
-		_ = s.awaitReceipt(id[:], nil)
+	if s.write(&pb.PeerFrame{Body: &pb.PeerFrame_Envelope{Envelope: &pb.Envelope{Sealed: sealed}}}) == nil && s.awaitReceipt(id[:], nil) == nil {
+		s.n.noteTold(s.f, tag)
 	}
 }
