@@ -161,6 +161,7 @@ func (p Precision) level() int {
 	}
 }
 
+// String is the name ParsePrecision accepts: close, casual or off.
 func (p Precision) String() string {
 	switch p {
 	case PrecisionClose:
