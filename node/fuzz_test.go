@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"io"
 	mrand "math/rand/v2"
-	"sync"
 	"testing"
 	"time"
 
@@ -64,10 +63,7 @@ type fuzzRig struct {
 	clock    *testClock
 }
 
-var (
-	rigOnce sync.Once
-	rigKey  = make([]byte, 32)
-)
+var rigKey = make([]byte, 32)
 
 func newFuzzRig(t testing.TB) *fuzzRig {
 	t.Helper()
