@@ -250,13 +250,7 @@ func (n *Node) Link(ctx context.Context, text string) (string, error) {
 
 // handleLink serves one link request on the inviter's side.
 func (n *Node) handleLink(s network.Stream) {
-	n.mu.Lock()
-	closed := n.closed
-	if !closed {
-		n.wg.Add(1)
-	}
-	n.mu.Unlock()
-	if closed {
+	if !n.enter() {
 		s.Reset()
 		return
 	}

@@ -253,6 +253,19 @@ func (n *Node) spawn(f func(ctx context.Context)) {
 	go func() { defer n.wg.Done(); f(n.ctx) }()
 }
 
+// enter registers an inbound stream handler with the node's WaitGroup so
+// Close waits for it; it returns false (and the caller resets the stream)
+// once the node is closing.
+func (n *Node) enter() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed {
+		return false
+	}
+	n.wg.Add(1)
+	return true
+}
+
 func (n *Node) emit(e *Event) { n.events.push(e) }
 
 // eventQueue delivers events in order on one goroutine, without blocking

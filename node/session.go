@@ -228,13 +228,7 @@ func (n *Node) notePeer(f *friend, pid peer.ID) {
 
 // handleShare serves one inbound share stream.
 func (n *Node) handleShare(st network.Stream) {
-	n.mu.Lock()
-	closed := n.closed
-	if !closed {
-		n.wg.Add(1)
-	}
-	n.mu.Unlock()
-	if closed {
+	if !n.enter() {
 		st.Reset()
 		return
 	}
