@@ -74,8 +74,8 @@ func TestOfflineAcrossRelays(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a.ev.wait(t, EventQueued, func(e Event) bool { return e.ItemID == id }, 30*time.Second)
-	a.ev.wait(t, EventQueued, func(e Event) bool { return e.ItemID == mid }, 30*time.Second)
+	a.ev.waitRetrying(t, a.Node, clock, EventQueued, func(e Event) bool { return e.ItemID == id }, 30*time.Second)
+	a.ev.waitRetrying(t, a.Node, clock, EventQueued, func(e Event) bool { return e.ItemID == mid }, 30*time.Second)
 	if got := pendingAt(t, a.Node, rb); got < 4 {
 		t.Fatalf("b's relay holds %d blobs, want offer + 2 chunk blobs + message", got)
 	}
@@ -114,7 +114,7 @@ func TestOfflineRejectAcrossRelays(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a.ev.wait(t, EventQueued, func(e Event) bool { return e.ItemID == id }, 30*time.Second)
+	a.ev.waitRetrying(t, a.Node, clock, EventQueued, func(e Event) bool { return e.ItemID == id }, 30*time.Second)
 	if err := a.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +158,7 @@ func TestLinkViaMailboxAcrossRelays(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b.ev.wait(t, EventQueued, func(e Event) bool { return e.ItemID == mid }, 30*time.Second)
+	b.ev.waitRetrying(t, b.Node, clock, EventQueued, func(e Event) bool { return e.ItemID == mid }, 30*time.Second)
 	a.restart(t, clock, relayAddrs(ra))
 	a.ev.wait(t, EventFriendLinked, func(e Event) bool { return e.FriendID == b.ID() }, 20*time.Second)
 	a.ev.wait(t, EventMessage, func(e Event) bool { return e.ItemID == mid }, 20*time.Second)
@@ -171,7 +171,7 @@ func TestLinkViaMailboxAcrossRelays(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a.ev.wait(t, EventQueued, func(e Event) bool { return e.ItemID == back }, 30*time.Second)
+	a.ev.waitRetrying(t, a.Node, clock, EventQueued, func(e Event) bool { return e.ItemID == back }, 30*time.Second)
 	b.restart(t, clock, relayAddrs(rb))
 	b.ev.wait(t, EventMessage, func(e Event) bool { return e.ItemID == back }, 20*time.Second)
 	a.ev.wait(t, EventDelivered, func(e Event) bool { return e.ItemID == back }, 20*time.Second)
@@ -192,7 +192,7 @@ func TestRelayChangeToldOnMailbox(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a.ev.wait(t, EventQueued, func(e Event) bool { return e.ItemID == mid }, 30*time.Second)
+	a.ev.waitRetrying(t, a.Node, clock, EventQueued, func(e Event) bool { return e.ItemID == mid }, 30*time.Second)
 	b.restart(t, clock, relayAddrs(rb))
 	b.ev.wait(t, EventMessage, func(e Event) bool { return e.ItemID == mid }, 20*time.Second)
 	a.ev.wait(t, EventDelivered, func(e Event) bool { return e.ItemID == mid }, 20*time.Second)

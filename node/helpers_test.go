@@ -242,3 +242,29 @@ func sameFile(t testing.TB, path string, want []byte) {
 		t.Fatalf("received file differs: %d bytes, want %d", len(got), len(want))
 	}
 }
+
+// waitRetrying is wait for events that a delivery retry may have to
+// produce: retries are scheduled on the node's injected clock, which tests
+// freeze, so a first attempt that failed on a loaded machine would never be
+// retried. Every few seconds without the event it moves the clock past the
+// longest back-off and wakes the node's loop, as time passing would.
+func (e *events) waitRetrying(t testing.TB, n *Node, clock *testClock, kind string, match func(Event) bool, d time.Duration) Event {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		for _, ev := range e.snapshot() {
+			if ev.Kind == kind && (match == nil || match(ev)) {
+				return ev
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s event within %v; got %+v", kind, d, e.snapshot())
+		}
+		select {
+		case <-e.wake:
+		case <-time.After(5 * time.Second):
+			clock.Add(RetryMax + time.Second)
+			n.wake()
+		}
+	}
+}
