@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"os"
-	"sync"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
@@ -36,7 +35,11 @@ type relayConn struct {
 	day uint32 // day the subscription covers
 	rv  *relayclient.Rendezvous
 
-	fetchMu sync.Mutex // one catch-up at a time per relay
+	// fetching admits one catch-up at a time per relay. A channel, not a
+	// mutex: a catch-up waiting its turn gives up when its context ends,
+	// and under testing/synctest (the simulator) it is durably blocked
+	// instead of hanging virtual time.
+	fetching chan struct{}
 }
 
 // hasRelays reports whether any relay is configured.
@@ -58,7 +61,7 @@ func (n *Node) relayConnected(ctx context.Context, h host.Host, ai peer.AddrInfo
 	}
 	rc := n.rconns[ai.ID]
 	if rc == nil {
-		rc = &relayConn{ai: ai, c: relayclient.New(n.relayHost(h), ai, relayclient.Config{})}
+		rc = &relayConn{ai: ai, c: relayclient.New(n.relayHost(h), ai, relayclient.Config{}), fetching: make(chan struct{}, 1)}
 		n.rconns[ai.ID] = rc
 	}
 	n.mu.Unlock()
@@ -138,8 +141,12 @@ func (n *Node) inboundKeys(from, to uint32) ([]ed25519.PrivateKey, map[crypto.Ma
 // days since the last successful catch-up at rc (at most the retention
 // window), processes and acks them.
 func (n *Node) catchUp(ctx context.Context, rc *relayConn) {
-	rc.fetchMu.Lock()
-	defer rc.fetchMu.Unlock()
+	select {
+	case rc.fetching <- struct{}{}:
+	case <-ctx.Done():
+		return
+	}
+	defer func() { <-rc.fetching }()
 	ctx, cancel := context.WithTimeout(ctx, MailboxFetchTimeout)
 	defer cancel()
 	today := n.today()

@@ -151,7 +151,7 @@ func distance(lat1, lng1, lat2, lng2 float64) float64 {
 
 func (n *Node) inPlace(ps []Place) bool {
 	n.mu.Lock()
-	loc := n.loc
+	loc := n.locCopy()
 	n.mu.Unlock()
 	if loc == nil {
 		return false
@@ -164,12 +164,23 @@ func (n *Node) inPlace(ps []Place) bool {
 	return false
 }
 
+// locCopy returns a copy of the current location (nil if none); n.mu must
+// be held. SetLocation updates n.loc in place, so readers outside the lock
+// need their own copy.
+func (n *Node) locCopy() *location {
+	if n.loc == nil {
+		return nil
+	}
+	c := *n.loc
+	return &c
+}
+
 // announcing returns the location to announce from, or nil when the node
 // must stay silent: no location, inside a quiet zone, or neither app open
 // nor dwelling.
 func (n *Node) announcing() *location {
 	n.mu.Lock()
-	loc, open := n.loc, n.appOpen
+	loc, open := n.locCopy(), n.appOpen
 	n.mu.Unlock()
 	if loc == nil {
 		return nil

@@ -27,15 +27,19 @@ const (
 
 // Modes of run.
 const (
-	modeSim   = "sim"
-	modeProcs = "procs"
+	modeSim    = "sim"
+	modeProcs  = "procs"
+	modeSimnet = "simnet"
 )
+
+// simnetPkg is the package whose TestSimScenario runs --mode simnet.
+const simnetPkg = "github.com/imigee/imigee/test/testnet/simnet"
 
 const usage = `imigee-testnet runs simulated or multi-process Imigee networks.
 
 Usage:
-  imigee-testnet run SCENARIO.toml --out DIR [--mode sim|procs] [--quiet] [--no-plots] [-v]
-                 [--imigee PATH] [--imigee-relay PATH]
+  imigee-testnet run SCENARIO.toml --out DIR [--mode sim|simnet|procs] [--quiet] [--no-plots] [-v]
+                 [--imigee PATH] [--imigee-relay PATH] [--go PATH]
   imigee-testnet validate SCENARIO.toml [--truth]
   imigee-testnet help
 
@@ -50,6 +54,12 @@ Commands:
 Modes:
   sim       real node.Node and relay.Relay in this process, on 127.0.0.1,
             with virtual time compressed by [network] speedup (default)
+  simnet    (experimental) real node.Node and relay.Relay over go-libp2p's
+            simulated network (QUIC over simnet links with the scenario's
+            latency and bandwidth) under testing/synctest virtual time: idle
+            time is free and keys follow the seed. Runs as a test binary:
+            needs the source tree and the go command (--go), from inside
+            the repository; see docs/testnet.md
   procs     real imigee and imigee-relay processes on loopback, driven
             through the node's control socket; real time (speedup 1)
 
@@ -106,6 +116,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	verbose := fs.Bool("v", false, "debug logs of nodes and relays on stderr")
 	imigeeBin := fs.String("imigee", "", "procs: the imigee `binary` (default from PATH)")
 	relayBin := fs.String("imigee-relay", "", "procs: the imigee-relay `binary` (default from PATH)")
+	goBin := fs.String("go", "go", "simnet: the go `command`")
 	file, err := parseWithFile(fs, args)
 	if err != nil {
 		fmt.Fprintf(stderr, "imigee-testnet run: %v\n", err)
@@ -124,6 +135,9 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	if *verbose {
 		logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
+	if *mode == modeSimnet {
+		return runSimnet(file, *out, *goBin, *quiet, *noPlots, *verbose, stdout, stderr)
+	}
 	var backend testnet.Backend
 	switch *mode {
 	case modeSim:
@@ -139,7 +153,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		}
 		backend = pb
 	default:
-		fmt.Fprintf(stderr, "imigee-testnet run: --mode %q is not sim or procs\n", *mode)
+		fmt.Fprintf(stderr, "imigee-testnet run: --mode %q is not sim, simnet or procs\n", *mode)
 		return exitUsage
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

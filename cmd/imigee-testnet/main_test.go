@@ -40,6 +40,9 @@ func TestUsageAndValidate(t *testing.T) {
 	if code, _, errs := run("run", small, "--out", t.TempDir(), "--mode", "procs", "--imigee", "/nonexistent/imigee"); code != exitFail || !strings.Contains(errs, "imigee binary") {
 		t.Fatalf("procs without binaries: %d %q", code, errs)
 	}
+	if code, _, errs := run("run", small, "--out", t.TempDir(), "--mode", "simnet", "--go", "/nonexistent/go", "--quiet"); code != exitFail || !strings.Contains(errs, "simnet run") {
+		t.Fatalf("simnet without go: %d %q", code, errs)
+	}
 	if code, _, _ := run("run", small, "--out", t.TempDir(), "--mode", "carrier-pigeon"); code != exitUsage {
 		t.Fatal("bad mode must be a usage error")
 	}

@@ -29,6 +29,18 @@ type RunInfo struct {
 	// clock; above one step, lower network.speedup.
 	MaxLagSeconds float64 `json:"max_lag_s"`
 	GoVersion     string  `json:"go_version"`
+	// PeakRSSBytes is the process's peak resident memory (Linux VmHWM),
+	// when the backend reports it (simnet).
+	PeakRSSBytes int64 `json:"peak_rss_bytes,omitempty"`
+	// VirtualTime is true when the run's clock was virtual
+	// (testing/synctest): WallSeconds is then measured outside it.
+	VirtualTime bool `json:"virtual_time,omitempty"`
+}
+
+// WriteRunInfo rewrites run.json in dir, for a backend that measures the
+// run from outside (simnet: time inside a synctest bubble is virtual).
+func WriteRunInfo(dir string, info RunInfo) error {
+	return writeJSON(filepath.Join(dir, FileRun), info)
 }
 
 // WriteResults writes every output file of res into dir.

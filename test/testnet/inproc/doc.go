@@ -21,9 +21,13 @@
 // node's own timers (retry back-off, epoch wait) are real durations
 // computed from the injected clock; the runner's SetLocation calls every
 // step wake the node loop, which keeps epochs on time in practice. Bytes
-// per node are not counted yet: node.Config has no host hook (see
-// docs/testnet.md, "Hooks"). A host costs about 1 MiB, so a 2-core machine
-// runs tens to a few hundred nodes this way.
+// per node are not counted on loopback (the node builds its own host). A
+// host costs about 1 MiB, so a 2-core machine runs tens to a few hundred
+// nodes this way.
+//
+// Backend's hooks (RelayListen, RelayOptions, NodeHost, NodeStats,
+// RelayBytes) put the same nodes and relays on another network: package
+// testnet/simnet uses them for go-libp2p's simulated network.
 //
 // TestTinyScenario proves P5 (friends nearby find each other, both sides)
 // and delivery to online friends end to end.

@@ -15,7 +15,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/libp2p/go-libp2p"
 	lcrypto "github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/imigee/imigee/node"
@@ -35,6 +37,22 @@ const (
 type Backend struct {
 	// Logger receives node and relay logs; nil discards them.
 	Logger *slog.Logger
+
+	// The hooks below put the same nodes and relays on another network
+	// (package testnet/simnet); nil means loopback with real sockets.
+
+	// RelayListen returns relay i's listen multiaddrs, fixed for the run
+	// (a restarted relay comes back on them).
+	RelayListen func(i int) ([]string, error)
+	// RelayOptions are extra libp2p options of relay i (relay.Config
+	// HostOptions), asked again at every start.
+	RelayOptions func(i int) []libp2p.Option
+	// NodeHost returns node i's node.Config.HostFactory.
+	NodeHost func(i int) func(lcrypto.PrivKey) (host.Host, error)
+	// NodeStats returns node i's cumulative byte counters.
+	NodeStats func(i int) testnet.NodeStats
+	// RelayBytes returns relay i's cumulative bytes in and out.
+	RelayBytes func(i int) (in, out int64)
 }
 
 // Open implements testnet.Backend.
@@ -44,8 +62,8 @@ func (b *Backend) Open(ctx context.Context, env *testnet.Env) (testnet.Network, 
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	s := env.Scenario
-	nw := &network{env: env, log: log, byID: map[string]int{}}
-	plans, err := planRelays(s.Relays)
+	nw := &network{b: b, env: env, log: log, byID: map[string]int{}}
+	plans, err := planRelays(s.Relays, b.RelayListen)
 	if err != nil {
 		return nil, err
 	}
@@ -73,6 +91,7 @@ func (b *Backend) Open(ctx context.Context, env *testnet.Env) (testnet.Network, 
 }
 
 type network struct {
+	b      *Backend
 	env    *testnet.Env
 	log    *slog.Logger
 	relays []*relayDriver
@@ -213,7 +232,7 @@ type relayPlan struct {
 	addrs []string // listen multiaddrs
 }
 
-func planRelays(n int) ([]relayPlan, error) {
+func planRelays(n int, listen func(int) ([]string, error)) ([]relayPlan, error) {
 	plans := make([]relayPlan, n)
 	for i := range plans {
 		key, _, err := lcrypto.GenerateEd25519Key(rand.Reader)
@@ -224,14 +243,21 @@ func planRelays(n int) ([]relayPlan, error) {
 		if err != nil {
 			return nil, fmt.Errorf("inproc: relay key: %w", err)
 		}
+		plans[i] = relayPlan{key: key, id: id}
+		if listen != nil {
+			if plans[i].addrs, err = listen(i); err != nil {
+				return nil, fmt.Errorf("inproc: relay %d addresses: %w", i, err)
+			}
+			continue
+		}
 		udp, tcp, err := freePorts()
 		if err != nil {
 			return nil, err
 		}
-		plans[i] = relayPlan{key: key, id: id, addrs: []string{
+		plans[i].addrs = []string{
 			fmt.Sprintf("/ip4/127.0.0.1/udp/%d/quic-v1", udp),
 			fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", tcp),
-		}}
+		}
 	}
 	return plans, nil
 }
@@ -300,7 +326,11 @@ func (rd *relayDriver) Start(ctx context.Context) error {
 	if rd.r != nil {
 		return nil
 	}
-	r, err := relay.New(rd.cfg)
+	cfg := rd.cfg
+	if f := rd.nw.b.RelayOptions; f != nil {
+		cfg.HostOptions = f(rd.i)
+	}
+	r, err := relay.New(cfg)
 	if err != nil {
 		return fmt.Errorf("inproc: relay %d: %w", rd.i, err)
 	}
@@ -331,6 +361,9 @@ func (rd *relayDriver) Stats() testnet.RelayStats {
 	r := rd.r
 	rd.mu.Unlock()
 	var st testnet.RelayStats
+	if f := rd.nw.b.RelayBytes; f != nil {
+		st.BytesIn, st.BytesOut = f(rd.i)
+	}
 	if r == nil {
 		return st
 	}
@@ -391,6 +424,10 @@ func (nw *network) newNode(ctx context.Context, i int) (*nodeDriver, error) {
 		Now:          nw.env.Now,
 		Logger:       quietLogger(nw.log, "node", i),
 		Events:       nd,
+	}
+	if f := nw.b.NodeHost; f != nil {
+		nd.cfg.HostFactory = f(i)
+		nd.cfg.ListenAddrs = nil
 	}
 	nd.policy = node.SharePolicy{Mode: node.ShareAsk}
 	if s.Workload.Policy == testnet.PolicyNearby {
@@ -499,9 +536,14 @@ func (nd *nodeDriver) Share(ctx context.Context, spec testnet.ShareSpec) (string
 	return n.SharePhoto(path, to)
 }
 
-// Stats: node.Config has no host hook yet, so bytes are not counted (see
-// docs/testnet.md, "Hooks").
-func (nd *nodeDriver) Stats() testnet.NodeStats { return testnet.NodeStats{} }
+// Stats come from Backend.NodeStats; on loopback bytes are not counted
+// (0), since the node builds its own host there.
+func (nd *nodeDriver) Stats() testnet.NodeStats {
+	if f := nd.nw.b.NodeStats; f != nil {
+		return f(nd.i)
+	}
+	return testnet.NodeStats{}
+}
 
 // OnEvent maps node events to testnet events.
 func (nd *nodeDriver) OnEvent(e *node.Event) {

@@ -1,0 +1,131 @@
+package simnet
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"testing/cryptotest"
+	"testing/synctest"
+	"time"
+
+	"github.com/imigee/imigee/test/testnet"
+)
+
+// Environment of TestSimScenario, set by `imigee-testnet run --mode simnet`.
+const (
+	EnvScenario = "IMIGEE_SIM_SCENARIO" // scenario file
+	EnvOut      = "IMIGEE_SIM_OUT"      // results directory
+	EnvQuiet    = "IMIGEE_SIM_QUIET"    // non-empty: no progress bar
+	EnvNoPlots  = "IMIGEE_SIM_NOPLOTS"  // non-empty: no plots
+	// EnvRestarts non-empty keeps node restarts (offline periods) in the
+	// CI scenario: see TestSimSmall.
+	EnvRestarts = "IMIGEE_SIM_RESTARTS"
+)
+
+// Run runs the scenario file on this backend inside a synctest bubble, so
+// time is virtual: it advances only when every goroutine of the run is
+// durably blocked, and then jumps to the next timer. crypto/rand is
+// seeded from the scenario seed (testing/cryptotest), so keys are the
+// same on every run. It must be called from a test that is not parallel
+// (synctest and cryptotest need its *testing.T). opt.Backend and opt.Mode
+// are set here; network.speedup is ignored (virtual time needs none).
+// run.json is rewritten with the real wall time and peak RSS.
+func Run(t *testing.T, file string, opt testnet.Options) (*testnet.Result, error) {
+	t.Helper()
+	s, err := testnet.LoadScenario(file)
+	if err != nil {
+		return nil, err
+	}
+	return RunScenario(t, s, opt)
+}
+
+// RunScenario is Run on a loaded scenario.
+func RunScenario(t *testing.T, s *testnet.Scenario, opt testnet.Options) (*testnet.Result, error) {
+	t.Helper()
+	s.Network.Speedup = 1
+	opt.Backend, opt.Mode = &Backend{Logger: opt.Log}, "simnet"
+	cryptotest.SetGlobalRandom(t, uint64(s.Seed))
+	wall := time.Now()
+	var res *testnet.Result
+	var err error
+	var vnow atomic.Int64 // virtual time, stored from inside the bubble
+	done := make(chan struct{})
+	defer close(done)
+	go watchStall(&vnow, done)
+	synctest.Test(t, func(t *testing.T) {
+		tick := time.NewTicker(time.Second)
+		stop := make(chan struct{})
+		go func() {
+			for {
+				vnow.Store(time.Now().UnixNano())
+				select {
+				case <-tick.C:
+				case <-stop:
+					return
+				}
+			}
+		}()
+		res, err = testnet.Run(context.Background(), s, opt)
+		tick.Stop()
+		close(stop)
+	})
+	if err != nil {
+		return nil, err
+	}
+	res.Run.WallSeconds = float64(time.Since(wall).Milliseconds()) / 1000
+	res.Run.PeakRSSBytes = peakRSS()
+	res.Run.VirtualTime = true
+	return res, testnet.WriteRunInfo(opt.Out, res.Run)
+}
+
+// StallTimeout: when virtual time has not moved for this long of wall
+// time, the run is stuck for good (a goroutine inside the bubble waits
+// non-durably, e.g. on a sync.Mutex held across network I/O, or on a real
+// socket): watchStall prints every goroutine and exits the process with
+// status 3 rather than hang. 3 minutes.
+const StallTimeout = 3 * time.Minute
+
+func watchStall(vnow *atomic.Int64, done <-chan struct{}) {
+	last, since := vnow.Load(), time.Now()
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-t.C:
+		}
+		if v := vnow.Load(); v != last {
+			last, since = v, time.Now()
+			continue
+		}
+		if time.Since(since) > StallTimeout {
+			fmt.Fprintf(os.Stderr, "simnet: virtual time has not moved for %v: a goroutine waits non-durably (see docs/testnet.md, Simulated network); goroutines:\n", StallTimeout)
+			pprof.Lookup("goroutine").WriteTo(os.Stderr, 1)
+			os.Exit(3)
+		}
+	}
+}
+
+// peakRSS is VmHWM from /proc/self/status, 0 where there is none.
+func peakRSS() int64 {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}

@@ -1,0 +1,163 @@
+package simnet
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"go.uber.org/goleak"
+
+	"github.com/imigee/imigee/test/testnet"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		// Process-wide goroutines of libp2p's logging, started outside any
+		// bubble.
+		goleak.IgnoreAnyFunction("github.com/ipfs/go-log/v2/writer.(*MirrorWriter).logRoutine"),
+		goleak.IgnoreAnyFunction("go.opencensus.io/stats/view.(*worker).start"),
+	)
+}
+
+// TestSimSmall runs testdata/small.toml (10 nodes, 2 relays, one
+// simulated hour) on the simulated network under virtual time and checks
+// the issue's three properties: every meeting of friends within 50 m that
+// lasts long enough to hold a whole epoch (metrics.min_meeting, 2 epochs)
+// is detected by both sides, with no false detection; every item reaches
+// its online friends; and the friend who was offline gets what was shared
+// meanwhile, after it returns.
+func TestSimSmall(t *testing.T) {
+	s := loadSmall(t)
+	restarts := nodeReady || os.Getenv(EnvRestarts) != ""
+	if !restarts {
+		s.Workload.Offline = nil
+	}
+	out := t.TempDir()
+	res, err := RunScenario(t, s, testnet.Options{Out: out, NoPlots: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := res.Summary
+	t.Logf("run %+v", res.Run)
+	t.Logf("meetings %+v", sum.Meetings)
+	t.Logf("delivery %+v", sum.Delivery)
+	row := sum.Meetings.ByDistance[0]
+	if row.DistanceM != 50 || row.Meetings < 10 || row.Missed != 0 || row.DetectedBoth != row.Meetings {
+		t.Errorf("not every 50 m meeting was detected by both sides: %+v", row)
+	}
+	if sum.Meetings.False != 0 {
+		t.Errorf("%d false detections", sum.Meetings.False)
+	}
+	d := sum.Delivery
+	if d.Items == 0 || d.Delivered != d.Recipients || d.ShareErrors != 0 || d.Expired != 0 {
+		t.Errorf("not every item reached its friends: %+v", d)
+	}
+	// Node 3 is offline during [12m, 27m): what its friends shared then
+	// arrives after 27m.
+	const off, on = 12 * 60_000, 27 * 60_000
+	sharedAt := map[string]int64{}
+	whileOff := 0
+	for _, e := range res.Events {
+		switch {
+		case e.Kind == testnet.KindShared:
+			for _, to := range e.To {
+				if to == 3 {
+					sharedAt[e.Item] = e.T
+				}
+			}
+		case e.Kind == testnet.KindReceived && e.Node == 3:
+			if at, ok := sharedAt[e.Item]; ok && restarts && at >= off && at < on {
+				whileOff++
+				if e.T < on {
+					t.Errorf("item %s received at %d ms while offline", e.Item, e.T)
+				}
+			}
+		}
+	}
+	if whileOff == 0 && restarts {
+		t.Error("nothing was shared to the offline friend; the scenario needs another seed")
+	}
+	var bytesOut int64
+	for _, v := range res.Samples[len(res.Samples)-1].NodeOut {
+		bytesOut += v
+	}
+	if bytesOut == 0 {
+		t.Error("node byte counters stayed 0")
+	}
+}
+
+// nodeReady: node/ has the two changes the simulated mode needs (see
+// docs/testnet.md, "Simulated network"): node.announcing and inPlace copy
+// the location under n.mu (today a data race with SetLocation, which
+// -race reports here because every node gets a position every step), and
+// the mailbox catch-up waits for its turn on a channel, not a sync.Mutex
+// (a mutex waiter is not durably blocked, so a restart stalls virtual
+// time for good). Until then the CI scenario runs without its offline
+// period and not under -race. Flip when node/ has both.
+const nodeReady = true
+
+func loadSmall(t *testing.T) *testnet.Scenario {
+	t.Helper()
+	if raceEnabled && !nodeReady {
+		t.Skip("node/meet.go races with SetLocation (nodeReady)")
+	}
+	s, err := testnet.LoadScenario(filepath.Join("testdata", "small.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// TestSimSameSeed: two runs of one scenario and seed find the same
+// meetings, detect the same ones and deliver the same items (the
+// stable part of summary.json; see the package doc, "Determinism").
+func TestSimSameSeed(t *testing.T) {
+	if testing.Short() {
+		t.Skip("two runs")
+	}
+	var got [2]string
+	for i := range got {
+		s := loadSmall(t)
+		if !nodeReady {
+			s.Workload.Offline = nil
+		}
+		res, err := RunScenario(t, s, testnet.Options{Out: t.TempDir(), NoPlots: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum := res.Summary
+		for _, r := range sum.Meetings.ByDistance {
+			got[i] += fmt.Sprintf("%g m: %d meetings, %d short, %d detected, %d both, %d missed\n",
+				r.DistanceM, r.Meetings, r.Short, r.Detected, r.DetectedBoth, r.Missed)
+		}
+		d := sum.Delivery
+		got[i] += fmt.Sprintf("false %d; items %d, recipients %d, delivered %d, expired %d, errors %d\n",
+			sum.Meetings.False, d.Items, d.Recipients, d.Delivered, d.Expired, d.ShareErrors)
+	}
+	t.Logf("run 1:\n%s", got[0])
+	if got[0] != got[1] {
+		t.Errorf("same seed, different results:\n%s---\n%s", got[0], got[1])
+	}
+}
+
+// TestSimScenario is the entry point of `imigee-testnet run --mode
+// simnet`: it runs the scenario file in $IMIGEE_SIM_SCENARIO into the
+// results directory $IMIGEE_SIM_OUT, with a progress bar on stderr
+// unless $IMIGEE_SIM_QUIET is set and without plots if $IMIGEE_SIM_NOPLOTS
+// is set. Skipped when the variables are unset.
+func TestSimScenario(t *testing.T) {
+	file, out := os.Getenv(EnvScenario), os.Getenv(EnvOut)
+	if file == "" || out == "" {
+		t.Skipf("set %s and %s to run a scenario", EnvScenario, EnvOut)
+	}
+	opt := testnet.Options{Out: out, NoPlots: os.Getenv(EnvNoPlots) != ""}
+	if os.Getenv(EnvQuiet) == "" {
+		opt.Progress = os.Stderr
+	}
+	res, err := Run(t, file, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("wall %.1f s, peak heap %d MiB", res.Run.WallSeconds, res.Run.PeakHeapBytes>>20)
+}

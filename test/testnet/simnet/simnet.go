@@ -1,0 +1,209 @@
+package simnet
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/config"
+	lcrypto "github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	libp2pquic "github.com/libp2p/go-libp2p/p2p/transport/quic"
+	"github.com/libp2p/go-libp2p/p2p/transport/quicreuse"
+	"github.com/marcopolo/simnet"
+	"github.com/quic-go/quic-go"
+	"go.uber.org/fx"
+
+	"github.com/imigee/imigee/test/testnet"
+	"github.com/imigee/imigee/test/testnet/inproc"
+)
+
+// Network constants.
+const (
+	// RelayBandwidthFactor: a relay's link is this many times a node's
+	// (network.bandwidth_mbps): 50, a server next to phones.
+	RelayBandwidthFactor = 50
+	// Port every simulated host listens on (each host has its own IP).
+	Port = 4001
+)
+
+// Backend runs real nodes and relays in this process over one simulated
+// network (see the package doc).
+type Backend struct {
+	// Logger receives node and relay logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// Open implements testnet.Backend.
+func (b *Backend) Open(ctx context.Context, env *testnet.Env) (testnet.Network, error) {
+	s := env.Scenario
+	log := b.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	bps := int(s.Network.BandwidthMbps * 1e6)
+	sw := &world{
+		sn:       &simnet.Simnet{LatencyFunc: simnet.StaticLatency(s.Network.Latency.Duration), Logger: log},
+		nodeLink: link(bps),
+		relay:    link(bps * RelayBandwidthFactor),
+		nextIP:   s.Relays,
+		nodeBW:   make([]*byteCounter, s.Nodes),
+		relayBW:  make([]*byteCounter, s.Relays),
+	}
+	for i := range sw.relayBW {
+		sw.relayBW[i] = &byteCounter{}
+	}
+	for i := range sw.nodeBW {
+		sw.nodeBW[i] = &byteCounter{}
+	}
+	sw.sn.Start()
+	ib := &inproc.Backend{
+		Logger: b.Logger,
+		RelayListen: func(i int) ([]string, error) {
+			return []string{fmt.Sprintf("/ip4/%s/udp/%d/quic-v1", simnet.IntToPublicIPv4(i), Port)}, nil
+		},
+		RelayOptions: func(i int) []libp2p.Option {
+			return []libp2p.Option{sw.quic(sw.relay), libp2p.DisableIdentifyAddressDiscovery(),
+				libp2p.BandwidthReporter(sw.relayBW[i]), noAutoNAT}
+		},
+		RelayBytes: func(i int) (int64, int64) {
+			t := sw.relayBW[i].GetBandwidthTotals()
+			return t.TotalIn, t.TotalOut
+		},
+		NodeHost:  sw.nodeHost,
+		NodeStats: sw.nodeStats,
+	}
+	inner, err := ib.Open(ctx, env)
+	if err != nil {
+		sw.sn.Close()
+		return nil, err
+	}
+	return &simNetwork{Network: inner, sw: sw}, nil
+}
+
+func link(bps int) simnet.NodeBiDiLinkSettings {
+	return simnet.NodeBiDiLinkSettings{
+		Downlink: simnet.LinkSettings{BitsPerSecond: bps},
+		Uplink:   simnet.LinkSettings{BitsPerSecond: bps},
+	}
+}
+
+// simNetwork closes the simulated network after every host on it.
+type simNetwork struct {
+	testnet.Network
+	sw *world
+}
+
+func (n *simNetwork) Close() error {
+	err := n.Network.Close()
+	n.sw.sn.Close()
+	return err
+}
+
+// world is the simulated network and the per-node counters.
+type world struct {
+	sn       *simnet.Simnet
+	nodeLink simnet.NodeBiDiLinkSettings
+	relay    simnet.NodeBiDiLinkSettings
+	nodeBW   []*byteCounter
+	relayBW  []*byteCounter
+
+	mu     sync.Mutex // guards nextIP and simnet's endpoint list
+	nextIP int
+}
+
+// nodeHost is node i's host factory: a QUIC-only host on a fresh simulated
+// IP each time (a phone gets a new address on every start and rotation,
+// and simnet keeps a closed endpoint's route until the network closes).
+func (w *world) nodeHost(i int) func(lcrypto.PrivKey) (host.Host, error) {
+	return func(priv lcrypto.PrivKey) (host.Host, error) {
+		w.mu.Lock()
+		ip := simnet.IntToPublicIPv4(w.nextIP)
+		w.nextIP++
+		w.mu.Unlock()
+		h, err := libp2p.New(
+			libp2p.Identity(priv),
+			libp2p.ListenAddrStrings(fmt.Sprintf("/ip4/%s/udp/%d/quic-v1", ip, Port)),
+			libp2p.Transport(libp2pquic.NewTransport),
+			w.quic(w.nodeLink),
+			// x/simlibp2p: identify's address discovery stalls synctest.
+			libp2p.DisableIdentifyAddressDiscovery(),
+			libp2p.ResourceManager(&network.NullResourceManager{}),
+			libp2p.BandwidthReporter(w.nodeBW[i]),
+			libp2p.DisableMetrics(),
+			libp2p.EnableRelay(),
+			libp2p.UserAgent("imigee-sim"),
+			noAutoNAT,
+		)
+		if err != nil {
+			return nil, fmt.Errorf("simnet: node %d host: %w", i, err)
+		}
+		return h, nil
+	}
+}
+
+func (w *world) nodeStats(i int) testnet.NodeStats {
+	t := w.nodeBW[i].GetBandwidthTotals()
+	return testnet.NodeStats{BytesIn: t.TotalIn, BytesOut: t.TotalOut}
+}
+
+// quic is the QUIC transport's socket layer replaced by simnet endpoints
+// with the given links (what x/simlibp2p.QUICSimnet does; that package
+// imports testing helpers, so it is not imported here).
+func (w *world) quic(ls simnet.NodeBiDiLinkSettings) libp2p.Option {
+	src := &sourceIP{}
+	return libp2p.QUICReuse(
+		func(l fx.Lifecycle, reset quic.StatelessResetKey, token quic.TokenGeneratorKey, opts ...quicreuse.Option) (*quicreuse.ConnManager, error) {
+			cm, err := quicreuse.NewConnManager(reset, token, opts...)
+			if err != nil {
+				return nil, err
+			}
+			// A supplied conn manager is not closed by libp2p itself.
+			l.Append(fx.StopHook(cm.Close))
+			return cm, nil
+		},
+		quicreuse.OverrideSourceIPSelector(func() (quicreuse.SourceIPSelector, error) { return src, nil }),
+		quicreuse.OverrideListenUDP(func(_ string, addr *net.UDPAddr) (net.PacketConn, error) {
+			src.set(addr.IP)
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			return w.sn.NewEndpoint(addr, ls), nil
+		}),
+	)
+}
+
+// noAutoNAT turns the AutoNAT service off (the relay enables it). go-libp2p
+// builds its dial-back host from the transports alone, without the
+// QUICReuse option, so it would open real UDP sockets: off the simulated
+// network, and under synctest a goroutine blocked on a socket is not
+// durably blocked, so virtual time would stop. Every simulated address is
+// public and reachable, so there is nothing for AutoNAT to find out.
+func noAutoNAT(cfg *config.Config) error {
+	cfg.AutoNATConfig.EnableService = false
+	cfg.EnableAutoNATv2 = false
+	return nil
+}
+
+// sourceIP answers quicreuse's "which local IP reaches this destination"
+// with the host's one simulated IP.
+type sourceIP struct {
+	mu sync.Mutex
+	ip net.IP
+}
+
+func (s *sourceIP) set(ip net.IP) {
+	s.mu.Lock()
+	s.ip = ip
+	s.mu.Unlock()
+}
+
+func (s *sourceIP) PreferredSourceIPForDestination(*net.UDPAddr) (net.IP, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ip, nil
+}
