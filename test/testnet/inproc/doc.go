@@ -29,6 +29,6 @@
 // RelayBytes) put the same nodes and relays on another network: package
 // testnet/simnet uses them for go-libp2p's simulated network.
 //
-// TestTinyScenario proves P5 (friends nearby find each other, both sides)
+// TestTinyScenario checks the meeting flow (friends nearby find each other, both sides)
 // and delivery to online friends end to end.
 package inproc

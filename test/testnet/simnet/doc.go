@@ -49,7 +49,7 @@
 // UDP/QUIC exists on simnet (no TCP, no mDNS, no hole punching: every
 // address is public).
 //
-// TestSimSmall proves P5 (friends within 50 m for a whole epoch find
+// TestSimSmall checks meeting and delivery at scale (friends within 50 m for a whole epoch find
 // each other, both sides, no false detections) and delivery to online
 // and returning friends on the simulated network.
 package simnet
