@@ -62,7 +62,7 @@ func (b *Backend) Open(ctx context.Context, env *testnet.Env) (testnet.Network, 
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	s := env.Scenario
-	nw := &network{b: b, env: env, log: log, byID: map[string]int{}}
+	nw := &network{b: b, env: env, log: log}
 	plans, err := planRelays(s.Relays, b.RelayListen)
 	if err != nil {
 		return nil, err
@@ -97,32 +97,13 @@ type network struct {
 	relays []*relayDriver
 	nodes  []*nodeDriver
 
-	mu   sync.Mutex     // guards byID
-	byID map[string]int // node ID (a friend ID at its friends) -> index
+	ids testnet.NodeIndex // node ID (a friend ID at its friends) -> index
 }
 
 func (nw *network) Node(i int) testnet.NodeDriver   { return nw.nodes[i] }
 func (nw *network) Relay(i int) testnet.RelayDriver { return nw.relays[i] }
 
-func (nw *network) Close() error {
-	var errs []error
-	for _, n := range nw.nodes {
-		errs = append(errs, n.Stop())
-	}
-	for _, r := range nw.relays {
-		errs = append(errs, r.Stop())
-	}
-	return errors.Join(errs...)
-}
-
-func (nw *network) index(id string) int {
-	nw.mu.Lock()
-	defer nw.mu.Unlock()
-	if i, ok := nw.byID[id]; ok {
-		return i
-	}
-	return -1
-}
+func (nw *network) Close() error { return testnet.StopAll(nw.nodes, nw.relays) }
 
 // linkAll makes every graph edge friends through the real link flow
 // (invite, Link over the network), then turns auto-accept on both ways;
@@ -437,9 +418,7 @@ func (nw *network) newNode(ctx context.Context, i int) (*nodeDriver, error) {
 		return nil, err
 	}
 	nd.id = nd.n.ID()
-	nw.mu.Lock()
-	nw.byID[nd.id] = i
-	nw.mu.Unlock()
+	nw.ids.Set(nd.id, i)
 	return nd, nil
 }
 
@@ -547,7 +526,7 @@ func (nd *nodeDriver) Stats() testnet.NodeStats {
 
 // OnEvent maps node events to testnet events.
 func (nd *nodeDriver) OnEvent(e *node.Event) {
-	ev := testnet.Event{Node: nd.i, Peer: nd.nw.index(e.FriendID), Item: e.ItemID}
+	ev := testnet.Event{Node: nd.i, Peer: nd.nw.ids.Index(e.FriendID), Item: e.ItemID}
 	switch e.Kind {
 	case node.EventFriendNearby:
 		ev.Kind = testnet.KindNearby

@@ -75,7 +75,7 @@ func (b *Backend) Open(ctx context.Context, env *testnet.Env) (testnet.Network, 
 	if err != nil {
 		return nil, err
 	}
-	nw := &network{env: env, imigee: imigee, relayBin: relayBin, stderr: b.Stderr, byID: map[string]int{}}
+	nw := &network{env: env, imigee: imigee, relayBin: relayBin, stderr: b.Stderr}
 	if nw.stderr == nil {
 		nw.stderr = io.Discard
 	}
@@ -118,32 +118,13 @@ type network struct {
 	relays           []*relayProc
 	nodes            []*nodeProc
 
-	mu   sync.Mutex // guards byID
-	byID map[string]int
+	ids testnet.NodeIndex // node ID (a friend ID at its friends) -> index
 }
 
 func (nw *network) Node(i int) testnet.NodeDriver   { return nw.nodes[i] }
 func (nw *network) Relay(i int) testnet.RelayDriver { return nw.relays[i] }
 
-func (nw *network) Close() error {
-	var errs []error
-	for _, n := range nw.nodes {
-		errs = append(errs, n.Stop())
-	}
-	for _, r := range nw.relays {
-		errs = append(errs, r.Stop())
-	}
-	return errors.Join(errs...)
-}
-
-func (nw *network) index(id string) int {
-	nw.mu.Lock()
-	defer nw.mu.Unlock()
-	if i, ok := nw.byID[id]; ok {
-		return i
-	}
-	return -1
-}
+func (nw *network) Close() error { return testnet.StopAll(nw.nodes, nw.relays) }
 
 func freePort(network string) (int, error) {
 	if network == "udp" {
@@ -430,9 +411,7 @@ func (np *nodeProc) Start(ctx context.Context) error {
 	case id := <-started:
 		if np.id == "" {
 			np.id = id
-			np.nw.mu.Lock()
-			np.nw.byID[id] = np.i
-			np.nw.mu.Unlock()
+			np.nw.ids.Set(id, np.i)
 		}
 	case <-p.done:
 		return fmt.Errorf("procs: node %d exited at start (see its stderr)", np.i)
@@ -455,7 +434,7 @@ func (np *nodeProc) readEvents(r io.Reader, started chan<- string) {
 		if json.Unmarshal(sc.Bytes(), &e) != nil {
 			continue
 		}
-		ev := testnet.Event{Node: np.i, Peer: np.nw.index(e.Friend), Item: e.Item}
+		ev := testnet.Event{Node: np.i, Peer: np.nw.ids.Index(e.Friend), Item: e.Item}
 		switch e.Event {
 		case "started":
 			select {
