@@ -83,19 +83,8 @@ func TestOfflineAcrossRelays(t *testing.T) {
 		t.Fatalf("a's own relay holds %d blobs b never reads", got)
 	}
 	b.restart(t, clock, relayAddrs(rb))
-	off := b.ev.wait(t, EventItemOffered, func(e Event) bool { return e.ItemID == id }, 20*time.Second)
-	if off.FriendID != aID {
-		t.Fatalf("offer %+v", off)
-	}
-	b.ev.wait(t, EventMessage, func(e Event) bool { return e.ItemID == mid }, 10*time.Second)
-	if err := b.Accept(id); err != nil {
-		t.Fatal(err)
-	}
-	got := b.ev.wait(t, EventItemReceived, func(e Event) bool { return e.ItemID == id }, 10*time.Second)
-	sameFile(t, got.Path, data)
 	// The receipts travel to a's relay, where a is subscribed.
-	a.ev.wait(t, EventDelivered, func(e Event) bool { return e.ItemID == id }, 20*time.Second)
-	a.ev.wait(t, EventDelivered, func(e Event) bool { return e.ItemID == mid }, 20*time.Second)
+	acceptOffline(t, a, b, aID, id, mid, data)
 	waitFor(t, 10*time.Second, func() bool { return pendingAt(t, a.Node, ra)+pendingAt(t, a.Node, rb) == 0 })
 	if len(a.Pending()) != 0 {
 		t.Fatalf("pending copy kept: %+v", a.Pending())

@@ -66,18 +66,7 @@ func TestOfflineDeliveryThroughRelay(t *testing.T) {
 		return relayPending(t, a.Node) >= 4 // offer + 2 chunk blobs + message
 	})
 	b.restart(t, clock, ra)
-	off := b.ev.wait(t, EventItemOffered, func(e Event) bool { return e.ItemID == id }, 20*time.Second)
-	if off.FriendID != aID {
-		t.Fatalf("offer %+v", off)
-	}
-	b.ev.wait(t, EventMessage, func(e Event) bool { return e.ItemID == mid }, 10*time.Second)
-	if err := b.Accept(id); err != nil {
-		t.Fatal(err)
-	}
-	got := b.ev.wait(t, EventItemReceived, func(e Event) bool { return e.ItemID == id }, 10*time.Second)
-	sameFile(t, got.Path, data)
-	a.ev.wait(t, EventDelivered, func(e Event) bool { return e.ItemID == id }, 20*time.Second)
-	a.ev.wait(t, EventDelivered, func(e Event) bool { return e.ItemID == mid }, 20*time.Second)
+	acceptOffline(t, a, b, aID, id, mid, data)
 	// Acked everywhere: the relay holds nothing for either direction.
 	waitFor(t, 10*time.Second, func() bool { return relayPending(t, a.Node) == 0 })
 	if len(a.Pending()) != 0 {
@@ -131,4 +120,23 @@ func TestOfflineRejectReachesSender(t *testing.T) {
 		t.Fatalf("failure event %+v", ev)
 	}
 	waitFor(t, 10*time.Second, func() bool { return len(a.Pending()) == 0 })
+}
+
+// acceptOffline is the returning recipient's side of an offline share: b is
+// offered photo id from aID and gets message mid, accepts, receives the
+// photo with content data, and a sees both delivered (receipts back).
+func acceptOffline(t *testing.T, a, b *testNode, aID, id, mid string, data []byte) {
+	t.Helper()
+	off := b.ev.wait(t, EventItemOffered, func(e Event) bool { return e.ItemID == id }, 20*time.Second)
+	if off.FriendID != aID {
+		t.Fatalf("offer %+v", off)
+	}
+	b.ev.wait(t, EventMessage, func(e Event) bool { return e.ItemID == mid }, 10*time.Second)
+	if err := b.Accept(id); err != nil {
+		t.Fatal(err)
+	}
+	got := b.ev.wait(t, EventItemReceived, func(e Event) bool { return e.ItemID == id }, 10*time.Second)
+	sameFile(t, got.Path, data)
+	a.ev.wait(t, EventDelivered, func(e Event) bool { return e.ItemID == id }, 20*time.Second)
+	a.ev.wait(t, EventDelivered, func(e Event) bool { return e.ItemID == mid }, 20*time.Second)
 }
