@@ -134,7 +134,23 @@ type Event struct {
 	Done     int64  // progress: bytes done
 	Total    int64  // progress: bytes in all
 	Err      string
+	// Via is the path an item took, on item_received, message, like and
+	// delivered: ViaDirect, ViaCircuit or ViaMailbox.
+	Via string
 }
+
+// Paths of Event.Via.
+const (
+	// ViaDirect: a live stream over a direct peer connection.
+	ViaDirect = "direct"
+	// ViaCircuit: a live stream whose bytes a relay forwarded (circuit
+	// relay v2), still end to end encrypted; used when direct dialing and
+	// hole punching fail.
+	ViaCircuit = "circuit"
+	// ViaMailbox: store and forward, sealed blobs left in a mailbox at a
+	// relay while the other side was unreachable.
+	ViaMailbox = "mailbox"
+)
 
 // Precision is how finely a friend may find this device.
 type Precision int

@@ -160,8 +160,10 @@ func (n *Node) deliver(ctx context.Context, itemID, friendID string) {
 	n.mu.Unlock()
 	n.log.Debug("delivery attempt", "type", it.Type)
 	s, err := n.dialFriend(ctx, f)
+	via := ViaDirect
 	if err == nil {
-		n.log.Debug("delivering directly", "limited", s.s.Conn().Stat().Limited)
+		via = s.via()
+		n.log.Debug("delivering directly", "via", via)
 		err = s.sendItem(ctx, it)
 		if err == nil || errors.Is(err, errRejected) {
 			s.close()
@@ -171,7 +173,7 @@ func (n *Node) deliver(ctx context.Context, itemID, friendID string) {
 	}
 	switch {
 	case err == nil:
-		n.markDelivered(itemID, friendID)
+		n.markDelivered(itemID, friendID, via)
 		n.tellRelays(ctx, f)
 		return
 	case errors.Is(err, errRejected):

@@ -224,7 +224,7 @@ func (n *Node) processBlob(ctx context.Context, f *friend, data []byte) bool {
 		n.noteContact(f, op.Payload)
 		return true
 	case crypto.TypeMessage, crypto.TypeLike:
-		if err := n.deliverSmall(f, op); err != nil {
+		if err := n.deliverSmall(f, op, ViaMailbox); err != nil {
 			return true
 		}
 		n.sendMailboxReceipt(ctx, f, op.ItemID[:], nil)
@@ -238,7 +238,7 @@ func (n *Node) processBlob(ctx context.Context, f *friend, data []byte) bool {
 			return true
 		}
 		if ed25519Verify(f.card.SignPub[:], receiptMessage(op.ItemID[:], it.Hash), op.Payload) {
-			n.markDelivered(id, f.id)
+			n.markDelivered(id, f.id, ViaMailbox)
 		} else if ed25519Verify(f.card.SignPub[:], rejectMessage(op.ItemID[:]), op.Payload) {
 			n.markRejected(id, f.id, it.Type)
 		}
@@ -341,7 +341,7 @@ func (n *Node) maybeFinishMailbox(ctx context.Context, r *inRec) {
 // finishMailboxItem delivers a complete item received by mailbox and sends
 // the receipt back through the sender's mailbox.
 func (n *Node) finishMailboxItem(r *inRec) error {
-	if err := n.finishIncoming(r); err != nil {
+	if err := n.finishIncoming(r, ViaMailbox); err != nil {
 		return err
 	}
 	f, err := n.friend(r.From)

@@ -131,12 +131,15 @@ func acceptOffline(t *testing.T, a, b *testNode, aID, id, mid string, data []byt
 	if off.FriendID != aID {
 		t.Fatalf("offer %+v", off)
 	}
-	b.ev.wait(t, EventMessage, func(e Event) bool { return e.ItemID == mid }, 10*time.Second)
+	msg := b.ev.wait(t, EventMessage, func(e Event) bool { return e.ItemID == mid }, 10*time.Second)
 	if err := b.Accept(id); err != nil {
 		t.Fatal(err)
 	}
 	got := b.ev.wait(t, EventItemReceived, func(e Event) bool { return e.ItemID == id }, 10*time.Second)
 	sameFile(t, got.Path, data)
-	a.ev.wait(t, EventDelivered, func(e Event) bool { return e.ItemID == id }, 20*time.Second)
+	dv := a.ev.wait(t, EventDelivered, func(e Event) bool { return e.ItemID == id }, 20*time.Second)
 	a.ev.wait(t, EventDelivered, func(e Event) bool { return e.ItemID == mid }, 20*time.Second)
+	if msg.Via != ViaMailbox || got.Via != ViaMailbox || dv.Via != ViaMailbox {
+		t.Errorf("via: message %q, received %q, delivered %q; want %q", msg.Via, got.Via, dv.Via, ViaMailbox)
+	}
 }

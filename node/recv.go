@@ -144,14 +144,14 @@ func (s *session) recvEnvelope(sealed []byte) error {
 	}
 	if op.Type == crypto.TypePrekeys {
 		s.n.noteContact(s.f, op.Payload)
-	} else if err := s.n.deliverSmall(s.f, op); err != nil {
+	} else if err := s.n.deliverSmall(s.f, op, s.via()); err != nil {
 		return err
 	}
 	return s.write(s.n.receipt(op.ItemID[:], nil))
 }
 
 // deliverSmall stores and announces a message or like once.
-func (n *Node) deliverSmall(f *friend, op *crypto.Opened) error {
+func (n *Node) deliverSmall(f *friend, op *crypto.Opened, via string) error {
 	if op.Type != crypto.TypeMessage && op.Type != crypto.TypeLike {
 		return &proto.Error{Code: pb.ErrorCode_BAD_REQUEST, Detail: "unexpected envelope type"}
 	}
@@ -161,7 +161,7 @@ func (n *Node) deliverSmall(f *friend, op *crypto.Opened) error {
 	}
 	id := hex.EncodeToString(op.ItemID[:])
 	item := Item{ID: id, FriendID: f.id, State: StateReceived, Created: op.Created}
-	ev := &Event{FriendID: f.id, ItemID: id}
+	ev := &Event{FriendID: f.id, ItemID: id, Via: via}
 	if op.Type == crypto.TypeLike {
 		if _, err := parseItemID(si.Ref); err != nil {
 			return &proto.Error{Code: pb.ErrorCode_BAD_REQUEST, Detail: "bad like"}
@@ -409,7 +409,7 @@ func (s *session) recvChunks(r *inRec) error {
 	if rerr != nil {
 		return rerr
 	}
-	if err := n.finishIncoming(r); err != nil {
+	if err := n.finishIncoming(r, s.via()); err != nil {
 		return err
 	}
 	return s.write(n.receipt(idb, r.Meta.Hash))
@@ -420,8 +420,8 @@ func (s *session) recvChunks(r *inRec) error {
 const chunkPipeline = 8
 
 // finishIncoming moves a complete part file into place and delivers the
-// item to the app once.
-func (n *Node) finishIncoming(r *inRec) error {
+// item to the app once; via is its path (Event.Via).
+func (n *Node) finishIncoming(r *inRec, via string) error {
 	path := filepath.Join(n.media, r.ID+safeExt(r.Meta.Name))
 	if err := os.Rename(r.Part, path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("node: deliver: %w", err)
@@ -435,7 +435,7 @@ func (n *Node) finishIncoming(r *inRec) error {
 		return err
 	}
 	if fresh {
-		n.emit(&Event{Kind: EventItemReceived, FriendID: r.From, ItemID: r.ID, Type: r.Meta.Type, Path: path, Done: r.Meta.Size, Total: r.Meta.Size})
+		n.emit(&Event{Kind: EventItemReceived, FriendID: r.From, ItemID: r.ID, Type: r.Meta.Type, Path: path, Done: r.Meta.Size, Total: r.Meta.Size, Via: via})
 	}
 	return nil
 }

@@ -222,12 +222,13 @@ func (s *session) serveResume(r *pb.Resume) error {
 	if err := s.awaitReceipt(r.ItemId, it.Hash); err != nil {
 		return err
 	}
-	s.n.markDelivered(it.ID, s.f.id)
+	s.n.markDelivered(it.ID, s.f.id, s.via())
 	return nil
 }
 
-// markDelivered records a receipt and tells the app.
-func (n *Node) markDelivered(itemID, friendID string) {
+// markDelivered records a receipt and tells the app; via is the path the
+// item took (Event.Via).
+func (n *Node) markDelivered(itemID, friendID, via string) {
 	changed := false
 	err := n.updateRecip(itemID, friendID, func(it *outItem, r *recip) {
 		if r.State != rDelivered {
@@ -236,7 +237,7 @@ func (n *Node) markDelivered(itemID, friendID string) {
 		}
 	})
 	if err == nil && changed {
-		n.emit(&Event{Kind: EventDelivered, FriendID: friendID, ItemID: itemID})
+		n.emit(&Event{Kind: EventDelivered, FriendID: friendID, ItemID: itemID, Via: via})
 	}
 }
 

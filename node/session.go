@@ -28,6 +28,14 @@ type session struct {
 	rdl, wdl time.Time // when the read/write deadlines were last renewed
 }
 
+// via is the path of this session's stream for Event.Via.
+func (s *session) via() string {
+	if s.s.Conn().Stat().Limited {
+		return ViaCircuit
+	}
+	return ViaDirect
+}
+
 const helloDomain = "imigee/hello/v1"
 
 // transcript binds a Hello proof to the two transport identities (which

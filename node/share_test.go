@@ -34,7 +34,10 @@ func TestShareDirectAccept(t *testing.T) {
 	}
 	got := b.ev.wait(t, EventItemReceived, nil, 10*time.Second)
 	sameFile(t, got.Path, data)
-	a.ev.wait(t, EventDelivered, func(e Event) bool { return e.ItemID == id && e.FriendID == bID }, 10*time.Second)
+	dv := a.ev.wait(t, EventDelivered, func(e Event) bool { return e.ItemID == id && e.FriendID == bID }, 10*time.Second)
+	if got.Via != ViaDirect || dv.Via != ViaDirect {
+		t.Errorf("via: received %q, delivered %q; want %q", got.Via, dv.Via, ViaDirect)
+	}
 	// P11: the sender's pending copy is gone once every recipient has it.
 	if len(a.Pending()) != 0 {
 		t.Fatalf("pending after delivery: %+v", a.Pending())

@@ -78,6 +78,7 @@ type eventJSON struct {
 	Done   int64  `json:"done,omitempty"`
 	Total  int64  `json:"total,omitempty"`
 	Err    string `json:"err,omitempty"`
+	Via    string `json:"via,omitempty"` // direct, circuit or mailbox
 }
 
 // handlerFunc answers one request. A nil result is sent as no result.

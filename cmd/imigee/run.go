@@ -157,7 +157,7 @@ func runNode(ctx context.Context, e *env, cf *commonFlags, rf *runFlags, log *sl
 // -auto-accept to newly linked friends.
 func (d *daemon) OnEvent(ev *node.Event) {
 	j := eventJSON{Time: time.Now().UTC().Format(time.RFC3339Nano), Event: ev.Kind, Friend: ev.FriendID,
-		Item: ev.ItemID, Type: ev.Type, Text: ev.Text, Path: ev.Path, Done: ev.Done, Total: ev.Total, Err: ev.Err}
+		Item: ev.ItemID, Type: ev.Type, Text: ev.Text, Path: ev.Path, Done: ev.Done, Total: ev.Total, Err: ev.Err, Via: ev.Via}
 	if ev.Kind == node.EventFriendLinked && d.autoAcc && d.n != nil {
 		_ = d.n.SetAutoAccept(ev.FriendID, true)
 	}

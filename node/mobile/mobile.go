@@ -31,6 +31,7 @@ type Event struct {
 	Done     int64
 	Total    int64
 	Err      string
+	Via      string // node.ViaDirect, ViaCircuit or ViaMailbox
 }
 
 // EventHandler receives events.
@@ -58,7 +59,7 @@ type handler struct{ h EventHandler }
 
 func (h handler) OnEvent(e *node.Event) {
 	h.h.OnEvent(&Event{Kind: e.Kind, FriendID: e.FriendID, ItemID: e.ItemID, Type: e.Type,
-		Text: e.Text, Path: e.Path, Done: e.Done, Total: e.Total, Err: e.Err})
+		Text: e.Text, Path: e.Path, Done: e.Done, Total: e.Total, Err: e.Err, Via: e.Via})
 }
 
 func splitList(s string) []string {

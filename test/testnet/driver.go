@@ -119,7 +119,8 @@ type Event struct {
 	Item string `json:"item,omitempty"`
 	Size int64  `json:"size,omitempty"`
 	To   []int  `json:"to,omitempty"`
-	// Via is "direct" or "relay" when the backend knows the path.
+	// Via is the path an item took when the backend knows it: node's
+	// Event.Via, "direct", "circuit" or "mailbox".
 	Via string `json:"via,omitempty"`
 	Err string `json:"err,omitempty"`
 }

@@ -58,16 +58,38 @@ type DeliverySummary struct {
 	Recipients  int     `json:"recipients"` // (item, recipient) pairs
 	Delivered   int     `json:"delivered"`
 	Ratio       float64 `json:"ratio"`
-	ViaDirect   int     `json:"via_direct"`
-	ViaRelay    int     `json:"via_relay"`
-	ViaUnknown  int     `json:"via_unknown"`
 	Expired     int     `json:"expired"`
 	Undelivered int     `json:"undelivered"`
 	ShareErrors int     `json:"share_errors"`
 	TTDP50S     float64 `json:"ttd_p50_s"`
 	TTDP90S     float64 `json:"ttd_p90_s"`
 	TTDP99S     float64 `json:"ttd_p99_s"`
+	// ByPath splits delivered items by the path they took, in PathOrder:
+	// live streams (direct, or forwarded by a relay's circuit) vs store
+	// and forward through a mailbox at a relay.
+	ByPath []PathSummary `json:"by_path"`
 }
+
+// PathSummary is the deliveries that took one path.
+type PathSummary struct {
+	Path      string  `json:"path"` // a PathOrder entry
+	Delivered int     `json:"delivered"`
+	TTDP50S   float64 `json:"ttd_p50_s"`
+	TTDP90S   float64 `json:"ttd_p90_s"`
+	TTDP99S   float64 `json:"ttd_p99_s"`
+}
+
+// Delivery paths, as node.Event.Via names them, plus PathUnknown for a
+// backend that does not report it.
+const (
+	PathDirect  = "direct"
+	PathCircuit = "circuit"
+	PathMailbox = "mailbox"
+	PathUnknown = "unknown"
+)
+
+// PathOrder is the order of DeliverySummary.ByPath and of the plot lines.
+var PathOrder = []string{PathDirect, PathCircuit, PathMailbox, PathUnknown}
 
 // TrafficSummary is bytes per node per hour over the run.
 type TrafficSummary struct {
@@ -94,8 +116,10 @@ type Analysis struct {
 	// Latency per distance index: discovery latency of detected meetings
 	// (seconds, the earlier side).
 	Latency [][]float64
-	// TTD are times to deliver in seconds.
+	// TTD are times to deliver in seconds, sorted.
 	TTD []float64
+	// TTDByPath are the same per path (PathOrder keys), sorted.
+	TTDByPath map[string][]float64
 }
 
 // Summarize computes the summary of a run.
@@ -214,13 +238,13 @@ func Analyze(s *Scenario, g *Graph, meetings []Meeting, events []Event, samples 
 			sum.Meetings.False++
 		}
 	}
-	sum.Delivery, an.TTD = deliveries(events)
+	sum.Delivery, an.TTD, an.TTDByPath = deliveries(events)
 	sum.Traffic = traffic(s, samples)
 	sum.Relay = relays(samples)
 	return sum, an
 }
 
-func deliveries(events []Event) (DeliverySummary, []float64) {
+func deliveries(events []Event) (DeliverySummary, []float64, map[string][]float64) {
 	var d DeliverySummary
 	type key struct {
 		item string
@@ -231,6 +255,7 @@ func deliveries(events []Event) (DeliverySummary, []float64) {
 	got := map[key]bool{}
 	failed := map[key]bool{}
 	var ttd []float64
+	byPath := map[string][]float64{}
 	for _, e := range events {
 		switch e.Kind {
 		case KindShared:
@@ -250,14 +275,11 @@ func deliveries(events []Event) (DeliverySummary, []float64) {
 			got[k] = true
 			want[k] = true
 			ttd = append(ttd, float64(e.T-t0)/1000)
-			switch e.Via {
-			case "direct":
-				d.ViaDirect++
-			case "relay":
-				d.ViaRelay++
-			default:
-				d.ViaUnknown++
+			path := e.Via
+			if !slices.Contains(PathOrder, path) {
+				path = PathUnknown
 			}
+			byPath[path] = append(byPath[path], float64(e.T-t0)/1000)
 		case KindFailed:
 			failed[key{e.Item, e.Peer}] = true
 		}
@@ -273,7 +295,16 @@ func deliveries(events []Event) (DeliverySummary, []float64) {
 	d.Ratio = ratio(d.Delivered, d.Recipients)
 	slices.Sort(ttd)
 	d.TTDP50S, d.TTDP90S, d.TTDP99S = round(quantile(ttd, .5)), round(quantile(ttd, .9)), round(quantile(ttd, .99))
-	return d, ttd
+	for _, path := range PathOrder {
+		v := byPath[path]
+		if len(v) == 0 {
+			continue
+		}
+		slices.Sort(v)
+		d.ByPath = append(d.ByPath, PathSummary{Path: path, Delivered: len(v),
+			TTDP50S: round(quantile(v, .5)), TTDP90S: round(quantile(v, .9)), TTDP99S: round(quantile(v, .99))})
+	}
+	return d, ttd, byPath
 }
 
 // PerNodeHour returns each node's bytes in and out per hour over the run.

@@ -1,6 +1,7 @@
 package testnet
 
 import (
+	"reflect"
 	"testing"
 	"time"
 )
@@ -34,7 +35,7 @@ func TestAnalyzeSynthetic(t *testing.T) {
 		// Items: one to 1 and 2 (2 gets it via the relay late), one to 3 expires.
 		{T: sec(100), Kind: KindShared, Node: 0, Peer: -1, Item: "a", Size: 10, To: []int{1, 2}},
 		{T: sec(101), Kind: KindReceived, Node: 1, Peer: 0, Item: "a", Via: "direct"},
-		{T: sec(400), Kind: KindReceived, Node: 2, Peer: 0, Item: "a", Via: "relay"},
+		{T: sec(400), Kind: KindReceived, Node: 2, Peer: 0, Item: "a", Via: "mailbox"},
 		{T: sec(401), Kind: KindReceived, Node: 2, Peer: 0, Item: "a"}, // duplicate: ignored
 		{T: sec(200), Kind: KindShared, Node: 0, Peer: -1, Item: "b", Size: 10, To: []int{3}},
 		{T: sec(3500), Kind: KindFailed, Node: 0, Peer: 3, Item: "b"},
@@ -62,9 +63,13 @@ func TestAnalyzeSynthetic(t *testing.T) {
 		t.Errorf("detections %d, false %d", sum.Meetings.Detections, sum.Meetings.False)
 	}
 	d := sum.Delivery
-	want := DeliverySummary{Items: 2, Recipients: 3, Delivered: 2, Ratio: 0.666667, ViaDirect: 1, ViaRelay: 1,
-		Expired: 1, Undelivered: 1, ShareErrors: 1, TTDP50S: 1, TTDP90S: 300, TTDP99S: 300}
-	if d != want {
+	want := DeliverySummary{Items: 2, Recipients: 3, Delivered: 2, Ratio: 0.666667,
+		Expired: 1, Undelivered: 1, ShareErrors: 1, TTDP50S: 1, TTDP90S: 300, TTDP99S: 300,
+		ByPath: []PathSummary{
+			{Path: PathDirect, Delivered: 1, TTDP50S: 1, TTDP90S: 1, TTDP99S: 1},
+			{Path: PathMailbox, Delivered: 1, TTDP50S: 300, TTDP90S: 300, TTDP99S: 300},
+		}}
+	if !reflect.DeepEqual(d, want) {
 		t.Errorf("delivery\n%+v\nwant\n%+v", d, want)
 	}
 	if sum.Traffic.InMeanPerNodeHour != 250 || sum.Traffic.OutMeanPerNodeHour != 10 || sum.Traffic.InP99PerNodeHour != 400 {

@@ -51,6 +51,13 @@ func WritePlots(dir string, res *Result) error {
 	if err := addLine(p, cdf(an.TTD), "all paths", 0); err != nil {
 		return err
 	}
+	for i, path := range PathOrder {
+		if v := an.TTDByPath[path]; len(v) > 0 {
+			if err := addLine(p, cdf(v), path, i+1); err != nil {
+				return err
+			}
+		}
+	}
 	if err := save(p, dir, PlotTTDCDF); err != nil {
 		return err
 	}

@@ -526,7 +526,7 @@ func (nd *nodeDriver) Stats() testnet.NodeStats {
 
 // OnEvent maps node events to testnet events.
 func (nd *nodeDriver) OnEvent(e *node.Event) {
-	ev := testnet.Event{Node: nd.i, Peer: nd.nw.ids.Index(e.FriendID), Item: e.ItemID}
+	ev := testnet.Event{Node: nd.i, Peer: nd.nw.ids.Index(e.FriendID), Item: e.ItemID, Via: e.Via}
 	switch e.Kind {
 	case node.EventFriendNearby:
 		ev.Kind = testnet.KindNearby

@@ -394,6 +394,7 @@ type eventLine struct {
 	Item   string `json:"item"`
 	Total  int64  `json:"total"`
 	Err    string `json:"err"`
+	Via    string `json:"via"`
 }
 
 func (np *nodeProc) Start(ctx context.Context) error {
@@ -434,7 +435,7 @@ func (np *nodeProc) readEvents(r io.Reader, started chan<- string) {
 		if json.Unmarshal(sc.Bytes(), &e) != nil {
 			continue
 		}
-		ev := testnet.Event{Node: np.i, Peer: np.nw.ids.Index(e.Friend), Item: e.Item}
+		ev := testnet.Event{Node: np.i, Peer: np.nw.ids.Index(e.Friend), Item: e.Item, Via: e.Via}
 		switch e.Event {
 		case "started":
 			select {
