@@ -41,6 +41,10 @@ func (pk *PairKeys) recordKey(epoch uint64) *[32]byte {
 // SealedRecordSize bytes: nonce(24) ‖ secretbox(len(2) ‖ record ‖ zeros).
 // It reads 24 bytes from rand.
 func (pk *PairKeys) SealRecord(rand io.Reader, epoch uint64, record []byte) ([]byte, error) {
+	return sealRecordKey(rand, pk.recordKey(epoch), record)
+}
+
+func sealRecordKey(rand io.Reader, key *[32]byte, record []byte) ([]byte, error) {
 	if len(record) > MaxRecordSize {
 		return nil, fmt.Errorf("crypto: seal record: %d bytes: %w", len(record), ErrTooLarge)
 	}
@@ -53,17 +57,21 @@ func (pk *PairKeys) SealRecord(rand io.Reader, epoch uint64, record []byte) ([]b
 	copy(plain[2:], record)
 	out := make([]byte, 0, SealedRecordSize)
 	out = append(out, nonce[:]...)
-	return secretbox.Seal(out, plain[:], &nonce, pk.recordKey(epoch)), nil
+	return secretbox.Seal(out, plain[:], &nonce, key), nil
 }
 
 // OpenRecord opens a record the friend (or this device) sealed for epoch.
 func (pk *PairKeys) OpenRecord(epoch uint64, sealed []byte) ([]byte, error) {
+	return openRecordKey(sealed, pk.recordKey(epoch))
+}
+
+func openRecordKey(sealed []byte, key *[32]byte) ([]byte, error) {
 	if len(sealed) != SealedRecordSize {
 		return nil, fmt.Errorf("crypto: open record: %d bytes: %w", len(sealed), ErrMalformed)
 	}
 	var nonce [24]byte
 	copy(nonce[:], sealed[:24])
-	plain, ok := secretbox.Open(nil, sealed[24:], &nonce, pk.recordKey(epoch))
+	plain, ok := secretbox.Open(nil, sealed[24:], &nonce, key)
 	if !ok {
 		return nil, fmt.Errorf("crypto: open record: %w", ErrOpen)
 	}
@@ -72,4 +80,90 @@ func (pk *PairKeys) OpenRecord(epoch uint64, sealed []byte) ([]byte, error) {
 		return nil, fmt.Errorf("crypto: open record: bad padding: %w", ErrOpen)
 	}
 	return plain[2 : 2+n], nil
+}
+
+// Shared records: a device announcing to many friends at once seals its
+// record once under a fresh random seed and gives each friend only a
+// RecordShareSize-byte share of that seed, so an epoch's upload is one
+// record plus a few bytes per friend instead of a record per friend.
+//
+// share = seed ⊕ HMAC(K_record, "record-share" ‖ sender box pub ‖ epoch)[:16]
+//
+// The pad is per pair, per sender and per epoch, and known only to the
+// pair, so a relay learns nothing about the seed; a relay that alters a
+// share only makes the record fail to open. Every friend of the device
+// learns the same seed, which opens only the one record all of them were
+// meant to read. Two different seeds under one pad (a re-announce in the
+// same epoch) reveal only their XOR, which says nothing about either.
+const (
+	// RecordShareSize is the length of a record seed and of each share.
+	RecordShareSize = 16
+
+	shareLabel        = "record-share"
+	sharedRecordLabel = "imigee/shared-record/v1"
+)
+
+// RecordSeed is the secret a shared record is sealed under.
+type RecordSeed [RecordShareSize]byte
+
+// NewRecordSeed reads a fresh seed from rand.
+func NewRecordSeed(rand io.Reader) (RecordSeed, error) {
+	var s RecordSeed
+	if _, err := io.ReadFull(rand, s[:]); err != nil {
+		return s, fmt.Errorf("crypto: record seed: %w", err)
+	}
+	return s, nil
+}
+
+// key is HMAC(seed, "imigee/shared-record/v1" ‖ epoch(8)).
+func (s RecordSeed) key(epoch uint64) *[32]byte {
+	m := hmac.New(sha256.New, s[:])
+	m.Write([]byte(sharedRecordLabel))
+	var e [8]byte
+	binary.BigEndian.PutUint64(e[:], epoch)
+	m.Write(e[:])
+	var k [32]byte
+	m.Sum(k[:0])
+	return &k
+}
+
+// SealSharedRecord seals record under seed for one epoch, in SealRecord's
+// fixed-size format.
+func SealSharedRecord(rand io.Reader, seed RecordSeed, epoch uint64, record []byte) ([]byte, error) {
+	return sealRecordKey(rand, seed.key(epoch), record)
+}
+
+// sharePad is the pad of sender's shares for epoch.
+func (pk *PairKeys) sharePad(sender *[32]byte, epoch uint64) [RecordShareSize]byte {
+	m := hmac.New(sha256.New, pk.record[:])
+	m.Write([]byte(shareLabel))
+	m.Write(sender[:])
+	var e [8]byte
+	binary.BigEndian.PutUint64(e[:], epoch)
+	m.Write(e[:])
+	var p [RecordShareSize]byte
+	copy(p[:], m.Sum(nil))
+	return p
+}
+
+// RecordShare is this device's share of seed for the friend, for epoch.
+func (pk *PairKeys) RecordShare(epoch uint64, seed RecordSeed) [RecordShareSize]byte {
+	p := pk.sharePad(&pk.myBox, epoch)
+	for i := range p {
+		p[i] ^= seed[i]
+	}
+	return p
+}
+
+// OpenSharedRecord opens a shared record the friend sealed for epoch, with
+// the share the friend made for this device.
+func (pk *PairKeys) OpenSharedRecord(epoch uint64, share, sealed []byte) ([]byte, error) {
+	if len(share) != RecordShareSize {
+		return nil, fmt.Errorf("crypto: open shared record: share of %d bytes: %w", len(share), ErrMalformed)
+	}
+	seed := RecordSeed(pk.sharePad(&pk.friendBox, epoch))
+	for i := range seed {
+		seed[i] ^= share[i]
+	}
+	return openRecordKey(sealed, seed.key(epoch))
 }

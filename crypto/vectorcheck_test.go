@@ -81,6 +81,14 @@ func checkPairs(t *testing.T, v any) {
 		if r, err := ba.OpenRecord(p.RecordEpoch, p.SealedRec); err != nil || !bytes.Equal(r, p.Record) {
 			t.Fatalf("%s: B cannot open A's record: %v", p.Name, err)
 		}
+		var seed RecordSeed
+		copy(seed[:], p.Seed)
+		if sh := ab.RecordShare(p.RecordEpoch, seed); !bytes.Equal(sh[:], p.Share) {
+			t.Fatalf("%s: share mismatch", p.Name)
+		}
+		if r, err := ba.OpenSharedRecord(p.RecordEpoch, p.Share, p.SharedSealed); err != nil || !bytes.Equal(r, p.Record) {
+			t.Fatalf("%s: B cannot open A's shared record: %v", p.Name, err)
+		}
 		// The ratchet erases: after advancing, earlier days are gone.
 		last := p.Days[len(p.Days)-1].Day
 		ab.Advance(last)

@@ -38,6 +38,11 @@ type pairVector struct {
 	Record      hexBytes    `json:"record"`
 	RecordEpoch uint64      `json:"record_epoch"`
 	SealedRec   hexBytes    `json:"sealed_record_by_a"`
+	// The shared form: A's seed, A's share of it for B, and the record
+	// sealed under the seed (epoch RecordEpoch).
+	Seed         hexBytes `json:"shared_record_seed"`
+	Share        hexBytes `json:"shared_record_share_for_b"`
+	SharedSealed hexBytes `json:"shared_record_by_a"`
 }
 
 type dayKey struct {
@@ -157,6 +162,15 @@ func genPairs(t testing.TB) []pairVector {
 		v.SafetyNumbr = SafetyNumber(a.Card(), b.Card())
 		v.Record, v.RecordEpoch = []byte("/ip4/192.0.2.7/udp/4001/quic-v1"), 20600*144
 		if v.SealedRec, err = pk.SealRecord(detRand("record/"+tc.name), v.RecordEpoch, v.Record); err != nil {
+			t.Fatal(err)
+		}
+		seed, err := NewRecordSeed(detRand("seed/" + tc.name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		share := pk.RecordShare(v.RecordEpoch, seed)
+		v.Seed, v.Share = seed[:], share[:]
+		if v.SharedSealed, err = SealSharedRecord(detRand("shared/"+tc.name), seed, v.RecordEpoch, v.Record); err != nil {
 			t.Fatal(err)
 		}
 		vs = append(vs, v)

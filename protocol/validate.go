@@ -48,6 +48,14 @@ func sized(field string, b []byte, max int) error {
 	return nil
 }
 
+// optional checks an optional field of at most max bytes.
+func optional(field string, b []byte, max int) error {
+	if len(b) > max {
+		return errf(tooLarge, field, ": length ", strconv.Itoa(len(b)), " exceeds ", strconv.Itoa(max))
+	}
+	return nil
+}
+
 // count checks min ≤ n ≤ max.
 func count(field string, n, min, max int) error {
 	if n < min {

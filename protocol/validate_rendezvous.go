@@ -10,8 +10,9 @@ import (
 // ValidateRendezvousRequest checks a RendezvousRequest: a non-zero id and
 // exactly one known body. An Announce has a non-zero epoch, an epoch length
 // within [MinEpochSeconds, MaxEpochSeconds] and 1..MaxAnnouncements valid
-// announcements carrying at most MaxTokensPerAnnounce tokens in all.
-// Whether the epoch is current is the relay's check (STALE).
+// announcements carrying at most MaxTokensPerAnnounce tokens in all, and a
+// shared record of at most MaxSealedRecord bytes. Whether the epoch is
+// current is the relay's check (STALE).
 func ValidateRendezvousRequest(m *pb.RendezvousRequest) error {
 	if m == nil {
 		return errf(badRequest, "rendezvous request: absent")
@@ -26,6 +27,9 @@ func ValidateRendezvousRequest(m *pb.RendezvousRequest) error {
 			return errf(badRequest, "announce: absent")
 		}
 		if err := validateEpoch("announce", a.Epoch, a.EpochSeconds); err != nil {
+			return err
+		}
+		if err := optional("announce.shared_record", a.SharedRecord, MaxSealedRecord); err != nil {
 			return err
 		}
 		return validateAnnouncements("announce.announcements", a.Announcements, 1)
@@ -135,8 +139,9 @@ func ValidateRendezvousResponse(m *pb.RendezvousResponse) error {
 	}
 }
 
-// ValidateMatch checks a non-zero epoch, a TokenSize token and a sealed
-// record of 1..MaxSealedRecord bytes.
+// ValidateMatch checks a non-zero epoch, a TokenSize token, a sealed
+// record of 1..MaxSealedRecord bytes and a shared record of at most
+// MaxSealedRecord bytes.
 func ValidateMatch(m *pb.Match) error {
 	if m == nil {
 		return errf(badRequest, "absent")
@@ -145,6 +150,9 @@ func ValidateMatch(m *pb.Match) error {
 		return errf(badRequest, "epoch: zero")
 	}
 	if err := exact("token", m.Token, TokenSize); err != nil {
+		return err
+	}
+	if err := optional("shared_record", m.SharedRecord, MaxSealedRecord); err != nil {
 		return err
 	}
 	return sized("sealed_record", m.SealedRecord, MaxSealedRecord)
@@ -162,12 +170,15 @@ func ValidateGossip(m *pb.RendezvousGossip) error {
 		return err
 	}
 	if m.Withdraw {
-		if len(m.Announcements) != 0 {
+		if len(m.Announcements) != 0 || len(m.SharedRecord) != 0 {
 			return errf(badRequest, "gossip: withdraw with announcements")
 		}
 		return nil
 	}
 	if err := validateEpoch("gossip", m.Epoch, m.EpochSeconds); err != nil {
+		return err
+	}
+	if err := optional("gossip.shared_record", m.SharedRecord, MaxSealedRecord); err != nil {
 		return err
 	}
 	return validateAnnouncements("gossip.announcements", m.Announcements, 1)

@@ -91,6 +91,13 @@ func validMessages() []namedMsg {
 		{Tokens: []*pb.Token{tok(0x31, pb.TokenKind_HERE)}, SealedRecord: pattern(64, 0x90)},
 	}
 	match := &pb.Match{Epoch: 2_950_000, Token: pattern(TokenSize, 0x01), SealedRecord: pattern(96, 0x75)}
+	// The shared-record form Imigee nodes send: one record per Announce,
+	// a 16-byte key share per friend.
+	shared := []*pb.Announcement{
+		{Tokens: []*pb.Token{tok(0x41, pb.TokenKind_HERE), tok(0x51, pb.TokenKind_NEAR)}, SealedRecord: pattern(16, 0x60)},
+		{Tokens: []*pb.Token{tok(0x61, pb.TokenKind_HERE)}, SealedRecord: pattern(16, 0x68)},
+	}
+	sharedMatch := &pb.Match{Epoch: 2_950_000, Token: pattern(TokenSize, 0x41), SealedRecord: pattern(16, 0x60), SharedRecord: pattern(120, 0x77)}
 	mreq := func(id uint64, b any) *pb.MailboxRequest {
 		m := &pb.MailboxRequest{Id: id}
 		switch b := b.(type) {
@@ -137,6 +144,9 @@ func validMessages() []namedMsg {
 		{"rendezvous_response/error", MaxRendezvousResponse, &pb.RendezvousResponse{Id: 3, Error: &pb.Error{Code: pb.ErrorCode_STALE, Detail: "epoch outside window"}}, 0},
 
 		{"gossip/announce", MaxGossipMessage, &pb.RendezvousGossip{Origin: pattern(OriginSize, 0xa0), Epoch: 2_950_000, EpochSeconds: 600, Announcements: ann}, 0},
+		{"gossip/announce_shared", MaxGossipMessage, &pb.RendezvousGossip{Origin: pattern(OriginSize, 0xa0), Epoch: 2_950_000, EpochSeconds: 600, Announcements: shared, SharedRecord: pattern(120, 0x77)}, 0},
+		{"rendezvous_request/announce_shared", MaxRendezvousRequest, &pb.RendezvousRequest{Id: 2, Body: &pb.RendezvousRequest_Announce{Announce: &pb.Announce{Epoch: 2_950_000, EpochSeconds: 600, Announcements: shared, SharedRecord: pattern(120, 0x77)}}}, 0},
+		{"rendezvous_response/match_shared", MaxRendezvousResponse, &pb.RendezvousResponse{Body: &pb.RendezvousResponse_Match{Match: sharedMatch}}, 0},
 		{"gossip/withdraw", MaxGossipMessage, &pb.RendezvousGossip{Origin: pattern(OriginSize, 0xa0), Withdraw: true}, 0},
 
 		{"link_request", MaxLinkFrame, &pb.LinkRequest{InviteId: pattern(InviteIDSize, 0x50), Sealed: pattern(200, 0x60)}, 0},

@@ -331,11 +331,14 @@ func (x *Token) GetKind() TokenKind {
 }
 
 // Announcement groups the tokens for one friend with one record sealed under
-// that pair's rendezvous key (opaque to the relay).
+// that pair's rendezvous key (opaque to the relay). When the Announce has a
+// shared_record, sealed_record is instead the friend's small share of the
+// key that opens it (16 bytes with Imigee nodes), so the record itself
+// crosses the network once per Announce rather than once per friend.
 type Announcement struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Tokens        []*Token               `protobuf:"bytes,1,rep,name=tokens,proto3" json:"tokens,omitempty"`                                 // at most 32
-	SealedRecord  []byte                 `protobuf:"bytes,2,opt,name=sealed_record,json=sealedRecord,proto3" json:"sealed_record,omitempty"` // at most 512 bytes
+	SealedRecord  []byte                 `protobuf:"bytes,2,opt,name=sealed_record,json=sealedRecord,proto3" json:"sealed_record,omitempty"` // 1 to 512 bytes
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -389,6 +392,7 @@ type Announce struct {
 	Epoch         uint64                 `protobuf:"varint,1,opt,name=epoch,proto3" json:"epoch,omitempty"`                                   // epoch number (unix seconds / epoch length)
 	EpochSeconds  uint32                 `protobuf:"varint,2,opt,name=epoch_seconds,json=epochSeconds,proto3" json:"epoch_seconds,omitempty"` // epoch length the client uses
 	Announcements []*Announcement        `protobuf:"bytes,3,rep,name=announcements,proto3" json:"announcements,omitempty"`                    // 1 to 1024, at most 8192 tokens in all
+	SharedRecord  []byte                 `protobuf:"bytes,4,opt,name=shared_record,json=sharedRecord,proto3" json:"shared_record,omitempty"`  // optional, at most 512 bytes, opaque
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -440,6 +444,13 @@ func (x *Announce) GetEpochSeconds() uint32 {
 func (x *Announce) GetAnnouncements() []*Announcement {
 	if x != nil {
 		return x.Announcements
+	}
+	return nil
+}
+
+func (x *Announce) GetSharedRecord() []byte {
+	if x != nil {
+		return x.SharedRecord
 	}
 	return nil
 }
@@ -500,7 +511,8 @@ type Match struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Epoch         uint64                 `protobuf:"varint,1,opt,name=epoch,proto3" json:"epoch,omitempty"`
 	Token         []byte                 `protobuf:"bytes,2,opt,name=token,proto3" json:"token,omitempty"`                                   // my token that matched
-	SealedRecord  []byte                 `protobuf:"bytes,3,opt,name=sealed_record,json=sealedRecord,proto3" json:"sealed_record,omitempty"` // the other side's record
+	SealedRecord  []byte                 `protobuf:"bytes,3,opt,name=sealed_record,json=sealedRecord,proto3" json:"sealed_record,omitempty"` // the other side's record (or record key share)
+	SharedRecord  []byte                 `protobuf:"bytes,4,opt,name=shared_record,json=sharedRecord,proto3" json:"shared_record,omitempty"` // the other side's Announce.shared_record, if any
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -552,6 +564,13 @@ func (x *Match) GetToken() []byte {
 func (x *Match) GetSealedRecord() []byte {
 	if x != nil {
 		return x.SealedRecord
+	}
+	return nil
+}
+
+func (x *Match) GetSharedRecord() []byte {
+	if x != nil {
+		return x.SharedRecord
 	}
 	return nil
 }
@@ -646,8 +665,9 @@ type RendezvousGossip struct {
 	Origin        []byte                 `protobuf:"bytes,1,opt,name=origin,proto3" json:"origin,omitempty"` // 16 random bytes naming the announcing session at its relay
 	Epoch         uint64                 `protobuf:"varint,2,opt,name=epoch,proto3" json:"epoch,omitempty"`
 	EpochSeconds  uint32                 `protobuf:"varint,3,opt,name=epoch_seconds,json=epochSeconds,proto3" json:"epoch_seconds,omitempty"`
-	Announcements []*Announcement        `protobuf:"bytes,4,rep,name=announcements,proto3" json:"announcements,omitempty"` // as in Announce; none if withdraw
-	Withdraw      bool                   `protobuf:"varint,5,opt,name=withdraw,proto3" json:"withdraw,omitempty"`          // the origin session withdrew
+	Announcements []*Announcement        `protobuf:"bytes,4,rep,name=announcements,proto3" json:"announcements,omitempty"`                   // as in Announce; none if withdraw
+	Withdraw      bool                   `protobuf:"varint,5,opt,name=withdraw,proto3" json:"withdraw,omitempty"`                            // the origin session withdrew
+	SharedRecord  []byte                 `protobuf:"bytes,6,opt,name=shared_record,json=sharedRecord,proto3" json:"shared_record,omitempty"` // as in Announce
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -717,6 +737,13 @@ func (x *RendezvousGossip) GetWithdraw() bool {
 	return false
 }
 
+func (x *RendezvousGossip) GetSharedRecord() []byte {
+	if x != nil {
+		return x.SharedRecord
+	}
+	return nil
+}
+
 var File_rendezvous_proto protoreflect.FileDescriptor
 
 const file_rendezvous_proto_rawDesc = "" +
@@ -739,28 +766,31 @@ const file_rendezvous_proto_rawDesc = "" +
 	"\x04kind\x18\x02 \x01(\x0e2\x14.imigee.v1.TokenKindR\x04kind\"]\n" +
 	"\fAnnouncement\x12(\n" +
 	"\x06tokens\x18\x01 \x03(\v2\x10.imigee.v1.TokenR\x06tokens\x12#\n" +
-	"\rsealed_record\x18\x02 \x01(\fR\fsealedRecord\"\x84\x01\n" +
+	"\rsealed_record\x18\x02 \x01(\fR\fsealedRecord\"\xa9\x01\n" +
 	"\bAnnounce\x12\x14\n" +
 	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12#\n" +
 	"\repoch_seconds\x18\x02 \x01(\rR\fepochSeconds\x12=\n" +
-	"\rannouncements\x18\x03 \x03(\v2\x17.imigee.v1.AnnouncementR\rannouncements\"X\n" +
+	"\rannouncements\x18\x03 \x03(\v2\x17.imigee.v1.AnnouncementR\rannouncements\x12#\n" +
+	"\rshared_record\x18\x04 \x01(\fR\fsharedRecord\"X\n" +
 	"\x0eAnnounceResult\x12\x1a\n" +
 	"\baccepted\x18\x01 \x01(\rR\baccepted\x12*\n" +
-	"\amatches\x18\x02 \x03(\v2\x10.imigee.v1.MatchR\amatches\"X\n" +
+	"\amatches\x18\x02 \x03(\v2\x10.imigee.v1.MatchR\amatches\"}\n" +
 	"\x05Match\x12\x14\n" +
 	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12\x14\n" +
 	"\x05token\x18\x02 \x01(\fR\x05token\x12#\n" +
-	"\rsealed_record\x18\x03 \x01(\fR\fsealedRecord\"\n" +
+	"\rsealed_record\x18\x03 \x01(\fR\fsealedRecord\x12#\n" +
+	"\rshared_record\x18\x04 \x01(\fR\fsharedRecord\"\n" +
 	"\n" +
 	"\bWithdraw\"*\n" +
 	"\x0eWithdrawResult\x12\x18\n" +
-	"\adropped\x18\x01 \x01(\rR\adropped\"\xc0\x01\n" +
+	"\adropped\x18\x01 \x01(\rR\adropped\"\xe5\x01\n" +
 	"\x10RendezvousGossip\x12\x16\n" +
 	"\x06origin\x18\x01 \x01(\fR\x06origin\x12\x14\n" +
 	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\x12#\n" +
 	"\repoch_seconds\x18\x03 \x01(\rR\fepochSeconds\x12=\n" +
 	"\rannouncements\x18\x04 \x03(\v2\x17.imigee.v1.AnnouncementR\rannouncements\x12\x1a\n" +
-	"\bwithdraw\x18\x05 \x01(\bR\bwithdraw*\x1f\n" +
+	"\bwithdraw\x18\x05 \x01(\bR\bwithdraw\x12#\n" +
+	"\rshared_record\x18\x06 \x01(\fR\fsharedRecord*\x1f\n" +
 	"\tTokenKind\x12\b\n" +
 	"\x04HERE\x10\x00\x12\b\n" +
 	"\x04NEAR\x10\x01B&Z$github.com/imigee/imigee/protocol/pbb\x06proto3"
