@@ -14,7 +14,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/peerstore"
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
-	"golang.org/x/crypto/nacl/secretbox"
 
 	"github.com/imigee/imigee/crypto"
 	"github.com/imigee/imigee/crypto/geo"
@@ -243,7 +242,20 @@ func (n *Node) proximityTick() {
 		return
 	}
 	st := &proxState{epoch: epoch, cells: [2]uint64{h16, h14}, byToken: map[[crypto.TokenSize]byte]*friend{}, relay: rc.ai.ID}
-	addrs := recordAddrs(h.Addrs(), rc)
+	// One record for every friend: sealed once under a fresh seed, each
+	// friend gets a 16-byte share of the seed (see crypto.RecordShare).
+	plain, err := encodeRecord(epoch, h.ID(), recordAddrs(h.Addrs(), rc))
+	if err != nil {
+		return
+	}
+	seed, err := crypto.NewRecordSeed(rand.Reader)
+	if err != nil {
+		return
+	}
+	shared, err := crypto.SealSharedRecord(rand.Reader, seed, epoch, plain)
+	if err != nil {
+		return
+	}
 	var anns []relayclient.Announcement
 	es := uint32(n.cfg.EpochSeconds)
 	for _, f := range fs {
@@ -253,11 +265,8 @@ func (n *Node) proximityTick() {
 		if err != nil {
 			continue
 		}
-		rec, err := sealRecord(f.keys.RecordKey(), epoch, h.ID(), addrs)
-		if err != nil {
-			continue
-		}
-		a := relayclient.Announcement{Tokens: []relayclient.Token{{Value: ht, Here: true}}, Record: rec}
+		share := f.keys.RecordShare(epoch, seed)
+		a := relayclient.Announcement{Tokens: []relayclient.Token{{Value: ht, Here: true}}, Record: share[:]}
 		st.byToken[ht] = f
 		for _, t := range nts {
 			a.Tokens = append(a.Tokens, relayclient.Token{Value: t})
@@ -282,7 +291,7 @@ func (n *Node) proximityTick() {
 		for len(anns) > 0 {
 			batch := anns[:min(len(anns), proto.MaxAnnouncements)]
 			anns = anns[len(batch):]
-			_, ms, err := rv.Announce(ctx, es, epoch, batch)
+			_, ms, err := rv.AnnounceShared(ctx, es, epoch, shared, batch)
 			if err != nil {
 				n.log.Debug("announce failed", "err", err)
 				n.markProxDirty()
@@ -376,7 +385,12 @@ func (n *Node) onMatch(m relayclient.Match) {
 	if f == nil {
 		return
 	}
-	pid, addrs, err := openRecord(f.keys.RecordKey(), m.Epoch, m.Record)
+	plain, err := f.keys.OpenSharedRecord(m.Epoch, m.Record, m.Shared)
+	var pid peer.ID
+	var addrs []ma.Multiaddr
+	if err == nil {
+		pid, addrs, err = decodeRecord(m.Epoch, plain)
+	}
 	if err != nil || !n.epochOK(m.Epoch) {
 		n.log.Debug("ignoring a match whose record does not open", "err", err)
 		return
@@ -434,44 +448,36 @@ func (n *Node) expireNearby() {
 	}
 }
 
-// sealRecord seals the rendezvous record: version(1) ‖ epoch(8) ‖
-// len(peer)(1) ‖ peer ‖ repeated len(addr)(1) ‖ addr, as many addresses as
-// fit in protocol.MaxSealedRecord, under the pair's record key.
-func sealRecord(key *[32]byte, epoch uint64, pid peer.ID, addrs []ma.Multiaddr) ([]byte, error) {
-	const room = proto.MaxSealedRecord - 24 - secretbox.Overhead
+// encodeRecord is the plaintext of this device's rendezvous record:
+// version(1) ‖ epoch(8) ‖ len(peer)(1) ‖ peer ‖ repeated len(addr)(1) ‖
+// addr, as many addresses as fit in crypto.MaxRecordSize. It is sealed once
+// per announcement round with crypto.SealSharedRecord, and each friend gets
+// a key share (crypto.PairKeys.RecordShare).
+func encodeRecord(epoch uint64, pid peer.ID, addrs []ma.Multiaddr) ([]byte, error) {
 	p := []byte{recordVersion}
 	p = binary.BigEndian.AppendUint64(p, epoch)
-	if len(pid) > 255 {
+	if len(pid) > 255 || len(p)+1+len(pid) > crypto.MaxRecordSize {
 		return nil, ErrBadArgument
 	}
 	p = append(p, byte(len(pid)))
 	p = append(p, pid...)
 	for _, a := range addrs {
 		b := a.Bytes()
-		if len(b) > 255 || len(p)+1+len(b) > room {
+		if len(b) > 255 || len(p)+1+len(b) > crypto.MaxRecordSize {
 			continue
 		}
 		p = append(p, byte(len(b)))
 		p = append(p, b...)
 	}
-	var nonce [24]byte
-	if _, err := rand.Read(nonce[:]); err != nil {
-		return nil, err
-	}
-	return secretbox.Seal(nonce[:], p, &nonce, key), nil
+	return p, nil
 }
 
 var errBadRecord = errors.New("node: bad rendezvous record")
 
-// openRecord opens a record sealed by the friend for epoch.
-func openRecord(key *[32]byte, epoch uint64, sealed []byte) (peer.ID, []ma.Multiaddr, error) {
-	if len(sealed) < 24+secretbox.Overhead || len(sealed) > proto.MaxSealedRecord {
-		return "", nil, errBadRecord
-	}
-	var nonce [24]byte
-	copy(nonce[:], sealed)
-	p, ok := secretbox.Open(nil, sealed[24:], &nonce, key)
-	if !ok || len(p) < 10 || p[0] != recordVersion || binary.BigEndian.Uint64(p[1:9]) != epoch {
+// decodeRecord parses an opened record of the friend's for epoch.
+// Addresses that do not parse are skipped; a bad peer ID fails.
+func decodeRecord(epoch uint64, p []byte) (peer.ID, []ma.Multiaddr, error) {
+	if len(p) < 10 || p[0] != recordVersion || binary.BigEndian.Uint64(p[1:9]) != epoch {
 		return "", nil, errBadRecord
 	}
 	l := int(p[9])
@@ -498,8 +504,8 @@ func openRecord(key *[32]byte, epoch uint64, sealed []byte) (peer.ID, []ma.Multi
 	return pid, addrs, nil
 }
 
-// recordAddrs picks what goes in a rendezvous record, keeping it small
-// (tokens plus ~200 bytes per friend per epoch): the circuit address
+// recordAddrs picks what goes in the rendezvous record (at most
+// crypto.MaxRecordSize bytes with the peer ID): the circuit address
 // through the relay the match comes from, and one direct address (a public
 // one if the host has it).
 func recordAddrs(own []ma.Multiaddr, rc *relayConn) []ma.Multiaddr {

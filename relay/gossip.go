@@ -159,7 +159,7 @@ func (g *gossip) apply(from peer.ID, m *pb.RendezvousGossip) {
 		g.remote[k] = s
 	}
 	g.mu.Unlock()
-	_, _, others, err := r.rv.Announce(s, m.EpochSeconds, m.Epoch, engineAnnouncements(m.Announcements))
+	_, _, others, err := r.rv.AnnounceShared(s, m.EpochSeconds, m.Epoch, m.SharedRecord, engineAnnouncements(m.Announcements))
 	if err != nil {
 		r.m.drop(dropGossipRefused)
 		return
@@ -185,8 +185,10 @@ func (g *gossip) publish(m *pb.RendezvousGossip) {
 	var pe *protocol.Error
 	if errors.As(err, &pe) && pe.Code == pb.ErrorCode_TOO_LARGE && len(m.Announcements) > 1 {
 		h := len(m.Announcements) / 2
-		g.publish(&pb.RendezvousGossip{Origin: m.Origin, Epoch: m.Epoch, EpochSeconds: m.EpochSeconds, Announcements: m.Announcements[:h]})
-		g.publish(&pb.RendezvousGossip{Origin: m.Origin, Epoch: m.Epoch, EpochSeconds: m.EpochSeconds, Announcements: m.Announcements[h:]})
+		// Each half carries the shared record: its announcements' shares
+		// are useless without it.
+		g.publish(&pb.RendezvousGossip{Origin: m.Origin, Epoch: m.Epoch, EpochSeconds: m.EpochSeconds, Announcements: m.Announcements[:h], SharedRecord: m.SharedRecord})
+		g.publish(&pb.RendezvousGossip{Origin: m.Origin, Epoch: m.Epoch, EpochSeconds: m.EpochSeconds, Announcements: m.Announcements[h:], SharedRecord: m.SharedRecord})
 		return
 	}
 	if err != nil {
@@ -203,7 +205,7 @@ func (r *Relay) gossipAnnounce(rs *rvStream, a *pb.Announce) {
 	if r.gossip == nil {
 		return
 	}
-	r.gossip.publish(&pb.RendezvousGossip{Origin: rs.origin[:], Epoch: a.Epoch, EpochSeconds: a.EpochSeconds, Announcements: a.Announcements})
+	r.gossip.publish(&pb.RendezvousGossip{Origin: rs.origin[:], Epoch: a.Epoch, EpochSeconds: a.EpochSeconds, Announcements: a.Announcements, SharedRecord: a.SharedRecord})
 }
 
 // gossipWithdraw tells the network a local session withdrew.

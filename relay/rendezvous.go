@@ -145,7 +145,7 @@ func engineErr(err error) error {
 
 func (rs *rvStream) announce(a *pb.Announce) *pb.RendezvousResponse {
 	r := rs.r
-	n, mine, others, err := r.rv.Announce(rs.sess, a.EpochSeconds, a.Epoch, engineAnnouncements(a.Announcements))
+	n, mine, others, err := r.rv.AnnounceShared(rs.sess, a.EpochSeconds, a.Epoch, a.SharedRecord, engineAnnouncements(a.Announcements))
 	if err != nil {
 		return rvErr(engineErr(err))
 	}
@@ -168,7 +168,7 @@ func (rs *rvStream) announce(a *pb.Announce) *pb.RendezvousResponse {
 }
 
 func matchPB(m rendezvous.Match) *pb.Match {
-	return &pb.Match{Epoch: m.Epoch, Token: append([]byte(nil), m.Token[:]...), SealedRecord: m.Record}
+	return &pb.Match{Epoch: m.Epoch, Token: append([]byte(nil), m.Token[:]...), SealedRecord: m.Record, SharedRecord: m.Shared}
 }
 
 // deliver pushes matches owed to local sessions; deliveries to remote

@@ -32,6 +32,13 @@ func announceRec(epoch uint64, rec []byte, toks ...[]byte) *pb.RendezvousRequest
 	return &pb.RendezvousRequest{Body: &pb.RendezvousRequest_Announce{Announce: &pb.Announce{Epoch: epoch, EpochSeconds: 600, Announcements: []*pb.Announcement{a}}}}
 }
 
+// announceShared is announceRec with a shared record, the form nodes use.
+func announceShared(epoch uint64, share, shared []byte, toks ...[]byte) *pb.RendezvousRequest {
+	r := announceRec(epoch, share, toks...)
+	r.GetAnnounce().SharedRecord = shared
+	return r
+}
+
 // waitMatch reads until a pushed Match arrives.
 func waitMatch(t *testing.T, s *rawStream) *pb.Match {
 	t.Helper()
@@ -165,18 +172,19 @@ func TestGossipThreeRelays(t *testing.T) {
 	epoch := uint64(clk.Now().Unix()) / 600
 	ca := openRaw(t, clientHost(t, "quic"), a, "quic", protocol.RendezvousProtocol)
 	cc := openRaw(t, clientHost(t, "tcp"), c, "tcp", protocol.RendezvousProtocol)
-	if res := ca.rv(announceRec(epoch, []byte("from-a"), tokenN(42))); res.GetAnnounce().GetAccepted() != 1 {
+	if res := ca.rv(announceShared(epoch, []byte("from-a"), []byte("shared-a"), tokenN(42))); res.GetAnnounce().GetAccepted() != 1 {
 		t.Fatalf("announce at A: %v", res)
 	}
 	eventually(t, "A's entry at C", func() bool {
 		return c.rv.Stats().Entries == 1
 	})
-	res := cc.rv(announceRec(epoch, []byte("from-c"), tokenN(42)))
-	// C matched A's gossiped entry at once; A hears of C's by gossip.
-	if ms := res.GetAnnounce().GetMatches(); len(ms) != 1 || string(ms[0].SealedRecord) != "from-a" {
+	res := cc.rv(announceShared(epoch, []byte("from-c"), []byte("shared-c"), tokenN(42)))
+	// C matched A's gossiped entry at once; A hears of C's by gossip. The
+	// shared records travel with the gossip.
+	if ms := res.GetAnnounce().GetMatches(); len(ms) != 1 || string(ms[0].SealedRecord) != "from-a" || string(ms[0].SharedRecord) != "shared-a" {
 		t.Fatalf("client of C: %v", res)
 	}
-	if m := waitMatch(t, ca); string(m.SealedRecord) != "from-c" {
+	if m := waitMatch(t, ca); string(m.SealedRecord) != "from-c" || string(m.SharedRecord) != "shared-c" {
 		t.Fatalf("client of A: %v", m)
 	}
 	// Closing the stream at A withdraws its entry across the network.

@@ -29,11 +29,13 @@ type Announcement struct {
 }
 
 // Match says a token of ours matched; Record is the other side's sealed
-// record.
+// record (or, with Shared, its key share) and Shared the other side's
+// shared record, if it sent one (AnnounceShared).
 type Match struct {
 	Epoch  uint64
 	Token  [protocol.TokenSize]byte
 	Record []byte
+	Shared []byte
 }
 
 // Rendezvous is a rendezvous session: one stream whose announcements live
@@ -123,7 +125,7 @@ func (rv *Rendezvous) fail(err error) {
 }
 
 func matchFromPB(m *pb.Match) Match {
-	return Match{Epoch: m.Epoch, Token: [protocol.TokenSize]byte(m.Token), Record: m.SealedRecord}
+	return Match{Epoch: m.Epoch, Token: [protocol.TokenSize]byte(m.Token), Record: m.SealedRecord, Shared: m.SharedRecord}
 }
 
 // call sends req and waits for its response.
@@ -178,7 +180,14 @@ func (rv *Rendezvous) call(ctx context.Context, req *pb.RendezvousRequest) (*pb.
 // token entries the relay accepted and the matches found at once. Later
 // matches arrive through onMatch.
 func (rv *Rendezvous) Announce(ctx context.Context, epochSeconds uint32, epoch uint64, anns []Announcement) (int, []Match, error) {
-	a := &pb.Announce{Epoch: epoch, EpochSeconds: epochSeconds, Announcements: make([]*pb.Announcement, len(anns))}
+	return rv.AnnounceShared(ctx, epochSeconds, epoch, nil, anns)
+}
+
+// AnnounceShared is Announce with one shared record (at most
+// protocol.MaxSealedRecord bytes) sent once for all anns; a friend matching
+// any of them gets it along with that announcement's own Record.
+func (rv *Rendezvous) AnnounceShared(ctx context.Context, epochSeconds uint32, epoch uint64, shared []byte, anns []Announcement) (int, []Match, error) {
+	a := &pb.Announce{Epoch: epoch, EpochSeconds: epochSeconds, SharedRecord: shared, Announcements: make([]*pb.Announcement, len(anns))}
 	for i, an := range anns {
 		toks := make([]*pb.Token, len(an.Tokens))
 		for j, t := range an.Tokens {

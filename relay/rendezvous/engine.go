@@ -96,12 +96,14 @@ type Announcement struct {
 }
 
 // Match tells a session that its token Token in Epoch matched another
-// session's token; Record is the other side's sealed record.
+// session's token; Record is the other side's sealed record (or its key
+// share) and Shared the other side's shared record, if it sent one.
 type Match struct {
 	EpochSeconds uint32
 	Epoch        uint64
 	Token        [TokenSize]byte
 	Record       []byte
+	Shared       []byte
 }
 
 // Delivery is a Match owed to another session (the one announced earlier).
@@ -128,10 +130,12 @@ type entry struct {
 	record *record
 }
 
-// record is shared by the entries of one announcement.
+// record is shared by the entries of one announcement; shared, if set, by
+// the records of one AnnounceShared call.
 type record struct {
-	data []byte
-	refs int
+	data   []byte
+	refs   int
+	shared *record
 }
 
 // epochIndex holds one epoch's buckets.
@@ -251,6 +255,15 @@ func (e *Engine) Accepts(epochSeconds uint32, epoch uint64) error {
 // A token s already announced in this epoch is not added again (a re-announce
 // is cheap and idempotent); a near token repeated as here becomes here.
 func (e *Engine) Announce(s *Session, epochSeconds uint32, epoch uint64, anns []Announcement) (int, []Match, []Delivery, error) {
+	return e.AnnounceShared(s, epochSeconds, epoch, nil, anns)
+}
+
+// AnnounceShared is Announce with a shared record: opaque bytes held once
+// for every announcement of this call and handed, with the announcement's
+// own record, to whoever matches one of its tokens. Imigee nodes send
+// their (sealed) record once here and only a small key share per friend
+// in Announcement.Record.
+func (e *Engine) AnnounceShared(s *Session, epochSeconds uint32, epoch uint64, shared []byte, anns []Announcement) (int, []Match, []Delivery, error) {
 	if err := e.Accepts(epochSeconds, epoch); err != nil {
 		e.mu.Lock()
 		e.st.Refused++
@@ -289,6 +302,9 @@ func (e *Engine) Announce(s *Session, epochSeconds uint32, epoch uint64, anns []
 			recBytes += int64(len(a.Record))
 		}
 	}
+	if newTok > 0 {
+		recBytes += int64(len(shared))
+	}
 	if used := s.budgetUsed(k); used+newTok > e.cfg.TokenBudget {
 		e.st.Refused++
 		return 0, nil, nil, fmt.Errorf("rendezvous: %d tokens in epoch (budget %d): %w", used+newTok, e.cfg.TokenBudget, ErrBudget)
@@ -311,6 +327,11 @@ func (e *Engine) Announce(s *Session, epochSeconds uint32, epoch uint64, anns []
 	}
 	var mine []Match
 	var others []Delivery
+	var sh *record
+	if len(shared) > 0 {
+		sh = &record{data: append([]byte(nil), shared...)}
+		e.recBytes += int64(len(sh.data))
+	}
 	for _, a := range anns {
 		var rec *record
 		for _, t := range a.Tokens {
@@ -318,8 +339,11 @@ func (e *Engine) Announce(s *Session, epochSeconds uint32, epoch uint64, anns []
 				continue
 			}
 			if rec == nil {
-				rec = &record{data: append([]byte(nil), a.Record...)}
+				rec = &record{data: append([]byte(nil), a.Record...), shared: sh}
 				e.recBytes += int64(len(rec.data))
+				if sh != nil {
+					sh.refs++
+				}
 			}
 			have[t.Value] = struct{}{}
 			rec.refs++
@@ -329,8 +353,8 @@ func (e *Engine) Announce(s *Session, epochSeconds uint32, epoch uint64, anns []
 					continue
 				}
 				e.st.Matches++
-				mine = append(mine, Match{EpochSeconds: epochSeconds, Epoch: epoch, Token: t.Value, Record: o.record.data})
-				others = append(others, Delivery{To: o.sess, Match: Match{EpochSeconds: epochSeconds, Epoch: epoch, Token: t.Value, Record: rec.data}})
+				mine = append(mine, Match{EpochSeconds: epochSeconds, Epoch: epoch, Token: t.Value, Record: o.record.data, Shared: o.record.sharedData()})
+				others = append(others, Delivery{To: o.sess, Match: Match{EpochSeconds: epochSeconds, Epoch: epoch, Token: t.Value, Record: rec.data, Shared: rec.sharedData()}})
 			}
 			idx.buckets[t.Value] = append(b, entry{sess: s, here: t.Here, record: rec})
 		}
@@ -400,7 +424,17 @@ func (e *Engine) release(r *record) {
 	r.refs--
 	if r.refs == 0 {
 		e.recBytes -= int64(len(r.data))
+		if r.shared != nil {
+			e.release(r.shared)
+		}
 	}
+}
+
+func (r *record) sharedData() []byte {
+	if r.shared == nil {
+		return nil
+	}
+	return r.shared.data
 }
 
 // Sweep drops every epoch whose window has passed and returns the number of

@@ -180,3 +180,47 @@ func TestGroupBudget(t *testing.T) {
 		t.Fatalf("group still charged after expiry: %v", g.counts)
 	}
 }
+
+// TestSharedRecord: a shared record travels with every match of its
+// Announce, is held once however many announcements use it, and is freed
+// with the last of them (by withdraw and by expiry).
+func TestSharedRecord(t *testing.T) {
+	e, clk, ep := newEngine(t, Config{})
+	a, b := e.NewSession("a", nil), e.NewSession("b", nil)
+	shared := []byte("one record for every friend")
+	anns := []Announcement{
+		{Tokens: []Token{tok(1, true), tok(2, false)}, Record: []byte("share-1")},
+		{Tokens: []Token{tok(3, true)}, Record: []byte("share-3")},
+	}
+	if _, _, _, err := e.AnnounceShared(a, secs, ep, shared, anns); err != nil {
+		t.Fatal(err)
+	}
+	want := int64(len(shared) + len("share-1") + len("share-3"))
+	if st := e.Stats(); st.RecordBytes != want {
+		t.Fatalf("record bytes %d, want %d (the shared record once)", st.RecordBytes, want)
+	}
+	_, mine, others, err := e.AnnounceShared(b, secs, ep, []byte("b's"), []Announcement{{Tokens: []Token{tok(3, true)}, Record: []byte("b-share")}})
+	if err != nil || len(mine) != 1 || len(others) != 1 {
+		t.Fatalf("%v, %d/%d matches", err, len(mine), len(others))
+	}
+	if string(mine[0].Record) != "share-3" || string(mine[0].Shared) != string(shared) {
+		t.Fatalf("b got %+v", mine[0])
+	}
+	if string(others[0].Match.Record) != "b-share" || string(others[0].Match.Shared) != "b's" {
+		t.Fatalf("a is owed %+v", others[0].Match)
+	}
+	// A plain Announce still works and carries no shared record.
+	_, mine, _, _ = e.Announce(b, secs, ep, []Announcement{{Tokens: []Token{tok(1, true)}, Record: []byte("plain")}})
+	if len(mine) != 1 || mine[0].Shared == nil {
+		t.Fatalf("match against a's shared announcement: %+v", mine)
+	}
+	e.Withdraw(a)
+	if st := e.Stats(); st.RecordBytes != int64(len("b's")+len("b-share")+len("plain")) {
+		t.Fatalf("after withdraw: %+v", st)
+	}
+	clk.add(3 * secs * time.Second)
+	e.Sweep()
+	if st := e.Stats(); st.RecordBytes != 0 || st.Entries != 0 {
+		t.Fatalf("after expiry: %+v", st)
+	}
+}
