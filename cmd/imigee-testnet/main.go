@@ -40,6 +40,9 @@ const usage = `imigee-testnet runs simulated or multi-process Imigee networks.
 Usage:
   imigee-testnet run SCENARIO.toml --out DIR [--mode sim|simnet|procs] [--quiet] [--no-plots] [-v]
                  [--imigee PATH] [--imigee-relay PATH] [--go PATH]
+                 [--workers HOST:PORT,... [--token-file FILE] [--worker-wait 30s]]
+  imigee-testnet worker --listen HOST:PORT [--token-file FILE] [--advertise HOST]
+                 [--dir DIR] [--capacity N] [--imigee PATH] [--imigee-relay PATH] [-v]
   imigee-testnet validate SCENARIO.toml [--truth]
   imigee-testnet help
 
@@ -47,6 +50,9 @@ Commands:
   run       run the scenario and write the results directory:
             summary.json, run.json, events.jsonl, meetings.csv, samples.csv,
             relays.csv and PNG plots
+  worker    serve this machine to a controller's "run --mode procs
+            --workers": start and stop imigee-relay and imigee processes on
+            request, pass node commands and events; runs until SIGTERM
   validate  check a scenario and print what it will build: graph size and
             degrees, planned items and offline periods; with --truth also the
             ground-truth meetings per distance (walks the mobility model)
@@ -61,7 +67,9 @@ Modes:
             needs the source tree and the go command (--go), from inside
             the repository; see docs/testnet.md
   procs     real imigee and imigee-relay processes on loopback, driven
-            through the node's control socket; real time (speedup 1)
+            through the node's control socket; real time (speedup 1). With
+            --workers the processes run on those workers' machines (relays
+            round-robin, nodes by capacity) instead of here
 
 See docs/testnet.md for the scenario reference.
 `
@@ -78,6 +86,8 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "run":
 		return cmdRun(args[1:], stdout, stderr)
+	case "worker":
+		return cmdWorker(args[1:], stdout, stderr)
 	case "validate":
 		return cmdValidate(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
@@ -117,6 +127,9 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	imigeeBin := fs.String("imigee", "", "procs: the imigee `binary` (default from PATH)")
 	relayBin := fs.String("imigee-relay", "", "procs: the imigee-relay `binary` (default from PATH)")
 	goBin := fs.String("go", "go", "simnet: the go `command`")
+	workerList := fs.String("workers", "", "procs: run the processes on these workers (`host:port,...`)")
+	tokenFile := fs.String("token-file", "", "procs with --workers: the workers' shared-secret `file`")
+	workerWait := fs.Duration("worker-wait", 30*time.Second, "procs with --workers: how long to wait for the workers to answer")
 	file, err := parseWithFile(fs, args)
 	if err != nil {
 		fmt.Fprintf(stderr, "imigee-testnet run: %v\n", err)
@@ -135,6 +148,10 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	if *verbose {
 		logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
+	if (*workerList != "" || *tokenFile != "") && *mode != modeProcs {
+		fmt.Fprintln(stderr, "imigee-testnet run: --workers and --token-file need --mode procs")
+		return exitUsage
+	}
 	if *mode == modeSimnet {
 		return runSimnet(file, *out, *goBin, *quiet, *noPlots, *verbose, stdout, stderr)
 	}
@@ -143,7 +160,12 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	case modeSim:
 		backend = &inproc.Backend{Logger: logger}
 	case modeProcs:
-		pb := &procs.Backend{Imigee: *imigeeBin, Relay: *relayBin}
+		ws, err := workers(*workerList, *tokenFile, logger)
+		if err != nil {
+			fmt.Fprintf(stderr, "imigee-testnet run: %v\n", err)
+			return exitUsage
+		}
+		pb := &procs.Backend{Imigee: *imigeeBin, Relay: *relayBin, Workers: ws}
 		if *verbose {
 			pb.Stderr = stderr
 		}
@@ -158,6 +180,12 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if pb, ok := backend.(*procs.Backend); ok && len(pb.Workers) > 0 {
+		if err := waitWorkers(ctx, pb.Workers, *workerWait, logger); err != nil {
+			fmt.Fprintf(stderr, "imigee-testnet: %v\n", err)
+			return exitFail
+		}
+	}
 	opt := testnet.Options{Backend: backend, Out: *out, Mode: *mode, Log: logger, NoPlots: *noPlots}
 	if !*quiet {
 		opt.Progress = stderr

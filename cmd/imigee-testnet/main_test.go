@@ -43,6 +43,27 @@ func TestUsageAndValidate(t *testing.T) {
 	if code, _, errs := run("run", small, "--out", t.TempDir(), "--mode", "simnet", "--go", "/nonexistent/go", "--quiet"); code != exitFail || !strings.Contains(errs, "simnet run") {
 		t.Fatalf("simnet without go: %d %q", code, errs)
 	}
+	if code, _, errs := run("run", small, "--out", t.TempDir(), "--workers", "127.0.0.1:1"); code != exitUsage || !strings.Contains(errs, "--mode procs") {
+		t.Fatalf("--workers in sim mode: %d %q", code, errs)
+	}
+	if code, _, errs := run("run", small, "--out", t.TempDir(), "--mode", "procs", "--workers", "nonsense"); code != exitUsage || !strings.Contains(errs, "--workers") {
+		t.Fatalf("bad --workers: %d %q", code, errs)
+	}
+	if code, _, errs := run("run", small, "--out", t.TempDir(), "--mode", "procs", "--workers", "127.0.0.1:1", "--token-file", "/nonexistent/token"); code != exitUsage || !strings.Contains(errs, "token file") {
+		t.Fatalf("missing token file: %d %q", code, errs)
+	}
+	if code, _, errs := run("run", small, "--out", t.TempDir(), "--mode", "procs", "--quiet", "--workers", "127.0.0.1:1", "--worker-wait", "1s"); code != exitFail || !strings.Contains(errs, "worker 127.0.0.1:1") {
+		t.Fatalf("unreachable worker: %d %q", code, errs)
+	}
+	if code, _, _ := run("worker"); code != exitUsage {
+		t.Fatal("worker without --listen must be a usage error")
+	}
+	if code, _, errs := run("worker", "--listen", "0.0.0.0:0"); code != exitUsage || !strings.Contains(errs, "token") {
+		t.Fatalf("worker on 0.0.0.0 without token: %d %q", code, errs)
+	}
+	if code, _, errs := run("worker", "--listen", "127.0.0.1:0", "--imigee", "/nonexistent/imigee"); code != exitFail || !strings.Contains(errs, "imigee binary") {
+		t.Fatalf("worker without binaries: %d %q", code, errs)
+	}
 	if code, _, _ := run("run", small, "--out", t.TempDir(), "--mode", "carrier-pigeon"); code != exitUsage {
 		t.Fatal("bad mode must be a usage error")
 	}
