@@ -61,6 +61,12 @@ type Config struct {
 	// whatever the factory's host supports (a failed reservation is only
 	// logged). nil: the normal host. node/mobile never sets it.
 	HostFactory func(priv p2pcrypto.PrivKey) (host.Host, error)
+	// NoSync skips fsync of the local store's commits and of received
+	// part files: for simulations and tests only, where hundreds of nodes
+	// share one disk. A crash or power loss can then lose recent friends,
+	// items and receipts, or corrupt the store. Default false; cmd/imigee
+	// and node/mobile never set it.
+	NoSync bool
 }
 
 func (c *Config) withDefaults() Config {

@@ -81,7 +81,12 @@
 // stored per item and recipient (it survives restarts); a friend coming
 // online or a relay reconnecting makes pending deliveries due at once. There
 // is no polling: the mailboxes are checked at Start, on each relay
-// (re)connect, on a pushed notification, and at day change.
+// (re)connect, on a pushed notification, and at day change. The mailbox
+// subscription is the node's live link to a relay: when it breaks while
+// the node runs (a relay restart, a dropped network), the node redials
+// that relay with back-off (RelayRedialMin to RelayRedialMax, real time),
+// renews the circuit reservation, subscribes again and catches up; a
+// relay unreachable at Start gets the same loop (relaywatch.go).
 //
 // Meet: with a location (SetLocation), the app open (SetAppOpen) or the
 // device dwelling in one cell for DwellTime, and outside every quiet zone,
@@ -141,9 +146,10 @@
 // (events reach the app in order, never from a caller's goroutine), one
 // background loop (deliveries, proximity ticks, reservation refresh,
 // rotation), and short-lived workers started through Node.spawn or the
-// loop, all tracked by one WaitGroup that Close waits on after cancelling
-// the node context. Inbound stream handlers register with the same
-// WaitGroup.
+// loop (among them one watcher per mailbox subscription, which becomes
+// the relay's redial loop when the subscription breaks), all tracked by
+// one WaitGroup that Close waits on after cancelling the node context.
+// Inbound stream handlers register with the same WaitGroup.
 //
 // # Limits
 //
@@ -152,7 +158,8 @@
 // MaxMessageLen, MaxRecipients; replay window for envelopes is the
 // retention plus a day; peer streams time out after StreamIdleTimeout
 // without a frame. Local paths: MaxBLEScan, MaxBLETokens, MaxLANProbes.
-// Deliveries: MaxParallelDeliveries. Friends' relays: MaxRelayHints,
+// Deliveries: MaxParallelDeliveries; notices: MaxParallelNotices; relay
+// redials: RelayRedialMin..RelayRedialMax. Friends' relays: MaxRelayHints,
 // FriendRelayPool, FriendRelayIdle, MailboxPutTimeout.
 //
 // # Caveats
@@ -168,15 +175,22 @@
 // meanwhile: the requester keeps a one-sided friend until it unfriends.
 // A rejection of a mailbox item needs a relay to travel back; without
 // one the sender learns it on its next direct attempt. Receipts and
-// rejections are posted once (no retry): if the sender's relays are all
-// unreachable then, the sender keeps the item as queued until it
-// expires. A friend's relay addresses are used as the friend gave them
+// rejections of mailbox items are stored before they are posted and
+// retried like deliveries (notices.go: RetryMin..RetryMax, kept across
+// restarts, due at once when a relay reconnects, at most
+// MaxParallelNotices in flight), then dropped once a relay acknowledged
+// the put or after the retention; a notice that arrives twice changes
+// nothing at the sender. The node does not re-send an item already
+// posted to a mailbox: it waits for the notice. A friend's relay addresses are used as the friend gave them
 // (the device dials them with its transport identity; at most
-// MaxRelayHints, no circuit addresses). Each rendezvous
+// MaxRelayHints, no circuit addresses). The rendezvous
 // record holds the transport peer ID, the circuit address
-// through the announcing relay and one direct address: about 210 bytes per
-// friend per epoch with the tokens (TestIdleCost: ~21 KB per epoch for 100
-// friends, one write per epoch, nothing when silent).
+// through the announcing relay and one direct address; it is sealed once
+// per announcement round (512 bytes, crypto.SealSharedRecord) and each
+// friend gets only a 16-byte key share, so an epoch costs about 80 bytes
+// per friend with the tokens (TestIdleCost: ~7.9 KB per epoch for 100
+// friends, was ~21 KB with a record per friend; one write per epoch,
+// nothing when silent).
 //
 // # Which tests prove what
 //
@@ -203,6 +217,13 @@
 //   - Store held by another process: localstore.TestOpenLocked.
 //   - Link with the inviter offline, single use kept: TestLinkViaMailbox;
 //     across relays: TestLinkViaMailboxAcrossRelays.
+//   - Relay restarts: TestRelayRestartKeepsDelivering (a put acknowledged
+//     before a restart is delivered after it; friends online through
+//     the restart keep receiving by mailbox, and receipts reach the
+//     sender); TestNoticesRetried (receipt and rejection retried while
+//     the sender's relay is down, across a restart of the recipient,
+//     then dropped; a duplicate changes nothing),
+//     TestNoticeDroppedAfterRetention.
 //   - Friends on different relays: TestOfflineAcrossRelays (photo and
 //     message to the recipient's relay, receipts to the sender's, both
 //     relays empty after), TestOfflineRejectAcrossRelays,

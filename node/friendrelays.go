@@ -296,6 +296,9 @@ func (n *Node) relayClientFor(ai peer.AddrInfo) (*relayclient.Client, func(ok bo
 		}
 		x = &extRelay{c: relayclient.New(n.relayHost(h), ai, relayclient.Config{Timeout: MailboxPutTimeout}), h: h}
 		n.xrelays[ai.ID] = x
+		// A fresh client is a retry's own decision (the last one failed
+		// or idled out): let it dial.
+		clearDialBackoff(h, ai.ID)
 	}
 	x.busy++
 	n.mu.Unlock()

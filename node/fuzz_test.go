@@ -33,8 +33,9 @@ type fakeConn struct {
 	local, remote peer.ID
 }
 
-func (c fakeConn) LocalPeer() peer.ID  { return c.local }
-func (c fakeConn) RemotePeer() peer.ID { return c.remote }
+func (c fakeConn) LocalPeer() peer.ID      { return c.local }
+func (c fakeConn) RemotePeer() peer.ID     { return c.remote }
+func (c fakeConn) Stat() network.ConnStats { return network.ConnStats{} }
 
 func (s *fakeStream) Read(p []byte) (int, error)       { return s.in.Read(p) }
 func (s *fakeStream) Write(p []byte) (int, error)      { return s.out.Write(p) }

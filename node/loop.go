@@ -117,7 +117,7 @@ func (n *Node) pump(inflight map[string]bool, done chan string) time.Duration {
 			done <- k
 		}()
 	}
-	return next
+	return n.pumpNotices(now, gen, inflight, done, next)
 }
 
 // bump makes every pending delivery due now: a friend came online or a

@@ -33,7 +33,20 @@ type relayConn struct {
 	c   *relayclient.Client
 	sub *relayclient.Subscription
 	day uint32 // day the subscription covers
-	rv  *relayclient.Rendezvous
+	// subAt (real time) is when sub was made; flaps counts subscriptions
+	// in a row that ended soon after being made (subFlapFactor), so a
+	// relay that keeps dropping them is redialled ever more slowly.
+	subAt time.Time
+	flaps int
+	rv    *relayclient.Rendezvous
+
+	// subscribing admits one resubscribe at a time per relay, so the
+	// subscription that stays is the one made last, from the latest
+	// friend set (concurrent links each resubscribe: without it an older
+	// key set could replace a newer one, and a new friend's mailbox go
+	// unwatched until the next catch-up). A channel for the same reason
+	// as fetching.
+	subscribing chan struct{}
 
 	// fetching admits one catch-up at a time per relay. A channel, not a
 	// mutex: a catch-up waiting its turn gives up when its context ends,
@@ -52,33 +65,43 @@ func (n *Node) hasRelays() bool {
 func (n *Node) today() uint32 { return uint32(n.cfg.Now().Unix() / 86400) }
 
 // relayConnected sets up the mailbox side at a relay just connected:
-// subscription for today's mailboxes and a catch-up fetch.
-func (n *Node) relayConnected(ctx context.Context, h host.Host, ai peer.AddrInfo) {
+// subscription for today's mailboxes and a catch-up fetch. It returns the
+// subscription's error (the catch-up runs anyway).
+func (n *Node) relayConnected(ctx context.Context, h host.Host, ai peer.AddrInfo) error {
 	n.mu.Lock()
 	if n.closed {
 		n.mu.Unlock()
-		return
+		return ErrClosed
 	}
 	rc := n.rconns[ai.ID]
 	if rc == nil {
-		rc = &relayConn{ai: ai, c: relayclient.New(n.relayHost(h), ai, relayclient.Config{}), fetching: make(chan struct{}, 1)}
+		rc = &relayConn{ai: ai, c: relayclient.New(n.relayHost(h), ai, relayclient.Config{}),
+			fetching: make(chan struct{}, 1), subscribing: make(chan struct{}, 1)}
 		n.rconns[ai.ID] = rc
 	}
 	n.mu.Unlock()
-	n.resubscribe(rc)
+	err := n.resubscribe(h, rc)
 	n.spawn(func(ctx context.Context) { n.catchUp(ctx, rc) })
 	n.bump()
+	return err
 }
 
 // resubscribe (re)subscribes rc to the mailboxes friends drop items into
-// today (and yesterday, for clock skew around midnight).
-func (n *Node) resubscribe(rc *relayConn) {
+// today (and yesterday, for clock skew around midnight). A watcher redials
+// the relay if the subscription breaks (relaywatch.go).
+func (n *Node) resubscribe(h host.Host, rc *relayConn) error {
+	select {
+	case rc.subscribing <- struct{}{}:
+	case <-n.ctx.Done():
+		return ErrClosed
+	}
+	defer func() { <-rc.subscribing }()
 	keys, _ := n.inboundKeys(n.today()-1, n.today()+1)
 	// Invite mailboxes too: a request parked while this device was
 	// briefly unreachable is handled while it runs.
 	keys = append(n.inviteKeys(), keys...)
 	if len(keys) == 0 {
-		return
+		return nil
 	}
 	if len(keys) > 1024 {
 		keys = keys[:1024]
@@ -89,18 +112,20 @@ func (n *Node) resubscribe(rc *relayConn) {
 	})
 	if err != nil {
 		n.log.Debug("mailbox subscribe failed", "err", err)
-		return
+		return err
 	}
 	n.mu.Lock()
 	old := rc.sub
-	rc.sub, rc.day = sub, n.today()
+	rc.sub, rc.day, rc.subAt = sub, n.today(), time.Now()
 	n.mu.Unlock()
 	if old != nil {
 		old.Close()
 	}
+	n.spawn(func(ctx context.Context) { n.watchSub(ctx, h, rc, sub) })
 	if sub.Pending > 0 {
 		n.spawn(func(ctx context.Context) { n.catchUp(ctx, rc) })
 	}
+	return nil
 }
 
 // refreshSubscriptions resubscribes when the day or the friend set changed.
@@ -111,8 +136,12 @@ func (n *Node) refreshSubscriptions() {
 		rcs = append(rcs, rc)
 	}
 	n.mu.Unlock()
+	h, err := n.host()
+	if err != nil {
+		return
+	}
 	for _, rc := range rcs {
-		n.resubscribe(rc)
+		_ = n.resubscribe(h, rc)
 	}
 }
 
@@ -262,7 +291,11 @@ func (n *Node) processBlob(ctx context.Context, f *friend, data []byte) bool {
 		n.maybeFinishMailbox(ctx, r)
 		return true
 	case crypto.TypeChunk:
-		if _, ok := n.seen(id); ok {
+		if sr, ok := n.seen(id); ok {
+			// Fetched again after delivery: the receipt may not have
+			// been queued (a crash in between); queueing it twice is
+			// harmless.
+			n.sendMailboxReceipt(ctx, f, op.ItemID[:], sr.Hash)
 			return true
 		}
 		r, err := n.getIn(id)
@@ -349,43 +382,8 @@ func (n *Node) finishMailboxItem(r *inRec) error {
 		return nil
 	}
 	idb, _ := hex.DecodeString(r.ID)
-	n.spawn(func(ctx context.Context) { n.sendReceiptAnyway(ctx, f, idb, r.Meta.Hash) })
+	n.sendMailboxReceipt(n.ctx, f, idb, r.Meta.Hash)
 	return nil
-}
-
-// sendReceiptAnyway sends a receipt by mailbox (the sender may be offline).
-func (n *Node) sendReceiptAnyway(ctx context.Context, f *friend, idb, hash []byte) {
-	n.sendMailboxReceipt(ctx, f, idb, hash)
-}
-
-// sendMailboxReceipt puts a signed receipt into the friend's mailbox.
-func (n *Node) sendMailboxReceipt(ctx context.Context, f *friend, idb, hash []byte) {
-	var id [16]byte
-	copy(id[:], idb)
-	sig := n.id.Sign(receiptMessage(idb, hash))
-	sealed, err := f.sealer.Seal(rand.Reader, crypto.Header{Type: crypto.TypeReceipt, ItemID: id, Created: n.cfg.Now().Unix()}, sig)
-	if err != nil {
-		return
-	}
-	if err := n.putBlobs(ctx, f, [][]byte{sealed}); err != nil {
-		n.log.Debug("receipt not posted", "err", err)
-	}
-}
-
-// sendMailboxReject tells the sender of an item that this device declined
-// it, through the sender's mailbox (a signed rejection in a TypeReceipt
-// envelope).
-func (n *Node) sendMailboxReject(ctx context.Context, f *friend, idb []byte) {
-	var id [16]byte
-	copy(id[:], idb)
-	sig := n.id.Sign(rejectMessage(idb))
-	sealed, err := f.sealer.Seal(rand.Reader, crypto.Header{Type: crypto.TypeReceipt, ItemID: id, Created: n.cfg.Now().Unix()}, sig)
-	if err != nil {
-		return
-	}
-	if err := n.putBlobs(ctx, f, [][]byte{sealed}); err != nil {
-		n.log.Debug("rejection not posted", "err", err)
-	}
 }
 
 // putBlobs stores blobs, in order, in the friend's mailbox for today at the

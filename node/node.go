@@ -40,6 +40,8 @@ type Node struct {
 	rconns        map[peer.ID]*relayConn
 	xrelays       map[peer.ID]*extRelay      // on-demand clients to friends' relays
 	xidle         *time.Timer                // idle sweep of xrelays, when armed
+	redialing     map[peer.ID]bool           // relays with a redial loop running (relaywatch.go)
+	redialMin     time.Duration              // RelayRedialMin if 0; tests shorten it
 	mdns          interface{ Close() error } // LAN discovery, when enabled
 	prekeyRecips  []*crypto.Recipient        // own prekeys still held
 	prekeyCurrent []byte                     // today's signed prekey
@@ -73,7 +75,7 @@ func New(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("node: DataDir and a %d-byte StoreKey are required: %w", localstore.KeySize, ErrBadArgument)
 	}
 	c := cfg.withDefaults()
-	st, err := localstore.Open(c.DataDir, c.StoreKey)
+	st, err := localstore.OpenWith(c.DataDir, c.StoreKey, localstore.Options{NoSync: c.NoSync})
 	if err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"crypto/ed25519"
+	"errors"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
@@ -22,28 +23,56 @@ func ed25519Verify(pub, msg, sig []byte) bool {
 }
 
 // attachRelays connects to every relay and reserves a circuit slot so
-// friends can reach this device through it. Failures are logged; the loop
-// retries on its next reservation refresh.
+// friends can reach this device through it. A relay that cannot be
+// reached gets a redial loop (relaywatch.go).
 func (n *Node) attachRelays(ctx context.Context, h host.Host) {
 	n.mu.Lock()
-	relays := append([]peer.AddrInfo(nil), n.relays...)
+	relays := mergeAddrInfos(n.relays)
 	n.mu.Unlock()
 	for _, ai := range relays {
-		h.Peerstore().AddAddrs(ai.ID, ai.Addrs, peerstore.PermanentAddrTTL)
-		cctx, cancel := context.WithTimeout(ctx, DialTimeout)
-		if err := h.Connect(cctx, ai); err != nil {
-			cancel()
+		if err := n.attachRelay(ctx, h, ai); err != nil {
+			if errors.Is(err, ErrClosed) {
+				return
+			}
 			// The error names the relay's address: debug level only.
 			n.log.Warn("a relay is unreachable; retrying later")
 			n.log.Debug("relay dial failed", "err", err)
+			n.redialLater(h, ai)
+		}
+	}
+}
+
+// mergeAddrInfos groups addresses by peer, in the order of first
+// appearance: Config.Relays names a relay once per address, and each
+// relay is attached once, with all of them.
+func mergeAddrInfos(in []peer.AddrInfo) []peer.AddrInfo {
+	var out []peer.AddrInfo
+	at := map[peer.ID]int{}
+	for _, ai := range in {
+		if i, ok := at[ai.ID]; ok {
+			out[i].Addrs = append(out[i].Addrs, ai.Addrs...)
 			continue
 		}
-		if _, err := client.Reserve(cctx, h, ai); err != nil {
-			n.log.Debug("circuit reservation failed", "err", err)
-		}
-		cancel()
-		n.relayConnected(ctx, h, ai)
+		at[ai.ID] = len(out)
+		out = append(out, peer.AddrInfo{ID: ai.ID, Addrs: append([]ma.Multiaddr(nil), ai.Addrs...)})
 	}
+	return out
+}
+
+// attachRelay connects to relay ai, reserves a circuit slot (best effort)
+// and sets up the mailbox side (relayConnected). It fails if the relay
+// cannot be dialled or the mailbox subscription cannot be made.
+func (n *Node) attachRelay(ctx context.Context, h host.Host, ai peer.AddrInfo) error {
+	h.Peerstore().AddAddrs(ai.ID, ai.Addrs, peerstore.PermanentAddrTTL)
+	cctx, cancel := context.WithTimeout(ctx, DialTimeout)
+	defer cancel()
+	if err := h.Connect(cctx, ai); err != nil {
+		return err
+	}
+	if _, err := client.Reserve(cctx, h, ai); err != nil {
+		n.log.Debug("circuit reservation failed", "err", err)
+	}
+	return n.relayConnected(ctx, h, ai)
 }
 
 // reachableAddrs lists this device's addresses for friends: the host's own

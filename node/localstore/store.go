@@ -84,8 +84,21 @@ type Store struct {
 	db *bolt.DB
 }
 
+// Options are the store's tunables; the zero value is what apps use.
+type Options struct {
+	// NoSync skips the fsync of every commit (bbolt's DB.NoSync): for
+	// simulations and tests only. A crash or power loss can then lose
+	// recent writes or corrupt the file. Default false.
+	NoSync bool
+}
+
 // Open opens (or creates) the store file in dir with the 32-byte store key.
 func Open(dir string, key []byte) (*Store, error) {
+	return OpenWith(dir, key, Options{})
+}
+
+// OpenWith is Open with options.
+func OpenWith(dir string, key []byte, opt Options) (*Store, error) {
 	if len(key) != KeySize {
 		return nil, ErrBadKey
 	}
@@ -95,7 +108,7 @@ func Open(dir string, key []byte) (*Store, error) {
 	s := &Store{path: filepath.Join(dir, FileName)}
 	s.nameKey = derive(key, "imigee/localstore/name/v1")
 	copy(s.valKey[:], derive(key, "imigee/localstore/value/v1"))
-	db, err := bolt.Open(s.path, 0o600, &bolt.Options{Timeout: LockTimeout})
+	db, err := bolt.Open(s.path, 0o600, &bolt.Options{Timeout: LockTimeout, NoSync: opt.NoSync})
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, ErrLocked
 	}

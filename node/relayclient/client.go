@@ -193,30 +193,50 @@ func (c *Client) openStream(ctx context.Context, proto string, max int) (network
 	return s, protocol.NewReader(s, max), nil
 }
 
-// get returns an idle pooled stream or opens one.
-func (c *Client) get(ctx context.Context) (*reqStream, error) {
-	select {
-	case <-c.done:
-		return nil, ErrClosed
-	case rs := <-c.pool:
-		return rs, nil
-	default:
-	}
-	select {
-	case <-c.done:
-		return nil, ErrClosed
-	case rs := <-c.pool:
-		return rs, nil
-	case c.sem <- struct{}{}:
-		s, r, err := c.openStream(ctx, protocol.MailboxProtocol, protocol.MaxMailboxResponse)
-		if err != nil {
-			<-c.sem
-			return nil, err
+// get returns an idle pooled stream (pooled true) or opens one. Pooled
+// streams whose connection has closed (the relay restarted, the network
+// dropped while they sat idle) are discarded on the way.
+func (c *Client) get(ctx context.Context) (rs *reqStream, pooled bool, err error) {
+	for {
+		select {
+		case <-c.done:
+			return nil, false, ErrClosed
+		case rs := <-c.pool:
+			if c.stale(rs) {
+				continue
+			}
+			return rs, true, nil
+		default:
 		}
-		return &reqStream{s: s, r: r, w: protocol.NewWriter(s)}, nil
-	case <-ctx.Done():
-		return nil, ctx.Err()
+		select {
+		case <-c.done:
+			return nil, false, ErrClosed
+		case rs := <-c.pool:
+			if c.stale(rs) {
+				continue
+			}
+			return rs, true, nil
+		case c.sem <- struct{}{}:
+			s, r, err := c.openStream(ctx, protocol.MailboxProtocol, protocol.MaxMailboxResponse)
+			if err != nil {
+				<-c.sem
+				return nil, false, err
+			}
+			return &reqStream{s: s, r: r, w: protocol.NewWriter(s)}, false, nil
+		case <-ctx.Done():
+			return nil, false, ctx.Err()
+		}
 	}
+}
+
+// stale drops a pooled stream whose connection is gone and reports so.
+func (c *Client) stale(rs *reqStream) bool {
+	if !rs.s.Conn().IsClosed() {
+		return false
+	}
+	_ = rs.s.Reset()
+	<-c.sem
+	return true
 }
 
 // put returns a healthy stream to the pool; a broken one is reset.
@@ -271,35 +291,52 @@ func (c *Client) roundTrip(ctx context.Context, rs *reqStream, req *pb.MailboxRe
 	return resp, true, nil
 }
 
-// do runs one request on a pooled stream.
+// do runs one request on a pooled stream. A pooled stream that breaks
+// (its connection died while it sat idle, before the relay read the
+// request, as after a relay restart) costs one more try on a new stream;
+// in the rarer case that the relay did act on the first try, the request
+// runs twice: Fetch, Ack and Forget are idempotent, and a Put stored twice
+// is a duplicate blob the recipient drops (it delivers exactly once).
 func (c *Client) do(ctx context.Context, req *pb.MailboxRequest) (*pb.MailboxResponse, error) {
-	rs, err := c.get(ctx)
-	if err != nil {
-		return nil, err
+	for try := 0; ; try++ {
+		rs, pooled, err := c.get(ctx)
+		if err != nil {
+			return nil, err
+		}
+		resp, ok, err := c.roundTrip(ctx, rs, req)
+		c.put(rs, ok)
+		if ok || !pooled || try > 0 || ctx.Err() != nil {
+			return resp, err
+		}
 	}
-	resp, ok, err := c.roundTrip(ctx, rs, req)
-	c.put(rs, ok)
-	return resp, err
 }
 
 // doAuthed gets a challenge and runs the request built by mk on the same
-// stream (challenges are bound to their stream).
+// stream (challenges are bound to their stream). A broken pooled stream
+// costs one more try, as in do.
 func (c *Client) doAuthed(ctx context.Context, mk func(challenge []byte) *pb.MailboxRequest) (*pb.MailboxResponse, error) {
-	rs, err := c.get(ctx)
-	if err != nil {
-		return nil, err
-	}
-	resp, ok, err := c.roundTrip(ctx, rs, &pb.MailboxRequest{Body: &pb.MailboxRequest_Challenge{Challenge: &pb.ChallengeRequest{}}})
-	if err == nil {
-		ch := resp.GetChallenge()
-		if ch == nil {
-			ok, err = false, ErrBadResponse
-		} else {
-			resp, ok, err = c.roundTrip(ctx, rs, mk(ch.Nonce))
+	for try := 0; ; try++ {
+		rs, pooled, err := c.get(ctx)
+		if err != nil {
+			return nil, err
+		}
+		resp, ok, err := c.roundTrip(ctx, rs, &pb.MailboxRequest{Body: &pb.MailboxRequest_Challenge{Challenge: &pb.ChallengeRequest{}}})
+		challenged := ok
+		if err == nil {
+			ch := resp.GetChallenge()
+			if ch == nil {
+				ok, err = false, ErrBadResponse
+			} else {
+				resp, ok, err = c.roundTrip(ctx, rs, mk(ch.Nonce))
+			}
+		}
+		c.put(rs, ok)
+		// Retry only when the stream broke at the challenge: after it, the
+		// relay may have acted on the request.
+		if challenged || !pooled || try > 0 || ctx.Err() != nil {
+			return resp, err
 		}
 	}
-	c.put(rs, ok)
-	return resp, err
 }
 
 // auths signs challenge for op with every key.

@@ -18,7 +18,14 @@
 // streams (Config.MaxStreams, default 16), one request at a time per stream:
 // reusing a stream costs ~25 µs per round trip against ~92 µs for a new
 // stream (BASELINES.md), and parallel streams let concurrent puts share the
-// relay's group commits. A stream that fails is reset, never reused.
+// relay's group commits. A stream that fails is reset, never reused. A
+// pooled stream whose connection closed while it sat idle (the relay
+// restarted, the network dropped) is dropped when taken from the pool, and
+// a request whose pooled stream breaks before the relay answered gets one
+// more try on a new stream (for Fetch, Ack and Forget only when it broke
+// at the challenge); so the first request after a relay restart does not
+// fail. In the rare case the relay acted on the first try, a Put is stored
+// twice: recipients drop duplicates.
 // Subscribe and Rendezvous each own a stream and one goroutine reading it
 // (plus, for Subscribe, a keep-alive ticker so the relay does not close the
 // stream as idle); they stop on ctx, Close, or the stream's end, when Done
@@ -34,5 +41,7 @@
 // Tests (package relayclient_test, against a real relay over QUIC and TCP):
 // TestDeliveryFlow and TestReconnectListsEverything (P2),
 // TestRendezvousSessions (matches both ways, P8 forget),
-// TestErrorsAreProtocolErrors, TestRelayShutdownEndsSessions.
+// TestErrorsAreProtocolErrors, TestRelayShutdownEndsSessions,
+// TestRelayRestartKeepsClientWorking (stale pooled streams after a relay
+// restart; a put acknowledged before it is still there).
 package relayclient
