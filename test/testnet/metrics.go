@@ -58,8 +58,21 @@ type DeliverySummary struct {
 	Recipients  int     `json:"recipients"` // (item, recipient) pairs
 	Delivered   int     `json:"delivered"`
 	Ratio       float64 `json:"ratio"`
-	Expired     int     `json:"expired"`
-	Undelivered int     `json:"undelivered"`
+	// Expired: a delivery_failed event (retention passed, or rejected).
+	Expired     int `json:"expired"`
+	Undelivered int `json:"undelivered"` // recipients - delivered
+	// Undelivered, without a failure event, split by why: the recipient
+	// was offline when the run ended; it was online but the item (or the
+	// recipient's return) came within one epoch of the end, so it was
+	// still in flight; or neither, which is a loss and should be 0.
+	UndeliveredOfflineAtEnd int `json:"undelivered_offline_at_end"`
+	UndeliveredInFlight     int `json:"undelivered_in_flight"`
+	Lost                    int `json:"lost"`
+	// ReceiptsPending: delivered, but the sender had no delivered event
+	// (the signed receipt) by the end; ReceiptsLate are those delivered
+	// within one epoch of the end.
+	ReceiptsPending int `json:"receipts_pending"`
+	ReceiptsLate    int `json:"receipts_late"`
 	ShareErrors int     `json:"share_errors"`
 	TTDP50S     float64 `json:"ttd_p50_s"`
 	TTDP90S     float64 `json:"ttd_p90_s"`
@@ -91,7 +104,10 @@ const (
 // PathOrder is the order of DeliverySummary.ByPath and of the plot lines.
 var PathOrder = []string{PathDirect, PathCircuit, PathMailbox, PathUnknown}
 
-// TrafficSummary is bytes per node per hour over the run.
+// TrafficSummary is bytes per node per hour over the run, to 3
+// significant digits: enough for a paper, and coarser than the few
+// hundred bytes (identify pushes around restarts) two simulated runs of
+// one seed can differ by.
 type TrafficSummary struct {
 	InMeanPerNodeHour  float64 `json:"in_mean_per_node_hour"`
 	InP99PerNodeHour   float64 `json:"in_p99_per_node_hour"`
@@ -238,29 +254,45 @@ func Analyze(s *Scenario, g *Graph, meetings []Meeting, events []Event, samples 
 			sum.Meetings.False++
 		}
 	}
-	sum.Delivery, an.TTD, an.TTDByPath = deliveries(events)
+	sum.Delivery, an.TTD, an.TTDByPath = deliveries(events, end, s.Epoch.Milliseconds())
 	sum.Traffic = traffic(s, samples)
 	sum.Relay = relays(samples)
 	return sum, an
 }
 
-func deliveries(events []Event) (DeliverySummary, []float64, map[string][]float64) {
+// deliveries summarizes items; end is the run's end and epoch its epoch
+// length, both in ms.
+func deliveries(events []Event, end, epoch int64) (DeliverySummary, []float64, map[string][]float64) {
 	var d DeliverySummary
 	type key struct {
 		item string
 		to   int
 	}
 	shared := map[string]int64{}
+	sender := map[string]int{}
 	want := map[key]bool{}
-	got := map[key]bool{}
+	got := map[key]int64{} // when received
+	receipt := map[key]bool{}
 	failed := map[key]bool{}
+	offline := map[int]bool{}    // offline now (at the end, after the loop)
+	lastOnline := map[int]int64{} // when it last came back
 	var ttd []float64
 	byPath := map[string][]float64{}
 	for _, e := range events {
 		switch e.Kind {
+		case KindOffline:
+			offline[e.Node] = true
+		case KindOnline:
+			offline[e.Node] = false
+			lastOnline[e.Node] = e.T
+		case KindDelivered:
+			receipt[key{e.Item, e.Peer}] = true
+		}
+		switch e.Kind {
 		case KindShared:
 			d.Items++
 			shared[e.Item] = e.T
+			sender[e.Item] = e.Node
 			for _, to := range e.To {
 				want[key{e.Item, to}] = true
 			}
@@ -269,10 +301,10 @@ func deliveries(events []Event) (DeliverySummary, []float64, map[string][]float6
 		case KindReceived:
 			k := key{e.Item, e.Node}
 			t0, ok := shared[e.Item]
-			if !ok || got[k] {
+			if _, dup := got[k]; !ok || dup {
 				continue
 			}
-			got[k] = true
+			got[k] = e.T
 			want[k] = true
 			ttd = append(ttd, float64(e.T-t0)/1000)
 			path := e.Via
@@ -286,9 +318,25 @@ func deliveries(events []Event) (DeliverySummary, []float64, map[string][]float6
 	}
 	d.Recipients = len(want)
 	d.Delivered = len(got)
-	for k := range failed {
-		if !got[k] {
+	for k := range want {
+		if at, ok := got[k]; ok {
+			if !receipt[k] && sender[k.item] != k.to {
+				d.ReceiptsPending++
+				if end-at < epoch {
+					d.ReceiptsLate++
+				}
+			}
+			continue
+		}
+		switch {
+		case failed[k]:
 			d.Expired++
+		case offline[k.to]:
+			d.UndeliveredOfflineAtEnd++
+		case end-shared[k.item] < epoch || end-lastOnline[k.to] < epoch && lastOnline[k.to] > 0:
+			d.UndeliveredInFlight++
+		default:
+			d.Lost++
 		}
 	}
 	d.Undelivered = d.Recipients - d.Delivered
@@ -329,8 +377,8 @@ func traffic(s *Scenario, samples []Sample) TrafficSummary {
 	slices.Sort(in)
 	slices.Sort(out)
 	return TrafficSummary{
-		InMeanPerNodeHour: round(mean(in)), InP99PerNodeHour: round(quantile(in, .99)),
-		OutMeanPerNodeHour: round(mean(out)), OutP99PerNodeHour: round(quantile(out, .99)),
+		InMeanPerNodeHour: roundTo(mean(in), 3), InP99PerNodeHour: roundTo(quantile(in, .99), 3),
+		OutMeanPerNodeHour: roundTo(mean(out), 3), OutP99PerNodeHour: roundTo(quantile(out, .99), 3),
 	}
 }
 
@@ -383,10 +431,19 @@ func quantile(xs []float64, q float64) float64 {
 }
 
 // round keeps 6 significant digits so float noise cannot change the JSON.
-func round(x float64) float64 {
+func round(x float64) float64 { return roundTo(x, 6) }
+
+// roundTo keeps digits significant digits.
+func roundTo(x float64, digits int) float64 {
 	if x == 0 || math.IsNaN(x) || math.IsInf(x, 0) {
 		return 0
 	}
-	p := math.Pow(10, 5-math.Floor(math.Log10(math.Abs(x))))
+	e := float64(digits-1) - math.Floor(math.Log10(math.Abs(x)))
+	if e < 0 {
+		// Divide by an exact power of ten, so whole results stay whole.
+		q := math.Pow(10, -e)
+		return math.Round(x/q) * q
+	}
+	p := math.Pow(10, e)
 	return math.Round(x*p) / p
 }

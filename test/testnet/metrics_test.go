@@ -40,6 +40,14 @@ func TestAnalyzeSynthetic(t *testing.T) {
 		{T: sec(200), Kind: KindShared, Node: 0, Peer: -1, Item: "b", Size: 10, To: []int{3}},
 		{T: sec(3500), Kind: KindFailed, Node: 0, Peer: 3, Item: "b"},
 		{T: sec(210), Kind: KindShareError, Node: 2, Peer: -1, Err: "x"},
+		// The receipt for 1's copy of "a" came back; 2's did not.
+		{T: sec(102), Kind: KindDelivered, Node: 0, Peer: 1, Item: "a"},
+		// Undelivered without a failure: 3 is offline at the end ("c"),
+		// "d" was shared 30 s before the end (in flight), "e" is lost.
+		{T: sec(3300), Kind: KindOffline, Node: 3, Peer: -1},
+		{T: sec(1000), Kind: KindShared, Node: 0, Peer: -1, Item: "c", Size: 10, To: []int{3}},
+		{T: sec(3570), Kind: KindShared, Node: 0, Peer: -1, Item: "d", Size: 10, To: []int{1}},
+		{T: sec(500), Kind: KindShared, Node: 0, Peer: -1, Item: "e", Size: 10, To: []int{2}},
 	}
 	samples := []Sample{
 		{T: 0, NodeIn: make([]int64, 4), NodeOut: make([]int64, 4), Relays: []RelayStats{{StoredBytes: 5}}},
@@ -63,8 +71,9 @@ func TestAnalyzeSynthetic(t *testing.T) {
 		t.Errorf("detections %d, false %d", sum.Meetings.Detections, sum.Meetings.False)
 	}
 	d := sum.Delivery
-	want := DeliverySummary{Items: 2, Recipients: 3, Delivered: 2, Ratio: 0.666667,
-		Expired: 1, Undelivered: 1, ShareErrors: 1, TTDP50S: 1, TTDP90S: 300, TTDP99S: 300,
+	want := DeliverySummary{Items: 5, Recipients: 6, Delivered: 2, Ratio: 0.333333,
+		Expired: 1, Undelivered: 4, UndeliveredOfflineAtEnd: 1, UndeliveredInFlight: 1, Lost: 1,
+		ReceiptsPending: 1, ShareErrors: 1, TTDP50S: 1, TTDP90S: 300, TTDP99S: 300,
 		ByPath: []PathSummary{
 			{Path: PathDirect, Delivered: 1, TTDP50S: 1, TTDP90S: 1, TTDP99S: 1},
 			{Path: PathMailbox, Delivered: 1, TTDP50S: 300, TTDP90S: 300, TTDP99S: 300},
