@@ -22,6 +22,9 @@ build: ## Build every binary into ./bin (static, CGO off).
 test: ## go vet + the whole test suite under the race detector (what CI runs).
 	$(GO) vet $(PKGS)
 	$(GO) test -race -timeout 15m $(PKGS)
+	@# The race detector shuffles the scheduler on purpose, so under -race the
+	@# same-seed test compares counts only; this run checks byte identity.
+	$(GO) test -count 1 -run '^TestSimSameSeed$$' ./test/testnet/simnet
 
 .PHONY: fuzz
 fuzz: ## A short fuzz pass (FUZZTIME each) over every fuzz target.

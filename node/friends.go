@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -223,15 +225,24 @@ func (n *Node) updateFriend(friendID string, fn func(r *friendRecord)) error {
 	return err
 }
 
-// friendByHint finds the friend whose pair hint for epoch (or the one
-// before or after, for clock skew) is hint.
-func (n *Node) friendByHint(hint []byte, epoch uint64) (*friend, error) {
+// friendList is a snapshot of the friends, in friend ID order: callers
+// that dial, subscribe or match per friend then do so in the same order on
+// every run, which keeps seeded simulations repeatable.
+func (n *Node) friendList() []*friend {
 	n.mu.Lock()
 	fs := make([]*friend, 0, len(n.friends))
 	for _, f := range n.friends {
 		fs = append(fs, f)
 	}
 	n.mu.Unlock()
+	slices.SortFunc(fs, func(a, b *friend) int { return strings.Compare(a.id, b.id) })
+	return fs
+}
+
+// friendByHint finds the friend whose pair hint for epoch (or the one
+// before or after, for clock skew) is hint.
+func (n *Node) friendByHint(hint []byte, epoch uint64) (*friend, error) {
+	fs := n.friendList()
 	for _, f := range fs {
 		h := f.keys.Hint(epoch)
 		if string(h[:]) == string(hint) {

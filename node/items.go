@@ -158,7 +158,7 @@ func (n *Node) shareFile(typ, path string, friendIDs []string) (string, error) {
 	if err == nil {
 		// The pending copy must survive a crash: the outbox record that
 		// names it is written next.
-		err = dst.Sync()
+		err = n.syncPart(dst)
 	}
 	if cerr := dst.Close(); err == nil {
 		err = cerr

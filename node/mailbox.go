@@ -148,12 +148,7 @@ func (n *Node) refreshSubscriptions() {
 // inboundKeys returns the mailbox keys friends use to reach this device for
 // days [from, to], and which friend each mailbox belongs to.
 func (n *Node) inboundKeys(from, to uint32) ([]ed25519.PrivateKey, map[crypto.MailboxID]*friend) {
-	n.mu.Lock()
-	fs := make([]*friend, 0, len(n.friends))
-	for _, f := range n.friends {
-		fs = append(fs, f)
-	}
-	n.mu.Unlock()
+	fs := n.friendList()
 	var keys []ed25519.PrivateKey
 	owner := map[crypto.MailboxID]*friend{}
 	for d := from; d <= to; d++ {
@@ -521,12 +516,7 @@ var _ = json.Marshal
 func (n *Node) allMailboxKeys() []ed25519.PrivateKey {
 	today := n.today()
 	retDays := uint32(n.cfg.Retention / (24 * time.Hour))
-	n.mu.Lock()
-	fs := make([]*friend, 0, len(n.friends))
-	for _, f := range n.friends {
-		fs = append(fs, f)
-	}
-	n.mu.Unlock()
+	fs := n.friendList()
 	var keys []ed25519.PrivateKey
 	for d := today - retDays; d <= today+1; d++ {
 		for _, f := range fs {

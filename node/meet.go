@@ -7,7 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"sort"
+	"slices"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -198,15 +198,10 @@ func (n *Node) announcing() *location {
 
 // proxFriends returns the friends to announce to, capped, in a stable order.
 func (n *Node) proxFriends() []*friend {
+	fs := n.friendList()
 	n.mu.Lock()
-	fs := make([]*friend, 0, len(n.friends))
-	for _, f := range n.friends {
-		if f.saved.Precision != PrecisionOff {
-			fs = append(fs, f)
-		}
-	}
+	fs = slices.DeleteFunc(fs, func(f *friend) bool { return f.saved.Precision == PrecisionOff })
 	n.mu.Unlock()
-	sort.Slice(fs, func(i, j int) bool { return fs[i].id < fs[j].id })
 	if len(fs) > n.cfg.ProximityFriendCap {
 		fs = fs[:n.cfg.ProximityFriendCap]
 	}
@@ -443,6 +438,7 @@ func (n *Node) expireNearby() {
 		}
 	}
 	n.mu.Unlock()
+	slices.Sort(gone)
 	for _, id := range gone {
 		n.emit(&Event{Kind: EventFriendGone, FriendID: id})
 	}

@@ -561,8 +561,9 @@ func (n *Node) Inbox() []Item {
 	return out
 }
 
-// syncPart makes a part file durable before its resume point is stored,
-// unless Config.NoSync (simulations) says not to.
+// syncPart makes a part file (or a pending sealed copy) durable before the
+// record that names it is stored, unless Config.NoSync (simulations) says
+// not to.
 func (n *Node) syncPart(f *os.File) error {
 	if n.cfg.NoSync {
 		return nil

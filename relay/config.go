@@ -72,6 +72,11 @@ type Config struct {
 	// operators never need them. They must not set Identity,
 	// ResourceManager or ConnectionManager. Default none.
 	HostOptions []libp2p.Option `toml:"-"`
+	// NoSync skips fsync in the mailbox store (store.Config.NoSync): for
+	// simulations and tests only, never for a relay that keeps anyone's
+	// mail, since a power loss can then lose stored blobs. Not settable
+	// from TOML; default false; cmd/imigee-relay never sets it.
+	NoSync bool `toml:"-"`
 }
 
 // StoreConfig are the mailbox store settings (see relay/store).
@@ -377,5 +382,6 @@ func (c Config) storeConfig() store.Config {
 		SweepInterval: c.Store.SweepInterval.D(),
 		Now:           c.Now,
 		Logger:        c.Logger,
+		NoSync:        c.NoSync,
 	}
 }

@@ -204,3 +204,34 @@ func TestOpenLocked(t *testing.T) {
 		t.Fatalf("second open: %v, want ErrLocked", err)
 	}
 }
+
+// TestNoSync: the simulation-only option reaches bbolt, and what was
+// written is still there after a clean close.
+func TestNoSync(t *testing.T) {
+	dir := t.TempDir()
+	key := newKey(t)
+	s, err := OpenWith(dir, key, Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.db.NoSync {
+		t.Error("NoSync did not reach bbolt")
+	}
+	if err := s.Put(Friends, "alice", []byte("card")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(dir, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.db.NoSync {
+		t.Error("Open without options must sync")
+	}
+	if v, err := s.Get(Friends, "alice"); err != nil || string(v) != "card" {
+		t.Fatalf("after reopen: %q, %v", v, err)
+	}
+}

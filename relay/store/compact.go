@@ -29,7 +29,7 @@ func Compact(src, dst string) error {
 		return fmt.Errorf("store: compact: open %s: %w", src, err)
 	}
 	defer in.Close()
-	out, err := bolt.Open(dst, 0o600, boltOptions())
+	out, err := bolt.Open(dst, 0o600, boltOptions(false))
 	if err != nil {
 		return fmt.Errorf("store: compact: create %s: %w", dst, err)
 	}

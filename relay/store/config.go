@@ -71,6 +71,12 @@ type Config struct {
 	// Logger receives operational messages (never mailbox IDs or content);
 	// nil = slog.Default().
 	Logger *slog.Logger
+	// NoSync skips the fsync of every commit (bbolt's DB.NoSync): for
+	// simulations and tests only, where hundreds of stores share one disk
+	// and a crash loses nothing of value. A power loss can then lose
+	// acknowledged blobs or corrupt the file. Default false; the relay
+	// daemon never sets it.
+	NoSync bool
 }
 
 // DefaultConfig returns a Config for the database file at path with every

@@ -96,7 +96,7 @@ func Open(cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	db, err := bolt.Open(cfg.Path, 0o600, boltOptions())
+	db, err := bolt.Open(cfg.Path, 0o600, boltOptions(cfg.NoSync))
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", cfg.Path, err)
 	}
@@ -124,11 +124,13 @@ func Open(cfg Config) (*Store, error) {
 // boltOptions are the bbolt options of a store file. NoFreelistSync with the
 // hashmap freelist keeps commits cheap however many pages are free (the
 // freelist is rebuilt by scanning the file at Open instead); see doc.go.
-func boltOptions() *bolt.Options {
+// noSync is Config.NoSync (simulations only).
+func boltOptions(noSync bool) *bolt.Options {
 	return &bolt.Options{
 		Timeout:        openLockTimeout,
 		NoFreelistSync: true,
 		FreelistType:   bolt.FreelistMapType,
+		NoSync:         noSync,
 	}
 }
 

@@ -434,3 +434,20 @@ func TestTinyBlobFloodBounded(t *testing.T) {
 		t.Fatalf("stored %d tiny blobs under a %d-byte quota, want %d", stored, cfg.GlobalQuota, want)
 	}
 }
+
+// TestNoSyncOption: Config.NoSync (simulations only) reaches bbolt; the
+// default syncs.
+func TestNoSyncOption(t *testing.T) {
+	for _, noSync := range []bool{false, true} {
+		s, err := Open(Config{Path: t.TempDir() + "/s.db", SweepInterval: -1, NoSync: noSync})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.db.NoSync != noSync {
+			t.Errorf("NoSync %v: bbolt has %v", noSync, s.db.NoSync)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -40,6 +40,15 @@ type Network interface {
 	Close() error
 }
 
+// Settler is a Network that can wait for quiet: Settle returns once
+// everything else of the run has nothing left to do at this virtual
+// instant (the simulated network under testing/synctest implements it).
+// The runner settles before it acts on a step and before it samples, so
+// what it sees and does does not depend on goroutine scheduling.
+type Settler interface {
+	Settle()
+}
+
 // NodeDriver is what the simulator does to one phone.
 type NodeDriver interface {
 	// Start brings a stopped node back online (same identity and data).

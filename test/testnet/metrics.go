@@ -54,10 +54,10 @@ type DistanceRow struct {
 
 // DeliverySummary is what became of shared items.
 type DeliverySummary struct {
-	Items       int     `json:"items"`
-	Recipients  int     `json:"recipients"` // (item, recipient) pairs
-	Delivered   int     `json:"delivered"`
-	Ratio       float64 `json:"ratio"`
+	Items      int     `json:"items"`
+	Recipients int     `json:"recipients"` // (item, recipient) pairs
+	Delivered  int     `json:"delivered"`
+	Ratio      float64 `json:"ratio"`
 	// Expired: a delivery_failed event (retention passed, or rejected).
 	Expired     int `json:"expired"`
 	Undelivered int `json:"undelivered"` // recipients - delivered
@@ -71,12 +71,12 @@ type DeliverySummary struct {
 	// ReceiptsPending: delivered, but the sender had no delivered event
 	// (the signed receipt) by the end; ReceiptsLate are those delivered
 	// within one epoch of the end.
-	ReceiptsPending int `json:"receipts_pending"`
-	ReceiptsLate    int `json:"receipts_late"`
-	ShareErrors int     `json:"share_errors"`
-	TTDP50S     float64 `json:"ttd_p50_s"`
-	TTDP90S     float64 `json:"ttd_p90_s"`
-	TTDP99S     float64 `json:"ttd_p99_s"`
+	ReceiptsPending int     `json:"receipts_pending"`
+	ReceiptsLate    int     `json:"receipts_late"`
+	ShareErrors     int     `json:"share_errors"`
+	TTDP50S         float64 `json:"ttd_p50_s"`
+	TTDP90S         float64 `json:"ttd_p90_s"`
+	TTDP99S         float64 `json:"ttd_p99_s"`
 	// ByPath splits delivered items by the path they took, in PathOrder:
 	// live streams (direct, or forwarded by a relay's circuit) vs store
 	// and forward through a mailbox at a relay.
@@ -274,7 +274,7 @@ func deliveries(events []Event, end, epoch int64) (DeliverySummary, []float64, m
 	got := map[key]int64{} // when received
 	receipt := map[key]bool{}
 	failed := map[key]bool{}
-	offline := map[int]bool{}    // offline now (at the end, after the loop)
+	offline := map[int]bool{}     // offline now (at the end, after the loop)
 	lastOnline := map[int]int64{} // when it last came back
 	var ttd []float64
 	byPath := map[string][]float64{}

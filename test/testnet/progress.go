@@ -14,8 +14,11 @@ type Progress struct {
 	w     io.Writer
 	total int
 	label string
-	start time.Time
-	last  time.Time
+	// Wall is the wall time since the bar began; by default measured with
+	// time.Since, which inside a testing/synctest bubble is virtual, so
+	// the simulated mode supplies its own (Options.Wall).
+	Wall func() time.Duration
+	last time.Duration
 }
 
 // NewProgress returns a bar over total steps; w nil disables it.
@@ -23,20 +26,26 @@ func NewProgress(w io.Writer, label string, total int) *Progress {
 	if w == nil {
 		return nil
 	}
-	return &Progress{w: w, total: max(total, 1), label: label, start: time.Now()}
+	start := time.Now()
+	return &Progress{w: w, total: max(total, 1), label: label, last: -time.Hour,
+		Wall: func() time.Duration { return time.Since(start) }}
 }
 
 // Update shows done steps and the virtual time they reach.
 func (p *Progress) Update(done int, virtual time.Duration) {
-	if p == nil || (time.Since(p.last) < 200*time.Millisecond && done < p.total) {
+	if p == nil {
 		return
 	}
-	p.last = time.Now()
+	now := p.Wall()
+	if now-p.last < 200*time.Millisecond && done < p.total {
+		return
+	}
+	p.last = now
 	const width = 30
 	fill := done * width / p.total
 	fmt.Fprintf(p.w, "\r%s [%s%s] %3d%% %v simulated, %v wall ", p.label,
 		strings.Repeat("#", fill), strings.Repeat(".", width-fill), done*100/p.total,
-		virtual.Round(time.Second), time.Since(p.start).Round(time.Second))
+		virtual.Round(time.Second), now.Round(time.Second))
 }
 
 // Done ends the line.

@@ -1,6 +1,7 @@
 package testnet
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -33,6 +34,20 @@ type Options struct {
 	// need wall time to pass (fakes, or a simulated network under
 	// testing/synctest).
 	Stepped bool
+	// Resolution, when set, floors every event's virtual time to a
+	// multiple of it. The simulated network uses 10 ms: what is left of
+	// run-to-run variation there is a few milliseconds of jitter (see
+	// package simnet, "Determinism"), and a coarser clock keeps it out of
+	// summary.json in most runs.
+	Resolution time.Duration
+	// Wall, when set, is the progress bar's wall clock (time since the
+	// run began). Inside a testing/synctest bubble time.Since is virtual,
+	// so the simulated mode measures wall time from outside and passes it.
+	Wall func() time.Duration
+	// ScratchDir is where the run's scratch directory (node and relay
+	// data, deleted at the end) is made; empty means os.TempDir(). A
+	// tmpfs such as /dev/shm saves disk I/O, at the price of memory.
+	ScratchDir string
 }
 
 // Result is everything a run measured.
@@ -56,9 +71,14 @@ type Sample struct {
 	HeapBytes int64        `json:"heap_bytes"`
 }
 
-// NewResult sorts events by time and computes the summary.
+// NewResult sorts events by time (events of one millisecond by kind,
+// node, peer and item, so their order does not depend on which goroutine
+// reported first) and computes the summary.
 func NewResult(s *Scenario, g *Graph, meetings []Meeting, events []Event, samples []Sample) *Result {
-	slices.SortStableFunc(events, func(a, b Event) int { return int(a.T - b.T) })
+	slices.SortStableFunc(events, func(a, b Event) int {
+		return cmp.Or(cmp.Compare(a.T, b.T), cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.Node, b.Node),
+			cmp.Compare(a.Peer, b.Peer), cmp.Compare(a.Item, b.Item))
+	})
 	return &Result{Meetings: meetings, Events: events, Samples: samples, scenario: s, graph: g,
 		Summary: Summarize(s, g, meetings, events, samples)}
 }
@@ -66,6 +86,7 @@ func NewResult(s *Scenario, g *Graph, meetings []Meeting, events []Event, sample
 // recorder collects events stamped with virtual time.
 type recorder struct {
 	clock *VClock
+	res   int64      // Options.Resolution in ms; 0 = 1 ms
 	mu    sync.Mutex // guards events
 	evs   []Event
 }
@@ -73,6 +94,9 @@ type recorder struct {
 func (r *recorder) emit(e Event) {
 	if e.T == 0 {
 		e.T = r.clock.Elapsed().Milliseconds()
+		if r.res > 1 {
+			e.T -= e.T % r.res
+		}
 	}
 	r.mu.Lock()
 	r.evs = append(r.evs, e)
@@ -108,7 +132,7 @@ func Run(ctx context.Context, s *Scenario, opt Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	scratch, err := os.MkdirTemp("", "imigee-testnet-")
+	scratch, err := os.MkdirTemp(opt.ScratchDir, "imigee-testnet-")
 	if err != nil {
 		return nil, fmt.Errorf("testnet: run: %w", err)
 	}
@@ -119,7 +143,7 @@ func Run(ctx context.Context, s *Scenario, opt Options) (*Result, error) {
 	if opt.Stepped {
 		clock = NewSteppedClock(s.Start)
 	}
-	rec := &recorder{clock: clock}
+	rec := &recorder{clock: clock, res: opt.Resolution.Milliseconds()}
 	env := &Env{Scenario: s, Graph: g, Now: clock.Now, Emit: rec.emit, Dir: scratch, Log: log}
 	log.Info("opening network", "nodes", s.Nodes, "relays", s.Relays, "friendships", len(g.Edges))
 	if opt.Progress != nil {
@@ -129,7 +153,7 @@ func Run(ctx context.Context, s *Scenario, opt Options) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("testnet: open network: %w", err)
 	}
-	samples, lag, runErr := drive(ctx, s, g, plan, net, clock, rec, opt.Progress)
+	samples, lag, runErr := drive(ctx, s, g, plan, net, clock, rec, opt.Progress, opt.Wall)
 	if err := net.Close(); err != nil && runErr == nil {
 		runErr = fmt.Errorf("testnet: close network: %w", err)
 	}
@@ -158,7 +182,7 @@ func Run(ctx context.Context, s *Scenario, opt Options) (*Result, error) {
 // a step's time when the step's work ended. A lag above a step means the
 // machine could not keep up with network.speedup: nodes then saw
 // positions late and detection latencies are inflated.
-func drive(ctx context.Context, s *Scenario, g *Graph, plan []Action, net Network, clock *VClock, rec *recorder, pw io.Writer) ([]Sample, time.Duration, error) {
+func drive(ctx context.Context, s *Scenario, g *Graph, plan []Action, net Network, clock *VClock, rec *recorder, pw io.Writer, wall func() time.Duration) ([]Sample, time.Duration, error) {
 	var lag time.Duration
 	mob, err := NewMobility(s)
 	if err != nil {
@@ -174,8 +198,15 @@ func drive(ctx context.Context, s *Scenario, g *Graph, plan []Action, net Networ
 		online[i] = true
 		net.Node(i).SetAppOpen(appRand.Float64() < s.Workload.AppOpenFraction)
 	}
+	settle := func() {}
+	if st, ok := net.(Settler); ok {
+		settle = st.Settle
+	}
 	steps := s.Steps()
 	bar := NewProgress(pw, s.Name, steps)
+	if bar != nil && wall != nil {
+		bar.Wall = wall
+	}
 	defer bar.Done()
 	var samples []Sample
 	sampleEvery := max(1, int(s.Metrics.Sample.Duration/s.Step.Duration))
@@ -186,6 +217,7 @@ func drive(ctx context.Context, s *Scenario, g *Graph, plan []Action, net Networ
 		if err := clock.WaitUntil(ctx, t); err != nil {
 			return samples, lag, err
 		}
+		settle()
 		mob.Positions(t, pos)
 		for i, p := range pos {
 			if !online[i] {
@@ -206,8 +238,10 @@ func drive(ctx context.Context, s *Scenario, g *Graph, plan []Action, net Networ
 				sent[i] = p
 			}
 		}
+		settle()
 		for ; next < len(plan) && plan[next].At <= t; next++ {
 			act(ctx, plan[next], net, online, sent, rec)
+			settle()
 		}
 		if k%sampleEvery == 0 {
 			samples = append(samples, sample(t, s, net))
@@ -218,6 +252,7 @@ func drive(ctx context.Context, s *Scenario, g *Graph, plan []Action, net Networ
 	if err := clock.WaitUntil(ctx, s.Duration.Duration); err != nil {
 		return samples, lag, err
 	}
+	settle()
 	samples = append(samples, sample(s.Duration.Duration, s, net))
 	return samples, lag, nil
 }

@@ -53,6 +53,11 @@ type Backend struct {
 	NodeStats func(i int) testnet.NodeStats
 	// RelayBytes returns relay i's cumulative bytes in and out.
 	RelayBytes func(i int) (in, out int64)
+	// NoSync turns off fsync in every node's and relay's store
+	// (node.Config.NoSync, relay.Config.NoSync): hundreds of stores share
+	// one disk in a simulation, and a crash of the run loses nothing
+	// worth keeping. Never for real data.
+	NoSync bool
 }
 
 // Open implements testnet.Backend.
@@ -273,6 +278,7 @@ func (nw *network) newRelay(ctx context.Context, i int, plans []relayPlan) (*rel
 	cfg.Logger = quietLogger(nw.log, "relay", i)
 	cfg.Rendezvous.EpochSeconds = uint32(s.Epoch.Seconds())
 	cfg.Limits.ResourceMemory = 256 << 20
+	cfg.NoSync = nw.b.NoSync
 	for j, p := range plans {
 		if j != i {
 			for _, a := range p.addrs {
@@ -405,6 +411,7 @@ func (nw *network) newNode(ctx context.Context, i int) (*nodeDriver, error) {
 		Now:          nw.env.Now,
 		Logger:       quietLogger(nw.log, "node", i),
 		Events:       nd,
+		NoSync:       nw.b.NoSync,
 	}
 	if f := nw.b.NodeHost; f != nil {
 		nd.cfg.HostFactory = f(i)

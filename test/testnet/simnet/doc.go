@@ -1,55 +1,97 @@
-// Package simnet is the simulated-network testnet backend (experimental):
-// the real node.Node and relay.Relay of package inproc, but every host
-// speaks QUIC over github.com/marcopolo/simnet links (the network of
-// go-libp2p's x/simlibp2p) with the scenario's one-way latency and
+// Package simnet is the simulated-network testnet backend: the real
+// node.Node and relay.Relay of package inproc, but every host speaks QUIC
+// over a simulated packet network with the scenario's one-way latency and
 // per-node bandwidth (relays get RelayBandwidthFactor times more), and
 // the whole run goes inside a testing/synctest bubble, so time is virtual:
 // it stands still while anything computes and jumps to the next timer
-// when every goroutine waits. A simulated hour of ten nodes takes about
-// five seconds of wall time.
+// when every goroutine waits.
+//
+// The network (wire.go) is this package's own: one endpoint (a
+// net.PacketConn for quic-go, swapped in with libp2p.QUICReuse as
+// go-libp2p's x/simlibp2p does) per host, an up and a down link per
+// endpoint with a bandwidth and a 50 ms drop-tail queue (MaxQueueDelay),
+// a fixed latency in between, and one goroutine that moves packets.
+// github.com/marcopolo/simnet, which x/simlibp2p uses and this package
+// used first, runs two goroutines per link and one router, so a packet
+// took four goroutine hand-offs and the order of packets sent at one
+// instant followed the Go scheduler; see Determinism.
 //
 // Node hosts come from node.Config.HostFactory: each start and daily
 // transport rotation gets a QUIC-only host on a fresh simulated public
-// IPv4 address, with identify address discovery and AutoNAT off (both
-// would leave the simulated network or stall the bubble, see noAutoNAT)
-// and a byte counter (stream payload bytes) that fills the per-node
-// traffic of the results. Relays listen on fixed simulated addresses
-// through relay.Config.ListenAddrs and HostOptions.
+// IPv4 address (the k-th host of node i always gets the same one), with
+// identify address discovery and AutoNAT off (both would leave the
+// simulated network or stall the bubble, see noAutoNAT) and a byte
+// counter (stream payload bytes) that fills the per-node traffic of the
+// results. Relays listen on fixed simulated addresses through
+// relay.Config.ListenAddrs and HostOptions. Stores run without fsync
+// (node.Config.NoSync, relay.Config.NoSync).
 //
 // synctest has one entry point, synctest.Test(t, f), so a run needs a
 // *testing.T: Run and RunScenario are called from tests, and
 // `imigee-testnet run --mode simnet` runs TestSimScenario with `go test`
 // (the scenario and results directory in the environment, EnvScenario and
-// EnvOut).
+// EnvOut). A run sets GOMAXPROCS to 1 and GOGC to 300 (RunProcs,
+// RunGCPercent; the environment wins).
 //
 // # Determinism
 //
 // For a seed, graph, mobility, ground truth and workload are identical,
 // and Run seeds crypto/rand from the scenario seed
 // (testing/cryptotest.SetGlobalRandom), so keys, peer IDs and nonces
-// repeat. Goroutines that wake at the same virtual instant still run in
-// the Go scheduler's order, and math/rand and map order are not seeded,
-// so a run's detections, deliveries and missed meetings repeat but
-// latencies and byte counts vary by a few milliseconds and bytes between
-// runs (TestSimSameSeed compares the stable part of summary.json).
+// repeat. What a seed cannot fix is the order in which goroutines that
+// wake at the same virtual instant run: select picks among ready cases,
+// and maps iterate, with the runtime's own random numbers, which are
+// seeded from the kernel at process start (runtime/rand.go, AT_RANDOM),
+// and under -race the scheduler shuffles its run queues on purpose
+// (runtime.randomizeScheduler). go-libp2p, quic-go and the node are full
+// of both. So the simulation is made not to care:
+//
+//   - the wire lets the run settle (synctest.Wait: every other goroutine
+//     durably blocked) before it takes the packets written since, sorts
+//     them by source and destination (keeping each pair's write order)
+//     and only then puts them on their links;
+//   - it delivers one packet at a time, each at an instant of its own,
+//     and lets the run settle after each, so what a packet causes happens
+//     before the next one arrives;
+//   - the runner settles (testnet.Settler) before it feeds positions,
+//     after each workload action and before it samples, so what it does
+//     and reads does not race the nodes;
+//   - events are sorted by time, kind, node and peer, stamped with a
+//     10 ms clock (EventResolution), and traffic is reported to 3
+//     significant digits.
+//
+// The simnet tests also fix math/rand's global seed (//go:debug
+// randautoseed=0), which go-libp2p-pubsub draws mesh and gossip peers
+// from.
+//
+// With that, two runs of a seed write byte-identical summary.json files
+// (TestSimSameSeed; 7 of 7 tries on scenarios of 10 and 30 nodes without
+// restarts). At 1,000 nodes every count repeats but a few latencies move
+// by 10–30 ms: some same-instant order still leaks through there. What
+// else can differ: a node that restarts catches up with its friends in map
+// order (node/mailbox.go inboundKeys), which can move a delivery by a few
+// milliseconds and an identify push (41 bytes) to another node; the
+// 10 ms clock and the 3-digit traffic hide that in most runs, not all.
+// Under -race, deliveries can move by 10–20 ms (TestSimSameSeed then
+// compares meetings, detections and deliveries, not timing).
 //
 // # Concurrency
 //
-// Everything of a run, including the simulated network's goroutines,
-// lives in the bubble and ends before Run returns. The world's mutex
-// guards address allocation and simnet's endpoint list (simnet does not
-// lock it); byte counters are atomics.
+// Everything of a run, including the wire's goroutine, lives in the
+// bubble and ends before Run returns. The wire's mutex guards its
+// endpoints, outbox and settle requests; links and the event heap belong
+// to its goroutine; byte counters are atomics.
 //
 // # Caveats
 //
 // Inside the bubble a goroutine waiting on a sync.Mutex is not durably
 // blocked: code that holds a mutex across network I/O while another
-// goroutine waits for it stops virtual time for good (the run hangs). The
-// node's mailbox catch-up did so on restarts; see TestSimSmall. Only
-// UDP/QUIC exists on simnet (no TCP, no mDNS, no hole punching: every
-// address is public).
+// goroutine waits for it stops virtual time for good (the run hangs;
+// watchStall then exits after StallTimeout). Only UDP/QUIC exists on the
+// simulated network (no TCP, no mDNS, no hole punching: every address is
+// public). Nothing may call synctest.Wait inside a run but the wire.
 //
-// TestSimSmall checks meeting and delivery at scale (friends within 50 m for a whole epoch find
-// each other, both sides, no false detections) and delivery to online
-// and returning friends on the simulated network.
+// TestSimSmall checks meeting and delivery at scale (friends within 50 m
+// for a whole epoch find each other, both sides, no false detections) and
+// delivery to online and returning friends on the simulated network.
 package simnet

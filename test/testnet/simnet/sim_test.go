@@ -1,9 +1,19 @@
+// go-libp2p-pubsub picks mesh and gossip peers with math/rand's global
+// source; without this it is seeded at random and relays gossip along
+// different paths on every run (package doc, "Determinism").
+//
+//go:debug randautoseed=0
+
 package simnet
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -109,36 +119,85 @@ func loadSmall(t *testing.T) *testnet.Scenario {
 	return s
 }
 
-// TestSimSameSeed: two runs of one scenario and seed find the same
-// meetings, detect the same ones and deliver the same items (the
-// stable part of summary.json; see the package doc, "Determinism").
+// TestSimSameSeed: two runs of one scenario and seed write byte-identical
+// summary.json files and the same events. The CI scenario runs without its
+// offline period here: a restarting node catches up with its friends in
+// map order (see the package doc, "Determinism"), which can move a
+// delivery by a few milliseconds. Under -race the runtime shuffles its
+// run queues on purpose (runtime.randomizeScheduler), so there the test
+// compares what must not depend on timing (meetings, detections,
+// deliveries) and only logs the rest.
 func TestSimSameSeed(t *testing.T) {
 	if testing.Short() {
 		t.Skip("two runs")
 	}
-	var got [2]string
-	for i := range got {
+	var sums, evs [2][]byte
+	var stable [2]string
+	for i := range sums {
 		s := loadSmall(t)
-		if !nodeReady {
-			s.Workload.Offline = nil
-		}
-		res, err := RunScenario(t, s, testnet.Options{Out: t.TempDir(), NoPlots: true})
+		s.Workload.Offline = nil
+		out := t.TempDir()
+		res, err := RunScenario(t, s, testnet.Options{Out: out, NoPlots: true})
 		if err != nil {
 			t.Fatal(err)
 		}
-		sum := res.Summary
-		for _, r := range sum.Meetings.ByDistance {
-			got[i] += fmt.Sprintf("%g m: %d meetings, %d short, %d detected, %d both, %d missed\n",
-				r.DistanceM, r.Meetings, r.Short, r.Detected, r.DetectedBoth, r.Missed)
+		stable[i] = stablePart(res.Summary)
+		if sums[i], err = os.ReadFile(filepath.Join(out, testnet.FileSummary)); err != nil {
+			t.Fatal(err)
 		}
-		d := sum.Delivery
-		got[i] += fmt.Sprintf("false %d; items %d, recipients %d, delivered %d, expired %d, errors %d\n",
-			sum.Meetings.False, d.Items, d.Recipients, d.Delivered, d.Expired, d.ShareErrors)
+		if evs[i], err = os.ReadFile(filepath.Join(out, testnet.FileEvents)); err != nil {
+			t.Fatal(err)
+		}
 	}
-	t.Logf("run 1:\n%s", got[0])
-	if got[0] != got[1] {
-		t.Errorf("same seed, different results:\n%s---\n%s", got[0], got[1])
+	if stable[0] != stable[1] {
+		t.Errorf("same seed, different results:\n%s---\n%s", stable[0], stable[1])
 	}
+	report := t.Errorf
+	if raceEnabled {
+		report = t.Logf
+	}
+	if !bytes.Equal(sums[0], sums[1]) {
+		report("same seed, different summary.json:\n%s\n---\n%s", sums[0], sums[1])
+	}
+	if a, b := eventLines(evs[0]), eventLines(evs[1]); !slices.Equal(a, b) {
+		for i := range min(len(a), len(b)) {
+			if a[i] != b[i] {
+				report("same seed, events differ from line %d:\n%s\n%s", i+1, a[i], b[i])
+				break
+			}
+		}
+	}
+}
+
+// stablePart is what two runs of a seed agree on even when the scheduler
+// is shuffled: meetings, detections and deliveries, not their timing.
+func stablePart(sum *testnet.Summary) string {
+	var b strings.Builder
+	for _, r := range sum.Meetings.ByDistance {
+		fmt.Fprintf(&b, "%g m: %d meetings, %d short, %d detected, %d both, %d missed\n",
+			r.DistanceM, r.Meetings, r.Short, r.Detected, r.DetectedBoth, r.Missed)
+	}
+	d := sum.Delivery
+	fmt.Fprintf(&b, "false %d; items %d, recipients %d, delivered %d, expired %d, errors %d\n",
+		sum.Meetings.False, d.Items, d.Recipients, d.Delivered, d.Expired, d.ShareErrors)
+	return b.String()
+}
+
+// eventLines are the sorted lines of events.jsonl without item IDs, which
+// are random per share and come out of crypto/rand in goroutine order.
+func eventLines(b []byte) []string {
+	var out []string
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		var e testnet.Event
+		if json.Unmarshal([]byte(l), &e) != nil {
+			out = append(out, l)
+			continue
+		}
+		e.Item = ""
+		out = append(out, fmt.Sprintf("%+v", e))
+	}
+	slices.Sort(out)
+	return out
 }
 
 // TestSimScenario is the entry point of `imigee-testnet run --mode
@@ -151,7 +210,7 @@ func TestSimScenario(t *testing.T) {
 	if file == "" || out == "" {
 		t.Skipf("set %s and %s to run a scenario", EnvScenario, EnvOut)
 	}
-	opt := testnet.Options{Out: out, NoPlots: os.Getenv(EnvNoPlots) != ""}
+	opt := testnet.Options{Out: out, NoPlots: os.Getenv(EnvNoPlots) != "", ScratchDir: os.Getenv(EnvScratch)}
 	if os.Getenv(EnvQuiet) == "" {
 		opt.Progress = os.Stderr
 	}

@@ -3,7 +3,6 @@ package simnet
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"sync"
@@ -42,18 +41,16 @@ type Backend struct {
 // Open implements testnet.Backend.
 func (b *Backend) Open(ctx context.Context, env *testnet.Env) (testnet.Network, error) {
 	s := env.Scenario
-	log := b.Logger
-	if log == nil {
-		log = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
 	bps := int(s.Network.BandwidthMbps * 1e6)
 	sw := &world{
-		sn:       &simnet.Simnet{LatencyFunc: simnet.StaticLatency(s.Network.Latency.Duration), Logger: log},
-		nodeLink: link(bps),
-		relay:    link(bps * RelayBandwidthFactor),
-		nextIP:   s.Relays,
-		nodeBW:   make([]*byteCounter, s.Nodes),
-		relayBW:  make([]*byteCounter, s.Relays),
+		w:       newWire(s.Network.Latency.Duration),
+		nodeBPS: bps,
+		relay:   bps * RelayBandwidthFactor,
+		relays:  s.Relays,
+		nodes:   s.Nodes,
+		hosts:   make([]int, s.Nodes),
+		nodeBW:  make([]*byteCounter, s.Nodes),
+		relayBW: make([]*byteCounter, s.Relays),
 	}
 	for i := range sw.relayBW {
 		sw.relayBW[i] = &byteCounter{}
@@ -61,7 +58,6 @@ func (b *Backend) Open(ctx context.Context, env *testnet.Env) (testnet.Network, 
 	for i := range sw.nodeBW {
 		sw.nodeBW[i] = &byteCounter{}
 	}
-	sw.sn.Start()
 	ib := &inproc.Backend{
 		Logger: b.Logger,
 		RelayListen: func(i int) ([]string, error) {
@@ -77,20 +73,14 @@ func (b *Backend) Open(ctx context.Context, env *testnet.Env) (testnet.Network, 
 		},
 		NodeHost:  sw.nodeHost,
 		NodeStats: sw.nodeStats,
+		NoSync:    true,
 	}
 	inner, err := ib.Open(ctx, env)
 	if err != nil {
-		sw.sn.Close()
+		sw.w.close()
 		return nil, err
 	}
 	return &simNetwork{Network: inner, sw: sw}, nil
-}
-
-func link(bps int) simnet.NodeBiDiLinkSettings {
-	return simnet.NodeBiDiLinkSettings{
-		Downlink: simnet.LinkSettings{BitsPerSecond: bps},
-		Uplink:   simnet.LinkSettings{BitsPerSecond: bps},
-	}
 }
 
 // simNetwork closes the simulated network after every host on it.
@@ -101,36 +91,49 @@ type simNetwork struct {
 
 func (n *simNetwork) Close() error {
 	err := n.Network.Close()
-	n.sw.sn.Close()
+	n.sw.w.close()
 	return err
 }
 
+// Settle implements testnet.Settler: it returns when everything the wire
+// has due at this instant was delivered and handled.
+func (n *simNetwork) Settle() { n.sw.w.settle() }
+
+// Dropped is how many packets the wire dropped so far (full queues, or a
+// destination that no longer exists, such as a node's old address after
+// it restarted).
+func (n *simNetwork) Dropped() int64 { return n.sw.w.dropped.Load() }
+
 // world is the simulated network and the per-node counters.
 type world struct {
-	sn       *simnet.Simnet
-	nodeLink simnet.NodeBiDiLinkSettings
-	relay    simnet.NodeBiDiLinkSettings
-	nodeBW   []*byteCounter
-	relayBW  []*byteCounter
+	w       *wire
+	nodeBPS int
+	relay   int
+	relays  int
+	nodes   int
+	nodeBW  []*byteCounter
+	relayBW []*byteCounter
 
-	mu     sync.Mutex // guards nextIP and simnet's endpoint list
-	nextIP int
+	mu    sync.Mutex // guards hosts
+	hosts []int      // hosts made per node so far
 }
 
 // nodeHost is node i's host factory: a QUIC-only host on a fresh simulated
-// IP each time (a phone gets a new address on every start and rotation,
-// and simnet keeps a closed endpoint's route until the network closes).
+// IP each time (a phone gets a new address on every start and rotation).
+// The k-th host of node i gets address number relays + k*nodes + i, so
+// addresses do not depend on which node rotates first.
 func (w *world) nodeHost(i int) func(lcrypto.PrivKey) (host.Host, error) {
 	return func(priv lcrypto.PrivKey) (host.Host, error) {
 		w.mu.Lock()
-		ip := simnet.IntToPublicIPv4(w.nextIP)
-		w.nextIP++
+		k := w.hosts[i]
+		w.hosts[i]++
 		w.mu.Unlock()
+		ip := simnet.IntToPublicIPv4(w.relays + k*w.nodes + i)
 		h, err := libp2p.New(
 			libp2p.Identity(priv),
 			libp2p.ListenAddrStrings(fmt.Sprintf("/ip4/%s/udp/%d/quic-v1", ip, Port)),
 			libp2p.Transport(libp2pquic.NewTransport),
-			w.quic(w.nodeLink),
+			w.quic(w.nodeBPS),
 			// x/simlibp2p: identify's address discovery stalls synctest.
 			libp2p.DisableIdentifyAddressDiscovery(),
 			libp2p.ResourceManager(&network.NullResourceManager{}),
@@ -152,10 +155,11 @@ func (w *world) nodeStats(i int) testnet.NodeStats {
 	return testnet.NodeStats{BytesIn: t.TotalIn, BytesOut: t.TotalOut}
 }
 
-// quic is the QUIC transport's socket layer replaced by simnet endpoints
-// with the given links (what x/simlibp2p.QUICSimnet does; that package
-// imports testing helpers, so it is not imported here).
-func (w *world) quic(ls simnet.NodeBiDiLinkSettings) libp2p.Option {
+// quic is the QUIC transport's socket layer replaced by wire endpoints with
+// links of bps each way (what x/simlibp2p.QUICSimnet does for
+// marcopolo/simnet; that package imports testing helpers, so it is not
+// imported).
+func (w *world) quic(bps int) libp2p.Option {
 	src := &sourceIP{}
 	return libp2p.QUICReuse(
 		func(l fx.Lifecycle, reset quic.StatelessResetKey, token quic.TokenGeneratorKey, opts ...quicreuse.Option) (*quicreuse.ConnManager, error) {
@@ -170,9 +174,7 @@ func (w *world) quic(ls simnet.NodeBiDiLinkSettings) libp2p.Option {
 		quicreuse.OverrideSourceIPSelector(func() (quicreuse.SourceIPSelector, error) { return src, nil }),
 		quicreuse.OverrideListenUDP(func(_ string, addr *net.UDPAddr) (net.PacketConn, error) {
 			src.set(addr.IP)
-			w.mu.Lock()
-			defer w.mu.Unlock()
-			return w.sn.NewEndpoint(addr, ls), nil
+			return w.w.endpoint(addr, bps, bps)
 		}),
 	)
 }
