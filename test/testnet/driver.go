@@ -100,6 +100,11 @@ type RelayStats struct {
 	RecordBytes       int64 `json:"record_bytes"`
 	BytesIn           int64 `json:"bytes_in"`
 	BytesOut          int64 `json:"bytes_out"`
+	// MemoryBytes is the relay process's resident memory, where the relay
+	// is a process of its own (procs mode); 0 where relays share the
+	// simulator's process (sim, simnet: see run.json's peak RSS and the
+	// samples' heap instead).
+	MemoryBytes int64 `json:"memory_bytes"`
 }
 
 // Event kinds written to events.jsonl. Node events mirror node.Event

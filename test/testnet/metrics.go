@@ -122,6 +122,9 @@ type RelaySummary struct {
 	PeakStoredBlobs       int64 `json:"peak_stored_blobs"`
 	PeakRendezvousEntries int64 `json:"peak_rendezvous_entries"`
 	PeakRecordBytes       int64 `json:"peak_record_bytes"`
+	// PeakMemoryBytes is the largest resident memory of any one relay
+	// (RelayStats.MemoryBytes; 0 where relays share the process).
+	PeakMemoryBytes int64 `json:"peak_memory_bytes"`
 }
 
 // interval is a nearby state of one side: [from, to) in ms.
@@ -391,6 +394,7 @@ func relays(samples []Sample) RelaySummary {
 			tot.StoredBlobs += st.StoredBlobs
 			tot.RendezvousEntries += st.RendezvousEntries
 			tot.RecordBytes += st.RecordBytes
+			r.PeakMemoryBytes = max(r.PeakMemoryBytes, st.MemoryBytes)
 		}
 		r.PeakStoredBytes = max(r.PeakStoredBytes, tot.StoredBytes)
 		r.PeakStoredBlobs = max(r.PeakStoredBlobs, tot.StoredBlobs)

@@ -143,11 +143,11 @@ func sampleRows(ss []Sample) [][]string {
 }
 
 func relayRows(ss []Sample) [][]string {
-	rows := [][]string{{"t_s", "relay", "stored_bytes", "stored_blobs", "file_bytes", "rendezvous_entries", "record_bytes", "bytes_in", "bytes_out"}}
+	rows := [][]string{{"t_s", "relay", "stored_bytes", "stored_blobs", "file_bytes", "rendezvous_entries", "record_bytes", "bytes_in", "bytes_out", "memory_bytes"}}
 	for _, s := range ss {
 		for i, r := range s.Relays {
 			rows = append(rows, []string{ftoa(float64(s.T) / 1000), itoa(int64(i)), itoa(r.StoredBytes), itoa(r.StoredBlobs),
-				itoa(r.FileBytes), itoa(r.RendezvousEntries), itoa(r.RecordBytes), itoa(r.BytesIn), itoa(r.BytesOut)})
+				itoa(r.FileBytes), itoa(r.RendezvousEntries), itoa(r.RecordBytes), itoa(r.BytesIn), itoa(r.BytesOut), itoa(r.MemoryBytes)})
 		}
 	}
 	return rows

@@ -186,6 +186,8 @@ func scrapeRelay(ctx context.Context, c *http.Client, url string) (testnet.Relay
 			st.RendezvousEntries = int64(v)
 		case "imigee_relay_rendezvous_record_bytes":
 			st.RecordBytes = int64(v)
+		case "process_resident_memory_bytes":
+			st.MemoryBytes = int64(v)
 		}
 	}
 	if err := sc.Err(); err != nil {

@@ -79,7 +79,7 @@ func TestProcsScenario(t *testing.T) {
 	if d.Items == 0 || d.Delivered != d.Recipients || d.ShareErrors != 0 {
 		t.Errorf("not every item arrived: %+v", d)
 	}
-	if st := sum.Relay; st.PeakRendezvousEntries == 0 {
+	if st := sum.Relay; st.PeakRendezvousEntries == 0 || st.PeakMemoryBytes == 0 {
 		t.Errorf("relay metrics not scraped: %+v", st)
 	}
 }
