@@ -287,14 +287,8 @@ func (pk *PairKeys) MessageKey() *[32]byte { k := pk.message; return &k }
 // right pair keys without trying all of them. Both ends compute the same
 // value; it is unlinkable across epochs to anyone without the pair key.
 func (pk *PairKeys) Hint(epoch uint64) [HintSize]byte {
-	m := hmac.New(sha256.New, pk.hint[:])
-	m.Write([]byte(hintLabel))
-	var e [8]byte
-	binary.BigEndian.PutUint64(e[:], epoch)
-	m.Write(e[:])
-	var h [HintSize]byte
-	copy(h[:], m.Sum(nil))
-	return h
+	m := macEpoch(pk.hint[:], epoch, []byte(hintLabel))
+	return [HintSize]byte(m[:HintSize])
 }
 
 // Proof returns this device's end-to-end match confirmation for epoch over

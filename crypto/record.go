@@ -26,14 +26,23 @@ const (
 // recordKey is HMAC(K_record, "record" ‖ epoch(8)): a record sealed for one
 // epoch does not open as another's.
 func (pk *PairKeys) recordKey(epoch uint64) *[32]byte {
-	m := hmac.New(sha256.New, pk.record[:])
-	m.Write([]byte(recordLabel))
+	k := macEpoch(pk.record[:], epoch, []byte(recordLabel))
+	return &k
+}
+
+// macEpoch is HMAC-SHA256(key, parts… ‖ epoch(8)), the shape of every
+// per-epoch derivation here.
+func macEpoch(key []byte, epoch uint64, parts ...[]byte) [32]byte {
+	m := hmac.New(sha256.New, key)
+	for _, p := range parts {
+		m.Write(p)
+	}
 	var e [8]byte
 	binary.BigEndian.PutUint64(e[:], epoch)
 	m.Write(e[:])
 	var k [32]byte
 	m.Sum(k[:0])
-	return &k
+	return k
 }
 
 // SealRecord seals a rendezvous record (for example the current transport
@@ -117,13 +126,7 @@ func NewRecordSeed(rand io.Reader) (RecordSeed, error) {
 
 // key is HMAC(seed, "imigee/shared-record/v1" ‖ epoch(8)).
 func (s RecordSeed) key(epoch uint64) *[32]byte {
-	m := hmac.New(sha256.New, s[:])
-	m.Write([]byte(sharedRecordLabel))
-	var e [8]byte
-	binary.BigEndian.PutUint64(e[:], epoch)
-	m.Write(e[:])
-	var k [32]byte
-	m.Sum(k[:0])
+	k := macEpoch(s[:], epoch, []byte(sharedRecordLabel))
 	return &k
 }
 
@@ -135,15 +138,8 @@ func SealSharedRecord(rand io.Reader, seed RecordSeed, epoch uint64, record []by
 
 // sharePad is the pad of sender's shares for epoch.
 func (pk *PairKeys) sharePad(sender *[32]byte, epoch uint64) [RecordShareSize]byte {
-	m := hmac.New(sha256.New, pk.record[:])
-	m.Write([]byte(shareLabel))
-	m.Write(sender[:])
-	var e [8]byte
-	binary.BigEndian.PutUint64(e[:], epoch)
-	m.Write(e[:])
-	var p [RecordShareSize]byte
-	copy(p[:], m.Sum(nil))
-	return p
+	m := macEpoch(pk.record[:], epoch, []byte(shareLabel), sender[:])
+	return [RecordShareSize]byte(m[:RecordShareSize])
 }
 
 // RecordShare is this device's share of seed for the friend, for epoch.

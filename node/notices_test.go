@@ -37,10 +37,7 @@ func TestNoticesRetried(t *testing.T) {
 	a := newTestNode(t, clock, ra.addrs())
 	b := newTestNode(t, clock, relayAddrs(rb))
 	bID, aID := link(t, a, b)
-	for _, tn := range []*testNode{a, b} {
-		fastRedial(tn.Node)
-		tn.pre = fastRedial
-	}
+	fastRedialAll(a, b)
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}

@@ -94,6 +94,14 @@ func fastRedial(n *Node) {
 	n.mu.Unlock()
 }
 
+// fastRedialAll applies fastRedial to each node now and on every restart.
+func fastRedialAll(tns ...*testNode) {
+	for _, tn := range tns {
+		fastRedial(tn.Node)
+		tn.pre = fastRedial
+	}
+}
+
 // TestRelayRestartKeepsDelivering: a relay restarts. A put acknowledged
 // before the restart is delivered after it, to a recipient that started
 // while the relay was down; and with both friends online through a second
@@ -109,10 +117,7 @@ func TestRelayRestartKeepsDelivering(t *testing.T) {
 	a := newTestNode(t, clock, rr.addrs())
 	b := newTestNode(t, clock, rr.addrs())
 	bID, aID := link(t, a, b)
-	for _, tn := range []*testNode{a, b} {
-		fastRedial(tn.Node)
-		tn.pre = fastRedial
-	}
+	fastRedialAll(a, b)
 
 	// An acknowledged put: b is offline, the message waits at the relay.
 	if err := b.Close(); err != nil {

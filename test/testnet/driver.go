@@ -107,6 +107,27 @@ type RelayStats struct {
 	MemoryBytes int64 `json:"memory_bytes"`
 }
 
+// SetMetric records one of the relay's Prometheus gauges (a full metric
+// name such as imigee_relay_store_bytes) and reports whether it was one
+// RelayStats holds; backends read them from a registry or a scrape.
+func (st *RelayStats) SetMetric(name string, v float64) bool {
+	switch name {
+	case "imigee_relay_store_bytes":
+		st.StoredBytes = int64(v)
+	case "imigee_relay_store_blobs":
+		st.StoredBlobs = int64(v)
+	case "imigee_relay_store_file_bytes":
+		st.FileBytes = int64(v)
+	case "imigee_relay_rendezvous_entries":
+		st.RendezvousEntries = int64(v)
+	case "imigee_relay_rendezvous_record_bytes":
+		st.RecordBytes = int64(v)
+	default:
+		return false
+	}
+	return true
+}
+
 // Event kinds written to events.jsonl. Node events mirror node.Event
 // kinds; the rest are the runner's own.
 const (

@@ -365,18 +365,8 @@ func (rd *relayDriver) Stats() testnet.RelayStats {
 				v += g.GetValue()
 			}
 		}
-		switch strings.TrimPrefix(mf.GetName(), "imigee_relay_") {
-		case "store_bytes":
-			st.StoredBytes = int64(v)
-		case "store_blobs":
-			st.StoredBlobs = int64(v)
-		case "store_file_bytes":
-			st.FileBytes = int64(v)
-		case "rendezvous_entries":
-			st.RendezvousEntries = int64(v)
-		case "rendezvous_record_bytes":
-			st.RecordBytes = int64(v)
-		}
+		// Not process_resident_memory_bytes: that is the whole simulator.
+		st.SetMetric(mf.GetName(), v)
 	}
 	return st
 }

@@ -175,19 +175,8 @@ func scrapeRelay(ctx context.Context, c *http.Client, url string) (testnet.Relay
 		if err != nil {
 			continue
 		}
-		switch f[0] {
-		case "imigee_relay_store_bytes":
-			st.StoredBytes = int64(v)
-		case "imigee_relay_store_blobs":
-			st.StoredBlobs = int64(v)
-		case "imigee_relay_store_file_bytes":
-			st.FileBytes = int64(v)
-		case "imigee_relay_rendezvous_entries":
-			st.RendezvousEntries = int64(v)
-		case "imigee_relay_rendezvous_record_bytes":
-			st.RecordBytes = int64(v)
-		case "process_resident_memory_bytes":
-			st.MemoryBytes = int64(v)
+		if !st.SetMetric(f[0], v) && f[0] == "process_resident_memory_bytes" {
+			st.MemoryBytes = int64(v) // the relay is a process of its own
 		}
 	}
 	if err := sc.Err(); err != nil {
