@@ -120,7 +120,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	out := fs.String("out", "", "results directory (required)")
-	mode := fs.String("mode", modeSim, "sim or procs")
+	mode := fs.String("mode", modeSim, "sim (in-process, real time), procs (processes) or simnet (simulated network, virtual time)")
 	quiet := fs.Bool("quiet", false, "no progress bar")
 	noPlots := fs.Bool("no-plots", false, "skip the PNG plots")
 	verbose := fs.Bool("v", false, "debug logs of nodes and relays on stderr")
