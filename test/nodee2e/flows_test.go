@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/imigee/imigee/crypto/geo"
+	"github.com/imigee/imigee/node"
 )
 
 // Places. Coordinates go to the nodes only through "imigee locate"; the
@@ -299,7 +300,7 @@ func TestNodeFlows(t *testing.T) {
 			shortNeedles = append(shortNeedles, strconv.FormatFloat(p[0], 'f', 3, 64), strconv.FormatFloat(p[1], 'f', 3, 64))
 		}
 		allowed := map[string]bool{"time": true, "event": true, "id": true, "friend": true, "item": true,
-			"type": true, "text": true, "path": true, "done": true, "total": true, "err": true}
+			"type": true, "text": true, "path": true, "done": true, "total": true, "err": true, "via": true}
 		lines := 0
 		for _, n := range []*nodeProc{w.alice, w.bob, w.carol} {
 			for _, l := range n.allLines() {
@@ -312,6 +313,10 @@ func TestNodeFlows(t *testing.T) {
 					if !allowed[k] {
 						t.Errorf("%s event has field %q: %s", n.name, k, l)
 					}
+				}
+				// The path an item took is a word, never a place.
+				if v, ok := m["via"]; ok && v != node.ViaDirect && v != node.ViaCircuit && v != node.ViaMailbox {
+					t.Errorf("%s event has via %q: %s", n.name, v, l)
 				}
 				// The timestamp's seconds could look like a short
 				// coordinate ("13.413…"): check it parses, then leave it out.
