@@ -66,20 +66,5 @@ func TestProcsScenario(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sum := res.Summary
-	t.Logf("meetings %+v", sum.Meetings.ByDistance[0])
-	t.Logf("delivery %+v", sum.Delivery)
-	if r := sum.Meetings.ByDistance[0]; r.Meetings != 1 || r.DetectedBoth != 1 {
-		t.Errorf("the 49 m meeting was not detected by both: %+v", r)
-	}
-	if sum.Meetings.False != 0 {
-		t.Errorf("%d false detections", sum.Meetings.False)
-	}
-	d := sum.Delivery
-	if d.Items == 0 || d.Delivered != d.Recipients || d.ShareErrors != 0 {
-		t.Errorf("not every item arrived: %+v", d)
-	}
-	if st := sum.Relay; st.PeakRendezvousEntries == 0 || st.PeakMemoryBytes == 0 {
-		t.Errorf("relay metrics not scraped: %+v", st)
-	}
+	testnet.CheckTwoFriends(t, res.Summary, "one machine")
 }

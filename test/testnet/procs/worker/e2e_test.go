@@ -142,19 +142,5 @@ func TestTwoWorkers(t *testing.T) {
 	if err := json.Unmarshal(raw, &sum); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("meetings %+v", sum.Meetings.ByDistance[0])
-	t.Logf("delivery %+v", sum.Delivery)
-	if r := sum.Meetings.ByDistance[0]; r.Meetings != 1 || r.DetectedBoth != 1 {
-		t.Errorf("the 49 m meeting across workers was not detected by both: %+v", r)
-	}
-	if sum.Meetings.False != 0 {
-		t.Errorf("%d false detections", sum.Meetings.False)
-	}
-	d := sum.Delivery
-	if d.Items == 0 || d.Delivered != d.Recipients || d.ShareErrors != 0 {
-		t.Errorf("not every item arrived: %+v", d)
-	}
-	if st := sum.Relay; st.PeakRendezvousEntries == 0 {
-		t.Errorf("relay metrics not scraped through the workers: %+v", st)
-	}
+	testnet.CheckTwoFriends(t, &sum, "two workers")
 }
