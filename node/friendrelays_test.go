@@ -62,18 +62,7 @@ func splitPair(t *testing.T) (clock *testClock, ra, rb *relay.Relay, a, b *testN
 // sender's relay, and afterwards neither relay holds anything.
 func TestOfflineAcrossRelays(t *testing.T) {
 	clock, ra, rb, a, b, bID, aID := splitPair(t)
-	if err := b.Close(); err != nil {
-		t.Fatal(err)
-	}
-	path, data := writeFile(t, 200<<10+5)
-	id, err := a.SharePhoto(path, []string{bID})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mid, err := a.SendMessage(bID, "across relays")
-	if err != nil {
-		t.Fatal(err)
-	}
+	id, mid, data := leaveForAbsent(t, a, b, bID)
 	a.ev.waitRetrying(t, a.Node, clock, EventQueued, func(e Event) bool { return e.ItemID == id }, 30*time.Second)
 	a.ev.waitRetrying(t, a.Node, clock, EventQueued, func(e Event) bool { return e.ItemID == mid }, 30*time.Second)
 	if got := pendingAt(t, a.Node, rb); got < 4 {
@@ -130,19 +119,7 @@ func TestLinkViaMailboxAcrossRelays(t *testing.T) {
 	ra, rb := startRelay(t, clock), startRelay(t, clock)
 	a := newTestNode(t, clock, relayAddrs(ra))
 	b := newTestNode(t, clock, relayAddrs(rb))
-	inv, err := a.Invite()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Close(); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	aID, err := b.Link(ctx, inv)
-	if err != nil {
-		t.Fatal(err)
-	}
+	aID := linkWhileAway(t, a, b)
 	mid, err := b.SendMessage(aID, "linked across relays")
 	if err != nil {
 		t.Fatal(err)

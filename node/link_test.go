@@ -75,16 +75,10 @@ func TestBadInvites(t *testing.T) {
 	}
 }
 
-// TestLinkViaMailbox: the inviter is offline; the request is parked in the
-// invite's mailbox at the relay, the requester has the friend at once and
-// can already send; the inviter completes the link when it comes back and
-// receives what was sent meanwhile.
-func TestLinkViaMailbox(t *testing.T) {
-	clock := newTestClock()
-	r := startRelay(t, clock)
-	ra := relayAddrs(r)
-	a := newTestNode(t, clock, ra)
-	b := newTestNode(t, clock, ra)
+// linkWhileAway has b link with a from a's invite after a went offline
+// (the link request waits in a's mailbox) and returns a's friend ID.
+func linkWhileAway(t *testing.T, a, b *testNode) string {
+	t.Helper()
 	inv, err := a.Invite()
 	if err != nil {
 		t.Fatal(err)
@@ -98,6 +92,20 @@ func TestLinkViaMailbox(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return aID
+}
+
+// TestLinkViaMailbox: the inviter is offline; the request is parked in the
+// invite's mailbox at the relay, the requester has the friend at once and
+// can already send; the inviter completes the link when it comes back and
+// receives what was sent meanwhile.
+func TestLinkViaMailbox(t *testing.T) {
+	clock := newTestClock()
+	r := startRelay(t, clock)
+	ra := relayAddrs(r)
+	a := newTestNode(t, clock, ra)
+	b := newTestNode(t, clock, ra)
+	aID := linkWhileAway(t, a, b)
 	b.ev.wait(t, EventFriendLinked, func(e Event) bool { return e.FriendID == aID }, 5*time.Second)
 	mid, err := b.SendMessage(aID, "linked while you were away")
 	if err != nil {

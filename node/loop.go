@@ -203,9 +203,16 @@ func (n *Node) deliver(ctx context.Context, itemID, friendID string) {
 		r.Attempts++
 		r.LastTry = start
 		r.Gen = gen
-		back := RetryMin << min(r.Attempts-1, 12)
-		r.NextTry = n.cfg.Now().Add(min(back, RetryMax)).Unix()
+		r.NextTry = n.nextTry(r.Attempts)
 	})
+}
+
+// nextTry is when attempt number attempts+1 falls due (unix seconds):
+// RetryMin after the first failure, doubling up to RetryMax. Outbox
+// deliveries and notices share it.
+func (n *Node) nextTry(attempts int) int64 {
+	back := RetryMin << min(attempts-1, 12)
+	return n.cfg.Now().Add(min(back, RetryMax)).Unix()
 }
 
 // markRejected records that friendID declined the item and tells the app

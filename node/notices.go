@@ -146,7 +146,9 @@ func (n *Node) postNotice(ctx context.Context, key string) {
 		err = n.putBlobs(ctx, f, [][]byte{sealed})
 	}
 	if err == nil {
-		n.dropNotice(key, b)
+		// Posted: drop it, unless it was queued again meanwhile (then that
+		// one is posted too).
+		n.ifNoticeUnchanged(key, b, func(tx *localstore.Tx) error { return tx.Delete(localstore.Retry, key) })
 		return
 	}
 	n.log.Debug("notice not posted; will retry", "reject", nt.Reject, "err", err)
@@ -154,28 +156,24 @@ func (n *Node) postNotice(ctx context.Context, key string) {
 		// Closing: the record stays due for the next start.
 		return
 	}
-	_ = n.store.Update(func(tx *localstore.Tx) error {
-		cur, err := tx.Get(localstore.Retry, key)
-		if err != nil || string(cur) != string(b) {
-			return nil // posted or queued again meanwhile
-		}
+	n.ifNoticeUnchanged(key, b, func(tx *localstore.Tx) error {
 		nt.Attempts++
 		nt.Gen = gen
-		back := RetryMin << min(nt.Attempts-1, 12)
-		nt.NextTry = n.cfg.Now().Add(min(back, RetryMax)).Unix()
+		nt.NextTry = n.nextTry(nt.Attempts)
 		nb, _ := json.Marshal(&nt)
 		return tx.Put(localstore.Retry, key, nb)
 	})
 }
 
-// dropNotice deletes the notice record once posted, unless it was queued
-// again meanwhile (then that one is posted too).
-func (n *Node) dropNotice(key string, posted []byte) {
+// ifNoticeUnchanged runs change in one transaction if the record named key
+// still reads was: a notice posted, or queued again, meanwhile is left as
+// it is.
+func (n *Node) ifNoticeUnchanged(key string, was []byte, change func(tx *localstore.Tx) error) {
 	_ = n.store.Update(func(tx *localstore.Tx) error {
 		cur, err := tx.Get(localstore.Retry, key)
-		if err != nil || string(cur) != string(posted) {
+		if err != nil || string(cur) != string(was) {
 			return nil
 		}
-		return tx.Delete(localstore.Retry, key)
+		return change(tx)
 	})
 }

@@ -41,18 +41,7 @@ func TestOfflineDeliveryThroughRelay(t *testing.T) {
 	if a.mailboxKeyFor(fb) == fb.card.BoxPub {
 		t.Fatal("no prekey known after linking")
 	}
-	if err := b.Close(); err != nil {
-		t.Fatal(err)
-	}
-	path, data := writeFile(t, 200<<10+5) // 4 chunks → 2 chunk blobs
-	id, err := a.SharePhoto(path, []string{bID})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mid, err := a.SendMessage(bID, "left this for you")
-	if err != nil {
-		t.Fatal(err)
-	}
+	id, mid, data := leaveForAbsent(t, a, b, bID)
 	// Both items are announced as queued at b's relay mailbox, and Pending
 	// says so per recipient.
 	a.ev.wait(t, EventQueued, func(e Event) bool { return e.ItemID == id && e.FriendID == bID }, 30*time.Second)
@@ -120,6 +109,24 @@ func TestOfflineRejectReachesSender(t *testing.T) {
 		t.Fatalf("failure event %+v", ev)
 	}
 	waitFor(t, 10*time.Second, func() bool { return len(a.Pending()) == 0 })
+}
+
+// leaveForAbsent closes b and has a share a photo of 4 chunks (2 chunk
+// blobs) and a message with it: what an offline test then delivers.
+func leaveForAbsent(t *testing.T, a, b *testNode, bID string) (id, mid string, data []byte) {
+	t.Helper()
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	path, data := writeFile(t, 200<<10+5)
+	id, err := a.SharePhoto(path, []string{bID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mid, err = a.SendMessage(bID, "left this for you"); err != nil {
+		t.Fatal(err)
+	}
+	return id, mid, data
 }
 
 // acceptOffline is the returning recipient's side of an offline share: b is
