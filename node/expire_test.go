@@ -16,11 +16,7 @@ func TestPendingCopyExpires(t *testing.T) {
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}
-	path, _ := writeFile(t, 1000)
-	id, err := a.SharePhoto(path, []string{bID})
-	if err != nil {
-		t.Fatal(err)
-	}
+	id, _ := sharePhoto(t, a, []string{bID}, 1000)
 	if len(a.Pending()) != 1 {
 		t.Fatal("not pending")
 	}

@@ -87,11 +87,7 @@ func TestOfflineRejectAcrossRelays(t *testing.T) {
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}
-	path, _ := writeFile(t, 10<<10)
-	id, err := a.SharePhoto(path, []string{bID})
-	if err != nil {
-		t.Fatal(err)
-	}
+	id, _ := sharePhoto(t, a, []string{bID}, 10<<10)
 	a.ev.waitRetrying(t, a.Node, clock, EventQueued, func(e Event) bool { return e.ItemID == id }, 30*time.Second)
 	if err := a.Close(); err != nil {
 		t.Fatal(err)

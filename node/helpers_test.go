@@ -232,6 +232,18 @@ func writeFile(t testing.TB, size int) (string, []byte) {
 	return p, data
 }
 
+// sharePhoto has from share a random photo of size bytes with to and
+// returns the item ID and the photo's bytes.
+func sharePhoto(t testing.TB, from *testNode, to []string, size int) (string, []byte) {
+	t.Helper()
+	path, data := writeFile(t, size)
+	id, err := from.SharePhoto(path, to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id, data
+}
+
 func sameFile(t testing.TB, path string, want []byte) {
 	t.Helper()
 	got, err := os.ReadFile(path)

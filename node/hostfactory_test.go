@@ -48,11 +48,7 @@ func TestHostFactory(t *testing.T) {
 	if err := b.SetAutoAccept(aID, true); err != nil {
 		t.Fatal(err)
 	}
-	path, data := writeFile(t, 150<<10)
-	id, err := a.SharePhoto(path, []string{bID})
-	if err != nil {
-		t.Fatal(err)
-	}
+	id, data := sharePhoto(t, a, []string{bID}, 150<<10)
 	got := b.ev.wait(t, EventItemReceived, func(e Event) bool { return e.ItemID == id }, 20*time.Second)
 	sameFile(t, got.Path, data)
 	a.ev.wait(t, EventDelivered, func(e Event) bool { return e.ItemID == id }, 10*time.Second)

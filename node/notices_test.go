@@ -45,11 +45,7 @@ func TestNoticesRetried(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	path, _ := writeFile(t, 20<<10)
-	pid, err := a.SharePhoto(path, []string{bID})
-	if err != nil {
-		t.Fatal(err)
-	}
+	pid, _ := sharePhoto(t, a, []string{bID}, 20<<10)
 	for _, id := range []string{mid, pid} {
 		a.ev.waitRetrying(t, a.Node, clock, EventQueued, func(e Event) bool { return e.ItemID == id }, 30*time.Second)
 	}

@@ -88,11 +88,7 @@ func TestOfflineRejectReachesSender(t *testing.T) {
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}
-	path, _ := writeFile(t, 10<<10)
-	id, err := a.SharePhoto(path, []string{bID})
-	if err != nil {
-		t.Fatal(err)
-	}
+	id, _ := sharePhoto(t, a, []string{bID}, 10<<10)
 	a.ev.wait(t, EventQueued, func(e Event) bool { return e.ItemID == id }, 30*time.Second)
 	// a goes away too, so b's decision cannot travel on a stream.
 	if err := a.Close(); err != nil {
@@ -118,12 +114,9 @@ func leaveForAbsent(t *testing.T, a, b *testNode, bID string) (id, mid string, d
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}
-	path, data := writeFile(t, 200<<10+5)
-	id, err := a.SharePhoto(path, []string{bID})
+	id, data = sharePhoto(t, a, []string{bID}, 200<<10+5)
+	mid, err := a.SendMessage(bID, "left this for you")
 	if err != nil {
-		t.Fatal(err)
-	}
-	if mid, err = a.SendMessage(bID, "left this for you"); err != nil {
 		t.Fatal(err)
 	}
 	return id, mid, data

@@ -20,11 +20,7 @@ func pair(t *testing.T) (*testClock, []string, *testNode, *testNode, string, str
 
 func TestShareDirectAccept(t *testing.T) {
 	_, _, a, b, bID, aID := pair(t)
-	path, data := writeFile(t, 300<<10+17)
-	id, err := a.SharePhoto(path, []string{bID})
-	if err != nil {
-		t.Fatal(err)
-	}
+	id, data := sharePhoto(t, a, []string{bID}, 300<<10+17)
 	off := b.ev.wait(t, EventItemOffered, nil, 10*time.Second)
 	if off.ItemID != id || off.FriendID != aID || off.Type != TypePhoto || off.Total != int64(len(data)) {
 		t.Fatalf("offer event %+v", off)
@@ -56,11 +52,7 @@ func TestShareDirectAccept(t *testing.T) {
 
 func TestShareDirectReject(t *testing.T) {
 	_, _, a, b, bID, _ := pair(t)
-	path, _ := writeFile(t, 10<<10)
-	id, err := a.SharePhoto(path, []string{bID})
-	if err != nil {
-		t.Fatal(err)
-	}
+	id, _ := sharePhoto(t, a, []string{bID}, 10<<10)
 	b.ev.wait(t, EventItemOffered, nil, 10*time.Second)
 	if err := b.Reject(id); err != nil {
 		t.Fatal(err)
