@@ -251,7 +251,7 @@ func (n *Node) processBlob(ctx context.Context, f *friend, data []byte) bool {
 		if err := n.deliverSmall(f, op, ViaMailbox); err != nil {
 			return true
 		}
-		n.sendMailboxReceipt(ctx, f, op.ItemID[:], nil)
+		n.sendMailboxReceipt(f, op.ItemID[:], nil)
 		return true
 	case crypto.TypeReceipt:
 		if len(op.Payload) != 64 {
@@ -269,7 +269,7 @@ func (n *Node) processBlob(ctx context.Context, f *friend, data []byte) bool {
 		return true
 	case crypto.TypeOffer:
 		if sr, ok := n.seen(id); ok {
-			n.sendMailboxReceipt(ctx, f, op.ItemID[:], sr.Hash)
+			n.sendMailboxReceipt(f, op.ItemID[:], sr.Hash)
 			return true
 		}
 		m, op2, err := n.openOffer(f, op.ItemID[:], data)
@@ -290,7 +290,7 @@ func (n *Node) processBlob(ctx context.Context, f *friend, data []byte) bool {
 			// Fetched again after delivery: the receipt may not have
 			// been queued (a crash in between); queueing it twice is
 			// harmless.
-			n.sendMailboxReceipt(ctx, f, op.ItemID[:], sr.Hash)
+			n.sendMailboxReceipt(f, op.ItemID[:], sr.Hash)
 			return true
 		}
 		r, err := n.getIn(id)
@@ -377,7 +377,7 @@ func (n *Node) finishMailboxItem(r *inRec) error {
 		return nil
 	}
 	idb, _ := hex.DecodeString(r.ID)
-	n.sendMailboxReceipt(n.ctx, f, idb, r.Meta.Hash)
+	n.sendMailboxReceipt(f, idb, r.Meta.Hash)
 	return nil
 }
 

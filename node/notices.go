@@ -48,13 +48,13 @@ func (nt *notice) key() string { return noticePrefix + nt.Item + ":" + nt.Friend
 
 // sendMailboxReceipt queues a signed receipt (over the item ID and content
 // hash; nil for messages and likes) for friend f's mailbox.
-func (n *Node) sendMailboxReceipt(_ context.Context, f *friend, idb, hash []byte) {
+func (n *Node) sendMailboxReceipt(f *friend, idb, hash []byte) {
 	n.queueNotice(f, idb, n.id.Sign(receiptMessage(idb, hash)), false)
 }
 
 // sendMailboxReject queues a signed rejection of an item for friend f's
 // mailbox (it travels in a TypeReceipt envelope).
-func (n *Node) sendMailboxReject(_ context.Context, f *friend, idb []byte) {
+func (n *Node) sendMailboxReject(f *friend, idb []byte) {
 	n.queueNotice(f, idb, n.id.Sign(rejectMessage(idb)), true)
 }
 

@@ -94,8 +94,8 @@ func TestNoticesRetried(t *testing.T) {
 	}
 	midb, _ := hex.DecodeString(mid)
 	pidb, _ := hex.DecodeString(pid)
-	b.sendMailboxReceipt(b.ctx, fa, midb, nil)
-	b.sendMailboxReject(b.ctx, fa, pidb)
+	b.sendMailboxReceipt(fa, midb, nil)
+	b.sendMailboxReject(fa, pidb)
 	waitFor(t, 20*time.Second, func() bool {
 		return len(storedNotices(b.Node)) == 0 && pendingAt(t, a.Node, ra.r) == 0 && pendingAt(t, a.Node, rb) == 0
 	})
@@ -118,7 +118,7 @@ func TestNoticeDroppedAfterRetention(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, idb := newItemID()
-	a.sendMailboxReceipt(a.ctx, fb, idb[:], nil)
+	a.sendMailboxReceipt(fb, idb[:], nil)
 	waitFor(t, 20*time.Second, func() bool {
 		ns := storedNotices(a.Node)
 		return len(ns) == 1 && ns[0].Attempts > 0 && ns[0].NextTry > clock.Now().Unix()

@@ -491,7 +491,7 @@ func (n *Node) decide(itemID string, accept bool) error {
 		// sender gave up waiting): tell the sender through its mailbox.
 		if f, err := n.friend(r.From); err == nil && n.hasRelays() {
 			idb, _ := hex.DecodeString(r.ID)
-			n.spawn(func(ctx context.Context) { n.sendMailboxReject(ctx, f, idb) })
+			n.sendMailboxReject(f, idb) // stored, then posted by the loop
 		}
 		return nil
 	}

@@ -209,10 +209,14 @@ func TestSharedRecord(t *testing.T) {
 	if string(others[0].Match.Record) != "b-share" || string(others[0].Match.Shared) != "b's" {
 		t.Fatalf("a is owed %+v", others[0].Match)
 	}
-	// A plain Announce still works and carries no shared record.
-	_, mine, _, _ = e.Announce(b, secs, ep, []Announcement{{Tokens: []Token{tok(1, true)}, Record: []byte("plain")}})
-	if len(mine) != 1 || mine[0].Shared == nil {
+	// A plain Announce still matches: it gets a's shared record, and a is
+	// owed the plain record with no shared one.
+	_, mine, others, _ = e.Announce(b, secs, ep, []Announcement{{Tokens: []Token{tok(1, true)}, Record: []byte("plain")}})
+	if len(mine) != 1 || string(mine[0].Shared) != string(shared) {
 		t.Fatalf("match against a's shared announcement: %+v", mine)
+	}
+	if len(others) != 1 || string(others[0].Match.Record) != "plain" || others[0].Match.Shared != nil {
+		t.Fatalf("a is owed %+v", others)
 	}
 	e.Withdraw(a)
 	if st := e.Stats(); st.RecordBytes != int64(len("b's")+len("b-share")+len("plain")) {
