@@ -207,17 +207,15 @@ func (s *server) serveConn(c net.Conn) {
 // readRequest reads one newline-terminated JSON request of at most
 // MaxRequestSize bytes; unknown fields are an error.
 func readRequest(r io.Reader) (*request, error) {
+	// readLine copies each fragment before reading the next: ReadSlice's
+	// result is only valid until the following read (a request longer than
+	// the 4 KiB buffer used to be corrupted by reusing it).
 	br := bufio.NewReaderSize(io.LimitReader(r, MaxRequestSize+1), 4096)
-	line, err := br.ReadSlice('\n')
-	for errors.Is(err, bufio.ErrBufferFull) {
-		var more []byte
-		more, err = br.ReadSlice('\n')
-		line = append(append([]byte(nil), line...), more...)
-	}
-	if len(line) > MaxRequestSize {
+	line, err := readLine(br, MaxRequestSize)
+	if errors.Is(err, errLineTooLong) {
 		return nil, fmt.Errorf("request larger than %d bytes", MaxRequestSize)
 	}
-	if err != nil && !(errors.Is(err, io.EOF) && len(line) > 0) {
+	if err != nil {
 		return nil, fmt.Errorf("read request: %w", err)
 	}
 	dec := json.NewDecoder(bytes.NewReader(line))
@@ -395,14 +393,18 @@ func roundTrip(c net.Conn, req *request) (*response, *bufio.Reader, error) {
 	return &resp, br, nil
 }
 
-// readLine reads one line of at most max bytes.
+// errLineTooLong: a line passed readLine's limit.
+var errLineTooLong = errors.New("line too long")
+
+// readLine reads one line of at most max bytes (the newline counted; a
+// last line may end at EOF instead).
 func readLine(br *bufio.Reader, max int) ([]byte, error) {
 	var line []byte
 	for {
 		frag, err := br.ReadSlice('\n')
 		line = append(line, frag...)
 		if len(line) > max {
-			return nil, fmt.Errorf("line longer than %d bytes", max)
+			return nil, fmt.Errorf("%w: more than %d bytes", errLineTooLong, max)
 		}
 		if err == nil {
 			return line, nil

@@ -17,6 +17,37 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
+// TestReadRequestLarge: requests up to MaxRequestSize bytes (the newline
+// counted) arrive intact, whatever their length relative to the reader's
+// 4 KiB buffer; one byte more is refused with a clear error. A
+// 16,000-character message failed with "bad request: invalid character"
+// before readLine copied each fragment.
+func TestReadRequestLarge(t *testing.T) {
+	frame := func(n int) string { // a request line of exactly n bytes
+		pre, post := `{"cmd":"message","text":"`, `"}`+"\n"
+		return pre + strings.Repeat("x", n-len(pre)-len(post)) + post
+	}
+	for _, n := range []int{4095, 4096, 4097, 8193, 16000 + 30, MaxRequestSize - 1, MaxRequestSize} {
+		in := frame(n)
+		r, err := readRequest(strings.NewReader(in))
+		if err != nil || r.Cmd != "message" || len(in) != n || len(r.Text) != n-28 {
+			t.Fatalf("%d-byte request: %v", n, err)
+		}
+	}
+	// A 16,000-character message with multi-byte characters (JSON-escaped
+	// as the CLI sends it).
+	text := strings.Repeat("é<", 8000)
+	b, _ := json.Marshal(request{Cmd: "message", Friend: "abcd", Text: text})
+	r, err := readRequest(bytes.NewReader(append(b, '\n')))
+	if err != nil || r.Text != text {
+		t.Fatalf("16,000-character message: %v", err)
+	}
+	_, err = readRequest(strings.NewReader(frame(MaxRequestSize + 1)))
+	if err == nil || !strings.Contains(err.Error(), "request larger than 65536 bytes") {
+		t.Fatalf("one byte over: %v", err)
+	}
+}
+
 func TestReadRequest(t *testing.T) {
 	for _, tc := range []struct {
 		in   string
@@ -143,12 +174,22 @@ func TestServerRoundTrip(t *testing.T) {
 		if r.Cmd == "id" {
 			return idResult{ID: "me"}, nil
 		}
+		if r.Cmd == "message" {
+			return idResult{ID: r.Text}, nil
+		}
 		return nil, errors.New("nope")
 	})
 	defer srv.close()
 	var id idResult
 	if err := call(dir, &request{Cmd: "id"}, &id); err != nil || id.ID != "me" {
 		t.Fatalf("id: %+v %v", id, err)
+	}
+	long := strings.Repeat("m", 16000)
+	if err := call(dir, &request{Cmd: "message", Friend: "ab", Text: long}, &id); err != nil || id.ID != long {
+		t.Fatalf("16,000-character message: %v", err)
+	}
+	if err := call(dir, &request{Cmd: "message", Text: strings.Repeat("m", MaxRequestSize)}, nil); err == nil || !strings.Contains(err.Error(), "request larger than") {
+		t.Fatalf("oversized request: %v", err)
 	}
 	if err := call(dir, &request{Cmd: "other"}, nil); err == nil || err.Error() != "nope" {
 		t.Fatalf("error not passed on: %v", err)
