@@ -105,9 +105,15 @@ func (rs *rvStream) handle(req *pb.RendezvousRequest) *pb.RendezvousResponse {
 		return rs.announce(b.Announce)
 	case *pb.RendezvousRequest_Withdraw:
 		r.m.req[reqWithdraw].Inc()
-		n := r.rv.Withdraw(rs.sess)
-		if n > 0 {
-			r.gossipWithdraw(rs.sess)
+		// Every rendezvous session of this connection, not only this
+		// stream's: a client that goes quiet must not stay visible
+		// through a stream it forgot about (PROTOCOL.md, Withdraw).
+		n := 0
+		for _, s := range rs.conn.sessionList() {
+			if d := r.rv.Withdraw(s); d > 0 {
+				n += d
+				r.gossipWithdraw(s)
+			}
 		}
 		return &pb.RendezvousResponse{Body: &pb.RendezvousResponse_Withdraw{Withdraw: &pb.WithdrawResult{Dropped: uint32(n)}}}
 	}

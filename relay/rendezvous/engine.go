@@ -251,9 +251,13 @@ func (e *Engine) Accepts(epochSeconds uint32, epoch uint64) error {
 
 // Announce adds the announcements of s for one epoch and matches them. It is
 // all or nothing: on error nothing changed. It returns the number of new
-// token entries, the matches for s, and the matches owed to other sessions.
-// A token s already announced in this epoch is not added again (a re-announce
-// is cheap and idempotent); a near token repeated as here becomes here.
+// token entries plus the entries that became here, the matches for s, and
+// the matches owed to other sessions. A token s already announced in this
+// epoch is not added again (a re-announce is cheap and idempotent); a near
+// token repeated as here (in a later call, or in the same call) becomes
+// here, takes the record of the announcement that made it here, and is
+// matched again against the near entries of other sessions. A here entry
+// never goes back to near within its epoch.
 func (e *Engine) Announce(s *Session, epochSeconds uint32, epoch uint64, anns []Announcement) (int, []Match, []Delivery, error) {
 	return e.AnnounceShared(s, epochSeconds, epoch, nil, anns)
 }
@@ -279,6 +283,8 @@ func (e *Engine) AnnounceShared(s *Session, epochSeconds uint32, epoch uint64, s
 	e.sweepLocked()
 	// Count what is new before changing anything.
 	have := s.tokens[k]
+	idx := e.epochs[k]
+	hereIn, up := e.upgradesLocked(s, idx, have, anns)
 	newTok := 0
 	var recBytes int64
 	var seen map[[TokenSize]byte]struct{}
@@ -286,6 +292,9 @@ func (e *Engine) AnnounceShared(s *Session, epochSeconds uint32, epoch uint64, s
 		added := false
 		for _, t := range a.Tokens {
 			if _, ok := have[t.Value]; ok {
+				if up[t.Value] {
+					added = true
+				}
 				continue
 			}
 			if seen == nil {
@@ -302,7 +311,7 @@ func (e *Engine) AnnounceShared(s *Session, epochSeconds uint32, epoch uint64, s
 			recBytes += int64(len(a.Record))
 		}
 	}
-	if newTok > 0 {
+	if newTok+len(up) > 0 {
 		recBytes += int64(len(shared))
 	}
 	if used := s.budgetUsed(k); used+newTok > e.cfg.TokenBudget {
@@ -313,10 +322,9 @@ func (e *Engine) AnnounceShared(s *Session, epochSeconds uint32, epoch uint64, s
 		e.st.Refused++
 		return 0, nil, nil, ErrFull
 	}
-	if newTok == 0 {
+	if newTok == 0 && len(up) == 0 {
 		return 0, nil, nil, nil
 	}
-	idx := e.epochs[k]
 	if idx == nil {
 		idx = &epochIndex{buckets: make(map[[TokenSize]byte][]entry), end: k.end(e.cfg.Skew)}
 		e.epochs[k] = idx
@@ -327,6 +335,7 @@ func (e *Engine) AnnounceShared(s *Session, epochSeconds uint32, epoch uint64, s
 	}
 	var mine []Match
 	var others []Delivery
+	upgraded := 0
 	var sh *record
 	if len(shared) > 0 {
 		sh = &record{data: append([]byte(nil), shared...)}
@@ -335,7 +344,8 @@ func (e *Engine) AnnounceShared(s *Session, epochSeconds uint32, epoch uint64, s
 	for _, a := range anns {
 		var rec *record
 		for _, t := range a.Tokens {
-			if _, ok := have[t.Value]; ok {
+			_, had := have[t.Value]
+			if had && !up[t.Value] {
 				continue
 			}
 			if rec == nil {
@@ -345,18 +355,41 @@ func (e *Engine) AnnounceShared(s *Session, epochSeconds uint32, epoch uint64, s
 					sh.refs++
 				}
 			}
-			have[t.Value] = struct{}{}
 			rec.refs++
 			b := idx.buckets[t.Value]
+			if had {
+				// A near entry of s announced again as here: it becomes
+				// here, takes this announcement's record, and now matches
+				// the near entries it could not match before.
+				delete(up, t.Value)
+				for i := range b {
+					if b[i].sess == s {
+						e.release(b[i].record)
+						b[i].here, b[i].record = true, rec
+					}
+				}
+				for _, o := range b {
+					if o.sess == s || o.here {
+						continue
+					}
+					e.st.Matches++
+					mine = append(mine, Match{EpochSeconds: epochSeconds, Epoch: epoch, Token: t.Value, Record: o.record.data, Shared: o.record.sharedData()})
+					others = append(others, Delivery{To: o.sess, Match: Match{EpochSeconds: epochSeconds, Epoch: epoch, Token: t.Value, Record: rec.data, Shared: rec.sharedData()}})
+				}
+				upgraded++
+				continue
+			}
+			have[t.Value] = struct{}{}
+			here := hereIn[t.Value]
 			for _, o := range b {
-				if o.sess == s || (!t.Here && !o.here) {
+				if o.sess == s || (!here && !o.here) {
 					continue
 				}
 				e.st.Matches++
 				mine = append(mine, Match{EpochSeconds: epochSeconds, Epoch: epoch, Token: t.Value, Record: o.record.data, Shared: o.record.sharedData()})
 				others = append(others, Delivery{To: o.sess, Match: Match{EpochSeconds: epochSeconds, Epoch: epoch, Token: t.Value, Record: rec.data, Shared: rec.sharedData()}})
 			}
-			idx.buckets[t.Value] = append(b, entry{sess: s, here: t.Here, record: rec})
+			idx.buckets[t.Value] = append(b, entry{sess: s, here: here, record: rec})
 		}
 	}
 	e.entries += newTok
@@ -364,7 +397,36 @@ func (e *Engine) AnnounceShared(s *Session, epochSeconds uint32, epoch uint64, s
 	s.charge(k, newTok)
 	e.sessions[s] = struct{}{}
 	e.st.Announced += uint64(newTok)
-	return newTok, mine, others, nil
+	return newTok + upgraded, mine, others, nil
+}
+
+// upgradesLocked returns, for the tokens of anns, whether any of their
+// occurrences is here (a token both near and here in one call is here),
+// and the set of tokens s already holds as near in idx that anns now
+// announce as here.
+func (e *Engine) upgradesLocked(s *Session, idx *epochIndex, have map[[TokenSize]byte]struct{}, anns []Announcement) (map[[TokenSize]byte]bool, map[[TokenSize]byte]bool) {
+	hereIn := make(map[[TokenSize]byte]bool)
+	var up map[[TokenSize]byte]bool
+	for _, a := range anns {
+		for _, t := range a.Tokens {
+			hereIn[t.Value] = hereIn[t.Value] || t.Here
+			if !t.Here || idx == nil {
+				continue
+			}
+			if _, ok := have[t.Value]; !ok {
+				continue
+			}
+			for _, o := range idx.buckets[t.Value] {
+				if o.sess == s && !o.here {
+					if up == nil {
+						up = make(map[[TokenSize]byte]bool)
+					}
+					up[t.Value] = true
+				}
+			}
+		}
+	}
+	return hereIn, up
 }
 
 // Withdraw removes every entry of s and returns how many there were. The

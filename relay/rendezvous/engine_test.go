@@ -228,3 +228,79 @@ func TestSharedRecord(t *testing.T) {
 		t.Fatalf("after expiry: %+v", st)
 	}
 }
+
+// TestNearBecomesHere: a token a session holds as near and announces again
+// as here becomes here and matches other sessions' near entries — whether
+// the re-announce carries the same record or another, both kinds arrive in
+// one call, or the other side's near token comes later. The entry takes the
+// record of the announcement that made it here. Before, the engine kept the
+// entry near and reported no match in every one of these cases.
+func TestNearBecomesHere(t *testing.T) {
+	ann := func(rec string, toks ...Token) []Announcement {
+		return []Announcement{{Tokens: toks, Record: []byte(rec)}}
+	}
+	cases := []struct {
+		name  string
+		first []Announcement // a's first call (nil: none)
+		again []Announcement // a's second call
+	}{
+		{"same record", ann("ra", tok(1, false)), ann("ra", tok(1, true))},
+		{"other record", ann("old", tok(1, false)), ann("ra", tok(1, true))},
+		{"both kinds in one call", nil, ann("ra", tok(1, false), tok(1, true))},
+		{"both kinds, here first", nil, ann("ra", tok(1, true), tok(1, false))},
+		{"near then here in two announcements of one call", nil, append(ann("ra", tok(1, false)), ann("ra", tok(1, true))...)},
+	}
+	for _, tc := range cases {
+		for _, bFirst := range []bool{true, false} {
+			name := tc.name + "/other side first"
+			if !bFirst {
+				name = tc.name + "/other side later"
+			}
+			t.Run(name, func(t *testing.T) {
+				e, _, ep := newEngine(t, Config{})
+				a, b := e.NewSession("a", nil), e.NewSession("b", nil)
+				bNear := ann("rb", tok(1, false))
+				if bFirst {
+					if _, mine, _, err := e.Announce(b, secs, ep, bNear); err != nil || len(mine) != 0 {
+						t.Fatalf("b: %v %d", err, len(mine))
+					}
+				}
+				if tc.first != nil {
+					if _, mine, _, err := e.Announce(a, secs, ep, tc.first); err != nil || len(mine) != 0 {
+						t.Fatalf("a near: %v %d", err, len(mine))
+					}
+				}
+				n, mine, others, err := e.Announce(a, secs, ep, tc.again)
+				if err != nil || n != 1 {
+					t.Fatalf("a here: n=%d %v", n, err)
+				}
+				if bFirst {
+					if len(mine) != 1 || string(mine[0].Record) != "rb" || len(others) != 1 || others[0].To != b || string(others[0].Match.Record) != "ra" {
+						t.Fatalf("no match on upgrade: %+v %+v", mine, others)
+					}
+				} else {
+					_, mine, others, err = e.Announce(b, secs, ep, bNear)
+					if err != nil || len(mine) != 1 || string(mine[0].Record) != "ra" || len(others) != 1 || others[0].To != a {
+						t.Fatalf("a later near does not match the upgraded token: %v %+v %+v", err, mine, others)
+					}
+				}
+				if e.Entries(a) != 1 {
+					t.Fatalf("a holds %d entries, want 1", e.Entries(a))
+				}
+				// Idempotent from now on: here again, or near again, changes nothing.
+				for _, again := range [][]Announcement{ann("ra", tok(1, true)), ann("ra", tok(1, false))} {
+					if n, mine, others, err := e.Announce(a, secs, ep, again); err != nil || n != 0 || len(mine)+len(others) != 0 {
+						t.Fatalf("repeat: n=%d %v %d %d", n, err, len(mine), len(others))
+					}
+				}
+				// The replaced record's bytes are released: after withdrawing
+				// both, nothing is held.
+				e.Withdraw(a)
+				e.Withdraw(b)
+				if st := e.Stats(); st.Entries != 0 || st.RecordBytes != 0 {
+					t.Fatalf("left behind: %+v", st)
+				}
+			})
+		}
+	}
+}
