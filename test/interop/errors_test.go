@@ -1,0 +1,242 @@
+package interop
+
+import (
+	"bytes"
+	"encoding/binary"
+	"testing"
+	"time"
+
+	"github.com/imigee/imigee/protocol/pb"
+)
+
+func wantCode(t *testing.T, what string, e *pb.Error, want pb.ErrorCode) {
+	t.Helper()
+	if code(e) != want {
+		t.Fatalf("%s: got %v, want %v", what, e, want)
+	}
+	if len(e.GetDetail()) > 256 {
+		t.Fatalf("%s: detail of %d bytes", what, len(e.GetDetail()))
+	}
+}
+
+// TestErrorCodes provokes every code of the PROTOCOL.md Errors table that a
+// relay sends, from the situation the table names, and checks the answer's
+// id: the request's id for an error about a request (the stream then goes
+// on), 0 with the stream ending for an error about the framing.
+func TestErrorCodes(t *testing.T) {
+	relay := startRelay(t)
+
+	t.Run("BAD_REQUEST", func(t *testing.T) {
+		c := newClient(t, relay, "tcp")
+		s := c.open(mailboxID)
+		// A 15-byte mailbox ID: answered with the request's id, and the
+		// stream serves the next request.
+		short := s.mb(&pb.MailboxRequest{Body: &pb.MailboxRequest_Put{Put: &pb.Put{MailboxId: make([]byte, 15), Blob: []byte("x")}}})
+		wantCode(t, "short mailbox id", short.Error, pb.ErrorCode_BAD_REQUEST)
+		if r := s.put(newMailbox(t), []byte("after")); r.GetPut() == nil {
+			t.Fatalf("stream did not survive a per-request error: %v", r)
+		}
+		// An epoch length out of range.
+		rs := c.open(rendezvousID)
+		bad := ann(epochNow(), "r", here(uniq()))
+		bad.GetAnnounce().EpochSeconds = 59
+		wantCode(t, "epoch_seconds 59", rs.rv(bad).Error, pb.ErrorCode_BAD_REQUEST)
+		// A request with id 0 is answered with id 0.
+		z := c.open(mailboxID)
+		z.writeRaw(frame(encode(&pb.MailboxRequest{Body: &pb.MailboxRequest_Challenge{Challenge: &pb.ChallengeRequest{}}})))
+		r := z.mbResp()
+		if r.Id != 0 {
+			t.Fatalf("id-0 request answered with id %d", r.Id)
+		}
+		wantCode(t, "id 0", r.Error, pb.ErrorCode_BAD_REQUEST)
+	})
+
+	t.Run("framing", func(t *testing.T) {
+		c := newClient(t, relay, "quic")
+		for _, tc := range []struct {
+			name  string
+			bytes []byte
+			want  pb.ErrorCode
+		}{
+			{"non-minimal length", []byte{0x81, 0x00}, pb.ErrorCode_BAD_REQUEST},
+			{"length longer than 10 bytes", bytes.Repeat([]byte{0x80}, 11), pb.ErrorCode_BAD_REQUEST},
+			{"length beyond 64 bits", append(bytes.Repeat([]byte{0xff}, 9), 0x02), pb.ErrorCode_BAD_REQUEST},
+			{"malformed protobuf body", []byte{0x02, 0x08, 0x80}, pb.ErrorCode_BAD_REQUEST},
+			{"length above the frame cap", frameHeader(maxMailboxRequest + 1), pb.ErrorCode_TOO_LARGE},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				s := c.open(mailboxID)
+				s.writeRaw(tc.bytes)
+				r := s.mbResp()
+				if r.Id != 0 {
+					t.Fatalf("framing error answered with id %d", r.Id)
+				}
+				wantCode(t, tc.name, r.Error, tc.want)
+				if !s.closed() {
+					t.Fatal("the relay kept the stream open after a framing error")
+				}
+			})
+		}
+		// The same on a rendezvous stream, whose cap is 768 KiB.
+		s := c.open(rendezvousID)
+		s.writeRaw(frameHeader(maxRendezvous + 1))
+		r := s.rvResp()
+		if r.Id != 0 {
+			t.Fatalf("answered with id %d", r.Id)
+		}
+		wantCode(t, "rendezvous frame above cap", r.Error, pb.ErrorCode_TOO_LARGE)
+	})
+
+	t.Run("TOO_LARGE", func(t *testing.T) {
+		c := newClient(t, relay, "quic")
+		s := c.open(mailboxID)
+		// Above this relay's own blob cap (lower than MaxBlobSize).
+		wantCode(t, "blob above the relay cap", s.put(newMailbox(t), make([]byte, testMaxBlob+1)).Error, pb.ErrorCode_TOO_LARGE)
+		// A sealed record of 513 bytes.
+		rs := c.open(rendezvousID)
+		wantCode(t, "513-byte record", rs.rv(ann(epochNow(), string(make([]byte, 513)), here(uniq()))).Error, pb.ErrorCode_TOO_LARGE)
+	})
+
+	t.Run("QUOTA_EXCEEDED", func(t *testing.T) {
+		c := newClient(t, relay, "tcp")
+		s := c.open(mailboxID)
+		k := newMailbox(t)
+		// The relay may count some overhead per blob against the quota:
+		// put until it refuses, within a bound.
+		accepted := 0
+		var r *pb.MailboxResponse
+		for r = s.put(k, make([]byte, 1000)); r.GetPut() != nil && accepted < 2*testMailboxQuota/1000; r = s.put(k, make([]byte, 1000)) {
+			accepted++
+		}
+		wantCode(t, "mailbox over quota", r.Error, pb.ErrorCode_QUOTA_EXCEEDED)
+		if accepted == 0 {
+			t.Fatal("no put accepted")
+		}
+		// Nothing was stored: the mailbox holds exactly the accepted blobs.
+		if r := s.fetch(&pb.Fetch{IdsOnly: true}, k); len(r.GetFetch().GetBlobs()) != accepted {
+			t.Fatalf("after the refused put: %d blobs, want %d", len(r.GetFetch().GetBlobs()), accepted)
+		}
+	})
+
+	t.Run("RATE_LIMITED", func(t *testing.T) {
+		// The token budget is per connection and epoch, over all its
+		// rendezvous streams.
+		c := newClient(t, relay, "quic")
+		a, b := c.open(rendezvousID), c.open(rendezvousID)
+		ep := epochNow()
+		var toks []*pb.Token
+		for i := 0; i < testTokenBudget-1; i++ {
+			toks = append(toks, here(uniq()))
+		}
+		if r := a.rv(ann(ep, "r", toks...)); r.GetAnnounce().GetAccepted() != testTokenBudget-1 {
+			t.Fatalf("within budget: %v", r)
+		}
+		wantCode(t, "budget over two streams", b.rv(ann(ep, "r", here(uniq()), here(uniq()))).Error, pb.ErrorCode_RATE_LIMITED)
+		// All or nothing: one more still fits.
+		if r := b.rv(ann(ep, "r", here(uniq()))); r.GetAnnounce().GetAccepted() != 1 {
+			t.Fatalf("last token of the budget: %v", r)
+		}
+		a.rv(&pb.RendezvousRequest{Body: &pb.RendezvousRequest_Withdraw{Withdraw: &pb.Withdraw{}}})
+	})
+
+	t.Run("UNAUTHORIZED", func(t *testing.T) {
+		c := newClient(t, relay, "tcp")
+		s, other := c.open(mailboxID), c.open(mailboxID)
+		k := newMailbox(t)
+		// An unknown challenge.
+		unknown := make([]byte, 32)
+		f := &pb.Fetch{Challenge: unknown, Auth: []*pb.MailboxAuth{k.auth(opFetch, unknown)}}
+		wantCode(t, "unknown challenge", s.mb(&pb.MailboxRequest{Body: &pb.MailboxRequest_Fetch{Fetch: f}}).Error, pb.ErrorCode_UNAUTHORIZED)
+		// A signature for another operation.
+		n := s.challenge()
+		f = &pb.Fetch{Challenge: n, Auth: []*pb.MailboxAuth{k.auth(opAck, n)}}
+		wantCode(t, "op mismatch", s.mb(&pb.MailboxRequest{Body: &pb.MailboxRequest_Fetch{Fetch: f}}).Error, pb.ErrorCode_UNAUTHORIZED)
+		// That challenge was used (the failure consumed it).
+		f = &pb.Fetch{Challenge: n, Auth: []*pb.MailboxAuth{k.auth(opFetch, n)}}
+		wantCode(t, "reused challenge", s.mb(&pb.MailboxRequest{Body: &pb.MailboxRequest_Fetch{Fetch: f}}).Error, pb.ErrorCode_UNAUTHORIZED)
+		// Another stream's challenge.
+		n = other.challenge()
+		f = &pb.Fetch{Challenge: n, Auth: []*pb.MailboxAuth{k.auth(opFetch, n)}}
+		wantCode(t, "other stream's challenge", s.mb(&pb.MailboxRequest{Body: &pb.MailboxRequest_Fetch{Fetch: f}}).Error, pb.ErrorCode_UNAUTHORIZED)
+		// A public key that does not hash to the mailbox ID.
+		n = s.challenge()
+		a := k.auth(opFetch, n)
+		a.Pub = newMailbox(t).pub
+		f = &pb.Fetch{Challenge: n, Auth: []*pb.MailboxAuth{a}}
+		wantCode(t, "pub not matching the id", s.mb(&pb.MailboxRequest{Body: &pb.MailboxRequest_Fetch{Fetch: f}}).Error, pb.ErrorCode_UNAUTHORIZED)
+		// An ack naming a mailbox another auth of the request does not
+		// cover is caught by validation (BAD_REQUEST, see the vectors); an
+		// ack whose auth fails is UNAUTHORIZED and deletes nothing.
+		if r := s.put(k, []byte("keep")); r.GetPut() == nil {
+			t.Fatal(r)
+		}
+		blobs := s.fetch(&pb.Fetch{IdsOnly: true}, k).GetFetch().GetBlobs()
+		n = s.challenge()
+		bad := k.auth(opAck, n)
+		bad.Sig[0] ^= 1
+		ack := &pb.Ack{Challenge: n, Auth: []*pb.MailboxAuth{bad}, Blobs: []*pb.BlobRef{{MailboxId: k.id, BlobId: blobs[0].BlobId}}}
+		wantCode(t, "bad ack signature", s.mb(&pb.MailboxRequest{Body: &pb.MailboxRequest_Ack{Ack: ack}}).Error, pb.ErrorCode_UNAUTHORIZED)
+		if got := s.fetch(&pb.Fetch{IdsOnly: true}, k).GetFetch().GetBlobs(); len(got) != 1 {
+			t.Fatalf("a refused ack deleted: %v", got)
+		}
+	})
+
+	t.Run("STALE", func(t *testing.T) {
+		c := newClient(t, relay, "quic")
+		rs := c.open(rendezvousID)
+		wantCode(t, "epoch an hour ago", rs.rv(ann(epochNow()-6, "r", here(uniq()))).Error, pb.ErrorCode_STALE)
+		wantCode(t, "epoch an hour ahead", rs.rv(ann(epochNow()+6, "r", here(uniq()))).Error, pb.ErrorCode_STALE)
+		// A challenge past its expiry (this relay: 1 s).
+		s := c.open(mailboxID)
+		n := s.challenge()
+		time.Sleep(1100 * time.Millisecond)
+		k := newMailbox(t)
+		f := &pb.Fetch{Challenge: n, Auth: []*pb.MailboxAuth{k.auth(opFetch, n)}}
+		wantCode(t, "expired challenge", s.mb(&pb.MailboxRequest{Body: &pb.MailboxRequest_Fetch{Fetch: f}}).Error, pb.ErrorCode_STALE)
+	})
+
+	t.Run("UNSUPPORTED", func(t *testing.T) {
+		c := newClient(t, relay, "tcp")
+		s := c.open(mailboxID)
+		wantCode(t, "mailbox request without body", s.mb(&pb.MailboxRequest{}).Error, pb.ErrorCode_UNSUPPORTED)
+		rs := c.open(rendezvousID)
+		wantCode(t, "rendezvous request without body", rs.rv(&pb.RendezvousRequest{}).Error, pb.ErrorCode_UNSUPPORTED)
+		// A body field number this version does not know (an unknown
+		// oneof case is an unknown field, dropped: no body).
+		s.id++
+		raw := append(encode(&pb.MailboxRequest{Id: s.id}), 0x52, 0x00) // field 10, empty bytes
+		s.writeRaw(frame(raw))
+		r := s.mbResp()
+		if r.Id != s.id {
+			t.Fatalf("id %d", r.Id)
+		}
+		wantCode(t, "unknown request type", r.Error, pb.ErrorCode_UNSUPPORTED)
+	})
+}
+
+// TestUnavailableWhenFull: a relay whose rendezvous memory is full answers
+// UNAVAILABLE and stores nothing. Its own relay, so other tests' entries
+// do not count.
+func TestUnavailableWhenFull(t *testing.T) {
+	relay := startRelay(t)
+	ep := epochNow()
+	held := 0
+	for held+testTokenBudget <= testMaxEntries {
+		c := newClient(t, relay, "quic")
+		var toks []*pb.Token
+		for i := 0; i < testTokenBudget; i++ {
+			toks = append(toks, near(uniq()))
+		}
+		if r := c.open(rendezvousID).rv(ann(ep, "r", toks...)); r.GetAnnounce().GetAccepted() != testTokenBudget {
+			t.Fatalf("filling: %v", r)
+		}
+		held += testTokenBudget
+	}
+	c := newClient(t, relay, "tcp")
+	s := c.open(rendezvousID)
+	wantCode(t, "rendezvous memory full", s.rv(ann(ep, "r", here(uniq()))).Error, pb.ErrorCode_UNAVAILABLE)
+}
+
+// frameHeader is a frame length prefix announcing n body bytes (sent
+// without the body).
+func frameHeader(n int) []byte { return binary.AppendUvarint(nil, uint64(n)) }
