@@ -70,15 +70,15 @@ func TestVectorsAgainstRelay(t *testing.T) {
 	// Answers to valid requests, by vector name: the error code, or OK for
 	// the body of the same name.
 	want := map[string]pb.ErrorCode{
-		"mailbox_request/challenge":            pb.ErrorCode_OK,
-		"mailbox_request/put":                  pb.ErrorCode_OK,
-		"mailbox_request/fetch":                pb.ErrorCode_UNAUTHORIZED,
-		"mailbox_request/ack":                  pb.ErrorCode_UNAUTHORIZED,
-		"mailbox_request/subscribe":            pb.ErrorCode_UNAUTHORIZED,
-		"mailbox_request/forget":               pb.ErrorCode_UNAUTHORIZED,
-		"rendezvous_request/announce":          pb.ErrorCode_STALE,
-		"rendezvous_request/announce_shared":   pb.ErrorCode_STALE,
-		"rendezvous_request/withdraw":          pb.ErrorCode_OK,
+		"mailbox_request/challenge":          pb.ErrorCode_OK,
+		"mailbox_request/put":                pb.ErrorCode_OK,
+		"mailbox_request/fetch":              pb.ErrorCode_UNAUTHORIZED,
+		"mailbox_request/ack":                pb.ErrorCode_UNAUTHORIZED,
+		"mailbox_request/subscribe":          pb.ErrorCode_UNAUTHORIZED,
+		"mailbox_request/forget":             pb.ErrorCode_UNAUTHORIZED,
+		"rendezvous_request/announce":        pb.ErrorCode_STALE,
+		"rendezvous_request/announce_shared": pb.ErrorCode_STALE,
+		"rendezvous_request/withdraw":        pb.ErrorCode_OK,
 	}
 	n := 0
 	for _, v := range loadVectors(t) {
