@@ -33,9 +33,10 @@
 // Rendezvous (protocol.RendezvousProtocol): each stream is one session of
 // the relay/rendezvous engine. Announce returns the matches found at once;
 // matches found later (another session announcing the same token) are
-// pushed as Match frames (id 0). Withdraw, Forget on the same connection,
-// or the stream's end drop the session's entries here and, by gossip, at
-// the other relays.
+// pushed as Match frames (id 0). Withdraw on any rendezvous stream of the
+// connection and Forget on the same connection drop the entries of every
+// rendezvous session of that connection; the stream's end drops its own
+// session's entries; each is withdrawn by gossip at the other relays too.
 //
 // Gossip: relays of one network join the gossipsub topic
 // protocol.GossipTopic + "/" + Config.Network and publish every local
@@ -115,7 +116,8 @@
 //     relay keys state by connection, never by peer ID; rendezvous gossip
 //     carries a random origin per session.
 //   - Rendezvous: TestRendezvousMatchBothSides, TestRendezvousLimits,
-//     TestRendezvousRetention, TestGossipThreeRelays,
+//     TestRendezvousRetention, TestWithdrawWholeConnection (QUIC and TCP),
+//     TestGossipThreeRelays,
 //     TestGossipRejectsUntrusted; bad input:
 //     TestBadRequestsChangeNothing, TestBadFrames, TestRateLimit,
 //     TestGlobalQuota and the

@@ -9,7 +9,10 @@
 // here=here and here=near match; near=near does not (two devices both in
 // neighbouring cells are not necessarily near each other). A session's own
 // entries never match each other, and re-announcing a token it holds is a
-// no-op, so clients can repeat an Announce safely.
+// no-op, so clients can repeat an Announce safely — except that a near
+// entry announced again as here (later, or both kinds in one call) becomes
+// here, takes the new record and is matched against the other sessions'
+// near entries then (a device that moved within the epoch).
 //
 // Time: an epoch e of length L is accepted from Skew before e·L to Skew
 // after (e+1)·L (default skew ±60 s), on the engine's injected clock.
@@ -34,6 +37,7 @@
 // Tests: TestMatchKinds, TestOwnTokensDoNotMatch,
 // TestEpochWindowAndRetention (injected clock), TestBudgetAndCapAreAllOrNothing,
 // TestGroupBudget,
-// TestWithdrawAndClose. Benchmarks on one core (-cpu 1): BenchmarkAnnounce
+// TestWithdrawAndClose, TestNearBecomesHere (all four ways a near token
+// turns here, and the record bytes released). Benchmarks on one core (-cpu 1): BenchmarkAnnounce
 // (announcements/s, 5 tokens each) and BenchmarkMatch (matches/s).
 package rendezvous
