@@ -250,7 +250,10 @@ func (n *Node) handleShare(st network.Stream) {
 	if err := s.serve(); err != nil {
 		n.log.Debug("share stream ended", "err", err)
 		s.sendError(err)
-		st.Reset()
+		// Close, not reset: a reset may discard the error frame before it
+		// leaves (QUIC drops unsent data), and the initiator is owed the
+		// code (PROTOCOL.md, One request per stream).
+		s.close()
 		return
 	}
 	s.close()

@@ -29,7 +29,20 @@
 //     here becomes here (disagreement #1 of issue 16); Withdraw drops every
 //     stream's entries of the connection (disagreement #3).
 //
-// Caveats: NOT_FOUND, REJECTED and INTERNAL are not sent by a relay in
-// normal operation (the first two are peer codes; INTERNAL needs a failing
-// disk), so this package does not provoke them.
+//   - TestPeerProtocol: a phone written from PROTOCOL.md against a real
+//     `imigee run` node: it parses and verifies the invite (signature over
+//     the re-encoded JSON), links over /imigee/link/1 with a hand-built
+//     sealed payload, runs Hello both as initiator and as responder (the
+//     node dialling it to deliver a message), sends a message and gets a
+//     receipt that verifies over the spec's bytes, offers a photo that the
+//     user declines (accept=false) and one it accepts (chunks, then a
+//     receipt over the content hash), and meets NOT_FOUND (Resume of an
+//     unknown item), INTERNAL (an offer that does not open) and a silent
+//     reset (a wrong Hello proof). Cards, envelopes, pair keys and stream
+//     chunks come from package crypto, whose bytes CRYPTO.md and its own
+//     vectors pin.
+//
+// Caveats: REJECTED is never sent by today's devices (a decline is an
+// OfferReply with accept=false) and INTERNAL by a relay only when its disk
+// fails, so neither is provoked from a relay.
 package interop

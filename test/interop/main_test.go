@@ -13,10 +13,13 @@ import (
 	"github.com/imigee/imigee/test/internal/e2e"
 )
 
-const relayPkg = "github.com/imigee/imigee/cmd/imigee-relay"
+const (
+	relayPkg = "github.com/imigee/imigee/cmd/imigee-relay"
+	nodePkg  = "github.com/imigee/imigee/cmd/imigee"
+)
 
-// relayBin is the imigee-relay binary built by TestMain.
-var relayBin string
+// relayBin and nodeBin are the binaries built by TestMain.
+var relayBin, nodeBin string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "interop-bin-")
@@ -25,6 +28,9 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	relayBin, err = e2e.Build(dir, relayPkg)
+	if err == nil {
+		nodeBin, err = e2e.Build(dir, nodePkg)
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.RemoveAll(dir)
@@ -44,8 +50,10 @@ func TestMain(m *testing.M) {
 // TestBinarySourcesTracked re-runs this package when the daemon's sources
 // change (see e2e.TrackSources).
 func TestBinarySourcesTracked(t *testing.T) {
-	if err := e2e.TrackSources(relayPkg); err != nil {
-		t.Fatal(err)
+	for _, p := range []string{relayPkg, nodePkg} {
+		if err := e2e.TrackSources(p); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 

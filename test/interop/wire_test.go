@@ -320,3 +320,7 @@ func near(n uint64) *pb.Token { return &pb.Token{Value: tok(n), Kind: pb.TokenKi
 var uniqCounter uint64 = uint64(time.Now().UnixNano())
 
 func uniq() uint64 { uniqCounter++; return uniqCounter }
+
+func decode(b []byte, m proto.Message) error { return proto.Unmarshal(b, m) }
+
+func hexString(b []byte) string { return fmt.Sprintf("%x", b) }
