@@ -153,6 +153,7 @@ func FuzzShareHandler(f *testing.F) {
 		f.Add(s, false)
 	}
 	f.Add(rig.hello, false)
+	f.Add(peerVectorSeed(f, "hello_frame_i"), false)
 	f.Fuzz(func(t *testing.T, data []byte, afterHello bool) {
 		in := data
 		if afterHello {
@@ -174,6 +175,7 @@ func FuzzLinkHandler(f *testing.F) {
 	var buf bytes.Buffer
 	_ = proto.WriteMsg(&buf, &pb.LinkRequest{InviteId: id, Sealed: good})
 	f.Add(buf.Bytes())
+	f.Add(peerVectorSeed(f, "link_request_frame"))
 	f.Add([]byte{0x05, 0x0a, 0x01, 0x02})
 	f.Add([]byte(inv))
 	f.Fuzz(func(t *testing.T, data []byte) {

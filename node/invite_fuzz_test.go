@@ -15,7 +15,7 @@ func FuzzParseInvite(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	for _, s := range []string{valid, valid[:len(valid)-3], "", "imigee1:", "imigee1:e30", "imigee1:!!"} {
+	for _, s := range []string{valid, valid[:len(valid)-3], "", "imigee1:", "imigee1:e30", "imigee1:!!", string(peerVectorSeed(f, "invite_text"))} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, text string) {

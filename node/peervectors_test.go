@@ -372,3 +372,22 @@ func checkPeerVectors(t *testing.T, v *peerVectors) {
 }
 
 func timeUnix(s int64) time.Time { return time.Unix(s, 0) }
+
+// peerVectorSeed returns a field of protocol/testdata/peer.json as bytes
+// (hex decoded, or the text itself), to seed the fuzz targets with the
+// spec's vectors.
+func peerVectorSeed(t testing.TB, field string) []byte {
+	raw, err := os.ReadFile(peerVectorsPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatal(err)
+	}
+	str, _ := m[field].(string)
+	if b, err := hex.DecodeString(str); err == nil {
+		return b
+	}
+	return []byte(str)
+}
