@@ -28,27 +28,36 @@ func TestErrorCodes(t *testing.T) {
 
 	t.Run("BAD_REQUEST", func(t *testing.T) {
 		c := newClient(t, relay, "tcp")
+		// A 15-byte mailbox ID, an epoch length out of range.
 		s := c.open(mailboxID)
-		// A 15-byte mailbox ID: answered with the request's id, and the
-		// stream serves the next request.
-		short := s.mb(&pb.MailboxRequest{Body: &pb.MailboxRequest_Put{Put: &pb.Put{MailboxId: make([]byte, 15), Blob: []byte("x")}}})
-		wantCode(t, "short mailbox id", short.Error, pb.ErrorCode_BAD_REQUEST)
-		if r := s.put(newMailbox(t), []byte("after")); r.GetPut() == nil {
-			t.Fatalf("stream did not survive a per-request error: %v", r)
-		}
-		// An epoch length out of range.
-		rs := c.open(rendezvousID)
+		r := s.invalid(&pb.MailboxRequest{Id: 5, Body: &pb.MailboxRequest_Put{Put: &pb.Put{MailboxId: make([]byte, 15), Blob: []byte("x")}}}, 5)
+		wantCode(t, "short mailbox id", r.Error, pb.ErrorCode_BAD_REQUEST)
 		bad := ann(epochNow(), "r", here(uniq()))
+		bad.Id = 6
 		bad.GetAnnounce().EpochSeconds = 59
-		wantCode(t, "epoch_seconds 59", rs.rv(bad).Error, pb.ErrorCode_BAD_REQUEST)
+		rr := c.open(rendezvousID).invalidRv(bad, 6)
+		wantCode(t, "epoch_seconds 59", rr.Error, pb.ErrorCode_BAD_REQUEST)
 		// A request with id 0 is answered with id 0.
 		z := c.open(mailboxID)
-		z.writeRaw(frame(encode(&pb.MailboxRequest{Body: &pb.MailboxRequest_Challenge{Challenge: &pb.ChallengeRequest{}}})))
-		r := z.mbResp()
-		if r.Id != 0 {
-			t.Fatalf("id-0 request answered with id %d", r.Id)
-		}
+		r = z.invalid(&pb.MailboxRequest{Body: &pb.MailboxRequest_Challenge{Challenge: &pb.ChallengeRequest{}}}, 0)
 		wantCode(t, "id 0", r.Error, pb.ErrorCode_BAD_REQUEST)
+	})
+
+	t.Run("a stream survives an error about a valid request", func(t *testing.T) {
+		c := newClient(t, relay, "quic")
+		s := c.open(mailboxID)
+		k := newMailbox(t)
+		unknown := make([]byte, 32)
+		f := &pb.Fetch{Challenge: unknown, Auth: []*pb.MailboxAuth{k.auth(opFetch, unknown)}}
+		wantCode(t, "unknown challenge", s.mb(&pb.MailboxRequest{Body: &pb.MailboxRequest_Fetch{Fetch: f}}).Error, pb.ErrorCode_UNAUTHORIZED)
+		if r := s.put(k, []byte("after")); r.GetPut() == nil {
+			t.Fatalf("stream did not survive a per-request error: %v", r)
+		}
+		rs := c.open(rendezvousID)
+		wantCode(t, "stale epoch", rs.rv(ann(epochNow()-6, "r", here(uniq()))).Error, pb.ErrorCode_STALE)
+		if r := rs.rv(ann(epochNow(), "r", here(uniq()))); r.GetAnnounce().GetAccepted() != 1 {
+			t.Fatalf("rendezvous stream did not survive a per-request error: %v", r)
+		}
 	})
 
 	t.Run("framing", func(t *testing.T) {
@@ -92,9 +101,10 @@ func TestErrorCodes(t *testing.T) {
 		s := c.open(mailboxID)
 		// Above this relay's own blob cap (lower than MaxBlobSize).
 		wantCode(t, "blob above the relay cap", s.put(newMailbox(t), make([]byte, testMaxBlob+1)).Error, pb.ErrorCode_TOO_LARGE)
-		// A sealed record of 513 bytes.
-		rs := c.open(rendezvousID)
-		wantCode(t, "513-byte record", rs.rv(ann(epochNow(), string(make([]byte, 513)), here(uniq()))).Error, pb.ErrorCode_TOO_LARGE)
+		// A sealed record of 513 bytes (fails validation).
+		long := ann(epochNow(), string(make([]byte, 513)), here(uniq()))
+		long.Id = 3
+		wantCode(t, "513-byte record", c.open(rendezvousID).invalidRv(long, 3).Error, pb.ErrorCode_TOO_LARGE)
 	})
 
 	t.Run("QUOTA_EXCEEDED", func(t *testing.T) {
@@ -197,19 +207,14 @@ func TestErrorCodes(t *testing.T) {
 
 	t.Run("UNSUPPORTED", func(t *testing.T) {
 		c := newClient(t, relay, "tcp")
-		s := c.open(mailboxID)
-		wantCode(t, "mailbox request without body", s.mb(&pb.MailboxRequest{}).Error, pb.ErrorCode_UNSUPPORTED)
-		rs := c.open(rendezvousID)
-		wantCode(t, "rendezvous request without body", rs.rv(&pb.RendezvousRequest{}).Error, pb.ErrorCode_UNSUPPORTED)
+		wantCode(t, "mailbox request without body", c.open(mailboxID).invalid(&pb.MailboxRequest{Id: 1}, 1).Error, pb.ErrorCode_UNSUPPORTED)
+		wantCode(t, "rendezvous request without body", c.open(rendezvousID).invalidRv(&pb.RendezvousRequest{Id: 1}, 1).Error, pb.ErrorCode_UNSUPPORTED)
 		// A body field number this version does not know (an unknown
 		// oneof case is an unknown field, dropped: no body).
-		s.id++
-		raw := append(encode(&pb.MailboxRequest{Id: s.id}), 0x52, 0x00) // field 10, empty bytes
-		s.writeRaw(frame(raw))
+		s := c.open(mailboxID)
+		s.writeRaw(frame(append(encode(&pb.MailboxRequest{Id: 9}), 0x52, 0x00))) // field 10, empty bytes
 		r := s.mbResp()
-		if r.Id != s.id {
-			t.Fatalf("id %d", r.Id)
-		}
+		checkID(t, s, true, 9, r.Id)
 		wantCode(t, "unknown request type", r.Error, pb.ErrorCode_UNSUPPORTED)
 	})
 }
@@ -240,3 +245,22 @@ func TestUnavailableWhenFull(t *testing.T) {
 // frameHeader is a frame length prefix announcing n body bytes (sent
 // without the body).
 func frameHeader(n int) []byte { return binary.AppendUvarint(nil, uint64(n)) }
+
+// invalid sends a mailbox request that fails validation, as it is (id
+// included), and returns the answer after checking its id (checkID).
+func (s *stream) invalid(req *pb.MailboxRequest, id uint64) *pb.MailboxResponse {
+	s.t.Helper()
+	s.writeRaw(frame(encode(req)))
+	r := s.mbResp()
+	checkID(s.t, s, true, id, r.Id)
+	return r
+}
+
+// invalidRv is invalid for a rendezvous request.
+func (s *stream) invalidRv(req *pb.RendezvousRequest, id uint64) *pb.RendezvousResponse {
+	s.t.Helper()
+	s.writeRaw(frame(encode(req)))
+	r := s.rvResp()
+	checkID(s.t, s, true, id, r.Id)
+	return r
+}
