@@ -13,9 +13,11 @@
 // error a relay can send reachable in a few seconds.
 //
 // Which test proves what:
+//
 //   - TestVectorsAgainstRelay: every request vector (valid and invalid) is
 //     sent as its exact frame bytes; invalid ones are answered with the
 //     vector's error code, valid ones with the matching body.
+//
 //   - TestErrorCodes: each code of the PROTOCOL.md Errors table a relay
 //     sends (BAD_REQUEST, TOO_LARGE, QUOTA_EXCEEDED, RATE_LIMITED,
 //     UNAUTHORIZED, STALE, UNAVAILABLE, UNSUPPORTED) from the situation the
@@ -26,8 +28,10 @@
 //     validation may be answered with its own id (the stream goes on) or
 //     with id 0 (the stream must then end): both are accepted here, since
 //     which one a relay sends is being settled (issue 16, disagreement #2).
+//
 //   - TestMailboxFlow: put, challenge, fetch (ids_only, resume after a
 //     blob), subscribe + pushed notify, ack, forget, single-use challenges.
+//
 //   - TestRendezvousFlow: both sides of a match get the other's record and
 //     shared record; near=near does not match; a near token re-announced as
 //     here becomes here (disagreement #1 of issue 16); Withdraw drops every

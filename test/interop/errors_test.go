@@ -50,7 +50,7 @@ func TestErrorCodes(t *testing.T) {
 		unknown := make([]byte, 32)
 		f := &pb.Fetch{Challenge: unknown, Auth: []*pb.MailboxAuth{k.auth(opFetch, unknown)}}
 		wantCode(t, "unknown challenge", s.mb(&pb.MailboxRequest{Body: &pb.MailboxRequest_Fetch{Fetch: f}}).Error, pb.ErrorCode_UNAUTHORIZED)
-		if r := s.put(k, []byte("after")); r.GetPut() == nil {
+		if r := s.put(k, blob(1)); r.GetPut() == nil {
 			t.Fatalf("stream did not survive a per-request error: %v", r)
 		}
 		rs := c.open(rendezvousID)
@@ -115,7 +115,7 @@ func TestErrorCodes(t *testing.T) {
 		// put until it refuses, within a bound.
 		accepted := 0
 		var r *pb.MailboxResponse
-		for r = s.put(k, make([]byte, 1000)); r.GetPut() != nil && accepted < 2*testMailboxQuota/1000; r = s.put(k, make([]byte, 1000)) {
+		for r = s.put(k, blob(2)); r.GetPut() != nil && accepted < 2*testMailboxQuota/smallBlob; r = s.put(k, blob(2)) {
 			accepted++
 		}
 		wantCode(t, "mailbox over quota", r.Error, pb.ErrorCode_QUOTA_EXCEEDED)
@@ -177,7 +177,7 @@ func TestErrorCodes(t *testing.T) {
 		// An ack naming a mailbox another auth of the request does not
 		// cover is caught by validation (BAD_REQUEST, see the vectors); an
 		// ack whose auth fails is UNAUTHORIZED and deletes nothing.
-		if r := s.put(k, []byte("keep")); r.GetPut() == nil {
+		if r := s.put(k, blob(3)); r.GetPut() == nil {
 			t.Fatal(r)
 		}
 		blobs := s.fetch(&pb.Fetch{IdsOnly: true}, k).GetFetch().GetBlobs()

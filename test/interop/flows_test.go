@@ -30,7 +30,7 @@ func TestMailboxFlow(t *testing.T) {
 			putter := newClient(t, relay, transport).open(mailboxID)
 			var ids [][]byte
 			for i := 0; i < 3; i++ {
-				blob := bytes.Repeat([]byte{byte('a' + i)}, 100+i)
+				blob := blob(byte('a' + i))
 				r := putter.put(k, blob)
 				p := r.GetPut()
 				if p == nil || len(p.BlobId) != 16 || p.ExpiresUnix <= time.Now().Unix() {

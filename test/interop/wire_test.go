@@ -2,6 +2,7 @@ package interop
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -284,6 +285,13 @@ func (s *stream) challenge() []byte {
 	}
 	return c.Nonce
 }
+
+// smallBlob is the blob size the tests put: 1 KiB, a size every relay
+// takes (the smallest blob size class, see issue 11's P12 work).
+const smallBlob = 1 << 10
+
+// blob is a smallBlob-byte blob filled with b.
+func blob(b byte) []byte { return bytes.Repeat([]byte{b}, smallBlob) }
 
 func (s *stream) put(k mailboxKey, blob []byte) *pb.MailboxResponse {
 	s.t.Helper()
