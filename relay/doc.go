@@ -117,6 +117,7 @@
 //     carries a random origin per session.
 //   - Rendezvous: TestRendezvousMatchBothSides, TestRendezvousLimits,
 //     TestRendezvousRetention, TestWithdrawWholeConnection (QUIC and TCP),
+//     TestGossipNearBecomesHere,
 //     TestGossipThreeRelays,
 //     TestGossipRejectsUntrusted; bad input:
 //     TestBadRequestsChangeNothing, TestBadFrames, TestRateLimit,
