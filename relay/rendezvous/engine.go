@@ -291,6 +291,9 @@ func (e *Engine) AnnounceShared(s *Session, epochSeconds uint32, epoch uint64, s
 	for _, a := range anns {
 		added := false
 		for _, t := range a.Tokens {
+			if !t.Here && hereIn[t.Value] {
+				continue // the token's here occurrence decides (below)
+			}
 			if _, ok := have[t.Value]; ok {
 				if up[t.Value] {
 					added = true
@@ -344,6 +347,11 @@ func (e *Engine) AnnounceShared(s *Session, epochSeconds uint32, epoch uint64, s
 	for _, a := range anns {
 		var rec *record
 		for _, t := range a.Tokens {
+			if !t.Here && hereIn[t.Value] {
+				// Also here in this call: the first here occurrence adds
+				// or upgrades the entry, with its announcement's record.
+				continue
+			}
 			_, had := have[t.Value]
 			if had && !up[t.Value] {
 				continue
@@ -380,7 +388,7 @@ func (e *Engine) AnnounceShared(s *Session, epochSeconds uint32, epoch uint64, s
 				continue
 			}
 			have[t.Value] = struct{}{}
-			here := hereIn[t.Value]
+			here := t.Here
 			for _, o := range b {
 				if o.sess == s || (!here && !o.here) {
 					continue
@@ -400,16 +408,21 @@ func (e *Engine) AnnounceShared(s *Session, epochSeconds uint32, epoch uint64, s
 	return newTok + upgraded, mine, others, nil
 }
 
-// upgradesLocked returns, for the tokens of anns, whether any of their
-// occurrences is here (a token both near and here in one call is here),
-// and the set of tokens s already holds as near in idx that anns now
-// announce as here.
+// upgradesLocked returns the tokens of anns with a here occurrence (a
+// token both near and here in one call is here; nil when anns hold one
+// token), and the set of tokens s already holds as near in idx that anns
+// now announce as here.
 func (e *Engine) upgradesLocked(s *Session, idx *epochIndex, have map[[TokenSize]byte]struct{}, anns []Announcement) (map[[TokenSize]byte]bool, map[[TokenSize]byte]bool) {
-	hereIn := make(map[[TokenSize]byte]bool)
+	var hereIn map[[TokenSize]byte]bool // nil for one token: nothing to merge
+	if len(anns) > 1 || len(anns) == 1 && len(anns[0].Tokens) > 1 {
+		hereIn = make(map[[TokenSize]byte]bool)
+	}
 	var up map[[TokenSize]byte]bool
 	for _, a := range anns {
 		for _, t := range a.Tokens {
-			hereIn[t.Value] = hereIn[t.Value] || t.Here
+			if hereIn != nil && t.Here {
+				hereIn[t.Value] = true
+			}
 			if !t.Here || idx == nil {
 				continue
 			}

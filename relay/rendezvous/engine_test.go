@@ -249,6 +249,9 @@ func TestNearBecomesHere(t *testing.T) {
 		{"both kinds in one call", nil, ann("ra", tok(1, false), tok(1, true))},
 		{"both kinds, here first", nil, ann("ra", tok(1, true), tok(1, false))},
 		{"near then here in two announcements of one call", nil, append(ann("ra", tok(1, false)), ann("ra", tok(1, true))...)},
+		// The here occurrence's announcement gives the record.
+		{"near and here with other records in one call", nil, append(ann("wrong", tok(1, false)), ann("ra", tok(1, true))...)},
+		{"held near, then near and here with other records", ann("old", tok(1, false)), append(ann("wrong", tok(1, false)), ann("ra", tok(1, true))...)},
 	}
 	for _, tc := range cases {
 		for _, bFirst := range []bool{true, false} {
