@@ -20,9 +20,11 @@ import (
 // in a 0700 directory), but a confused or hostile local program should
 // still not be able to make the node allocate or wait without bound.
 const (
-	// MaxRequestSize caps one request line: 64 KiB (an invite is at most
-	// 4 KiB, a message 16 KiB).
-	MaxRequestSize = 64 << 10
+	// MaxRequestSize caps one request line: 128 KiB. An invite is at most
+	// 4 KiB and a message 16 KiB, but JSON escapes a control character as
+	// six bytes (\u0001), so the longest message takes up to 96 KiB on the
+	// line.
+	MaxRequestSize = 128 << 10
 	// maxResponseSize caps a response the client reads: 16 MiB.
 	maxResponseSize = 16 << 20
 	// requestReadTimeout bounds reading one request: 10 s.

@@ -43,8 +43,15 @@ func TestReadRequestLarge(t *testing.T) {
 	if err != nil || r.Text != text {
 		t.Fatalf("16,000-character message: %v", err)
 	}
+	// The worst case of the longest message: 16 KiB of control
+	// characters, six bytes each once JSON-escaped.
+	ctl := strings.Repeat("\x01", 16<<10)
+	b, _ = json.Marshal(request{Cmd: "message", Friend: "abcd", Text: ctl})
+	if r, err := readRequest(bytes.NewReader(append(b, '\n'))); err != nil || r.Text != ctl {
+		t.Fatalf("16 KiB of escaped characters (%d bytes): %v", len(b), err)
+	}
 	_, err = readRequest(strings.NewReader(frame(MaxRequestSize + 1)))
-	if err == nil || !strings.Contains(err.Error(), "request larger than 65536 bytes") {
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("request larger than %d bytes", MaxRequestSize)) {
 		t.Fatalf("one byte over: %v", err)
 	}
 }

@@ -44,8 +44,9 @@
 // line — the same objects "imigee run -json" prints — until either side
 // closes; a subscriber more than eventBuffer (1024) events behind is cut off.
 //
-// Limits (control.go): a request line is at most MaxRequestSize (64 KiB);
-// it must arrive within 10 s; at most 32 connections at once; a client reads
+// Limits (control.go): a request line is at most MaxRequestSize (128 KiB,
+// so a 16 KiB message fits even with every character JSON-escaped); it
+// must arrive within 10 s; at most 32 connections at once; a client reads
 // at most 16 MiB of response and gives up after 90 s.
 //
 // # Events
