@@ -25,6 +25,7 @@ package crypto
 import (
 	"bytes"
 	"crypto/hkdf"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
@@ -63,14 +64,15 @@ const (
 	// SealedContactOfferSize is the length of a sealed contact offer.
 	SealedContactOfferSize = 24 + secretbox.Overhead + ContactOfferSize
 
-	contactPairDomain  = "imigee/contact-pair/v1"
-	contactEntryInfo   = "imigee/contact-entry/v1"
-	contactOfferInfo   = "imigee/contact-offer/v1"
-	contactPoWDomain   = "imigee/contact-pow/v1"
-	contactKeyInfo     = "imigee/contact-oprf-key/v1"
-	contactBlindDST    = "imigee/contact-blind/v1"
-	maxContactPoWBits  = 40
-	contactOfferLenHdr = 2
+	contactPairDomain     = "imigee/contact-pair/v1"
+	contactEntryInfo      = "imigee/contact-entry/v1"
+	contactOfferInfo      = "imigee/contact-offer/v1"
+	contactPoWDomain      = "imigee/contact-pow/v1"
+	contactKeyInfo        = "imigee/contact-oprf-key/v1"
+	contactBlindDST       = "imigee/contact-blind/v1"
+	contactWithdrawDomain = "imigee/contact-withdraw/v1"
+	maxContactPoWBits     = 40
+	contactOfferLenHdr    = 2
 )
 
 var contactSuite = oprf.SuiteRistretto255
@@ -426,3 +428,18 @@ func VerifyContactPoW(challenge []byte, blinded [][]byte, difficulty int, nonce 
 	d := ContactPoWDigest(challenge, blinded, nonce)
 	return leadingZeroBits(&d) >= difficulty
 }
+
+// ContactWithdrawSecret derives, from a device-local secret and an entry
+// ID, the secret that later withdraws that entry; ContactWithdrawHash is what
+// the relay stores. Each entry gets its own, so withdrawals link nothing.
+func ContactWithdrawSecret(deviceSecret []byte, entryID [32]byte) [32]byte {
+	m := hmac.New(sha256.New, deviceSecret)
+	m.Write([]byte(contactWithdrawDomain))
+	m.Write(entryID[:])
+	var out [32]byte
+	m.Sum(out[:0])
+	return out
+}
+
+// ContactWithdrawHash is SHA-256 of a withdraw secret.
+func ContactWithdrawHash(secret [32]byte) [32]byte { return sha256.Sum256(secret[:]) }
