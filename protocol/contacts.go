@@ -74,6 +74,9 @@ func ValidateContactsRequest(m *pb.ContactsRequest) error {
 		if p == nil {
 			return errf(badRequest, "post: absent")
 		}
+		if err := exact("post.challenge", p.Challenge, ChallengeSize); err != nil {
+			return err
+		}
 		if err := count("post.entries", len(p.Entries), 1, MaxContactEntriesPerPost); err != nil {
 			return err
 		}

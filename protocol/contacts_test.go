@@ -56,7 +56,7 @@ func contactMessages() []namedMsg {
 	return []namedMsg{
 		{"contacts_request/challenge", rq, req(&pb.ContactsChallengeRequest{}), pb.ErrorCode_OK},
 		{"contacts_request/evaluate", rq, req(&pb.ContactEvaluate{Challenge: ch, PowNonce: 123456, Blinded: [][]byte{el(1), el(2)}}), pb.ErrorCode_OK},
-		{"contacts_request/post", rq, req(&pb.ContactPost{Entries: []*pb.ContactEntry{entry}}), pb.ErrorCode_OK},
+		{"contacts_request/post", rq, req(&pb.ContactPost{Challenge: ch, PowNonce: 99, Entries: []*pb.ContactEntry{entry}}), pb.ErrorCode_OK},
 		{"contacts_request/withdraw", rq, req(&pb.ContactWithdraw{Entries: []*pb.ContactWithdrawal{{EntryId: entry.EntryId, WithdrawSecret: pattern(32, 0x33)}}}), pb.ErrorCode_OK},
 		{"contacts_response/challenge", rs, resp(&pb.ContactsChallenge{Nonce: ch, ExpiresUnix: 1_780_000_060, Difficulty: 20, PublicKey: el(0x70), MaxBatch: MaxContactBatch}), pb.ErrorCode_OK},
 		{"contacts_response/evaluate", rs, resp(&pb.ContactEvaluateResult{Evaluated: [][]byte{el(3), el(4)}, Proof: pattern(ContactProofSize, 0xa0)}), pb.ErrorCode_OK},
@@ -68,8 +68,8 @@ func contactMessages() []namedMsg {
 		{"invalid/contacts_request/no_body", rq, &pb.ContactsRequest{Id: 1}, unsupported},
 		{"invalid/contacts_request/evaluate_empty", rq, req(&pb.ContactEvaluate{Challenge: ch}), badRequest},
 		{"invalid/contacts_request/evaluate_short_element", rq, req(&pb.ContactEvaluate{Challenge: ch, Blinded: [][]byte{pattern(31, 0)}}), badRequest},
-		{"invalid/contacts_request/post_short_offer", rq, req(&pb.ContactPost{Entries: []*pb.ContactEntry{{EntryId: entry.EntryId, SealedOffer: pattern(100, 0), WithdrawHash: entry.WithdrawHash}}}), badRequest},
-		{"invalid/contacts_request/post_repeated_id", rq, req(&pb.ContactPost{Entries: []*pb.ContactEntry{entry, entry}}), badRequest},
+		{"invalid/contacts_request/post_short_offer", rq, req(&pb.ContactPost{Challenge: ch, Entries: []*pb.ContactEntry{{EntryId: entry.EntryId, SealedOffer: pattern(100, 0), WithdrawHash: entry.WithdrawHash}}}), badRequest},
+		{"invalid/contacts_request/post_repeated_id", rq, req(&pb.ContactPost{Challenge: ch, Entries: []*pb.ContactEntry{entry, entry}}), badRequest},
 		{"invalid/contacts_request/withdraw_short_secret", rq, req(&pb.ContactWithdraw{Entries: []*pb.ContactWithdrawal{{EntryId: entry.EntryId, WithdrawSecret: pattern(16, 0)}}}), badRequest},
 		{"invalid/contacts_response/difficulty_over_bound", rs, resp(&pb.ContactsChallenge{Nonce: ch, ExpiresUnix: 1, Difficulty: MaxContactPoWBits + 1}), badRequest},
 		{"invalid/contacts_response/evaluate_short_proof", rs, resp(&pb.ContactEvaluateResult{Evaluated: [][]byte{el(3)}, Proof: pattern(32, 0)}), badRequest},
@@ -171,7 +171,7 @@ func TestContactsLargestFitsCap(t *testing.T) {
 		cap int
 		m   proto.Message
 	}{
-		{MaxContactsRequest, &pb.ContactsRequest{Id: math.MaxUint64, Body: &pb.ContactsRequest_Post{Post: &pb.ContactPost{Entries: entries}}}},
+		{MaxContactsRequest, &pb.ContactsRequest{Id: math.MaxUint64, Body: &pb.ContactsRequest_Post{Post: &pb.ContactPost{Challenge: pattern(32, 0), PowNonce: math.MaxUint64, Entries: entries}}}},
 		{MaxContactsRequest, &pb.ContactsRequest{Id: math.MaxUint64, Body: &pb.ContactsRequest_Evaluate{Evaluate: &pb.ContactEvaluate{Challenge: pattern(32, 0), PowNonce: math.MaxUint64, Blinded: els}}}},
 		{MaxContactsRequest, &pb.ContactsRequest{Id: math.MaxUint64, Body: &pb.ContactsRequest_Withdraw{Withdraw: &pb.ContactWithdraw{Entries: wd}}}},
 		{MaxContactsResponse, &pb.ContactsResponse{Id: math.MaxUint64, Body: &pb.ContactsResponse_Post{Post: &pb.ContactPostResult{Matches: matches, ExpiresUnix: exp}}}},

@@ -574,10 +574,14 @@ func (x *ContactEntry) GetWithdrawHash() []byte {
 
 // ContactPost parks entries (idempotent per entry_id and withdraw_hash: a
 // second post neither duplicates nor extends the entry) and returns every
-// other poster's offer already waiting under the same IDs.
+// other poster's offer already waiting under the same IDs. pow_nonce solves
+// the challenge for the list of entry IDs in order (crypto.VerifyContactPoW
+// with the entry IDs as the batch), so storage is priced like evaluation.
 type ContactPost struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Entries       []*ContactEntry        `protobuf:"bytes,1,rep,name=entries,proto3" json:"entries,omitempty"` // 1..256
+	Entries       []*ContactEntry        `protobuf:"bytes,1,rep,name=entries,proto3" json:"entries,omitempty"`     // 1..256
+	Challenge     []byte                 `protobuf:"bytes,2,opt,name=challenge,proto3" json:"challenge,omitempty"` // 32 bytes, from ContactsChallenge
+	PowNonce      uint64                 `protobuf:"varint,3,opt,name=pow_nonce,json=powNonce,proto3" json:"pow_nonce,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -617,6 +621,20 @@ func (x *ContactPost) GetEntries() []*ContactEntry {
 		return x.Entries
 	}
 	return nil
+}
+
+func (x *ContactPost) GetChallenge() []byte {
+	if x != nil {
+		return x.Challenge
+	}
+	return nil
+}
+
+func (x *ContactPost) GetPowNonce() uint64 {
+	if x != nil {
+		return x.PowNonce
+	}
+	return 0
 }
 
 type ContactMatch struct {
@@ -904,9 +922,11 @@ const file_contacts_proto_rawDesc = "" +
 	"\fContactEntry\x12\x19\n" +
 	"\bentry_id\x18\x01 \x01(\fR\aentryId\x12!\n" +
 	"\fsealed_offer\x18\x02 \x01(\fR\vsealedOffer\x12#\n" +
-	"\rwithdraw_hash\x18\x03 \x01(\fR\fwithdrawHash\"@\n" +
+	"\rwithdraw_hash\x18\x03 \x01(\fR\fwithdrawHash\"{\n" +
 	"\vContactPost\x121\n" +
-	"\aentries\x18\x01 \x03(\v2\x17.imigee.v1.ContactEntryR\aentries\"L\n" +
+	"\aentries\x18\x01 \x03(\v2\x17.imigee.v1.ContactEntryR\aentries\x12\x1c\n" +
+	"\tchallenge\x18\x02 \x01(\fR\tchallenge\x12\x1b\n" +
+	"\tpow_nonce\x18\x03 \x01(\x04R\bpowNonce\"L\n" +
 	"\fContactMatch\x12\x19\n" +
 	"\bentry_id\x18\x01 \x01(\fR\aentryId\x12!\n" +
 	"\fsealed_offer\x18\x02 \x01(\fR\vsealedOffer\"i\n" +
