@@ -71,6 +71,9 @@ const (
 	contactKeyInfo        = "imigee/contact-oprf-key/v1"
 	contactBlindDST       = "imigee/contact-blind/v1"
 	contactWithdrawDomain = "imigee/contact-withdraw/v1"
+	contactLinkInfo       = "imigee/contact-link/v1"
+	contactAcceptIDInfo   = "imigee/contact-accept-entry/v1"
+	contactAcceptKeyInfo  = "imigee/contact-accept-key/v1"
 	maxContactPoWBits     = 40
 	contactOfferLenHdr    = 2
 )
@@ -443,3 +446,23 @@ func ContactWithdrawSecret(deviceSecret []byte, entryID [32]byte) [32]byte {
 
 // ContactWithdrawHash is SHA-256 of a withdraw secret.
 func ContactWithdrawHash(secret [32]byte) [32]byte { return sha256.Sum256(secret[:]) }
+
+// ContactLinkKeys derives, from the chain output of a matched pair, the
+// link secret both sides mix into their pair keys (DerivePairWithSecret)
+// once both accepted, and the second entry ID and key under which each
+// side posts "I accept": a match there tells each side the other accepted,
+// and the relay learns no more than from the first match.
+func ContactLinkKeys(output []byte) (linkSecret, acceptID, acceptKey [32]byte, err error) {
+	if len(output) != ContactOutputSize {
+		return linkSecret, acceptID, acceptKey, fmt.Errorf("crypto: contact link: %w: output is %d bytes", ErrMalformed, len(output))
+	}
+	for _, d := range []struct {
+		dst  *[32]byte
+		info string
+	}{{&linkSecret, contactLinkInfo}, {&acceptID, contactAcceptIDInfo}, {&acceptKey, contactAcceptKeyInfo}} {
+		if err := hkdfSHA256Into(d.dst, output, d.info); err != nil {
+			return linkSecret, acceptID, acceptKey, err
+		}
+	}
+	return linkSecret, acceptID, acceptKey, nil
+}

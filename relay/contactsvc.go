@@ -113,3 +113,7 @@ func addrPrefix(c network.Conn) string {
 	}
 	return ip.Mask(net.CIDRMask(48, 128)).String()
 }
+
+// SweepContacts deletes expired contact entries now (the background loop
+// does it on its own; tests with an injected clock call it).
+func (r *Relay) SweepContacts() (int, error) { return r.contacts.Sweep() }

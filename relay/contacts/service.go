@@ -332,7 +332,7 @@ func (s *Service) charge(r Remote, n int) (pb.ErrorCode, string) {
 	return pb.ErrorCode_OK, ""
 }
 
-// chargePosts counts n entries against the prefix's day budget.
+// chargePosts counts n new entries against the prefix's day budget.
 func (s *Service) chargePosts(r Remote, n int) (pb.ErrorCode, string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -345,6 +345,14 @@ func (s *Service) chargePosts(r Remote, n int) (pb.ErrorCode, string) {
 	}
 	s.postPfx[r.Prefix] += n
 	return pb.ErrorCode_OK, ""
+}
+
+// checkTracked refuses a new connection or prefix when the day counters
+// are full, before any work is done for it.
+func (s *Service) checkTracked(r Remote) (pb.ErrorCode, string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.trackLocked(r)
 }
 
 // trackLocked turns the day and refuses a new connection or prefix once
@@ -392,7 +400,7 @@ func (ss *stream) post(p *pb.ContactPost) *pb.ContactsResponse {
 	if r := ss.consume(p.Challenge); r != nil {
 		return r
 	}
-	if code, detail := s.chargePosts(ss.remote, len(p.Entries)); code != pb.ErrorCode_OK {
+	if code, detail := s.checkTracked(ss.remote); code != pb.ErrorCode_OK {
 		return errResp(code, detail)
 	}
 	ids := make([][]byte, len(p.Entries))
@@ -407,7 +415,16 @@ func (ss *stream) post(p *pb.ContactPost) *pb.ContactsResponse {
 	for i, e := range p.Entries {
 		entries[i] = [3][]byte{e.EntryId, e.SealedOffer, e.WithdrawHash}
 	}
-	res, err := s.store.post(entries, s.cfg.Now(), s.cfg.Retention, s.cfg.MaxPostersPerEntry, s.cfg.MaxEntries, protocol.MaxContactMatchesPerResult)
+	var refused pb.ErrorCode
+	var refusedDetail string
+	allow := func(added int) bool {
+		refused, refusedDetail = s.chargePosts(ss.remote, added)
+		return refused == pb.ErrorCode_OK
+	}
+	res, err := s.store.post(entries, s.cfg.Now(), s.cfg.Retention, s.cfg.MaxPostersPerEntry, s.cfg.MaxEntries, protocol.MaxContactMatchesPerResult, allow)
+	if errors.Is(err, errBudget) {
+		return errResp(refused, refusedDetail)
+	}
 	if errors.Is(err, errFull) {
 		return errResp(pb.ErrorCode_QUOTA_EXCEEDED, "contact entries full")
 	}

@@ -348,7 +348,10 @@ func TestPostBudget(t *testing.T) {
 	if r := post(cl, mk(1), mk(2)); r.Error != nil {
 		t.Fatal(r.Error)
 	}
-	if r := post(cl, mk(3)); r.GetError().GetCode() != pb.ErrorCode_RATE_LIMITED {
+	if r := post(cl, mk(1), mk(2)); r.Error != nil {
+		t.Fatalf("a re-post of known entries is charged: %v", r.Error)
+	}
+	if r := post(cl, mk(1), mk(3)); r.GetError().GetCode() != pb.ErrorCode_RATE_LIMITED {
 		t.Fatalf("third entry: %v", r.Error)
 	}
 	other := dial(t, s, Remote{"d", "q"})

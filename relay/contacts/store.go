@@ -26,6 +26,9 @@ const (
 	keyLen = idLen + protocol.ContactWithdrawSize
 )
 
+// errBudget means the poster's day budget for new entries is spent.
+var errBudget = errors.New("contacts: new entries per day exceeded")
+
 // errFull means the relay holds MaxEntries entries already.
 var errFull = errors.New("contacts: entry store full")
 
@@ -70,7 +73,9 @@ type postResult struct {
 // post stores each entry that is new (an entry already there keeps its
 // first expiry) and collects the other posters' offers under the same IDs,
 // at most maxPosters entries per ID and maxEntries in all.
-func (s *entryStore) post(entries [][3][]byte, now time.Time, retention time.Duration, maxPosters, maxEntries, maxMatches int) (postResult, error) {
+// allowNew is asked, inside the transaction, whether the count of entries
+// this post adds may be charged; false rolls everything back.
+func (s *entryStore) post(entries [][3][]byte, now time.Time, retention time.Duration, maxPosters, maxEntries, maxMatches int, allowNew func(int) bool) (postResult, error) {
 	var res postResult
 	added := 0
 	err := s.db.Update(func(tx *bolt.Tx) error {
@@ -114,6 +119,9 @@ func (s *entryStore) post(entries [][3][]byte, now time.Time, retention time.Dur
 			total++
 			added++
 			res.expires = append(res.expires, exp)
+		}
+		if added > 0 && !allowNew(added) {
+			return errBudget
 		}
 		return nil
 	})
