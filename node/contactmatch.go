@@ -119,6 +119,9 @@ type ContactMatch struct {
 // ContactSyncResult says what a sync did (counts only).
 type ContactSyncResult struct {
 	Contacts, Pairs, Evaluated, Posted, Withdrawn, NewMatches, Linked int
+	// BytesUp and BytesDown count the contact-protocol stream bytes of
+	// this sync (not transport overhead).
+	BytesUp, BytesDown int64
 }
 
 // pairRecord is one (own handle, contact handle) pair of the last sync.
@@ -204,8 +207,10 @@ func (n *Node) SetProfile(name, about string) error {
 // already stored) to learn of the other side. An empty list withdraws
 // everything (contacts permission revoked). It blocks for the network
 // round trips and the proofs of work: a few seconds for 1,000 contacts.
-func (n *Node) SyncContacts(ctx context.Context, book []Contact) (ContactSyncResult, error) {
-	var res ContactSyncResult
+func (n *Node) SyncContacts(ctx context.Context, book []Contact) (res ContactSyncResult, err error) {
+	bc := &byteCount{}
+	ctx = context.WithValue(ctx, byteCountKey{}, bc)
+	defer func() { res.BytesUp, res.BytesDown = bc.up, bc.down }()
 	own, err := n.Handles()
 	if err != nil {
 		return res, err
@@ -330,7 +335,8 @@ func (n *Node) ContactMatches() ([]ContactMatch, error) {
 	return out, err
 }
 
-// stageClient dials a contact relay and returns a client and a closer.
+// contactClient dials a contact relay and returns a client and a closer
+// that adds the client's bytes to the context's byteCount, if any.
 func (n *Node) contactClient(ctx context.Context, ai peer.AddrInfo) (*contacts.Client, func(), error) {
 	h, err := n.host()
 	if err != nil {
@@ -340,8 +346,20 @@ func (n *Node) contactClient(ctx context.Context, ai peer.AddrInfo) (*contacts.C
 	if err != nil {
 		return nil, nil, fmt.Errorf("node: contacts relay: %w", err)
 	}
-	return contacts.NewClient(s, ContactTimeout), func() { _ = s.Close() }, nil
+	cl := contacts.NewClient(s, ContactTimeout)
+	return cl, func() {
+		_ = s.Close()
+		if bc, ok := ctx.Value(byteCountKey{}).(*byteCount); ok {
+			up, down := cl.Bytes()
+			bc.up += up
+			bc.down += down
+		}
+	}, nil
 }
+
+// byteCount sums a sync's stream bytes (one sync runs on one goroutine).
+type byteCount struct{ up, down int64 }
+type byteCountKey struct{}
 
 // chain resolves the configured chain, or the first own relay with its
 // pinned key.

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -392,3 +393,51 @@ func TestContactChainTwoRelays(t *testing.T) {
 		t.Fatalf("wrong published key: %v", err)
 	}
 }
+
+// BenchmarkContactSync1000 is a phone's first sync of 1,000 contacts (one
+// handle each) against a real relay on loopback that holds the whole chain
+// (one stage) at the default proof-of-work difficulty: wall time, bytes up
+// and down. The relay and the node share this machine's cores.
+func BenchmarkContactSync1000(b *testing.B) {
+	clock := newTestClock()
+	key, _ := crypto.NewContactKey(strings.NewReader(strings.Repeat("b", 32)))
+	cfg := relay.DefaultConfig()
+	cfg.DataDir = b.TempDir()
+	cfg.ListenAddrs = []string{"/ip4/127.0.0.1/udp/0/quic-v1"}
+	cfg.Logger = quietLogger()
+	cfg.Now = clock.Now
+	cfg.Contacts.Key = key
+	cfg.Contacts.EvalsPerConnDay = 1 << 30
+	cfg.Contacts.EvalsPerPrefixDay = 1 << 30
+	cfg.Contacts.PostsPerPrefixDay = 1 << 30
+	r, err := relay.New(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := r.Start(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	defer r.Close()
+	book := make([]Contact, 1000)
+	for i := range book {
+		book[i] = Contact{Name: "c", Handles: []string{"+3361" + strings.Repeat("0", 7-len(itoa(i))) + itoa(i)}}
+	}
+	var up, down int64
+	iter := 0
+	for b.Loop() {
+		b.StopTimer()
+		n := newTestNode(b, clock, relayAddrs(r))
+		iter++ // a new own number each time, so no entry of an earlier run matches
+		_ = n.SetHandles([]string{"+4930" + strconv.Itoa(1000000+iter)})
+		b.StartTimer()
+		res, err := n.SyncContacts(context.Background(), book)
+		if err != nil || res.Evaluated != 1000 {
+			b.Fatalf("%+v %v", res, err)
+		}
+		up, down = res.BytesUp, res.BytesDown
+	}
+	b.ReportMetric(float64(up)/1024, "KiB-up")
+	b.ReportMetric(float64(down)/1024, "KiB-down")
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }

@@ -47,7 +47,7 @@ type ContactsConfig struct {
 	// PostsPerPrefixDay caps new entries per address prefix per day.
 	// Default 4096.
 	PostsPerPrefixDay int `toml:"posts_per_prefix_day"`
-	// MaxEntries caps the entries kept. Default 1,000,000 (≈ 1.2 GB).
+	// MaxEntries caps the entries kept. Default 1,000,000 (≈ 2.5 GB of disk: 2,545 bytes per entry measured).
 	MaxEntries int `toml:"max_entries"`
 	// Retention is how long an entry lives after it was first posted.
 	// Default and maximum 30 days (P5).

@@ -26,16 +26,39 @@ type Stream interface {
 // Client speaks /imigee/contacts/1 on one stream, one request at a time.
 type Client struct {
 	s       Stream
+	c       *counted
 	id      uint64
 	timeout time.Duration
 	// PoWStart is where proof-of-work searches begin (tests set it; 0 is fine).
 	PoWStart uint64
 }
 
+// counted counts the bytes that cross a stream (for data-use figures).
+type counted struct {
+	Stream
+	up, down int64
+}
+
+func (c *counted) Write(p []byte) (int, error) {
+	n, err := c.Stream.Write(p)
+	c.up += int64(n)
+	return n, err
+}
+
+func (c *counted) Read(p []byte) (int, error) {
+	n, err := c.Stream.Read(p)
+	c.down += int64(n)
+	return n, err
+}
+
 // NewClient wraps a stream; each request must be answered within timeout.
 func NewClient(s Stream, timeout time.Duration) *Client {
-	return &Client{s: s, timeout: timeout}
+	c := &counted{Stream: s}
+	return &Client{s: c, c: c, timeout: timeout}
 }
+
+// Bytes returns the stream bytes sent and received so far.
+func (c *Client) Bytes() (up, down int64) { return c.c.up, c.c.down }
 
 func (c *Client) call(req *pb.ContactsRequest) (*pb.ContactsResponse, error) {
 	c.id++

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"math/rand/v2"
 	"net"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -360,5 +361,33 @@ func TestPostBudget(t *testing.T) {
 	}
 	if n := s.Stats().Entries; n != 3 {
 		t.Fatalf("%d entries", n)
+	}
+}
+
+// BenchmarkStoragePerEntry posts 20,000 entries (batches of 256) and
+// reports the bbolt file bytes per entry and posts per second.
+func BenchmarkStoragePerEntry(b *testing.B) {
+	for b.Loop() {
+		dir := b.TempDir()
+		s, err := New(Config{StoreEntries: true, PostsPerPrefixDay: 1 << 30}, filepath.Join(dir, "c.db"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		offer := bytes.Repeat([]byte{1}, protocol.SealedContactOfferSize)
+		const n = 20_000
+		for i := 0; i < n; i += 256 {
+			var es [][3][]byte
+			for j := i; j < min(i+256, n); j++ {
+				id := sha256.Sum256([]byte{byte(j), byte(j >> 8), byte(j >> 16)})
+				wh := sha256.Sum256(id[:])
+				es = append(es, [3][]byte{id[:], offer, wh[:]})
+			}
+			if _, err := s.store.post(es, time.Now(), MaxRetention, 4, 1<<30, 512, func(int) bool { return true }); err != nil {
+				b.Fatal(err)
+			}
+		}
+		s.Close()
+		fi, _ := os.Stat(filepath.Join(dir, "c.db"))
+		b.ReportMetric(float64(fi.Size())/n, "bytes/entry")
 	}
 }
