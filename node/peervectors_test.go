@@ -57,9 +57,12 @@ type peerVectors struct {
 	InviteMailboxSeed  hexB   `json:"invite_mailbox_seed"`
 	InviteMailboxID    hexB   `json:"invite_mailbox_id"`
 
-	LinkPayloadB     string `json:"link_payload_b"`
-	LinkRequestRand  hexB   `json:"link_request_rand"`
-	LinkRequestFrame hexB   `json:"link_request_frame"`
+	LinkPayloadB      string `json:"link_payload_b"`
+	LinkRequestRand   hexB   `json:"link_request_rand"`
+	LinkRequestFrame  hexB   `json:"link_request_frame"`
+	LinkPayloadA      string `json:"link_payload_a"`
+	LinkResponseRand  hexB   `json:"link_response_rand"`
+	LinkResponseFrame hexB   `json:"link_response_frame"`
 
 	APeerID          hexB   `json:"a_peer_id"`
 	BPeerID          hexB   `json:"b_peer_id"`
@@ -85,6 +88,7 @@ type peerVectors struct {
 	FileStreamKey hexB `json:"file_stream_key"`
 	ItemID        hexB `json:"item_id"`
 
+	ReceiptFrameFile    hexB   `json:"receipt_frame_file"`
 	ReceiptMessageFile  hexB   `json:"receipt_message_file"`
 	ReceiptSigFile      hexB   `json:"receipt_sig_file"`
 	ReceiptMessageSmall hexB   `json:"receipt_message_small"`
@@ -169,7 +173,17 @@ func genPeerVectors(t testing.TB) *peerVectors {
 	if err := proto.WriteMsg(&fb, &pb.LinkRequest{InviteId: iv.ID, Sealed: sealed}); err != nil {
 		t.Fatal(err)
 	}
-	v.LinkRequestFrame = fb.Bytes()
+	v.LinkRequestFrame = bytes.Clone(fb.Bytes())
+	// A's answer, sealed to B's card box key.
+	_, aPre0 := must2(t, vecRand("prekey/a"), a, 20600)
+	v.LinkPayloadA = string(mustV(json.Marshal(linkPayload{Card: v.ACard, Secret: iv.Secret, Prekey: mustV(aPre0.MarshalBinary()), Relays: []string{relayAddr}})))
+	v.LinkResponseRand = vecBytes("link/response/rand", 56)
+	sealedResp := mustV(mustV(crypto.NewSealer(a, b.Card().BoxPub)).Seal(bytes.NewReader(v.LinkResponseRand), crypto.Header{Type: crypto.TypeLink, ItemID: invID, Created: vecCreated}, []byte(v.LinkPayloadA)))
+	fb.Reset()
+	if err := proto.WriteMsg(&fb, &pb.LinkResponse{Sealed: sealedResp}); err != nil {
+		t.Fatal(err)
+	}
+	v.LinkResponseFrame = bytes.Clone(fb.Bytes())
 
 	// Hello between A (initiator) and B (responder).
 	ab := mustV(crypto.DerivePairWithSecret(a, b.Card(), iv.Secret))
@@ -218,6 +232,11 @@ func genPeerVectors(t testing.TB) *peerVectors {
 	v.OfferPayload = string(mustV(json.Marshal(offerMeta{Type: TypePhoto, Name: "beach.jpg", Size: int64(len(v.FileContent)), Hash: sum[:], Key: v.FileStreamKey, Blobs: 1})))
 	v.ReceiptMessageFile = receiptMessage(v.ItemID, sum[:])
 	v.ReceiptSigFile = b.Sign(v.ReceiptMessageFile)
+	fb.Reset()
+	if err := proto.WriteMsg(&fb, &pb.PeerFrame{Body: &pb.PeerFrame_Receipt{Receipt: &pb.Receipt{ItemId: v.ItemID, Sig: v.ReceiptSigFile}}}); err != nil {
+		t.Fatal(err)
+	}
+	v.ReceiptFrameFile = bytes.Clone(fb.Bytes())
 	v.ReceiptMessageSmall = receiptMessage(v.ItemID, nil)
 	v.RejectMessage = rejectMessage(v.ItemID)
 	v.ChunkBlobPayloads = packChunks(key, int64(len(v.FileContent)), sealedFile.Bytes())
@@ -314,6 +333,18 @@ func checkPeerVectors(t *testing.T, v *peerVectors) {
 	if err := json.Unmarshal(op.Payload, &lp); err != nil || !bytes.Equal(lp.Secret, v.InviteSecret) || !bytes.Equal(lp.Card, v.BCard) {
 		t.Fatalf("link payload: %v", err)
 	}
+	// The link response, as B reads it.
+	var resp pb.LinkResponse
+	if err := proto.ReadLinkResponse(bytes.NewReader(v.LinkResponseFrame), &resp); err != nil || resp.Error != nil {
+		t.Fatalf("link response: %v", err)
+	}
+	op, err = b.Recipient().Open(resp.Sealed)
+	if err != nil || op.Type != crypto.TypeLink || op.SenderBox != aCard.BoxPub || !bytes.Equal(op.ItemID[:], v.InviteID) {
+		t.Fatalf("link response envelope: %v", err)
+	}
+	if err := json.Unmarshal(op.Payload, &lp); err != nil || !bytes.Equal(lp.Secret, v.InviteSecret) || !bytes.Equal(lp.Card, v.ACard) {
+		t.Fatalf("link response payload: %v", err)
+	}
 	// Hello, both directions.
 	ab := mustV(crypto.DerivePairWithSecret(a, bCard, v.InviteSecret))
 	ba := mustV(crypto.DerivePairWithSecret(b, aCard, v.InviteSecret))
@@ -341,8 +372,10 @@ func checkPeerVectors(t *testing.T, v *peerVectors) {
 		t.Fatalf("contact prekey: %v", err)
 	}
 	// Receipt.
-	if !ed25519Verify(bCard.SignPub[:], v.ReceiptMessageFile, v.ReceiptSigFile) {
-		t.Fatal("receipt signature")
+	var rf pb.PeerFrame
+	if err := proto.ReadPeerFrame(bytes.NewReader(v.ReceiptFrameFile), &rf); err != nil || rf.GetReceipt() == nil ||
+		!ed25519Verify(bCard.SignPub[:], v.ReceiptMessageFile, rf.GetReceipt().Sig) {
+		t.Fatalf("receipt: %v", err)
 	}
 	// Offer and chunk blobs reassemble the file.
 	var m offerMeta

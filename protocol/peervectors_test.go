@@ -42,10 +42,16 @@ func TestPeerVectorFrames(t *testing.T) {
 		t.Fatalf("link request frame of %d bytes", len(f))
 	}
 	checkReencode(t, "link_request_frame", f, &lr)
-	for _, name := range []string{"hello_frame_i", "hello_frame_p"} {
+	var lresp pb.LinkResponse
+	f = frame("link_response_frame")
+	if err := ReadLinkResponse(bytes.NewReader(f), &lresp); err != nil || lresp.Error != nil {
+		t.Fatalf("link response: %v", err)
+	}
+	checkReencode(t, "link_response_frame", f, &lresp)
+	for _, name := range []string{"hello_frame_i", "hello_frame_p", "receipt_frame_file"} {
 		var m pb.PeerFrame
 		f := frame(name)
-		if err := ReadPeerFrame(bytes.NewReader(f), &m); err != nil || m.GetHello() == nil {
+		if err := ReadPeerFrame(bytes.NewReader(f), &m); err != nil || m.Body == nil {
 			t.Fatalf("%s: %v", name, err)
 		}
 		checkReencode(t, name, f, &m)
