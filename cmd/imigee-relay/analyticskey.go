@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -15,6 +16,27 @@ import (
 
 	"github.com/imigee/imigee/relay"
 )
+
+// keyCommandFlags adds -config and -data-dir to a key-printing command and
+// returns the loader of the resulting config (defaults, the file, then the
+// flag).
+func keyCommandFlags(fset *flag.FlagSet, key string) func() (fileConfig, error) {
+	cfgPath := fset.String("config", "", "config `file` to read data_dir and "+key+" from")
+	dataDir := fset.String("data-dir", "", "data `directory` (overrides the config)")
+	return func() (fileConfig, error) {
+		c := defaultFileConfig()
+		if *cfgPath != "" {
+			var err error
+			if c, err = loadConfigFile(*cfgPath); err != nil {
+				return c, err
+			}
+		}
+		if *dataDir != "" {
+			c.DataDir = *dataDir
+		}
+		return c, nil
+	}
+}
 
 // dataPath resolves a key file name against DataDir.
 func (c *fileConfig) dataPath(p string) string {
@@ -89,20 +111,13 @@ func cmdAnalyticsKey(args []string, stdout, stderr io.Writer) int {
 Print this collector's analytics public key (hex), creating the key file on
 first use. Publish it, with the collector's role, in the network
 configuration phones use: they seal each report share to it.`, stderr)
-	cfgPath := fset.String("config", "", "config `file` to read data_dir and analytics.key_file from")
-	dataDir := fset.String("data-dir", "", "data `directory` (overrides the config)")
+	load := keyCommandFlags(fset, "analytics.key_file")
 	if code, ok := parseFlags(fset, args); !ok {
 		return code
 	}
-	c := defaultFileConfig()
-	if *cfgPath != "" {
-		var err error
-		if c, err = loadConfigFile(*cfgPath); err != nil {
-			return fail(stderr, "analytics-key", err)
-		}
-	}
-	if *dataDir != "" {
-		c.DataDir = *dataDir
+	c, err := load()
+	if err != nil {
+		return fail(stderr, "analytics-key", err)
 	}
 	priv, _, err := loadOrCreateSecret(c.dataPath(c.Analytics.KeyFile))
 	if err != nil {
