@@ -141,6 +141,16 @@ type Limits struct {
 	// ResourceMemory is the memory the libp2p resource manager may hand out
 	// in total. Default 1 GiB.
 	ResourceMemory int64 `toml:"resource_memory"`
+	// MemoryBudget caps the bytes of request frames being read, responses
+	// and pushes waiting for their reader, and fetch batches, relay-wide
+	// (see memBudget). Beyond it requests get UNAVAILABLE. Default 256 MiB.
+	MemoryBudget int64 `toml:"memory_budget"`
+	// MemoryPerConn caps one connection's share of MemoryBudget. Default
+	// 16 MiB (a full Put being read, a 4 MiB fetch and room to spare).
+	MemoryPerConn int64 `toml:"memory_per_conn"`
+	// MemoryPerSource caps one source's share (an IPv4 address or an IPv6
+	// /64, all its connections together). Default 48 MiB.
+	MemoryPerSource int64 `toml:"memory_per_source"`
 	// ResourceFDs is the file descriptors it may hand out. Default 4096.
 	ResourceFDs int `toml:"resource_fds"`
 	// ConnsLow and ConnsHigh are the connection manager's watermarks: above
@@ -245,6 +255,9 @@ func DefaultConfig() Config {
 			FetchMaxBytes:         protocol.MaxFetchBytes,
 			MaxConns:              4096,
 			ResourceMemory:        1 << 30,
+			MemoryBudget:          256 << 20,
+			MemoryPerConn:         16 << 20,
+			MemoryPerSource:       48 << 20,
 			ResourceFDs:           4096,
 			ConnsLow:              2000,
 			ConnsHigh:             4000,
@@ -333,6 +346,9 @@ func (c Config) withDefaults() (Config, error) {
 	def(&l.MaxConns, dl.MaxConns)
 	def(&l.ResourceMemory, dl.ResourceMemory)
 	def(&l.ResourceFDs, dl.ResourceFDs)
+	def(&l.MemoryBudget, dl.MemoryBudget)
+	def(&l.MemoryPerConn, dl.MemoryPerConn)
+	def(&l.MemoryPerSource, dl.MemoryPerSource)
 	def(&l.ConnsLow, dl.ConnsLow)
 	def(&l.ConnsHigh, dl.ConnsHigh)
 

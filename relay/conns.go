@@ -19,6 +19,8 @@ import (
 type connState struct {
 	limiter *rate.Limiter
 	budget  *rendezvous.Group // token budget shared by its rendezvous streams
+	source  string            // IP prefix, for per-source limits (never logged)
+	mem     int64             // bytes reserved with the memory budget; guarded by memBudget.mu
 
 	mu       sync.Mutex // guards streams and sessions
 	streams  int
@@ -47,6 +49,7 @@ func (cs *conns) get(c network.Conn) *connState {
 			limiter:  rate.NewLimiter(rate.Limit(cs.limits.RequestsPerSecond), cs.limits.RequestBurst),
 			budget:   rendezvous.NewGroup(),
 			sessions: make(map[*rendezvous.Session]struct{}),
+			source:   sourceOf(c),
 		}
 		cs.m[c.ID()] = st
 	}

@@ -46,6 +46,7 @@ type Relay struct {
 	rv      *rendezvous.Engine
 	hub     *hub
 	conns   *conns
+	mem     *memBudget
 	m       *metrics
 	peers   []peer.AddrInfo  // configured relays to dial (with addresses)
 	trusted map[peer.ID]bool // relays allowed in the gossip topic; read-only after New
@@ -116,6 +117,7 @@ func New(cfg Config) (*Relay, error) {
 		streams: make(map[network.Stream]struct{}),
 	}
 	r.m = newMetrics(st.Stats, r.rv.Stats)
+	r.mem = newMemBudget(cfg.Limits, func() { r.m.drop(dropMemory) })
 	r.hub = newHub(func() { r.m.drop(dropNotifyQueueFull) }, r.m.notifies.Inc)
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	if r.host, err = newHost(cfg, r.m.reg); err != nil {
