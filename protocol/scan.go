@@ -45,7 +45,7 @@ func scanMsg(b []byte, md protoreflect.MessageDescriptor, depth int) (int, error
 	}
 	fields := md.Fields()
 	caps := scanCaps[md.FullName()]
-	var counts [32]int  // by field index (Imigee messages have < 32 fields)
+	var counts [32]int   // by field index (Imigee messages have < 32 fields)
 	var oneofSeen uint64 // by oneof index
 	elements := 0
 	for len(b) > 0 {

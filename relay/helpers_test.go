@@ -1,11 +1,11 @@
 package relay
 
 import (
-	"errors"
-	"io"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"errors"
+	"io"
 	"log/slog"
 	"sync"
 	"testing"
