@@ -161,9 +161,9 @@ type Limits struct {
 
 // RendezvousConfig configures proximity matching.
 type RendezvousConfig struct {
-	// EpochSeconds is the epoch length clients are expected to use; others
-	// in [60, 86400] are accepted too and match only among themselves.
-	// Default 600.
+	// EpochSeconds is the epoch length clients use, and the only one the
+	// relay accepts (others get BAD_REQUEST), so that a client cannot
+	// multiply its token budget over many lengths. Default 600.
 	EpochSeconds uint32 `toml:"epoch_seconds"`
 	// Skew is the clock-skew window: an epoch is accepted from Skew before
 	// its start to Skew after its end, and its entries die then. Default 60 s.
@@ -177,6 +177,14 @@ type RendezvousConfig struct {
 	// streams together) per epoch, and per gossiped session; beyond it
 	// announces fail with RATE_LIMITED. Default 4096.
 	TokenBudget int `toml:"token_budget"`
+	// MaxEntriesPerConn caps the live token entries of one connection
+	// across all epochs (its streams together). Default 8192: the budget of
+	// the current epoch and of the next one, announced ahead.
+	MaxEntriesPerConn int `toml:"max_entries_per_conn"`
+	// MaxEntriesPerSource caps the live entries of all connections from
+	// one source (an IPv4 address or IPv6 /64). Default 65,536 (a few
+	// hundred phones behind one NAT; 1/16 of MaxEntries).
+	MaxEntriesPerSource int `toml:"max_entries_per_source"`
 	// MaxRemoteSessions caps gossiped sessions tracked. Default 100,000.
 	MaxRemoteSessions int `toml:"max_remote_sessions"`
 }
@@ -263,12 +271,14 @@ func DefaultConfig() Config {
 			ConnsHigh:             4000,
 		},
 		Rendezvous: RendezvousConfig{
-			EpochSeconds:      600,
-			Skew:              Duration(60 * time.Second),
-			MaxEntries:        1_000_000,
-			MaxRecordBytes:    256 << 20,
-			TokenBudget:       4096,
-			MaxRemoteSessions: 100_000,
+			EpochSeconds:        600,
+			Skew:                Duration(60 * time.Second),
+			MaxEntries:          1_000_000,
+			MaxRecordBytes:      256 << 20,
+			TokenBudget:         4096,
+			MaxEntriesPerConn:   8192,
+			MaxEntriesPerSource: 65536,
+			MaxRemoteSessions:   100_000,
 		},
 	}
 }
@@ -359,6 +369,8 @@ func (c Config) withDefaults() (Config, error) {
 	def(&r.MaxRecordBytes, dr.MaxRecordBytes)
 	def(&r.TokenBudget, dr.TokenBudget)
 	def(&r.MaxRemoteSessions, dr.MaxRemoteSessions)
+	def(&r.MaxEntriesPerConn, dr.MaxEntriesPerConn)
+	def(&r.MaxEntriesPerSource, dr.MaxEntriesPerSource)
 
 	if c.Now == nil {
 		c.Now = time.Now

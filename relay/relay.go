@@ -111,9 +111,10 @@ func New(cfg Config) (*Relay, error) {
 			MaxEntries:     cfg.Rendezvous.MaxEntries,
 			MaxRecordBytes: cfg.Rendezvous.MaxRecordBytes,
 			TokenBudget:    cfg.Rendezvous.TokenBudget,
+			EpochSeconds:   cfg.Rendezvous.EpochSeconds,
 			Now:            cfg.Now,
 		}),
-		conns:   newConns(cfg.Limits),
+		conns:   newConns(cfg.Limits, cfg.Rendezvous),
 		streams: make(map[network.Stream]struct{}),
 	}
 	r.m = newMetrics(st.Stats, r.rv.Stats)
