@@ -91,6 +91,20 @@ type StoreConfig struct {
 	MailboxQuota int64 `toml:"mailbox_quota"`
 	// GlobalQuota caps the bytes stored by the relay. Default 8 GiB.
 	GlobalQuota int64 `toml:"global_quota"`
+	// PutBytesPerSourcePerDay refills each source's put allowance (a source
+	// is an IPv4 address or an IPv6 /64): bytes per day. Default 1 GiB.
+	PutBytesPerSourcePerDay int64 `toml:"put_bytes_per_source_per_day"`
+	// PutBurstPerSource is the allowance a source starts with and saves up
+	// to. Default 128 MiB. At least MaxBlobSize.
+	PutBurstPerSource int64 `toml:"put_burst_per_source"`
+	// FairShareAbove is the fraction of GlobalQuota above which the fair
+	// share applies. Default 0.75.
+	FairShareAbove float64 `toml:"fair_share_above"`
+	// FairShareMailbox is the most a mailbox may hold once the store is
+	// above FairShareAbove; puts that would take it beyond are refused
+	// (QUOTA_EXCEEDED) while other mailboxes still get space. Default
+	// 8 MiB.
+	FairShareMailbox int64 `toml:"fair_share_mailbox"`
 	// MaxBatch caps the puts/acks in one group commit. Default 256.
 	MaxBatch int `toml:"max_batch"`
 	// SweepInterval is the period of the expiry sweeper. Default 1 min.
@@ -241,12 +255,16 @@ func DefaultConfig() Config {
 		ForceReachabilityPublic: true,
 		Circuit:                 DefaultCircuitResources(),
 		Store: StoreConfig{
-			Retention:     Duration(store.MaxRetention),
-			MaxBlobSize:   store.DefaultMaxBlobSize,
-			MailboxQuota:  store.DefaultMailboxQuota,
-			GlobalQuota:   store.DefaultGlobalQuota,
-			MaxBatch:      store.DefaultMaxBatch,
-			SweepInterval: Duration(store.DefaultSweepInterval),
+			Retention:               Duration(store.MaxRetention),
+			MaxBlobSize:             store.DefaultMaxBlobSize,
+			MailboxQuota:            store.DefaultMailboxQuota,
+			GlobalQuota:             store.DefaultGlobalQuota,
+			MaxBatch:                store.DefaultMaxBatch,
+			PutBytesPerSourcePerDay: 1 << 30,
+			PutBurstPerSource:       128 << 20,
+			FairShareAbove:          0.75,
+			FairShareMailbox:        8 << 20,
+			SweepInterval:           Duration(store.DefaultSweepInterval),
 		},
 		Limits: Limits{
 			RequestsPerSecond:     200,
@@ -336,6 +354,10 @@ func (c Config) withDefaults() (Config, error) {
 	def(&c.Store.MailboxQuota, d.Store.MailboxQuota)
 	def(&c.Store.GlobalQuota, d.Store.GlobalQuota)
 	def(&c.Store.MaxBatch, d.Store.MaxBatch)
+	def(&c.Store.PutBytesPerSourcePerDay, d.Store.PutBytesPerSourcePerDay)
+	def(&c.Store.PutBurstPerSource, d.Store.PutBurstPerSource)
+	def(&c.Store.FairShareAbove, d.Store.FairShareAbove)
+	def(&c.Store.FairShareMailbox, d.Store.FairShareMailbox)
 	if c.Store.SweepInterval == 0 { // negative disables the sweeper (tests)
 		c.Store.SweepInterval = d.Store.SweepInterval
 	}
@@ -387,6 +409,10 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("relay: config: fetch max bytes %d exceeds %d", c.Limits.FetchMaxBytes, protocol.MaxFetchBytes)
 	case c.Rendezvous.EpochSeconds < protocol.MinEpochSeconds || c.Rendezvous.EpochSeconds > protocol.MaxEpochSeconds:
 		return c, fmt.Errorf("relay: config: epoch %d s outside [%d, %d]", c.Rendezvous.EpochSeconds, protocol.MinEpochSeconds, protocol.MaxEpochSeconds)
+	case c.Store.PutBurstPerSource < int64(c.Store.MaxBlobSize):
+		return c, fmt.Errorf("relay: config: put_burst_per_source %d below max_blob_size %d", c.Store.PutBurstPerSource, c.Store.MaxBlobSize)
+	case c.Store.FairShareAbove > 1:
+		return c, fmt.Errorf("relay: config: fair_share_above %v above 1", c.Store.FairShareAbove)
 	case c.Limits.ConnsLow > c.Limits.ConnsHigh:
 		return c, fmt.Errorf("relay: config: conns_low %d above conns_high %d", c.Limits.ConnsLow, c.Limits.ConnsHigh)
 	}

@@ -47,6 +47,7 @@ type Relay struct {
 	hub     *hub
 	conns   *conns
 	mem     *memBudget
+	admit   *admission
 	m       *metrics
 	peers   []peer.AddrInfo  // configured relays to dial (with addresses)
 	trusted map[peer.ID]bool // relays allowed in the gossip topic; read-only after New
@@ -119,6 +120,7 @@ func New(cfg Config) (*Relay, error) {
 	}
 	r.m = newMetrics(st.Stats, r.rv.Stats)
 	r.mem = newMemBudget(cfg.Limits, func() { r.m.drop(dropMemory) })
+	r.admit = newAdmission(cfg, r.m.drop)
 	r.hub = newHub(func() { r.m.drop(dropNotifyQueueFull) }, r.m.notifies.Inc)
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	if r.host, err = newHost(cfg, r.m.reg); err != nil {
@@ -185,6 +187,7 @@ func (r *Relay) background() {
 			r.dialPeers()
 		case <-sweep.C:
 			r.rv.Sweep()
+			r.admit.sweep(time.Now())
 			if r.gossip != nil {
 				r.gossip.prune()
 			}
