@@ -128,6 +128,20 @@ func TestStorageQuota(t *testing.T) {
 		wg.Wait()
 	})
 	t.Logf("attacker stored %d MiB, refused %d puts", stored>>20, refused)
+	// The store still has room for everyone else: 16 MiB from another
+	// address.
+	l := newLegit(t, r)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for i := range 16 {
+		blob := make([]byte, 1<<20)
+		if _, err := l.c.Put(ctx, l.mbox, blob); err != nil {
+			t.Fatalf("legitimate 1 MiB put %d after the attack: %v", i, err)
+		}
+	}
+	if limit := int64(32+8) << 20; stored > limit {
+		t.Errorf("one address stored %d MiB, allowance 32 MiB (+8 MiB for puts admitted together)", stored>>20)
+	}
 }
 
 // TestRendezvousEpochLengths: four connections from one address announce
@@ -144,53 +158,64 @@ func TestRendezvousEpochLengths(t *testing.T) {
 	}
 	var accepted int64
 	var mu sync.Mutex
-	announce := func(ctx context.Context) {
-		var wg sync.WaitGroup
+	// announce fills what the relay lets one address hold; its streams stay
+	// open (holding their entries) until ctx ends. filled is done when the
+	// announcing is over.
+	var filled sync.WaitGroup
+	announce := func(ctx context.Context, streams *sync.WaitGroup) {
 		for _, a := range as {
-			wg.Add(1)
+			filled.Add(1)
+			streams.Add(1)
 			go func() {
-				defer wg.Done()
+				defer streams.Done()
 				s := a.stream(protocol.RendezvousProtocol)
 				if s == nil {
+					filled.Done()
 					return
 				}
 				defer s.Reset()
 				rd := protocol.NewReader(s, protocol.MaxRendezvousResponse)
-				for i := 0; i < 30 && ctx.Err() == nil; i++ {
-					secs := uint32(600 + i)
-					for _, ahead := range []uint64{0, 1} {
-						anns := make([]*pb.Announcement, 128)
-						for j := range anns {
-							toks := make([]*pb.Token, 32)
-							for k := range toks {
-								v := make([]byte, 8)
-								rand.Read(v)
-								toks[k] = &pb.Token{Value: v}
+				func() {
+					defer filled.Done()
+					for i := 0; i < 30 && ctx.Err() == nil; i++ {
+						secs := uint32(600 + i)
+						for _, ahead := range []uint64{0, 1} {
+							anns := make([]*pb.Announcement, 128)
+							for j := range anns {
+								toks := make([]*pb.Token, 32)
+								for k := range toks {
+									v := make([]byte, 8)
+									rand.Read(v)
+									toks[k] = &pb.Token{Value: v}
+								}
+								anns[j] = &pb.Announcement{Tokens: toks, SealedRecord: []byte{1}}
 							}
-							anns[j] = &pb.Announcement{Tokens: toks, SealedRecord: []byte{1}}
+							epoch := uint64(time.Now().Unix())/uint64(secs) + ahead
+							_ = s.SetDeadline(time.Now().Add(5 * time.Second))
+							if protocol.WriteMsg(s, &pb.RendezvousRequest{Id: uint64(i*2) + ahead + 1, Body: &pb.RendezvousRequest_Announce{Announce: &pb.Announce{Epoch: epoch, EpochSeconds: secs, Announcements: anns}}}) != nil {
+								return
+							}
+							var resp pb.RendezvousResponse
+							if rd.ReadMsg(&resp) != nil {
+								return
+							}
+							mu.Lock()
+							accepted += int64(resp.GetAnnounce().GetAccepted())
+							mu.Unlock()
 						}
-						epoch := uint64(time.Now().Unix())/uint64(secs) + ahead
-						_ = s.SetDeadline(time.Now().Add(5 * time.Second))
-						if protocol.WriteMsg(s, &pb.RendezvousRequest{Id: uint64(i*2) + ahead + 1, Body: &pb.RendezvousRequest_Announce{Announce: &pb.Announce{Epoch: epoch, EpochSeconds: secs, Announcements: anns}}}) != nil {
-							return
-						}
-						var resp pb.RendezvousResponse
-						if rd.ReadMsg(&resp) != nil {
-							return
-						}
-						mu.Lock()
-						accepted += int64(resp.GetAnnounce().GetAccepted())
-						mu.Unlock()
 					}
-				}
+				}()
+				<-ctx.Done()
 			}()
 		}
-		wg.Wait()
 	}
 	l2 := newLegit(t, r)
 	underAttack(t, r, attackTime, func(ctx context.Context) {
-		announce(ctx)
-		// After the attack has done what it can: a legitimate announce.
+		var streams sync.WaitGroup
+		announce(ctx, &streams)
+		defer streams.Wait()
+		filled.Wait()
+		// While the attacker holds what it got: a legitimate announce.
 		rv, err := l2.c.Rendezvous(ctx, nil)
 		if err != nil {
 			t.Errorf("legitimate rendezvous stream: %v", err)
@@ -199,7 +224,7 @@ func TestRendezvousEpochLengths(t *testing.T) {
 		defer rv.Close()
 		n, _, err := rv.Announce(ctx, 600, uint64(time.Now().Unix())/600, legitAnnouncements())
 		if err != nil || n != 5 {
-			t.Errorf("legitimate announce: %d accepted, %v", n, err)
+			t.Errorf("legitimate announce while the attacker holds its entries: %d accepted, %v", n, err)
 		}
 		<-ctx.Done()
 	})

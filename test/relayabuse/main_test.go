@@ -97,7 +97,7 @@ write_timeout = %q
 idle_timeout = "2m"
 
 [rendezvous]
-max_entries = 60000
+max_entries = 49152
 `, 128<<20, 64<<20, readTimeout.String(), writeTimeout.String())
 	if !oldBinary {
 		s += fmt.Sprintf(`
