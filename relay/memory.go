@@ -26,9 +26,28 @@ type memBudget struct {
 	limit, perConn, perSource int64
 	refused                   func() // counts a refusal
 
-	mu      sync.Mutex // guards used and sources
+	mu      sync.Mutex // guards used, peak and sources
 	used    int64
+	peak    int64 // highest used since the last trim
 	sources map[string]int64
+}
+
+// trimStep is how far reservations must have fallen from their peak before
+// the relay hands freed memory back to the OS: 32 MiB.
+const trimStep = 32 << 20
+
+// shouldTrim reports (and resets) whether reservations fell by trimStep
+// since their peak: an attack's buffers were released, and the Go runtime,
+// left alone, would keep the pages until its next forced GC (up to 2 min)
+// and scavenge them slowly after.
+func (b *memBudget) shouldTrim() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.peak-b.used < trimStep {
+		return false
+	}
+	b.peak = b.used
+	return true
 }
 
 func newMemBudget(l Limits, refused func()) *memBudget {
@@ -51,6 +70,7 @@ func (b *memBudget) reserve(st *connState, n int) error {
 		return errMemory
 	}
 	b.used += v
+	b.peak = max(b.peak, b.used)
 	st.mem += v
 	b.sources[st.source] += v
 	b.mu.Unlock()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -31,6 +32,10 @@ var (
 // peerRedialInterval is how often the relay re-dials configured peers it is
 // not connected to: 30 s.
 const peerRedialInterval = 30 * time.Second
+
+// trimInterval is how often the relay checks whether released budget
+// memory should go back to the OS: 5 s.
+const trimInterval = 5 * time.Second
 
 // rendezvousSweepInterval is how often idle rendezvous epochs are swept and
 // remote sessions pruned: 30 s (an epoch is 60 s at the shortest).
@@ -179,12 +184,19 @@ func (r *Relay) background() {
 	defer redial.Stop()
 	sweep := time.NewTicker(rendezvousSweepInterval)
 	defer sweep.Stop()
+	trim := time.NewTicker(trimInterval)
+	defer trim.Stop()
 	for {
 		select {
 		case <-r.ctx.Done():
 			return
 		case <-redial.C:
 			r.dialPeers()
+		case <-trim.C:
+			if r.mem.shouldTrim() {
+				// Give an attack's released buffers back to the OS now.
+				debug.FreeOSMemory()
+			}
 		case <-sweep.C:
 			r.rv.Sweep()
 			r.admit.sweep(time.Now())
