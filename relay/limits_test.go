@@ -190,3 +190,39 @@ func TestMemoryBudgetRefusesCleanly(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestLargeValidRequestsNotRateLimited: the rate charge before decoding
+// leaves room for the largest requests a client makes at the default
+// limits: an Announce of a full token budget (512 friends × 8 tokens) and
+// a Fetch with 1024 auths each get an answer other than RATE_LIMITED.
+func TestLargeValidRequestsNotRateLimited(t *testing.T) {
+	clk := newTestClock()
+	cfg := testConfig(t)
+	cfg.Now = clk.Now
+	r := startRelay(t, cfg)
+	epoch := uint64(clk.Now().Unix()) / 600
+	anns := make([]*pb.Announcement, 512)
+	for i := range anns {
+		toks := make([]*pb.Token, 8)
+		for j := range toks {
+			toks[j] = &pb.Token{Value: []byte{byte(i), byte(i >> 8), byte(j), 1, 2, 3, 4, 5}}
+		}
+		anns[i] = &pb.Announcement{Tokens: toks, SealedRecord: make([]byte, 16)}
+	}
+	rv := openRaw(t, clientHost(t, "quic"), r, "quic", protocol.RendezvousProtocol)
+	res := rv.rv(&pb.RendezvousRequest{Body: &pb.RendezvousRequest_Announce{Announce: &pb.Announce{Epoch: epoch, EpochSeconds: 600, Announcements: anns}}})
+	if got := res.GetAnnounce().GetAccepted(); got != 4096 {
+		t.Fatalf("full-budget announce: accepted %d, %v", got, res.GetError())
+	}
+	s := openRaw(t, clientHost(t, "quic"), r, "quic", protocol.MailboxProtocol)
+	ch := s.challenge()
+	auths := make([]*pb.MailboxAuth, protocol.MaxAuthsPerRequest)
+	for i := range auths {
+		k, _ := newKey(t)
+		auths[i] = auth(k, crypto.OpFetch, ch)
+	}
+	resp := s.mbox(&pb.MailboxRequest{Body: &pb.MailboxRequest_Fetch{Fetch: &pb.Fetch{Challenge: ch, Auth: auths, IdsOnly: true}}})
+	if resp.GetFetch() == nil {
+		t.Fatalf("1024-auth fetch: %v", resp.GetError())
+	}
+}

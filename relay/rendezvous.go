@@ -59,7 +59,7 @@ func (r *Relay) serveRendezvous(s serviceStream, conn *connState) {
 		rd.Release()
 	}()
 	l := &requestLoop{
-		r: r, s: s, conn: conn, rd: rd, fw: rs.fw,
+		r: r, s: s, conn: conn, rd: rd, perUnit: 256, fw: rs.fw,
 		desc: (&pb.RendezvousRequest{}).ProtoReflect().Descriptor(),
 		idle: func() time.Duration {
 			if r.rv.Entries(rs.sess) > 0 {

@@ -20,7 +20,7 @@ import (
 //     complete within read_timeout once its first byte arrived;
 //  2. the connection's rate limiter is charged one unit plus one per 64 KiB;
 //  3. the body is pre-scanned (protocol.Scan: counts, nesting, one body) and
-//     charged one more unit per 16 repeated elements (signatures to check);
+//     charged one more unit per perUnit repeated elements;
 //  4. only then decoded and validated.
 //
 // A framing, scan, decode or validation failure is answered with an Error
@@ -35,6 +35,10 @@ type requestLoop struct {
 	rd   *protocol.Reader
 	fw   *frameWriter
 	desc protoreflect.MessageDescriptor
+	// perUnit is how many repeated elements cost one more rate unit: 16
+	// for mailbox requests (each auth is a signature to verify), 256 for
+	// rendezvous (tokens are cheap map operations).
+	perUnit int
 
 	idle        func() time.Duration
 	newReq      func() proto.Message
@@ -64,7 +68,7 @@ func (l *requestLoop) run() {
 				if err != nil {
 					return err
 				}
-				if n >= 16 && !l.conn.allow(now, n/16) {
+				if n >= l.perUnit && !l.conn.allow(now, n/l.perUnit) {
 					limited, id = true, peekID(body)
 					return nil
 				}
