@@ -47,6 +47,7 @@ type frameWriter struct {
 
 	q       chan outFrame
 	closing chan struct{} // closed by finish: no more frames
+	failed  chan struct{} // closed when a write failed
 	done    chan struct{} // closed when run returns
 	once    sync.Once
 }
@@ -56,7 +57,7 @@ type outFrame struct {
 }
 
 func newFrameWriter(s serviceStream, timeout time.Duration, acct protocol.Account) *frameWriter {
-	fw := &frameWriter{s: s, timeout: timeout, acct: acct, q: make(chan outFrame, writeQueue), closing: make(chan struct{}), done: make(chan struct{})}
+	fw := &frameWriter{s: s, timeout: timeout, acct: acct, q: make(chan outFrame, writeQueue), closing: make(chan struct{}), failed: make(chan struct{}), done: make(chan struct{})}
 	go fw.run()
 	return fw
 }
@@ -79,7 +80,14 @@ func (fw *frameWriter) write(m proto.Message) error {
 	}
 	select {
 	case fw.q <- outFrame{buf: buf}:
-		return nil
+		select {
+		case <-fw.failed:
+			// Queued behind a dead writer: finish drains (and releases) it.
+			return errWriterClosed
+		default:
+			return nil
+		}
+	case <-fw.failed:
 	case <-fw.done:
 	case <-fw.closing:
 	}
@@ -126,6 +134,7 @@ func (fw *frameWriter) send(f outFrame) bool {
 		k := min(len(b), writeChunk)
 		_ = fw.s.SetWriteDeadline(time.Now().Add(fw.timeout))
 		if _, err := fw.s.Write(b[:k]); err != nil {
+			close(fw.failed)
 			_ = fw.s.SetReadDeadline(time.Now())
 			return false
 		}
