@@ -131,10 +131,11 @@ type Limits struct {
 	// SubscribedIdleTimeout closes a subscribed or announcing stream with no
 	// request for that long; clients refresh before. Default 30 min.
 	SubscribedIdleTimeout Duration `toml:"subscribed_idle_timeout"`
-	// ReadTimeout is added to the idle timeout to form the deadline for
-	// receiving one whole request frame (so a peer that trickles a frame is
-	// cut off); WriteTimeout bounds writing one response or push. Default
-	// 30 s each.
+	// ReadTimeout bounds receiving the rest of a request frame once its
+	// first byte arrived, on every stream kind (so a peer that trickles a
+	// frame is cut off, also on a subscribed stream that may idle between
+	// frames); WriteTimeout bounds each 64 KiB chunk of a response or push
+	// to a slow reader. Default 30 s each.
 	ReadTimeout  Duration `toml:"read_timeout"`
 	WriteTimeout Duration `toml:"write_timeout"`
 	// NotifyQueue is the per-subscriber queue of pushed notifications; when
