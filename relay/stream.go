@@ -136,6 +136,12 @@ func (fw *frameWriter) send(f outFrame) bool {
 		if _, err := fw.s.Write(b[:k]); err != nil {
 			close(fw.failed)
 			_ = fw.s.SetReadDeadline(time.Now())
+			// A reader that stopped reading loses the stream: a reset also
+			// drops what the transport still buffers for it (a clean
+			// close would keep that until the peer reads or resets).
+			if rs, ok := fw.s.(interface{ Reset() error }); ok {
+				_ = rs.Reset()
+			}
 			return false
 		}
 		b = b[k:]

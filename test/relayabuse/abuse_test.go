@@ -159,9 +159,10 @@ func TestRendezvousEpochLengths(t *testing.T) {
 	var accepted int64
 	var mu sync.Mutex
 	// announce fills what the relay lets one address hold; its streams stay
-	// open (holding their entries) until ctx ends. filled is done when the
-	// announcing is over.
+	// open (holding their entries) until hold is closed. filled is done when
+	// the announcing is over.
 	var filled sync.WaitGroup
+	hold := make(chan struct{})
 	announce := func(ctx context.Context, streams *sync.WaitGroup) {
 		for _, a := range as {
 			filled.Add(1)
@@ -205,28 +206,32 @@ func TestRendezvousEpochLengths(t *testing.T) {
 						}
 					}
 				}()
-				<-ctx.Done()
+				<-hold
 			}()
 		}
 	}
 	l2 := newLegit(t, r)
+	octx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	rv, err := l2.c.Rendezvous(octx, nil)
+	if err != nil {
+		t.Fatalf("legitimate rendezvous stream: %v", err)
+	}
+	defer rv.Close()
 	underAttack(t, r, attackTime, func(ctx context.Context) {
 		var streams sync.WaitGroup
 		announce(ctx, &streams)
-		defer streams.Wait()
 		filled.Wait()
 		// While the attacker holds what it got: a legitimate announce.
-		rv, err := l2.c.Rendezvous(ctx, nil)
-		if err != nil {
-			t.Errorf("legitimate rendezvous stream: %v", err)
-			return
-		}
-		defer rv.Close()
-		n, _, err := rv.Announce(ctx, 600, uint64(time.Now().Unix())/600, legitAnnouncements())
+		actx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		n, _, err := rv.Announce(actx, 600, uint64(time.Now().Unix())/600, legitAnnouncements())
 		if err != nil || n != 5 {
 			t.Errorf("legitimate announce while the attacker holds its entries: %d accepted, %v", n, err)
 		}
 		<-ctx.Done()
+		close(hold)
+		streams.Wait()
 	})
 	t.Logf("attacker entries accepted: %d", accepted)
 }
@@ -347,10 +352,12 @@ func TestSlowReader(t *testing.T) {
 		}
 		wg.Wait()
 		<-ctx.Done()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, s := range streams {
+			s.Reset()
+		}
 	})
-	for _, s := range streams {
-		s.Reset()
-	}
 }
 
 // TestChallengeLeak: an authenticated request too big for the connection's
