@@ -37,13 +37,15 @@ type memBudget struct {
 const trimStep = 32 << 20
 
 // shouldTrim reports (and resets) whether reservations fell by trimStep
-// since their peak: an attack's buffers were released, and the Go runtime,
+// since their peak, or by a quarter of it to below a quarter of the peak: an attack's buffers were released, and the Go runtime,
 // left alone, would keep the pages until its next forced GC (up to 2 min)
 // and scavenge them slowly after.
 func (b *memBudget) shouldTrim() bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.peak-b.used < trimStep {
+	fell := b.peak - b.used
+	if fell < trimStep && (fell < trimStep/4 || b.used > b.peak/4) {
+		// Not fallen far, and not most of the way back to idle either.
 		return false
 	}
 	b.peak = b.used
