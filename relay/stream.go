@@ -26,6 +26,9 @@ type serviceStream interface {
 // stopped is cut off after WriteTimeout.
 const writeChunk = 64 << 10
 
+// frameWriteTimeouts bounds writing one whole frame: 4 write timeouts.
+const frameWriteTimeouts = 4
+
 // writeQueue is the frames one stream may have waiting for its writer: 8.
 // Responses wait for room (the request loop stops reading, which is the
 // back-pressure a slow reader deserves); pushes wait too, but their
@@ -130,9 +133,17 @@ func (fw *frameWriter) run() {
 func (fw *frameWriter) send(f outFrame) bool {
 	defer fw.acct.Release(cap(f.buf))
 	b := f.buf
+	// Each chunk gets the write timeout, the whole frame at most
+	// frameWriteTimeouts of them, so a reader that trickles cannot pin a
+	// large response for long.
+	last := time.Now().Add(frameWriteTimeouts * fw.timeout)
 	for len(b) > 0 {
 		k := min(len(b), writeChunk)
-		_ = fw.s.SetWriteDeadline(time.Now().Add(fw.timeout))
+		dl := time.Now().Add(fw.timeout)
+		if dl.After(last) {
+			dl = last
+		}
+		_ = fw.s.SetWriteDeadline(dl)
 		if _, err := fw.s.Write(b[:k]); err != nil {
 			close(fw.failed)
 			_ = fw.s.SetReadDeadline(time.Now())
