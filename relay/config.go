@@ -60,6 +60,7 @@ type Config struct {
 	Store      StoreConfig      `toml:"store"`
 	Limits     Limits           `toml:"limits"`
 	Rendezvous RendezvousConfig `toml:"rendezvous"`
+	Contacts   ContactsConfig   `toml:"contacts"`
 
 	// Now is the relay clock (store expiry, challenges, epochs). nil =
 	// time.Now.
@@ -298,6 +299,15 @@ func DefaultConfig() Config {
 			MaxEntriesPerConn:   8192,
 			MaxEntriesPerSource: 65536,
 			MaxRemoteSessions:   100_000,
+		},
+		Contacts: ContactsConfig{
+			KeyFile:           "contacts.key",
+			Difficulty:        20,
+			EvalsPerConnDay:   8192,
+			EvalsPerPrefixDay: 16384,
+			PostsPerPrefixDay: 4096,
+			MaxEntries:        1_000_000,
+			Retention:         Duration(30 * 24 * time.Hour),
 		},
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/imigee/imigee/protocol"
+	"github.com/imigee/imigee/relay/contacts"
 	"github.com/imigee/imigee/relay/rendezvous"
 	"github.com/imigee/imigee/relay/store"
 )
@@ -57,7 +58,8 @@ type Relay struct {
 	peers   []peer.AddrInfo  // configured relays to dial (with addresses)
 	trusted map[peer.ID]bool // relays allowed in the gossip topic; read-only after New
 
-	gossip *gossip // nil until Start
+	gossip   *gossip           // nil until Start
+	contacts *contacts.Service // contact matching (contactsvc.go)
 
 	ctx    context.Context // ends at Close; owned goroutines watch it
 	cancel context.CancelFunc
@@ -133,6 +135,11 @@ func New(cfg Config) (*Relay, error) {
 		return nil, err
 	}
 	r.host.Network().Notify(notifiee{r.conns})
+	if err := r.openContacts(); err != nil {
+		r.host.Close()
+		st.Close()
+		return nil, err
+	}
 	return r, nil
 }
 
@@ -167,6 +174,7 @@ func (r *Relay) Start(ctx context.Context) error {
 	}
 	r.host.SetStreamHandler(lprotocol.ID(protocol.MailboxProtocol), r.handler("mailbox", r.serveMailbox))
 	r.host.SetStreamHandler(lprotocol.ID(protocol.RendezvousProtocol), r.handler("rendezvous", r.serveRendezvous))
+	r.host.SetStreamHandler(lprotocol.ID(protocol.ContactsProtocol), r.handler("contacts", r.serveContacts))
 	r.wg.Add(1)
 	go r.background()
 	if err := ctx.Err(); err != nil {
@@ -200,6 +208,9 @@ func (r *Relay) background() {
 		case <-sweep.C:
 			r.rv.Sweep()
 			r.admit.sweep(time.Now())
+			if _, err := r.contacts.Sweep(); err != nil {
+				r.cfg.Logger.Warn("relay: contacts sweep", "err", err)
+			}
 			if r.gossip != nil {
 				r.gossip.prune()
 			}
@@ -368,6 +379,9 @@ func (r *Relay) Close() error {
 			errs = append(errs, fmt.Errorf("relay: close host: %w", err))
 		}
 		if err := r.store.Close(); err != nil {
+			errs = append(errs, err)
+		}
+		if err := r.contacts.Close(); err != nil {
 			errs = append(errs, err)
 		}
 		r.closeErr = errors.Join(errs...)
