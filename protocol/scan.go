@@ -20,15 +20,18 @@ import (
 // 32. Imigee messages nest at most four deep.
 const MaxNesting = 32
 
-// MaxRepeated caps the elements of any repeated field at the pre-scan:
-// 1024, the largest count any validator accepts. Announcement.tokens has
-// its own lower cap (MaxTokensPerAnnouncement).
+// MaxRepeated caps the elements of a repeated field at the pre-scan unless
+// scanCaps names its own cap (the validator's): 1024.
 const MaxRepeated = 1024
 
-// scanCaps are repeated-field caps below MaxRepeated, by message full name
-// and field number.
+// scanCaps are repeated-field caps other than MaxRepeated, by message full
+// name and field number: each the cap its validator enforces.
 var scanCaps = map[protoreflect.FullName]map[protowire.Number]int{
-	"imigee.v1.Announcement": {1: MaxTokensPerAnnouncement},
+	"imigee.v1.Announcement":          {1: MaxTokensPerAnnouncement},
+	"imigee.v1.ContactEvaluate":       {3: MaxContactBatch},
+	"imigee.v1.ContactEvaluateResult": {1: MaxContactBatch},
+	"imigee.v1.ContactPost":           {1: MaxContactEntriesPerPost},
+	"imigee.v1.ContactPostResult":     {1: MaxContactMatchesPerResult, 2: MaxContactEntriesPerPost},
 }
 
 // Scan checks the encoding of a body for md without allocating: wire types

@@ -7,6 +7,8 @@ import (
 
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
 
 	"github.com/imigee/imigee/protocol/pb"
 )
@@ -196,4 +198,72 @@ func FuzzScan(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestScanCapsMatchValidators: a full contact batch (2048 blinded elements,
+// above the default MaxRepeated) passes the scan; one more does not.
+func TestScanCapsMatchValidators(t *testing.T) {
+	blinded := make([][]byte, MaxContactBatch)
+	for i := range blinded {
+		blinded[i] = make([]byte, 32)
+	}
+	enc, _ := proto.Marshal(&pb.ContactEvaluate{Blinded: blinded})
+	var m pb.ContactEvaluate
+	if _, err := Scan(enc, m.ProtoReflect().Descriptor()); err != nil {
+		t.Fatalf("full batch: %v", err)
+	}
+	enc, _ = proto.Marshal(&pb.ContactEvaluate{Blinded: append(blinded, make([]byte, 32))})
+	if _, err := Scan(enc, m.ProtoReflect().Descriptor()); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("batch + 1: %v", err)
+	}
+}
+
+// TestEveryRepeatedFieldHasAScanCap: the pre-scan refuses a repeated field
+// above MaxRepeated unless scanCaps says otherwise, so a new repeated field
+// whose validator allows more would be refused by the scan. This lists
+// every repeated field of the wire messages with its validator's cap; a new
+// one fails here until it is added (and to scanCaps if above 1024).
+func TestEveryRepeatedFieldHasAScanCap(t *testing.T) {
+	known := map[string]int{
+		"imigee.v1.Fetch.auth": MaxAuthsPerRequest, "imigee.v1.Ack.auth": MaxAuthsPerRequest, "imigee.v1.Ack.blobs": MaxBlobRefsPerAck,
+		"imigee.v1.Subscribe.auth": MaxAuthsPerRequest, "imigee.v1.Forget.auth": MaxAuthsPerRequest, "imigee.v1.FetchResult.blobs": MaxBlobsPerFetch,
+		"imigee.v1.Announcement.tokens": MaxTokensPerAnnouncement, "imigee.v1.Announce.announcements": MaxAnnouncements,
+		"imigee.v1.AnnounceResult.matches": MaxMatchesPerResult, "imigee.v1.RendezvousGossip.announcements": MaxAnnouncements,
+		"imigee.v1.ContactEvaluate.blinded": MaxContactBatch, "imigee.v1.ContactEvaluateResult.evaluated": MaxContactBatch,
+		"imigee.v1.ContactPost.entries": MaxContactEntriesPerPost, "imigee.v1.ContactPostResult.matches": MaxContactMatchesPerResult,
+		"imigee.v1.ContactPostResult.expires_unix": MaxContactEntriesPerPost, "imigee.v1.ContactWithdraw.entries": MaxContactWithdrawals,
+	}
+	_ = pb.File_mailbox_proto // registers the package's files
+	var seen int
+	protoregistry.GlobalFiles.RangeFilesByPackage("imigee.v1", func(f protoreflect.FileDescriptor) bool {
+		msgs := f.Messages()
+		for i := range msgs.Len() {
+			md := msgs.Get(i)
+			fields := md.Fields()
+			for j := range fields.Len() {
+				fd := fields.Get(j)
+				if fd.Cardinality() != protoreflect.Repeated {
+					continue
+				}
+				seen++
+				name := string(md.FullName()) + "." + string(fd.Name())
+				want, ok := known[name]
+				if !ok {
+					t.Errorf("repeated field %s: add its validator's cap here (and to scanCaps if above %d)", name, MaxRepeated)
+					continue
+				}
+				got := MaxRepeated
+				if c, ok := scanCaps[md.FullName()][fd.Number()]; ok {
+					got = c
+				}
+				if got < want {
+					t.Errorf("%s: scan cap %d below the validator's %d", name, got, want)
+				}
+			}
+		}
+		return true
+	})
+	if seen < len(known) {
+		t.Errorf("saw %d repeated fields, know %d", seen, len(known))
+	}
 }
