@@ -167,12 +167,25 @@ func startRelay(t *testing.T, extraTOML string) *relayProc {
 		t.Fatal(err)
 	}
 	t.Cleanup(p.Kill)
-	kv, err := p.Announced(false)
+	// Both listen lines (127.0.0.1 and ::1): Announced returns at the first.
+	lines, err := p.WaitStdout(e2e.DefaultTimeout, func(ls []string) bool {
+		n := 0
+		for _, l := range ls {
+			if strings.HasPrefix(l, "listen ") {
+				n++
+			}
+		}
+		return n >= 2
+	})
 	if err != nil {
 		t.Fatalf("%v\n%s", err, p.LogTail(4096))
 	}
 	var addrs []ma.Multiaddr
-	for _, s := range kv["listen"] {
+	for _, l := range lines {
+		s, ok := strings.CutPrefix(l, "listen ")
+		if !ok {
+			continue
+		}
 		a, err := ma.NewMultiaddr(s)
 		if err != nil {
 			t.Fatal(err)
@@ -181,7 +194,7 @@ func startRelay(t *testing.T, extraTOML string) *relayProc {
 	}
 	infos, err := peer.AddrInfosFromP2pAddrs(addrs...)
 	if err != nil || len(infos) != 1 {
-		t.Fatalf("listen lines %v: %v", kv["listen"], err)
+		t.Fatalf("listen lines %v: %v", addrs, err)
 	}
 	return &relayProc{Proc: p, info: infos[0]}
 }
