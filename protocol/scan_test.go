@@ -232,6 +232,7 @@ func TestEveryRepeatedFieldHasAScanCap(t *testing.T) {
 		"imigee.v1.ContactEvaluate.blinded": MaxContactBatch, "imigee.v1.ContactEvaluateResult.evaluated": MaxContactBatch,
 		"imigee.v1.ContactPost.entries": MaxContactEntriesPerPost, "imigee.v1.ContactPostResult.matches": MaxContactMatchesPerResult,
 		"imigee.v1.ContactPostResult.expires_unix": MaxContactEntriesPerPost, "imigee.v1.ContactWithdraw.entries": MaxContactWithdrawals,
+		"imigee.v1.AggPrepare.items": MaxAggItems, "imigee.v1.AggResponse.prep_messages": MaxAggItems,
 	}
 	_ = pb.File_mailbox_proto // registers the package's files
 	var seen int

@@ -61,6 +61,7 @@ type Config struct {
 	Limits     Limits           `toml:"limits"`
 	Rendezvous RendezvousConfig `toml:"rendezvous"`
 	Contacts   ContactsConfig   `toml:"contacts"`
+	Analytics  AnalyticsConfig  `toml:"analytics"`
 
 	// Now is the relay clock (store expiry, challenges, epochs). nil =
 	// time.Now.
@@ -299,6 +300,12 @@ func DefaultConfig() Config {
 			MaxEntriesPerConn:   8192,
 			MaxEntriesPerSource: 65536,
 			MaxRemoteSessions:   100_000,
+		},
+		Analytics: AnalyticsConfig{
+			KeyFile:             "analytics.key",
+			VerifyKeyFile:       "analytics-verify.key",
+			MinBatch:            100,
+			ReportsPerPrefixDay: 64,
 		},
 		Contacts: ContactsConfig{
 			KeyFile:           "contacts.key",
