@@ -24,10 +24,8 @@
 //     spec names, with the response id the spec names, and that a stream
 //     survives an error about a valid request; framing errors (over-long,
 //     non-minimal, oversize length, malformed body) are answered with
-//     {id:0, error} before the stream ends. A request that fails
-//     validation may be answered with its own id (the stream goes on) or
-//     with id 0 (the stream must then end): both are accepted here, since
-//     which one a relay sends is being settled (issue 16, disagreement #2).
+//     {id:0, error} before the stream ends, and so is a request that
+//     fails validation.
 //
 //   - TestMailboxFlow: put, challenge, fetch (ids_only, resume after a
 //     blob), subscribe + pushed notify, ack, forget, single-use challenges.

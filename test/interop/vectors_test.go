@@ -60,19 +60,18 @@ func unhex(t *testing.T, s string) []byte {
 
 // checkID checks the id of the answer to a request with id reqID. A valid
 // request is answered with its own id. A request that fails validation is
-// answered either with its id (the stream goes on) or with id 0, and then
-// the relay must end the stream (PROTOCOL.md, Mailbox: an error with id 0
-// concerns the whole stream).
+// answered with id 0, and the relay then ends the stream (PROTOCOL.md,
+// Mailbox: an error with id 0 concerns the whole stream).
 func checkID(t *testing.T, s *stream, invalid bool, reqID, got uint64) {
 	t.Helper()
 	switch {
-	case got == reqID:
 	case invalid && got == 0:
 		if !s.closed() {
 			t.Fatal("an error with id 0, and the relay kept the stream open")
 		}
+	case !invalid && got == reqID:
 	default:
-		t.Fatalf("answered with id %d, want the request's %d", got, reqID)
+		t.Fatalf("answered with id %d (request id %d, invalid %v)", got, reqID, invalid)
 	}
 }
 
