@@ -48,7 +48,7 @@ func NewNode(cfg *Config, h EventHandler) (m *Node, err error) {
 	}
 	inject("NewNode")
 	c := node.Config{DataDir: cfg.DataDir, StoreKey: cfg.StoreKey, Relays: splitList(cfg.Relays),
-		EpochSeconds: cfg.EpochSeconds, EnableMDNS: cfg.EnableMDNS}
+		EpochSeconds: cfg.EpochSeconds, EnableMDNS: cfg.EnableMDNS, ListenAddrs: testListenAddrs}
 	if h != nil {
 		c.Events = handler{h}
 	}

@@ -1,0 +1,138 @@
+package mobile
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+)
+
+// keepaliveWindow is longer than go-libp2p's QUIC keepalive period (15 s),
+// so a connection kept alive shows at least one datagram in it.
+const keepaliveWindow = 16 * time.Second
+
+// TestBackgroundDropsKeepalives: a node that knows its relay only through
+// a counting UDP forwarder sends datagrams while up (the connection and
+// its keepalives), and none in a window longer than the keepalive period
+// once backgrounded with nothing pending. Before SetAppState existed the
+// only knob, SetAppOpen(false), left the connection and its keepalives up.
+func TestBackgroundDropsKeepalives(t *testing.T) {
+	r := startRelay(t, nil)
+	_, up := relayQUIC(t, r)
+	fw := newUDPCounter(t, up)
+	a, _ := newStarted(t, fw.addr(r))
+	// The session with the relay is up through the forwarder.
+	deadline := time.Now().Add(5 * time.Second)
+	for fw.dgrams.Load() == 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if fw.dgrams.Load() == 0 {
+		t.Fatal("no datagram through the forwarder: the test would prove nothing")
+	}
+	if err := a.SetAppState(AppBackground); err != nil {
+		t.Fatal(err)
+	}
+	d0, b0 := fw.dgrams.Load(), fw.bytes.Load()
+	time.Sleep(keepaliveWindow)
+	if d, b := fw.dgrams.Load()-d0, fw.bytes.Load()-b0; d != 0 {
+		t.Fatalf("background, idle: %d datagrams (%d bytes) in %v, want 0", d, b, keepaliveWindow)
+	}
+	// The data API works while asleep.
+	if a.InboxJSON() != "[]" {
+		t.Fatalf("inbox %s", a.InboxJSON())
+	}
+	if err := a.SetAppState(AppForeground); err != nil {
+		t.Fatal(err)
+	}
+	d1 := fw.dgrams.Load()
+	deadline = time.Now().Add(5 * time.Second)
+	for fw.dgrams.Load() == d1 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if fw.dgrams.Load() == d1 {
+		t.Fatal("foreground again: no datagram to the relay")
+	}
+}
+
+// TestStopStart: Stop keeps the store (the data API works), Start after
+// it brings networking back, and a message sent meanwhile through the
+// relay arrives. Before, a closed node could not start again.
+func TestStopStart(t *testing.T) {
+	r := startRelay(t, nil)
+	addr, _ := relayQUIC(t, r)
+	a, ea := newStarted(t, addr)
+	b, _ := newStarted(t, addr)
+	bid := linkPair(t, a, b)
+	aid := a.ID()
+	if err := a.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Invite(); ErrorCode(err) != CodeNotStarted {
+		t.Fatalf("Invite while stopped: %v", err)
+	}
+	var fs []map[string]any
+	if err := json.Unmarshal([]byte(a.FriendsJSON()), &fs); err != nil || len(fs) != 1 {
+		t.Fatalf("friends while stopped: %s", a.FriendsJSON())
+	}
+	if _, err := b.SendMessage(aid, "while you were out"); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ev := ea.wait(t, EventMessage, nil, 15*time.Second)
+	if ev.FriendID != bid || ev.Text != "while you were out" {
+		t.Fatalf("message %+v", ev)
+	}
+	// And again.
+	if err := a.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Invite(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestSyncOnceInBackground: a backgrounded node misses a message; SyncOnce
+// fetches it, returns a summary and emits sync_done, and leaves the
+// network down again.
+func TestSyncOnceInBackground(t *testing.T) {
+	r := startRelay(t, nil)
+	addr, up := relayQUIC(t, r)
+	fw := newUDPCounter(t, up)
+	a, ea := newStarted(t, fw.addr(r))
+	b, eb := newStarted(t, addr)
+	linkPair(t, a, b)
+	if err := a.SetAppState(AppBackground); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.SendMessage(a.ID(), "wake up"); err != nil {
+		t.Fatal(err)
+	}
+	eb.wait(t, EventQueued, nil, 15*time.Second) // b gave up on a direct attempt and posted it
+	s, err := a.SyncOnce(10000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum struct {
+		Complete      bool
+		Received      int
+		RelaysReached int
+	}
+	if err := json.Unmarshal([]byte(s), &sum); err != nil || !sum.Complete || sum.Received != 1 || sum.RelaysReached != 1 {
+		t.Fatalf("summary %s (%v)", s, err)
+	}
+	if ev := ea.wait(t, EventMessage, nil, time.Second); ev.Text != "wake up" {
+		t.Fatalf("message %+v", ev)
+	}
+	ea.wait(t, EventSyncDone, nil, time.Second)
+	// Down again: nothing crosses the forwarder.
+	time.Sleep(200 * time.Millisecond)
+	d0 := fw.dgrams.Load()
+	time.Sleep(2 * time.Second)
+	if d := fw.dgrams.Load() - d0; d != 0 {
+		t.Fatalf("%d datagrams after SyncOnce in background", d)
+	}
+}
