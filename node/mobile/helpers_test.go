@@ -229,9 +229,12 @@ func linkPair(t testing.TB, a, b *Node) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	id, err := a.Link(inv, 10000)
+	res, err := a.Link(inv, 10000)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return id
+	if res.Pending {
+		t.Fatal("link with an online inviter is pending")
+	}
+	return res.FriendID
 }

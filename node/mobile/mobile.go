@@ -117,17 +117,28 @@ func (m *Node) Invite() (s string, err error) {
 	return n.Invite()
 }
 
-// Link answers an invite and returns the new friend's ID; timeoutMs <= 0
-// means 30 s.
-func (m *Node) Link(invite string, timeoutMs int) (id string, err error) {
+// Link answers an invite: the new friend's ID, and whether the link is
+// still pending (the inviter was offline; see LinkResult). It blocks up to
+// timeoutMs (<= 0: 30 s; node.LinkTimeout caps it at 20 s); an offline
+// inviter costs the direct-dial attempt (a few seconds) before the request
+// is parked.
+func (m *Node) Link(invite string, timeoutMs int) (res *LinkResult, err error) {
 	defer guard("Link", &err)
 	n, err := m.node("Link")
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	ctx, cancel := withTimeout(timeoutMs)
 	defer cancel()
-	return n.Link(ctx, invite)
+	id, err := n.Link(ctx, invite)
+	if err != nil {
+		return nil, err
+	}
+	f, err := n.Friend(id)
+	if err != nil {
+		return nil, err
+	}
+	return &LinkResult{FriendID: id, Pending: f.Pending}, nil
 }
 
 func withTimeout(ms int) (context.Context, context.CancelFunc) {
@@ -334,7 +345,9 @@ func (m *Node) SetSharePolicyJSON(policy string) (err error) {
 	return n.SetSharePolicy(p)
 }
 
-// InboxJSON returns received and offered items as a JSON array of node.Item.
+// InboxJSON returns every inbox item (received, offered, being received,
+// rejected and not deleted) as a JSON array of node.InboxEntry, in arrival
+// order; InboxPage pages it.
 func (m *Node) InboxJSON() (s string) {
 	s = "[]" // also after a recovered panic
 	defer guardQuiet("InboxJSON")
@@ -342,7 +355,11 @@ func (m *Node) InboxJSON() (s string) {
 	if err != nil {
 		return "[]"
 	}
-	return toJSON(n.Inbox())
+	es, err := n.InboxPage(0, 0)
+	if err != nil {
+		return "[]"
+	}
+	return toJSON(es)
 }
 
 // PendingJSON returns items still being delivered as a JSON array.

@@ -41,7 +41,9 @@ public final class Sample implements EventHandler, Logger, CrashReporter {
         try {
             Node n = Mobile.newNode(c, s);
             n.start();
-            String friend = n.link(invite, 10000);
+            org.imigee.mobile.LinkResult link = n.link(invite, 10000);
+            String friend = link.getFriendID();
+            if (link.getPending()) System.out.println("waiting for the inviter to confirm");
             n.setPrecision(friend, Mobile.PrecisionCasual);
             String item = n.sendMessage(friend, "hello");
             System.out.println(item + " " + n.friendsJSON() + " " + n.inboxJSON());
