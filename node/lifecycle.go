@@ -160,6 +160,16 @@ func (n *Node) downLocked() error {
 	return n.stopNet()
 }
 
+// sleepLocked registers the push endpoint at the relays (push.go), then
+// stops networking: the way into the background. Callers hold life.mu.
+func (n *Node) sleepLocked() error {
+	if !n.life.up {
+		return nil
+	}
+	n.registerPushAll()
+	return n.downLocked()
+}
+
 // wantNetLocked: networking should stay up. Callers hold life.mu.
 func (n *Node) wantNetLocked() bool {
 	return n.life.want && n.life.state != AppBackground
@@ -225,7 +235,7 @@ func (n *Node) SetAppState(state string) error {
 	if state == AppBackground {
 		var err error
 		if n.life.syncing == 0 {
-			err = n.downLocked()
+			err = n.sleepLocked()
 		}
 		want := n.life.want
 		n.life.mu.Unlock()

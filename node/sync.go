@@ -74,7 +74,11 @@ func (n *Node) SyncOnce(ctx context.Context) (SyncSummary, error) {
 		n.life.mu.Lock()
 		n.life.syncing--
 		if n.life.syncing == 0 && !n.wantNetLocked() {
-			_ = n.downLocked()
+			if n.life.state == AppBackground {
+				_ = n.sleepLocked()
+			} else {
+				_ = n.downLocked()
+			}
 		}
 		n.life.mu.Unlock()
 	}()

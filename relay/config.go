@@ -60,6 +60,8 @@ type Config struct {
 	Store      StoreConfig      `toml:"store"`
 	Limits     Limits           `toml:"limits"`
 	Rendezvous RendezvousConfig `toml:"rendezvous"`
+	// Push configures push wake-ups (push.go). Default off.
+	Push PushConfig `toml:"push"`
 
 	// Now is the relay clock (store expiry, challenges, epochs). nil =
 	// time.Now.

@@ -45,6 +45,7 @@ type Relay struct {
 	store   *store.Store
 	rv      *rendezvous.Engine
 	hub     *hub
+	push    *pusher // push wake-ups (push.go)
 	conns   *conns
 	m       *metrics
 	peers   []peer.AddrInfo  // configured relays to dial (with addresses)
@@ -117,6 +118,7 @@ func New(cfg Config) (*Relay, error) {
 	}
 	r.m = newMetrics(st.Stats, r.rv.Stats)
 	r.hub = newHub(func() { r.m.drop(dropNotifyQueueFull) }, r.m.notifies.Inc)
+	r.push = newPusher(r)
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	if r.host, err = newHost(cfg, r.m.reg); err != nil {
 		st.Close()
@@ -157,6 +159,7 @@ func (r *Relay) Start(ctx context.Context) error {
 	}
 	r.host.SetStreamHandler(lprotocol.ID(protocol.MailboxProtocol), r.handler("mailbox", r.serveMailbox))
 	r.host.SetStreamHandler(lprotocol.ID(protocol.RendezvousProtocol), r.handler("rendezvous", r.serveRendezvous))
+	r.push.start()
 	r.wg.Add(1)
 	go r.background()
 	if err := ctx.Err(); err != nil {
@@ -341,6 +344,7 @@ func (r *Relay) Close() error {
 			_ = s.Reset()
 		}
 		r.handlers.Wait()
+		r.push.close()
 		if r.gossip != nil {
 			r.gossip.close()
 		}

@@ -14,7 +14,11 @@ type crashes struct {
 }
 
 func (c *crashes) OnCrash(report string) { c.mu.Lock(); c.r = append(c.r, report); c.mu.Unlock() }
-func (c *crashes) all() []string        { c.mu.Lock(); defer c.mu.Unlock(); return append([]string(nil), c.r...) }
+func (c *crashes) all() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]string(nil), c.r...)
+}
 
 type lines struct {
 	mu sync.Mutex

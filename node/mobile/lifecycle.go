@@ -97,3 +97,19 @@ func (m *Node) NetworkChanged(kind string, metered bool) (err error) {
 	}
 	return n.NetworkChanged(kind, metered)
 }
+
+// SetPushEndpoint sets the push endpoint (an absolute http(s) URL from
+// the platform's push provider: a UnifiedPush endpoint, or a WebPush
+// endpoint of a gateway for FCM/APNs) at which the relays wake this device
+// while it sleeps; "" removes it. The node registers it at its relays
+// each time it goes to the background; the relay POSTs an empty body, and
+// the app's push handler should call SyncOnce. docs/mobile.md says what the
+// provider and the relay learn.
+func (m *Node) SetPushEndpoint(endpoint string) (err error) {
+	defer guard("SetPushEndpoint", &err)
+	n, err := m.node("SetPushEndpoint")
+	if err != nil {
+		return err
+	}
+	return n.SetPushEndpoint(endpoint)
+}
