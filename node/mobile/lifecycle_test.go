@@ -10,6 +10,9 @@ import (
 // so a connection kept alive shows at least one datagram in it.
 const keepaliveWindow = 16 * time.Second
 
+// closeSettle lets the closing packets pass before a quiet window opens.
+const closeSettle = 500 * time.Millisecond
+
 // TestBackgroundDropsKeepalives: a node that knows its relay only through
 // a counting UDP forwarder sends datagrams while up (the connection and
 // its keepalives), and none in a window longer than the keepalive period
@@ -31,6 +34,9 @@ func TestBackgroundDropsKeepalives(t *testing.T) {
 	if err := a.SetAppState(AppBackground); err != nil {
 		t.Fatal(err)
 	}
+	// quic-go sends the CONNECTION_CLOSE frames just after the host's
+	// Close returns: let them pass before the window opens.
+	time.Sleep(closeSettle)
 	d0, b0 := fw.dgrams.Load(), fw.bytes.Load()
 	time.Sleep(keepaliveWindow)
 	if d, b := fw.dgrams.Load()-d0, fw.bytes.Load()-b0; d != 0 {
@@ -129,7 +135,7 @@ func TestSyncOnceInBackground(t *testing.T) {
 	}
 	ea.wait(t, EventSyncDone, nil, time.Second)
 	// Down again: nothing crosses the forwarder.
-	time.Sleep(200 * time.Millisecond)
+	time.Sleep(closeSettle)
 	d0 := fw.dgrams.Load()
 	time.Sleep(2 * time.Second)
 	if d := fw.dgrams.Load() - d0; d != 0 {

@@ -49,9 +49,13 @@ func TestMeasureIdleTraffic(t *testing.T) {
 			name, d, by, win, float64(d)*scale, float64(by)*scale)
 	}
 	measure("foreground")
+	d0, b0 := fw.dgrams.Load(), fw.bytes.Load()
 	if err := a.SetAppState(AppBackground); err != nil {
 		t.Fatal(err)
 	}
+	time.Sleep(closeSettle)
+	t.Logf("going to sleep without push (closing the connection): %d datagrams %d bytes",
+		fw.dgrams.Load()-d0, fw.bytes.Load()-b0)
 	measure("background, no push")
 	if err := a.SetAppState(AppForeground); err != nil {
 		t.Fatal(err)
@@ -59,10 +63,11 @@ func TestMeasureIdleTraffic(t *testing.T) {
 	if err := a.SetPushEndpoint(srv.URL + "/up/x"); err != nil {
 		t.Fatal(err)
 	}
-	d0, b0 := fw.dgrams.Load(), fw.bytes.Load()
+	d0, b0 = fw.dgrams.Load(), fw.bytes.Load()
 	if err := a.SetAppState(AppBackground); err != nil {
 		t.Fatal(err)
 	}
+	time.Sleep(closeSettle)
 	t.Logf("going to sleep with push (registration, then close): %d datagrams %d bytes",
 		fw.dgrams.Load()-d0, fw.bytes.Load()-b0)
 	measure("background, push registered")
