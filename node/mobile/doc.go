@@ -28,7 +28,21 @@
 // Tests drive the facade only, over real libp2p hosts and a real relay on
 // 127.0.0.1: TestPanicBecomesError (an injected panic in a call becomes
 // CodeInternal and a scrubbed report), TestNilConfig (BAD_ARGUMENT),
-// TestErrorCodes, TestLoggerBridge, TestFacadeLifecycle.
+// TestErrorCodes, TestLoggerBridge, TestFacadeLifecycle;
+// TestBackgroundDropsKeepalives (datagrams counted through a UDP
+// forwarder between the node and its relay: none in a window longer than
+// the QUIC keepalive period once backgrounded), TestStopStart,
+// TestSyncOnceInBackground; TestPushWakesBackgroundedNode (a real HTTP
+// endpoint gets an empty POST, then SyncOnce delivers),
+// TestPushOnlyToAllowedHosts (SSRF); TestDataAPI, TestEmptyListsAreArrays,
+// TestLinkPendingThenConfirmed. Measurements (MOBILE_MEASURE=1):
+// TestMeasureIdleTraffic, TestMeasureSyncOnce100Friends.
+//
+// # Lifecycle, push, data
+//
+// Stop/Start, SetAppState, SyncOnce, NetworkChanged and SetPushEndpoint
+// (lifecycle.go) wrap node's lifecycle; InboxPage, Item, DeleteItem,
+// MarkSeen, FriendJSON and LinkResult (data.go) its data API.
 //
 // Build: see docs/mobile.md for the gomobile bind lines.
 package mobile

@@ -116,7 +116,9 @@ func errCode(code int, msg string) error {
 // it works on an error that crossed the language boundary and came back
 // (a Java exception or NSError passed in again). Unknown errors give
 // CodeOther.
-func ErrorCode(err error) int {
+func ErrorCode(err error) (code int) {
+	code = CodeOther // also after a recovered panic (an app-side error that misbehaves)
+	defer guardQuiet("ErrorCode")
 	if err == nil {
 		return CodeOK
 	}
