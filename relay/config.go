@@ -60,6 +60,7 @@ type Config struct {
 	Store      StoreConfig      `toml:"store"`
 	Limits     Limits           `toml:"limits"`
 	Rendezvous RendezvousConfig `toml:"rendezvous"`
+	Contacts   ContactsConfig   `toml:"contacts"`
 	// Push configures push wake-ups (push.go). Default off.
 	Push PushConfig `toml:"push"`
 
@@ -258,6 +259,15 @@ func DefaultConfig() Config {
 			MaxRecordBytes:    256 << 20,
 			TokenBudget:       4096,
 			MaxRemoteSessions: 100_000,
+		},
+		Contacts: ContactsConfig{
+			KeyFile:           "contacts.key",
+			Difficulty:        20,
+			EvalsPerConnDay:   8192,
+			EvalsPerPrefixDay: 16384,
+			PostsPerPrefixDay: 4096,
+			MaxEntries:        1_000_000,
+			Retention:         Duration(30 * 24 * time.Hour),
 		},
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/imigee/imigee/protocol"
+	"github.com/imigee/imigee/relay/contacts"
 	"github.com/imigee/imigee/relay/rendezvous"
 	"github.com/imigee/imigee/relay/store"
 )
@@ -51,7 +52,8 @@ type Relay struct {
 	peers   []peer.AddrInfo  // configured relays to dial (with addresses)
 	trusted map[peer.ID]bool // relays allowed in the gossip topic; read-only after New
 
-	gossip *gossip // nil until Start
+	gossip   *gossip           // nil until Start
+	contacts *contacts.Service // contact matching (contactsvc.go)
 
 	ctx    context.Context // ends at Close; owned goroutines watch it
 	cancel context.CancelFunc
@@ -125,6 +127,11 @@ func New(cfg Config) (*Relay, error) {
 		return nil, err
 	}
 	r.host.Network().Notify(notifiee{r.conns})
+	if err := r.openContacts(); err != nil {
+		r.host.Close()
+		st.Close()
+		return nil, err
+	}
 	return r, nil
 }
 
@@ -160,6 +167,7 @@ func (r *Relay) Start(ctx context.Context) error {
 	r.host.SetStreamHandler(lprotocol.ID(protocol.MailboxProtocol), r.handler("mailbox", r.serveMailbox))
 	r.host.SetStreamHandler(lprotocol.ID(protocol.RendezvousProtocol), r.handler("rendezvous", r.serveRendezvous))
 	r.push.start()
+	r.host.SetStreamHandler(lprotocol.ID(protocol.ContactsProtocol), r.handler("contacts", r.serveContacts))
 	r.wg.Add(1)
 	go r.background()
 	if err := ctx.Err(); err != nil {
@@ -185,6 +193,9 @@ func (r *Relay) background() {
 			r.dialPeers()
 		case <-sweep.C:
 			r.rv.Sweep()
+			if _, err := r.contacts.Sweep(); err != nil {
+				r.cfg.Logger.Warn("relay: contacts sweep", "err", err)
+			}
 			if r.gossip != nil {
 				r.gossip.prune()
 			}
@@ -354,6 +365,9 @@ func (r *Relay) Close() error {
 			errs = append(errs, fmt.Errorf("relay: close host: %w", err))
 		}
 		if err := r.store.Close(); err != nil {
+			errs = append(errs, err)
+		}
+		if err := r.contacts.Close(); err != nil {
 			errs = append(errs, err)
 		}
 		r.closeErr = errors.Join(errs...)

@@ -167,6 +167,7 @@ var sectionDocs = map[string]string{
 	"store":      "Mailbox store: sealed blobs for offline recipients in one bbolt file (DATA_DIR/" + relay.StoreFile + ").",
 	"limits":     "What one connection (any stranger) can make the relay do, and libp2p resource limits.",
 	"rendezvous": "Proximity rendezvous: token matching in memory only, never written to disk.",
+	"contacts":   "Contact matching: one OPRF stage over blinded elements, and pending pair entries (opaque IDs, sealed offers) kept at most 30 days.",
 	"admin":      "Admin HTTP server: /metrics (Prometheus, aggregate only), /healthz, /readyz. No auth, no TLS.",
 	"log":        "Logs go to stderr. They never contain content, tokens, mailbox IDs or client IPs at info level.",
 }
@@ -230,6 +231,14 @@ var keyDocs = map[string]string{
 	"rendezvous.max_record_bytes":    "Sealed-record bytes in memory.",
 	"rendezvous.token_budget":        "Distinct tokens per session per epoch: limits cell scanning by a malicious friend.",
 	"rendezvous.max_remote_sessions": "Gossiped sessions from other relays tracked in memory.",
+	"contacts.key_file":              "This relay's OPRF key (made on first start; relative to data_dir; empty = evaluate nothing). Publish its public key: imigee-relay contacts-key.",
+	"contacts.disable_entries":       "Evaluate only; keep no pending entries.",
+	"contacts.difficulty":            "Proof of work per evaluation batch and per post, in leading zero bits (20 ≈ 0.2 s on a phone core).",
+	"contacts.evals_per_conn_day":    "OPRF evaluations one connection may ask per day.",
+	"contacts.evals_per_prefix_day":  "OPRF evaluations one address prefix (/24, /48) may ask per day: the cap on guessing numbers.",
+	"contacts.posts_per_prefix_day":  "New entries one address prefix may post per day, so nobody fills the store.",
+	"contacts.max_entries":           "Pending entries kept in all; beyond it posts fail with QUOTA_EXCEEDED.",
+	"contacts.retention":             "Life of an entry from its first post (at most 30 days, P5).",
 }
 
 // renderConfig writes c as TOML with a comment above every key, and

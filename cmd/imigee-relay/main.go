@@ -33,6 +33,7 @@ func commands() []command {
 		{"run", "start the relay (works without a config file)", cmdRun},
 		{"version", "print the version and exit", cmdVersion},
 		{"healthcheck", "exit 0 if the relay's admin /healthz answers OK (for Docker)", cmdHealthcheck},
+		{"contacts-key", "print the contact-matching OPRF public key to publish", cmdContactsKey},
 		{"compact", "rewrite the database file to reclaim disk (relay must be stopped)", cmdCompact},
 	}
 }

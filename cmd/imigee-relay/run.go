@@ -181,6 +181,16 @@ func runRelay(ctx context.Context, stopSignals func(), c fileConfig, log *slog.L
 	}
 	rc := c.Config
 	rc.Identity = key
+	if p := c.contactKeyPath(); p != "" {
+		ck, created, err := loadOrCreateContactKey(p)
+		if err != nil {
+			return err
+		}
+		if created {
+			log.Info("created a contact-matching key", "file", p)
+		}
+		rc.Contacts.Key = ck
+	}
 	rc.Logger = log
 	r, err := relay.New(rc)
 	if err != nil {

@@ -81,6 +81,9 @@ func (d *daemon) handle(ctx context.Context, r *request) (any, error) {
 	default:
 	}
 	n := d.n
+	if res, ok, err := d.handleContacts(ctx, r); ok {
+		return res, err
+	}
 	switch r.Cmd {
 	case "id":
 		return idResult{ID: n.ID()}, nil
