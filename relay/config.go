@@ -252,6 +252,7 @@ func DefaultConfig() Config {
 			ConnsLow:              2000,
 			ConnsHigh:             4000,
 		},
+		Push: PushConfig{AllowHosts: []string{}}.withDefaults(), // [] so init prints the key
 		Rendezvous: RendezvousConfig{
 			EpochSeconds:      600,
 			Skew:              Duration(60 * time.Second),
