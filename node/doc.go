@@ -264,7 +264,8 @@
 //     through node/mobile over real hosts and a relay:
 //     TestBackgroundDropsKeepalives (0 datagrams to the relay in a window
 //     longer than the QUIC keepalive period once backgrounded),
-//     TestStopStart, TestSyncOnceInBackground, TestPushWakesBackgroundedNode,
+//     TestStopStart, TestSyncOnceInBackground, TestBackgroundWakesForOwnRetry,
+//     TestPushWakesBackgroundedNode,
 //     TestPushOnlyToAllowedHosts; pending links: TestLinkViaMailbox (here)
 //     and TestLinkPendingThenConfirmed; data API: TestDataAPI.
 //   - P5/P6 (contacts only blinded, at most 30 days at a relay; a user is a

@@ -117,7 +117,7 @@ func TestSyncOnceInBackground(t *testing.T) {
 	if _, err := b.SendMessage(a.ID(), "wake up"); err != nil {
 		t.Fatal(err)
 	}
-	eb.wait(t, EventQueued, nil, 15*time.Second) // b gave up on a direct attempt and posted it
+	eb.wait(t, EventQueued, nil, 30*time.Second) // b gave up on a direct attempt and posted it
 	s, err := a.SyncOnce(10000)
 	if err != nil {
 		t.Fatal(err)
@@ -140,5 +140,42 @@ func TestSyncOnceInBackground(t *testing.T) {
 	time.Sleep(2 * time.Second)
 	if d := fw.dgrams.Load() - d0; d != 0 {
 		t.Fatalf("%d datagrams after SyncOnce in background", d)
+	}
+}
+
+// TestBackgroundWakesForOwnRetry: a backgrounded node with a delivery
+// waiting for its retry wakes on its own when the retry falls due (a
+// sync_done event the app did not ask for), tries again, and goes back to
+// sleep. No relay here, so the retry cannot be parked in a mailbox.
+func TestBackgroundWakesForOwnRetry(t *testing.T) {
+	a, ea := newStarted(t, "")
+	b, _ := newStarted(t, "")
+	linkPair(t, a, b)
+	if err := b.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.SendMessage(b.ID(), "later"); err != nil {
+		t.Fatal(err)
+	}
+	// The first attempt fails (b is down): the item waits for its retry.
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		var items []struct{ Recipients []struct{ Attempts int } }
+		_ = json.Unmarshal([]byte(a.PendingJSON()), &items)
+		if len(items) == 1 && len(items[0].Recipients) == 1 && items[0].Recipients[0].Attempts > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no failed attempt: %s", a.PendingJSON())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := a.SetAppState(AppBackground); err != nil {
+		t.Fatal(err)
+	}
+	ev := ea.wait(t, EventSyncDone, nil, 30*time.Second)
+	var sum struct{ Waiting int }
+	if err := json.Unmarshal([]byte(ev.Text), &sum); err != nil || sum.Waiting != 1 {
+		t.Fatalf("wake-up summary %q", ev.Text)
 	}
 }

@@ -58,7 +58,7 @@ func TestPushWakesBackgroundedNode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eb.wait(t, EventQueued, func(e Event) bool { return e.ItemID == mid }, 15*time.Second)
+	eb.wait(t, EventQueued, func(e Event) bool { return e.ItemID == mid }, 30*time.Second)
 	queued := time.Now()
 	var w wake
 	select {
@@ -115,7 +115,7 @@ func TestPushOnlyToAllowedHosts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eb.wait(t, EventQueued, func(e Event) bool { return e.ItemID == mid }, 15*time.Second)
+	eb.wait(t, EventQueued, func(e Event) bool { return e.ItemID == mid }, 30*time.Second)
 	select {
 	case w := <-got:
 		t.Fatalf("relay POSTed to a host not on its allow-list: %+v", w)
