@@ -43,7 +43,11 @@
 // makes the relay POST an empty wake-up, only to hosts on
 // Config.Push.AllowHosts (off when empty), bounded in concurrency, time
 // and rate per endpoint. Registrations live in memory only. Tests:
-// node/mobile TestPushWakesBackgroundedNode, TestPushOnlyToAllowedHosts.
+// TestPushRegistrationNeedsProof (a client lying about a mailbox is
+// refused; an endpoint off the allow-list too; one wake-up per put, the
+// next rate-limited and counted), TestPushSkippedWhileSubscribed,
+// TestPushOffByDefault; node/mobile TestPushWakesBackgroundedNode,
+// TestPushOnlyToAllowedHosts.
 //
 // Gossip: relays of one network join the gossipsub topic
 // protocol.GossipTopic + "/" + Config.Network and publish every local
