@@ -38,6 +38,13 @@ func TestBackgroundDropsKeepalives(t *testing.T) {
 	// Close returns: let them pass before the window opens.
 	time.Sleep(closeSettle)
 	d0, b0 := fw.dgrams.Load(), fw.bytes.Load()
+	// Told the network changed, with nothing waiting: it stays asleep.
+	if err := a.NetworkChanged(NetworkCellular, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.NetworkChanged("carrier-pigeon", false); ErrorCode(err) != CodeBadArgument {
+		t.Fatalf("unknown network kind: %v", err)
+	}
 	time.Sleep(keepaliveWindow)
 	if d, b := fw.dgrams.Load()-d0, fw.bytes.Load()-b0; d != 0 {
 		t.Fatalf("background, idle: %d datagrams (%d bytes) in %v, want 0", d, b, keepaliveWindow)

@@ -47,6 +47,16 @@ public final class Sample implements EventHandler, Logger, CrashReporter {
             n.setPrecision(friend, Mobile.PrecisionCasual);
             String item = n.sendMessage(friend, "hello");
             System.out.println(item + " " + n.friendsJSON() + " " + n.inboxJSON());
+            // Lifecycle: what an Activity/WorkManager job would call.
+            n.setPushEndpoint("https://push.example.org/up/instance");
+            n.setAppState(Mobile.AppBackground);
+            n.networkChanged(Mobile.NetworkCellular, true);
+            String summary = n.syncOnce(Mobile.DefaultSyncTimeoutMs);
+            String page = n.inboxPage(0, 50);
+            System.out.println(summary + " " + page);
+            n.setAppState(Mobile.AppForeground);
+            n.stop();
+            n.start();
             n.close();
         } catch (Exception e) {
             long code = Mobile.errorCode(e);
