@@ -70,6 +70,9 @@ type Config struct {
 	// Contacts configures contact matching (contactmatch.go); the zero
 	// value works on a single-relay network.
 	Contacts ContactsConfig
+	// Analytics configures anonymous analytics (analyticsglue.go); off by
+	// default.
+	Analytics AnalyticsConfig
 }
 
 func (c *Config) withDefaults() Config {

@@ -61,6 +61,7 @@ type Config struct {
 	Limits     Limits           `toml:"limits"`
 	Rendezvous RendezvousConfig `toml:"rendezvous"`
 	Contacts   ContactsConfig   `toml:"contacts"`
+	Analytics  AnalyticsConfig  `toml:"analytics"`
 	// Push configures push wake-ups (push.go). Default off.
 	Push PushConfig `toml:"push"`
 
@@ -260,6 +261,12 @@ func DefaultConfig() Config {
 			MaxRecordBytes:    256 << 20,
 			TokenBudget:       4096,
 			MaxRemoteSessions: 100_000,
+		},
+		Analytics: AnalyticsConfig{
+			KeyFile:             "analytics.key",
+			VerifyKeyFile:       "analytics-verify.key",
+			MinBatch:            100,
+			ReportsPerPrefixDay: 64,
 		},
 		Contacts: ContactsConfig{
 			KeyFile:           "contacts.key",

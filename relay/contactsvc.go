@@ -28,8 +28,8 @@ type ContactsConfig struct {
 	// loaded by the daemon from KeyFile. nil = this relay evaluates no
 	// stage (it may still keep entries).
 	Key *crypto.ContactKey `toml:"-"`
-	// KeyFile is where the daemon keeps Key (32 bytes, mode 0600; made by
-	// `imigee-relay init`). Empty = no key. Publish the public key
+	// KeyFile is where the daemon keeps Key's 32-byte seed (mode 0600; made at
+	// the first start). Empty = no key. Publish the public key
 	// (`imigee-relay contacts-key`) with its stage in the network's
 	// configuration; phones verify every evaluation against it.
 	KeyFile string `toml:"key_file"`

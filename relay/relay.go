@@ -52,8 +52,9 @@ type Relay struct {
 	peers   []peer.AddrInfo  // configured relays to dial (with addresses)
 	trusted map[peer.ID]bool // relays allowed in the gossip topic; read-only after New
 
-	gossip   *gossip           // nil until Start
-	contacts *contacts.Service // contact matching (contactsvc.go)
+	gossip    *gossip           // nil until Start
+	contacts  *contacts.Service // contact matching (contactsvc.go)
+	analytics *analyticsState   // analytics collector role, nil if none (analyticsvc.go)
 
 	ctx    context.Context // ends at Close; owned goroutines watch it
 	cancel context.CancelFunc
@@ -132,6 +133,12 @@ func New(cfg Config) (*Relay, error) {
 		st.Close()
 		return nil, err
 	}
+	if err := r.openAnalytics(); err != nil {
+		r.contacts.Close()
+		r.host.Close()
+		st.Close()
+		return nil, err
+	}
 	return r, nil
 }
 
@@ -168,6 +175,7 @@ func (r *Relay) Start(ctx context.Context) error {
 	r.host.SetStreamHandler(lprotocol.ID(protocol.RendezvousProtocol), r.handler("rendezvous", r.serveRendezvous))
 	r.push.start()
 	r.host.SetStreamHandler(lprotocol.ID(protocol.ContactsProtocol), r.handler("contacts", r.serveContacts))
+	r.startAnalytics()
 	r.wg.Add(1)
 	go r.background()
 	if err := ctx.Err(); err != nil {
@@ -368,6 +376,9 @@ func (r *Relay) Close() error {
 			errs = append(errs, err)
 		}
 		if err := r.contacts.Close(); err != nil {
+			errs = append(errs, err)
+		}
+		if err := r.closeAnalytics(); err != nil {
 			errs = append(errs, err)
 		}
 		r.closeErr = errors.Join(errs...)

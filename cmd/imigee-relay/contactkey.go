@@ -1,14 +1,11 @@
 package main
 
 import (
-	"crypto/rand"
+	"bytes"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
-	"os"
-	"path/filepath"
 
 	"github.com/imigee/imigee/crypto"
 )
@@ -18,46 +15,22 @@ import (
 const defaultContactKeyName = "contacts.key"
 
 // contactKeyPath resolves Contacts.KeyFile against DataDir ("" = none).
-func (c *fileConfig) contactKeyPath() string {
-	p := c.Contacts.KeyFile
-	if p == "" || filepath.IsAbs(p) {
-		return p
-	}
-	return filepath.Join(c.DataDir, p)
-}
+func (c *fileConfig) contactKeyPath() string { return c.dataPath(c.Contacts.KeyFile) }
 
 // loadOrCreateContactKey reads the relay's contact OPRF key, making one on
-// first use. Like the identity, a file others can read is refused.
+// first use. The file holds a 32-byte seed (loadOrCreateSecret: mode 0600,
+// refused if others can read it) from which the key is derived with RFC
+// 9497 DeriveKeyPair.
 func loadOrCreateContactKey(path string) (*crypto.ContactKey, bool, error) {
-	fi, err := os.Stat(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		k, err := crypto.NewContactKey(rand.Reader)
-		if err != nil {
-			return nil, false, err
-		}
-		if err := ensureDataDir(filepath.Dir(path)); err != nil {
-			return nil, false, err
-		}
-		if err := writeSecretFile(path, k.Bytes()); err != nil {
-			return nil, false, fmt.Errorf("write contact key: %w", err)
-		}
-		return k, true, nil
+	seed, created, err := loadOrCreateSecret(path)
+	if err != nil {
+		return nil, false, fmt.Errorf("contact key: %w", err)
 	}
+	k, err := crypto.NewContactKey(bytes.NewReader(seed[:]))
 	if err != nil {
 		return nil, false, fmt.Errorf("contact key %s: %w", path, err)
 	}
-	if fi.Mode().Perm()&0o077 != 0 {
-		return nil, false, fmt.Errorf("contact key %s (mode %04o): %w; run: chmod 600 %s", path, fi.Mode().Perm(), errIdentityPerm, path)
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, false, fmt.Errorf("contact key %s: %w", path, err)
-	}
-	k, err := crypto.ParseContactKey(b)
-	if err != nil {
-		return nil, false, fmt.Errorf("contact key %s: %w", path, err)
-	}
-	return k, false, nil
+	return k, created, nil
 }
 
 func cmdContactsKey(args []string, stdout, stderr io.Writer) int {
@@ -65,20 +38,13 @@ func cmdContactsKey(args []string, stdout, stderr io.Writer) int {
 Print this relay's contact-matching OPRF public key (hex), creating the key
 file on first use. Publish it, with the stage this relay evaluates, in the
 network configuration phones use: they check every evaluation against it.`, stderr)
-	cfgPath := fset.String("config", "", "config `file` to read data_dir and contacts.key_file from")
-	dataDir := fset.String("data-dir", "", "data `directory` (overrides the config)")
+	load := keyCommandFlags(fset, "contacts.key_file")
 	if code, ok := parseFlags(fset, args); !ok {
 		return code
 	}
-	c := defaultFileConfig()
-	if *cfgPath != "" {
-		var err error
-		if c, err = loadConfigFile(*cfgPath); err != nil {
-			return fail(stderr, "contacts-key", err)
-		}
-	}
-	if *dataDir != "" {
-		c.DataDir = *dataDir
+	c, err := load()
+	if err != nil {
+		return fail(stderr, "contacts-key", err)
 	}
 	path := c.contactKeyPath()
 	if path == "" {

@@ -85,6 +85,9 @@ func (d *daemon) handle(ctx context.Context, r *request) (any, error) {
 		return res, err
 	}
 	switch r.Cmd {
+	case "analytics-show":
+		pv := n.AnalyticsPreview()
+		return analyticsResult{Enabled: pv != nil, Today: pv}, nil
 	case "id":
 		return idResult{ID: n.ID()}, nil
 	case "invite":

@@ -67,6 +67,7 @@ func commands() []command {
 		{"matches", "matches [-data-dir DIR]", "list link proposals from your contacts", aboutMatches, cmdMatches},
 		{"accept-match", "accept-match [-data-dir DIR] MATCH", "accept a link proposal", aboutAcceptMatch, cmdAnswerMatch(true)},
 		{"reject-match", "reject-match [-data-dir DIR] MATCH", "decline a link proposal", aboutAcceptMatch, cmdAnswerMatch(false)},
+		{"analytics", "analytics [-data-dir DIR] show", "show what today's anonymous analytics report would contain", aboutAnalytics, cmdAnalytics},
 		{"forget", "forget [-data-dir DIR] [-yes]", "erase this identity from every relay and wipe the data directory", aboutForget, cmdForget},
 	}
 }

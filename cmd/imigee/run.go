@@ -42,6 +42,9 @@ type runFlags struct {
 	mdns       bool
 	logLevel   string
 	region     string
+	anLeader   string
+	anKeys     string
+	platform   string
 }
 
 func cmdRun(e *env) int {
@@ -53,6 +56,8 @@ func cmdRun(e *env) int {
 	fs.BoolVar(&rf.autoAccept, "auto-accept", false, "accept everything every friend shares, without asking (sets it for each friend)")
 	fs.BoolVar(&rf.mdns, "mdns", false, "also find friends on the local network (mDNS)")
 	fs.StringVar(&rf.logLevel, "log-level", "warn", "log `level` on stderr: debug, info, warn or error")
+	fs.StringVar(&rf.anLeader, "analytics-leader", "", "turn anonymous analytics on: the leader collector's `multiaddr` (with -analytics-keys)")
+	fs.StringVar(&rf.anKeys, "analytics-keys", "", "the two collectors' public keys, `LEADERHEX,HELPERHEX` (imigee-relay analytics-key on each)")
 	fs.StringVar(&rf.region, "region", "", "default `country` (ISO code, e.g. FR) of phone numbers written without +")
 	if _, code, ok := parseFlags(fs, e.args, 0, 0); !ok {
 		return code
@@ -110,6 +115,10 @@ func runNode(ctx context.Context, e *env, cf *commonFlags, rf *runFlags, log *sl
 		return err
 	}
 	defer os.Remove(sock)
+	an, err := analyticsConfig(rf)
+	if err != nil {
+		return err
+	}
 	d := &daemon{dataDir: cf.dataDir, hub: newHub(), out: &eventPrinter{w: e.stdout, json: cf.json},
 		forgot: make(chan struct{}), autoAcc: rf.autoAccept, region: rf.region}
 	n, err := node.New(node.Config{
@@ -122,6 +131,7 @@ func runNode(ctx context.Context, e *env, cf *commonFlags, rf *runFlags, log *sl
 		Events:       d,
 		EnableMDNS:   rf.mdns,
 		Contacts:     node.ContactsConfig{Region: rf.region},
+		Analytics:    an,
 	})
 	if err != nil {
 		ln.Close()
