@@ -11,7 +11,7 @@ import (
 const keepaliveWindow = 16 * time.Second
 
 // closeSettle lets the closing packets pass before a quiet window opens.
-const closeSettle = 500 * time.Millisecond
+const closeSettle = 2 * time.Second
 
 // TestBackgroundDropsKeepalives: a node that knows its relay only through
 // a counting UDP forwarder sends datagrams while up (the connection and
