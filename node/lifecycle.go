@@ -313,3 +313,17 @@ func (n *Node) NetworkStatus() (kind string, metered bool) {
 	defer n.life.mu.Unlock()
 	return n.life.network, n.life.metered
 }
+
+// wakeForForget brings networking up for Forget when the app started the
+// node but it sleeps in the background: the relays must hear the forget
+// (P8) before the local wipe. The background loop stops for good first:
+// a wake-up of its own ending meanwhile would put the network down under
+// Forget (Close follows anyway).
+func (n *Node) wakeForForget(ctx context.Context) {
+	n.stopBackgroundLoop(true)
+	n.life.mu.Lock()
+	defer n.life.mu.Unlock()
+	if n.life.want && !n.life.up && !n.isClosed() {
+		_ = n.upLocked(ctx)
+	}
+}

@@ -32,7 +32,8 @@
 // TestBackgroundDropsKeepalives (datagrams counted through a UDP
 // forwarder between the node and its relay: none in a window longer than
 // the QUIC keepalive period once backgrounded), TestStopStart,
-// TestSyncOnceInBackground, TestBackgroundWakesForOwnRetry; TestPushWakesBackgroundedNode (a real HTTP
+// TestSyncOnceInBackground, TestBackgroundWakesForOwnRetry,
+// TestForgetWhileAsleep; TestPushWakesBackgroundedNode (a real HTTP
 // endpoint gets an empty POST, then SyncOnce delivers),
 // TestPushOnlyToAllowedHosts (SSRF); TestDataAPI, TestEmptyListsAreArrays,
 // TestLinkPendingThenConfirmed. Measurements (MOBILE_MEASURE=1):

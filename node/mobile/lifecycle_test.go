@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"testing"
 	"time"
+
+	"github.com/imigee/imigee/relay"
 )
 
 // keepaliveWindow is longer than go-libp2p's QUIC keepalive period (15 s),
@@ -184,5 +186,50 @@ func TestBackgroundWakesForOwnRetry(t *testing.T) {
 	var sum struct{ Waiting int }
 	if err := json.Unmarshal([]byte(ev.Text), &sum); err != nil || sum.Waiting != 1 {
 		t.Fatalf("wake-up summary %q", ev.Text)
+	}
+}
+
+
+// storeBlobs reads the relay's imigee_relay_store_blobs gauge.
+func storeBlobs(t *testing.T, r *relay.Relay) float64 {
+	t.Helper()
+	mfs, err := r.MetricsRegistry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "imigee_relay_store_blobs" {
+			return mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	t.Fatal("no imigee_relay_store_blobs")
+	return 0
+}
+
+// TestForgetWhileAsleep: Forget called while the node sleeps in the
+// background still reaches the relay (P8): the node wakes for it, and
+// what waited for it there is gone. Before, a node without a running host
+// skipped the relays and only wiped itself.
+func TestForgetWhileAsleep(t *testing.T) {
+	r := startRelay(t, nil)
+	addr, _ := relayQUIC(t, r)
+	a, _ := newStarted(t, addr)
+	b, eb := newStarted(t, addr)
+	linkPair(t, a, b)
+	if err := a.SetAppState(AppBackground); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.SendMessage(a.ID(), "for a"); err != nil {
+		t.Fatal(err)
+	}
+	eb.wait(t, EventQueued, nil, 30*time.Second)
+	if storeBlobs(t, r) == 0 {
+		t.Fatal("nothing waits at the relay: the test would prove nothing")
+	}
+	if err := a.Forget(10000); err != nil {
+		t.Fatal(err)
+	}
+	if n := storeBlobs(t, r); n != 0 {
+		t.Fatalf("%v blobs left at the relay after Forget", n)
 	}
 }
