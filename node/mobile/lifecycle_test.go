@@ -189,7 +189,6 @@ func TestBackgroundWakesForOwnRetry(t *testing.T) {
 	}
 }
 
-
 // storeBlobs reads the relay's imigee_relay_store_blobs gauge.
 func storeBlobs(t *testing.T, r *relay.Relay) float64 {
 	t.Helper()
