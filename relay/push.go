@@ -45,6 +45,13 @@ import (
 // POSTs in flight (more are dropped and counted), Push.Timeout per POST,
 // one POST per endpoint per Push.MinInterval (more are dropped and
 // counted): a sender cannot turn the relay into a flood at one endpoint.
+//
+// Caveat: anyone can make mailbox keys, so registrations are bounded only
+// globally (MaxRegistrations) and by expiry, plus the per-connection
+// request rate: a flood of fresh identities could fill the table and make
+// later registrations fail with QUOTA_EXCEEDED until entries expire (the
+// phones then still wake by their own background fetches). A per-address
+// budget like the contact service's would close that; not done yet.
 
 // PushConfig configures push wake-ups. Zero fields take the defaults.
 type PushConfig struct {
