@@ -45,7 +45,8 @@
 // and rate per endpoint. Registrations live in memory only. Tests:
 // TestPushRegistrationNeedsProof (a client lying about a mailbox is
 // refused; an endpoint off the allow-list too; one wake-up per put, the
-// next rate-limited and counted), TestPushSkippedWhileSubscribed,
+// next rate-limited and counted), TestPushRegistrationsPerSource,
+// TestPushSkippedWhileSubscribed,
 // TestPushOffByDefault; node/mobile TestPushWakesBackgroundedNode,
 // TestPushOnlyToAllowedHosts.
 //

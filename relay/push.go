@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/network"
 	lprotocol "github.com/libp2p/go-libp2p/core/protocol"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -46,12 +47,12 @@ import (
 // one POST per endpoint per Push.MinInterval (more are dropped and
 // counted): a sender cannot turn the relay into a flood at one endpoint.
 //
-// Caveat: anyone can make mailbox keys, so registrations are bounded only
-// globally (MaxRegistrations) and by expiry, plus the per-connection
-// request rate: a flood of fresh identities could fill the table and make
-// later registrations fail with QUOTA_EXCEEDED until entries expire (the
-// phones then still wake by their own background fetches). A per-address
-// budget like the contact service's would close that; not done yet.
+// Anyone can make mailbox keys, so registrations are bounded per source
+// address (MaxPerSource: an IPv4 address or IPv6 /64), globally
+// (MaxRegistrations) and by expiry, besides the per-connection request
+// rate. Caveat: a party with many addresses can still fill the table
+// until entries expire; phones then still wake by their own background
+// fetches.
 
 // PushConfig configures push wake-ups. Zero fields take the defaults.
 type PushConfig struct {
@@ -71,6 +72,10 @@ type PushConfig struct {
 	MinInterval Duration `toml:"min_interval"`
 	// MaxRegistrations caps registered mailboxes: default 100,000.
 	MaxRegistrations int `toml:"max_registrations"`
+	// MaxPerSource caps the mailboxes registered from one source address
+	// (an IPv4 address or an IPv6 /64): default 8,192 (a few dozen phones
+	// behind one NAT), so one party cannot fill MaxRegistrations alone.
+	MaxPerSource int `toml:"max_per_source"`
 	// DefaultTTL and MaxTTL bound a registration's life: defaults 48 h
 	// and 7 days.
 	DefaultTTL Duration `toml:"default_ttl"`
@@ -89,6 +94,9 @@ func (c PushConfig) withDefaults() PushConfig {
 	}
 	if c.MaxRegistrations <= 0 {
 		c.MaxRegistrations = 100_000
+	}
+	if c.MaxPerSource <= 0 {
+		c.MaxPerSource = 8192
 	}
 	if c.DefaultTTL <= 0 {
 		c.DefaultTTL = Duration(48 * time.Hour)
@@ -110,6 +118,7 @@ const (
 type pushReg struct {
 	endpoint string
 	expires  time.Time
+	source   string // sourceOf the registering connection
 }
 
 // pusher holds registrations and sends wake-ups.
@@ -123,15 +132,16 @@ type pusher struct {
 	total  *prometheus.CounterVec
 	regs   prometheus.Gauge
 
-	mu   sync.Mutex // guards byMb and last
-	byMb map[crypto.MailboxID]pushReg
-	last map[string]time.Time // endpoint → last POST (real time)
+	mu        sync.Mutex // guards byMb, perSource and last
+	byMb      map[crypto.MailboxID]pushReg
+	perSource map[string]int       // source → mailboxes in byMb
+	last      map[string]time.Time // endpoint → last POST (real time)
 }
 
 func newPusher(r *Relay) *pusher {
 	cfg := r.cfg.Push.withDefaults()
 	p := &pusher{r: r, cfg: cfg, allow: map[string]bool{}, sem: make(chan struct{}, cfg.MaxConcurrent),
-		byMb: map[crypto.MailboxID]pushReg{}, last: map[string]time.Time{}}
+		byMb: map[crypto.MailboxID]pushReg{}, perSource: map[string]int{}, last: map[string]time.Time{}}
 	for _, h := range cfg.AllowHosts {
 		p.allow[strings.ToLower(h)] = true
 	}
@@ -207,11 +217,15 @@ func (p *pusher) serve(s serviceStream, conn *connState) {
 		_ = protocol.WriteMsg(s, &pb.PushResult{Error: protocol.ToPB(err)})
 		return
 	}
-	_ = protocol.WriteMsg(s, p.register(nonce[:], &req))
+	source := "other"
+	if ns, ok := s.(network.Stream); ok {
+		source = sourceOf(ns.Conn())
+	}
+	_ = protocol.WriteMsg(s, p.register(nonce[:], &req, source))
 }
 
 // register checks the proofs and the endpoint and records it.
-func (p *pusher) register(nonce []byte, req *pb.PushRegister) *pb.PushResult {
+func (p *pusher) register(nonce []byte, req *pb.PushRegister, source string) *pb.PushResult {
 	fail := func(code pb.ErrorCode, detail string) *pb.PushResult {
 		p.r.m.error(code)
 		return &pb.PushResult{Error: protocol.ToPB(&protocol.Error{Code: code, Detail: detail})}
@@ -239,22 +253,31 @@ func (p *pusher) register(nonce []byte, req *pb.PushRegister) *pb.PushResult {
 	p.sweepLocked()
 	if req.Endpoint == "" {
 		for _, id := range ids {
-			delete(p.byMb, id)
+			p.dropLocked(id)
 		}
 		p.regs.Set(float64(len(p.byMb)))
 		return &pb.PushResult{}
 	}
-	fresh := 0
+	fresh, mine := 0, 0
 	for _, id := range ids {
-		if _, ok := p.byMb[id]; !ok {
+		reg, ok := p.byMb[id]
+		if !ok {
 			fresh++
+		}
+		if !ok || reg.source != source {
+			mine++
 		}
 	}
 	if len(p.byMb)+fresh > p.cfg.MaxRegistrations {
 		return fail(pb.ErrorCode_QUOTA_EXCEEDED, "push registrations full")
 	}
+	if p.perSource[source]+mine > p.cfg.MaxPerSource {
+		return fail(pb.ErrorCode_QUOTA_EXCEEDED, "push registrations from this address full")
+	}
 	for _, id := range ids {
-		p.byMb[id] = pushReg{endpoint: req.Endpoint, expires: exp}
+		p.dropLocked(id)
+		p.byMb[id] = pushReg{endpoint: req.Endpoint, expires: exp, source: source}
+		p.perSource[source]++
 	}
 	p.regs.Set(float64(len(p.byMb)))
 	return &pb.PushResult{Registered: uint32(len(ids)), ExpiresUnix: exp.Unix()}
@@ -265,13 +288,26 @@ func (p *pusher) sweepLocked() {
 	now := p.r.cfg.Now()
 	for id, reg := range p.byMb {
 		if !now.Before(reg.expires) {
-			delete(p.byMb, id)
+			p.dropLocked(id)
 		}
 	}
 	for ep, t := range p.last {
 		if time.Since(t) > p.cfg.MinInterval.D() {
 			delete(p.last, ep)
 		}
+	}
+}
+
+// dropLocked removes mailbox id's registration, if any, and its source's
+// count. Callers hold p.mu.
+func (p *pusher) dropLocked(id crypto.MailboxID) {
+	reg, ok := p.byMb[id]
+	if !ok {
+		return
+	}
+	delete(p.byMb, id)
+	if p.perSource[reg.source]--; p.perSource[reg.source] <= 0 {
+		delete(p.perSource, reg.source)
 	}
 }
 

@@ -141,3 +141,34 @@ func TestPushOffByDefault(t *testing.T) {
 		t.Fatalf("push off: %v", res)
 	}
 }
+
+// TestPushRegistrationsPerSource: one address cannot register more than
+// MaxPerSource mailboxes (it could otherwise fill the table with keys it
+// made up); removing its registrations frees its budget.
+func TestPushRegistrationsPerSource(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Push.AllowHosts = []string{"127.0.0.1"}
+	cfg.Push.AllowHTTP = true
+	cfg.Push.MaxPerSource = 2
+	r := startRelay(t, cfg)
+	ep := "http://127.0.0.1:1/wake"
+	k1, _ := newKey(t)
+	k2, _ := newKey(t)
+	k3, _ := newKey(t)
+	if res := register(t, r, []ed25519.PrivateKey{k1, k2}, ep, false); res.Error != nil {
+		t.Fatal(res.Error)
+	}
+	// Registering the same mailboxes again costs nothing more.
+	if res := register(t, r, []ed25519.PrivateKey{k1, k2}, ep, false); res.Error != nil {
+		t.Fatal(res.Error)
+	}
+	if res := register(t, r, []ed25519.PrivateKey{k3}, ep, false); code(res) != pb.ErrorCode_QUOTA_EXCEEDED {
+		t.Fatalf("third mailbox from one address: %v", res)
+	}
+	if res := register(t, r, []ed25519.PrivateKey{k1}, "", false); res.Error != nil {
+		t.Fatal(res.Error)
+	}
+	if res := register(t, r, []ed25519.PrivateKey{k3}, ep, false); res.Error != nil {
+		t.Fatalf("after removing one: %v", res.Error)
+	}
+}

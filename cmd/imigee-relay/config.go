@@ -262,6 +262,7 @@ var keyDocs = map[string]string{
 	"push.max_concurrent":               "Wake-up POSTs in flight; more are dropped and counted.",
 	"push.min_interval":                 "Least time between two wake-ups to one endpoint; more are dropped and counted.",
 	"push.max_registrations":            "Mailboxes with a registered endpoint, in memory; beyond it registrations fail with QUOTA_EXCEEDED.",
+	"push.max_per_source":               "Mailboxes registered from one source address (IPv4 address, IPv6 /64), so one party cannot fill the table alone.",
 	"push.default_ttl":                  "Life of a registration when the phone asks for none.",
 	"push.max_ttl":                      "Longest life of a registration (endpoints are kept in memory only).",
 }
