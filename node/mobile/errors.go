@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/imigee/imigee/node"
+	"github.com/imigee/imigee/node/contacts"
 )
 
 // Error codes. Every error a facade method returns carries one; read it
@@ -48,6 +49,17 @@ const (
 	CodeCanceled = 15
 	// CodeOther: any other failure (disk, network); the message says more.
 	CodeOther = 16
+	// CodeNoHandles: SyncContacts before SetHandles.
+	CodeNoHandles = 17
+	// CodeBadHandle: a phone number or handle that does not parse.
+	CodeBadHandle = 18
+	// CodeUnknownMatch: AcceptMatch/RejectMatch with an unknown match ID.
+	CodeUnknownMatch = 19
+	// CodeContactRelays: no relay to match contacts, or one answering under
+	// another key than the network publishes.
+	CodeContactRelays = 20
+	// CodeAnalyticsOff: SendAnalytics while analytics are off (nothing sent).
+	CodeAnalyticsOff = 21
 )
 
 var codeNames = map[int]string{
@@ -56,6 +68,8 @@ var codeNames = map[int]string{
 	CodeBadInvite: "BAD_INVITE", CodeUnreachable: "UNREACHABLE", CodeNoRecipients: "NO_RECIPIENTS",
 	CodePeer: "PEER", CodeTooLarge: "TOO_LARGE", CodeForgetRelay: "FORGET_RELAY", CodeLocked: "LOCKED",
 	CodeTimeout: "TIMEOUT", CodeCanceled: "CANCELED", CodeOther: "OTHER",
+	CodeNoHandles: "NO_HANDLES", CodeBadHandle: "BAD_HANDLE", CodeUnknownMatch: "UNKNOWN_MATCH",
+	CodeContactRelays: "CONTACT_RELAYS", CodeAnalyticsOff: "ANALYTICS_OFF",
 }
 
 // sentinels maps node's sentinel errors to codes, checked in order.
@@ -63,6 +77,12 @@ var sentinels = []struct {
 	err  error
 	code int
 }{
+	{node.ErrNoHandles, CodeNoHandles},
+	{contacts.ErrBadHandle, CodeBadHandle},
+	{node.ErrNoMatch, CodeUnknownMatch},
+	{node.ErrContactRelays, CodeContactRelays},
+	{contacts.ErrWrongKey, CodeContactRelays},
+	{node.ErrAnalyticsOff, CodeAnalyticsOff},
 	{node.ErrBadArgument, CodeBadArgument},
 	{node.ErrClosed, CodeClosed},
 	{node.ErrNotStarted, CodeNotStarted},

@@ -15,6 +15,10 @@ const (
 	EventDelivered      = node.EventDelivered
 	EventLike           = node.EventLike
 	EventMessage        = node.EventMessage
+	// EventContactMatch: a contact holds this user's handle and this user
+	// holds theirs; ItemID is the match ID, Text the contact's name and
+	// Handle the handle as the local address book has them.
+	EventContactMatch = node.EventContactMatch
 )
 
 // Reasons in Event.Err of EventDeliveryFailed.
@@ -50,6 +54,7 @@ type Event struct {
 	Total    int64
 	Err      string
 	Via      string // ViaDirect, ViaCircuit or ViaMailbox
+	Handle   string // contact_match: the contact's handle as the local address book has it
 }
 
 // EventHandler receives events, implemented in Kotlin or Swift. OnEvent is
@@ -65,5 +70,5 @@ type handler struct{ h EventHandler }
 func (h handler) OnEvent(e *node.Event) {
 	defer guardQuiet("OnEvent")
 	h.h.OnEvent(&Event{Kind: e.Kind, FriendID: e.FriendID, ItemID: e.ItemID, Type: e.Type,
-		Text: e.Text, Path: e.Path, Done: e.Done, Total: e.Total, Err: e.Err, Via: e.Via})
+		Text: e.Text, Path: e.Path, Done: e.Done, Total: e.Total, Err: e.Err, Via: e.Via, Handle: e.Handle})
 }

@@ -25,6 +25,22 @@ type Config struct {
 	// Crash receives scrubbed reports of recovered panics; nil: logged
 	// only. It is registered process-wide (SetCrashReporter).
 	Crash CrashReporter
+	// ContactsRegion is the default country of phone numbers written
+	// without "+" (ISO code, e.g. "FR").
+	ContactsRegion string
+	// ContactsNetworkJSON describes the network's contact matching, from
+	// its published configuration: {"chain":[{"relay":"/ip4/…/p2p/…",
+	// "public_key":"hex"}…],"directory":["/ip4/…/p2p/…"]}. Empty: the
+	// first relay does it all (a single-relay network).
+	ContactsNetworkJSON string
+	// ContactsAutoAccept accepts every contact match as it arrives.
+	ContactsAutoAccept bool
+	// AnalyticsJSON turns anonymous analytics on: {"leader":"/ip4/…/p2p/…",
+	// "leader_key":"hex","helper_key":"hex"}. Empty (the default): off,
+	// nothing is counted or sent.
+	AnalyticsJSON string
+	// Platform is "android" or "ios" (counted in analytics, if on).
+	Platform string
 }
 
 // Node wraps node.Node.
@@ -49,6 +65,9 @@ func NewNode(cfg *Config, h EventHandler) (m *Node, err error) {
 	inject("NewNode")
 	c := node.Config{DataDir: cfg.DataDir, StoreKey: cfg.StoreKey, Relays: splitList(cfg.Relays),
 		EpochSeconds: cfg.EpochSeconds, EnableMDNS: cfg.EnableMDNS, ListenAddrs: testListenAddrs}
+	if err := contactsConfig(cfg, &c); err != nil {
+		return nil, err
+	}
 	if h != nil {
 		c.Events = handler{h}
 	}
