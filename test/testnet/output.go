@@ -57,6 +57,12 @@ func WriteResults(dir string, res *Result, plots bool) error {
 	if err := writeCSV(filepath.Join(dir, FileMeetings), meetingRows(res.Meetings)); err != nil {
 		return err
 	}
+	if err := writeCSV(filepath.Join(dir, FileDetections), detectionRows(Detections(res.Events, res.end()))); err != nil {
+		return err
+	}
+	if err := writeCSV(filepath.Join(dir, FileDeliveries), deliveryRows(Deliveries(res.Events))); err != nil {
+		return err
+	}
 	if err := writeCSV(filepath.Join(dir, FileSamples), sampleRows(res.Samples)); err != nil {
 		return err
 	}

@@ -36,9 +36,17 @@
 // # Determinism
 //
 // For a seed, graph, mobility, ground truth and workload are identical,
-// and Run seeds crypto/rand from the scenario seed
-// (testing/cryptotest.SetGlobalRandom), so keys, peer IDs and nonces
-// repeat. What a seed cannot fix is the order in which goroutines that
+// and Run gives every component its own random stream (streams.go):
+// crypto/rand.Reader becomes one ChaCha8 stream per (component, draw
+// site), seeded with SHA-256(seed, node/i or relay/j or driver, the
+// function that asked), the component read from the goroutine's pprof
+// label (testnet.InComponent, which inproc wraps around every call into a
+// node or relay and which goroutines inherit); the standard library's own
+// draws (TLS) use testing/cryptotest.SetGlobalRandom. So keys, peer IDs,
+// item IDs and nonces repeat, and a node's item IDs do not shift when
+// another node, or the node's QUIC stack, drew first — which is what made
+// summaries differ before (one shared seeded stream consumed in goroutine
+// order). What a seed cannot fix is the order in which goroutines that
 // wake at the same virtual instant run: select picks among ready cases,
 // and maps iterate, with the runtime's own random numbers, which are
 // seeded from the kernel at process start (runtime/rand.go, AT_RANDOM),
@@ -64,16 +72,15 @@
 // randautoseed=0), which go-libp2p-pubsub draws mesh and gossip peers
 // from.
 //
-// With that, two runs of a seed write byte-identical summary.json files
-// (TestSimSameSeed; 7 of 7 tries on scenarios of 10 and 30 nodes without
-// restarts). At 1,000 nodes every count repeats but a few latencies move
-// by 10–30 ms: some same-instant order still leaks through there. What
-// else can differ: a node that restarts catches up with its friends in map
-// order (node/mailbox.go inboundKeys), which can move a delivery by a few
-// milliseconds and an identify push (41 bytes) to another node; the
-// 10 ms clock and the 3-digit traffic hide that in most runs, not all.
-// Under -race, deliveries can move by 10–20 ms (TestSimSameSeed then
-// compares meetings, detections and deliveries, not timing).
+// With that, two runs of a seed write byte-identical summary.json,
+// meetings.csv, detections.csv and deliveries.csv, with phones going
+// offline and a relay restarting (TestSimSameSeed on testdata/
+// sameseed.toml; small.toml of the shipped scenarios 3 of 3, where it
+// differed on every run before the per-component streams). events.jsonl
+// can still differ by one 10 ms tick in a sender's receipt (delivered)
+// event: a select inside quic-go or pubsub. Under -race the scheduler
+// shuffles on purpose and deliveries can move by 10–20 ms
+// (TestSimSameSeed then compares counts only).
 //
 // # Concurrency
 //

@@ -12,7 +12,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"testing/cryptotest"
 	"testing/synctest"
 	"time"
 
@@ -63,7 +62,14 @@ func RunScenario(t *testing.T, s *testnet.Scenario, opt testnet.Options) (*testn
 	if opt.Resolution == 0 {
 		opt.Resolution = EventResolution
 	}
-	cryptotest.SetGlobalRandom(t, uint64(s.Seed))
+	streams := seedRandom(t, uint64(s.Seed))
+	defer func() {
+		for _, d := range streams.Draws() {
+			if d.Component == unlabelled {
+				t.Logf("random bytes drawn outside any component: %d", d.Bytes)
+			}
+		}
+	}()
 	defer tuneRuntime()()
 	wall := time.Now()
 	var res *testnet.Result
@@ -99,7 +105,9 @@ func RunScenario(t *testing.T, s *testnet.Scenario, opt testnet.Options) (*testn
 				}
 			}
 		}()
-		res, err = testnet.Run(context.Background(), s, opt)
+		testnet.InComponent(testnet.DriverComponent, func() {
+			res, err = testnet.Run(context.Background(), s, opt)
+		})
 		tick.Stop()
 		close(stop)
 	})
