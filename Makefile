@@ -26,6 +26,11 @@ test: ## go vet + the whole test suite under the race detector (what CI runs).
 	@# same-seed test compares counts only; this run checks byte identity.
 	$(GO) test -count 1 -run '^TestSimSameSeed$$' ./test/testnet/simnet
 
+.PHONY: testnet-bin
+testnet-bin: ## imigee-testnet and its simnet runner (imigee-testnet-simnet) into ./bin: simnet without the source tree.
+	$(GO) build -o $(BIN)/ ./cmd/imigee-testnet
+	$(GO) test -c -o $(BIN)/imigee-testnet-simnet ./test/testnet/simnet
+
 .PHONY: fuzz
 fuzz: ## A short fuzz pass (FUZZTIME each) over every fuzz target.
 	@./scripts/fuzz-all.sh $(FUZZTIME)

@@ -130,6 +130,10 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	workerList := fs.String("workers", "", "procs: run the processes on these workers (`host:port,...`)")
 	tokenFile := fs.String("token-file", "", "procs with --workers: the workers' shared-secret `file`")
 	workerWait := fs.Duration("worker-wait", 30*time.Second, "procs with --workers: how long to wait for the workers to answer")
+	simnetBin := fs.String("simnet-bin", "", "simnet: the simnet runner `binary` (default "+simnetBinName+" next to this one, else built with --go)")
+	seed := fs.Uint64("seed", 0, "override the scenario's seed (0: keep it)")
+	var sets multiFlag
+	fs.Var(&sets, "set", "override a scenario `key=value` (dotted TOML key, e.g. workload.items_per_hour=2); repeatable")
 	file, err := parseWithFile(fs, args)
 	if err != nil {
 		fmt.Fprintf(stderr, "imigee-testnet run: %v\n", err)
@@ -139,11 +143,16 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "imigee-testnet run: --out is required")
 		return exitUsage
 	}
-	s, err := testnet.LoadScenario(file)
+	overrides := sets
+	if *seed != 0 {
+		overrides = append(overrides, fmt.Sprintf("seed=%d", *seed))
+	}
+	s, err := testnet.LoadScenarioWith(file, overrides)
 	if err != nil {
 		fmt.Fprintf(stderr, "imigee-testnet: %v\n", err)
 		return exitUsage
 	}
+	prov := &testnet.Provenance{Tool: "imigee-testnet", Args: append([]string{"run"}, args...), Overrides: overrides, ScenarioFile: file}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if *verbose {
 		logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -153,7 +162,8 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	if *mode == modeSimnet {
-		return runSimnet(file, *out, *goBin, *quiet, *noPlots, *verbose, stdout, stderr)
+		prov.Mode = modeSimnet
+		return runSimnet(s, prov, simnetRun{out: *out, goBin: *goBin, bin: *simnetBin, quiet: *quiet, noPlots: *noPlots, verbose: *verbose}, stdout, stderr)
 	}
 	var backend testnet.Backend
 	switch *mode {
@@ -186,7 +196,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 			return exitFail
 		}
 	}
-	opt := testnet.Options{Backend: backend, Out: *out, Mode: *mode, Log: logger, NoPlots: *noPlots}
+	opt := testnet.Options{Backend: backend, Out: *out, Mode: *mode, Log: logger, NoPlots: *noPlots, Provenance: prov}
 	if !*quiet {
 		opt.Progress = stderr
 	}
@@ -200,6 +210,12 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "wall time %v; results in %s\n", time.Since(start).Round(time.Second), *out)
 	return exitOK
 }
+
+// multiFlag is a repeatable string flag.
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, " ") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 
 func printSummary(w io.Writer, s *testnet.Summary) {
 	fmt.Fprintf(w, "%s: %d nodes, %d relays, %d friendships, %.0f s simulated\n", s.Scenario, s.Nodes, s.Relays, s.Friendships, s.DurationS)
@@ -218,12 +234,14 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	truth := fs.Bool("truth", false, "also compute the ground-truth meetings")
+	var sets multiFlag
+	fs.Var(&sets, "set", "override a scenario `key=value`; repeatable")
 	file, err := parseWithFile(fs, args)
 	if err != nil {
 		fmt.Fprintf(stderr, "imigee-testnet validate: %v\n", err)
 		return exitUsage
 	}
-	s, err := testnet.LoadScenario(file)
+	s, err := testnet.LoadScenarioWith(file, sets)
 	if err != nil {
 		fmt.Fprintf(stderr, "imigee-testnet: %v\n", err)
 		return exitUsage

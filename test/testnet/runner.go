@@ -48,6 +48,10 @@ type Options struct {
 	// data, deleted at the end) is made; empty means os.TempDir(). A
 	// tmpfs such as /dev/shm saves disk I/O, at the price of memory.
 	ScratchDir string
+	// Provenance, when set, is written with the resolved scenario and its
+	// inputs before the run starts (WriteProvenance); Mode and the rest
+	// are filled in. Nil writes none (the caller wrote it already).
+	Provenance *Provenance
 }
 
 // Result is everything a run measured.
@@ -122,6 +126,13 @@ func Run(ctx context.Context, s *Scenario, opt Options) (*Result, error) {
 	}
 	if err := os.MkdirAll(opt.Out, 0o755); err != nil {
 		return nil, fmt.Errorf("testnet: run: %w", err)
+	}
+	if p := opt.Provenance; p != nil {
+		pv := *p
+		pv.Mode = opt.Mode
+		if err := WriteProvenance(opt.Out, s, pv); err != nil {
+			return nil, err
+		}
 	}
 	g, err := BuildGraph(s)
 	if err != nil {

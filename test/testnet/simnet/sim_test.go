@@ -212,6 +212,11 @@ func TestSimScenario(t *testing.T) {
 	if os.Getenv(EnvQuiet) == "" {
 		opt.Progress = os.Stderr
 	}
+	// imigee-testnet writes provenance.json before it starts this; run by
+	// hand, the test writes it.
+	if _, err := os.Stat(filepath.Join(out, testnet.FileProvenance)); err != nil {
+		opt.Provenance = &testnet.Provenance{Tool: "simnet test binary", Args: os.Args, ScenarioFile: file}
+	}
 	res, err := Run(t, file, opt)
 	if err != nil {
 		t.Fatal(err)
