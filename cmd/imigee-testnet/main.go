@@ -39,8 +39,11 @@ const usage = `imigee-testnet runs simulated or multi-process Imigee networks.
 
 Usage:
   imigee-testnet run SCENARIO.toml --out DIR [--mode sim|simnet|procs] [--quiet] [--no-plots] [-v]
+                 [--seed N] [--set KEY=VALUE]... [--simnet-bin PATH]
                  [--imigee PATH] [--imigee-relay PATH] [--go PATH]
                  [--workers HOST:PORT,... [--token-file FILE] [--worker-wait 30s]]
+  imigee-testnet sweep SCENARIO.toml --out DIR [--mode simnet|sim|procs] [--seeds 1-5]
+                 [--param KEY=V1,V2,...]... [--set KEY=VALUE]... [--no-plots] [--simnet-bin PATH]
   imigee-testnet worker --listen HOST:PORT [--token-file FILE] [--advertise HOST]
                  [--dir DIR] [--capacity N] [--imigee PATH] [--imigee-relay PATH] [-v]
   imigee-testnet validate SCENARIO.toml [--truth]
@@ -49,7 +52,13 @@ Usage:
 Commands:
   run       run the scenario and write the results directory:
             summary.json, run.json, events.jsonl, meetings.csv, samples.csv,
-            relays.csv and PNG plots
+            relays.csv, detections.csv, deliveries.csv, PNG plots, and
+            provenance: provenance.json (commit, flags, seed, overrides, Go
+            and OS, input hashes), scenario.toml (resolved) and inputs/
+  sweep     run the scenario for every combination of --param values and
+            every seed, each into DIR/POINT/seed-N (kept if done before),
+            then sweep_runs.csv, sweep_aggregate.csv/.md (mean and 95 %
+            t confidence interval over seeds) and sweep_*.png plots
   worker    serve this machine to a controller's "run --mode procs
             --workers": start and stop imigee-relay and imigee processes on
             request, pass node commands and events; runs until SIGTERM
@@ -60,12 +69,13 @@ Commands:
 Modes:
   sim       real node.Node and relay.Relay in this process, on 127.0.0.1,
             with virtual time compressed by [network] speedup (default)
-  simnet    (experimental) real node.Node and relay.Relay over go-libp2p's
-            simulated network (QUIC over simnet links with the scenario's
-            latency and bandwidth) under testing/synctest virtual time: idle
-            time is free and keys follow the seed. Runs as a test binary:
-            needs the source tree and the go command (--go), from inside
-            the repository; see docs/testnet.md
+  simnet    real node.Node and relay.Relay over a simulated packet network
+            (real QUIC over links with the scenario's latency and bandwidth)
+            under testing/synctest virtual time: idle time is free and a
+            seed gives byte-identical results. Runs in the simnet runner,
+            imigee-testnet-simnet next to this binary (make testnet-bin) or
+            --simnet-bin; without one it is built with --go from the
+            repository; see docs/testnet.md
   procs     real imigee and imigee-relay processes on loopback, driven
             through the node's control socket; real time (speedup 1). With
             --workers the processes run on those workers' machines (relays
@@ -86,6 +96,8 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "run":
 		return cmdRun(args[1:], stdout, stderr)
+	case "sweep":
+		return cmdSweep(args[1:], stdout, stderr)
 	case "worker":
 		return cmdWorker(args[1:], stdout, stderr)
 	case "validate":

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -71,9 +72,16 @@ func runSimnet(s *testnet.Scenario, prov *testnet.Provenance, r simnetRun, stdou
 	if r.noPlots {
 		cmd.Env = append(cmd.Env, simnet.EnvNoPlots+"=1")
 	}
-	cmd.Stdout, cmd.Stderr = stderr, stderr
+	// The runner's stdout is the test's verdict and t.Log lines: shown with
+	// -v or when the run failed.
+	var log bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &log, stderr
+	if r.verbose {
+		cmd.Stdout = stderr
+	}
 	start := time.Now()
 	if err := cmd.Run(); err != nil {
+		stderr.Write(log.Bytes())
 		fmt.Fprintf(stderr, "imigee-testnet: simnet run (%s): %v\n", bin, err)
 		return exitFail
 	}
