@@ -63,6 +63,12 @@ func WriteResults(dir string, res *Result, plots bool) error {
 	if err := writeCSV(filepath.Join(dir, FileDeliveries), deliveryRows(Deliveries(res.Events))); err != nil {
 		return err
 	}
+	if res.scenario != nil {
+		bins := DetectionCurve(res.scenario, res.Trials, Detections(res.Events, res.end()))
+		if err := writeCSV(filepath.Join(dir, FileDetectionBins), detectionBinRows(bins)); err != nil {
+			return err
+		}
+	}
 	if err := writeCSV(filepath.Join(dir, FileSamples), sampleRows(res.Samples)); err != nil {
 		return err
 	}

@@ -61,25 +61,11 @@ func WritePlots(dir string, res *Result) error {
 	if err := save(p, dir, PlotTTDCDF); err != nil {
 		return err
 	}
-	p = newPlot("Detection rate by distance", "meeting distance (m)", "detected / meetings")
-	var xy plotter.XYs
-	for _, row := range s.Meetings.ByDistance {
-		xy = append(xy, plotter.XY{X: row.DistanceM, Y: row.Rate})
-	}
-	if len(xy) > 0 {
-		l, pts, err := plotter.NewLinePoints(xy)
-		if err != nil {
-			return fmt.Errorf("testnet: plot: %w", err)
+	if res.scenario != nil {
+		bins := DetectionCurve(res.scenario, res.Trials, Detections(res.Events, res.end()))
+		if err := plotDetection(dir, res.scenario, bins); err != nil {
+			return err
 		}
-		l.Color, pts.Color = palette[0], palette[0]
-		l.Width = vg.Points(1.5)
-		pts.Shape = draw.CircleGlyph{}
-		pts.Radius = vg.Points(3)
-		p.Add(l, pts)
-	}
-	p.X.Min, p.Y.Min, p.Y.Max = 0, 0, 1
-	if err := save(p, dir, PlotDetection); err != nil {
-		return err
 	}
 	p = newPlot("Relay storage", "time (h)", "KiB (all relays)")
 	var stored, records plotter.XYs
@@ -198,4 +184,76 @@ func save(p *plot.Plot, dir, name string) error {
 		return fmt.Errorf("testnet: plot %s: %w", name, err)
 	}
 	return f.Close()
+}
+
+// plotDetection draws the binned detection probability against true
+// distance: either side and both sides with 95 % Wilson intervals, the
+// cell rule's reference curve, and n per bin along the top.
+func plotDetection(dir string, s *Scenario, bins []DetectionBin) error {
+	p := newPlot(fmt.Sprintf("Detection by distance (level %d, %s rule, lat %.2f)", s.Proximity.Level(), s.Proximity.Neighbours, s.Mobility.Lat),
+		"true distance, mean over the epoch (m)", "P(detected) per pair-epoch")
+	var ref plotter.XYs
+	for _, b := range bins {
+		ref = append(ref, plotter.XY{X: (b.FromM + b.ToM) / 2, Y: b.Reference})
+	}
+	if err := addLine(p, ref, "cell rule (reference)", 2); err != nil {
+		return err
+	}
+	w := 0.15 * s.Metrics.Bin
+	var labels plotter.XYLabels
+	for k, side := range []string{"either side", "both sides"} {
+		var pts plotter.XYs
+		var errs plotter.YErrors
+		for _, b := range bins {
+			if b.N == 0 {
+				continue
+			}
+			x := (b.FromM+b.ToM)/2 + float64(2*k-1)*w
+			r, lo, hi := b.EitherRate, b.EitherLo, b.EitherHi
+			if k == 1 {
+				r, lo, hi = b.BothRate, b.BothLo, b.BothHi
+			} else {
+				labels.XYs = append(labels.XYs, plotter.XY{X: (b.FromM + b.ToM) / 2, Y: 1.04})
+				labels.Labels = append(labels.Labels, fmt.Sprint(b.N))
+			}
+			pts = append(pts, plotter.XY{X: x, Y: r})
+			errs = append(errs, struct{ Low, High float64 }{r - lo, hi - r})
+		}
+		if len(pts) == 0 {
+			continue
+		}
+		eb, err := plotter.NewYErrorBars(struct {
+			plotter.XYer
+			plotter.YErrorer
+		}{pts, errs})
+		if err != nil {
+			return fmt.Errorf("testnet: plot: %w", err)
+		}
+		sc, err := plotter.NewScatter(pts)
+		if err != nil {
+			return fmt.Errorf("testnet: plot: %w", err)
+		}
+		eb.Color, eb.CapWidth = palette[k], vg.Points(3)
+		sc.Color, sc.Shape, sc.Radius = palette[k], draw.CircleGlyph{}, vg.Points(2.5)
+		if k == 1 {
+			sc.Shape = draw.TriangleGlyph{}
+		}
+		p.Add(eb, sc)
+		p.Legend.Add(side+" (95 % Wilson)", sc)
+	}
+	if len(labels.XYs) > 0 {
+		l, err := plotter.NewLabels(labels)
+		if err != nil {
+			return fmt.Errorf("testnet: plot: %w", err)
+		}
+		for i := range l.TextStyle {
+			l.TextStyle[i].XAlign = draw.XCenter
+			l.TextStyle[i].Font.Size = vg.Points(6)
+		}
+		p.Add(l)
+	}
+	p.X.Min, p.Y.Min, p.Y.Max = 0, 0, 1.08
+	p.Legend.Top = true // the curves fall to the bottom right
+	p.Legend.YOffs = -vg.Points(16)
+	return save(p, dir, PlotDetection)
 }

@@ -48,17 +48,17 @@ type Provenance struct {
 	Inputs         []Input `json:"inputs,omitempty"`
 	// Commit is the source revision: from the binary's build info (vcs.*)
 	// or, for test binaries and go run, from git in the working directory.
-	Commit      string            `json:"commit,omitempty"`
-	CommitTime  string            `json:"commit_time,omitempty"`
-	Modified    bool              `json:"modified,omitempty"` // uncommitted changes
-	CommitFrom  string            `json:"commit_from,omitempty"`
-	GoVersion   string            `json:"go_version"`
-	GOOS        string            `json:"goos"`
-	GOARCH      string            `json:"goarch"`
-	OS          string            `json:"os,omitempty"` // kernel release and distribution
-	CPUs        int               `json:"cpus"`
-	Deps        map[string]string `json:"deps,omitempty"` // versions of the stack under test
-	StartedUTC  string            `json:"started_utc"`
+	Commit     string            `json:"commit,omitempty"`
+	CommitTime string            `json:"commit_time,omitempty"`
+	Modified   bool              `json:"modified,omitempty"` // uncommitted changes
+	CommitFrom string            `json:"commit_from,omitempty"`
+	GoVersion  string            `json:"go_version"`
+	GOOS       string            `json:"goos"`
+	GOARCH     string            `json:"goarch"`
+	OS         string            `json:"os,omitempty"` // kernel release and distribution
+	CPUs       int               `json:"cpus"`
+	Deps       map[string]string `json:"deps,omitempty"` // versions of the stack under test
+	StartedUTC string            `json:"started_utc"`
 }
 
 // Input is one input file of the scenario.

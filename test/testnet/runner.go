@@ -62,6 +62,9 @@ type Result struct {
 	Samples  []Sample
 	Run      RunInfo
 
+	// Trials are the pair-epochs of the detection curve (detection.go).
+	Trials []Trial
+
 	scenario *Scenario
 	graph    *Graph
 }
@@ -139,7 +142,10 @@ func Run(ctx context.Context, s *Scenario, opt Options) (*Result, error) {
 		return nil, err
 	}
 	plan := Plan(s, g)
-	meetings, err := Truth(s, g, plan)
+	if s.Proximity.Neighbours != NeighboursCorner {
+		return nil, fmt.Errorf("%w: proximity.neighbours %q: nodes run %q only (the other rule is for the reference curve)", ErrScenario, s.Proximity.Neighbours, NeighboursCorner)
+	}
+	meetings, trials, err := TruthAndTrials(s, g, plan)
 	if err != nil {
 		return nil, err
 	}
@@ -172,6 +178,7 @@ func Run(ctx context.Context, s *Scenario, opt Options) (*Result, error) {
 		return nil, runErr
 	}
 	res := NewResult(s, g, meetings, rec.events(), samples)
+	res.Trials = trials
 	res.Summary.Mode = opt.Mode
 	res.Run = RunInfo{WallSeconds: round(time.Since(wall0).Seconds()), GoVersion: runtime.Version(), MaxLagSeconds: round(lag.Seconds())}
 	if lag > s.Step.Duration && opt.Progress != nil {

@@ -94,11 +94,12 @@ type Scenario struct {
 	// Default 2026-06-01T08:00:00Z.
 	Start time.Time `toml:"start"`
 
-	Graph    GraphConfig    `toml:"graph"`
-	Mobility MobilityConfig `toml:"mobility"`
-	Workload WorkloadConfig `toml:"workload"`
-	Network  NetworkConfig  `toml:"network"`
-	Metrics  MetricsConfig  `toml:"metrics"`
+	Graph     GraphConfig     `toml:"graph"`
+	Mobility  MobilityConfig  `toml:"mobility"`
+	Workload  WorkloadConfig  `toml:"workload"`
+	Network   NetworkConfig   `toml:"network"`
+	Metrics   MetricsConfig   `toml:"metrics"`
+	Proximity ProximityConfig `toml:"proximity"`
 
 	// dir is the directory of the scenario file, for relative paths.
 	dir string
@@ -243,6 +244,23 @@ type MetricsConfig struct {
 	Slack Duration `toml:"slack"`
 	// Sample is the period of byte and relay samples. Default 1m.
 	Sample Duration `toml:"sample"`
+	// Bin is the width of the distance bins of the detection curve
+	// (detection_by_distance.csv), metres. Default 25.
+	Bin float64 `toml:"bin"`
+	// BinMax is where the detection curve ends, metres. Default
+	// false_distance.
+	BinMax float64 `toml:"bin_max"`
+}
+
+// ProximityConfig is the cell rule of every friendship.
+type ProximityConfig struct {
+	// Precision: close (S2 level 16, node.PrecisionClose, the default) or
+	// casual (level 14, node.PrecisionCasual), set on every friendship.
+	Precision string `toml:"precision"`
+	// Neighbours is the cell rule: corner (crypto/geo.Cells, what nodes
+	// run) or all (geo.AllCells, for the reference curve only: nodes do
+	// not implement it, so a run with it is refused).
+	Neighbours string `toml:"neighbours"`
 }
 
 // DefaultScenario returns a scenario with every default filled in.
@@ -352,6 +370,16 @@ func (s *Scenario) applyDefaults() {
 		mt.FalseDistance = 500
 	}
 	def(&mt.Sample, time.Minute)
+	if mt.Bin == 0 {
+		mt.Bin = 25
+	}
+	px := &s.Proximity
+	if px.Precision == "" {
+		px.Precision = PrecisionClose
+	}
+	if px.Neighbours == "" {
+		px.Neighbours = NeighboursCorner
+	}
 }
 
 // resolve fills the defaults of array elements and those that depend on
@@ -384,6 +412,9 @@ func (s *Scenario) resolve() {
 	}
 	if s.Metrics.Slack.Duration == 0 {
 		s.Metrics.Slack = s.Epoch
+	}
+	if s.Metrics.BinMax == 0 {
+		s.Metrics.BinMax = s.Metrics.FalseDistance
 	}
 }
 

@@ -65,6 +65,22 @@ func (s *Scenario) Validate() error {
 	if m.MinMeeting.Duration < 0 || m.Slack.Duration < 0 {
 		bad("metrics", "min_meeting and slack must not be negative")
 	}
+	if !(m.Bin >= 1) || m.Bin > 10_000 {
+		bad("metrics.bin", "%v not in [1, 10000] m", m.Bin)
+	}
+	if !(m.BinMax > 0) || m.BinMax > 100_000 || m.BinMax/m.Bin > 1000 {
+		bad("metrics.bin_max", "%v not in (0, 100000] m or more than 1000 bins", m.BinMax)
+	}
+	switch s.Proximity.Precision {
+	case PrecisionClose, PrecisionCasual:
+	default:
+		bad("proximity.precision", "%q is not close or casual", s.Proximity.Precision)
+	}
+	switch s.Proximity.Neighbours {
+	case NeighboursCorner, NeighboursAll:
+	default:
+		bad("proximity.neighbours", "%q is not corner or all", s.Proximity.Neighbours)
+	}
 	return errors.Join(errs...)
 }
 

@@ -181,6 +181,15 @@ func (nw *network) link(ctx context.Context, e testnet.Edge) (err error) {
 	if err != nil {
 		return fmt.Errorf("inproc: auto-accept: %w", err)
 	}
+	if nw.env.Scenario.Proximity.Precision == testnet.PrecisionCasual {
+		a.as(func() { err = a.n.SetPrecision(b.id, node.PrecisionCasual) })
+		if err == nil {
+			b.as(func() { err = b.n.SetPrecision(aID, node.PrecisionCasual) })
+		}
+		if err != nil {
+			return fmt.Errorf("inproc: precision: %w", err)
+		}
+	}
 	return nil
 }
 
