@@ -135,6 +135,10 @@ type Analysis struct {
 	// Latency per distance index: discovery latency of detected meetings
 	// (seconds, the earlier side).
 	Latency [][]float64
+	// Censored per distance index: how long each missed meeting was
+	// watched without a detection (its length plus the slack, seconds),
+	// the censoring times of the discovery-latency survival curve.
+	Censored [][]float64
 	// TTD are times to deliver in seconds, sorted.
 	TTD []float64
 	// TTDByPath are the same per path (PathOrder keys), sorted.
@@ -199,6 +203,7 @@ func Analyze(s *Scenario, g *Graph, meetings []Meeting, events []Event, samples 
 		return best
 	}
 	an.Latency = make([][]float64, len(s.Metrics.Distances))
+	an.Censored = make([][]float64, len(s.Metrics.Distances))
 	for di, d := range s.Metrics.Distances {
 		row := DistanceRow{DistanceM: d}
 		for _, m := range meetings {
@@ -224,6 +229,7 @@ func Analyze(s *Scenario, g *Graph, meetings []Meeting, events []Event, samples 
 				an.Latency[di] = append(an.Latency[di], float64(max(la, lb))/1000)
 			default:
 				row.Missed++
+				an.Censored[di] = append(an.Censored[di], (m.Duration().Seconds() + s.Metrics.Slack.Seconds()))
 			}
 		}
 		row.Rate = ratio(row.Detected, row.Meetings)
