@@ -276,3 +276,19 @@ func (cleanTicks) Ticks(lo, hi float64) []plot.Tick {
 	}
 	return ts
 }
+
+// UnexplainedPlots are the PlotFiles of a results directory that are
+// neither drawn nor listed in FileOmittedPlots (tests use it).
+func UnexplainedPlots(dir string) []string {
+	omitted, _ := os.ReadFile(filepath.Join(dir, FileOmittedPlots))
+	var out []string
+	for _, f := range PlotFiles {
+		if st, err := os.Stat(filepath.Join(dir, f)); err == nil && st.Size() > 0 {
+			continue
+		}
+		if !strings.Contains(string(omitted), f+": ") {
+			out = append(out, f)
+		}
+	}
+	return out
+}
