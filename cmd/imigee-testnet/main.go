@@ -46,7 +46,7 @@ Usage:
                  [--param KEY=V1,V2,...]... [--set KEY=VALUE]... [--no-plots] [--simnet-bin PATH]
   imigee-testnet worker --listen HOST:PORT [--token-file FILE] [--advertise HOST]
                  [--dir DIR] [--capacity N] [--imigee PATH] [--imigee-relay PATH] [-v]
-  imigee-testnet validate SCENARIO.toml [--truth]
+  imigee-testnet validate SCENARIO.toml [--truth] [--reference] [--set KEY=VALUE]...
   imigee-testnet help
 
 Commands:
@@ -246,6 +246,7 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	truth := fs.Bool("truth", false, "also compute the ground-truth meetings")
+	reference := fs.Bool("reference", false, "also print the cell rule's match probability per distance bin (the reference curve of detection_by_distance) for the scenario's place, level and rule")
 	var sets multiFlag
 	fs.Var(&sets, "set", "override a scenario `key=value`; repeatable")
 	file, err := parseWithFile(fs, args)
@@ -282,6 +283,18 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "  workload: %d share actions, %d offline periods, %d relay restarts\n",
 		counts[testnet.ActShare], counts[testnet.ActOffline], counts[testnet.ActRelayDown])
+	if *reference {
+		var bins []testnet.DetectionBin
+		for d := 0.0; d < s.Metrics.BinMax; d += s.Metrics.Bin {
+			bins = append(bins, testnet.DetectionBin{FromM: d, ToM: min(d+s.Metrics.Bin, s.Metrics.BinMax)})
+		}
+		ref := testnet.ReferenceCurve(s, bins)
+		fmt.Fprintf(stdout, "  cell rule %s at level %d around %.4f, %.4f (%d pairs per bin, at the bin's middle):\n",
+			s.Proximity.Neighbours, s.Proximity.Level(), s.Mobility.Lat, s.Mobility.Lng, testnet.RefSamples)
+		for i, b := range bins {
+			fmt.Fprintf(stdout, "    %5g m  %5.1f %%\n", (b.FromM+b.ToM)/2, 100*ref[i])
+		}
+	}
 	if *truth {
 		ms, err := testnet.Truth(s, g, plan)
 		if err != nil {
