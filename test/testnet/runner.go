@@ -211,6 +211,7 @@ func drive(ctx context.Context, s *Scenario, g *Graph, plan []Action, net Networ
 	sent := make([]Point, s.Nodes)
 	online := make([]bool, s.Nodes)
 	appRand := NewRand(s.Seed, "app")
+	gps := newGPSNoise(s)
 	for i := range sent {
 		sent[i] = Point{math.NaN(), math.NaN()}
 		online[i] = true
@@ -237,6 +238,7 @@ func drive(ctx context.Context, s *Scenario, g *Graph, plan []Action, net Networ
 		}
 		settle()
 		mob.Positions(t, pos)
+		gps.step()
 		for i, p := range pos {
 			if !online[i] {
 				continue
@@ -251,7 +253,7 @@ func drive(ctx context.Context, s *Scenario, g *Graph, plan []Action, net Networ
 			// Every step, moved or not, as a location service would: it
 			// also wakes the node loop, which keeps epoch turns on time
 			// when virtual time runs faster than the node's timers.
-			lat, lng := pr.LatLng(p)
+			lat, lng := pr.LatLng(gps.apply(i, p))
 			if err := net.Node(i).SetLocation(lat, lng); err == nil {
 				sent[i] = p
 			}
