@@ -31,6 +31,10 @@ testnet-bin: ## imigee-testnet and its simnet runner (imigee-testnet-simnet) int
 	$(GO) build -o $(BIN)/ ./cmd/imigee-testnet
 	$(GO) test -c -o $(BIN)/imigee-testnet-simnet ./test/testnet/simnet
 
+.PHONY: testnet-examples
+testnet-examples: testnet-bin ## Regenerate the committed testnet examples (scripts/testnet-examples.sh; ALL=1 adds the real-time one).
+	BIN=$(BIN) ./scripts/testnet-examples.sh
+
 .PHONY: fuzz
 fuzz: ## A short fuzz pass (FUZZTIME each) over every fuzz target.
 	@./scripts/fuzz-all.sh $(FUZZTIME)

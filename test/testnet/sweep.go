@@ -308,14 +308,21 @@ func plotSweep(dir string, params []SweepParam, points []SweepPoint, agg []AggRo
 	}
 	for _, m := range order {
 		rows := byMetric[m]
-		allZero := true
+		flat, first := true, math.NaN()
 		for _, r := range rows {
-			if r.N > 0 && r.Mean != 0 {
-				allZero = false
+			if r.N == 0 {
+				continue
+			}
+			if math.IsNaN(first) {
+				first = r.Mean
+			} else if r.Mean != first || r.Hi != r.Lo {
+				flat = false
 			}
 		}
-		if allZero {
-			continue // an all-zero plot says nothing: the table has the zeros
+		if flat {
+			// All equal, without spread (all zero, or all 100 %): a flat
+			// line says nothing the table does not.
+			continue
 		}
 		p := newPlot(m+" (mean, 95 % CI)", xlabel, m)
 		for j := 0; j < per; j++ {
