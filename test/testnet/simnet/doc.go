@@ -28,9 +28,10 @@
 //
 // synctest has one entry point, synctest.Test(t, f), so a run needs a
 // *testing.T: Run and RunScenario are called from tests, and
-// `imigee-testnet run --mode simnet` runs TestSimScenario with `go test`
-// (the scenario and results directory in the environment, EnvScenario and
-// EnvOut). A run sets GOMAXPROCS to 1 and GOGC to 300 (RunProcs,
+// `imigee-testnet run --mode simnet` runs TestSimScenario of this
+// package's compiled test binary, shipped as imigee-testnet-simnet next to
+// the command (make testnet-bin), with the scenario and results directory
+// in the environment (EnvScenario, EnvOut). A run sets GOMAXPROCS to 1 and GOGC to 300 (RunProcs,
 // RunGCPercent; the environment wins).
 //
 // # Determinism
@@ -95,8 +96,10 @@
 // blocked: code that holds a mutex across network I/O while another
 // goroutine waits for it stops virtual time for good (the run hangs;
 // watchStall then exits after StallTimeout). Only UDP/QUIC exists on the
-// simulated network (no TCP, no mDNS, no hole punching: every address is
-// public). Nothing may call synctest.Wait inside a run but the wire.
+// simulated network (no TCP, no mDNS). The wire models per-phone access
+// latency, jitter, loss and address-restricted NATs (Model, endOpts); with
+// AutoNAT and address discovery off a host cannot learn it is NATed, so
+// hole punching does not start. Nothing may call synctest.Wait inside a run but the wire.
 //
 // TestSimSmall checks meeting and delivery at scale (friends within 50 m
 // for a whole epoch find each other, both sides, no false detections) and
