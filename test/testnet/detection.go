@@ -15,13 +15,15 @@ import (
 //
 // A trial is one friend pair during one proximity epoch (aligned as the
 // nodes align them: multiples of the epoch since the Unix epoch) in which
-// both were online at every step; its distance is the pair's mean
-// distance over the epoch's steps. It counts as detected by a side when
+// both were online at every step. It counts as detected by a side when
 // that side had a "nearby" interval (detections.csv) overlapping the
-// epoch. Caveat: a node keeps a friend "nearby" for two epochs after the
-// last match, so a pair that has just walked apart still counts, which
-// lifts the tail above the reference for moving nodes; for standing pairs
-// (gatherings, static) the two should agree.
+// epoch. A node keeps a friend "nearby" for two epochs after the last
+// match, so what the side shows in epoch k can come from a match in k−2,
+// k−1 or k: the trial's distance is the smallest of the pair's mean
+// distances over those epochs (Trial.Dist; the epoch's own mean is
+// Trial.Mean). For standing pairs the two are equal; for walking pairs
+// binning by the epoch's own mean would put pairs that have just walked
+// apart, still shown nearby, far out in the tail.
 //
 // The reference is what the shipped cell rule (crypto/geo.Cells, at the
 // scenario's level) gives for two points at the bin's mid distance:
@@ -59,7 +61,8 @@ type Trial struct {
 	A, B  int32
 	Epoch time.Duration // start, from the scenario start
 	Len   time.Duration // epoch length (shorter at the ends are dropped)
-	Dist  float64       // mean distance, metres
+	Dist  float64       // closest epoch-mean distance over this epoch and the two before, metres
+	Mean  float64       // this epoch's mean distance, metres
 }
 
 // trialAcc collects trials from the ground-truth walk (GroundTruth's
@@ -73,6 +76,7 @@ type trialAcc struct {
 	sum    []float64
 	n      []int
 	bad    []bool
+	prev   [2][]float64 // epoch means of the two epochs before (NaN: not both online throughout)
 	steps  int
 	trials []Trial
 }
@@ -84,8 +88,15 @@ func newTrialAcc(s *Scenario, g *Graph) *trialAcc {
 	if since != 0 {
 		off = ep - since
 	}
-	return &trialAcc{s: s, g: g, maxD: s.Metrics.BinMax, off: off, cur: -1,
+	ta := &trialAcc{s: s, g: g, maxD: s.Metrics.BinMax, off: off, cur: -1,
 		sum: make([]float64, len(g.Edges)), n: make([]int, len(g.Edges)), bad: make([]bool, len(g.Edges))}
+	for i := range ta.prev {
+		ta.prev[i] = make([]float64, len(g.Edges))
+		for j := range ta.prev[i] {
+			ta.prev[i][j] = math.NaN()
+		}
+	}
+	return ta
 }
 
 func (ta *trialAcc) epochOf(t time.Duration) int {
@@ -119,16 +130,23 @@ func (ta *trialAcc) step(_ int, t time.Duration, pos []Point) {
 func (ta *trialAcc) flush() {
 	ep := ta.s.Epoch.Duration
 	want := int(ep / ta.s.Step.Duration)
-	if ta.cur >= 0 && ta.steps >= want {
-		start := ta.off + time.Duration(ta.cur)*ep
-		for i, e := range ta.g.Edges {
-			if ta.bad[i] || ta.n[i] == 0 {
-				continue
+	whole := ta.cur >= 0 && ta.steps >= want
+	start := ta.off + time.Duration(ta.cur)*ep
+	for i, e := range ta.g.Edges {
+		mean := math.NaN()
+		if whole && !ta.bad[i] && ta.n[i] > 0 {
+			mean = ta.sum[i] / float64(ta.n[i])
+			d := mean
+			for _, p := range ta.prev {
+				if p[i] < d { // NaN compares false
+					d = p[i]
+				}
 			}
-			if d := ta.sum[i] / float64(ta.n[i]); d < ta.maxD {
-				ta.trials = append(ta.trials, Trial{A: int32(e.A), B: int32(e.B), Epoch: start, Len: ep, Dist: d})
+			if d < ta.maxD {
+				ta.trials = append(ta.trials, Trial{A: int32(e.A), B: int32(e.B), Epoch: start, Len: ep, Dist: d, Mean: mean})
 			}
 		}
+		ta.prev[1][i], ta.prev[0][i] = ta.prev[0][i], mean
 	}
 	clear(ta.sum)
 	clear(ta.n)

@@ -182,7 +182,7 @@ func save(p *plot.Plot, dir, name string) error {
 // cell rule's reference curve, and n per bin along the top.
 func plotDetection(dir string, s *Scenario, bins []DetectionBin) error {
 	p := newPlot(fmt.Sprintf("Detection by distance (level %d, %s rule, lat %.2f)", s.Proximity.Level(), s.Proximity.Neighbours, s.Mobility.Lat),
-		"true distance, mean over the epoch (m)", "P(detected) per pair-epoch")
+		"true distance: closest epoch mean in the nearby window (m)", "P(shown nearby) per pair-epoch")
 	var ref plotter.XYs
 	for _, b := range bins {
 		ref = append(ref, plotter.XY{X: (b.FromM + b.ToM) / 2, Y: b.Reference})
