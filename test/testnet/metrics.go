@@ -22,6 +22,17 @@ type Summary struct {
 	Delivery    DeliverySummary `json:"delivery"`
 	Traffic     TrafficSummary  `json:"traffic"`
 	Relay       RelaySummary    `json:"relay"`
+	// Network is what the simulated network did to packets (simnet only).
+	Network *NetworkSummary `json:"network,omitempty"`
+}
+
+// NetworkSummary counts packets the simulated network did not deliver, to
+// 3 significant digits.
+type NetworkSummary struct {
+	Packets     int64 `json:"packets"`      // sent onto the network
+	QueueDrops  int64 `json:"queue_drops"`  // full drop-tail queues, or no such address (an old address after a restart)
+	Lost        int64 `json:"lost"`         // random loss (network.loss)
+	NATFiltered int64 `json:"nat_filtered"` // dropped by a phone's NAT (network.nat_fraction)
 }
 
 // MeetingSummary compares ground truth with what nodes reported.

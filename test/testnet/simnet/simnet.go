@@ -102,10 +102,13 @@ func (n *simNetwork) Close() error {
 // has due at this instant was delivered and handled.
 func (n *simNetwork) Settle() { n.sw.w.settle() }
 
-// Dropped is how many packets the wire dropped so far (full queues, or a
-// destination that no longer exists, such as a node's old address after
-// it restarted).
-func (n *simNetwork) Dropped() int64 { return n.sw.w.dropped.Load() }
+// NetStats implements testnet.NetStater: packets sent, and those dropped
+// by full queues or for a destination that no longer exists (a node's old
+// address after it restarted), lost at random, or filtered by a NAT.
+func (n *simNetwork) NetStats() testnet.NetworkSummary {
+	w := n.sw.w
+	return testnet.NetworkSummary{Packets: w.packets.Load(), QueueDrops: w.dropped.Load(), Lost: w.lost.Load(), NATFiltered: w.natDrop.Load()}
+}
 
 // world is the simulated network and the per-node counters.
 type world struct {

@@ -56,6 +56,7 @@ type wire struct {
 	seq    uint64
 	last   time.Time // latest delivery scheduled
 
+	packets atomic.Int64 // packets written
 	dropped atomic.Int64 // packets lost to full queues or unknown addresses
 	lost    atomic.Int64 // packets lost at random (Model.Loss)
 	natDrop atomic.Int64 // packets a NAT filtered (no mapping for the source)
@@ -238,6 +239,7 @@ func (w *wire) send(p *packet) {
 	}
 	w.outbox = append(w.outbox, p)
 	w.mu.Unlock()
+	w.packets.Add(1)
 	w.poke()
 }
 
