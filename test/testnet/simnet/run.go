@@ -62,6 +62,19 @@ func RunScenario(t *testing.T, s *testnet.Scenario, opt testnet.Options) (*testn
 	if opt.Resolution == 0 {
 		opt.Resolution = EventResolution
 	}
+	// Provenance outside the bubble: it runs git and reads the wall clock,
+	// neither of which belongs in virtual time.
+	if p := opt.Provenance; p != nil {
+		pv := *p
+		pv.Mode = opt.Mode
+		if err := os.MkdirAll(opt.Out, 0o755); err != nil {
+			return nil, err
+		}
+		if err := testnet.WriteProvenance(opt.Out, s, pv); err != nil {
+			return nil, err
+		}
+		opt.Provenance = nil
+	}
 	streams := seedRandom(t, uint64(s.Seed))
 	defer func() {
 		for _, d := range streams.Draws() {
