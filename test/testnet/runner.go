@@ -142,9 +142,6 @@ func Run(ctx context.Context, s *Scenario, opt Options) (*Result, error) {
 		return nil, err
 	}
 	plan := Plan(s, g)
-	if s.Proximity.Neighbours != NeighboursCorner {
-		return nil, fmt.Errorf("%w: proximity.neighbours %q: nodes run %q only (the other rule is for the reference curve)", ErrScenario, s.Proximity.Neighbours, NeighboursCorner)
-	}
 	meetings, trials, err := TruthAndTrials(s, g, plan)
 	if err != nil {
 		return nil, err

@@ -288,8 +288,9 @@ type ProximityConfig struct {
 	// casual (level 14, node.PrecisionCasual), set on every friendship.
 	Precision string `toml:"precision"`
 	// Neighbours is the cell rule: corner (crypto/geo.Cells, what nodes
-	// run) or all (geo.AllCells, for the reference curve only: nodes do
-	// not implement it, so a run with it is refused).
+	// ship, the default) or all (geo.AllCells: here and all eight
+	// neighbours, 9 tokens per friend; set through node.Config.CellRule,
+	// sim and simnet only).
 	Neighbours string `toml:"neighbours"`
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/imigee/imigee/crypto/geo"
 	"github.com/imigee/imigee/node"
 	"github.com/imigee/imigee/relay"
 	"github.com/imigee/imigee/test/testnet"
@@ -430,6 +431,9 @@ func (nw *network) newNode(ctx context.Context, i int) (*nodeDriver, error) {
 		Logger:       quietLogger(nw.log, "node", i),
 		Events:       nd,
 		NoSync:       nw.b.NoSync,
+	}
+	if s.Proximity.Neighbours == testnet.NeighboursAll {
+		nd.cfg.CellRule = geo.AllCells
 	}
 	if f := nw.b.NodeHost; f != nil {
 		nd.cfg.HostFactory = f(i)
