@@ -73,6 +73,12 @@ type Config struct {
 	// proximity.neighbours, e.g. geo.AllCells); cmd/imigee and node/mobile
 	// never set it.
 	CellRule func(lat, lng float64, level int) (here uint64, near []uint64)
+	// Contacts configures contact matching (contactmatch.go); the zero
+	// value works on a single-relay network.
+	Contacts ContactsConfig
+	// Analytics configures anonymous analytics (analyticsglue.go); off by
+	// default.
+	Analytics AnalyticsConfig
 }
 
 func (c *Config) withDefaults() Config {
@@ -149,6 +155,9 @@ type Event struct {
 	// Via is the path an item took, on item_received, message, like and
 	// delivered: ViaDirect, ViaCircuit or ViaMailbox.
 	Via string
+	// Handle is the contact's handle as the local address book has it, on
+	// contact_match (never sent anywhere).
+	Handle string
 }
 
 // Paths of Event.Via.
