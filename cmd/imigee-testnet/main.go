@@ -47,6 +47,7 @@ Usage:
   imigee-testnet worker --listen HOST:PORT [--token-file FILE] [--advertise HOST]
                  [--dir DIR] [--capacity N] [--imigee PATH] [--imigee-relay PATH] [-v]
   imigee-testnet validate SCENARIO.toml [--truth] [--reference] [--set KEY=VALUE]...
+  imigee-testnet redetect RESULTS-DIR [--set KEY=VALUE]... [--no-plots]
   imigee-testnet help
 
 Commands:
@@ -62,6 +63,9 @@ Commands:
   worker    serve this machine to a controller's "run --mode procs
             --workers": start and stop imigee-relay and imigee processes on
             request, pass node commands and events; runs until SIGTERM
+  redetect  recompute detection_by_distance (csv and plot) of a results
+            directory from its scenario.toml and events.jsonl, without a
+            rerun (e.g. --set metrics.bin=50)
   validate  check a scenario and print what it will build: graph size and
             degrees, planned items and offline periods; with --truth also the
             ground-truth meetings per distance (walks the mobility model)
@@ -98,6 +102,8 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 		return cmdRun(args[1:], stdout, stderr)
 	case "sweep":
 		return cmdSweep(args[1:], stdout, stderr)
+	case "redetect":
+		return cmdRedetect(args[1:], stdout, stderr)
 	case "worker":
 		return cmdWorker(args[1:], stdout, stderr)
 	case "validate":

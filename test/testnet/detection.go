@@ -18,12 +18,14 @@ import (
 // both were online at every step. It counts as detected by a side when
 // that side had a "nearby" interval (detections.csv) overlapping the
 // epoch. A node keeps a friend "nearby" for two epochs after the last
-// match, so what the side shows in epoch k can come from a match in k−2,
-// k−1 or k: the trial's distance is the smallest of the pair's mean
-// distances over those epochs (Trial.Dist; the epoch's own mean is
-// Trial.Mean). For standing pairs the two are equal; for walking pairs
-// binning by the epoch's own mean would put pairs that have just walked
-// apart, still shown nearby, far out in the tail.
+// match, and re-announces whenever it changes cell, so what the side
+// shows in epoch k can come from a match at any moment of k−2, k−1 or k:
+// the trial's distance is the pair's closest approach (sampled every
+// step) over those three epochs (Trial.Dist; the epoch's own mean is
+// Trial.Mean). For standing pairs the two are equal. For walking pairs a
+// closest approach is brief, so the measured curve lies at or below the
+// reference: the reference is what a pair standing at that distance for
+// an epoch gets.
 //
 // The reference is what the shipped cell rule (crypto/geo.Cells, at the
 // scenario's level) gives for two points at the bin's mid distance:
@@ -61,7 +63,7 @@ type Trial struct {
 	A, B  int32
 	Epoch time.Duration // start, from the scenario start
 	Len   time.Duration // epoch length (shorter at the ends are dropped)
-	Dist  float64       // closest epoch-mean distance over this epoch and the two before, metres
+	Dist  float64       // closest approach over this epoch and the two before, metres
 	Mean  float64       // this epoch's mean distance, metres
 }
 
@@ -76,7 +78,8 @@ type trialAcc struct {
 	sum    []float64
 	n      []int
 	bad    []bool
-	prev   [2][]float64 // epoch means of the two epochs before (NaN: not both online throughout)
+	min    []float64    // closest approach this epoch
+	prev   [2][]float64 // closest approach in the two epochs before (NaN: not both online throughout)
 	steps  int
 	trials []Trial
 }
@@ -89,7 +92,11 @@ func newTrialAcc(s *Scenario, g *Graph) *trialAcc {
 		off = ep - since
 	}
 	ta := &trialAcc{s: s, g: g, maxD: s.Metrics.BinMax, off: off, cur: -1,
-		sum: make([]float64, len(g.Edges)), n: make([]int, len(g.Edges)), bad: make([]bool, len(g.Edges))}
+		sum: make([]float64, len(g.Edges)), n: make([]int, len(g.Edges)), bad: make([]bool, len(g.Edges)),
+		min: make([]float64, len(g.Edges))}
+	for i := range ta.min {
+		ta.min[i] = math.Inf(1)
+	}
 	for i := range ta.prev {
 		ta.prev[i] = make([]float64, len(g.Edges))
 		for j := range ta.prev[i] {
@@ -121,7 +128,9 @@ func (ta *trialAcc) step(_ int, t time.Duration, pos []Point) {
 			ta.bad[i] = true
 			continue
 		}
-		ta.sum[i] += a.Dist(b)
+		d := a.Dist(b)
+		ta.sum[i] += d
+		ta.min[i] = math.Min(ta.min[i], d)
 		ta.n[i]++
 	}
 }
@@ -133,10 +142,11 @@ func (ta *trialAcc) flush() {
 	whole := ta.cur >= 0 && ta.steps >= want
 	start := ta.off + time.Duration(ta.cur)*ep
 	for i, e := range ta.g.Edges {
-		mean := math.NaN()
+		closest := math.NaN()
 		if whole && !ta.bad[i] && ta.n[i] > 0 {
-			mean = ta.sum[i] / float64(ta.n[i])
-			d := mean
+			mean := ta.sum[i] / float64(ta.n[i])
+			closest = ta.min[i]
+			d := closest
 			for _, p := range ta.prev {
 				if p[i] < d { // NaN compares false
 					d = p[i]
@@ -146,7 +156,8 @@ func (ta *trialAcc) flush() {
 				ta.trials = append(ta.trials, Trial{A: int32(e.A), B: int32(e.B), Epoch: start, Len: ep, Dist: d, Mean: mean})
 			}
 		}
-		ta.prev[1][i], ta.prev[0][i] = ta.prev[0][i], mean
+		ta.prev[1][i], ta.prev[0][i] = ta.prev[0][i], closest
+		ta.min[i] = math.Inf(1)
 	}
 	clear(ta.sum)
 	clear(ta.n)
