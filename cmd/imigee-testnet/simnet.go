@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -65,7 +66,8 @@ func runSimnet(s *testnet.Scenario, prov *testnet.Provenance, r simnetRun, stdou
 		args = append(args, "-test.v")
 	}
 	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Env = append(os.Environ(), simnet.EnvScenario+"="+filepath.Join(out, testnet.FileScenario), simnet.EnvOut+"="+out)
+	cmd.Env = append(os.Environ(), simnet.EnvScenario+"="+filepath.Join(out, testnet.FileScenario), simnet.EnvOut+"="+out,
+		"GODEBUG="+godebug(os.Getenv("GODEBUG")))
 	if r.quiet {
 		cmd.Env = append(cmd.Env, simnet.EnvQuiet+"=1")
 	}
@@ -128,4 +130,15 @@ func simnetBinary(ctx context.Context, r simnetRun, stderr io.Writer) (string, f
 		return "", nop, fmt.Errorf("build the simnet runner with %s (from the repository, or pass --simnet-bin): %w", r.goBin, err)
 	}
 	return bin, cleanup, nil
+}
+
+// godebug is GODEBUG with simnet.RunGODEBUG added (see there why).
+func godebug(cur string) string {
+	if strings.Contains(cur, simnet.RunGODEBUG) {
+		return cur
+	}
+	if cur == "" {
+		return simnet.RunGODEBUG
+	}
+	return cur + "," + simnet.RunGODEBUG
 }

@@ -22,12 +22,11 @@ type Summary struct {
 	Delivery    DeliverySummary `json:"delivery"`
 	Traffic     TrafficSummary  `json:"traffic"`
 	Relay       RelaySummary    `json:"relay"`
-	// Network is what the simulated network did to packets (simnet only).
-	Network *NetworkSummary `json:"network,omitempty"`
 }
 
-// NetworkSummary counts packets the simulated network did not deliver, to
-// 3 significant digits.
+// NetworkSummary is network.json: what the simulated network did to
+// packets. Not in summary.json: queue drops move by a few packets between
+// runs of a seed (same-instant scheduling, see simnet "Determinism").
 type NetworkSummary struct {
 	Packets     int64 `json:"packets"`      // sent onto the network
 	QueueDrops  int64 `json:"queue_drops"`  // full drop-tail queues, or no such address (an old address after a restart)

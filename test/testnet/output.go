@@ -18,6 +18,7 @@ const (
 	FileMeetings = "meetings.csv"
 	FileSamples  = "samples.csv"
 	FileRelays   = "relays.csv"
+	FileNetwork  = "network.json"
 )
 
 // RunInfo is run.json: what the run cost on this machine (not
@@ -50,6 +51,11 @@ func WriteResults(dir string, res *Result, plots bool) error {
 	}
 	if err := writeJSON(filepath.Join(dir, FileRun), res.Run); err != nil {
 		return err
+	}
+	if res.Network != nil {
+		if err := writeJSON(filepath.Join(dir, FileNetwork), res.Network); err != nil {
+			return err
+		}
 	}
 	if err := writeEvents(filepath.Join(dir, FileEvents), res.Events); err != nil {
 		return err

@@ -64,6 +64,9 @@ type Result struct {
 
 	// Trials are the pair-epochs of the detection curve (detection.go).
 	Trials []Trial
+	// Network is what the simulated network did (network.json), nil for
+	// other backends.
+	Network *NetworkSummary
 
 	scenario *Scenario
 	graph    *Graph
@@ -171,10 +174,6 @@ func Run(ctx context.Context, s *Scenario, opt Options) (*Result, error) {
 	var netStats *NetworkSummary
 	if ns, ok := net.(NetStater); ok {
 		st := ns.NetStats()
-		// To 3 significant digits, like traffic: a receipt one tick later
-		// (see simnet, "Determinism") moves a few acknowledgements.
-		r := func(x int64) int64 { return int64(roundTo(float64(x), 3)) }
-		st = NetworkSummary{Packets: r(st.Packets), QueueDrops: r(st.QueueDrops), Lost: r(st.Lost), NATFiltered: r(st.NATFiltered)}
 		netStats = &st
 	}
 	if err := net.Close(); err != nil && runErr == nil {
@@ -185,7 +184,7 @@ func Run(ctx context.Context, s *Scenario, opt Options) (*Result, error) {
 	}
 	res := NewResult(s, g, meetings, rec.events(), samples)
 	res.Trials = trials
-	res.Summary.Network = netStats
+	res.Network = netStats
 	res.Summary.Mode = opt.Mode
 	res.Run = RunInfo{WallSeconds: round(time.Since(wall0).Seconds()), GoVersion: runtime.Version(), MaxLagSeconds: round(lag.Seconds())}
 	if lag > s.Step.Duration && opt.Progress != nil {

@@ -159,9 +159,18 @@ func TestSimSameSeed(t *testing.T) {
 	if stable[0] != stable[1] {
 		t.Errorf("same seed, different results:\n%s---\n%s", stable[0], stable[1])
 	}
+	// Timing (deliveries, the summary's quantiles) is compared strictly
+	// only without async preemption: with it, a goroutine is preempted
+	// when it has run 10 ms of wall time, which under machine load
+	// reorders same-instant goroutines inside one QUIC connection and can
+	// move a delivery by one 10 ms tick (see RunGODEBUG). make test sets it.
+	strict := !raceEnabled && strings.Contains(os.Getenv("GODEBUG"), RunGODEBUG)
+	if !strict {
+		t.Logf("GODEBUG has no %s (or -race): delivery timing differences are logged, not failed", RunGODEBUG)
+	}
 	for _, f := range files {
 		report := t.Errorf
-		if raceEnabled || f == testnet.FileEvents {
+		if f == testnet.FileEvents || !strict && (f == testnet.FileSummary || f == testnet.FileDeliveries) {
 			report = t.Logf
 		}
 		if a, b := lines(got[0][f]), lines(got[1][f]); !slices.Equal(a, b) {
