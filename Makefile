@@ -36,6 +36,10 @@ testnet-bin: ## imigee-testnet and its simnet runner (imigee-testnet-simnet) int
 testnet-examples: testnet-bin ## Regenerate the committed testnet examples (scripts/testnet-examples.sh; ALL=1 adds the real-time one).
 	BIN=$(BIN) ./scripts/testnet-examples.sh
 
+.PHONY: mobile-check
+mobile-check: ## gobind Java+ObjC with no skipped symbol, javac of the bindings + sample, android/arm64 link.
+	@GO=$(GO) ./scripts/mobile-check.sh
+
 .PHONY: fuzz
 fuzz: ## A short fuzz pass (FUZZTIME each) over every fuzz target.
 	@./scripts/fuzz-all.sh $(FUZZTIME)
