@@ -158,9 +158,11 @@ type Limits struct {
 	// ResourceMemory is the memory the libp2p resource manager may hand out
 	// in total. Default 1 GiB.
 	ResourceMemory int64 `toml:"resource_memory"`
-	// MemoryBudget caps the bytes of request frames being read, responses
-	// and pushes waiting for their reader, and fetch batches, relay-wide
-	// (see memBudget). Beyond it requests get UNAVAILABLE. Default 256 MiB.
+	// MemoryBudget caps, relay-wide, the bytes of request frames being
+	// read, responses and pushes waiting for their reader, fetch batches,
+	// rendezvous entries and records (local and gossiped) and gossip
+	// messages waiting to be applied (see memBudget). Beyond it requests
+	// get UNAVAILABLE. Default 512 MiB.
 	MemoryBudget int64 `toml:"memory_budget"`
 	// MemoryPerConn caps one connection's share of MemoryBudget. Default
 	// 16 MiB (a full Put being read, a 4 MiB fetch and room to spare).
@@ -284,7 +286,7 @@ func DefaultConfig() Config {
 			FetchMaxBytes:         protocol.MaxFetchBytes,
 			MaxConns:              4096,
 			ResourceMemory:        1 << 30,
-			MemoryBudget:          256 << 20,
+			MemoryBudget:          512 << 20,
 			MemoryPerConn:         16 << 20,
 			MemoryPerSource:       48 << 20,
 			ResourceFDs:           4096,
@@ -431,6 +433,8 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("relay: config: put_burst_per_source %d below max_blob_size %d", c.Store.PutBurstPerSource, c.Store.MaxBlobSize)
 	case c.Store.FairShareAbove > 1:
 		return c, fmt.Errorf("relay: config: fair_share_above %v above 1", c.Store.FairShareAbove)
+	case c.Limits.MemoryPerConn > c.Limits.MemoryPerSource || c.Limits.MemoryPerSource > c.Limits.MemoryBudget:
+		return c, fmt.Errorf("relay: config: want memory_per_conn %d ≤ memory_per_source %d ≤ memory_budget %d", c.Limits.MemoryPerConn, c.Limits.MemoryPerSource, c.Limits.MemoryBudget)
 	case c.Limits.ConnsLow > c.Limits.ConnsHigh:
 		return c, fmt.Errorf("relay: config: conns_low %d above conns_high %d", c.Limits.ConnsLow, c.Limits.ConnsHigh)
 	}

@@ -15,6 +15,9 @@ import (
 type meshTracer struct {
 	mesh    prometheus.Gauge
 	dropped prometheus.Counter
+	// undeliverable releases the budget reservation of a validated message
+	// pubsub could not hand to the subscription (gossip_mem.go).
+	undeliverable func(*pubsub.Message)
 }
 
 var _ pubsub.RawTracer = (*meshTracer)(nil)
@@ -36,4 +39,8 @@ func (t *meshTracer) ThrottlePeer(peer.ID)                                 {}
 func (t *meshTracer) RecvRPC(*pubsub.RPC)                                  {}
 func (t *meshTracer) SendRPC(*pubsub.RPC, peer.ID)                         {}
 func (t *meshTracer) SendRPCCompleted(*pubsub.RPC, peer.ID, time.Duration) {}
-func (t *meshTracer) UndeliverableMessage(*pubsub.Message)                 {}
+func (t *meshTracer) UndeliverableMessage(m *pubsub.Message) {
+	if t.undeliverable != nil {
+		t.undeliverable(m)
+	}
+}
