@@ -99,6 +99,12 @@ type StoreConfig struct {
 	// PutBurstPerSource is the allowance a source starts with and saves up
 	// to. Default 128 MiB. At least MaxBlobSize.
 	PutBurstPerSource int64 `toml:"put_burst_per_source"`
+	// PutSharePerConn is the fraction of a source's put allowance (burst
+	// and refill) one connection may use, so one connection cannot take
+	// what the other users behind the same address (a NAT, a carrier
+	// gateway) need. Default 0.25; in (0, 1]. A connection's burst is at
+	// least MaxBlobSize.
+	PutSharePerConn float64 `toml:"put_share_per_conn"`
 	// FairShareAbove is the fraction of GlobalQuota above which the fair
 	// share applies. Default 0.75.
 	FairShareAbove float64 `toml:"fair_share_above"`
@@ -267,6 +273,7 @@ func DefaultConfig() Config {
 			MaxBatch:                store.DefaultMaxBatch,
 			PutBytesPerSourcePerDay: 1 << 30,
 			PutBurstPerSource:       128 << 20,
+			PutSharePerConn:         0.25,
 			FairShareAbove:          0.75,
 			FairShareMailbox:        8 << 20,
 			SweepInterval:           Duration(store.DefaultSweepInterval),
@@ -376,6 +383,7 @@ func (c Config) withDefaults() (Config, error) {
 	def(&c.Store.MaxBatch, d.Store.MaxBatch)
 	def(&c.Store.PutBytesPerSourcePerDay, d.Store.PutBytesPerSourcePerDay)
 	def(&c.Store.PutBurstPerSource, d.Store.PutBurstPerSource)
+	def(&c.Store.PutSharePerConn, d.Store.PutSharePerConn)
 	def(&c.Store.FairShareAbove, d.Store.FairShareAbove)
 	def(&c.Store.FairShareMailbox, d.Store.FairShareMailbox)
 	if c.Store.SweepInterval == 0 { // negative disables the sweeper (tests)
@@ -431,6 +439,8 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("relay: config: epoch %d s outside [%d, %d]", c.Rendezvous.EpochSeconds, protocol.MinEpochSeconds, protocol.MaxEpochSeconds)
 	case c.Store.PutBurstPerSource < int64(c.Store.MaxBlobSize):
 		return c, fmt.Errorf("relay: config: put_burst_per_source %d below max_blob_size %d", c.Store.PutBurstPerSource, c.Store.MaxBlobSize)
+	case c.Store.PutSharePerConn > 1:
+		return c, fmt.Errorf("relay: config: put_share_per_conn %v above 1", c.Store.PutSharePerConn)
 	case c.Store.FairShareAbove > 1:
 		return c, fmt.Errorf("relay: config: fair_share_above %v above 1", c.Store.FairShareAbove)
 	case c.Limits.MemoryPerConn > c.Limits.MemoryPerSource || c.Limits.MemoryPerSource > c.Limits.MemoryBudget:

@@ -24,6 +24,7 @@ type connState struct {
 	// memCap, if > 0, replaces memory_per_conn and memory_per_source for
 	// this state: a peer relay's gossip share (gossip.go).
 	memCap int64
+	put    *rate.Limiter // per-connection put allowance; guarded by admission.mu
 
 	mu       sync.Mutex // guards streams and sessions
 	streams  int

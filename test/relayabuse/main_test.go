@@ -109,6 +109,7 @@ memory_per_source = %d
 [store]
 put_burst_per_source = %d
 put_bytes_per_source_per_day = %d
+put_share_per_conn = 0.5
 
 [rendezvous]
 max_entries_per_source = 16384
