@@ -26,6 +26,10 @@ test: ## go vet + the whole test suite under the race detector (what CI runs).
 	@# same-seed test compares counts only; this run checks byte identity.
 	$(GO) test -count 1 -run '^TestSimSameSeed$$' ./test/testnet/simnet
 
+.PHONY: mobile-check
+mobile-check: ## gobind Java+ObjC with no skipped symbol, javac of the bindings + sample, android/arm64 link.
+	@GO=$(GO) ./scripts/mobile-check.sh
+
 .PHONY: fuzz
 fuzz: ## A short fuzz pass (FUZZTIME each) over every fuzz target.
 	@./scripts/fuzz-all.sh $(FUZZTIME)

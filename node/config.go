@@ -258,6 +258,9 @@ type Friend struct {
 	AutoAccept  bool
 	Nearby      bool
 	SafetyCheck string // safety number to compare in person
+	// Pending: Link parked the request for an offline inviter, which has
+	// not confirmed it yet (friendstatus.go).
+	Pending bool
 }
 
 // Item states.
