@@ -98,8 +98,9 @@
 // (charged to the announcing connection, released on withdraw, close or
 // expiry) and gossip (gossip_mem.go: validated messages until applied, and
 // remote sessions' entries, on the forwarding peer relay's share of at
-// most half the budget) are reserved before they are allocated; a refusal
-// is UNAVAILABLE. The contacts service runs its own loop
+// most half the budget; RPCs queued for sending until written, new gossip
+// ignored while they hold a quarter) are reserved before they are
+// allocated; a refusal is UNAVAILABLE. The contacts service runs its own loop
 // (relay/contacts/serve.go) under the same rate limiter and budget;
 // analytics streams are admitted whole (admitOneShot). admission.go keeps
 // the store fair: a put allowance per source address, a share of it per
@@ -169,7 +170,9 @@
 //     budget (rvmemory_test.go, svclimits_test.go):
 //     TestRendezvousMemoryBudget (records refused at the connection's
 //     share, reservations back to baseline after withdraw, expiry, stream
-//     end), TestGossipMemoryBudget, TestContactsRateCharged,
+//     end), TestGossipMemoryBudget, TestGossipOutboundCharged,
+//     TestGossipThreeRelays (budgets back to zero on all three relays),
+//     TestContactsRateCharged,
 //     TestContactsMemoryReserved, TestAnalyticsOneShotAdmitted, and
 //     relay/rendezvous TestAccountedSession; the attacks against the
 //     daemon are test/relayabuse.

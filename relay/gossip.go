@@ -49,7 +49,7 @@ func (r *Relay) startGossip(ctx context.Context) error {
 		pubsub.WithPeerOutboundQueueSize(gossipQueue),
 		pubsub.WithValidateQueueSize(gossipQueue),
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
-		pubsub.WithRawTracer(&meshTracer{mesh: r.m.gossipMesh, dropped: r.m.gossipDrop, undeliverable: gm.done}),
+		pubsub.WithRawTracer(&meshTracer{mesh: r.m.gossipMesh, dropped: r.m.gossipDrop, mem: gm}),
 		pubsub.WithSubscriptionFilter(relayFilter{topic: topicName(r.cfg.Network), trusted: r.isTrusted}),
 		pubsub.WithPeerFilter(func(p peer.ID, _ string) bool { return r.isTrusted(p) }),
 	)
@@ -110,6 +110,10 @@ func (g *gossip) validate(_ context.Context, from peer.ID, msg *pubsub.Message) 
 	if from != g.r.host.ID() && !g.r.isTrusted(from) {
 		g.r.m.drop(dropGossipUntrusted)
 		return pubsub.ValidationReject
+	}
+	if g.mem.outFull() {
+		g.r.m.drop(dropMemory)
+		return pubsub.ValidationIgnore
 	}
 	if !g.mem.hold(from, msg, 2*len(msg.Data)) {
 		return pubsub.ValidationIgnore

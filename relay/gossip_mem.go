@@ -30,12 +30,23 @@ const gossipHoldMax = 2 * time.Minute
 //
 // One peer relay may hold at most half of memory_budget, so local clients
 // always keep the other half.
+//
+// Outbound, the message bytes of every RPC pubsub queues for a peer are
+// charged from the moment it is queued (RawTracer.SendRPC) until it is
+// written (SendRPCCompleted), dropped (DropRPC) or the peer is gone
+// (RemovePeer). Pubsub cannot be refused at that point, so while queued
+// gossip holds a quarter of memory_budget, new gossip — received or our
+// own — is ignored at validation instead.
 type gossipMem struct {
 	b *memBudget
 
-	mu    sync.Mutex // guards peers and held
+	mu    sync.Mutex // guards peers, held, out and sending
 	peers map[peer.ID]*connState
 	held  map[*pubsub.Message]heldMsg
+	// out is the state outbound gossip is charged to; sending the RPCs
+	// queued for each peer and their message bytes.
+	out     *connState
+	sending map[peer.ID]map[*pubsub.RPC]int
 }
 
 type heldMsg struct {
@@ -45,7 +56,90 @@ type heldMsg struct {
 }
 
 func newGossipMem(b *memBudget) *gossipMem {
-	return &gossipMem{b: b, peers: make(map[peer.ID]*connState), held: make(map[*pubsub.Message]heldMsg)}
+	return &gossipMem{b: b, peers: make(map[peer.ID]*connState), held: make(map[*pubsub.Message]heldMsg),
+		out: &connState{source: "relay/out"}, sending: make(map[peer.ID]map[*pubsub.RPC]int)}
+}
+
+// outCap is how much queued outbound gossip may hold before new gossip
+// (received or our own) is ignored: a quarter of memory_budget.
+func (g *gossipMem) outCap() int64 { return max(g.b.limit/4, 1) }
+
+// outFull reports whether outbound gossip holds its cap.
+func (g *gossipMem) outFull() bool {
+	g.b.mu.Lock()
+	defer g.b.mu.Unlock()
+	return g.out.mem >= g.outCap()
+}
+
+// queued charges the message bytes of rpc, just queued for p, to the
+// budget (pubsub queued it already; it cannot be refused now, so new
+// gossip is refused instead while outFull).
+func (g *gossipMem) queued(rpc *pubsub.RPC, p peer.ID) {
+	n := publishBytes(rpc)
+	if n == 0 {
+		return
+	}
+	g.mu.Lock()
+	q := g.sending[p]
+	if q == nil {
+		q = make(map[*pubsub.RPC]int)
+		g.sending[p] = q
+	}
+	if q[rpc] == writtenFirst {
+		// The sender wrote it between pubsub's Push and this call.
+		delete(q, rpc)
+		g.mu.Unlock()
+		return
+	}
+	q[rpc] += n
+	g.mu.Unlock()
+	g.b.force(g.out, n)
+}
+
+// writtenFirst marks an RPC whose write was reported before its queueing.
+const writtenFirst = -1
+
+// sent releases rpc's bytes once written (dropped: dropped). Idempotent.
+func (g *gossipMem) sent(rpc *pubsub.RPC, p peer.ID, dropped bool) {
+	g.mu.Lock()
+	q := g.sending[p]
+	n, ok := q[rpc] // what was charged, even if pubsub trimmed rpc since
+	switch {
+	case ok:
+		delete(q, rpc)
+	case !dropped && publishBytes(rpc) > 0:
+		// Pubsub pushes an RPC on the peer's queue before it reports
+		// SendRPC, so its writer may finish first.
+		if q == nil {
+			q = make(map[*pubsub.RPC]int)
+			g.sending[p] = q
+		}
+		q[rpc] = writtenFirst
+	}
+	g.mu.Unlock()
+	if n > 0 {
+		g.b.release(g.out, n)
+	}
+}
+
+func publishBytes(rpc *pubsub.RPC) int {
+	n := 0
+	for _, m := range rpc.GetPublish() {
+		n += len(m.GetData())
+	}
+	return n
+}
+
+// peerGone releases everything still queued for p (its queue died with it).
+func (g *gossipMem) peerGone(p peer.ID) {
+	g.mu.Lock()
+	n := 0
+	for _, k := range g.sending[p] {
+		n += max(k, 0)
+	}
+	delete(g.sending, p)
+	g.mu.Unlock()
+	g.b.release(g.out, n)
 }
 
 // account returns p's share of the budget. Only trusted relays (and this
@@ -102,4 +196,15 @@ func (g *gossipMem) expire(now time.Time) {
 }
 
 // releaseAll drops every message reservation (gossip closed).
-func (g *gossipMem) releaseAll() { g.expire(time.Now().Add(1 << 62)) }
+func (g *gossipMem) releaseAll() {
+	g.expire(time.Now().Add(1 << 62))
+	g.mu.Lock()
+	var ps []peer.ID
+	for p := range g.sending {
+		ps = append(ps, p)
+	}
+	g.mu.Unlock()
+	for _, p := range ps {
+		g.peerGone(p)
+	}
+}

@@ -86,6 +86,22 @@ func (b *memBudget) reserve(st *connState, n int) error {
 	return nil
 }
 
+// force charges n bytes to st without checking the limits: for bytes
+// already held by a library that cannot be refused after the fact (gossip
+// queued for sending); the caller refuses new work while they are high.
+func (b *memBudget) force(st *connState, n int) {
+	if n <= 0 {
+		return
+	}
+	v := int64(n)
+	b.mu.Lock()
+	b.used += v
+	b.peak = max(b.peak, b.used)
+	st.mem += v
+	b.sources[st.source] += v
+	b.mu.Unlock()
+}
+
 func (b *memBudget) release(st *connState, n int) {
 	if n <= 0 {
 		return

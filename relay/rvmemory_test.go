@@ -170,3 +170,54 @@ func TestGossipMemoryBudget(t *testing.T) {
 		t.Fatalf("after expiry %d bytes reserved", got)
 	}
 }
+
+// TestGossipOutboundCharged: the message bytes of RPCs pubsub queues for a
+// peer are charged until written, dropped or the peer is gone (also when
+// the write is reported first), and while queued gossip holds a quarter
+// of the budget new gossip is ignored at validation.
+func TestGossipOutboundCharged(t *testing.T) {
+	r := offlineRelay(t)
+	r.mem = newMemBudget(Limits{MemoryBudget: 64 << 10, MemoryPerConn: 1 << 30, MemoryPerSource: 1 << 30}, func() {})
+	gm := newGossipMem(r.mem)
+	g := &gossip{r: r, mem: gm, remote: make(map[remoteKey]*rendezvous.Session)}
+	tr := &meshTracer{mesh: r.m.gossipMesh, dropped: r.m.gossipDrop, mem: gm}
+	p := peer.ID("other-relay")
+	r.trusted[p] = true
+	rpc := func(n int) *pubsub.RPC {
+		return &pubsub.RPC{RPC: pubsubpb.RPC{Publish: []*pubsubpb.Message{{Data: make([]byte, n)}}}}
+	}
+	a, b, c, d := rpc(10<<10), rpc(8<<10), rpc(1<<10), rpc(2<<10)
+	tr.SendRPC(a, p)
+	tr.SendRPC(b, p)
+	if got := r.mem.inUse(); got != 18<<10 {
+		t.Fatalf("queued 18 KiB, reserved %d", got)
+	}
+	tr.SendRPCCompleted(a, p, 0)
+	tr.DropRPC(b, p)
+	tr.DropRPC(b, p) // idempotent
+	if got := r.mem.inUse(); got != 0 {
+		t.Fatalf("written and dropped, %d still reserved", got)
+	}
+	// Written before pubsub reported queueing it: nothing stays charged.
+	tr.SendRPCCompleted(c, p, 0)
+	tr.SendRPC(c, p)
+	if got := r.mem.inUse(); got != 0 {
+		t.Fatalf("write reported first, %d reserved", got)
+	}
+	// A quarter of the budget (16 KiB) queued: new gossip is ignored.
+	big := rpc(16 << 10)
+	tr.SendRPC(big, p)
+	tr.SendRPC(d, p)
+	epoch := uint64(time.Now().Unix()) / 600
+	data, _ := protocol.EncodeGossip(&pb.RendezvousGossip{Origin: make([]byte, 16), Epoch: epoch, EpochSeconds: 600, Announcements: recordsFrameN(epoch, 0, 1).GetAnnounce().Announcements})
+	if res := g.validate(context.Background(), p, &pubsub.Message{Message: &pubsubpb.Message{Data: data}, ReceivedFrom: p}); res != pubsub.ValidationIgnore {
+		t.Fatalf("with 18 KiB queued: %v, want ignore", res)
+	}
+	tr.RemovePeer(p)
+	if got := r.mem.inUse(); got != 0 {
+		t.Fatalf("peer gone, %d still reserved", got)
+	}
+	if res := g.validate(context.Background(), p, &pubsub.Message{Message: &pubsubpb.Message{Data: data}, ReceivedFrom: p}); res != pubsub.ValidationAccept {
+		t.Fatalf("queues empty again: %v, want accept", res)
+	}
+}
