@@ -23,7 +23,8 @@ import (
 // the session that announced them (a client's connection, or the peer
 // relay whose gossip carried them) and released when they expire or are
 // withdrawn; so are gossip messages from the moment they pass validation
-// until the gossip loop has applied them (gossip.go). The engine's entry
+// until the gossip loop has applied them, and queued for sending until
+// written (gossip_mem.go). The engine's entry
 // and record caps remain as hard caps underneath.
 type memBudget struct {
 	limit, perConn, perSource int64
