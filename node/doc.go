@@ -127,6 +127,9 @@
 // mDNS is off with a factory; circuit reservations and hole punching are
 // best effort (failures are logged at debug level), so a simulated host
 // without them still links, meets, shares and uses mailboxes.
+// Config.CellRule (simulations only) replaces geo.Cells as the rule that
+// picks the announced cells, so the testnet can compare neighbour rules
+// on the real node.
 //
 // # What leaves the device
 //
