@@ -25,7 +25,11 @@
 // ErrFull, and the relay answers UNAVAILABLE); TokenBudget bounds the
 // distinct tokens one session, or one Group of sessions (the relay makes
 // one per connection), may hold per epoch (ErrBudget → RATE_LIMITED),
-// which is what limits a malicious friend scanning cells.
+// which is what limits a malicious friend scanning cells. A session made
+// with NewAccountedSession reserves its entries (EntryBytes each) and
+// records (their bytes + RecordOverhead) with an Account before they are
+// added (ErrMemory → UNAVAILABLE) and releases them when they die; the
+// relay passes its memory budget, so these caps become a ceiling under it.
 // Every refusal is all or nothing.
 //
 // Concurrency: one mutex guards the whole engine; Announce returns the
@@ -37,7 +41,8 @@
 // Tests: TestMatchKinds, TestOwnTokensDoNotMatch,
 // TestEpochWindowAndRetention (injected clock), TestBudgetAndCapAreAllOrNothing,
 // TestGroupBudget,
-// TestWithdrawAndClose, TestNearBecomesHere (all four ways a near token
-// turns here, and the record bytes released). Benchmarks on one core (-cpu 1): BenchmarkAnnounce
+// TestWithdrawAndClose, TestAccountedSession, TestNearBecomesHere (all
+// four ways a near token turns here, and the record bytes released).
+// Benchmarks on one core (-cpu 1): BenchmarkAnnounce
 // (announcements/s, 5 tokens each) and BenchmarkMatch (matches/s).
 package rendezvous

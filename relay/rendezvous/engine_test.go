@@ -252,6 +252,7 @@ func TestNearBecomesHere(t *testing.T) {
 		// The here occurrence's announcement gives the record.
 		{"near and here with other records in one call", nil, append(ann("wrong", tok(1, false)), ann("ra", tok(1, true))...)},
 		{"held near, then near and here with other records", ann("old", tok(1, false)), append(ann("wrong", tok(1, false)), ann("ra", tok(1, true))...)},
+		{"held near, then here twice in one call", ann("old", tok(1, false)), append(ann("ra", tok(1, true)), ann("second", tok(1, true))...)},
 	}
 	for _, tc := range cases {
 		for _, bFirst := range []bool{true, false} {
@@ -261,7 +262,10 @@ func TestNearBecomesHere(t *testing.T) {
 			}
 			t.Run(name, func(t *testing.T) {
 				e, _, ep := newEngine(t, Config{})
-				a, b := e.NewSession("a", nil), e.NewSession("b", nil)
+				// Accounted sessions: every byte an upgrade reserves or
+				// frees must balance (the accounts are zero at the end).
+				accA, accB := &limitAccount{limit: 1 << 20}, &limitAccount{limit: 1 << 20}
+				a, b := e.NewAccountedSession("a", nil, accA), e.NewAccountedSession("b", nil, accB)
 				bNear := ann("rb", tok(1, false))
 				if bFirst {
 					if _, mine, _, err := e.Announce(b, secs, ep, bNear); err != nil || len(mine) != 0 {
@@ -300,8 +304,8 @@ func TestNearBecomesHere(t *testing.T) {
 				// both, nothing is held.
 				e.Withdraw(a)
 				e.Withdraw(b)
-				if st := e.Stats(); st.Entries != 0 || st.RecordBytes != 0 {
-					t.Fatalf("left behind: %+v", st)
+				if st := e.Stats(); st.Entries != 0 || st.RecordBytes != 0 || accA.used != 0 || accB.used != 0 {
+					t.Fatalf("left behind: %+v, accounts %d %d", st, accA.used, accB.used)
 				}
 			})
 		}
