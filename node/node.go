@@ -53,6 +53,8 @@ type Node struct {
 	appOpen       bool
 	decisions     map[string]chan bool // itemID → waiting offer stream
 
+	xf transfers // items being sealed or sent (sealing.go); own lock
+
 	// sendHook, if set (tests only, before Start), runs before each chunk
 	// is sent; an error aborts the transfer as a dropped connection would.
 	sendHook func(itemID string, index uint32) error
@@ -185,6 +187,7 @@ func (n *Node) Start(ctx context.Context) error {
 	n.h, n.hostBorn, n.started = h, n.cfg.Now(), true
 	n.mu.Unlock()
 	n.attachRelays(ctx, h)
+	n.resumeSealing()
 	n.wg.Add(1)
 	go func() { defer n.wg.Done(); n.loop() }()
 	if n.cfg.EnableMDNS && n.cfg.HostFactory == nil {

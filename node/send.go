@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -180,33 +181,64 @@ func (s *session) sendChunks(ctx context.Context, it *outItem, from uint32) erro
 	idb, _ := hex.DecodeString(it.ID)
 	sealedChunk := int64(key.ChunkSize) + crypto.ChunkOverhead
 	sealedSize := it.Size + total*crypto.ChunkOverhead
-	buf := make([]byte, sealedChunk)
-	var lastProgress int64
-	for i := int64(from); i < total; i++ {
+	// Chunks are read sendBatch at a time and their frames leave in one
+	// stream write per batch: a QUIC stream write per 64 KiB chunk
+	// costs a hand-off to the connection's goroutine each.
+	block := make([]byte, sendBatch*sealedChunk)
+	bw := bufio.NewWriterSize(s.s, sendBatch*int(sealedChunk+64))
+	prog := progress{last: int64(from) * int64(key.ChunkSize)}
+	job := s.n.sealJobOf(it.ID) // nil once the pending copy is whole
+	for i := int64(from); i < total; {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		off := i * sealedChunk
-		l := min(sealedChunk, sealedSize-off)
-		if _, err := f.ReadAt(buf[:l], off); err != nil {
-			return fmt.Errorf("node: pending copy: %w", err)
-		}
-		if hook := s.n.sendHook; hook != nil {
-			if err := hook(it.ID, uint32(i)); err != nil {
-				return err
+		cnt := min(sendBatch, total-i)
+		if job != nil {
+			// Stream chunks as they are sealed.
+			if have := job.sealed(); have <= i {
+				if err := bw.Flush(); err != nil {
+					return err
+				}
+				if err := job.waitChunk(ctx, i); err != nil {
+					return fmt.Errorf("node: sealing: %w", err)
+				}
+			}
+			if have := job.sealed(); have < total {
+				cnt = max(min(cnt, have-i), 1)
 			}
 		}
-		if err := s.write(&pb.PeerFrame{Body: &pb.PeerFrame_Chunk{Chunk: &pb.Chunk{ItemId: idb, Index: uint32(i), Data: buf[:l]}}}); err != nil {
-			return err
+		off := i * sealedChunk
+		l := min(cnt*sealedChunk, sealedSize-off)
+		if _, err := f.ReadAt(block[:l], off); err != nil {
+			return fmt.Errorf("node: pending copy: %w", err)
 		}
-		done := min((i+1)*int64(key.ChunkSize), it.Size)
-		if done-lastProgress >= progressStep || i == total-1 {
-			lastProgress = done
-			s.n.emit(&Event{Kind: EventProgress, FriendID: s.f.id, ItemID: it.ID, Type: it.Type, Done: done, Total: it.Size})
+		for k := int64(0); k < cnt; k++ {
+			data := block[k*sealedChunk : min((k+1)*sealedChunk, l)]
+			if hook := s.n.sendHook; hook != nil {
+				// Tests: the chunks before this one are on the wire.
+				if err := bw.Flush(); err != nil {
+					return err
+				}
+				if err := hook(it.ID, uint32(i+k)); err != nil {
+					return err
+				}
+			}
+			s.renewWrite()
+			if err := proto.WriteMsg(bw, &pb.PeerFrame{Body: &pb.PeerFrame_Chunk{Chunk: &pb.Chunk{ItemId: idb, Index: uint32(i + k), Data: data}}}); err != nil {
+				return err
+			}
+			done := min((i+k+1)*int64(key.ChunkSize), it.Size)
+			if prog.step(done, i+k == total-1) {
+				s.n.emit(&Event{Kind: EventProgress, FriendID: s.f.id, ItemID: it.ID, Type: it.Type, Done: done, Total: it.Size})
+			}
 		}
+		i += cnt
 	}
-	return nil
+	return bw.Flush()
 }
+
+// sendBatch is how many chunks are read and written at once: 16 (1 MiB).
+const sendBatch = 16
 
 // serveResume answers a recipient that accepted later and pulls the item
 // (the sender is the responder here).
@@ -216,7 +248,10 @@ func (s *session) serveResume(r *pb.Resume) error {
 	if err != nil || it.To[s.f.id] == nil || it.Sealed == "" {
 		return &proto.Error{Code: pb.ErrorCode_NOT_FOUND, Detail: "no such item"}
 	}
-	if err := s.sendChunks(s.n.ctx, it, r.FromChunk); err != nil {
+	if it.Sealing && it.Hash == nil {
+		return &proto.Error{Code: pb.ErrorCode_UNAVAILABLE, Detail: "not ready"}
+	}
+	if err := s.sendChunks(s.n.itemContext(it.ID), it, r.FromChunk); err != nil {
 		return err
 	}
 	if err := s.awaitReceipt(r.ItemId, it.Hash); err != nil {
@@ -230,7 +265,7 @@ func (s *session) serveResume(r *pb.Resume) error {
 // item took (Event.Via).
 func (n *Node) markDelivered(itemID, friendID, via string) {
 	changed := false
-	err := n.updateRecip(itemID, friendID, func(it *outItem, r *recip) {
+	drop, err := n.updateRecipKeep(itemID, friendID, func(it *outItem, r *recip) {
 		if r.State != rDelivered {
 			changed = true
 			r.State = rDelivered
@@ -239,6 +274,7 @@ func (n *Node) markDelivered(itemID, friendID, via string) {
 	if err == nil && changed {
 		n.emit(&Event{Kind: EventDelivered, FriendID: friendID, ItemID: itemID, Via: via})
 	}
+	n.dropCopy(itemID, drop)
 }
 
 // sendPrekey hands the friend this device's current signed prekey (for
