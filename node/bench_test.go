@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -119,7 +120,7 @@ func writeRandom(b *testing.B, path string, size int64) {
 // share shares the file with every friend and returns the time from the
 // start (the share call, or the end of sealing if withSeal is false) until
 // every receipt is back at the sender.
-func (w *shareWorld) share(b *testing.B, withSeal bool) time.Duration {
+func (w *shareWorld) share(b *testing.B, withSeal bool) (time.Duration, time.Duration) {
 	if !withSeal {
 		// Seal first, untimed: a share to nobody reachable yet would start
 		// streaming, so hold deliveries until the copy is sealed.
@@ -135,6 +136,7 @@ func (w *shareWorld) share(b *testing.B, withSeal bool) time.Duration {
 		w.a.holdDeliveries(false)
 		start = time.Now()
 	}
+	cpu0 := cpuTime()
 	for range w.ids {
 		select {
 		case <-w.aev.delivered:
@@ -142,13 +144,13 @@ func (w *shareWorld) share(b *testing.B, withSeal bool) time.Duration {
 			b.Fatal("transfer did not finish")
 		}
 	}
-	d := time.Since(start)
+	d, cpu := time.Since(start), cpuTime()-cpu0
 	for _, ev := range w.rs {
 		e := <-ev.received
 		os.Remove(e.Path)
 	}
 	drain(w.aev.sealed)
-	return d
+	return d, cpu
 }
 
 func drain(c chan Event) {
@@ -270,15 +272,22 @@ func benchTransfer(b *testing.B, friends int, size int64) {
 	raw := newRawWorld(b, friends)
 	sw := newShareWorld(b, friends, size)
 	var tRaw, tFile, tShare, tSeal []time.Duration
+	var cRaw, cFile, cShare time.Duration
 	var rss int64
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
+		c0 := cpuTime()
 		tRaw = append(tRaw, raw.send(b, size, false))
+		c1 := cpuTime()
 		tFile = append(tFile, raw.send(b, size, true))
+		c2 := cpuTime()
 		before := resetPeakRSS()
-		tShare = append(tShare, sw.share(b, false))
+		ts, cs := sw.share(b, false)
 		rss = max(rss, peakRSS()-before)
-		tSeal = append(tSeal, sw.share(b, true))
+		tShare = append(tShare, ts)
+		cRaw, cFile, cShare = cRaw+c1-c0, cFile+c2-c1, cShare+cs
+		ts, _ = sw.share(b, true)
+		tSeal = append(tSeal, ts)
 	}
 	b.StopTimer()
 	r, f, s, sl := medianDur(tRaw), medianDur(tFile), medianDur(tShare), medianDur(tSeal)
@@ -289,9 +298,23 @@ func benchTransfer(b *testing.B, friends int, size int64) {
 	b.ReportMetric(r.Seconds()/s.Seconds(), "share/raw")
 	b.ReportMetric(f.Seconds()/s.Seconds(), "share/rawfile")
 	b.ReportMetric(f.Seconds()/sl.Seconds(), "sealshare/rawfile")
+	// CPU time of the whole process (both ends) per transfer: on a
+	// loaded machine the wall-clock ratios follow the CPU available.
+	b.ReportMetric(float64(cRaw.Microseconds())/1e3/float64(b.N), "raw-cpu-ms")
+	b.ReportMetric(float64(cFile.Microseconds())/1e3/float64(b.N), "rawfile-cpu-ms")
+	b.ReportMetric(float64(cShare.Microseconds())/1e3/float64(b.N), "share-cpu-ms")
 	if rss > 0 {
 		b.ReportMetric(float64(rss)/(1<<20), "rss-MiB")
 	}
+}
+
+// cpuTime is the user+system CPU time of this process so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func medianDur(d []time.Duration) time.Duration {

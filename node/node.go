@@ -188,6 +188,7 @@ func (n *Node) Start(ctx context.Context) error {
 	n.mu.Unlock()
 	n.attachRelays(ctx, h)
 	n.resumeSealing()
+	n.sweepParts()
 	n.wg.Add(1)
 	go func() { defer n.wg.Done(); n.loop() }()
 	if n.cfg.EnableMDNS && n.cfg.HostFactory == nil {

@@ -274,6 +274,10 @@ func (s *session) recvOffer(o *pb.Offer) error {
 	if sr, ok := n.seen(id); ok {
 		return s.write(n.receipt(o.ItemId, sr.Hash))
 	}
+	if !n.claimRecv(id) {
+		return errBusy
+	}
+	defer n.releaseRecv(id)
 	m, op, err := n.openOffer(s.f, o.ItemId, o.Sealed)
 	if err != nil {
 		return err
@@ -525,6 +529,10 @@ func (n *Node) decide(itemID string, accept bool) error {
 
 // pull asks the sender for the rest of an accepted item (Resume).
 func (n *Node) pull(ctx context.Context, id string) {
+	if !n.claimRecv(id) {
+		return // a stream is receiving it
+	}
+	defer n.releaseRecv(id)
 	r, err := n.getIn(id)
 	if err != nil || r.State != StateReceiving {
 		return

@@ -39,7 +39,9 @@ type transfers struct {
 	mu      sync.Mutex // guards the maps
 	sealing map[string]*sealJob
 	runs    map[string]*itemRun
-	hold    bool // tests: pump starts no delivery
+	// receiving: incoming items a stream is receiving now (resume.go)
+	receiving map[string]bool
+	hold      bool // tests: pump starts no delivery
 }
 
 // itemRun is the context every goroutine working on one outgoing item

@@ -235,6 +235,7 @@ func (n *Node) notePeer(f *friend, pid peer.ID) {
 	n.mu.Unlock()
 	if changed {
 		n.bump()
+		n.resumeFrom(f)
 	}
 }
 
