@@ -42,12 +42,12 @@ const (
 
 // outItem is an outbox record: an item this device sends.
 type outItem struct {
-	ID      string
-	Type    string
-	Text    string `json:",omitempty"`
-	Name    string `json:",omitempty"` // original file name (extension hint)
-	Path    string `json:",omitempty"` // original file
-	Sealed  string `json:",omitempty"` // pending sealed copy (photo/video)
+	ID     string
+	Type   string
+	Text   string `json:",omitempty"`
+	Name   string `json:",omitempty"` // original file name (extension hint)
+	Path   string `json:",omitempty"` // original file
+	Sealed string `json:",omitempty"` // pending sealed copy (photo/video)
 	// Sealing: the pending copy is not whole yet (sealing.go). Until Hash
 	// is set too, the item is not deliverable.
 	Sealing bool `json:",omitempty"`
