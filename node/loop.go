@@ -168,7 +168,10 @@ func (n *Node) deliver(ctx context.Context, itemID, friendID string) {
 	if err == nil {
 		via = s.via()
 		n.log.Debug("delivering directly", "via", via)
+		// CancelItem (or Close) ends the stream at once.
+		stop := context.AfterFunc(ctx, func() { s.s.Reset() })
 		err = s.sendItem(ctx, it)
+		stop()
 		if err == nil || errors.Is(err, errRejected) {
 			s.close()
 		} else {

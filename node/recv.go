@@ -383,6 +383,7 @@ func (s *session) recvChunks(r *inRec) error {
 	}()
 	// next is the reader's count of chunks handed over; the worker's r is
 	// not read here.
+	_, hook := n.hooks()
 	have := r.Count
 	seen := make([]byte, len(r.Have))
 	copy(seen, r.Have)
@@ -398,6 +399,9 @@ func (s *session) recvChunks(r *inRec) error {
 			break
 		}
 		i := int64(c.Index)
+		if hook != nil {
+			hook(r.ID, i)
+		}
 		if seen[i/8]&(1<<(i%8)) == 0 {
 			seen[i/8] |= 1 << (i % 8)
 			have++

@@ -42,6 +42,18 @@ type transfers struct {
 	// receiving: incoming items a stream is receiving now (resume.go)
 	receiving map[string]bool
 	hold      bool // tests: pump starts no delivery
+
+	// Tests only: sealHook runs after each sealed chunk is written
+	// (chunks = how many so far) and may block until ctx ends; recvHook
+	// runs as each chunk frame arrives at the receiver.
+	sealHook func(ctx context.Context, id string, chunks int64)
+	recvHook func(id string, i int64)
+}
+
+func (n *Node) hooks() (func(context.Context, string, int64), func(string, int64)) {
+	n.xf.mu.Lock()
+	defer n.xf.mu.Unlock()
+	return n.xf.sealHook, n.xf.recvHook
 }
 
 // itemRun is the context every goroutine working on one outgoing item
@@ -252,7 +264,8 @@ func (n *Node) seal(ctx context.Context, it *outItem, src source, j *sealJob) er
 		return fmt.Errorf("node: seal: %w", err)
 	}
 	defer r.Close()
-	w := &sealWriter{n: n, ctx: ctx, j: j, f: dst, wb: writeback{f: dst, skip: n.cfg.NoSync}, it: it, chunk: int64(key.ChunkSize)}
+	hook, _ := n.hooks()
+	w := &sealWriter{n: n, ctx: ctx, j: j, f: dst, hook: hook, wb: writeback{f: dst, skip: n.cfg.NoSync}, it: it, chunk: int64(key.ChunkSize)}
 	got, err := key.SealStream(w, io.LimitReader(r, it.Size))
 	if err == nil {
 		after, aerr := statSource(it.Path)
@@ -331,6 +344,7 @@ type sealWriter struct {
 	off    int64
 	chunks int64
 	prog   progress
+	hook   func(context.Context, string, int64)
 }
 
 func (w *sealWriter) Write(p []byte) (int, error) {
@@ -345,6 +359,9 @@ func (w *sealWriter) Write(p []byte) (int, error) {
 	w.off += int64(m)
 	w.chunks++
 	w.j.advance(w.chunks)
+	if w.hook != nil {
+		w.hook(w.ctx, w.it.ID, w.chunks)
+	}
 	done := min(w.chunks*w.chunk, w.it.Size)
 	if w.prog.step(done, done == w.it.Size) {
 		w.n.emit(&Event{Kind: EventSealing, ItemID: w.it.ID, Type: w.it.Type, Done: done, Total: w.it.Size})

@@ -251,7 +251,10 @@ func (s *session) serveResume(r *pb.Resume) error {
 	if it.Sealing && it.Hash == nil {
 		return &proto.Error{Code: pb.ErrorCode_UNAVAILABLE, Detail: "not ready"}
 	}
-	if err := s.sendChunks(s.n.itemContext(it.ID), it, r.FromChunk); err != nil {
+	ctx := s.n.itemContext(it.ID)
+	stop := context.AfterFunc(ctx, func() { s.s.Reset() })
+	defer stop()
+	if err := s.sendChunks(ctx, it, r.FromChunk); err != nil {
 		return err
 	}
 	if err := s.awaitReceipt(r.ItemId, it.Hash); err != nil {
