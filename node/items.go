@@ -266,20 +266,15 @@ func (n *Node) getOut(id string) (*outItem, error) {
 // and drops the pending copy once nobody waits for it (P11).
 func (n *Node) updateRecip(itemID, friendID string, fn func(it *outItem, r *recip)) error {
 	drop, err := n.updateRecipKeep(itemID, friendID, fn)
-	n.dropCopy(itemID, drop)
-	return err
-}
-
-// dropCopy deletes the pending copy drop of a finished item ("" = none).
-func (n *Node) dropCopy(itemID, drop string) {
 	if drop != "" {
 		n.endItem(itemID)
 		os.Remove(drop)
 	}
+	return err
 }
 
-// updateRecipKeep is updateRecip that leaves the pending copy to delete
-// (returned) to the caller, so an event can go out first.
+// updateRecipKeep is updateRecip without deleting the pending copy; it
+// returns the copy's path when the item is done.
 func (n *Node) updateRecipKeep(itemID, friendID string, fn func(it *outItem, r *recip)) (string, error) {
 	var drop string
 	err := n.store.Update(func(tx *localstore.Tx) error {

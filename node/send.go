@@ -290,6 +290,7 @@ func (s *session) serveResume(r *pb.Resume) error {
 	if err := s.awaitReceipt(r.ItemId, it.Hash); err != nil {
 		return err
 	}
+	stop() // delivered: ending the item must not reset this stream
 	s.n.markDelivered(it.ID, s.f.id, s.via())
 	return nil
 }
@@ -298,7 +299,7 @@ func (s *session) serveResume(r *pb.Resume) error {
 // item took (Event.Via).
 func (n *Node) markDelivered(itemID, friendID, via string) {
 	changed := false
-	drop, err := n.updateRecipKeep(itemID, friendID, func(it *outItem, r *recip) {
+	err := n.updateRecip(itemID, friendID, func(it *outItem, r *recip) {
 		if r.State != rDelivered {
 			changed = true
 			r.State = rDelivered
@@ -307,7 +308,6 @@ func (n *Node) markDelivered(itemID, friendID, via string) {
 	if err == nil && changed {
 		n.emit(&Event{Kind: EventDelivered, FriendID: friendID, ItemID: itemID, Via: via})
 	}
-	n.dropCopy(itemID, drop)
 }
 
 // sendPrekey hands the friend this device's current signed prekey (for
