@@ -12,12 +12,14 @@ import (
 // whole item (on an 8 MiB item that was about a third of the transfer).
 const writebackStep = 1 << 20
 
-// writeback starts disk writes of a part file while later chunks are still
-// in flight (see startWriteback). It tracks the span written since the
-// last start; chunks mostly arrive in order, so the span stays tight.
+// writeback starts disk writes of a file while later data is still being
+// written (see startWriteback): it tracks the span written since the last
+// start and hands each span of writebackStep bytes to start (which may
+// run it on another goroutine). Writes mostly arrive in order, so the
+// span stays tight.
 type writeback struct {
-	f      *os.File
 	skip   bool // Config.NoSync
+	start  func(off, n int64)
 	lo, hi int64
 }
 
@@ -31,7 +33,7 @@ func (w *writeback) wrote(off, n int64) {
 		w.lo, w.hi = min(w.lo, off), max(w.hi, off+n)
 	}
 	if w.hi-w.lo >= writebackStep {
-		startWriteback(w.f, w.lo, w.hi-w.lo)
+		w.start(w.lo, w.hi-w.lo)
 		w.lo = w.hi
 	}
 }

@@ -3,18 +3,20 @@ package node
 import (
 	"fmt"
 	"os"
+	"sync"
 
 	"github.com/imigee/imigee/crypto"
 	proto "github.com/imigee/imigee/protocol"
 	"github.com/imigee/imigee/protocol/pb"
 )
 
-// partWriter is the receiving worker of one transfer: it opens chunks,
+// partWriter is the receiving worker of one transfer: it opens chunks and
 // writes their plaintext into the part file in runs of up to writeRun
-// bytes (one write call per run instead of one per chunk), starts the
-// disk writes of finished ranges while later chunks are in flight
-// (writeback), reports progress, and persists the resume point every
-// persistEvery chunks after a data sync. It owns r while it runs.
+// bytes (one write call per run instead of one per chunk), and reports
+// progress. Durability runs beside it on a flusher goroutine, so a slow
+// disk never stalls opening and writing: the flusher starts the disk
+// writes of finished ranges (writeback) and, every persistEvery chunks,
+// syncs the file and stores the resume point. It owns r while it runs.
 type partWriter struct {
 	n     *Node
 	r     *inRec
@@ -27,20 +29,28 @@ type partWriter struct {
 	next  int64  // chunk index that would extend the run
 	wb    writeback
 	prog  progress
-	dirty int // chunks since the last persisted resume point
+	dirty int // chunks since the last resume point handed to the flusher
+
+	fl *flusher
 }
 
 // writeRun is the largest run of chunks written with one call: 1 MiB.
 const writeRun = 1 << 20
 
 func newPartWriter(n *Node, r *inRec, f *os.File, key *crypto.StreamKey) *partWriter {
-	return &partWriter{n: n, r: r, f: f, key: key, total: key.ChunkCount(r.Meta.Size),
+	w := &partWriter{n: n, r: r, f: f, key: key, total: key.ChunkCount(r.Meta.Size),
 		plain: make([]byte, 0, max(writeRun, int(key.ChunkSize))), next: -1,
-		wb: writeback{f: f, skip: n.cfg.NoSync}, prog: progress{last: r.Count * int64(key.ChunkSize)}}
+		prog: progress{last: r.Count * int64(key.ChunkSize)}}
+	w.fl = startFlusher(n, f)
+	w.wb = writeback{skip: n.cfg.NoSync, start: w.fl.writeback}
+	return w
 }
 
 // chunk opens sealed chunk i and adds it to the part file.
 func (w *partWriter) chunk(i int64, sealed []byte) error {
+	if err := w.fl.failed(); err != nil {
+		return err
+	}
 	cs := int64(w.key.ChunkSize)
 	if i != w.next || len(w.plain)+int(cs) > cap(w.plain) {
 		if err := w.flush(); err != nil {
@@ -60,12 +70,11 @@ func (w *partWriter) chunk(i int64, sealed []byte) error {
 			Done: min(r.Count*cs, r.Meta.Size), Total: r.Meta.Size})
 	}
 	if w.dirty++; w.dirty >= persistEvery && r.Count < w.total {
-		if err := w.persist(); err != nil {
+		w.dirty = 0
+		if err := w.flush(); err != nil {
 			return err
 		}
-		if r.State == StateRejected {
-			return &proto.Error{Code: pb.ErrorCode_REJECTED, Detail: "rejected"}
-		}
+		w.fl.persist(r)
 	}
 	return nil
 }
@@ -83,29 +92,103 @@ func (w *partWriter) flush() error {
 	return nil
 }
 
-// persist makes the chunks written so far durable, then records them.
-func (w *partWriter) persist() error {
-	w.dirty = 0
-	if err := w.flush(); err != nil {
-		return err
-	}
-	if err := w.n.syncPart(w.f); err != nil {
-		return err
-	}
-	return w.n.mergeIn(w.r)
-}
-
 // finish ends the transfer: when whole, the file is made durable (the
 // receipt may follow); when cut short, the resume point is kept.
 func (w *partWriter) finish(failed error) error {
 	if failed == nil && w.r.Count == w.total {
-		if err := w.flush(); err != nil {
+		err := w.flush()
+		if ferr := w.fl.stop(); err == nil {
+			err = ferr
+		}
+		if err != nil {
 			return err
 		}
 		return w.n.syncPart(w.f)
 	}
-	if w.dirty > 0 {
-		_ = w.persist() // keep the resume point of a broken transfer
+	if w.dirty > 0 && w.flush() == nil {
+		w.fl.persist(w.r) // keep the resume point of a broken transfer
 	}
+	_ = w.fl.stop()
 	return failed
+}
+
+// flusher is the durability goroutine of one part file.
+type flusher struct {
+	n    *Node
+	f    *os.File
+	reqs chan flushReq
+	done chan struct{}
+
+	mu  sync.Mutex // guards err
+	err error      // the first failure (a sync, or a REJECTED record)
+}
+
+// flushReq is a range whose disk writes should start, or (rec set) a
+// resume point to store after a data sync.
+type flushReq struct {
+	lo, hi int64
+	rec    *inRec
+}
+
+func startFlusher(n *Node, f *os.File) *flusher {
+	fl := &flusher{n: n, f: f, reqs: make(chan flushReq, 8), done: make(chan struct{})}
+	go fl.run() // ends when stop closes reqs; partWriter.finish always calls stop
+	return fl
+}
+
+func (fl *flusher) run() {
+	defer close(fl.done)
+	for q := range fl.reqs {
+		if fl.failed() != nil {
+			continue
+		}
+		if q.rec == nil {
+			startWriteback(fl.f, q.lo, q.hi-q.lo)
+			continue
+		}
+		// The sync covers every write before it, so the snapshot taken
+		// before it is durable once it returns.
+		err := fl.n.syncPart(fl.f)
+		if err == nil {
+			err = fl.n.mergeIn(q.rec)
+		}
+		if err == nil && q.rec.State == StateRejected {
+			err = &proto.Error{Code: pb.ErrorCode_REJECTED, Detail: "rejected"}
+		}
+		if err != nil {
+			fl.mu.Lock()
+			fl.err = err
+			fl.mu.Unlock()
+		}
+	}
+}
+
+func (fl *flusher) failed() error {
+	fl.mu.Lock()
+	defer fl.mu.Unlock()
+	return fl.err
+}
+
+// writeback asks for the disk writes of [off, off+n) to start; it drops
+// the hint rather than wait when the flusher is busy.
+func (fl *flusher) writeback(off, n int64) {
+	select {
+	case fl.reqs <- flushReq{lo: off, hi: off + n}:
+	default:
+	}
+}
+
+// persist hands over a snapshot of r's resume point (it may wait for the
+// flusher to take it: at most 8 requests queue).
+func (fl *flusher) persist(r *inRec) {
+	snap := *r
+	snap.Have = append([]byte(nil), r.Have...)
+	fl.reqs <- flushReq{rec: &snap}
+}
+
+// stop waits for the queued work and returns the first failure.
+func (fl *flusher) stop() error {
+	close(fl.reqs)
+	<-fl.done
+	return fl.failed()
 }

@@ -265,8 +265,10 @@ func (n *Node) seal(ctx context.Context, it *outItem, src source, j *sealJob) er
 	}
 	defer r.Close()
 	hook, _ := n.hooks()
-	w := &sealWriter{n: n, ctx: ctx, j: j, f: dst, hook: hook, wb: writeback{f: dst, skip: n.cfg.NoSync}, it: it, chunk: int64(key.ChunkSize)}
+	fl := startFlusher(n, dst)
+	w := &sealWriter{n: n, ctx: ctx, j: j, f: dst, hook: hook, wb: writeback{skip: n.cfg.NoSync, start: fl.writeback}, it: it, chunk: int64(key.ChunkSize)}
 	got, err := key.SealStream(w, io.LimitReader(r, it.Size))
+	_ = fl.stop()
 	if err == nil {
 		after, aerr := statSource(it.Path)
 		if got != it.Size || statErr != nil || aerr != nil || after != before {
