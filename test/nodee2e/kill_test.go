@@ -3,6 +3,7 @@ package nodee2e
 import (
 	"os"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -15,7 +16,9 @@ import (
 // on the same data directory, bob meets alice again, pulls the rest from
 // his last resume point, and ends with a byte-identical file, reported
 // once; alice gets the receipt. The size is 96 MiB, IMIGEE_BIG=1 makes it
-// 256 MiB (the soak variant).
+// 256 MiB (the soak variant), which also requires that neither process's
+// peak RSS grew by 64 MiB or more during the transfer (VmHWM against the
+// RSS before it; bob's after his restart).
 func TestKillMidReceive(t *testing.T) {
 	t.Parallel()
 	size := 96 << 20
@@ -39,6 +42,7 @@ func TestKillMidReceive(t *testing.T) {
 	meet()
 
 	path, data := writeFile(t, shortTempDir(t), "long.mp4", size)
+	aliceBase := procKB(t, alice.p.Pid(), "VmRSS:")
 	r := alice.share(t, path, bob)
 	killAt := int64(40 << 20)
 	got := bob.wait(t, "receive_progress", func(e event) bool { return e.Item == r.Item && e.Done >= killAt })
@@ -54,6 +58,7 @@ func TestKillMidReceive(t *testing.T) {
 	t.Logf("killed bob at %d of %d bytes received", got.Done, size)
 
 	bob.start(t)
+	bobBase := procKB(t, bob.p.Pid(), "VmRSS:")
 	meet()
 	rec := bob.wait(t, "item_received", func(e event) bool { return e.Item == r.Item })
 	sameFile(t, rec.Path, data)
@@ -74,7 +79,29 @@ func TestKillMidReceive(t *testing.T) {
 		t.Fatalf("item_received %d times", n)
 	}
 	t.Logf("resumed at %s bytes", strconv.FormatInt(first, 10))
+	aliceGrew := procKB(t, alice.p.Pid(), "VmHWM:") - aliceBase
+	bobGrew := procKB(t, bob.p.Pid(), "VmHWM:") - bobBase
+	t.Logf("peak RSS growth: sender %d KiB, receiver %d KiB (after its restart)", aliceGrew, bobGrew)
+	if os.Getenv("IMIGEE_BIG") != "" && (aliceGrew >= 64<<10 || bobGrew >= 64<<10) {
+		t.Fatalf("RSS grew by 64 MiB or more: sender %d KiB, receiver %d KiB", aliceGrew, bobGrew)
+	}
 	if ib := bob.inbox(t); len(ib.Inbox) != 1 {
 		t.Fatalf("bob's inbox: %+v", ib.Inbox)
 	}
+}
+
+// procKB reads a "kB" field of /proc/PID/status (0 where there is none).
+func procKB(t *testing.T, pid int, field string) int64 {
+	t.Helper()
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, field); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb
+		}
+	}
+	return 0
 }
