@@ -60,6 +60,8 @@ type Config struct {
 	Store      StoreConfig      `toml:"store"`
 	Limits     Limits           `toml:"limits"`
 	Rendezvous RendezvousConfig `toml:"rendezvous"`
+	Contacts   ContactsConfig   `toml:"contacts"`
+	Analytics  AnalyticsConfig  `toml:"analytics"`
 
 	// Now is the relay clock (store expiry, challenges, epochs). nil =
 	// time.Now.
@@ -256,6 +258,21 @@ func DefaultConfig() Config {
 			MaxRecordBytes:    256 << 20,
 			TokenBudget:       4096,
 			MaxRemoteSessions: 100_000,
+		},
+		Analytics: AnalyticsConfig{
+			KeyFile:             "analytics.key",
+			VerifyKeyFile:       "analytics-verify.key",
+			MinBatch:            100,
+			ReportsPerPrefixDay: 64,
+		},
+		Contacts: ContactsConfig{
+			KeyFile:           "contacts.key",
+			Difficulty:        20,
+			EvalsPerConnDay:   8192,
+			EvalsPerPrefixDay: 16384,
+			PostsPerPrefixDay: 4096,
+			MaxEntries:        1_000_000,
+			Retention:         Duration(30 * 24 * time.Hour),
 		},
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/imigee/imigee/protocol"
+	"github.com/imigee/imigee/relay/contacts"
 	"github.com/imigee/imigee/relay/rendezvous"
 	"github.com/imigee/imigee/relay/store"
 )
@@ -50,7 +51,9 @@ type Relay struct {
 	peers   []peer.AddrInfo  // configured relays to dial (with addresses)
 	trusted map[peer.ID]bool // relays allowed in the gossip topic; read-only after New
 
-	gossip *gossip // nil until Start
+	gossip    *gossip           // nil until Start
+	contacts  *contacts.Service // contact matching (contactsvc.go)
+	analytics *analyticsState   // analytics collector role, nil if none (analyticsvc.go)
 
 	ctx    context.Context // ends at Close; owned goroutines watch it
 	cancel context.CancelFunc
@@ -123,6 +126,17 @@ func New(cfg Config) (*Relay, error) {
 		return nil, err
 	}
 	r.host.Network().Notify(notifiee{r.conns})
+	if err := r.openContacts(); err != nil {
+		r.host.Close()
+		st.Close()
+		return nil, err
+	}
+	if err := r.openAnalytics(); err != nil {
+		r.contacts.Close()
+		r.host.Close()
+		st.Close()
+		return nil, err
+	}
 	return r, nil
 }
 
@@ -157,6 +171,8 @@ func (r *Relay) Start(ctx context.Context) error {
 	}
 	r.host.SetStreamHandler(lprotocol.ID(protocol.MailboxProtocol), r.handler("mailbox", r.serveMailbox))
 	r.host.SetStreamHandler(lprotocol.ID(protocol.RendezvousProtocol), r.handler("rendezvous", r.serveRendezvous))
+	r.host.SetStreamHandler(lprotocol.ID(protocol.ContactsProtocol), r.handler("contacts", r.serveContacts))
+	r.startAnalytics()
 	r.wg.Add(1)
 	go r.background()
 	if err := ctx.Err(); err != nil {
@@ -182,6 +198,9 @@ func (r *Relay) background() {
 			r.dialPeers()
 		case <-sweep.C:
 			r.rv.Sweep()
+			if _, err := r.contacts.Sweep(); err != nil {
+				r.cfg.Logger.Warn("relay: contacts sweep", "err", err)
+			}
 			if r.gossip != nil {
 				r.gossip.prune()
 			}
@@ -350,6 +369,12 @@ func (r *Relay) Close() error {
 			errs = append(errs, fmt.Errorf("relay: close host: %w", err))
 		}
 		if err := r.store.Close(); err != nil {
+			errs = append(errs, err)
+		}
+		if err := r.contacts.Close(); err != nil {
+			errs = append(errs, err)
+		}
+		if err := r.closeAnalytics(); err != nil {
 			errs = append(errs, err)
 		}
 		r.closeErr = errors.Join(errs...)

@@ -170,6 +170,9 @@ func (d *demo) run(ctx context.Context) error {
 			return err
 		}
 	}
+	if err := d.contactLink(ctx); err != nil {
+		return err
+	}
 	if err := d.meet(ctx); err != nil {
 		return err
 	}

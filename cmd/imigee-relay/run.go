@@ -181,6 +181,21 @@ func runRelay(ctx context.Context, stopSignals func(), c fileConfig, log *slog.L
 	}
 	rc := c.Config
 	rc.Identity = key
+	if p := c.contactKeyPath(); p != "" {
+		ck, created, err := loadOrCreateContactKey(p)
+		if err != nil {
+			return err
+		}
+		if created {
+			log.Info("created a contact-matching key", "file", p)
+		}
+		rc.Contacts.Key = ck
+	}
+	if rc.Analytics.Role != "" {
+		if err := loadAnalyticsKeys(&c, &rc.Analytics, log); err != nil {
+			return err
+		}
+	}
 	rc.Logger = log
 	r, err := relay.New(rc)
 	if err != nil {
@@ -201,7 +216,8 @@ func runRelay(ctx context.Context, stopSignals func(), c fileConfig, log *slog.L
 	}
 	var admin *adminServer
 	if c.Admin.Addr != "" {
-		admin, err = startAdmin(c.Admin.Addr, c.Admin.AllowRemote, gatherers, r.Ready, log)
+		admin, err = startAdmin(c.Admin.Addr, c.Admin.AllowRemote, gatherers, r.Ready, log,
+			adminRoute{"GET /analytics", r.AnalyticsHandler()})
 		if err != nil {
 			return err
 		}
