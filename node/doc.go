@@ -65,10 +65,10 @@
 // stream before committing the decision; auto-accept per friend), answers
 // OfferReply{accept, from_chunk}, and writes opened chunks into a part file
 // (reading and opening/writing overlap in two stages; plaintext goes out in
-// runs of up to 1 MiB, and the disk writes of each finished MiB start at
-// once, sync_file_range on Linux, so the final fdatasync only waits for the
-// tail: durable.go, partwriter.go). It records the resume point every
-// persistEvery chunks (after a data sync) and whenever the stream ends; an
+// runs of up to 1 MiB: partwriter.go). It records the resume point every
+// persistEvery chunks (after a data sync, on a goroutine beside the
+// writer, so a slow disk does not stall the transfer) and whenever the
+// stream ends; an
 // auto-accepted offer on a live stream stores no record until then, so a
 // small item costs one store commit (the delivery's). At the end it syncs
 // the file, renames it into DataDir/media, syncs the directory, and only

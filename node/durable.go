@@ -6,38 +6,6 @@ import (
 	"runtime"
 )
 
-// writebackStep is how many bytes a transfer writes before it asks the
-// kernel to start writing them to the disk: 1 MiB. The fsync that must
-// precede a receipt then waits only for the last step instead of the
-// whole item (on an 8 MiB item that was about a third of the transfer).
-const writebackStep = 1 << 20
-
-// writeback starts disk writes of a file while later data is still being
-// written (see startWriteback): it tracks the span written since the last
-// start and hands each span of writebackStep bytes to start (which may
-// run it on another goroutine). Writes mostly arrive in order, so the
-// span stays tight.
-type writeback struct {
-	skip   bool // Config.NoSync
-	start  func(off, n int64)
-	lo, hi int64
-}
-
-func (w *writeback) wrote(off, n int64) {
-	if w.skip {
-		return
-	}
-	if w.hi == w.lo {
-		w.lo, w.hi = off, off+n
-	} else {
-		w.lo, w.hi = min(w.lo, off), max(w.hi, off+n)
-	}
-	if w.hi-w.lo >= writebackStep {
-		w.start(w.lo, w.hi-w.lo)
-		w.lo = w.hi
-	}
-}
-
 // progress rate-limits progress events to one per progressStep bytes
 // (and the last).
 type progress struct{ last int64 }

@@ -265,10 +265,8 @@ func (n *Node) seal(ctx context.Context, it *outItem, src source, j *sealJob) er
 	}
 	defer r.Close()
 	hook, _ := n.hooks()
-	fl := startFlusher(n, dst)
-	w := &sealWriter{n: n, ctx: ctx, j: j, f: dst, hook: hook, wb: writeback{skip: n.cfg.NoSync, start: fl.writeback}, it: it, chunk: int64(key.ChunkSize)}
+	w := &sealWriter{n: n, ctx: ctx, j: j, f: dst, hook: hook, it: it, chunk: int64(key.ChunkSize)}
 	got, err := key.SealStream(w, io.LimitReader(r, it.Size))
-	_ = fl.stop()
 	if err == nil {
 		after, aerr := statSource(it.Path)
 		if got != it.Size || statErr != nil || aerr != nil || after != before {
@@ -340,10 +338,8 @@ type sealWriter struct {
 	ctx    context.Context
 	j      *sealJob
 	f      *os.File
-	wb     writeback
 	it     *outItem
 	chunk  int64
-	off    int64
 	chunks int64
 	prog   progress
 	hook   func(context.Context, string, int64)
@@ -357,8 +353,6 @@ func (w *sealWriter) Write(p []byte) (int, error) {
 	if err != nil {
 		return m, err
 	}
-	w.wb.wrote(w.off, int64(m))
-	w.off += int64(m)
 	w.chunks++
 	w.j.advance(w.chunks)
 	if w.hook != nil {
