@@ -12,7 +12,7 @@ import (
 
 // partWriter is the receiving worker of one transfer: it opens chunks and
 // writes their plaintext into the part file in runs of up to writeRun
-// bytes (one write call per run instead of one per chunk), and reports
+// bytes (contiguous small chunks share one write call), and reports
 // progress. Durability runs beside it on a flusher goroutine, so a slow
 // disk never stalls opening and writing: every persistEvery chunks the
 // flusher syncs the file and stores the resume point. It owns r while it
@@ -39,8 +39,12 @@ type partWriter struct {
 	fl *flusher
 }
 
-// writeRun is the largest run of chunks written with one call: 1 MiB.
-const writeRun = 1 << 20
+// writeRun is the largest run of plaintext written with one call: 64 KiB,
+// one default chunk. Runs of 1 MiB (fewer calls) measured worse: on a
+// 256 MiB item the process used 2.5 s of CPU against 1.55–1.85 s with
+// 64 KiB writes (256 KiB: 1.8–1.9 s), the kernel's copy of a run no longer
+// finding the just-opened plaintext in cache.
+const writeRun = 64 << 10
 
 func newPartWriter(n *Node, r *inRec, f *os.File, key *crypto.StreamKey) *partWriter {
 	w := &partWriter{n: n, r: r, f: f, key: key, total: key.ChunkCount(r.Meta.Size),
