@@ -333,6 +333,12 @@ func (n *Node) awaitDecision(id string) (accept, ok bool) {
 		}
 		n.mu.Unlock()
 	}()
+	// A decision made between item_offered and the line above found no
+	// stream waiting and was only stored (its pull cannot run while this
+	// stream holds the item): take it from the store.
+	if r, err := n.getIn(id); err == nil && r.State != StateOffered {
+		return r.State == StateReceiving, true
+	}
 	t := time.NewTimer(n.offerWait)
 	defer t.Stop()
 	select {
