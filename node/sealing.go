@@ -43,6 +43,14 @@ type transfers struct {
 	receiving map[string]bool
 	hold      bool // tests: pump starts no delivery
 
+	// Sealing is local work that outlives Stop/Start and SetAppState
+	// (which replace the run context): its jobs run under root, which
+	// only Close cancels (stopSealing), and are counted by sealWG.
+	root       context.Context
+	rootCancel context.CancelFunc
+	sealWG     sync.WaitGroup
+	closed     bool
+
 	// Tests only: sealHook runs after each sealed chunk is written
 	// (chunks = how many so far) and may block until ctx ends; recvHook
 	// runs as each chunk frame arrives at the receiver.
@@ -65,7 +73,8 @@ type itemRun struct {
 
 // sealJob is one item being sealed into its pending copy.
 type sealJob struct {
-	done chan struct{} // closed when sealing ended; err is then set
+	done   chan struct{} // closed when sealing ended; err is then set
+	cancel context.CancelFunc
 
 	mu     sync.Mutex // guards below
 	chunks int64      // chunks written to the pending copy so far
@@ -111,16 +120,22 @@ func (j *sealJob) waitChunk(ctx context.Context, i int64) error {
 	}
 }
 
-// itemContext returns the context of outgoing item id (made on first use).
+// itemContext returns the context of outgoing item id's deliveries: a
+// child of the node's run context, made on first use and again after Stop
+// replaced the run context (CancelItem removes it, so a done context here
+// can only come from Stop).
 func (n *Node) itemContext(id string) context.Context {
+	n.mu.Lock()
+	parent := n.ctx
+	n.mu.Unlock()
 	n.xf.mu.Lock()
 	defer n.xf.mu.Unlock()
 	if n.xf.runs == nil {
 		n.xf.runs = map[string]*itemRun{}
 	}
 	r := n.xf.runs[id]
-	if r == nil {
-		ctx, cancel := context.WithCancel(n.ctx)
+	if r == nil || r.ctx.Err() != nil {
+		ctx, cancel := context.WithCancel(parent)
 		r = &itemRun{ctx: ctx, cancel: cancel}
 		n.xf.runs[id] = r
 	}
@@ -132,10 +147,25 @@ func (n *Node) endItem(id string) {
 	n.xf.mu.Lock()
 	r := n.xf.runs[id]
 	delete(n.xf.runs, id)
+	j := n.xf.sealing[id]
 	n.xf.mu.Unlock()
 	if r != nil {
 		r.cancel()
 	}
+	if j != nil {
+		j.cancel()
+	}
+}
+
+// stopSealing cancels every sealing job and waits for them (Close).
+func (n *Node) stopSealing() {
+	n.xf.mu.Lock()
+	n.xf.closed = true
+	if n.xf.rootCancel != nil {
+		n.xf.rootCancel()
+	}
+	n.xf.mu.Unlock()
+	n.xf.sealWG.Wait()
 }
 
 func (n *Node) sealJobOf(id string) *sealJob {
@@ -191,23 +221,26 @@ type source func() (io.ReadCloser, error)
 func (n *Node) startSealing(it *outItem, src source) {
 	j := &sealJob{done: make(chan struct{}), moved: make(chan struct{})}
 	n.xf.mu.Lock()
-	if n.xf.sealing == nil {
-		n.xf.sealing = map[string]*sealJob{}
-	}
-	n.xf.sealing[it.ID] = j
-	n.xf.mu.Unlock()
-	ctx := n.itemContext(it.ID)
-	n.mu.Lock()
-	if n.closed {
-		n.mu.Unlock()
+	if n.xf.closed {
+		n.xf.mu.Unlock()
 		j.err = ErrClosed
 		close(j.done)
 		return
 	}
-	n.wg.Add(1)
-	n.mu.Unlock()
+	if n.xf.root == nil {
+		n.xf.root, n.xf.rootCancel = context.WithCancel(context.Background())
+	}
+	ctx, cancel := context.WithCancel(n.xf.root)
+	j.cancel = cancel
+	if n.xf.sealing == nil {
+		n.xf.sealing = map[string]*sealJob{}
+	}
+	n.xf.sealing[it.ID] = j
+	n.xf.sealWG.Add(1)
+	n.xf.mu.Unlock()
 	go func() {
-		defer n.wg.Done()
+		defer n.xf.sealWG.Done()
+		defer cancel()
 		err := n.seal(ctx, it, src, j)
 		j.mu.Lock()
 		j.err = err
@@ -267,6 +300,9 @@ func (n *Node) seal(ctx context.Context, it *outItem, src source, j *sealJob) er
 	hook, _ := n.hooks()
 	w := &sealWriter{n: n, ctx: ctx, j: j, f: dst, hook: hook, it: it, chunk: int64(key.ChunkSize)}
 	got, err := key.SealStream(w, io.LimitReader(r, it.Size))
+	if err == nil {
+		err = ctx.Err() // cancelled after the last write: not whole for us
+	}
 	if err == nil {
 		after, aerr := statSource(it.Path)
 		if got != it.Size || statErr != nil || aerr != nil || after != before {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -33,6 +34,10 @@ var (
 // not connected to: 30 s.
 const peerRedialInterval = 30 * time.Second
 
+// trimInterval is how often the relay checks whether released budget
+// memory should go back to the OS: 5 s.
+const trimInterval = 5 * time.Second
+
 // rendezvousSweepInterval is how often idle rendezvous epochs are swept and
 // remote sessions pruned: 30 s (an epoch is 60 s at the shortest).
 const rendezvousSweepInterval = 30 * time.Second
@@ -46,7 +51,10 @@ type Relay struct {
 	store   *store.Store
 	rv      *rendezvous.Engine
 	hub     *hub
+	push    *pusher // push wake-ups (push.go)
 	conns   *conns
+	mem     *memBudget
+	admit   *admission
 	m       *metrics
 	peers   []peer.AddrInfo  // configured relays to dial (with addresses)
 	trusted map[peer.ID]bool // relays allowed in the gossip topic; read-only after New
@@ -113,13 +121,17 @@ func New(cfg Config) (*Relay, error) {
 			MaxEntries:     cfg.Rendezvous.MaxEntries,
 			MaxRecordBytes: cfg.Rendezvous.MaxRecordBytes,
 			TokenBudget:    cfg.Rendezvous.TokenBudget,
+			EpochSeconds:   cfg.Rendezvous.EpochSeconds,
 			Now:            cfg.Now,
 		}),
-		conns:   newConns(cfg.Limits),
+		conns:   newConns(cfg.Limits, cfg.Rendezvous),
 		streams: make(map[network.Stream]struct{}),
 	}
 	r.m = newMetrics(st.Stats, r.rv.Stats)
+	r.mem = newMemBudget(cfg.Limits, func() { r.m.drop(dropMemory) })
+	r.admit = newAdmission(cfg, r.m.drop)
 	r.hub = newHub(func() { r.m.drop(dropNotifyQueueFull) }, r.m.notifies.Inc)
+	r.push = newPusher(r)
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	if r.host, err = newHost(cfg, r.m.reg); err != nil {
 		st.Close()
@@ -171,6 +183,7 @@ func (r *Relay) Start(ctx context.Context) error {
 	}
 	r.host.SetStreamHandler(lprotocol.ID(protocol.MailboxProtocol), r.handler("mailbox", r.serveMailbox))
 	r.host.SetStreamHandler(lprotocol.ID(protocol.RendezvousProtocol), r.handler("rendezvous", r.serveRendezvous))
+	r.push.start()
 	r.host.SetStreamHandler(lprotocol.ID(protocol.ContactsProtocol), r.handler("contacts", r.serveContacts))
 	r.startAnalytics()
 	r.wg.Add(1)
@@ -190,14 +203,22 @@ func (r *Relay) background() {
 	defer redial.Stop()
 	sweep := time.NewTicker(rendezvousSweepInterval)
 	defer sweep.Stop()
+	trim := time.NewTicker(trimInterval)
+	defer trim.Stop()
 	for {
 		select {
 		case <-r.ctx.Done():
 			return
 		case <-redial.C:
 			r.dialPeers()
+		case <-trim.C:
+			if r.mem.shouldTrim() {
+				// Give an attack's released buffers back to the OS now.
+				debug.FreeOSMemory()
+			}
 		case <-sweep.C:
 			r.rv.Sweep()
+			r.admit.sweep(time.Now())
 			if _, err := r.contacts.Sweep(); err != nil {
 				r.cfg.Logger.Warn("relay: contacts sweep", "err", err)
 			}
@@ -360,6 +381,7 @@ func (r *Relay) Close() error {
 			_ = s.Reset()
 		}
 		r.handlers.Wait()
+		r.push.close()
 		if r.gossip != nil {
 			r.gossip.close()
 		}
