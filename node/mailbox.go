@@ -16,13 +16,15 @@ import (
 	"github.com/imigee/imigee/crypto"
 	"github.com/imigee/imigee/node/localstore"
 	"github.com/imigee/imigee/node/relayclient"
+	proto "github.com/imigee/imigee/protocol"
 )
 
 // Mailbox sizes and limits.
 const (
-	// MailboxBlobBucket is the padded size of one chunk blob: 256 KiB, below
+	// MailboxBlobBucket is the padded size of every chunk blob, the last
+	// one of an item included: protocol.BulkBlobSize (256 KiB), below
 	// every relay's blob cap (at most 1 MiB); it carries 3 sealed chunks.
-	MailboxBlobBucket = 256 << 10
+	MailboxBlobBucket = proto.BulkBlobSize
 	// MailboxFetchTimeout bounds one catch-up of all mailboxes: 2 min.
 	MailboxFetchTimeout = 2 * time.Minute
 )
@@ -400,7 +402,7 @@ func (n *Node) contactBlob(f *friend) ([]byte, string) {
 	}
 	var id [16]byte
 	_, _ = rand.Read(id[:])
-	sealed, err := f.sealer.Seal(rand.Reader, crypto.Header{Type: crypto.TypePrekeys, ItemID: id, Created: n.cfg.Now().Unix()}, p)
+	sealed, err := f.sealer.SealPadded(rand.Reader, crypto.Header{Type: crypto.TypePrekeys, ItemID: id, Created: n.cfg.Now().Unix()}, p, sealSize(len(p), true))
 	if err != nil {
 		return nil, ""
 	}
@@ -427,7 +429,7 @@ func (n *Node) postToMailbox(ctx context.Context, it *outItem, f *friend) (err e
 		}()
 	}
 	if it.Sealed == "" {
-		sealed, err := n.sealSmall(f, to, it)
+		sealed, err := n.sealSmall(f, to, it, true)
 		if err != nil {
 			return err
 		}
@@ -442,7 +444,7 @@ func (n *Node) postToMailbox(ctx context.Context, it *outItem, f *friend) (err e
 	sealedChunk := int64(key.ChunkSize) + crypto.ChunkOverhead
 	perBlob := int64(crypto.MaxPayloadIn(MailboxBlobBucket)-4) / (sealedChunk + 4)
 	nblobs := int((total + perBlob - 1) / perBlob)
-	offer, err := n.sealOffer(f, to, it, nblobs)
+	offer, err := n.sealOffer(f, to, it, nblobs, true)
 	if err != nil {
 		return err
 	}
@@ -469,7 +471,7 @@ func (n *Node) postToMailbox(ctx context.Context, it *outItem, f *friend) (err e
 			p = binary.BigEndian.AppendUint32(p, uint32(l))
 			p = append(p, buf...)
 		}
-		b, err := sealer.Seal(rand.Reader, crypto.Header{Type: crypto.TypeChunk, ItemID: idb, Created: it.Created}, p)
+		b, err := sealer.SealPadded(rand.Reader, crypto.Header{Type: crypto.TypeChunk, ItemID: idb, Created: it.Created}, p, MailboxBlobBucket)
 		if err != nil {
 			return err
 		}

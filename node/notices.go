@@ -141,7 +141,7 @@ func (n *Node) postNotice(ctx context.Context, key string) {
 	n.mu.Unlock()
 	var id [16]byte
 	copy(id[:], idb)
-	sealed, err := f.sealer.Seal(rand.Reader, crypto.Header{Type: crypto.TypeReceipt, ItemID: id, Created: start.Unix()}, nt.Sig)
+	sealed, err := f.sealer.SealPadded(rand.Reader, crypto.Header{Type: crypto.TypeReceipt, ItemID: id, Created: start.Unix()}, nt.Sig, sealSize(len(nt.Sig), true))
 	if err == nil {
 		err = n.putBlobs(ctx, f, [][]byte{sealed})
 	}

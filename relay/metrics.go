@@ -20,6 +20,8 @@ const (
 	dropStreamLimit     = "stream_limit"
 	dropRateLimit       = "rate_limit"
 	dropDraining        = "draining"
+	// dropBlobSize: a put whose blob is not a size class (protocol.BlobSizes).
+	dropBlobSize = "blob_size"
 )
 
 // Request types, the only values of the "type" label of
