@@ -18,9 +18,6 @@ const (
 	// DefaultRetention is how long the sender keeps a pending copy and how
 	// far back the mailbox days are listed: 30 days (P2, P11).
 	DefaultRetention = 30 * 24 * time.Hour
-	// TransportRotation is the longest a transport identity lives: 24 h. A
-	// new one is also made on every Start (P12).
-	TransportRotation = 24 * time.Hour
 )
 
 // Config configures a Node. The zero value of each field means its default.
@@ -61,6 +58,12 @@ type Config struct {
 	// whatever the factory's host supports (a failed reservation is only
 	// logged). nil: the normal host. node/mobile never sets it.
 	HostFactory func(priv p2pcrypto.PrivKey) (host.Host, error)
+	// TransportRotation is how long an announce transport identity lives
+	// at most (each lives a random 75–100 % of it; a new one is also made
+	// on every Start): DefaultTransportRotation (1 h), at most
+	// MaxTransportRotation (24 h; longer is clamped). See transport.go
+	// (P12).
+	TransportRotation time.Duration
 	// NoSync skips fsync of the local store's commits and of received
 	// part files: for simulations and tests only, where hundreds of nodes
 	// share one disk. A crash or power loss can then lose recent friends,

@@ -36,10 +36,11 @@ type Node struct {
 	closed        bool
 	h             host.Host
 	hostBorn      time.Time
+	hostLife      time.Duration // drawn lifetime of h (transport.go)
+	dh            host.Host     // the day's mailbox identity (transport.go)
+	dhDay         uint32
 	relays        []peer.AddrInfo
 	rconns        map[peer.ID]*relayConn
-	xrelays       map[peer.ID]*extRelay      // on-demand clients to friends' relays
-	xidle         *time.Timer                // idle sweep of xrelays, when armed
 	redialing     map[peer.ID]bool           // relays with a redial loop running (relaywatch.go)
 	redialMin     time.Duration              // RelayRedialMin if 0; tests shorten it
 	mdns          interface{ Close() error } // LAN discovery, when enabled
@@ -59,8 +60,14 @@ type Node struct {
 	// relayRec, if set (tests only, before Start), sees every byte sent
 	// to a relay.
 	relayRec func(protocol string, p []byte)
+	// relayObs, if set (tests only, before Start), sees the same with the
+	// transport identity each byte leaves on.
+	relayObs func(local peer.ID, protocol string, p []byte)
 	// offerWait is OfferWait; tests shorten it.
 	offerWait time.Duration
+	// delays are the P12 random waits (transport.go); tests shorten them.
+	delays privacyDelays
+	tstats transportStats
 
 	ctx    context.Context // canceled by Close
 	cancel context.CancelFunc
@@ -88,9 +95,9 @@ func New(cfg Config) (*Node, error) {
 		friends:   map[string]*friend{},
 		decisions: map[string]chan bool{},
 		rconns:    map[peer.ID]*relayConn{},
-		xrelays:   map[peer.ID]*extRelay{},
 		kick:      make(chan struct{}, 1),
 		offerWait: OfferWait,
+		delays:    defaultDelays(),
 		// Start above any generation stored by an earlier run.
 		gen: uint64(time.Now().UnixNano()),
 	}
@@ -182,8 +189,11 @@ func (n *Node) Start(ctx context.Context) error {
 		h.Close()
 		return ErrClosed
 	}
-	n.h, n.hostBorn, n.started = h, n.cfg.Now(), true
+	n.h, n.hostBorn, n.hostLife, n.started = h, n.cfg.Now(), n.hostLifetime(), true
 	n.mu.Unlock()
+	if err := n.startDayHost(); err != nil {
+		return err
+	}
 	n.attachRelays(ctx, h)
 	n.wg.Add(1)
 	go func() { defer n.wg.Done(); n.loop() }()

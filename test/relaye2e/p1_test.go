@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/imigee/imigee/crypto"
+	"github.com/imigee/imigee/protocol"
 	"github.com/imigee/imigee/relay"
 	"github.com/imigee/imigee/test/internal/e2e"
 )
@@ -78,7 +79,7 @@ func TestP1NoPlaintextAtRelay(t *testing.T) {
 			t.Fatalf("put %d: %v", i, err)
 		}
 	}
-	if _, err := c.put(ctl, bytes.Repeat(control, 8)); err != nil {
+	if _, err := c.put(ctl, padClass(bytes.Repeat(control, 8))); err != nil {
 		t.Fatalf("put control: %v", err)
 	}
 
@@ -159,4 +160,10 @@ func randHex(t *testing.T, n int) string {
 		t.Fatal(err)
 	}
 	return hex.EncodeToString(b)
+}
+
+// padClass pads b with zeros to the smallest blob size class (relays
+// store only protocol.BlobSizes).
+func padClass(b []byte) []byte {
+	return append(b, make([]byte, protocol.BlobClass(len(b))-len(b))...)
 }
