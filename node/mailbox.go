@@ -225,6 +225,9 @@ func (n *Node) catchUp(ctx context.Context, rc *relayConn, full bool) {
 	ok := true
 	for d := from; d <= today; d++ {
 		keys, owner := n.inboundKeys(d, d)
+		if len(keys) == 0 {
+			continue
+		}
 		var err error
 		if d == today && n.dayIs(today) {
 			err = n.fetchKeys(ctx, rc.c, keys, owner)
