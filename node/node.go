@@ -61,8 +61,8 @@ type Node struct {
 	// to a relay.
 	relayRec func(protocol string, p []byte)
 	// relayObs, if set (tests only, before Start), sees the same with the
-	// transport identity each byte leaves on.
-	relayObs func(local peer.ID, protocol string, p []byte)
+	// transport identity each byte leaves on and the stream it is on.
+	relayObs func(local peer.ID, stream, protocol string, p []byte)
 	// offerWait is OfferWait; tests shorten it.
 	offerWait time.Duration
 	// delays are the P12 random waits (transport.go); tests shorten them.

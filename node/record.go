@@ -17,7 +17,7 @@ import (
 // plain host is used.
 type recordingHost struct {
 	host.Host
-	rec func(local peer.ID, protocol string, p []byte)
+	rec func(local peer.ID, stream, protocol string, p []byte)
 }
 
 func (r recordingHost) NewStream(ctx context.Context, p peer.ID, pids ...protocol.ID) (network.Stream, error) {
@@ -30,11 +30,11 @@ func (r recordingHost) NewStream(ctx context.Context, p peer.ID, pids ...protoco
 
 type recordingStream struct {
 	network.Stream
-	rec func(peer.ID, string, []byte)
+	rec func(peer.ID, string, string, []byte)
 }
 
 func (s *recordingStream) Write(p []byte) (int, error) {
-	s.rec(s.Conn().LocalPeer(), string(s.Protocol()), append([]byte(nil), p...))
+	s.rec(s.Conn().LocalPeer(), s.Conn().ID()+"/"+s.ID(), string(s.Protocol()), append([]byte(nil), p...))
 	return s.Stream.Write(p)
 }
 
@@ -44,12 +44,12 @@ func (n *Node) relayHost(h host.Host) host.Host {
 		return h
 	}
 	rec, obs := n.relayRec, n.relayObs
-	return recordingHost{Host: h, rec: func(local peer.ID, proto string, p []byte) {
+	return recordingHost{Host: h, rec: func(local peer.ID, stream, proto string, p []byte) {
 		if rec != nil {
 			rec(proto, p)
 		}
 		if obs != nil {
-			obs(local, proto, p)
+			obs(local, stream, proto, p)
 		}
 	}}
 }
