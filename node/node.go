@@ -97,7 +97,7 @@ func New(cfg Config) (*Node, error) {
 		rconns:    map[peer.ID]*relayConn{},
 		kick:      make(chan struct{}, 1),
 		offerWait: OfferWait,
-		delays:    defaultDelays(),
+		delays:    defaultDelays(c.HostFactory != nil),
 		// Start above any generation stored by an earlier run.
 		gen: uint64(time.Now().UnixNano()),
 	}

@@ -80,7 +80,14 @@ type privacyDelays struct {
 	dayCatchUp time.Duration
 }
 
-func defaultDelays() privacyDelays {
+// defaultDelays are the shipped waits. Simulators (a HostFactory) get
+// none, and full-period identity lifetimes (hostLifetime), so that a seed
+// reproduces a run: random waits would change its timing from run to run.
+// Identities still rotate and one-offs are still used there.
+func defaultDelays(simulated bool) privacyDelays {
+	if simulated {
+		return privacyDelays{}
+	}
 	return privacyDelays{attach: 20 * time.Second, receiptMin: 5 * time.Second, receiptMax: 90 * time.Second, dayCatchUp: 10 * time.Minute}
 }
 
@@ -126,6 +133,9 @@ func (c *Config) rotationPeriod() time.Duration {
 // 75–100 % of the rotation period.
 func (n *Node) hostLifetime() time.Duration {
 	p := n.cfg.rotationPeriod()
+	if n.cfg.HostFactory != nil {
+		return p // reproducible simulations (defaultDelays)
+	}
 	return p - randBetween(0, p*rotationSpreadPct/100)
 }
 
