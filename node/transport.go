@@ -121,6 +121,11 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 // rotationPeriod is Config.TransportRotation, defaulted and clamped.
 func (c *Config) rotationPeriod() time.Duration {
 	switch {
+	case c.TransportRotation <= 0 && c.HostFactory != nil:
+		// Simulators keep the daily rotation unless they ask: a rotation
+		// inside a seeded run makes its timing differ between runs
+		// (test/testnet/simnet TestSimSameSeed).
+		return MaxTransportRotation
 	case c.TransportRotation <= 0:
 		return DefaultTransportRotation
 	case c.TransportRotation > MaxTransportRotation:
