@@ -30,6 +30,10 @@
 //   - SafetyNumber: a 25-digit fingerprint of a pair, order-independent.
 //   - Mailbox authorisation (mailbox.go): the signature a mailbox key makes
 //     over a relay challenge.
+//   - Contact matching (contact.go): the sorted pair of two handles through
+//     a chain of verifiable OPRFs (RFC 9497, ristretto255, circl), each
+//     stage keyed by a different relay; the output names a pending entry
+//     and seals its offer. A proof of work binds each evaluation batch.
 //
 // # Concurrency
 //
@@ -52,6 +56,9 @@
 //   - Forward secrecy of stored items: TestEnvelopeToPrekey.
 //   - Offline mailboxes per pair, per direction, per day: TestMailboxDirections.
 //   - End-to-end match confirmation: TestProof (no reflection, no stranger).
+//   - P5/P6 (contacts blinded; one relay cannot test a guessed number):
+//     TestContactMutualPair, TestContactOneKeyCannotConfirmGuess,
+//     TestContactVerifiable, TestContactVectors (testdata/contacts.json).
 //
 // Every parser and opener has a fuzz target seeded from testdata
 // (fuzz_test.go). Test vectors are regenerated from fixed seeds with

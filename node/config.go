@@ -75,6 +75,12 @@ type Config struct {
 	// items and receipts, or corrupt the store. Default false; cmd/imigee
 	// and node/mobile never set it.
 	NoSync bool
+	// Contacts configures contact matching (contactmatch.go); the zero
+	// value works on a single-relay network.
+	Contacts ContactsConfig
+	// Analytics configures anonymous analytics (analyticsglue.go); off by
+	// default.
+	Analytics AnalyticsConfig
 }
 
 func (c *Config) withDefaults() Config {
@@ -151,6 +157,9 @@ type Event struct {
 	// Via is the path an item took, on item_received, message, like and
 	// delivered: ViaDirect, ViaCircuit or ViaMailbox.
 	Via string
+	// Handle is the contact's handle as the local address book has it, on
+	// contact_match (never sent anywhere).
+	Handle string
 }
 
 // Paths of Event.Via.

@@ -103,6 +103,19 @@
 // mDNS on the LAN (Config.EnableMDNS) where a found peer is probed with
 // Hellos.
 //
+// Contacts (contactmatch.go, node/contacts): SetHandles claims this user's
+// phone number and handles (stored on the device only); SyncContacts
+// turns each (own handle, contact handle) pair into the output of a chain
+// of blinded, verifiable OPRF stages at the network's relays (only new
+// pairs are evaluated; a proof of work prices each batch), parks a sealed
+// offer (card, relay hints, profile) under the output's entry ID at a
+// directory relay and learns the offers others parked under the same ID:
+// a contact_match. AcceptMatch posts an accept entry; once both sides
+// accepted, each derives the pair keys with the chain's link secret and
+// the friend is stored (friend_linked). Contacts left out of a sync, a
+// rejected proposal and Forget withdraw the entries. SyncContacts blocks
+// for its round trips and proofs of work (seconds for 1,000 contacts).
+//
 // Forget: signed Forget requests to every relay with every mailbox key the
 // node can derive for the retention window, both directions (which also
 // withdraws its rendezvous entries there), then a wipe of the store, the
@@ -253,4 +266,8 @@
 //   - Bad peer input: TestBadPeerInput, FuzzShareHandler, FuzzLinkHandler,
 //     TestBadInvites.
 //   - Encryption at rest: localstore.TestFileRevealsNothing.
+//   - P5/P6 (contacts only blinded, at most 30 days at a relay; a user is a
+//     device ID): TestContactMatchLinksMutualPairs,
+//     TestContactChainTwoRelays, TestContactEntriesWithdrawnAndExpire,
+//     TestContactWithoutHandlesOrPermission (contactmatch.go).
 package node

@@ -26,6 +26,9 @@ func (n *Node) Forget(ctx context.Context) error {
 	}
 	var relayErr error
 	if h != nil {
+		if err := n.forgetContacts(ctx); err != nil {
+			relayErr = errors.Join(relayErr, fmt.Errorf("%w: contact entries: %w", ErrForgetRelay, err))
+		}
 		keys := n.allMailboxKeys()
 		n.mu.Lock()
 		relays := append([]peer.AddrInfo(nil), n.relays...)

@@ -111,7 +111,7 @@ func TestLinkViaMailbox(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b.ev.wait(t, EventQueued, func(e Event) bool { return e.ItemID == mid }, 30*time.Second)
+	b.ev.waitRetrying(t, b.Node, clock, EventQueued, func(e Event) bool { return e.ItemID == mid }, 30*time.Second)
 	a.restart(t, clock, ra)
 	a.ev.wait(t, EventFriendLinked, func(e Event) bool { return e.FriendID == b.ID() }, 20*time.Second)
 	msg := a.ev.wait(t, EventMessage, func(e Event) bool { return e.ItemID == mid }, 20*time.Second)

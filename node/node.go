@@ -15,6 +15,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/imigee/imigee/crypto"
+	"github.com/imigee/imigee/node/analytics"
 	"github.com/imigee/imigee/node/localstore"
 )
 
@@ -71,8 +72,9 @@ type Node struct {
 
 	ctx    context.Context // canceled by Close
 	cancel context.CancelFunc
-	wg     sync.WaitGroup // every goroutine the node starts
-	kick   chan struct{}  // wakes the loop (location, retry, friend online)
+	wg     sync.WaitGroup      // every goroutine the node starts
+	kick   chan struct{}       // wakes the loop (location, retry, friend online)
+	an     *analytics.Counters // anonymous analytics counts; nil when off (analyticsglue.go)
 }
 
 // New opens (or creates) the node's store in cfg.DataDir. It does no
@@ -119,6 +121,7 @@ func New(cfg Config) (*Node, error) {
 		st.Close()
 		return nil, err
 	}
+	n.openAnalytics()
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.events = newEventQueue(c.Events)
 	n.wg.Add(1)
@@ -197,6 +200,9 @@ func (n *Node) Start(ctx context.Context) error {
 	n.attachRelays(ctx, h)
 	n.wg.Add(1)
 	go func() { defer n.wg.Done(); n.loop() }()
+	if n.an != nil {
+		n.spawn(n.analyticsLoop)
+	}
 	if n.cfg.EnableMDNS && n.cfg.HostFactory == nil {
 		n.startMDNS(h)
 	}
@@ -278,7 +284,7 @@ func (n *Node) enter() bool {
 	return true
 }
 
-func (n *Node) emit(e *Event) { n.events.push(e) }
+func (n *Node) emit(e *Event) { n.countEvent(e); n.events.push(e) }
 
 // eventQueue delivers events in order on one goroutine, without blocking
 // the producer (the queue is unbounded but events are small and rare).

@@ -44,8 +44,8 @@ func TestOfflineDeliveryThroughRelay(t *testing.T) {
 	id, mid, data := leaveForAbsent(t, a, b, bID)
 	// Both items are announced as queued at b's relay mailbox, and Pending
 	// says so per recipient.
-	a.ev.wait(t, EventQueued, func(e Event) bool { return e.ItemID == id && e.FriendID == bID }, 30*time.Second)
-	a.ev.wait(t, EventQueued, func(e Event) bool { return e.ItemID == mid }, 30*time.Second)
+	a.ev.waitRetrying(t, a.Node, clock, EventQueued, func(e Event) bool { return e.ItemID == id && e.FriendID == bID }, 30*time.Second)
+	a.ev.waitRetrying(t, a.Node, clock, EventQueued, func(e Event) bool { return e.ItemID == mid }, 30*time.Second)
 	for _, it := range a.Pending() {
 		if len(it.Recipients) != 1 || it.Recipients[0].FriendID != bID || it.Recipients[0].State != RecipientQueued {
 			t.Fatalf("pending item %s recipients %+v", it.ID, it.Recipients)
@@ -89,7 +89,7 @@ func TestOfflineRejectReachesSender(t *testing.T) {
 		t.Fatal(err)
 	}
 	id, _ := sharePhoto(t, a, []string{bID}, 10<<10)
-	a.ev.wait(t, EventQueued, func(e Event) bool { return e.ItemID == id }, 30*time.Second)
+	a.ev.waitRetrying(t, a.Node, clock, EventQueued, func(e Event) bool { return e.ItemID == id }, 30*time.Second)
 	// a goes away too, so b's decision cannot travel on a stream.
 	if err := a.Close(); err != nil {
 		t.Fatal(err)

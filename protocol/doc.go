@@ -15,8 +15,8 @@
 //	var req pb.MailboxRequest
 //	for {
 //		if err := protocol.ReadMailboxRequest(r, &req); err != nil {
-//			// io.EOF: clean close. *protocol.Error: answer with ToPB(err)
-//			// (ErrTooLarge or a malformed length: reset the stream).
+//			// io.EOF: clean close. *protocol.Error: answer {id:0,
+//			// ToPB(err)} and close the stream.
 //		}
 //		...
 //		w.WriteMsg(&pb.MailboxResponse{Id: req.Id, ...})
@@ -32,6 +32,14 @@
 //     every Fuzz<Type>), and a body buffer grows only as bytes arrive, so a
 //     peer announcing a big frame and stalling pins at most AllocStep
 //     (TestStalledFrameAllocatesLittle).
+//   - Before a body is decoded, Scan walks it without allocating: repeated
+//     fields over MaxRepeated (or their own cap) are TOO_LARGE, nesting over
+//     MaxNesting counting unknown groups and two members of one oneof are
+//     BAD_REQUEST (TestScanCountsBeforeDecoding, TestScanNestingLimit,
+//     TestScanTwoBodies, FuzzScan). A Reader with BodyCaps caps each
+//     request frame by its body type before reading the rest
+//     (TestBodyCaps), and with an Account reserves body buffers before
+//     allocating them (TestReaderAccounts).
 //   - io.EOF means a clean close between frames; a stream that ends inside a
 //     frame gives io.ErrUnexpectedEOF (TestReadMsgEOF).
 //   - Every message that passes Validate fits its frame cap
@@ -63,8 +71,9 @@
 //
 // # Caveats
 //
-// After ErrTooLarge or a malformed length the stream is out of step and must
-// be reset. ReadMsg on a plain io.Reader reads the length one byte at a time
+// After ErrTooLarge or a malformed length the stream is out of step: answer
+// with an id-0 error and close it without reading further (a reset would
+// lose the answer). ReadMsg on a plain io.Reader reads the length one byte at a time
 // (it must not read ahead); wrap long-lived streams in a Reader. A Reader
 // keeps a body buffer of at most RetainLimit bytes between frames; Release
 // drops it.

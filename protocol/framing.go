@@ -29,9 +29,9 @@ var (
 		// Unknown fields are dropped so /1 can grow optional fields and so
 		// nothing a relay does not understand is stored or forwarded.
 		DiscardUnknown: true,
-		// Our messages nest at most four deep; unknown groups cannot
-		// recurse deeper than this.
-		RecursionLimit: 32,
+		// Our messages nest at most four deep. Scan enforces the same
+		// limit on unknown groups, which this option does not reach.
+		RecursionLimit: MaxNesting,
 	}
 	marshalOpts = proto.MarshalOptions{Deterministic: true, UseCachedSize: true}
 )
@@ -144,14 +144,91 @@ func readBody(r io.Reader, buf []byte, n int) ([]byte, error) {
 	return buf, nil
 }
 
+// readBodyAccounted is readBody for a large frame whose buffer growth is
+// reserved with acct first; *held tracks what is reserved.
+func readBodyAccounted(r io.Reader, n int, acct Account, held *int) ([]byte, error) {
+	var buf []byte
+	for len(buf) < n {
+		if len(buf) == cap(buf) {
+			// Reserved: the new array's growth. The old array is garbage
+			// once copied.
+			grow := min(max(cap(buf), AllocStep), n-len(buf))
+			if err := acct.Reserve(grow); err != nil {
+				return nil, err
+			}
+			*held += grow
+			nb := make([]byte, len(buf), len(buf)+grow)
+			copy(nb, buf)
+			buf = nb
+		}
+		k, err := io.ReadFull(r, buf[len(buf):min(cap(buf), n)])
+		buf = buf[:len(buf)+k]
+		if err != nil {
+			return nil, bodyErr(err)
+		}
+	}
+	return buf, nil
+}
+
 // Reader reads frames from one long-lived stream, reusing its buffers so
 // that steady traffic does not allocate per frame. It reads ahead, so once
 // a stream has a Reader all reads must go through it. A Reader is not safe
 // for concurrent use.
 type Reader struct {
-	br  *bufio.Reader
-	max int
-	buf []byte // retained body buffer, cap ≤ RetainLimit
+	br   *bufio.Reader
+	max  int
+	buf  []byte // retained body buffer, cap ≤ RetainLimit
+	caps *BodyCaps
+	acct Account
+	held int // bytes reserved with acct for buf
+	big  int // bytes reserved with acct for the current large frame
+}
+
+// Account is a memory accountant a Reader reserves body buffers with before
+// allocating them. Reserve returns an error (typically UNAVAILABLE) when
+// the budget is spent; the frame is then refused and the stream is out of
+// step.
+type Account interface {
+	Reserve(n int) error
+	Release(n int)
+}
+
+// SetBodyCaps makes the Reader cap each frame by the body it carries (see
+// BodyCaps), checked before the body is read.
+func (r *Reader) SetBodyCaps(c *BodyCaps) { r.caps = c }
+
+// SetAccount makes the Reader reserve every body buffer with a before
+// allocating it. Call Release when the stream ends.
+func (r *Reader) SetAccount(a Account) { r.acct = a }
+
+// WaitFrame blocks until the first byte of the next frame has arrived (or
+// the stream ends or its read deadline passes), so a caller can give the
+// idle wait and the frame itself separate deadlines.
+func (r *Reader) WaitFrame() error {
+	_, err := r.br.Peek(1)
+	return err
+}
+
+// ReadFrameFunc reads one frame and calls fn with its body, which is valid
+// only during the call. A large frame's buffer (and its reservation) is
+// dropped when fn returns.
+func (r *Reader) ReadFrameFunc(fn func(body []byte) error) error {
+	body, err := r.readFrameCap(r.max)
+	defer r.releaseBig()
+	if err != nil {
+		return err
+	}
+	return fn(body)
+}
+
+// Unmarshal decodes a body as ReadMsg does (pre-scan, then protobuf).
+func Unmarshal(body []byte, m proto.Message) error { return unmarshal(body, m) }
+
+func (r *Reader) releaseBig() {
+	if r.big > 0 {
+		r.acct.Release(r.big)
+		r.big = 0
+	}
 }
 
 // NewReader returns a Reader over r whose frames are capped at max bytes.
@@ -166,6 +243,7 @@ func NewReader(r io.Reader, max int) *Reader {
 // package-level ReadMsg for the error contract.
 func (r *Reader) ReadMsg(m proto.Message) error {
 	body, err := r.readFrameCap(r.max)
+	defer r.releaseBig()
 	if err != nil {
 		return err
 	}
@@ -177,9 +255,15 @@ func (r *Reader) ReadMsg(m proto.Message) error {
 // Read<Type> helpers detect it and use its buffers).
 func (r *Reader) Read(p []byte) (int, error) { return r.br.Read(p) }
 
-// Release drops the retained body buffer; call it when a stream goes idle
-// for long.
-func (r *Reader) Release() { r.buf = nil }
+// Release drops the retained body buffer (and its reservation); call it
+// when a stream goes idle for long or ends.
+func (r *Reader) Release() {
+	r.buf = nil
+	if r.held > 0 {
+		r.acct.Release(r.held)
+		r.held = 0
+	}
+}
 
 // readFrame reads one frame body with the smaller of limit and the
 // Reader's own cap. The body is valid until the next call.
@@ -187,6 +271,7 @@ func (r *Reader) readFrame(limit int) ([]byte, error) {
 	if r.max > 0 && r.max < limit {
 		limit = r.max
 	}
+	defer r.releaseBig()
 	return r.readFrameCap(limit)
 }
 
@@ -195,13 +280,32 @@ func (r *Reader) readFrameCap(limit int) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	if r.caps != nil && n > r.caps.Small {
+		head, err := r.br.Peek(min(n, HeadLen))
+		if err != nil {
+			return nil, bodyErr(err)
+		}
+		if c := r.caps.capFor(head); n > c {
+			return nil, errf(tooLarge, "frame length ", strconv.Itoa(n), " exceeds this request type's cap ", strconv.Itoa(c))
+		}
+	}
 	if n > RetainLimit {
-		return readBody(r.br, nil, n)
+		if r.acct == nil {
+			return readBody(r.br, nil, n)
+		}
+		return readBodyAccounted(r.br, n, r.acct, &r.big)
 	}
 	if cap(r.buf) < n {
 		// Grow like append (but bounded by RetainLimit) so a stream whose
 		// frames slowly get bigger does not reallocate for each.
-		r.buf = make([]byte, 0, max(n, min(2*cap(r.buf), RetainLimit)))
+		c := max(n, min(2*cap(r.buf), RetainLimit))
+		if r.acct != nil {
+			if err := r.acct.Reserve(c - r.held); err != nil {
+				return nil, err
+			}
+			r.held = c
+		}
+		r.buf = make([]byte, 0, c)
 	}
 	// Unmarshal copies bytes fields, so the buffer is reused for the next
 	// frame.
@@ -274,6 +378,10 @@ func bodyErr(err error) error {
 }
 
 func unmarshal(buf []byte, m proto.Message) error {
+	proto.Reset(m)
+	if _, err := Scan(buf, m.ProtoReflect().Descriptor()); err != nil {
+		return err
+	}
 	if err := unmarshalOpts.Unmarshal(buf, m); err != nil {
 		proto.Reset(m) // leave no half-decoded message behind
 		return errf(badRequest, "malformed ", string(m.ProtoReflect().Descriptor().Name()))

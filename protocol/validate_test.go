@@ -84,11 +84,13 @@ func TestLargestValidFitsCap(t *testing.T) {
 		m    proto.Message
 	}{
 		{"put", MaxMailboxRequest, &pb.MailboxRequest{Id: maxID, Body: &pb.MailboxRequest_Put{Put: &pb.Put{MailboxId: pattern(16, 0), Blob: pattern(MaxBlobSize, 0)}}}},
-		{"fetch", MaxMailboxRequest, &pb.MailboxRequest{Id: maxID, Body: &pb.MailboxRequest_Fetch{Fetch: &pb.Fetch{Challenge: pattern(32, 0), Auth: auths(), MaxBlobs: math.MaxUint32, MaxBytes: math.MaxUint64, IdsOnly: true, AfterBlobId: pattern(16, 0)}}}},
-		{"ack", MaxMailboxRequest, &pb.MailboxRequest{Id: maxID, Body: &pb.MailboxRequest_Ack{Ack: &pb.Ack{Challenge: pattern(32, 0), Auth: ackAuths, Blobs: refs}}}},
+		{"fetch", MaxMailboxSmallRequest, &pb.MailboxRequest{Id: maxID, Body: &pb.MailboxRequest_Fetch{Fetch: &pb.Fetch{Challenge: pattern(32, 0), Auth: auths(), MaxBlobs: math.MaxUint32, MaxBytes: math.MaxUint64, IdsOnly: true, AfterBlobId: pattern(16, 0)}}}},
+		{"ack", MaxMailboxSmallRequest, &pb.MailboxRequest{Id: maxID, Body: &pb.MailboxRequest_Ack{Ack: &pb.Ack{Challenge: pattern(32, 0), Auth: ackAuths, Blobs: refs}}}},
 		{"fetch result", MaxMailboxResponse, &pb.MailboxResponse{Id: maxID, Body: &pb.MailboxResponse_Fetch{Fetch: &pb.FetchResult{Blobs: blobs, More: true}}}},
 		{"mailbox error", MaxMailboxResponse, &pb.MailboxResponse{Id: maxID, Error: &pb.Error{Code: pb.ErrorCode_UNSUPPORTED, Detail: strings.Repeat("x", MaxErrorDetail)}}},
 		{"announce", MaxRendezvousRequest, &pb.RendezvousRequest{Id: maxID, Body: &pb.RendezvousRequest_Announce{Announce: &pb.Announce{Epoch: math.MaxUint64, EpochSeconds: MaxEpochSeconds, Announcements: maxAnnouncements(per), SharedRecord: pattern(MaxSealedRecord, 1)}}}},
+		{"withdraw", MaxRendezvousSmallRequest, &pb.RendezvousRequest{Id: maxID, Body: &pb.RendezvousRequest_Withdraw{Withdraw: &pb.Withdraw{}}}},
+		{"challenge", MaxMailboxSmallRequest, &pb.MailboxRequest{Id: maxID, Body: &pb.MailboxRequest_Challenge{Challenge: &pb.ChallengeRequest{}}}},
 		{"announce result", MaxRendezvousResponse, &pb.RendezvousResponse{Id: maxID, Body: &pb.RendezvousResponse_Announce{Announce: &pb.AnnounceResult{Accepted: MaxTokensPerAnnounce, Matches: matches}}}},
 		{"gossip", MaxGossipMessage, &pb.RendezvousGossip{Origin: pattern(16, 0), Epoch: math.MaxUint64, EpochSeconds: MaxEpochSeconds, Announcements: maxAnnouncements(per), SharedRecord: pattern(MaxSealedRecord, 1)}},
 		{"link request", MaxLinkFrame, &pb.LinkRequest{InviteId: pattern(16, 0), Sealed: pattern(MaxSealedLink, 0)}},

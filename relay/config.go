@@ -60,6 +60,8 @@ type Config struct {
 	Store      StoreConfig      `toml:"store"`
 	Limits     Limits           `toml:"limits"`
 	Rendezvous RendezvousConfig `toml:"rendezvous"`
+	Contacts   ContactsConfig   `toml:"contacts"`
+	Analytics  AnalyticsConfig  `toml:"analytics"`
 
 	// Now is the relay clock (store expiry, challenges, epochs). nil =
 	// time.Now.
@@ -96,6 +98,20 @@ type StoreConfig struct {
 	MailboxQuota int64 `toml:"mailbox_quota"`
 	// GlobalQuota caps the bytes stored by the relay. Default 8 GiB.
 	GlobalQuota int64 `toml:"global_quota"`
+	// PutBytesPerSourcePerDay refills each source's put allowance (a source
+	// is an IPv4 address or an IPv6 /64): bytes per day. Default 1 GiB.
+	PutBytesPerSourcePerDay int64 `toml:"put_bytes_per_source_per_day"`
+	// PutBurstPerSource is the allowance a source starts with and saves up
+	// to. Default 128 MiB. At least MaxBlobSize.
+	PutBurstPerSource int64 `toml:"put_burst_per_source"`
+	// FairShareAbove is the fraction of GlobalQuota above which the fair
+	// share applies. Default 0.75.
+	FairShareAbove float64 `toml:"fair_share_above"`
+	// FairShareMailbox is the most a mailbox may hold once the store is
+	// above FairShareAbove; puts that would take it beyond are refused
+	// (QUOTA_EXCEEDED) while other mailboxes still get space. Default
+	// 8 MiB.
+	FairShareMailbox int64 `toml:"fair_share_mailbox"`
 	// MaxBatch caps the puts/acks in one group commit. Default 256.
 	MaxBatch int `toml:"max_batch"`
 	// SweepInterval is the period of the expiry sweeper. Default 1 min.
@@ -122,10 +138,11 @@ type Limits struct {
 	// SubscribedIdleTimeout closes a subscribed or announcing stream with no
 	// request for that long; clients refresh before. Default 30 min.
 	SubscribedIdleTimeout Duration `toml:"subscribed_idle_timeout"`
-	// ReadTimeout is added to the idle timeout to form the deadline for
-	// receiving one whole request frame (so a peer that trickles a frame is
-	// cut off); WriteTimeout bounds writing one response or push. Default
-	// 30 s each.
+	// ReadTimeout bounds receiving the rest of a request frame once its
+	// first byte arrived, on every stream kind (so a peer that trickles a
+	// frame is cut off, also on a subscribed stream that may idle between
+	// frames); WriteTimeout bounds each 64 KiB chunk of a response or push
+	// to a slow reader. Default 30 s each.
 	ReadTimeout  Duration `toml:"read_timeout"`
 	WriteTimeout Duration `toml:"write_timeout"`
 	// NotifyQueue is the per-subscriber queue of pushed notifications; when
@@ -146,6 +163,16 @@ type Limits struct {
 	// ResourceMemory is the memory the libp2p resource manager may hand out
 	// in total. Default 1 GiB.
 	ResourceMemory int64 `toml:"resource_memory"`
+	// MemoryBudget caps the bytes of request frames being read, responses
+	// and pushes waiting for their reader, and fetch batches, relay-wide
+	// (see memBudget). Beyond it requests get UNAVAILABLE. Default 256 MiB.
+	MemoryBudget int64 `toml:"memory_budget"`
+	// MemoryPerConn caps one connection's share of MemoryBudget. Default
+	// 16 MiB (a full Put being read, a 4 MiB fetch and room to spare).
+	MemoryPerConn int64 `toml:"memory_per_conn"`
+	// MemoryPerSource caps one source's share (an IPv4 address or an IPv6
+	// /64, all its connections together). Default 48 MiB.
+	MemoryPerSource int64 `toml:"memory_per_source"`
 	// ResourceFDs is the file descriptors it may hand out. Default 4096.
 	ResourceFDs int `toml:"resource_fds"`
 	// ConnsLow and ConnsHigh are the connection manager's watermarks: above
@@ -156,9 +183,9 @@ type Limits struct {
 
 // RendezvousConfig configures proximity matching.
 type RendezvousConfig struct {
-	// EpochSeconds is the epoch length clients are expected to use; others
-	// in [60, 86400] are accepted too and match only among themselves.
-	// Default 600.
+	// EpochSeconds is the epoch length clients use, and the only one the
+	// relay accepts (others get BAD_REQUEST), so that a client cannot
+	// multiply its token budget over many lengths. Default 600.
 	EpochSeconds uint32 `toml:"epoch_seconds"`
 	// Skew is the clock-skew window: an epoch is accepted from Skew before
 	// its start to Skew after its end, and its entries die then. Default 60 s.
@@ -172,6 +199,14 @@ type RendezvousConfig struct {
 	// streams together) per epoch, and per gossiped session; beyond it
 	// announces fail with RATE_LIMITED. Default 4096.
 	TokenBudget int `toml:"token_budget"`
+	// MaxEntriesPerConn caps the live token entries of one connection
+	// across all epochs (its streams together). Default 8192: the budget of
+	// the current epoch and of the next one, announced ahead.
+	MaxEntriesPerConn int `toml:"max_entries_per_conn"`
+	// MaxEntriesPerSource caps the live entries of all connections from
+	// one source (an IPv4 address or IPv6 /64). Default 65,536 (a few
+	// hundred phones behind one NAT; 1/16 of MaxEntries).
+	MaxEntriesPerSource int `toml:"max_entries_per_source"`
 	// MaxRemoteSessions caps gossiped sessions tracked. Default 100,000.
 	MaxRemoteSessions int `toml:"max_remote_sessions"`
 }
@@ -228,12 +263,16 @@ func DefaultConfig() Config {
 		ForceReachabilityPublic: true,
 		Circuit:                 DefaultCircuitResources(),
 		Store: StoreConfig{
-			Retention:     Duration(store.MaxRetention),
-			MaxBlobSize:   store.DefaultMaxBlobSize,
-			MailboxQuota:  store.DefaultMailboxQuota,
-			GlobalQuota:   store.DefaultGlobalQuota,
-			MaxBatch:      store.DefaultMaxBatch,
-			SweepInterval: Duration(store.DefaultSweepInterval),
+			Retention:               Duration(store.MaxRetention),
+			MaxBlobSize:             store.DefaultMaxBlobSize,
+			MailboxQuota:            store.DefaultMailboxQuota,
+			GlobalQuota:             store.DefaultGlobalQuota,
+			MaxBatch:                store.DefaultMaxBatch,
+			PutBytesPerSourcePerDay: 1 << 30,
+			PutBurstPerSource:       128 << 20,
+			FairShareAbove:          0.75,
+			FairShareMailbox:        8 << 20,
+			SweepInterval:           Duration(store.DefaultSweepInterval),
 		},
 		Limits: Limits{
 			RequestsPerSecond:     200,
@@ -250,17 +289,37 @@ func DefaultConfig() Config {
 			FetchMaxBytes:         protocol.MaxFetchBytes,
 			MaxConns:              4096,
 			ResourceMemory:        1 << 30,
+			MemoryBudget:          256 << 20,
+			MemoryPerConn:         16 << 20,
+			MemoryPerSource:       48 << 20,
 			ResourceFDs:           4096,
 			ConnsLow:              2000,
 			ConnsHigh:             4000,
 		},
 		Rendezvous: RendezvousConfig{
-			EpochSeconds:      600,
-			Skew:              Duration(60 * time.Second),
+			EpochSeconds:        600,
+			Skew:                Duration(60 * time.Second),
+			MaxEntries:          1_000_000,
+			MaxRecordBytes:      256 << 20,
+			TokenBudget:         4096,
+			MaxEntriesPerConn:   8192,
+			MaxEntriesPerSource: 65536,
+			MaxRemoteSessions:   100_000,
+		},
+		Analytics: AnalyticsConfig{
+			KeyFile:             "analytics.key",
+			VerifyKeyFile:       "analytics-verify.key",
+			MinBatch:            100,
+			ReportsPerPrefixDay: 64,
+		},
+		Contacts: ContactsConfig{
+			KeyFile:           "contacts.key",
+			Difficulty:        20,
+			EvalsPerConnDay:   8192,
+			EvalsPerPrefixDay: 16384,
+			PostsPerPrefixDay: 4096,
 			MaxEntries:        1_000_000,
-			MaxRecordBytes:    256 << 20,
-			TokenBudget:       4096,
-			MaxRemoteSessions: 100_000,
+			Retention:         Duration(30 * 24 * time.Hour),
 		},
 	}
 }
@@ -318,6 +377,10 @@ func (c Config) withDefaults() (Config, error) {
 	def(&c.Store.MailboxQuota, d.Store.MailboxQuota)
 	def(&c.Store.GlobalQuota, d.Store.GlobalQuota)
 	def(&c.Store.MaxBatch, d.Store.MaxBatch)
+	def(&c.Store.PutBytesPerSourcePerDay, d.Store.PutBytesPerSourcePerDay)
+	def(&c.Store.PutBurstPerSource, d.Store.PutBurstPerSource)
+	def(&c.Store.FairShareAbove, d.Store.FairShareAbove)
+	def(&c.Store.FairShareMailbox, d.Store.FairShareMailbox)
 	if c.Store.SweepInterval == 0 { // negative disables the sweeper (tests)
 		c.Store.SweepInterval = d.Store.SweepInterval
 	}
@@ -338,6 +401,9 @@ func (c Config) withDefaults() (Config, error) {
 	def(&l.MaxConns, dl.MaxConns)
 	def(&l.ResourceMemory, dl.ResourceMemory)
 	def(&l.ResourceFDs, dl.ResourceFDs)
+	def(&l.MemoryBudget, dl.MemoryBudget)
+	def(&l.MemoryPerConn, dl.MemoryPerConn)
+	def(&l.MemoryPerSource, dl.MemoryPerSource)
 	def(&l.ConnsLow, dl.ConnsLow)
 	def(&l.ConnsHigh, dl.ConnsHigh)
 
@@ -348,6 +414,8 @@ func (c Config) withDefaults() (Config, error) {
 	def(&r.MaxRecordBytes, dr.MaxRecordBytes)
 	def(&r.TokenBudget, dr.TokenBudget)
 	def(&r.MaxRemoteSessions, dr.MaxRemoteSessions)
+	def(&r.MaxEntriesPerConn, dr.MaxEntriesPerConn)
+	def(&r.MaxEntriesPerSource, dr.MaxEntriesPerSource)
 
 	if c.Now == nil {
 		c.Now = time.Now
@@ -364,6 +432,10 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("relay: config: fetch max bytes %d exceeds %d", c.Limits.FetchMaxBytes, protocol.MaxFetchBytes)
 	case c.Rendezvous.EpochSeconds < protocol.MinEpochSeconds || c.Rendezvous.EpochSeconds > protocol.MaxEpochSeconds:
 		return c, fmt.Errorf("relay: config: epoch %d s outside [%d, %d]", c.Rendezvous.EpochSeconds, protocol.MinEpochSeconds, protocol.MaxEpochSeconds)
+	case c.Store.PutBurstPerSource < int64(c.Store.MaxBlobSize):
+		return c, fmt.Errorf("relay: config: put_burst_per_source %d below max_blob_size %d", c.Store.PutBurstPerSource, c.Store.MaxBlobSize)
+	case c.Store.FairShareAbove > 1:
+		return c, fmt.Errorf("relay: config: fair_share_above %v above 1", c.Store.FairShareAbove)
 	case c.Limits.ConnsLow > c.Limits.ConnsHigh:
 		return c, fmt.Errorf("relay: config: conns_low %d above conns_high %d", c.Limits.ConnsLow, c.Limits.ConnsHigh)
 	}

@@ -19,22 +19,33 @@ import (
 type connState struct {
 	limiter *rate.Limiter
 	budget  *rendezvous.Group // token budget shared by its rendezvous streams
+	source  string            // IP prefix, for per-source limits (never logged)
+	mem     int64             // bytes reserved with the memory budget; guarded by memBudget.mu
 
 	mu       sync.Mutex // guards streams and sessions
 	streams  int
 	sessions map[*rendezvous.Session]struct{}
 }
 
-// conns tracks connState per connection.
+// conns tracks connState per connection, and the rendezvous budget group
+// each source (IP prefix) shares among its connections.
 type conns struct {
 	limits Limits
+	rv     RendezvousConfig
 
-	mu sync.Mutex // guards m
-	m  map[string]*connState
+	mu      sync.Mutex // guards m and sources
+	m       map[string]*connState
+	sources map[string]*sourceState
 }
 
-func newConns(l Limits) *conns {
-	return &conns{limits: l, m: make(map[string]*connState)}
+// sourceState is what connections from one source share.
+type sourceState struct {
+	rv    *rendezvous.Group
+	conns int
+}
+
+func newConns(l Limits, rv RendezvousConfig) *conns {
+	return &conns{limits: l, rv: rv, m: make(map[string]*connState), sources: make(map[string]*sourceState)}
 }
 
 // get returns the state of c, creating it.
@@ -43,10 +54,18 @@ func (cs *conns) get(c network.Conn) *connState {
 	defer cs.mu.Unlock()
 	st := cs.m[c.ID()]
 	if st == nil {
+		src := sourceOf(c)
+		ss := cs.sources[src]
+		if ss == nil {
+			ss = &sourceState{rv: rendezvous.NewLimitedGroup(cs.rv.MaxEntriesPerSource, nil)}
+			cs.sources[src] = ss
+		}
+		ss.conns++
 		st = &connState{
 			limiter:  rate.NewLimiter(rate.Limit(cs.limits.RequestsPerSecond), cs.limits.RequestBurst),
-			budget:   rendezvous.NewGroup(),
+			budget:   rendezvous.NewLimitedGroup(cs.rv.MaxEntriesPerConn, ss.rv),
 			sessions: make(map[*rendezvous.Session]struct{}),
+			source:   src,
 		}
 		cs.m[c.ID()] = st
 	}
@@ -56,8 +75,17 @@ func (cs *conns) get(c network.Conn) *connState {
 // forget drops the state of a closed connection.
 func (cs *conns) forget(c network.Conn) {
 	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	st := cs.m[c.ID()]
+	if st == nil {
+		return
+	}
 	delete(cs.m, c.ID())
-	cs.mu.Unlock()
+	if ss := cs.sources[st.source]; ss != nil {
+		if ss.conns--; ss.conns <= 0 {
+			delete(cs.sources, st.source)
+		}
+	}
 }
 
 // openStream counts a stream on st; false if the cap is reached.

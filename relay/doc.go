@@ -56,17 +56,37 @@
 // # Concurrency
 //
 // libp2p runs each stream handler in its own goroutine; the relay counts
-// them and Close waits for them. A subscribed mailbox stream and every
-// rendezvous stream own one pusher goroutine that drains a bounded queue
-// (Limits.NotifyQueue, Limits.MatchQueue) and shares the stream's writer
-// under a mutex. The put path and the matcher never block on a slow
+// them and Close waits for them. Every service stream has one writer
+// goroutine (stream.go, tailscale derp's pattern): the request loop and
+// the stream's pusher hand it encoded frames through a bounded queue, it
+// writes each in 64 KiB chunks under Limits.WriteTimeout, and no lock is
+// ever held across a network write (a mutex-guarded writer was issue 14's
+// simnet hang). A subscribed mailbox stream and every rendezvous stream
+// own one pusher goroutine that drains a bounded queue (Limits.NotifyQueue,
+// Limits.MatchQueue). The put path and the matcher never block on a slow
 // client: a full queue drops the push and counts it
 // (imigee_relay_drops_total{reason}), since the client lists on reconnect.
-// Relay owns one background goroutine (peer redial, rendezvous sweep) and
-// the gossip loop; both stop on Close. Shutdown stops new streams and
-// requests (UNAVAILABLE), waits for in-flight requests so every
-// acknowledged put is durable, then closes. TestMain runs goleak over every
-// test.
+// Relay owns one background goroutine (peer redial, rendezvous sweep,
+// admission sweep) and the gossip loop; both stop on Close. Shutdown stops
+// new streams and requests (UNAVAILABLE), waits for in-flight requests so
+// every acknowledged put is durable, then closes. TestMain runs goleak over
+// every test.
+//
+// # Abuse resistance (issue 17)
+//
+// serve.go is the one request loop: per frame, a cap by body type
+// (protocol.BodyCaps: only Put and Announce may be large), read_timeout
+// from the frame's first byte, a rate charge per frame and per 64 KiB
+// before decoding, a pre-scan that counts repeated fields and nesting
+// (protocol.Scan), then decode and validation; any failure there is an
+// id-0 error and the stream's end. memory.go is the one memory budget
+// (Limits.MemoryBudget, per connection and per source address): partial
+// frames, queued responses and fetch batches are reserved before they are
+// allocated; a refusal is UNAVAILABLE. admission.go keeps the store fair:
+// a put allowance per source address and a per-mailbox fair share when
+// the store is nearly full. conns.go caps rendezvous entries per
+// connection and per source. docs/relay.md ("Memory budget", "What an
+// attacker can still do") has the figures.
 //
 // # Limits
 //
@@ -76,7 +96,8 @@
 // (Limits.RequestsPerSecond/RequestBurst; large requests cost more), streams
 // per connection, outstanding challenges per stream, idle, read and write
 // time-outs, push queues, rendezvous memory (entries and record bytes) and
-// a per-session token budget per epoch, remote gossip sessions, and the
+// a per-session token budget per epoch, live entries per connection and
+// per source, the memory budget, put allowances, remote gossip sessions, and the
 // libp2p resource manager (explicit scaled limits, per-protocol stream caps;
 // see host.go) and connection manager watermarks. A refused request changes
 // nothing and gets a pb.Error with a code from the closed list; a malformed
@@ -120,6 +141,13 @@
 //     TestBadRequestsChangeNothing, TestBadFrames, TestRateLimit,
 //     TestGlobalQuota and the
 //     fuzz targets FuzzMailboxStream, FuzzRendezvousStream, FuzzGossip.
+//   - Abuse (issue 17, limits_test.go, admission_test.go):
+//     TestOversizeFrameClosesStream and TestStreamErrorClosesStream (id-0
+//     error, then the stream closes), TestStartedFrameMustFinish
+//     (read_timeout on subscribed streams too), TestRateLimitVoidsChallenges,
+//     TestMemoryBudgetRefusesCleanly, TestPutAllowancePerSource,
+//     TestFairShareWhenNearlyFull; the attacks against the daemon are
+//     test/relayabuse.
 //
 // Benchmarks (one `go test -bench . ./relay/` run): BenchmarkIngest (1 KiB
 // durable puts from 64 streams over QUIC and TCP) beside its raw baselines

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"errors"
 	"io"
 	"log/slog"
 	"sync"
@@ -153,6 +154,24 @@ func (rs *rawStream) readMbox(skipNotify bool) *pb.MailboxResponse {
 		}
 		return resp
 	}
+}
+
+// closedAfter asserts the relay closes the stream after the frame just
+// read: the next read ends cleanly (after at most a few pushed frames).
+func (rs *rawStream) closedAfter() {
+	rs.t.Helper()
+	_ = rs.s.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for range 8 {
+		var m pb.MailboxResponse
+		err := rs.r.ReadMsg(&m)
+		if errors.Is(err, io.EOF) {
+			return
+		}
+		if err != nil {
+			rs.t.Fatalf("stream not closed cleanly: %v", err)
+		}
+	}
+	rs.t.Fatal("stream still open")
 }
 
 func (rs *rawStream) rv(req *pb.RendezvousRequest) *pb.RendezvousResponse {

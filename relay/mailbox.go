@@ -4,8 +4,9 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
-	"io"
 	"time"
+
+	"google.golang.org/protobuf/proto"
 
 	"github.com/imigee/imigee/crypto"
 	"github.com/imigee/imigee/protocol"
@@ -20,7 +21,10 @@ type mailboxStream struct {
 	r    *Relay
 	s    serviceStream
 	conn *connState
+	acct memAccount
 	fw   *frameWriter
+
+	fetchHeld int // budget reserved for the fetch batch being answered
 
 	challenges map[[protocol.ChallengeSize]byte]time.Time // nonce → expiry
 
@@ -32,60 +36,65 @@ type mailboxStream struct {
 
 // serveMailbox runs the request loop of one mailbox stream until the peer
 // closes it, a frame is malformed, a deadline passes or the relay stops. It
-// returns only after the stream's pusher goroutine has stopped.
+// returns only after the stream's pusher and writer goroutines have stopped.
 func (r *Relay) serveMailbox(s serviceStream, conn *connState) {
+	acct := memAccount{r.mem, conn}
 	ms := &mailboxStream{
 		r:          r,
 		s:          s,
 		conn:       conn,
-		fw:         newFrameWriter(s, r.cfg.Limits.WriteTimeout.D()),
+		acct:       acct,
+		fw:         newFrameWriter(s, r.cfg.Limits.WriteTimeout.D(), acct),
 		challenges: make(map[[protocol.ChallengeSize]byte]time.Time),
 	}
-	defer ms.unsubscribe()
 	rd := protocol.NewReader(s, protocol.MaxMailboxRequest)
-	for {
-		idle := r.cfg.Limits.IdleTimeout.D()
-		if ms.sub != nil {
-			idle = r.cfg.Limits.SubscribedIdleTimeout.D()
-		}
-		req := &pb.MailboxRequest{}
-		err := readRequest(rd, s, idle+r.cfg.Limits.ReadTimeout.D(), req)
-		if err != nil {
-			if !errors.Is(err, io.EOF) && protocol.Code(err) != pb.ErrorCode_INTERNAL {
-				// A framing error: say why, then drop the stream (it is
-				// out of step after an oversized length).
-				r.m.error(protocol.Code(err))
-				_ = ms.fw.write(&pb.MailboxResponse{Error: protocol.ToPB(err)})
+	rd.SetBodyCaps(protocol.MailboxRequestCaps)
+	rd.SetAccount(acct)
+	defer func() {
+		ms.fw.stop()
+		ms.unsubscribe()
+		ms.fw.finish()
+		rd.Release()
+		ms.releaseFetch()
+	}()
+	l := &requestLoop{
+		r: r, s: s, conn: conn, rd: rd, perUnit: 16, fw: ms.fw,
+		desc: (&pb.MailboxRequest{}).ProtoReflect().Descriptor(),
+		idle: func() time.Duration {
+			if ms.sub != nil {
+				return r.cfg.Limits.SubscribedIdleTimeout.D()
 			}
-			return
-		}
-		resp := ms.handle(req)
-		resp.Id = req.Id
-		if resp.Error != nil {
-			r.m.error(resp.Error.Code)
-		}
-		if err := ms.fw.write(resp); err != nil {
-			return
-		}
+			return r.cfg.Limits.IdleTimeout.D()
+		},
+		newReq:   func() proto.Message { return &pb.MailboxRequest{} },
+		validate: func(m proto.Message) error { return protocol.ValidateMailboxRequest(m.(*pb.MailboxRequest)) },
+		handle: func(m proto.Message) (proto.Message, pb.ErrorCode) {
+			req := m.(*pb.MailboxRequest)
+			resp := ms.handle(req)
+			resp.Id = req.Id
+			if resp.Error != nil {
+				return resp, resp.Error.Code
+			}
+			return resp, pb.ErrorCode_OK
+		},
+		errResp: func(id uint64, err error) proto.Message {
+			return &pb.MailboxResponse{Id: id, Error: protocol.ToPB(err)}
+		},
+		rateLimited: ms.voidChallenges,
+		afterWrite:  ms.releaseFetch,
 	}
+	l.run()
 }
 
-// handle answers one request. It never changes state when it returns an
-// error response.
+// handle answers one validated request. It never changes state when it
+// returns an error response.
 func (ms *mailboxStream) handle(req *pb.MailboxRequest) *pb.MailboxResponse {
 	r := ms.r
-	if err := protocol.ValidateMailboxRequest(req); err != nil {
-		return errResp(err)
-	}
 	if !r.beginRequest() {
 		r.m.drop(dropDraining)
 		return errResp(&protocol.Error{Code: pb.ErrorCode_UNAVAILABLE, Detail: "relay shutting down"})
 	}
 	defer r.endRequest()
-	if !ms.conn.allow(time.Now(), requestCost(req)) {
-		r.m.drop(dropRateLimit)
-		return errResp(&protocol.Error{Code: pb.ErrorCode_RATE_LIMITED, Detail: "request rate exceeded"})
-	}
 	switch b := req.Body.(type) {
 	case *pb.MailboxRequest_Challenge:
 		r.m.req[reqChallenge].Inc()
@@ -109,23 +118,19 @@ func (ms *mailboxStream) handle(req *pb.MailboxRequest) *pb.MailboxResponse {
 	return errResp(protocol.ErrUnsupported)
 }
 
-// requestCost charges big requests more of the rate budget: one unit, plus
-// one per 16 signatures to verify, plus one per 64 KiB of blob.
-func requestCost(req *pb.MailboxRequest) int {
-	n := 1
-	switch b := req.Body.(type) {
-	case *pb.MailboxRequest_Put:
-		n += len(b.Put.Blob) >> 16
-	case *pb.MailboxRequest_Fetch:
-		n += len(b.Fetch.Auth) / 16
-	case *pb.MailboxRequest_Ack:
-		n += len(b.Ack.Auth) / 16
-	case *pb.MailboxRequest_Subscribe:
-		n += len(b.Subscribe.Auth) / 16
-	case *pb.MailboxRequest_Forget:
-		n += len(b.Forget.Auth) / 16
-	}
-	return n
+// voidChallenges drops the stream's outstanding challenges after a
+// RATE_LIMITED answer: the refused request may have carried one, and
+// unconsumed challenges must not pile up to MaxChallenges and lock the
+// stream out. The client asks for a fresh one after backing off.
+func (ms *mailboxStream) voidChallenges() {
+	clear(ms.challenges)
+}
+
+// releaseFetch returns the budget reserved for the last fetch batch, once
+// its response is encoded (or dropped).
+func (ms *mailboxStream) releaseFetch() {
+	ms.acct.Release(ms.fetchHeld)
+	ms.fetchHeld = 0
 }
 
 func errResp(err error) *pb.MailboxResponse {
@@ -186,10 +191,16 @@ func (ms *mailboxStream) put(p *pb.Put) *pb.MailboxResponse {
 	}
 	var mbox crypto.MailboxID
 	copy(mbox[:], p.MailboxId)
+	now := time.Now()
+	boxBytes, total := r.store.Usage(mbox)
+	if err := r.admit.admit(now, ms.conn.source, len(p.Blob), boxBytes, total); err != nil {
+		return errResp(err)
+	}
 	id, exp, err := r.store.Put(context.Background(), mbox, p.Blob)
 	if err != nil {
 		return errResp(storeErr(err))
 	}
+	r.admit.charge(now, ms.conn.source, len(p.Blob))
 	r.m.puts.Inc()
 	r.m.putBytes.Add(float64(len(p.Blob)))
 	r.hub.notify(mbox, &pb.Notify{MailboxId: mbox[:], BlobId: append([]byte(nil), id[:]...), Size: uint32(len(p.Blob))})
@@ -227,6 +238,15 @@ func (ms *mailboxStream) fetch(f *pb.Fetch) *pb.MailboxResponse {
 	maxBytes := int64(r.cfg.Limits.FetchMaxBytes)
 	if f.MaxBytes > 0 && f.MaxBytes < uint64(maxBytes) {
 		maxBytes = int64(f.MaxBytes)
+	}
+	if !f.IdsOnly {
+		// The batch is read into memory: reserve it first. A batch holds at
+		// least one blob whatever max_bytes says, so reserve for that too.
+		need := int(max(maxBytes, int64(r.cfg.Store.MaxBlobSize)))
+		if err := ms.acct.Reserve(need); err != nil {
+			return errResp(err)
+		}
+		ms.fetchHeld = need
 	}
 	var after store.BlobID
 	copy(after[:], f.AfterBlobId)
@@ -325,8 +345,6 @@ func (ms *mailboxStream) unsubscribe() {
 	}
 	ms.r.hub.remove(ms.sub, ms.subMboxes)
 	close(ms.pusherStop)
-	// A pusher blocked writing to a peer that stopped reading gives up now.
-	_ = ms.s.SetWriteDeadline(time.Now())
 	<-ms.pusherDone
 	ms.r.m.subscribed.Dec()
 }

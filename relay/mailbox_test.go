@@ -144,15 +144,32 @@ func TestBadRequestsChangeNothing(t *testing.T) {
 			t.Errorf("%s: store changed %+v → %+v", name, before, after)
 		}
 	}
+	// fatal: an invalid request is answered with an id-0 error and the
+	// stream is closed (PROTOCOL.md); a fresh stream for each.
+	fatal := func(name string, want pb.ErrorCode, mk func(ch []byte) *pb.MailboxRequest) {
+		t.Helper()
+		fs := openRaw(t, h, r, "quic", protocol.MailboxProtocol)
+		ch := fs.challenge()
+		check(name, want, func() *pb.MailboxResponse {
+			resp := fs.mbox(mk(ch))
+			if resp.Id != 0 {
+				t.Errorf("%s: error with id %d, want 0", name, resp.Id)
+			}
+			return resp
+		})
+		fs.closedAfter()
+	}
 	s := openRaw(t, h, r, "quic", protocol.MailboxProtocol)
 	before := snap(r)
 
 	check("blob over the relay cap", pb.ErrorCode_TOO_LARGE, func() *pb.MailboxResponse { return s.put(mbox, make([]byte, 4<<10+1)) })
-	check("empty blob", pb.ErrorCode_BAD_REQUEST, func() *pb.MailboxResponse { return s.put(mbox, nil) })
-	check("short mailbox id", pb.ErrorCode_BAD_REQUEST, func() *pb.MailboxResponse {
-		return s.mbox(&pb.MailboxRequest{Body: &pb.MailboxRequest_Put{Put: &pb.Put{MailboxId: mbox[:8], Blob: []byte("x")}}})
+	fatal("empty blob", pb.ErrorCode_BAD_REQUEST, func([]byte) *pb.MailboxRequest {
+		return &pb.MailboxRequest{Body: &pb.MailboxRequest_Put{Put: &pb.Put{MailboxId: mbox[:]}}}
 	})
-	check("no body", pb.ErrorCode_UNSUPPORTED, func() *pb.MailboxResponse { return s.mbox(&pb.MailboxRequest{}) })
+	fatal("short mailbox id", pb.ErrorCode_BAD_REQUEST, func([]byte) *pb.MailboxRequest {
+		return &pb.MailboxRequest{Body: &pb.MailboxRequest_Put{Put: &pb.Put{MailboxId: mbox[:8], Blob: []byte("x")}}}
+	})
+	fatal("no body", pb.ErrorCode_UNSUPPORTED, func([]byte) *pb.MailboxRequest { return &pb.MailboxRequest{} })
 
 	ch := s.challenge()
 	bad := auth(key, crypto.OpFetch, ch)
@@ -182,12 +199,11 @@ func TestBadRequestsChangeNothing(t *testing.T) {
 	check("expired challenge", pb.ErrorCode_STALE, func() *pb.MailboxResponse { return s.mbox(fetchReq(key, ch)) })
 
 	// Acking another mailbox's blob with one's own key is refused whole.
-	ch = s.challenge()
-	check("ack of an unproven mailbox", pb.ErrorCode_BAD_REQUEST, func() *pb.MailboxResponse {
-		return s.mbox(&pb.MailboxRequest{Body: &pb.MailboxRequest_Ack{Ack: &pb.Ack{
+	fatal("ack of an unproven mailbox", pb.ErrorCode_BAD_REQUEST, func(ch []byte) *pb.MailboxRequest {
+		return &pb.MailboxRequest{Body: &pb.MailboxRequest_Ack{Ack: &pb.Ack{
 			Challenge: ch, Auth: []*pb.MailboxAuth{auth(otherKey, crypto.OpAck, ch)},
 			Blobs: []*pb.BlobRef{{MailboxId: mbox[:], BlobId: make([]byte, 16)}},
-		}}})
+		}}}
 	})
 
 	// Quota: 10 KiB per mailbox; the third 4 KiB blob does not fit.

@@ -20,6 +20,7 @@ const (
 	dropStreamLimit     = "stream_limit"
 	dropRateLimit       = "rate_limit"
 	dropDraining        = "draining"
+	dropMemory          = "memory_budget"
 	// dropBlobSize: a put whose blob is not a size class (protocol.BlobSizes).
 	dropBlobSize = "blob_size"
 )
@@ -99,7 +100,7 @@ func newMetrics(st func() store.Stats, rv func() rendezvous.Stats) *metrics {
 		m.req[i] = m.requests.WithLabelValues(name)
 	}
 	reg.MustRegister(m.requests, m.errors, m.drops, m.subscribed, m.streams)
-	for _, r := range []string{dropNotifyQueueFull, dropMatchQueueFull, dropGossipInvalid, dropGossipRefused, dropGossipUntrusted, dropStreamLimit, dropRateLimit, dropDraining} {
+	for _, r := range []string{dropNotifyQueueFull, dropMatchQueueFull, dropGossipInvalid, dropGossipRefused, dropGossipUntrusted, dropStreamLimit, dropRateLimit, dropDraining, dropMemory, dropPutAllowance, dropFairShare} {
 		m.drops.WithLabelValues(r)
 	}
 	for name := range pb.ErrorCode_value {

@@ -65,7 +65,8 @@ func TestMetricsAggregateOnly(t *testing.T) {
 	ch := s.challenge()
 	s.mbox(&pb.MailboxRequest{Body: &pb.MailboxRequest_Subscribe{Subscribe: &pb.Subscribe{Challenge: ch, Auth: []*pb.MailboxAuth{auth(key, crypto.OpSubscribe, ch)}}}})
 	put := s.put(mbox, []byte("blob"))
-	s.put(mbox, nil) // an error
+	s.put(mbox, nil) // an error that closes the stream
+	s = openRaw(t, h, r, "quic", protocol.MailboxProtocol)
 	ch = s.challenge()
 	s.mbox(fetchReq(key, ch))
 	ch = s.challenge()

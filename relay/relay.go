@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/imigee/imigee/protocol"
+	"github.com/imigee/imigee/relay/contacts"
 	"github.com/imigee/imigee/relay/rendezvous"
 	"github.com/imigee/imigee/relay/store"
 )
@@ -32,6 +34,10 @@ var (
 // not connected to: 30 s.
 const peerRedialInterval = 30 * time.Second
 
+// trimInterval is how often the relay checks whether released budget
+// memory should go back to the OS: 5 s.
+const trimInterval = 5 * time.Second
+
 // rendezvousSweepInterval is how often idle rendezvous epochs are swept and
 // remote sessions pruned: 30 s (an epoch is 60 s at the shortest).
 const rendezvousSweepInterval = 30 * time.Second
@@ -46,11 +52,15 @@ type Relay struct {
 	rv      *rendezvous.Engine
 	hub     *hub
 	conns   *conns
+	mem     *memBudget
+	admit   *admission
 	m       *metrics
 	peers   []peer.AddrInfo  // configured relays to dial (with addresses)
 	trusted map[peer.ID]bool // relays allowed in the gossip topic; read-only after New
 
-	gossip *gossip // nil until Start
+	gossip    *gossip           // nil until Start
+	contacts  *contacts.Service // contact matching (contactsvc.go)
+	analytics *analyticsState   // analytics collector role, nil if none (analyticsvc.go)
 
 	ctx    context.Context // ends at Close; owned goroutines watch it
 	cancel context.CancelFunc
@@ -110,12 +120,15 @@ func New(cfg Config) (*Relay, error) {
 			MaxEntries:     cfg.Rendezvous.MaxEntries,
 			MaxRecordBytes: cfg.Rendezvous.MaxRecordBytes,
 			TokenBudget:    cfg.Rendezvous.TokenBudget,
+			EpochSeconds:   cfg.Rendezvous.EpochSeconds,
 			Now:            cfg.Now,
 		}),
-		conns:   newConns(cfg.Limits),
+		conns:   newConns(cfg.Limits, cfg.Rendezvous),
 		streams: make(map[network.Stream]struct{}),
 	}
 	r.m = newMetrics(st.Stats, r.rv.Stats)
+	r.mem = newMemBudget(cfg.Limits, func() { r.m.drop(dropMemory) })
+	r.admit = newAdmission(cfg, r.m.drop)
 	r.hub = newHub(func() { r.m.drop(dropNotifyQueueFull) }, r.m.notifies.Inc)
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	if r.host, err = newHost(cfg, r.m.reg); err != nil {
@@ -123,6 +136,17 @@ func New(cfg Config) (*Relay, error) {
 		return nil, err
 	}
 	r.host.Network().Notify(notifiee{r.conns})
+	if err := r.openContacts(); err != nil {
+		r.host.Close()
+		st.Close()
+		return nil, err
+	}
+	if err := r.openAnalytics(); err != nil {
+		r.contacts.Close()
+		r.host.Close()
+		st.Close()
+		return nil, err
+	}
 	return r, nil
 }
 
@@ -157,6 +181,8 @@ func (r *Relay) Start(ctx context.Context) error {
 	}
 	r.host.SetStreamHandler(lprotocol.ID(protocol.MailboxProtocol), r.handler("mailbox", r.serveMailbox))
 	r.host.SetStreamHandler(lprotocol.ID(protocol.RendezvousProtocol), r.handler("rendezvous", r.serveRendezvous))
+	r.host.SetStreamHandler(lprotocol.ID(protocol.ContactsProtocol), r.handler("contacts", r.serveContacts))
+	r.startAnalytics()
 	r.wg.Add(1)
 	go r.background()
 	if err := ctx.Err(); err != nil {
@@ -174,14 +200,25 @@ func (r *Relay) background() {
 	defer redial.Stop()
 	sweep := time.NewTicker(rendezvousSweepInterval)
 	defer sweep.Stop()
+	trim := time.NewTicker(trimInterval)
+	defer trim.Stop()
 	for {
 		select {
 		case <-r.ctx.Done():
 			return
 		case <-redial.C:
 			r.dialPeers()
+		case <-trim.C:
+			if r.mem.shouldTrim() {
+				// Give an attack's released buffers back to the OS now.
+				debug.FreeOSMemory()
+			}
 		case <-sweep.C:
 			r.rv.Sweep()
+			r.admit.sweep(time.Now())
+			if _, err := r.contacts.Sweep(); err != nil {
+				r.cfg.Logger.Warn("relay: contacts sweep", "err", err)
+			}
 			if r.gossip != nil {
 				r.gossip.prune()
 			}
@@ -350,6 +387,12 @@ func (r *Relay) Close() error {
 			errs = append(errs, fmt.Errorf("relay: close host: %w", err))
 		}
 		if err := r.store.Close(); err != nil {
+			errs = append(errs, err)
+		}
+		if err := r.contacts.Close(); err != nil {
+			errs = append(errs, err)
+		}
+		if err := r.closeAnalytics(); err != nil {
 			errs = append(errs, err)
 		}
 		r.closeErr = errors.Join(errs...)

@@ -3,8 +3,9 @@ package relay
 import (
 	"crypto/rand"
 	"errors"
-	"io"
 	"time"
+
+	"google.golang.org/protobuf/proto"
 
 	"github.com/imigee/imigee/protocol"
 	"github.com/imigee/imigee/protocol/pb"
@@ -29,11 +30,12 @@ type rvStream struct {
 // serveRendezvous runs the request loop of one rendezvous stream. When it
 // returns, the session's entries are gone here and withdrawn by gossip.
 func (r *Relay) serveRendezvous(s serviceStream, conn *connState) {
+	acct := memAccount{r.mem, conn}
 	rs := &rvStream{
 		r:          r,
 		s:          s,
 		conn:       conn,
-		fw:         newFrameWriter(s, r.cfg.Limits.WriteTimeout.D()),
+		fw:         newFrameWriter(s, r.cfg.Limits.WriteTimeout.D(), acct),
 		matches:    make(chan *pb.Match, r.cfg.Limits.MatchQueue),
 		pusherStop: make(chan struct{}),
 		pusherDone: make(chan struct{}),
@@ -42,39 +44,46 @@ func (r *Relay) serveRendezvous(s serviceStream, conn *connState) {
 	rs.sess = r.rv.NewSession(rs, conn.budget)
 	conn.addSession(rs.sess)
 	go rs.pusher()
+	rd := protocol.NewReader(s, protocol.MaxRendezvousRequest)
+	rd.SetBodyCaps(protocol.RendezvousRequestCaps)
+	rd.SetAccount(acct)
 	defer func() {
 		if r.rv.Close(rs.sess) > 0 {
 			r.gossipWithdraw(rs.sess)
 		}
 		conn.removeSession(rs.sess)
+		rs.fw.stop()
 		close(rs.pusherStop)
-		_ = s.SetWriteDeadline(time.Now())
 		<-rs.pusherDone
+		rs.fw.finish()
+		rd.Release()
 	}()
-	rd := protocol.NewReader(s, protocol.MaxRendezvousRequest)
-	for {
-		idle := r.cfg.Limits.IdleTimeout.D()
-		if r.rv.Entries(rs.sess) > 0 {
-			idle = r.cfg.Limits.SubscribedIdleTimeout.D()
-		}
-		req := &pb.RendezvousRequest{}
-		err := readRequest(rd, s, idle+r.cfg.Limits.ReadTimeout.D(), req)
-		if err != nil {
-			if !errors.Is(err, io.EOF) && protocol.Code(err) != pb.ErrorCode_INTERNAL {
-				r.m.error(protocol.Code(err))
-				_ = rs.fw.write(&pb.RendezvousResponse{Error: protocol.ToPB(err)})
+	l := &requestLoop{
+		r: r, s: s, conn: conn, rd: rd, perUnit: 256, fw: rs.fw,
+		desc: (&pb.RendezvousRequest{}).ProtoReflect().Descriptor(),
+		idle: func() time.Duration {
+			if r.rv.Entries(rs.sess) > 0 {
+				return r.cfg.Limits.SubscribedIdleTimeout.D()
 			}
-			return
-		}
-		resp := rs.handle(req)
-		resp.Id = req.Id
-		if resp.Error != nil {
-			r.m.error(resp.Error.Code)
-		}
-		if err := rs.fw.write(resp); err != nil {
-			return
-		}
+			return r.cfg.Limits.IdleTimeout.D()
+		},
+		newReq:   func() proto.Message { return &pb.RendezvousRequest{} },
+		validate: func(m proto.Message) error { return protocol.ValidateRendezvousRequest(m.(*pb.RendezvousRequest)) },
+		handle: func(m proto.Message) (proto.Message, pb.ErrorCode) {
+			req := m.(*pb.RendezvousRequest)
+			resp := rs.handle(req)
+			resp.Id = req.Id
+			if resp.Error != nil {
+				return resp, resp.Error.Code
+			}
+			return resp, pb.ErrorCode_OK
+		},
+		errResp: func(id uint64, err error) proto.Message {
+			return &pb.RendezvousResponse{Id: id, Error: protocol.ToPB(err)}
+		},
+		rateLimited: func() {},
 	}
+	l.run()
 }
 
 func rvErr(err error) *pb.RendezvousResponse {
@@ -83,22 +92,11 @@ func rvErr(err error) *pb.RendezvousResponse {
 
 func (rs *rvStream) handle(req *pb.RendezvousRequest) *pb.RendezvousResponse {
 	r := rs.r
-	if err := protocol.ValidateRendezvousRequest(req); err != nil {
-		return rvErr(err)
-	}
 	if !r.beginRequest() {
 		r.m.drop(dropDraining)
 		return rvErr(&protocol.Error{Code: pb.ErrorCode_UNAVAILABLE, Detail: "relay shutting down"})
 	}
 	defer r.endRequest()
-	cost := 1
-	if a := req.GetAnnounce(); a != nil {
-		cost += len(a.Announcements) / 64
-	}
-	if !rs.conn.allow(time.Now(), cost) {
-		r.m.drop(dropRateLimit)
-		return rvErr(&protocol.Error{Code: pb.ErrorCode_RATE_LIMITED, Detail: "request rate exceeded"})
-	}
 	switch b := req.Body.(type) {
 	case *pb.RendezvousRequest_Announce:
 		r.m.req[reqAnnounce].Inc()

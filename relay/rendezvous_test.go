@@ -98,6 +98,10 @@ func TestRendezvousLimits(t *testing.T) {
 		if got := code(s.rv(tc.req)); got != tc.want {
 			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
 		}
+		if tc.want == pb.ErrorCode_BAD_REQUEST || tc.want == pb.ErrorCode_TOO_LARGE {
+			// An invalid request closes the stream.
+			s = openRaw(t, clientHost(t, "quic"), r, "quic", protocol.RendezvousProtocol)
+		}
 		if e := r.rv.Stats().Entries; e != 0 {
 			t.Fatalf("%s: %d entries added", tc.name, e)
 		}

@@ -170,6 +170,9 @@ func (d *demo) run(ctx context.Context) error {
 			return err
 		}
 	}
+	if err := d.contactLink(ctx); err != nil {
+		return err
+	}
 	if err := d.meet(ctx); err != nil {
 		return err
 	}
@@ -192,7 +195,7 @@ func (d *demo) startRelay(ctx context.Context) error {
 	p, err := startProc("relay", filepath.Join(d.dir, "relay.log"), d.relayBin, "run",
 		"-data-dir", filepath.Join(d.dir, "relay"),
 		"-listen", "/ip4/127.0.0.1/udp/0/quic-v1", "-listen", "/ip4/127.0.0.1/tcp/0",
-		"-admin", "127.0.0.1:0")
+		"-admin", "127.0.0.1:0", "-epoch", fmt.Sprint(demoEpoch))
 	if err != nil {
 		return err
 	}

@@ -57,7 +57,13 @@ func checkAdminAddr(addr string, allowRemote bool) error {
 	return nil
 }
 
-// adminServer serves /metrics, /healthz and /readyz.
+// adminRoute is one more admin endpoint (the analytics report).
+type adminRoute struct {
+	pattern string
+	h       http.Handler
+}
+
+// adminServer serves /metrics, /healthz, /readyz and any extra routes.
 type adminServer struct {
 	srv *http.Server
 	ln  net.Listener
@@ -69,7 +75,7 @@ type adminServer struct {
 // startAdmin binds addr and serves the admin endpoints until shutdown. ready
 // reports whether the relay accepts work (for /readyz).
 func startAdmin(addr string, allowRemote bool, gatherer prometheus.Gatherer,
-	ready func() bool, log *slog.Logger) (*adminServer, error) {
+	ready func() bool, log *slog.Logger, extra ...adminRoute) (*adminServer, error) {
 	if err := checkAdminAddr(addr, allowRemote); err != nil {
 		return nil, err
 	}
@@ -97,6 +103,9 @@ func startAdmin(addr string, allowRemote bool, gatherer prometheus.Gatherer,
 		}
 		_, _ = io.WriteString(w, "ready\n")
 	})
+	for _, e := range extra {
+		mux.Handle(e.pattern, e.h)
+	}
 	a := &adminServer{
 		srv: &http.Server{
 			Handler:           mux,

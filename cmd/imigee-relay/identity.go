@@ -74,10 +74,8 @@ func loadIdentity(path string) (crypto.PrivKey, error) {
 	return key, nil
 }
 
-// createIdentity writes a new Ed25519 key to path with mode 0600. It writes
-// to a temporary file in the same directory, fsyncs it and links it into
-// place without replacing an existing file, so a crash never leaves a
-// truncated key and two concurrent inits cannot overwrite each other.
+// createIdentity writes a new Ed25519 key to path with mode 0600
+// (writeSecretFile: never a truncated or clobbered key).
 func createIdentity(path string) (crypto.PrivKey, error) {
 	if err := ensureDataDir(filepath.Dir(path)); err != nil {
 		return nil, err
@@ -90,32 +88,43 @@ func createIdentity(path string) (crypto.PrivKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("marshal identity: %w", err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".identity-*.tmp")
-	if err != nil {
+	if err := writeSecretFile(path, b); err != nil {
 		return nil, fmt.Errorf("write identity: %w", err)
+	}
+	return key, nil
+}
+
+// writeSecretFile writes b to path with mode 0600. It writes a temporary
+// file in the same directory, fsyncs it and links it into place without
+// replacing an existing file, so a crash never leaves a truncated key and
+// two concurrent inits cannot overwrite each other.
+func writeSecretFile(path string, b []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".key-*.tmp")
+	if err != nil {
+		return err
 	}
 	defer os.Remove(tmp.Name())
 	if err := tmp.Chmod(identityFileMode); err != nil {
 		tmp.Close()
-		return nil, fmt.Errorf("write identity: %w", err)
+		return err
 	}
 	if _, err := tmp.Write(b); err != nil {
 		tmp.Close()
-		return nil, fmt.Errorf("write identity: %w", err)
+		return err
 	}
 	if err := tmp.Sync(); err != nil {
 		tmp.Close()
-		return nil, fmt.Errorf("write identity: %w", err)
+		return err
 	}
 	if err := tmp.Close(); err != nil {
-		return nil, fmt.Errorf("write identity: %w", err)
+		return err
 	}
 	// Link (not rename) fails if path exists: never clobber a key.
 	if err := os.Link(tmp.Name(), path); err != nil {
-		return nil, fmt.Errorf("write identity: %w", err)
+		return err
 	}
 	syncDir(filepath.Dir(path))
-	return key, nil
+	return nil
 }
 
 // syncDir fsyncs a directory so a new entry in it survives a crash. Errors

@@ -33,6 +33,8 @@ func commands() []command {
 		{"run", "start the relay (works without a config file)", cmdRun},
 		{"version", "print the version and exit", cmdVersion},
 		{"healthcheck", "exit 0 if the relay's admin /healthz answers OK (for Docker)", cmdHealthcheck},
+		{"contacts-key", "print the contact-matching OPRF public key to publish", cmdContactsKey},
+		{"analytics-key", "print the analytics collector public key to publish", cmdAnalyticsKey},
 		{"compact", "rewrite the database file to reclaim disk (relay must be stopped)", cmdCompact},
 	}
 }

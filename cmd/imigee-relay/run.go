@@ -29,6 +29,7 @@ type runFlags struct {
 	logFormat        *string
 	logLevel         *string
 	retention        *time.Duration
+	epoch            *int
 	shutdownTimeout  *time.Duration
 	listen           stringList
 	peers            stringList
@@ -47,6 +48,7 @@ func addRunFlags(fs *flag.FlagSet) *runFlags {
 	f.logFormat = fs.String("log-format", "", "log `format`: text or json (default text)")
 	f.logLevel = fs.String("log-level", "", "log `level`: debug, info, warn or error (default info)")
 	f.retention = fs.Duration("retention", 0, "delete unacknowledged blobs after this `duration`; may only lower the 30-day maximum (720h)")
+	f.epoch = fs.Int("epoch", 0, "rendezvous epoch length in `seconds` that phones use, the only one accepted (60 to 86400; default 600)")
 	f.shutdownTimeout = fs.Duration("shutdown-timeout", 0, "on SIGTERM, wait at most this `duration` for in-flight puts (default 30s)")
 	fs.Var(&f.listen, "listen", "libp2p listen `multiaddr`; repeat for several (replaces the config's list)")
 	fs.Var(&f.peers, "peer", "`multiaddr` (with /p2p/ID) of another relay of this network to gossip rendezvous with; repeatable")
@@ -95,6 +97,9 @@ func (f *runFlags) resolve(fs *flag.FlagSet) (fileConfig, error) {
 	}
 	if flagWasSet(fs, "shutdown-timeout") {
 		c.ShutdownTimeout = relay.Duration(*f.shutdownTimeout)
+	}
+	if flagWasSet(fs, "epoch") {
+		c.Rendezvous.EpochSeconds = uint32(*f.epoch)
 	}
 	if flagWasSet(fs, "retention") {
 		if *f.retention > maxRetention {
@@ -181,6 +186,21 @@ func runRelay(ctx context.Context, stopSignals func(), c fileConfig, log *slog.L
 	}
 	rc := c.Config
 	rc.Identity = key
+	if p := c.contactKeyPath(); p != "" {
+		ck, created, err := loadOrCreateContactKey(p)
+		if err != nil {
+			return err
+		}
+		if created {
+			log.Info("created a contact-matching key", "file", p)
+		}
+		rc.Contacts.Key = ck
+	}
+	if rc.Analytics.Role != "" {
+		if err := loadAnalyticsKeys(&c, &rc.Analytics, log); err != nil {
+			return err
+		}
+	}
 	rc.Logger = log
 	r, err := relay.New(rc)
 	if err != nil {
@@ -201,7 +221,8 @@ func runRelay(ctx context.Context, stopSignals func(), c fileConfig, log *slog.L
 	}
 	var admin *adminServer
 	if c.Admin.Addr != "" {
-		admin, err = startAdmin(c.Admin.Addr, c.Admin.AllowRemote, gatherers, r.Ready, log)
+		admin, err = startAdmin(c.Admin.Addr, c.Admin.AllowRemote, gatherers, r.Ready, log,
+			adminRoute{"GET /analytics", r.AnalyticsHandler()})
 		if err != nil {
 			return err
 		}

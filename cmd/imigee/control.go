@@ -79,6 +79,9 @@ type eventJSON struct {
 	Total  int64  `json:"total,omitempty"`
 	Err    string `json:"err,omitempty"`
 	Via    string `json:"via,omitempty"` // direct, circuit or mailbox
+	// Handle: contact_match, the contact's handle as the local address
+	// book has it (this device's own data, shown to its user only).
+	Handle string `json:"handle,omitempty"`
 }
 
 // handlerFunc answers one request. A nil result is sent as no result.

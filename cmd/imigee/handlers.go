@@ -81,7 +81,13 @@ func (d *daemon) handle(ctx context.Context, r *request) (any, error) {
 	default:
 	}
 	n := d.n
+	if res, ok, err := d.handleContacts(ctx, r); ok {
+		return res, err
+	}
 	switch r.Cmd {
+	case "analytics-show":
+		pv := n.AnalyticsPreview()
+		return analyticsResult{Enabled: pv != nil, Today: pv}, nil
 	case "id":
 		return idResult{ID: n.ID()}, nil
 	case "invite":

@@ -62,6 +62,12 @@ func commands() []command {
 		{"auto-accept", "auto-accept [-data-dir DIR] FRIEND on|off", "accept everything a friend shares without asking", aboutAutoAccept, cmdAutoAccept},
 		{"policy", "policy [-data-dir DIR] ask|nearby", "choose who gets shares made without -to", aboutPolicy, cmdPolicy},
 		{"quiet", "quiet [-data-dir DIR] [LAT LNG RADIUS-M | remove ZONE]", "list, add or remove quiet zones: places where you are never announced", aboutQuiet, cmdQuiet},
+		{"handle", "handle [-data-dir DIR] set HANDLE...", "claim your phone number and handles (kept on this device)", aboutHandle, cmdHandle},
+		{"contacts", "contacts [-data-dir DIR] import FILE.vcf | sync", "find friends among your contacts (mutual, blinded)", aboutContacts, cmdContacts},
+		{"matches", "matches [-data-dir DIR]", "list link proposals from your contacts", aboutMatches, cmdMatches},
+		{"accept-match", "accept-match [-data-dir DIR] MATCH", "accept a link proposal", aboutAcceptMatch, cmdAnswerMatch(true)},
+		{"reject-match", "reject-match [-data-dir DIR] MATCH", "decline a link proposal", aboutAcceptMatch, cmdAnswerMatch(false)},
+		{"analytics", "analytics [-data-dir DIR] show", "show what today's anonymous analytics report would contain", aboutAnalytics, cmdAnalytics},
 		{"forget", "forget [-data-dir DIR] [-yes]", "erase this identity from every relay and wipe the data directory", aboutForget, cmdForget},
 	}
 }

@@ -41,6 +41,10 @@ type runFlags struct {
 	autoAccept bool
 	mdns       bool
 	logLevel   string
+	region     string
+	anLeader   string
+	anKeys     string
+	platform   string
 }
 
 func cmdRun(e *env) int {
@@ -52,6 +56,9 @@ func cmdRun(e *env) int {
 	fs.BoolVar(&rf.autoAccept, "auto-accept", false, "accept everything every friend shares, without asking (sets it for each friend)")
 	fs.BoolVar(&rf.mdns, "mdns", false, "also find friends on the local network (mDNS)")
 	fs.StringVar(&rf.logLevel, "log-level", "warn", "log `level` on stderr: debug, info, warn or error")
+	fs.StringVar(&rf.anLeader, "analytics-leader", "", "turn anonymous analytics on: the leader collector's `multiaddr` (with -analytics-keys)")
+	fs.StringVar(&rf.anKeys, "analytics-keys", "", "the two collectors' public keys, `LEADERHEX,HELPERHEX` (imigee-relay analytics-key on each)")
+	fs.StringVar(&rf.region, "region", "", "default `country` (ISO code, e.g. FR) of phone numbers written without +")
 	if _, code, ok := parseFlags(fs, e.args, 0, 0); !ok {
 		return code
 	}
@@ -82,6 +89,7 @@ type daemon struct {
 	forgot  chan struct{} // closed after a successful forget: run exits
 	once    sync.Once
 	autoAcc bool
+	region  string // default country of phone numbers (contacts)
 }
 
 func runNode(ctx context.Context, e *env, cf *commonFlags, rf *runFlags, log *slog.Logger) error {
@@ -107,8 +115,12 @@ func runNode(ctx context.Context, e *env, cf *commonFlags, rf *runFlags, log *sl
 		return err
 	}
 	defer os.Remove(sock)
+	an, err := analyticsConfig(rf)
+	if err != nil {
+		return err
+	}
 	d := &daemon{dataDir: cf.dataDir, hub: newHub(), out: &eventPrinter{w: e.stdout, json: cf.json},
-		forgot: make(chan struct{}), autoAcc: rf.autoAccept}
+		forgot: make(chan struct{}), autoAcc: rf.autoAccept, region: rf.region}
 	n, err := node.New(node.Config{
 		DataDir:      cf.dataDir,
 		StoreKey:     key,
@@ -118,6 +130,8 @@ func runNode(ctx context.Context, e *env, cf *commonFlags, rf *runFlags, log *sl
 		Logger:       log,
 		Events:       d,
 		EnableMDNS:   rf.mdns,
+		Contacts:     node.ContactsConfig{Region: rf.region},
+		Analytics:    an,
 	})
 	if err != nil {
 		ln.Close()
@@ -157,7 +171,7 @@ func runNode(ctx context.Context, e *env, cf *commonFlags, rf *runFlags, log *sl
 // -auto-accept to newly linked friends.
 func (d *daemon) OnEvent(ev *node.Event) {
 	j := eventJSON{Time: time.Now().UTC().Format(time.RFC3339Nano), Event: ev.Kind, Friend: ev.FriendID,
-		Item: ev.ItemID, Type: ev.Type, Text: ev.Text, Path: ev.Path, Done: ev.Done, Total: ev.Total, Err: ev.Err, Via: ev.Via}
+		Item: ev.ItemID, Type: ev.Type, Text: ev.Text, Path: ev.Path, Done: ev.Done, Total: ev.Total, Err: ev.Err, Via: ev.Via, Handle: ev.Handle}
 	if ev.Kind == node.EventFriendLinked && d.autoAcc && d.n != nil {
 		_ = d.n.SetAutoAccept(ev.FriendID, true)
 	}
@@ -226,6 +240,8 @@ func describeEvent(ev eventJSON) string {
 		return fmt.Sprintf("friend %s likes item %s", f, short(oneLine(ev.Text)))
 	case node.EventMessage:
 		return fmt.Sprintf("message from %s: %s", f, oneLine(ev.Text))
+	case node.EventContactMatch:
+		return fmt.Sprintf("your contact %s (%s) is on Imigee and has you too — imigee accept-match %s | imigee reject-match %s", oneLine(ev.Text), oneLine(ev.Handle), ev.Item, ev.Item)
 	}
 	return fmt.Sprintf("%s %s %s", ev.Event, f, it)
 }

@@ -36,9 +36,10 @@ const (
 	Settings = "settings" // share policy, quiet zones, auto-accept
 	Retry    = "retry"    // per item and friend: attempts and next try
 	Relays   = "relays"   // per relay: last successful mailbox fetch
+	Contacts = "contacts" // contact matching: pair records and link proposals (node/contactmatch.go)
 )
 
-var allBuckets = []string{Meta, Friends, Outbox, Inbox, Incoming, Seen, Settings, Retry, Relays}
+var allBuckets = []string{Meta, Friends, Outbox, Inbox, Incoming, Seen, Settings, Retry, Relays, Contacts}
 
 // Sentinel errors callers branch on.
 var (

@@ -286,7 +286,10 @@ func (c *Client) roundTrip(ctx context.Context, rs *reqStream, req *pb.MailboxRe
 		return nil, false, ErrBadResponse
 	}
 	if resp.Error != nil {
-		return nil, true, protocol.FromPB(resp.Error)
+		// After RATE_LIMITED the stream is dropped, not pooled: the relay
+		// voided its challenges, and a fresh stream after the caller's
+		// back-off starts clean.
+		return nil, resp.Error.Code != pb.ErrorCode_RATE_LIMITED, protocol.FromPB(resp.Error)
 	}
 	return resp, true, nil
 }
@@ -305,7 +308,7 @@ func (c *Client) do(ctx context.Context, req *pb.MailboxRequest) (*pb.MailboxRes
 		}
 		resp, ok, err := c.roundTrip(ctx, rs, req)
 		c.put(rs, ok)
-		if ok || !pooled || try > 0 || ctx.Err() != nil {
+		if ok || !pooled || try > 0 || ctx.Err() != nil || errors.Is(err, protocol.ErrRateLimited) {
 			return resp, err
 		}
 	}
@@ -333,7 +336,7 @@ func (c *Client) doAuthed(ctx context.Context, mk func(challenge []byte) *pb.Mai
 		c.put(rs, ok)
 		// Retry only when the stream broke at the challenge: after it, the
 		// relay may have acted on the request.
-		if challenged || !pooled || try > 0 || ctx.Err() != nil {
+		if challenged || !pooled || try > 0 || ctx.Err() != nil || errors.Is(err, protocol.ErrRateLimited) {
 			return resp, err
 		}
 	}

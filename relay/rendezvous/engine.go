@@ -50,6 +50,10 @@ type Config struct {
 	// Skew is how far outside its own interval an epoch is still accepted,
 	// and how long after its end its entries live. Default DefaultSkew (60 s).
 	Skew time.Duration
+	// EpochSeconds, if not 0, is the only epoch length accepted: a client
+	// cannot spread announcements over many lengths to multiply its
+	// budget. 0 accepts every length in [MinEpochSeconds, MaxEpochSeconds].
+	EpochSeconds uint32
 	// MaxEntries caps token entries in memory. Default DefaultMaxEntries.
 	MaxEntries int
 	// MaxRecordBytes caps sealed-record bytes in memory. Default
@@ -148,11 +152,43 @@ type epochIndex struct {
 // multiply its budget by opening more sessions (the relay uses one group
 // per connection). Its zero value is not usable; see NewGroup.
 type Group struct {
-	counts map[epochKey]int // guarded by Engine.mu
+	// guarded by Engine.mu
+	counts map[epochKey]int
+	total  int // entries held across all epochs and epoch lengths
+
+	limit  int    // cap on total; 0 = none
+	parent *Group // the source this group's connection comes from, or nil
 }
 
 // NewGroup returns an empty budget group.
 func NewGroup() *Group { return &Group{counts: make(map[epochKey]int)} }
+
+// NewLimitedGroup returns a group whose live entries, across all epochs,
+// are capped at limit (0 = no cap) and also count against parent's cap (a
+// parent is typically shared by the connections of one source address).
+// Announces beyond either cap fail with ErrBudget.
+func NewLimitedGroup(limit int, parent *Group) *Group {
+	g := NewGroup()
+	g.limit, g.parent = limit, parent
+	return g
+}
+
+// Held returns the entries g holds (tests, metrics).
+func (e *Engine) Held(g *Group) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return g.total
+}
+
+// room reports whether g (and its parent) can take n more entries.
+func (g *Group) room(n int) bool {
+	for ; g != nil; g = g.parent {
+		if g.limit > 0 && g.total+n > g.limit {
+			return false
+		}
+	}
+	return true
+}
 
 // Session is one announcer: a client stream at this relay, or a remote
 // session learnt by gossip. Its zero value is not usable; see NewSession.
@@ -228,6 +264,9 @@ func (s *Session) charge(k epochKey, n int) {
 	} else {
 		delete(s.group.counts, k)
 	}
+	for g := s.group; g != nil; g = g.parent {
+		g.total += n
+	}
 }
 
 // Accepts reports whether an epoch of that length is inside the window at
@@ -235,6 +274,9 @@ func (s *Session) charge(k epochKey, n int) {
 // end.
 func (e *Engine) Accepts(epochSeconds uint32, epoch uint64) error {
 	if epochSeconds < MinEpochSeconds || epochSeconds > MaxEpochSeconds {
+		return ErrBadEpoch
+	}
+	if e.cfg.EpochSeconds != 0 && epochSeconds != e.cfg.EpochSeconds {
 		return ErrBadEpoch
 	}
 	now := e.cfg.Now()
@@ -308,6 +350,10 @@ func (e *Engine) AnnounceShared(s *Session, epochSeconds uint32, epoch uint64, s
 	if used := s.budgetUsed(k); used+newTok > e.cfg.TokenBudget {
 		e.st.Refused++
 		return 0, nil, nil, fmt.Errorf("rendezvous: %d tokens in epoch (budget %d): %w", used+newTok, e.cfg.TokenBudget, ErrBudget)
+	}
+	if s.group != nil && !s.group.room(newTok) {
+		e.st.Refused++
+		return 0, nil, nil, fmt.Errorf("rendezvous: live entries of this connection or source: %w", ErrBudget)
 	}
 	if e.entries+newTok > e.cfg.MaxEntries || e.recBytes+recBytes > e.cfg.MaxRecordBytes {
 		e.st.Refused++

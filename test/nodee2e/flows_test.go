@@ -300,7 +300,7 @@ func TestNodeFlows(t *testing.T) {
 			shortNeedles = append(shortNeedles, strconv.FormatFloat(p[0], 'f', 3, 64), strconv.FormatFloat(p[1], 'f', 3, 64))
 		}
 		allowed := map[string]bool{"time": true, "event": true, "id": true, "friend": true, "item": true,
-			"type": true, "text": true, "path": true, "done": true, "total": true, "err": true, "via": true}
+			"type": true, "text": true, "path": true, "done": true, "total": true, "err": true, "via": true, "handle": true}
 		lines := 0
 		for _, n := range []*nodeProc{w.alice, w.bob, w.carol} {
 			for _, l := range n.allLines() {

@@ -47,7 +47,7 @@ type relayProc struct {
 func startRelay(t *testing.T, dir string) *relayProc {
 	t.Helper()
 	p, err := e2e.StartLog(filepath.Join(dir, "relay.log"), relayBin, "run", "-data-dir", filepath.Join(dir, "relay"),
-		"-listen", "/ip4/127.0.0.1/udp/0/quic-v1", "-listen", "/ip4/127.0.0.1/tcp/0", "-admin", "127.0.0.1:0")
+		"-listen", "/ip4/127.0.0.1/udp/0/quic-v1", "-listen", "/ip4/127.0.0.1/tcp/0", "-admin", "127.0.0.1:0", "-epoch", "60")
 	if err != nil {
 		t.Fatal(err)
 	}

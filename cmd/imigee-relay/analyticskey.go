@@ -1,0 +1,132 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/crypto/curve25519"
+
+	"github.com/imigee/imigee/relay"
+)
+
+// keyCommandFlags adds -config and -data-dir to a key-printing command and
+// returns the loader of the resulting config (defaults, the file, then the
+// flag).
+func keyCommandFlags(fset *flag.FlagSet, key string) func() (fileConfig, error) {
+	cfgPath := fset.String("config", "", "config `file` to read data_dir and "+key+" from")
+	dataDir := fset.String("data-dir", "", "data `directory` (overrides the config)")
+	return func() (fileConfig, error) {
+		c := defaultFileConfig()
+		if *cfgPath != "" {
+			var err error
+			if c, err = loadConfigFile(*cfgPath); err != nil {
+				return c, err
+			}
+		}
+		if *dataDir != "" {
+			c.DataDir = *dataDir
+		}
+		return c, nil
+	}
+}
+
+// dataPath resolves a key file name against DataDir.
+func (c *fileConfig) dataPath(p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(c.DataDir, p)
+}
+
+// loadOrCreateSecret reads a 32-byte secret file (refusing one others can
+// read), making it on first use.
+func loadOrCreateSecret(path string) (*[32]byte, bool, error) {
+	var k [32]byte
+	fi, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		if _, err := rand.Read(k[:]); err != nil {
+			return nil, false, err
+		}
+		if err := ensureDataDir(filepath.Dir(path)); err != nil {
+			return nil, false, err
+		}
+		if err := writeSecretFile(path, k[:]); err != nil {
+			return nil, false, fmt.Errorf("write %s: %w", path, err)
+		}
+		return &k, true, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return nil, false, fmt.Errorf("key %s (mode %04o): %w; run: chmod 600 %s", path, fi.Mode().Perm(), errIdentityPerm, path)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, false, err
+	}
+	if len(b) != 32 {
+		return nil, false, fmt.Errorf("key %s: %d bytes, want 32", path, len(b))
+	}
+	copy(k[:], b)
+	return &k, false, nil
+}
+
+// loadAnalyticsKeys loads (or makes) the collector's box key and the
+// verify key shared with its partner.
+func loadAnalyticsKeys(c *fileConfig, a *relay.AnalyticsConfig, log *slog.Logger) error {
+	priv, created, err := loadOrCreateSecret(c.dataPath(a.KeyFile))
+	if err != nil {
+		return fmt.Errorf("analytics key: %w", err)
+	}
+	if created {
+		log.Info("created an analytics collector key", "file", c.dataPath(a.KeyFile))
+	}
+	pub, err := curve25519.X25519(priv[:], curve25519.Basepoint)
+	if err != nil {
+		return err
+	}
+	a.BoxPriv, a.BoxPub = priv, (*[32]byte)(pub)
+	vk, created, err := loadOrCreateSecret(c.dataPath(a.VerifyKeyFile))
+	if err != nil {
+		return fmt.Errorf("analytics verify key: %w", err)
+	}
+	if created {
+		log.Warn("created an analytics verify key: copy the same file to the partner collector", "file", c.dataPath(a.VerifyKeyFile))
+	}
+	a.VerifyKey = vk
+	return nil
+}
+
+func cmdAnalyticsKey(args []string, stdout, stderr io.Writer) int {
+	fset := newFlagSet("analytics-key", "analytics-key [-config FILE | -data-dir DIR]", `
+Print this collector's analytics public key (hex), creating the key file on
+first use. Publish it, with the collector's role, in the network
+configuration phones use: they seal each report share to it.`, stderr)
+	load := keyCommandFlags(fset, "analytics.key_file")
+	if code, ok := parseFlags(fset, args); !ok {
+		return code
+	}
+	c, err := load()
+	if err != nil {
+		return fail(stderr, "analytics-key", err)
+	}
+	priv, _, err := loadOrCreateSecret(c.dataPath(c.Analytics.KeyFile))
+	if err != nil {
+		return fail(stderr, "analytics-key", err)
+	}
+	pub, err := curve25519.X25519(priv[:], curve25519.Basepoint)
+	if err != nil {
+		return fail(stderr, "analytics-key", err)
+	}
+	fmt.Fprintln(stdout, hex.EncodeToString(pub))
+	return exitOK
+}

@@ -1,0 +1,170 @@
+package node
+
+// Anonymous analytics (DESIGN.md P13; node/analytics). Off by default:
+// when off nothing is counted and nothing is sent. When on, the node counts
+// events by kind (never their IDs, names or contents) per day and, once a
+// day at a random time, sends the finished days' reports from a one-off
+// transport identity to the network's leader collector.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/imigee/imigee/node/analytics"
+	"github.com/imigee/imigee/node/localstore"
+	"github.com/imigee/imigee/protocol"
+)
+
+// AnalyticsConfig configures anonymous analytics.
+type AnalyticsConfig struct {
+	// Enabled turns counting and the daily report on. Default off.
+	Enabled bool
+	// Leader is the leader collector's multiaddr ending in /p2p/ID.
+	Leader string
+	// LeaderKey and HelperKey are the collectors' 32-byte X25519 public
+	// keys, from the network configuration.
+	LeaderKey, HelperKey []byte
+	// Platform is "android", "ios" or "desktop" (one-hot in the report).
+	Platform string
+}
+
+// ErrAnalyticsOff: SendAnalytics while analytics are off (nothing sent).
+var ErrAnalyticsOff = errors.New("node: analytics are off")
+
+const settingAnalytics = "analytics-counters"
+
+func (n *Node) openAnalytics() {
+	if !n.cfg.Analytics.Enabled {
+		return
+	}
+	saved := map[uint32][]uint64{}
+	_ = n.getJSON(localstore.Settings, settingAnalytics, &saved)
+	n.an = analytics.NewCounters(saved)
+}
+
+func (n *Node) analyticsDay() uint32 { return uint32(n.cfg.Now().Unix() / 86400) }
+
+// countEvent turns an event into counts: its kind, item type and path
+// only.
+func (n *Node) countEvent(e *Event) {
+	if n.an == nil {
+		return
+	}
+	var fields []string
+	switch e.Kind {
+	case EventItemReceived:
+		fields = append(fields, "received_"+e.Type, "accepted")
+	case EventMessage:
+		fields = append(fields, "received_message")
+	case EventLike:
+		fields = append(fields, "received_like")
+	case EventItemOffered:
+		fields = append(fields, "offered")
+	case EventDelivered:
+		fields = append(fields, "shared_"+e.Type, "delivered_"+e.Via)
+	case EventDeliveryFailed:
+		fields = append(fields, "delivery_failed")
+		if e.Err == FailRejected {
+			fields = append(fields, "rejected")
+		}
+	case EventFriendNearby:
+		fields = append(fields, "friend_nearby")
+	case EventFriendLinked:
+		fields = append(fields, "friend_linked")
+	case EventContactMatch:
+		fields = append(fields, "contact_match")
+	}
+	if len(fields) == 0 {
+		return
+	}
+	day := n.analyticsDay()
+	for _, f := range fields {
+		_ = n.an.Add(day, f, 1) // an unknown type or path is not counted
+	}
+	_ = n.putJSON(localstore.Settings, settingAnalytics, n.an.Snapshot())
+}
+
+// CountCrash counts one crash caught at the mobile boundary (its kind
+// only: no signature text leaves the device in this schema).
+func (n *Node) CountCrash() {
+	if n.an != nil {
+		_ = n.an.Add(n.analyticsDay(), "crash", 1)
+		_ = n.putJSON(localstore.Settings, settingAnalytics, n.an.Snapshot())
+	}
+}
+
+// AnalyticsPreview returns what today's report would contain, field by
+// field (nil when analytics are off): the user can see everything sent.
+func (n *Node) AnalyticsPreview() map[string]uint64 {
+	if n.an == nil {
+		return nil
+	}
+	vals := n.reportValues(n.analyticsDay())
+	out := make(map[string]uint64, len(vals))
+	for i, f := range protocol.AnalyticsFields {
+		out[f] = vals[i]
+	}
+	return out
+}
+
+func (n *Node) reportValues(day uint32) []uint64 {
+	vals := n.an.Values(day)
+	if p := n.cfg.Analytics.Platform; p != "" {
+		for i, f := range protocol.AnalyticsFields {
+			if f == "platform_"+p {
+				vals[i] = 1
+			}
+		}
+	}
+	return vals
+}
+
+// SendAnalytics sends the report of every finished day not yet sent, each
+// from its own one-off transport identity, and returns how many were
+// taken. With analytics off it sends nothing and returns ErrAnalyticsOff.
+func (n *Node) SendAnalytics(ctx context.Context) (int, error) {
+	if n.an == nil {
+		return 0, ErrAnalyticsOff
+	}
+	a := n.cfg.Analytics
+	if len(a.LeaderKey) != 32 || len(a.HelperKey) != 32 || a.Leader == "" {
+		return 0, fmt.Errorf("node: analytics collectors not configured: %w", ErrBadArgument)
+	}
+	col := analytics.Collectors{Leader: a.Leader, LeaderKey: (*[32]byte)(a.LeaderKey), HelperKey: (*[32]byte)(a.HelperKey)}
+	today, sent := n.analyticsDay(), 0
+	for _, day := range n.an.Days() {
+		if day >= today {
+			continue
+		}
+		rep, err := analytics.Build(day, n.reportValues(day), col)
+		if err != nil {
+			return sent, err
+		}
+		if err := analytics.Send(ctx, rep, a.Leader); err != nil {
+			return sent, err
+		}
+		n.an.Forget(day)
+		sent++
+	}
+	return sent, n.putJSON(localstore.Settings, settingAnalytics, n.an.Snapshot())
+}
+
+// analyticsLoop sends the finished days once a day at a random time of the
+// day (real time), until the node stops.
+func (n *Node) analyticsLoop(ctx context.Context) {
+	for {
+		now := n.cfg.Now()
+		next := now.Truncate(24 * time.Hour).Add(24*time.Hour + time.Duration(rand.Int64N(int64(20*time.Hour))))
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(next.Sub(now)):
+		}
+		if _, err := n.SendAnalytics(ctx); err != nil && !errors.Is(err, ErrAnalyticsOff) {
+			n.log.Debug("analytics report not sent", "err", err)
+		}
+	}
+}

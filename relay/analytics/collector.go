@@ -1,0 +1,532 @@
+// Package analytics is a relay's role as an analytics collector (DESIGN.md
+// P13): the leader takes phones' reports (/imigee/analytics/1), keeps them
+// sealed in bbolt until their day is over, then checks them together with
+// the helper (/imigee/analytics-agg/1: Prio3 prep shares, crypto/report.go)
+// and adds the valid ones to a per-day sum; the reports are deleted once
+// summed. A day is published — the two sums combined into totals — only
+// when at least MinBatch reports were summed, and each collector enforces
+// that minimum on its own. A collector's stored data is sealed shares and
+// sums of shares: each alone is uniformly random.
+//
+// # Concurrency
+//
+// Collector is safe for concurrent use: bbolt serialises writers; mu guards
+// the rate counters. Aggregation (RunDue) is driven by one caller (the
+// relay's background loop); stream handlers run on libp2p's goroutines and
+// answer one request per stream.
+package analytics
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/imigee/imigee/crypto"
+	"github.com/imigee/imigee/protocol"
+	"github.com/imigee/imigee/protocol/pb"
+)
+
+// Roles.
+const (
+	Leader = "leader"
+	Helper = "helper"
+)
+
+// Config configures a Collector. Zero values take the defaults given.
+type Config struct {
+	// Role is Leader or Helper.
+	Role string
+	// BoxPub and BoxPriv are this collector's X25519 key: phones seal its
+	// share to BoxPub.
+	BoxPub, BoxPriv *[32]byte
+	// VerifyKey is the secret both collectors share to check proofs.
+	VerifyKey [crypto.ReportVerifyKeySize]byte
+	// MinBatch is the fewest reports a published day may sum. Default 100;
+	// below 2 is refused.
+	MinBatch int
+	// ReportsPerPrefixDay caps reports per address prefix per day at the
+	// leader. Default 64.
+	ReportsPerPrefixDay int
+	// MaxReportsPerDay caps the reports kept for one day. Default 5,000,000.
+	MaxReportsPerDay int
+	// Grace is how long after a day ends reports for it are still taken
+	// (phones report at a random time of the next day). Default 26 h.
+	Grace time.Duration
+	// Now is the clock. nil = time.Now.
+	Now func() time.Time
+	// NoSync skips fsync (tests).
+	NoSync bool
+}
+
+func (c *Config) defaults() error {
+	if c.MinBatch == 0 {
+		c.MinBatch = 100
+	}
+	if c.ReportsPerPrefixDay == 0 {
+		c.ReportsPerPrefixDay = 64
+	}
+	if c.MaxReportsPerDay == 0 {
+		c.MaxReportsPerDay = 5_000_000
+	}
+	if c.Grace == 0 {
+		c.Grace = 26 * time.Hour
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	switch {
+	case c.Role != Leader && c.Role != Helper:
+		return fmt.Errorf("analytics: role %q (want leader or helper)", c.Role)
+	case c.BoxPub == nil || c.BoxPriv == nil:
+		return errors.New("analytics: no box key")
+	case c.MinBatch < 2:
+		return fmt.Errorf("analytics: min batch %d below 2", c.MinBatch)
+	}
+	return nil
+}
+
+// Result is one published day.
+type Result struct {
+	Day    uint32            `json:"day"`
+	Date   string            `json:"date"`
+	Count  uint64            `json:"reports"`
+	Totals map[string]uint64 `json:"totals"`
+}
+
+// Stream is what the handlers need from a libp2p stream.
+type Stream interface {
+	io.ReadWriter
+	SetDeadline(time.Time) error
+}
+
+// Call sends one AggRequest to the partner collector and returns its answer.
+type Call func(ctx context.Context, req *pb.AggRequest) (*pb.AggResponse, error)
+
+// Collector is one collector.
+type Collector struct {
+	cfg Config
+	v   *crypto.ReportVDAF
+	db  *bolt.DB
+
+	mu     sync.Mutex // guards day and perPfx
+	day    int64
+	perPfx map[string]int
+}
+
+var (
+	bReports   = []byte("reports")   // day(4) ‖ nonce → encoded AnalyticsReport (leader)
+	bSeen      = []byte("seen")      // day(4) ‖ nonce → 1 (helper: each report summed once)
+	bSums      = []byte("sums")      // day(4) → count(8) ‖ sum share
+	bPublished = []byte("published") // day(4) → Result JSON
+	bCounts    = []byte("counts")    // day(4) → reports taken (8), for MaxReportsPerDay
+)
+
+// New opens the collector's database at path.
+func New(cfg Config, path string) (*Collector, error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	v, err := crypto.NewReportVDAF(uint(len(protocol.AnalyticsFields)), protocol.AnalyticsBits)
+	if err != nil {
+		return nil, err
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second, NoSync: cfg.NoSync})
+	if err != nil {
+		return nil, fmt.Errorf("analytics: open %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bReports, bSeen, bSums, bPublished, bCounts} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("analytics: init: %w", err)
+	}
+	return &Collector{cfg: cfg, v: v, db: db, perPfx: map[string]int{}}, nil
+}
+
+// Close closes the database.
+func (c *Collector) Close() error { return c.db.Close() }
+
+func dayKey(day uint32) []byte { return binary.BigEndian.AppendUint32(nil, day) }
+
+func today(now time.Time) uint32 { return uint32(now.Unix() / 86400) }
+
+// ServeReport (leader) reads one report, stores it and acks. A report is
+// taken for today or a past day still within Grace, once per nonce.
+func (c *Collector) ServeReport(st Stream, prefix string) {
+	_ = st.SetDeadline(time.Now().Add(30 * time.Second))
+	var m pb.AnalyticsReport
+	ack := func(code pb.ErrorCode, detail string) {
+		a := &pb.AnalyticsAck{}
+		if code != pb.ErrorCode_OK {
+			a.Error = &pb.Error{Code: code, Detail: detail}
+		}
+		_ = protocol.WriteMsg(st, a)
+	}
+	if err := protocol.ReadAnalyticsReport(st, &m); err != nil {
+		ack(protocol.Code(err), "bad report")
+		return
+	}
+	if c.cfg.Role != Leader {
+		ack(pb.ErrorCode_UNSUPPORTED, "not the leader collector")
+		return
+	}
+	now := c.cfg.Now()
+	dayEnd := time.Unix(int64(m.Day+1)*86400, 0)
+	if m.Day > today(now) || now.After(dayEnd.Add(c.cfg.Grace)) {
+		ack(pb.ErrorCode_STALE, "day not open for reports")
+		return
+	}
+	if !c.allow(prefix) {
+		ack(pb.ErrorCode_RATE_LIMITED, "reports per day exceeded")
+		return
+	}
+	b, _ := proto.Marshal(&m)
+	err := c.db.Update(func(tx *bolt.Tx) error {
+		rb, cb := tx.Bucket(bReports), tx.Bucket(bCounts)
+		k := append(dayKey(m.Day), m.Nonce...)
+		if rb.Get(k) != nil {
+			return nil // a repeat changes nothing
+		}
+		var n uint64
+		if v := cb.Get(dayKey(m.Day)); len(v) == 8 {
+			n = binary.BigEndian.Uint64(v)
+		}
+		if n >= uint64(c.cfg.MaxReportsPerDay) {
+			return errFull
+		}
+		if err := cb.Put(dayKey(m.Day), binary.BigEndian.AppendUint64(nil, n+1)); err != nil {
+			return err
+		}
+		return rb.Put(k, b)
+	})
+	switch {
+	case errors.Is(err, errFull):
+		ack(pb.ErrorCode_QUOTA_EXCEEDED, "day full")
+	case err != nil:
+		ack(pb.ErrorCode_INTERNAL, "store")
+	default:
+		ack(pb.ErrorCode_OK, "")
+	}
+}
+
+var errFull = errors.New("analytics: day full")
+
+func (c *Collector) allow(prefix string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	d := c.cfg.Now().Unix() / 86400
+	if d != c.day {
+		c.day, c.perPfx = d, map[string]int{}
+	}
+	if c.perPfx[prefix] >= c.cfg.ReportsPerPrefixDay {
+		return false
+	}
+	c.perPfx[prefix]++
+	return true
+}
+
+// RunDue (leader) sums and publishes every day whose report window has
+// closed: it checks the day's reports with the helper in batches, adds the
+// valid ones to the day's sum, deletes them, and publishes the day when it
+// has at least MinBatch reports.
+func (c *Collector) RunDue(ctx context.Context, call Call) error {
+	if c.cfg.Role != Leader {
+		return nil
+	}
+	now := c.cfg.Now()
+	var due []uint32
+	_ = c.db.View(func(tx *bolt.Tx) error {
+		var last uint32
+		cur := tx.Bucket(bReports).Cursor()
+		for k, _ := cur.First(); k != nil; k, _ = cur.Next() {
+			d := binary.BigEndian.Uint32(k)
+			if d != last && now.After(time.Unix(int64(d+1)*86400, 0).Add(c.cfg.Grace)) {
+				due, last = append(due, d), d
+			}
+		}
+		return nil
+	})
+	for _, d := range due {
+		if err := c.sumDay(ctx, d, call); err != nil {
+			return err
+		}
+		if _, err := c.publish(ctx, d, call); err != nil && !errors.Is(err, ErrBelowMinimum) {
+			return err
+		}
+	}
+	return nil
+}
+
+// ErrBelowMinimum means a day summed fewer than MinBatch reports: it is
+// never published.
+var ErrBelowMinimum = errors.New("analytics: fewer reports than the minimum batch")
+
+func (c *Collector) sumDay(ctx context.Context, day uint32, call Call) error {
+	for {
+		var batch []*pb.AnalyticsReport
+		var keys [][]byte
+		_ = c.db.View(func(tx *bolt.Tx) error {
+			cur := tx.Bucket(bReports).Cursor()
+			for k, v := cur.Seek(dayKey(day)); k != nil && bytes.HasPrefix(k, dayKey(day)) && len(batch) < protocol.MaxAggItems; k, v = cur.Next() {
+				var m pb.AnalyticsReport
+				if proto.Unmarshal(v, &m) == nil {
+					batch = append(batch, &m)
+				}
+				keys = append(keys, bytes.Clone(k))
+			}
+			return nil
+		})
+		if len(keys) == 0 {
+			return nil
+		}
+		agg, err := c.loadSum(day)
+		if err != nil {
+			return err
+		}
+		preps := make([]*crypto.ReportPrep, len(batch))
+		items := make([]*pb.AggItem, 0, len(batch))
+		idx := make([]int, 0, len(batch))
+		for i, m := range batch {
+			share, err := crypto.OpenReportShare(m.LeaderShare, c.cfg.BoxPub, c.cfg.BoxPriv)
+			if err != nil {
+				continue
+			}
+			p, err := c.v.PrepInit(&c.cfg.VerifyKey, [16]byte(m.Nonce), 0, m.PublicShare, share)
+			if err != nil {
+				continue
+			}
+			preps[i] = p
+			items = append(items, &pb.AggItem{Nonce: m.Nonce, PublicShare: m.PublicShare, HelperShare: m.HelperShare, LeaderPrep: p.Share})
+			idx = append(idx, i)
+		}
+		if len(items) > 0 {
+			resp, err := call(ctx, &pb.AggRequest{Body: &pb.AggRequest_Prepare{Prepare: &pb.AggPrepare{Day: day, Items: items}}})
+			if err != nil {
+				return fmt.Errorf("analytics: prepare with the helper: %w", err)
+			}
+			if resp.Error != nil {
+				return fmt.Errorf("analytics: helper: %w", protocol.FromPB(resp.Error))
+			}
+			if len(resp.PrepMessages) != len(items) {
+				return fmt.Errorf("analytics: helper answered %d of %d items", len(resp.PrepMessages), len(items))
+			}
+			for j, msg := range resp.PrepMessages {
+				if len(msg) == 0 {
+					continue // rejected by the proof check
+				}
+				_ = agg.Finish(preps[idx[j]], msg)
+			}
+		}
+		if err := c.db.Update(func(tx *bolt.Tx) error {
+			if err := putSum(tx, day, agg); err != nil {
+				return err
+			}
+			rb := tx.Bucket(bReports)
+			for _, k := range keys {
+				if err := rb.Delete(k); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			return fmt.Errorf("analytics: store sum: %w", err)
+		}
+	}
+}
+
+func (c *Collector) loadSum(day uint32) (*crypto.ReportAgg, error) {
+	var out *crypto.ReportAgg
+	err := c.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bSums).Get(dayKey(day))
+		if v == nil {
+			out = c.v.NewAgg()
+			return nil
+		}
+		var err error
+		out, err = c.v.LoadAgg(v[8:], binary.BigEndian.Uint64(v))
+		return err
+	})
+	return out, err
+}
+
+func putSum(tx *bolt.Tx, day uint32, a *crypto.ReportAgg) error {
+	b, err := a.Bytes()
+	if err != nil {
+		return err
+	}
+	return tx.Bucket(bSums).Put(dayKey(day), append(binary.BigEndian.AppendUint64(nil, a.Count), b...))
+}
+
+func (c *Collector) publish(ctx context.Context, day uint32, call Call) (*Result, error) {
+	agg, err := c.loadSum(day)
+	if err != nil {
+		return nil, err
+	}
+	if agg.Count < uint64(c.cfg.MinBatch) {
+		return nil, ErrBelowMinimum
+	}
+	resp, err := call(ctx, &pb.AggRequest{Body: &pb.AggRequest_Collect{Collect: &pb.AggCollect{Day: day, Count: agg.Count}}})
+	if err != nil {
+		return nil, fmt.Errorf("analytics: collect from the helper: %w", err)
+	}
+	if resp.Error != nil {
+		return nil, fmt.Errorf("analytics: helper: %w", protocol.FromPB(resp.Error))
+	}
+	other, err := c.v.LoadAgg(resp.AggShare, resp.Count)
+	if err != nil {
+		return nil, err
+	}
+	totals, err := c.v.Unshard(agg, other)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Day: day, Date: time.Unix(int64(day)*86400, 0).UTC().Format("2006-01-02"), Count: agg.Count, Totals: map[string]uint64{}}
+	for i, f := range protocol.AnalyticsFields {
+		res.Totals[f] = totals[i]
+	}
+	b, _ := json.Marshal(res)
+	err = c.db.Update(func(tx *bolt.Tx) error {
+		if err := tx.Bucket(bPublished).Put(dayKey(day), b); err != nil {
+			return err
+		}
+		return tx.Bucket(bSums).Delete(dayKey(day))
+	})
+	return res, err
+}
+
+// ServeAgg (helper) answers one AggRequest from the leader.
+func (c *Collector) ServeAgg(st Stream) {
+	_ = st.SetDeadline(time.Now().Add(2 * time.Minute))
+	var req pb.AggRequest
+	if err := protocol.ReadAggRequest(st, &req); err != nil {
+		_ = protocol.WriteMsg(st, &pb.AggResponse{Error: protocol.ToPB(err)})
+		return
+	}
+	_ = protocol.WriteMsg(st, c.HandleAgg(&req))
+}
+
+// HandleAgg answers an AggRequest (helper).
+func (c *Collector) HandleAgg(req *pb.AggRequest) *pb.AggResponse {
+	if c.cfg.Role != Helper {
+		return &pb.AggResponse{Error: &pb.Error{Code: pb.ErrorCode_UNSUPPORTED, Detail: "not the helper collector"}}
+	}
+	switch b := req.Body.(type) {
+	case *pb.AggRequest_Prepare:
+		return c.prepare(b.Prepare)
+	case *pb.AggRequest_Collect:
+		return c.collect(b.Collect)
+	}
+	return &pb.AggResponse{Error: &pb.Error{Code: pb.ErrorCode_UNSUPPORTED, Detail: "unknown request"}}
+}
+
+// prepare checks each item (a nonce summed before is refused, so a leader
+// replaying a report cannot weight it), sums the valid ones and returns
+// the prep messages.
+func (c *Collector) prepare(p *pb.AggPrepare) *pb.AggResponse {
+	out := &pb.AggResponse{PrepMessages: make([][]byte, len(p.Items))}
+	agg, err := c.loadSum(p.Day)
+	if err != nil {
+		return &pb.AggResponse{Error: &pb.Error{Code: pb.ErrorCode_INTERNAL, Detail: "store"}}
+	}
+	err = c.db.Update(func(tx *bolt.Tx) error {
+		sb := tx.Bucket(bSeen)
+		for i, it := range p.Items {
+			k := append(dayKey(p.Day), it.Nonce...)
+			if sb.Get(k) != nil {
+				continue
+			}
+			share, err := crypto.OpenReportShare(it.HelperShare, c.cfg.BoxPub, c.cfg.BoxPriv)
+			if err != nil {
+				continue
+			}
+			prep, err := c.v.PrepInit(&c.cfg.VerifyKey, [16]byte(it.Nonce), 1, it.PublicShare, share)
+			if err != nil {
+				continue
+			}
+			msg, err := c.v.Combine(it.LeaderPrep, prep.Share)
+			if err != nil {
+				continue
+			}
+			if agg.Finish(prep, msg) != nil {
+				continue
+			}
+			out.PrepMessages[i] = msg
+			if err := sb.Put(k, []byte{1}); err != nil {
+				return err
+			}
+		}
+		return putSum(tx, p.Day, agg)
+	})
+	if err != nil {
+		return &pb.AggResponse{Error: &pb.Error{Code: pb.ErrorCode_INTERNAL, Detail: "store"}}
+	}
+	return out
+}
+
+// collect hands the day's sum to the leader when it holds at least
+// MinBatch reports and the leader's count agrees, then forgets the day
+// (the sum and the seen nonces).
+func (c *Collector) collect(r *pb.AggCollect) *pb.AggResponse {
+	agg, err := c.loadSum(r.Day)
+	if err != nil {
+		return &pb.AggResponse{Error: &pb.Error{Code: pb.ErrorCode_INTERNAL, Detail: "store"}}
+	}
+	if agg.Count < uint64(c.cfg.MinBatch) {
+		return &pb.AggResponse{Error: &pb.Error{Code: pb.ErrorCode_REJECTED, Detail: "fewer reports than the minimum batch"}}
+	}
+	if agg.Count != r.Count {
+		return &pb.AggResponse{Error: &pb.Error{Code: pb.ErrorCode_REJECTED, Detail: "report counts differ"}}
+	}
+	b, err := agg.Bytes()
+	if err != nil {
+		return &pb.AggResponse{Error: &pb.Error{Code: pb.ErrorCode_INTERNAL, Detail: "encode"}}
+	}
+	_ = c.db.Update(func(tx *bolt.Tx) error {
+		sb := tx.Bucket(bSeen)
+		cur := sb.Cursor()
+		for k, _ := cur.Seek(dayKey(r.Day)); k != nil && bytes.HasPrefix(k, dayKey(r.Day)); k, _ = cur.Seek(dayKey(r.Day)) {
+			if err := sb.Delete(k); err != nil {
+				return err
+			}
+		}
+		return tx.Bucket(bSums).Delete(dayKey(r.Day))
+	})
+	return &pb.AggResponse{AggShare: b, Count: agg.Count}
+}
+
+// Published returns every published day, oldest first.
+func (c *Collector) Published() []Result {
+	var out []Result
+	_ = c.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bPublished).ForEach(func(_, v []byte) error {
+			var r Result
+			if json.Unmarshal(v, &r) == nil {
+				out = append(out, r)
+			}
+			return nil
+		})
+	})
+	return out
+}
+
+// Pending returns how many reports wait (leader) to be summed.
+func (c *Collector) Pending() int {
+	n := 0
+	_ = c.db.View(func(tx *bolt.Tx) error { n = tx.Bucket(bReports).Stats().KeyN; return nil })
+	return n
+}
