@@ -157,7 +157,7 @@
 // subscribes, fetches and acks only that day's inbound mailboxes; and
 // one-off identities, one per put group, notice, parked link request or
 // past day's catch-up, closed at once. Receipts and rejections wait a
-// random 5–90 s before they are posted; a new announce identity attaches
+// random 1–20 s before they are posted; a new announce identity attaches
 // 0–20 s after a rotation. Friends learn the current announce ID only
 // from sealed records and Hellos; direct attempts to an old ID fail and
 // fall back to the mailbox until the next match or session. The source IP

@@ -72,7 +72,8 @@ type privacyDelays struct {
 	// receiptMin..receiptMax: a receipt or rejection is posted this long
 	// after it was made, so "fetched, then a receipt posted a second
 	// later" does not tie the fetching mailbox to the sender's. Default
-	// 5 s..90 s.
+	// 1 s..20 s: longer helps little while the IP links the two anyway
+	// (docs/relay.md) and delays the sender's "delivered".
 	receiptMin, receiptMax time.Duration
 	// dayCatchUp: after a day change, yesterday's mailboxes are fetched
 	// once more (a one-off identity), after a random 2 min..dayCatchUp
@@ -88,7 +89,7 @@ func defaultDelays(simulated bool) privacyDelays {
 	if simulated {
 		return privacyDelays{}
 	}
-	return privacyDelays{attach: 20 * time.Second, receiptMin: 5 * time.Second, receiptMax: 90 * time.Second, dayCatchUp: 10 * time.Minute}
+	return privacyDelays{attach: 20 * time.Second, receiptMin: time.Second, receiptMax: 20 * time.Second, dayCatchUp: 10 * time.Minute}
 }
 
 // randBetween returns a uniformly random duration in [lo, hi].
