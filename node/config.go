@@ -50,12 +50,12 @@ type Config struct {
 	Retention time.Duration
 	// HostFactory, for simulators and tests; not for apps. When set, the
 	// node calls it instead of building its own QUIC+TCP host, on every
-	// Start and every transport rotation, and for the day's mailbox
-	// identity and every one-off identity (transport.go), with the fresh
-	// transport key; the P12 random waits are off then, identities live
-	// the full TransportRotation, and its default is MaxTransportRotation
-	// (set it to simulate hourly rotation), so a seeded simulation is
-	// reproducible;
+	// Start and every transport rotation, and for every one-off identity
+	// (transport.go), with the fresh transport key; the P12 random waits
+	// are off then, identities live the full TransportRotation, its
+	// default is MaxTransportRotation (set it to simulate hourly
+	// rotation), and the mailbox session shares the announce host, so a
+	// seeded simulation is reproducible;
 	// the host it returns must have the peer ID of that key (else Start or
 	// the rotation fails) and is closed by the node. With a factory,
 	// ListenAddrs is ignored, EnableMDNS has no effect (no mDNS on a

@@ -125,10 +125,11 @@
 //
 // Config.HostFactory (for simulators and tests; not for apps) replaces the
 // QUIC+TCP host: it is called on every Start and every rotation, and for
-// every mailbox-of-the-day and one-off identity, with the fresh transport
-// key and must return a host with that key's peer ID. With a factory the
-// P12 random waits are off and the rotation defaults to 24 h, so seeded
-// simulations stay reproducible.
+// every one-off identity, with the fresh transport key and must return a
+// host with that key's peer ID. With a factory the P12 random waits are
+// off, the rotation defaults to 24 h and the mailbox session shares the
+// announce host (a second long-lived host per node made seeded runs
+// differ), so seeded simulations stay reproducible.
 // mDNS is off with a factory; circuit reservations and hole punching are
 // best effort (failures are logged at debug level), so a simulated host
 // without them still links, meets, shares and uses mailboxes.

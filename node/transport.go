@@ -204,6 +204,12 @@ func (n *Node) dayIs(d uint32) bool {
 
 // startDayHost makes the mailbox identity for today (Start).
 func (n *Node) startDayHost() error {
+	if n.simShared() {
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		n.dh, n.dhDay = n.h, n.today()
+		return nil
+	}
 	h, err := n.clientHost()
 	if err != nil {
 		return err
@@ -218,6 +224,13 @@ func (n *Node) startDayHost() error {
 	return nil
 }
 
+// simShared reports whether the mailbox session shares the announce host:
+// only under a simulator's HostFactory, where a second long-lived host per
+// node made seeded runs differ from run to run (test/testnet/simnet
+// TestSimSameSeed). Puts, notices and past-day catch-ups still use
+// one-off identities there.
+func (n *Node) simShared() bool { return n.cfg.HostFactory != nil }
+
 // maybeNewDay moves every relay's mailbox session to a fresh identity
 // when the day changed: the new one subscribes the new day's mailboxes
 // only, and yesterday's are fetched once more, later, by one-off
@@ -229,15 +242,31 @@ func (n *Node) maybeNewDay() {
 	if !due {
 		return
 	}
-	h, err := n.clientHost()
+	var h host.Host
+	var err error
+	if n.simShared() {
+		h, err = n.host()
+	} else {
+		h, err = n.clientHost()
+	}
 	if err != nil {
 		n.log.Warn("mailbox identity not renewed; keeping the old one", "err", err)
 		return
 	}
+	n.moveMailbox(h)
+	n.log.Debug("mailbox identity renewed for the day")
+}
+
+// moveMailbox moves every relay's mailbox session to host h (a new day's
+// mailbox identity; under a simulator, the new announce host), subscribes
+// there and catches up.
+func (n *Node) moveMailbox(h host.Host) {
 	n.mu.Lock()
 	if n.closed {
 		n.mu.Unlock()
-		h.Close()
+		if !n.simShared() {
+			h.Close()
+		}
 		return
 	}
 	oldH := n.dh
@@ -255,7 +284,9 @@ func (n *Node) maybeNewDay() {
 	for _, rc := range old {
 		rc.c.Close()
 	}
-	oldH.Close()
+	if oldH != nil && !n.simShared() {
+		oldH.Close()
+	}
 	for _, rc := range fresh {
 		n.spawn(func(ctx context.Context) {
 			if err := n.resubscribe(rc); err != nil {
@@ -267,7 +298,6 @@ func (n *Node) maybeNewDay() {
 			}
 		})
 	}
-	n.log.Debug("mailbox identity renewed for the day")
 }
 
 // maybeRotate replaces the announce host with one under a fresh transport
@@ -301,6 +331,9 @@ func (n *Node) maybeRotate() {
 	n.mu.Unlock()
 	for _, c := range anns {
 		c.Close()
+	}
+	if n.simShared() {
+		n.moveMailbox(h) // it was on the old announce host
 	}
 	old.Close()
 	n.stopMDNS()
