@@ -23,8 +23,22 @@ test: ## go vet + the whole test suite under the race detector (what CI runs).
 	$(GO) vet $(PKGS)
 	$(GO) test -race -timeout 15m $(PKGS)
 	@# The race detector shuffles the scheduler on purpose, so under -race the
-	@# same-seed test compares counts only; this run checks byte identity.
-	$(GO) test -count 1 -run '^TestSimSameSeed$$' ./test/testnet/simnet
+	@# same-seed test compares counts only; this run checks byte identity
+	@# (without async preemption: see simnet.RunGODEBUG).
+	GODEBUG=asyncpreemptoff=1 $(GO) test -count 1 -run '^TestSimSameSeed$$' ./test/testnet/simnet
+
+.PHONY: testnet-bin
+testnet-bin: ## imigee-testnet and its simnet runner (imigee-testnet-simnet) into ./bin: simnet without the source tree.
+	$(GO) build -o $(BIN)/ ./cmd/imigee-testnet
+	$(GO) test -c -o $(BIN)/imigee-testnet-simnet ./test/testnet/simnet
+
+.PHONY: testnet-examples
+testnet-examples: testnet-bin ## Regenerate the committed testnet examples (scripts/testnet-examples.sh; ALL=1 adds the real-time one).
+	BIN=$(BIN) ./scripts/testnet-examples.sh
+
+.PHONY: mobile-check
+mobile-check: ## gobind Java+ObjC with no skipped symbol, javac of the bindings + sample, android/arm64 link.
+	@GO=$(GO) ./scripts/mobile-check.sh
 
 .PHONY: fuzz
 fuzz: ## A short fuzz pass (FUZZTIME each) over every fuzz target.

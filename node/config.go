@@ -75,6 +75,12 @@ type Config struct {
 	// items and receipts, or corrupt the store. Default false; cmd/imigee
 	// and node/mobile never set it.
 	NoSync bool
+	// CellRule maps a position to the "here" cell and the "near" cells
+	// announced to friends at a level; nil is geo.Cells, the shipped rule.
+	// For simulations that compare rules (the testnet's
+	// proximity.neighbours, e.g. geo.AllCells); cmd/imigee and node/mobile
+	// never set it.
+	CellRule func(lat, lng float64, level int) (here uint64, near []uint64)
 	// Contacts configures contact matching (contactmatch.go); the zero
 	// value works on a single-relay network.
 	Contacts ContactsConfig
@@ -266,6 +272,9 @@ type Friend struct {
 	AutoAccept  bool
 	Nearby      bool
 	SafetyCheck string // safety number to compare in person
+	// Pending: Link parked the request for an offline inviter, which has
+	// not confirmed it yet (friendstatus.go).
+	Pending bool
 }
 
 // Item states.

@@ -133,6 +133,9 @@
 // mDNS is off with a factory; circuit reservations and hole punching are
 // best effort (failures are logged at debug level), so a simulated host
 // without them still links, meets, shares and uses mailboxes.
+// Config.CellRule (simulations only) replaces geo.Cells as the rule that
+// picks the announced cells, so the testnet can compare neighbour rules
+// on the real node.
 //
 // # What leaves the device
 //
@@ -163,6 +166,18 @@
 // from sealed records and Hellos; direct attempts to an old ID fail and
 // fall back to the mailbox until the next match or session. The source IP
 // is the same for all three (docs/relay.md, "What a relay learns").
+//
+// # App lifecycle
+//
+// Start, Stop (networking off, store open; Start again works), SetAppState
+// (in AppBackground the host is closed: no connection, no keepalive; the
+// node wakes only for its own retry timers or when told), SyncOnce (one
+// bounded catch-up and flush for a background fetch or push, ending with
+// EventSyncDone) and NetworkChanged live in lifecycle.go and sync.go;
+// push-endpoint registration on the way to sleep in push.go; the inbox
+// data API (InboxPage, Item, DeleteItem, MarkSeen) in inboxpage.go;
+// pending links (EventFriendPending, Friend.Pending) in friendstatus.go.
+// docs/mobile.md is the app developer's guide.
 //
 // # Concurrency
 //
@@ -270,6 +285,14 @@
 //   - Bad peer input: TestBadPeerInput, FuzzShareHandler, FuzzLinkHandler,
 //     TestBadInvites.
 //   - Encryption at rest: localstore.TestFileRevealsNothing.
+//   - App lifecycle (lifecycle.go, sync.go, push.go; issue 12), proven
+//     through node/mobile over real hosts and a relay:
+//     TestBackgroundDropsKeepalives (0 datagrams to the relay in a window
+//     longer than the QUIC keepalive period once backgrounded),
+//     TestStopStart, TestSyncOnceInBackground, TestBackgroundWakesForOwnRetry,
+//     TestPushWakesBackgroundedNode,
+//     TestPushOnlyToAllowedHosts; pending links: TestLinkViaMailbox (here)
+//     and TestLinkPendingThenConfirmed; data API: TestDataAPI.
 //   - P5/P6 (contacts only blinded, at most 30 days at a relay; a user is a
 //     device ID): TestContactMatchLinksMutualPairs,
 //     TestContactChainTwoRelays, TestContactEntriesWithdrawnAndExpire,

@@ -20,6 +20,7 @@ import (
 // the local wipe still happens and the error wraps ErrForgetRelay (test it
 // with errors.Is); blobs left there expire within the retention window.
 func (n *Node) Forget(ctx context.Context) error {
+	n.wakeForForget(ctx)
 	h, err := n.host()
 	if err != nil && !errors.Is(err, ErrNotStarted) {
 		return err

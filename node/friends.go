@@ -41,6 +41,8 @@ type friendRecord struct {
 	Relays []string `json:",omitempty"`
 	// ToldRelays tags the relay set of this node the friend was last told.
 	ToldRelays string `json:",omitempty"`
+	// Pending: linked through a parked request not confirmed yet.
+	Pending bool `json:",omitempty"`
 }
 
 func (n *Node) loadFriends() error {
@@ -161,6 +163,7 @@ func (n *Node) Friends() []Friend {
 			AutoAccept:  f.saved.AutoAccept,
 			Nearby:      now.Before(f.nearbyUntil),
 			SafetyCheck: crypto.SafetyNumber(n.id.Card(), f.card),
+			Pending:     f.saved.Pending,
 		})
 	}
 	return out

@@ -206,7 +206,7 @@ func (n *Node) Link(ctx context.Context, text string) (string, error) {
 		}
 		n.noteRelays(f, hints)
 		n.noteTold(f, relaysTag(myRelays))
-		n.emit(&Event{Kind: EventFriendLinked, FriendID: f.id})
+		n.markPending(f)
 		return f.id, nil
 	}
 	if err != nil {

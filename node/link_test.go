@@ -106,7 +106,11 @@ func TestLinkViaMailbox(t *testing.T) {
 	a := newTestNode(t, clock, ra)
 	b := newTestNode(t, clock, ra)
 	aID := linkWhileAway(t, a, b)
-	b.ev.wait(t, EventFriendLinked, func(e Event) bool { return e.FriendID == aID }, 5*time.Second)
+	// Nothing is confirmed yet: pending, not linked.
+	b.ev.wait(t, EventFriendPending, func(e Event) bool { return e.FriendID == aID }, 5*time.Second)
+	if f, err := b.Friend(aID); err != nil || !f.Pending || b.ev.count(EventFriendLinked) != 0 {
+		t.Fatalf("friend %+v, %v; %d linked events", f, err, b.ev.count(EventFriendLinked))
+	}
 	mid, err := b.SendMessage(aID, "linked while you were away")
 	if err != nil {
 		t.Fatal(err)
@@ -117,5 +121,10 @@ func TestLinkViaMailbox(t *testing.T) {
 	msg := a.ev.wait(t, EventMessage, func(e Event) bool { return e.ItemID == mid }, 20*time.Second)
 	if msg.Text != "linked while you were away" {
 		t.Fatalf("message %+v", msg)
+	}
+	// a took the request and posted its confirmation: b is linked now.
+	b.ev.wait(t, EventFriendLinked, func(e Event) bool { return e.FriendID == aID }, 20*time.Second)
+	if f, _ := b.Friend(aID); f.Pending {
+		t.Fatal("still pending after the inviter confirmed")
 	}
 }

@@ -104,6 +104,7 @@ func (n *Node) fetchLinkRequests(ctx context.Context, rc *relayConn) {
 			continue
 		}
 		n.emit(&Event{Kind: EventFriendLinked, FriendID: f.id})
+		n.spawn(func(ctx context.Context) { n.confirmParkedLink(ctx, f) })
 	}
 	if len(acks) > 0 {
 		if _, err := rc.c.Ack(ctx, keys, acks); err != nil {

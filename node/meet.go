@@ -255,7 +255,11 @@ func (n *Node) proximityTick() {
 	es := uint32(n.cfg.EpochSeconds)
 	for _, f := range fs {
 		lvl := f.saved.Precision.level()
-		here, near := geo.Cells(loc.lat, loc.lng, lvl)
+		cells := geo.Cells
+		if n.cfg.CellRule != nil {
+			cells = n.cfg.CellRule
+		}
+		here, near := cells(loc.lat, loc.lng, lvl)
 		ht, nts, err := crypto.FriendTokens(f.keys, epoch, es, lvl, here, near)
 		if err != nil {
 			continue

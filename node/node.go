@@ -30,6 +30,7 @@ type Node struct {
 	outdir string // directory of sealed pending copies
 
 	events *eventQueue
+	life   lifecycle // app state, Stop/Start, SyncOnce (lifecycle.go)
 
 	mu            sync.Mutex // guards everything below
 	friends       map[string]*friend
@@ -124,8 +125,7 @@ func New(cfg Config) (*Node, error) {
 	n.openAnalytics()
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.events = newEventQueue(c.Events)
-	n.wg.Add(1)
-	go func() { defer n.wg.Done(); n.events.run(n.ctx) }()
+	n.startEvents()
 	return n, nil
 }
 
@@ -160,11 +160,11 @@ func (n *Node) ID() string {
 	return c.Fingerprint()
 }
 
-// Start starts networking: a libp2p host with a fresh transport identity,
+// startNet starts networking: a libp2p host with a fresh transport identity,
 // connections and circuit reservations at the relays, the mailbox check,
-// and the background loop. Start returns when the host listens; relay
-// trouble is logged and retried, not returned.
-func (n *Node) Start(ctx context.Context) error {
+// and the background loop (Start, SetAppState and SyncOnce call it; see
+// lifecycle.go).
+func (n *Node) startNet(ctx context.Context) error {
 	n.mu.Lock()
 	if n.closed {
 		n.mu.Unlock()
@@ -212,6 +212,9 @@ func (n *Node) Start(ctx context.Context) error {
 // Close stops every goroutine, closes the host and the store. It is
 // idempotent.
 func (n *Node) Close() error {
+	n.stopBackgroundLoop(true)
+	n.life.mu.Lock()
+	defer n.life.mu.Unlock()
 	n.mu.Lock()
 	if n.closed {
 		n.mu.Unlock()
@@ -233,6 +236,7 @@ func (n *Node) Close() error {
 		err = h.Close()
 	}
 	n.wg.Wait()
+	n.stopEvents()
 	if serr := n.store.Close(); err == nil {
 		err = serr
 	}
@@ -258,6 +262,7 @@ func (n *Node) wake() {
 	case n.kick <- struct{}{}:
 	default:
 	}
+	n.pokeBackground()
 }
 
 // go runs f as a node-owned goroutine unless the node is closing.
@@ -284,7 +289,7 @@ func (n *Node) enter() bool {
 	return true
 }
 
-func (n *Node) emit(e *Event) { n.countEvent(e); n.events.push(e) }
+func (n *Node) emit(e *Event) { n.life.count(e); n.countEvent(e); n.events.push(e) }
 
 // eventQueue delivers events in order on one goroutine, without blocking
 // the producer (the queue is unbounded but events are small and rare).

@@ -133,6 +133,7 @@ func (n *Node) openFrom(f *friend, sealed []byte) (*crypto.Opened, error) {
 	if op.Created > now.Add(time.Hour).Unix() || op.Created < now.Add(-n.cfg.Retention-24*time.Hour).Unix() {
 		return nil, fmt.Errorf("node: envelope outside the replay window: %w", ErrPeer)
 	}
+	n.confirmFriend(f)
 	return op, nil
 }
 

@@ -225,6 +225,7 @@ func (n *Node) notePeer(f *friend, pid peer.ID) {
 	if f == nil {
 		return
 	}
+	n.confirmFriend(f)
 	n.mu.Lock()
 	changed := f.peer != pid
 	f.peer = pid

@@ -8,7 +8,6 @@ import (
 	"github.com/imigee/imigee/protocol/pb"
 )
 
-
 func TestAnalyticsValidate(t *testing.T) {
 	ok := &pb.AnalyticsReport{Day: 20500, Nonce: pattern(16, 1), PublicShare: pattern(64, 2), LeaderShare: pattern(9000, 3), HelperShare: pattern(112, 4), Schema: AnalyticsSchema}
 	if err := ValidateAnalyticsReport(ok); err != nil {

@@ -62,6 +62,8 @@ type Config struct {
 	Rendezvous RendezvousConfig `toml:"rendezvous"`
 	Contacts   ContactsConfig   `toml:"contacts"`
 	Analytics  AnalyticsConfig  `toml:"analytics"`
+	// Push configures push wake-ups (push.go). Default off.
+	Push PushConfig `toml:"push"`
 
 	// Now is the relay clock (store expiry, challenges, epochs). nil =
 	// time.Now.
@@ -296,6 +298,7 @@ func DefaultConfig() Config {
 			ConnsLow:              2000,
 			ConnsHigh:             4000,
 		},
+		Push: PushConfig{AllowHosts: []string{}}.withDefaults(), // [] so init prints the key
 		Rendezvous: RendezvousConfig{
 			EpochSeconds:        600,
 			Skew:                Duration(60 * time.Second),

@@ -37,6 +37,19 @@
 // or the stream's end drop the session's entries here and, by gossip, at
 // the other relays.
 //
+// Push (protocol.PushProtocol, push.go): a phone going to sleep registers
+// an opaque push endpoint for mailboxes it proves it controls (the
+// subscription proof); a put into such a mailbox with no live subscriber
+// makes the relay POST an empty wake-up, only to hosts on
+// Config.Push.AllowHosts (off when empty), bounded in concurrency, time
+// and rate per endpoint. Registrations live in memory only. Tests:
+// TestPushRegistrationNeedsProof (a client lying about a mailbox is
+// refused; an endpoint off the allow-list too; one wake-up per put, the
+// next rate-limited and counted), TestPushRegistrationsPerSource,
+// TestPushSkippedWhileSubscribed,
+// TestPushOffByDefault; node/mobile TestPushWakesBackgroundedNode,
+// TestPushOnlyToAllowedHosts.
+//
 // Gossip: relays of one network join the gossipsub topic
 // protocol.GossipTopic + "/" + Config.Network and publish every local
 // announcement (with a random per-session origin, never a client identity)

@@ -204,6 +204,7 @@ func (ms *mailboxStream) put(p *pb.Put) *pb.MailboxResponse {
 	r.m.puts.Inc()
 	r.m.putBytes.Add(float64(len(p.Blob)))
 	r.hub.notify(mbox, &pb.Notify{MailboxId: mbox[:], BlobId: append([]byte(nil), id[:]...), Size: uint32(len(p.Blob))})
+	r.push.onPut(mbox)
 	return &pb.MailboxResponse{Body: &pb.MailboxResponse_Put{Put: &pb.PutResult{BlobId: id[:], ExpiresUnix: exp.Unix()}}}
 }
 

@@ -51,6 +51,7 @@ type Relay struct {
 	store   *store.Store
 	rv      *rendezvous.Engine
 	hub     *hub
+	push    *pusher // push wake-ups (push.go)
 	conns   *conns
 	mem     *memBudget
 	admit   *admission
@@ -130,6 +131,7 @@ func New(cfg Config) (*Relay, error) {
 	r.mem = newMemBudget(cfg.Limits, func() { r.m.drop(dropMemory) })
 	r.admit = newAdmission(cfg, r.m.drop)
 	r.hub = newHub(func() { r.m.drop(dropNotifyQueueFull) }, r.m.notifies.Inc)
+	r.push = newPusher(r)
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	if r.host, err = newHost(cfg, r.m.reg); err != nil {
 		st.Close()
@@ -181,6 +183,7 @@ func (r *Relay) Start(ctx context.Context) error {
 	}
 	r.host.SetStreamHandler(lprotocol.ID(protocol.MailboxProtocol), r.handler("mailbox", r.serveMailbox))
 	r.host.SetStreamHandler(lprotocol.ID(protocol.RendezvousProtocol), r.handler("rendezvous", r.serveRendezvous))
+	r.push.start()
 	r.host.SetStreamHandler(lprotocol.ID(protocol.ContactsProtocol), r.handler("contacts", r.serveContacts))
 	r.startAnalytics()
 	r.wg.Add(1)
@@ -378,6 +381,7 @@ func (r *Relay) Close() error {
 			_ = s.Reset()
 		}
 		r.handlers.Wait()
+		r.push.close()
 		if r.gossip != nil {
 			r.gossip.close()
 		}

@@ -169,6 +169,7 @@ var sectionDocs = map[string]string{
 	"rendezvous": "Proximity rendezvous: token matching in memory only, never written to disk.",
 	"analytics":  "Analytics collector role (P13): leader or helper of a pair of relays of different operators; \"\" = off.",
 	"contacts":   "Contact matching: one OPRF stage over blinded elements, and pending pair entries (opaque IDs, sealed offers) kept at most 30 days.",
+	"push":       "Push wake-ups: an empty POST to a sleeping phone's push endpoint when a blob arrives for it (docs/mobile.md). Off until allow_hosts names a push provider.",
 	"admin":      "Admin HTTP server: /metrics (Prometheus, aggregate only), /healthz, /readyz. No auth, no TLS.",
 	"log":        "Logs go to stderr. They never contain content, tokens, mailbox IDs or client IPs at info level.",
 }
@@ -255,6 +256,15 @@ var keyDocs = map[string]string{
 	"contacts.posts_per_prefix_day":     "New entries one address prefix may post per day, so nobody fills the store.",
 	"contacts.max_entries":              "Pending entries kept in all; beyond it posts fail with QUOTA_EXCEEDED.",
 	"contacts.retention":                "Life of an entry from its first post (at most 30 days, P5).",
+	"push.allow_hosts":                  "Hosts (host or host:port) the relay may POST wake-ups to: the push providers you trust. Empty = push off. Nothing else is ever contacted (no SSRF).",
+	"push.allow_http":                   "Allow plain-http endpoints (local distributors, tests). Default https only.",
+	"push.timeout":                      "Bound on one wake-up POST.",
+	"push.max_concurrent":               "Wake-up POSTs in flight; more are dropped and counted.",
+	"push.min_interval":                 "Least time between two wake-ups to one endpoint; more are dropped and counted.",
+	"push.max_registrations":            "Mailboxes with a registered endpoint, in memory; beyond it registrations fail with QUOTA_EXCEEDED.",
+	"push.max_per_source":               "Mailboxes registered from one source address (IPv4 address, IPv6 /64), so one party cannot fill the table alone.",
+	"push.default_ttl":                  "Life of a registration when the phone asks for none.",
+	"push.max_ttl":                      "Longest life of a registration (endpoints are kept in memory only).",
 }
 
 // renderConfig writes c as TOML with a comment above every key, and

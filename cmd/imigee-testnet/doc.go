@@ -4,14 +4,23 @@
 // versus what the nodes saw, delivery, traffic and relay metrics, event
 // logs and plots.
 //
-//	imigee-testnet run scenario.toml --out DIR [--mode sim|simnet|procs]
+//	imigee-testnet run scenario.toml --out DIR [--mode sim|simnet|procs] [--seed N] [--set k=v]...
 //	imigee-testnet run scenario.toml --out DIR --mode procs --workers h1:7400,h2:7400 --token-file F
+//	imigee-testnet sweep scenario.toml --out DIR --seeds 1-5 --param k=v1,v2 [--set k=v]...
 //	imigee-testnet worker --listen 0.0.0.0:7400 --advertise h1 --token-file F
-//	imigee-testnet validate scenario.toml
+//	imigee-testnet validate scenario.toml [--truth] [--reference]
 //
-// --mode simnet (experimental) runs the test TestSimScenario of package
-// test/testnet/simnet with `go test` (testing/synctest, which gives it
-// virtual time, has no other entry point), so it needs the source tree.
+// Every results directory gets provenance.json, the resolved
+// scenario.toml and copies of its inputs (test/testnet/provenance.go).
+// "sweep" runs the product of parameter lists over seeds and tabulates
+// mean and 95 % intervals (sweep.go here, test/testnet/sweep.go).
+//
+// --mode simnet runs TestSimScenario of package test/testnet/simnet in
+// its compiled test binary, imigee-testnet-simnet, shipped next to this
+// command (make testnet-bin; simnet.go says why it is a test binary):
+// testing/synctest, which gives virtual time, has no other entry point.
+// Without that binary the command builds it with the go command, which
+// needs the source tree.
 //
 // "worker" serves one machine to a controller's "run --mode procs
 // --workers" (package test/testnet/procs/worker): it starts the relay and

@@ -39,20 +39,33 @@ const usage = `imigee-testnet runs simulated or multi-process Imigee networks.
 
 Usage:
   imigee-testnet run SCENARIO.toml --out DIR [--mode sim|simnet|procs] [--quiet] [--no-plots] [-v]
+                 [--seed N] [--set KEY=VALUE]... [--simnet-bin PATH]
                  [--imigee PATH] [--imigee-relay PATH] [--go PATH]
                  [--workers HOST:PORT,... [--token-file FILE] [--worker-wait 30s]]
+  imigee-testnet sweep SCENARIO.toml --out DIR [--mode simnet|sim|procs] [--seeds 1-5]
+                 [--param KEY=V1,V2,...]... [--set KEY=VALUE]... [--no-plots] [--simnet-bin PATH]
   imigee-testnet worker --listen HOST:PORT [--token-file FILE] [--advertise HOST]
                  [--dir DIR] [--capacity N] [--imigee PATH] [--imigee-relay PATH] [-v]
-  imigee-testnet validate SCENARIO.toml [--truth]
+  imigee-testnet validate SCENARIO.toml [--truth] [--reference] [--set KEY=VALUE]...
+  imigee-testnet redetect RESULTS-DIR [--set KEY=VALUE]... [--no-plots]
   imigee-testnet help
 
 Commands:
   run       run the scenario and write the results directory:
             summary.json, run.json, events.jsonl, meetings.csv, samples.csv,
-            relays.csv and PNG plots
+            relays.csv, detections.csv, deliveries.csv, PNG plots, and
+            provenance: provenance.json (commit, flags, seed, overrides, Go
+            and OS, input hashes), scenario.toml (resolved) and inputs/
+  sweep     run the scenario for every combination of --param values and
+            every seed, each into DIR/POINT/seed-N (kept if done before),
+            then sweep_runs.csv, sweep_aggregate.csv/.md (mean and 95 %
+            t confidence interval over seeds) and sweep_*.png plots
   worker    serve this machine to a controller's "run --mode procs
             --workers": start and stop imigee-relay and imigee processes on
             request, pass node commands and events; runs until SIGTERM
+  redetect  recompute detection_by_distance (csv and plot) of a results
+            directory from its scenario.toml and events.jsonl, without a
+            rerun (e.g. --set metrics.bin=50)
   validate  check a scenario and print what it will build: graph size and
             degrees, planned items and offline periods; with --truth also the
             ground-truth meetings per distance (walks the mobility model)
@@ -60,12 +73,13 @@ Commands:
 Modes:
   sim       real node.Node and relay.Relay in this process, on 127.0.0.1,
             with virtual time compressed by [network] speedup (default)
-  simnet    (experimental) real node.Node and relay.Relay over go-libp2p's
-            simulated network (QUIC over simnet links with the scenario's
-            latency and bandwidth) under testing/synctest virtual time: idle
-            time is free and keys follow the seed. Runs as a test binary:
-            needs the source tree and the go command (--go), from inside
-            the repository; see docs/testnet.md
+  simnet    real node.Node and relay.Relay over a simulated packet network
+            (real QUIC over links with the scenario's latency and bandwidth)
+            under testing/synctest virtual time: idle time is free and a
+            seed gives byte-identical results. Runs in the simnet runner,
+            imigee-testnet-simnet next to this binary (make testnet-bin) or
+            --simnet-bin; without one it is built with --go from the
+            repository; see docs/testnet.md
   procs     real imigee and imigee-relay processes on loopback, driven
             through the node's control socket; real time (speedup 1). With
             --workers the processes run on those workers' machines (relays
@@ -86,6 +100,10 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "run":
 		return cmdRun(args[1:], stdout, stderr)
+	case "sweep":
+		return cmdSweep(args[1:], stdout, stderr)
+	case "redetect":
+		return cmdRedetect(args[1:], stdout, stderr)
 	case "worker":
 		return cmdWorker(args[1:], stdout, stderr)
 	case "validate":
@@ -130,6 +148,10 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	workerList := fs.String("workers", "", "procs: run the processes on these workers (`host:port,...`)")
 	tokenFile := fs.String("token-file", "", "procs with --workers: the workers' shared-secret `file`")
 	workerWait := fs.Duration("worker-wait", 30*time.Second, "procs with --workers: how long to wait for the workers to answer")
+	simnetBin := fs.String("simnet-bin", "", "simnet: the simnet runner `binary` (default "+simnetBinName+" next to this one, else built with --go)")
+	seed := fs.Uint64("seed", 0, "override the scenario's seed (0: keep it)")
+	var sets multiFlag
+	fs.Var(&sets, "set", "override a scenario `key=value` (dotted TOML key, e.g. workload.items_per_hour=2); repeatable")
 	file, err := parseWithFile(fs, args)
 	if err != nil {
 		fmt.Fprintf(stderr, "imigee-testnet run: %v\n", err)
@@ -139,11 +161,16 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "imigee-testnet run: --out is required")
 		return exitUsage
 	}
-	s, err := testnet.LoadScenario(file)
+	overrides := sets
+	if *seed != 0 {
+		overrides = append(overrides, fmt.Sprintf("seed=%d", *seed))
+	}
+	s, err := testnet.LoadScenarioWith(file, overrides)
 	if err != nil {
 		fmt.Fprintf(stderr, "imigee-testnet: %v\n", err)
 		return exitUsage
 	}
+	prov := &testnet.Provenance{Tool: "imigee-testnet", Args: append([]string{"run"}, args...), Overrides: overrides, ScenarioFile: file}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if *verbose {
 		logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -153,7 +180,8 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	if *mode == modeSimnet {
-		return runSimnet(file, *out, *goBin, *quiet, *noPlots, *verbose, stdout, stderr)
+		prov.Mode = modeSimnet
+		return runSimnet(s, prov, simnetRun{out: *out, goBin: *goBin, bin: *simnetBin, quiet: *quiet, noPlots: *noPlots, verbose: *verbose}, stdout, stderr)
 	}
 	var backend testnet.Backend
 	switch *mode {
@@ -186,7 +214,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 			return exitFail
 		}
 	}
-	opt := testnet.Options{Backend: backend, Out: *out, Mode: *mode, Log: logger, NoPlots: *noPlots}
+	opt := testnet.Options{Backend: backend, Out: *out, Mode: *mode, Log: logger, NoPlots: *noPlots, Provenance: prov}
 	if !*quiet {
 		opt.Progress = stderr
 	}
@@ -200,6 +228,12 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "wall time %v; results in %s\n", time.Since(start).Round(time.Second), *out)
 	return exitOK
 }
+
+// multiFlag is a repeatable string flag.
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, " ") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 
 func printSummary(w io.Writer, s *testnet.Summary) {
 	fmt.Fprintf(w, "%s: %d nodes, %d relays, %d friendships, %.0f s simulated\n", s.Scenario, s.Nodes, s.Relays, s.Friendships, s.DurationS)
@@ -218,12 +252,15 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	truth := fs.Bool("truth", false, "also compute the ground-truth meetings")
+	reference := fs.Bool("reference", false, "also print the cell rule's match probability per distance bin (the reference curve of detection_by_distance) for the scenario's place, level and rule")
+	var sets multiFlag
+	fs.Var(&sets, "set", "override a scenario `key=value`; repeatable")
 	file, err := parseWithFile(fs, args)
 	if err != nil {
 		fmt.Fprintf(stderr, "imigee-testnet validate: %v\n", err)
 		return exitUsage
 	}
-	s, err := testnet.LoadScenario(file)
+	s, err := testnet.LoadScenarioWith(file, sets)
 	if err != nil {
 		fmt.Fprintf(stderr, "imigee-testnet: %v\n", err)
 		return exitUsage
@@ -252,6 +289,18 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "  workload: %d share actions, %d offline periods, %d relay restarts\n",
 		counts[testnet.ActShare], counts[testnet.ActOffline], counts[testnet.ActRelayDown])
+	if *reference {
+		var bins []testnet.DetectionBin
+		for d := 0.0; d < s.Metrics.BinMax; d += s.Metrics.Bin {
+			bins = append(bins, testnet.DetectionBin{FromM: d, ToM: min(d+s.Metrics.Bin, s.Metrics.BinMax)})
+		}
+		ref := testnet.ReferenceCurve(s, bins)
+		fmt.Fprintf(stdout, "  cell rule %s at level %d around %.4f, %.4f (%d pairs per bin, at the bin's middle):\n",
+			s.Proximity.Neighbours, s.Proximity.Level(), s.Mobility.Lat, s.Mobility.Lng, testnet.RefSamples)
+		for i, b := range bins {
+			fmt.Fprintf(stdout, "    %5g m  %5.1f %%\n", (b.FromM+b.ToM)/2, 100*ref[i])
+		}
+	}
 	if *truth {
 		ms, err := testnet.Truth(s, g, plan)
 		if err != nil {

@@ -29,6 +29,28 @@ func TestUsageAndValidate(t *testing.T) {
 	if code != exitOK || !strings.Contains(out, "small: ok") || !strings.Contains(out, "meetings ≤ 50 m") {
 		t.Fatalf("validate: %d %q %q", code, out, errs)
 	}
+	if code, _, errs := run("validate", small, "--set", "nodes=1"); code != exitUsage || !strings.Contains(errs, "nodes") {
+		t.Fatalf("--set nodes=1: %d %q", code, errs)
+	}
+	if code, out, errs := run("validate", small, "--set", "nodes=30", "--set", "graph.model=complete"); code != exitOK || !strings.Contains(out, "30 nodes") || !strings.Contains(out, "435 friendships") {
+		t.Fatalf("--set: %d %q %q", code, out, errs)
+	}
+	if code, _, errs := run("sweep", small); code != exitUsage || !strings.Contains(errs, "--out") {
+		t.Fatalf("sweep without --out: %d %q", code, errs)
+	}
+	if code, _, errs := run("sweep", small, "--out", t.TempDir(), "--seeds", "3-1"); code != exitUsage || !strings.Contains(errs, "seeds") {
+		t.Fatalf("sweep with bad seeds: %d %q", code, errs)
+	}
+	// Every point is checked before the first run starts.
+	if code, _, errs := run("sweep", small, "--out", t.TempDir(), "--param", "nodes=10,1"); code != exitUsage || !strings.Contains(errs, "nodes=1") {
+		t.Fatalf("sweep with a bad point: %d %q", code, errs)
+	}
+	if code, _, errs := run("sweep", small, "--out", t.TempDir(), "--simnet-bin", "/nonexistent/runner"); code != exitFail || !strings.Contains(errs, "simnet run") {
+		t.Fatalf("sweep without a runner: %d %q", code, errs)
+	}
+	if code, out, errs := run("validate", small, "--reference"); code != exitOK || !strings.Contains(out, "100.0 %") {
+		t.Fatalf("validate --reference: %d %q %q", code, out, errs)
+	}
 	bad := filepath.Join(t.TempDir(), "bad.toml")
 	os.WriteFile(bad, []byte("nodes = 1\n"), 0o644)
 	if code, _, errs := run("validate", bad); code != exitUsage || !strings.Contains(errs, "nodes") {

@@ -217,6 +217,8 @@ func describeEvent(ev eventJSON) string {
 	switch ev.Kind() {
 	case node.EventFriendLinked:
 		return fmt.Sprintf("linked with friend %s — compare safety numbers in person: imigee friends", f)
+	case node.EventFriendPending:
+		return fmt.Sprintf("friend %s was offline: the link request waits in their mailbox; linked once they confirm", f)
 	case node.EventFriendNearby:
 		return fmt.Sprintf("friend %s is nearby", f)
 	case node.EventFriendGone:

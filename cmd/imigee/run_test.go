@@ -12,7 +12,7 @@ import (
 // TestEventPrinter: every event kind reads as a sentence in text mode and
 // as one JSON object with only the documented fields in -json mode.
 func TestEventPrinter(t *testing.T) {
-	kinds := []string{node.EventFriendLinked, node.EventFriendNearby, node.EventFriendGone, node.EventItemOffered,
+	kinds := []string{node.EventFriendLinked, node.EventFriendPending, node.EventFriendNearby, node.EventFriendGone, node.EventItemOffered,
 		node.EventItemReceived, node.EventProgress, node.EventDelivered, node.EventDeliveryFailed, node.EventQueued, node.EventLike, node.EventMessage}
 	for _, k := range kinds {
 		ev := eventJSON{Time: "t", Event: k, Friend: "3fa2c1d0aabbccdd", Item: "9c1e00112233445566778899aabbccdd",

@@ -8,10 +8,13 @@
 //
 // # Pieces
 //
-//   - scenario.go, validate.go: the scenario file, its defaults and checks.
+//   - scenario.go, validate.go, override.go: the scenario file, its
+//     defaults and checks, and --set key=value overrides.
 //   - graph.go: friendship graphs (gonum generators; Watts–Strogatz here).
-//   - mobility.go: static, random waypoint, gatherings, trace replay; all
-//     deterministic for the seed, in metres around a centre (Projection).
+//   - mobility.go, workday.go: static, random waypoint, gatherings (with
+//     optional walking in), the working-day model, trace replay, and GPS
+//     noise on fed positions; all deterministic for the seed, in metres
+//     around a centre (Projection).
 //   - groundtruth.go: friend meetings within each distance, per step, with
 //     a grid (or the friend list, whichever is cheaper): O(n + close pairs)
 //     per step, 10,000 nodes for an hour of 10 s steps in under a second.
@@ -19,7 +22,18 @@
 //   - driver.go: the Backend, NodeDriver and RelayDriver interfaces the
 //     simulator drives, and the Event log format.
 //   - runner.go, clock.go: the run loop on a virtual clock.
-//   - metrics.go, output.go, plot.go: summary, files and plots.
+//   - metrics.go, records.go, output.go: summary, detections.csv,
+//     deliveries.csv and the other files.
+//   - detection.go: pair-epoch trials binned by true distance with Wilson
+//     intervals, against the shipped cell rule's reference curve.
+//   - plot.go, plotextra.go: the plots (Kaplan–Meier discovery latency,
+//     time to deliver per path on a log axis, contact and inter-contact
+//     CCDFs, traffic distributions, storage per relay, true distance at
+//     detection); plots without data are listed in plots_omitted.txt.
+//   - provenance.go: provenance.json, the resolved scenario and inputs.
+//   - sweep.go: parameter sweeps over seeds, mean and 95 % t intervals.
+//   - component.go: the pprof label naming the component (node, relay,
+//     driver) a goroutine works for; simnet keys its random streams on it.
 //
 // Backends live in subpackages: inproc runs real node.Node and relay.Relay
 // values in this process on 127.0.0.1; procs runs imigee and imigee-relay
@@ -48,14 +62,23 @@
 // Ground truth is sampled every Step: meetings shorter than a step can be
 // missed and interval ends are rounded to steps. Distances are planar
 // (equirectangular projection), exact to well under 1 % over a city.
-// Gathering attendees appear at the place without travelling to it.
+// Gathering attendees appear at the place unless mobility.walk_in is set.
+// The detection curve counts a node's whole "nearby" window (two epochs
+// after the last match), so for walking pairs its tail lies above the
+// reference curve.
 //
 // # Tests
 //
 // Unit tests cover parsing, defaults and validation; graph sizes and
 // degrees per seed; mobility determinism, bounds and trace replay; ground
 // truth on hand-made traces and against brute force; metrics on synthetic
-// event logs; plots are decoded as PNGs. inproc's TestTinyScenario runs
+// event logs; plots are decoded as PNGs, and each is drawn or explained
+// (TestPlotsAreValidPNGs); overrides are checked like the file
+// (TestSetOverrides); the resolved scenario parses back to the one that
+// ran (TestProvenanceRoundTrip); Wilson intervals, the reference curve,
+// trials and the detection curve (detection_test.go); sweep points, seeds
+// and t intervals (sweep_test.go); the working-day model, walking in and
+// GPS noise (workday_test.go). inproc's TestTinyScenario runs
 // real nodes and two relays: friends 49 m apart for a whole run, on
 // different relays, are detected by both sides (P5 end to end) and every
 // item reaches its online friends; TestOfflineFriendGetsItemsOnReturn

@@ -45,6 +45,12 @@ type Network interface {
 // instant (the simulated network under testing/synctest implements it).
 // The runner settles before it acts on a step and before it samples, so
 // what it sees and does does not depend on goroutine scheduling.
+// NetStater is a Network that counts what its links did to packets (the
+// simulated network); the runner puts the counts in the summary.
+type NetStater interface {
+	NetStats() NetworkSummary
+}
+
 type Settler interface {
 	Settle()
 }

@@ -24,6 +24,16 @@ type Summary struct {
 	Relay       RelaySummary    `json:"relay"`
 }
 
+// NetworkSummary is network.json: what the simulated network did to
+// packets. Not in summary.json: queue drops move by a few packets between
+// runs of a seed (same-instant scheduling, see simnet "Determinism").
+type NetworkSummary struct {
+	Packets     int64 `json:"packets"`      // sent onto the network
+	QueueDrops  int64 `json:"queue_drops"`  // full drop-tail queues, or no such address (an old address after a restart)
+	Lost        int64 `json:"lost"`         // random loss (network.loss)
+	NATFiltered int64 `json:"nat_filtered"` // dropped by a phone's NAT (network.nat_fraction)
+}
+
 // MeetingSummary compares ground truth with what nodes reported.
 type MeetingSummary struct {
 	// ByDistance has one row per metrics distance.
@@ -135,6 +145,10 @@ type Analysis struct {
 	// Latency per distance index: discovery latency of detected meetings
 	// (seconds, the earlier side).
 	Latency [][]float64
+	// Censored per distance index: how long each missed meeting was
+	// watched without a detection (its length plus the slack, seconds),
+	// the censoring times of the discovery-latency survival curve.
+	Censored [][]float64
 	// TTD are times to deliver in seconds, sorted.
 	TTD []float64
 	// TTDByPath are the same per path (PathOrder keys), sorted.
@@ -199,6 +213,7 @@ func Analyze(s *Scenario, g *Graph, meetings []Meeting, events []Event, samples 
 		return best
 	}
 	an.Latency = make([][]float64, len(s.Metrics.Distances))
+	an.Censored = make([][]float64, len(s.Metrics.Distances))
 	for di, d := range s.Metrics.Distances {
 		row := DistanceRow{DistanceM: d}
 		for _, m := range meetings {
@@ -224,6 +239,7 @@ func Analyze(s *Scenario, g *Graph, meetings []Meeting, events []Event, samples 
 				an.Latency[di] = append(an.Latency[di], float64(max(la, lb))/1000)
 			default:
 				row.Missed++
+				an.Censored[di] = append(an.Censored[di], (m.Duration().Seconds() + s.Metrics.Slack.Seconds()))
 			}
 		}
 		row.Rate = ratio(row.Detected, row.Meetings)

@@ -69,6 +69,8 @@ func NewMobility(s *Scenario) (Mobility, error) {
 		return newWaypoint(s), nil
 	case MobilityGatherings:
 		return newGatherings(s)
+	case MobilityWorkday:
+		return newWorkday(s), nil
 	case MobilityTrace:
 		return LoadTrace(s.Path(m.File), s.Nodes, s.Start, Projection{m.Lat, m.Lng})
 	}
@@ -166,15 +168,20 @@ func (wp *waypoint) Positions(t time.Duration, pos []Point) {
 type gatherings struct {
 	*waypoint
 	events []gatheringSpan
+	walkIn bool    // MobilityConfig.WalkIn
+	speed  float64 // walking-in speed, m/s
 }
 
 type gatheringSpan struct {
 	from, to time.Duration
 	at       map[int]Point // attendee -> spot
+	// walk-in: where and when each attendee started towards its spot
+	enter  map[int]Point
+	enterT map[int]time.Duration
 }
 
 func newGatherings(s *Scenario) (*gatherings, error) {
-	g := &gatherings{waypoint: newWaypoint(s)}
+	g := &gatherings{waypoint: newWaypoint(s), walkIn: s.Mobility.WalkIn, speed: s.Mobility.SpeedMax}
 	r := NewRand(s.Seed, "gatherings")
 	for _, ga := range s.Mobility.Gatherings {
 		span := gatheringSpan{from: ga.At.Duration, to: ga.At.Duration + ga.For.Duration, at: map[int]Point{}}
@@ -199,17 +206,41 @@ func newGatherings(s *Scenario) (*gatherings, error) {
 
 func (g *gatherings) Positions(t time.Duration, pos []Point) {
 	g.waypoint.Positions(t, pos)
-	for _, ev := range g.events {
+	for i := range g.events {
+		ev := &g.events[i]
 		if t < ev.from || t >= ev.to {
 			continue
 		}
 		for n, p := range ev.at {
+			if g.walkIn {
+				p = ev.walk(n, p, t, pos[n], g.speed)
+			}
 			pos[n] = p
 			w := &g.w[n]
 			// Walk on from the place when the gathering ends.
 			w.pos, w.t, w.pauseUntil = p, t, ev.to
 		}
 	}
+}
+
+// walk is attendee n's position at t while walking in: from where it was
+// when the gathering began for it, straight to its spot at speed.
+func (ev *gatheringSpan) walk(n int, spot Point, t time.Duration, cur Point, speed float64) Point {
+	if ev.enter == nil {
+		ev.enter, ev.enterT = map[int]Point{}, map[int]time.Duration{}
+	}
+	from, ok := ev.enter[n]
+	if !ok {
+		ev.enter[n], ev.enterT[n] = cur, t
+		from = cur
+	}
+	d := from.Dist(spot)
+	gone := speed * (t - ev.enterT[n]).Seconds()
+	if d == 0 || gone >= d {
+		return spot
+	}
+	f := gone / d
+	return Point{from.X + (spot.X-from.X)*f, from.Y + (spot.Y-from.Y)*f}
 }
 
 // Trace replays recorded positions: each node holds its last sample until

@@ -18,6 +18,7 @@ const (
 	FileMeetings = "meetings.csv"
 	FileSamples  = "samples.csv"
 	FileRelays   = "relays.csv"
+	FileNetwork  = "network.json"
 )
 
 // RunInfo is run.json: what the run cost on this machine (not
@@ -51,11 +52,28 @@ func WriteResults(dir string, res *Result, plots bool) error {
 	if err := writeJSON(filepath.Join(dir, FileRun), res.Run); err != nil {
 		return err
 	}
+	if res.Network != nil {
+		if err := writeJSON(filepath.Join(dir, FileNetwork), res.Network); err != nil {
+			return err
+		}
+	}
 	if err := writeEvents(filepath.Join(dir, FileEvents), res.Events); err != nil {
 		return err
 	}
 	if err := writeCSV(filepath.Join(dir, FileMeetings), meetingRows(res.Meetings)); err != nil {
 		return err
+	}
+	if err := writeCSV(filepath.Join(dir, FileDetections), detectionRows(Detections(res.Events, res.end()))); err != nil {
+		return err
+	}
+	if err := writeCSV(filepath.Join(dir, FileDeliveries), deliveryRows(Deliveries(res.Events))); err != nil {
+		return err
+	}
+	if res.scenario != nil {
+		bins := DetectionCurve(res.scenario, res.Trials, Detections(res.Events, res.end()))
+		if err := writeCSV(filepath.Join(dir, FileDetectionBins), detectionBinRows(bins)); err != nil {
+			return err
+		}
 	}
 	if err := writeCSV(filepath.Join(dir, FileSamples), sampleRows(res.Samples)); err != nil {
 		return err

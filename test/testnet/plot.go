@@ -1,11 +1,14 @@
 package testnet
 
 import (
+	"errors"
 	"fmt"
 	"image/color"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -16,117 +19,79 @@ import (
 
 // Plot file names in the results directory.
 const (
-	PlotLatencyCDF  = "discovery_latency_cdf.png"
+	PlotLatencyKM   = "discovery_latency_km.png"
 	PlotTTDCDF      = "time_to_deliver_cdf.png"
 	PlotDetection   = "detection_by_distance.png"
 	PlotRelayStore  = "relay_storage.png"
 	PlotNodeTraffic = "node_bytes.png"
+	PlotNodeDist    = "node_bytes_dist.png"
+	PlotContacts    = "contact_times_ccdf.png"
+	PlotInterContct = "intercontact_times_ccdf.png"
+	PlotFalse       = "detections_by_true_distance.png"
+	// FileOmittedPlots lists the plots left out of a run and why (no data,
+	// or all zero): "name: reason" a line.
+	FileOmittedPlots = "plots_omitted.txt"
 )
 
-// PlotFiles lists every plot WritePlots makes.
-var PlotFiles = []string{PlotLatencyCDF, PlotTTDCDF, PlotDetection, PlotRelayStore, PlotNodeTraffic}
+// PlotFiles lists every plot WritePlots makes (when it has data).
+var PlotFiles = []string{PlotLatencyKM, PlotTTDCDF, PlotDetection, PlotRelayStore, PlotNodeTraffic, PlotNodeDist,
+	PlotContacts, PlotInterContct, PlotFalse}
 
+// palette is matplotlib's tab10.
 var palette = []color.Color{
 	color.RGBA{0x1f, 0x77, 0xb4, 0xff}, color.RGBA{0xff, 0x7f, 0x0e, 0xff},
 	color.RGBA{0x2c, 0xa0, 0x2c, 0xff}, color.RGBA{0xd6, 0x27, 0x28, 0xff},
-	color.RGBA{0x94, 0x67, 0xbd, 0xff},
+	color.RGBA{0x94, 0x67, 0xbd, 0xff}, color.RGBA{0x8c, 0x56, 0x4b, 0xff},
+	color.RGBA{0xe3, 0x77, 0xc2, 0xff}, color.RGBA{0x7f, 0x7f, 0x7f, 0xff},
+	color.RGBA{0xbc, 0xbd, 0x22, 0xff}, color.RGBA{0x17, 0xbe, 0xcf, 0xff},
 }
 
+// errNoData is returned by a plot function that has nothing to draw; the
+// reason goes to FileOmittedPlots.
+type errNoData string
+
+func (e errNoData) Error() string { return string(e) }
+
 // WritePlots draws the PNG plots of a run (6×4 in at 150 dpi, sized for
-// a paper column).
+// a paper column). A plot without data (or with only zeros) is not drawn;
+// FileOmittedPlots says which and why.
 func WritePlots(dir string, res *Result) error {
-	s := res.Summary
 	_, an := analysisOf(res)
-	// Discovery latency CDF per distance.
-	p := newPlot("Discovery latency", "latency (s)", "fraction of detected meetings")
-	for i, row := range s.Meetings.ByDistance {
-		if err := addLine(p, cdf(an.Latency[i]), fmt.Sprintf("≤ %g m", row.DistanceM), i); err != nil {
+	var omitted []string
+	for _, pf := range []struct {
+		name string
+		f    func() error
+	}{
+		{PlotLatencyKM, func() error { return plotDiscoveryKM(dir, res, an) }},
+		{PlotTTDCDF, func() error { return plotTTD(dir, res) }},
+		{PlotDetection, func() error {
+			if res.scenario == nil {
+				return errNoData("no scenario")
+			}
+			return plotDetection(dir, res.scenario, DetectionCurve(res.scenario, res.Trials, Detections(res.Events, res.end())))
+		}},
+		{PlotRelayStore, func() error { return plotRelayStorage(dir, res) }},
+		{PlotNodeTraffic, func() error { return plotNodeTraffic(dir, res) }},
+		{PlotNodeDist, func() error { return plotNodeDist(dir, res) }},
+		{PlotContacts, func() error { return plotContacts(dir, res, false) }},
+		{PlotInterContct, func() error { return plotContacts(dir, res, true) }},
+		{PlotFalse, func() error { return plotTrueDistance(dir, res) }},
+	} {
+		err := pf.f()
+		var nd errNoData
+		if errors.As(err, &nd) {
+			omitted = append(omitted, pf.name+": "+string(nd))
+			continue
+		}
+		if err != nil {
 			return err
 		}
 	}
-	if err := save(p, dir, PlotLatencyCDF); err != nil {
-		return err
+	var b strings.Builder
+	for _, o := range omitted {
+		b.WriteString(o + "\n")
 	}
-	p = newPlot("Time to deliver", "time (s)", "fraction of delivered items")
-	if err := addLine(p, cdf(an.TTD), "all paths", 0); err != nil {
-		return err
-	}
-	for i, path := range PathOrder {
-		if v := an.TTDByPath[path]; len(v) > 0 {
-			if err := addLine(p, cdf(v), path, i+1); err != nil {
-				return err
-			}
-		}
-	}
-	if err := save(p, dir, PlotTTDCDF); err != nil {
-		return err
-	}
-	p = newPlot("Detection rate by distance", "meeting distance (m)", "detected / meetings")
-	var xy plotter.XYs
-	for _, row := range s.Meetings.ByDistance {
-		xy = append(xy, plotter.XY{X: row.DistanceM, Y: row.Rate})
-	}
-	if len(xy) > 0 {
-		l, pts, err := plotter.NewLinePoints(xy)
-		if err != nil {
-			return fmt.Errorf("testnet: plot: %w", err)
-		}
-		l.Color, pts.Color = palette[0], palette[0]
-		l.Width = vg.Points(1.5)
-		pts.Shape = draw.CircleGlyph{}
-		pts.Radius = vg.Points(3)
-		p.Add(l, pts)
-	}
-	p.X.Min, p.Y.Min, p.Y.Max = 0, 0, 1
-	if err := save(p, dir, PlotDetection); err != nil {
-		return err
-	}
-	p = newPlot("Relay storage", "time (h)", "KiB (all relays)")
-	var stored, records plotter.XYs
-	for _, sm := range res.Samples {
-		var st, rb int64
-		for _, r := range sm.Relays {
-			st += r.StoredBytes
-			rb += r.RecordBytes
-		}
-		h := float64(sm.T) / 3.6e6
-		stored = append(stored, plotter.XY{X: h, Y: float64(st) / 1024})
-		records = append(records, plotter.XY{X: h, Y: float64(rb) / 1024})
-	}
-	if err := addLine(p, stored, "mailbox blobs", 0); err != nil {
-		return err
-	}
-	if err := addLine(p, records, "rendezvous records", 1); err != nil {
-		return err
-	}
-	if err := save(p, dir, PlotRelayStore); err != nil {
-		return err
-	}
-	p = newPlot("Node traffic", "time (h)", "KiB per node per hour")
-	var in, out plotter.XYs
-	for i := 1; i < len(res.Samples); i++ {
-		a, b := res.Samples[i-1], res.Samples[i]
-		dh := float64(b.T-a.T) / 3.6e6
-		if dh <= 0 || len(b.NodeIn) == 0 {
-			continue
-		}
-		var di, do int64
-		for n := range b.NodeIn {
-			di += b.NodeIn[n] - a.NodeIn[n]
-			do += b.NodeOut[n] - a.NodeOut[n]
-		}
-		nodes := float64(len(b.NodeIn))
-		h := float64(b.T) / 3.6e6
-		in = append(in, plotter.XY{X: h, Y: float64(di) / dh / nodes / 1024})
-		out = append(out, plotter.XY{X: h, Y: float64(do) / dh / nodes / 1024})
-	}
-	if err := addLine(p, in, "received", 0); err != nil {
-		return err
-	}
-	if err := addLine(p, out, "sent", 1); err != nil {
-		return err
-	}
-	return save(p, dir, PlotNodeTraffic)
+	return writeFile(filepath.Join(dir, FileOmittedPlots), []byte(b.String()))
 }
 
 // analysisOf recomputes the distributions behind the summary.
@@ -143,6 +108,7 @@ func newPlot(title, x, y string) *plot.Plot {
 	p.Title.Text = title
 	p.X.Label.Text = x
 	p.Y.Label.Text = y
+	p.X.Tick.Marker, p.Y.Tick.Marker = cleanTicks{}, cleanTicks{}
 	p.Add(plotter.NewGrid())
 	p.Legend.Top = false // bottom right: CDFs and series rise to the top right
 	p.Legend.Left = false
@@ -187,6 +153,17 @@ func save(p *plot.Plot, dir, name string) error {
 	if p.Y.Min > p.Y.Max {
 		p.Y.Min, p.Y.Max = 0, 1
 	}
+	for _, ax := range []*plot.Axis{&p.X, &p.Y} {
+		if _, ok := ax.Scale.(plot.LogScale); ok {
+			fixLogRange(&ax.Min, &ax.Max)
+			if ax.Max/ax.Min < 30 {
+				// Less than a decade and a half: a linear axis reads better.
+				ax.Scale, ax.Tick.Marker = plot.LinearScale{}, cleanTicks{}
+				ax.Label.Text = strings.Replace(ax.Label.Text, ", log)", ")", 1)
+				ax.Label.Text = strings.Replace(ax.Label.Text, " (log)", "", 1)
+			}
+		}
+	}
 	c := vgimg.NewWith(vgimg.UseWH(6*vg.Inch, 4*vg.Inch), vgimg.UseDPI(150))
 	p.Draw(draw.New(c))
 	f, err := os.Create(filepath.Join(dir, name))
@@ -198,4 +175,120 @@ func save(p *plot.Plot, dir, name string) error {
 		return fmt.Errorf("testnet: plot %s: %w", name, err)
 	}
 	return f.Close()
+}
+
+// plotDetection draws the binned detection probability against true
+// distance: either side and both sides with 95 % Wilson intervals, the
+// cell rule's reference curve, and n per bin along the top.
+func plotDetection(dir string, s *Scenario, bins []DetectionBin) error {
+	p := newPlot(fmt.Sprintf("Detection by distance (level %d, %s rule, lat %.2f)", s.Proximity.Level(), s.Proximity.Neighbours, s.Mobility.Lat),
+		"true distance: closest epoch mean in the nearby window (m)", "P(shown nearby) per pair-epoch")
+	var ref plotter.XYs
+	for _, b := range bins {
+		ref = append(ref, plotter.XY{X: (b.FromM + b.ToM) / 2, Y: b.Reference})
+	}
+	if err := addLine(p, ref, "cell rule (reference)", 2); err != nil {
+		return err
+	}
+	w := 0.15 * s.Metrics.Bin
+	var labels plotter.XYLabels
+	for k, side := range []string{"either side", "both sides"} {
+		var pts plotter.XYs
+		var errs plotter.YErrors
+		for _, b := range bins {
+			if b.N == 0 {
+				continue
+			}
+			x := (b.FromM+b.ToM)/2 + float64(2*k-1)*w
+			r, lo, hi := b.EitherRate, b.EitherLo, b.EitherHi
+			if k == 1 {
+				r, lo, hi = b.BothRate, b.BothLo, b.BothHi
+			} else {
+				labels.XYs = append(labels.XYs, plotter.XY{X: (b.FromM + b.ToM) / 2, Y: 1.04})
+				labels.Labels = append(labels.Labels, fmt.Sprint(b.N))
+			}
+			pts = append(pts, plotter.XY{X: x, Y: r})
+			errs = append(errs, struct{ Low, High float64 }{r - lo, hi - r})
+		}
+		if len(pts) == 0 {
+			continue
+		}
+		eb, err := plotter.NewYErrorBars(struct {
+			plotter.XYer
+			plotter.YErrorer
+		}{pts, errs})
+		if err != nil {
+			return fmt.Errorf("testnet: plot: %w", err)
+		}
+		sc, err := plotter.NewScatter(pts)
+		if err != nil {
+			return fmt.Errorf("testnet: plot: %w", err)
+		}
+		eb.Color, eb.CapWidth = palette[k], vg.Points(3)
+		sc.Color, sc.Shape, sc.Radius = palette[k], draw.CircleGlyph{}, vg.Points(2.5)
+		if k == 1 {
+			sc.Shape = draw.TriangleGlyph{}
+		}
+		p.Add(eb, sc)
+		p.Legend.Add(side+" (95 % Wilson)", sc)
+	}
+	if len(labels.XYs) > 0 {
+		l, err := plotter.NewLabels(labels)
+		if err != nil {
+			return fmt.Errorf("testnet: plot: %w", err)
+		}
+		for i := range l.TextStyle {
+			l.TextStyle[i].XAlign = draw.XCenter
+			l.TextStyle[i].Font.Size = vg.Points(6)
+		}
+		p.Add(l)
+	}
+	p.X.Min, p.Y.Min, p.Y.Max = 0, 0, 1.08
+	p.Legend.Top = true // the curves fall to the bottom right
+	p.Legend.YOffs = -vg.Points(16)
+	return save(p, dir, PlotDetection)
+}
+
+// fixLogRange makes a log axis's range positive and non-empty (gonum
+// widens an empty range by ±1, which goes below zero).
+func fixLogRange(lo, hi *float64) {
+	if !(*hi > 0) {
+		*lo, *hi = 1, 10
+	}
+	if !(*lo > 0) {
+		*lo = *hi / 1000
+	}
+	if *lo == *hi {
+		*lo, *hi = *lo/2, *hi*2
+	}
+}
+
+// cleanTicks are gonum's default ticks labelled without padding zeros
+// ("250", "0.5", not "250.00").
+type cleanTicks struct{}
+
+func (cleanTicks) Ticks(lo, hi float64) []plot.Tick {
+	ts := plot.DefaultTicks{}.Ticks(lo, hi)
+	for i := range ts {
+		if ts[i].Label != "" {
+			ts[i].Label = strconv.FormatFloat(ts[i].Value, 'g', 6, 64)
+		}
+	}
+	return ts
+}
+
+// UnexplainedPlots are the PlotFiles of a results directory that are
+// neither drawn nor listed in FileOmittedPlots (tests use it).
+func UnexplainedPlots(dir string) []string {
+	omitted, _ := os.ReadFile(filepath.Join(dir, FileOmittedPlots))
+	var out []string
+	for _, f := range PlotFiles {
+		if st, err := os.Stat(filepath.Join(dir, f)); err == nil && st.Size() > 0 {
+			continue
+		}
+		if !strings.Contains(string(omitted), f+": ") {
+			out = append(out, f)
+		}
+	}
+	return out
 }

@@ -4,6 +4,7 @@ import (
 	"image/png"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -30,10 +31,18 @@ func TestPlotsAreValidPNGs(t *testing.T) {
 		if err := WriteResults(dir, res, true); err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
+		omitted, err := os.ReadFile(filepath.Join(dir, FileOmittedPlots))
+		if err != nil {
+			t.Fatal(err)
+		}
 		for _, f := range PlotFiles {
 			fh, err := os.Open(filepath.Join(dir, f))
 			if err != nil {
-				t.Fatalf("%s: %v", name, err)
+				// A plot without data is left out and the reason given.
+				if !strings.Contains(string(omitted), f+": ") {
+					t.Fatalf("%s: %s neither drawn nor explained: %v", name, f, err)
+				}
+				continue
 			}
 			img, err := png.Decode(fh)
 			fh.Close()
@@ -44,7 +53,13 @@ func TestPlotsAreValidPNGs(t *testing.T) {
 				t.Fatalf("%s: %s is %v", name, f, b)
 			}
 		}
-		for _, f := range []string{FileSummary, FileRun, FileEvents, FileMeetings, FileSamples, FileRelays} {
+		if name == "data" && strings.Contains(string(omitted), PlotTTDCDF) {
+			t.Errorf("data: time to deliver omitted: %s", omitted)
+		}
+		if name == "empty" && !strings.Contains(string(omitted), PlotNodeTraffic) {
+			t.Errorf("empty: all-zero traffic was drawn: %s", omitted)
+		}
+		for _, f := range []string{FileSummary, FileRun, FileEvents, FileMeetings, FileSamples, FileRelays, FileDetections, FileDeliveries, FileDetectionBins} {
 			if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
 				t.Fatalf("%s: %v", name, err)
 			}

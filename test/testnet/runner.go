@@ -48,6 +48,10 @@ type Options struct {
 	// data, deleted at the end) is made; empty means os.TempDir(). A
 	// tmpfs such as /dev/shm saves disk I/O, at the price of memory.
 	ScratchDir string
+	// Provenance, when set, is written with the resolved scenario and its
+	// inputs before the run starts (WriteProvenance); Mode and the rest
+	// are filled in. Nil writes none (the caller wrote it already).
+	Provenance *Provenance
 }
 
 // Result is everything a run measured.
@@ -57,6 +61,12 @@ type Result struct {
 	Events   []Event
 	Samples  []Sample
 	Run      RunInfo
+
+	// Trials are the pair-epochs of the detection curve (detection.go).
+	Trials []Trial
+	// Network is what the simulated network did (network.json), nil for
+	// other backends.
+	Network *NetworkSummary
 
 	scenario *Scenario
 	graph    *Graph
@@ -123,12 +133,19 @@ func Run(ctx context.Context, s *Scenario, opt Options) (*Result, error) {
 	if err := os.MkdirAll(opt.Out, 0o755); err != nil {
 		return nil, fmt.Errorf("testnet: run: %w", err)
 	}
+	if p := opt.Provenance; p != nil {
+		pv := *p
+		pv.Mode = opt.Mode
+		if err := WriteProvenance(opt.Out, s, pv); err != nil {
+			return nil, err
+		}
+	}
 	g, err := BuildGraph(s)
 	if err != nil {
 		return nil, err
 	}
 	plan := Plan(s, g)
-	meetings, err := Truth(s, g, plan)
+	meetings, trials, err := TruthAndTrials(s, g, plan)
 	if err != nil {
 		return nil, err
 	}
@@ -154,6 +171,11 @@ func Run(ctx context.Context, s *Scenario, opt Options) (*Result, error) {
 		return nil, fmt.Errorf("testnet: open network: %w", err)
 	}
 	samples, lag, runErr := drive(ctx, s, g, plan, net, clock, rec, opt.Progress, opt.Wall)
+	var netStats *NetworkSummary
+	if ns, ok := net.(NetStater); ok {
+		st := ns.NetStats()
+		netStats = &st
+	}
 	if err := net.Close(); err != nil && runErr == nil {
 		runErr = fmt.Errorf("testnet: close network: %w", err)
 	}
@@ -161,6 +183,8 @@ func Run(ctx context.Context, s *Scenario, opt Options) (*Result, error) {
 		return nil, runErr
 	}
 	res := NewResult(s, g, meetings, rec.events(), samples)
+	res.Trials = trials
+	res.Network = netStats
 	res.Summary.Mode = opt.Mode
 	res.Run = RunInfo{WallSeconds: round(time.Since(wall0).Seconds()), GoVersion: runtime.Version(), MaxLagSeconds: round(lag.Seconds())}
 	if lag > s.Step.Duration && opt.Progress != nil {
@@ -193,6 +217,7 @@ func drive(ctx context.Context, s *Scenario, g *Graph, plan []Action, net Networ
 	sent := make([]Point, s.Nodes)
 	online := make([]bool, s.Nodes)
 	appRand := NewRand(s.Seed, "app")
+	gps := newGPSNoise(s)
 	for i := range sent {
 		sent[i] = Point{math.NaN(), math.NaN()}
 		online[i] = true
@@ -219,6 +244,7 @@ func drive(ctx context.Context, s *Scenario, g *Graph, plan []Action, net Networ
 		}
 		settle()
 		mob.Positions(t, pos)
+		gps.step()
 		for i, p := range pos {
 			if !online[i] {
 				continue
@@ -233,7 +259,7 @@ func drive(ctx context.Context, s *Scenario, g *Graph, plan []Action, net Networ
 			// Every step, moved or not, as a location service would: it
 			// also wakes the node loop, which keeps epoch turns on time
 			// when virtual time runs faster than the node's timers.
-			lat, lng := pr.LatLng(p)
+			lat, lng := pr.LatLng(gps.apply(i, p))
 			if err := net.Node(i).SetLocation(lat, lng); err == nil {
 				sent[i] = p
 			}

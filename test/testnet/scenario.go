@@ -26,6 +26,7 @@ const (
 	MobilityWaypoint   = "waypoint"   // random waypoint in a square area
 	MobilityGatherings = "gatherings" // random waypoint, plus groups meeting at places at times
 	MobilityTrace      = "trace"      // replay of a CSV trace: node,time,lat,lng
+	MobilityWorkday    = "workday"    // home, office, evening places on a daily schedule
 )
 
 // Share policies of WorkloadConfig.Policy.
@@ -94,11 +95,12 @@ type Scenario struct {
 	// Default 2026-06-01T08:00:00Z.
 	Start time.Time `toml:"start"`
 
-	Graph    GraphConfig    `toml:"graph"`
-	Mobility MobilityConfig `toml:"mobility"`
-	Workload WorkloadConfig `toml:"workload"`
-	Network  NetworkConfig  `toml:"network"`
-	Metrics  MetricsConfig  `toml:"metrics"`
+	Graph     GraphConfig     `toml:"graph"`
+	Mobility  MobilityConfig  `toml:"mobility"`
+	Workload  WorkloadConfig  `toml:"workload"`
+	Network   NetworkConfig   `toml:"network"`
+	Metrics   MetricsConfig   `toml:"metrics"`
+	Proximity ProximityConfig `toml:"proximity"`
 
 	// dir is the directory of the scenario file, for relative paths.
 	dir string
@@ -145,6 +147,17 @@ type MobilityConfig struct {
 	PauseMax Duration `toml:"pause_max"`
 	// Gatherings are meetings of groups at places (model gatherings).
 	Gatherings []Gathering `toml:"gathering"`
+	// WalkIn: gathering attendees walk to the place at speed_max from
+	// wherever they are when it begins, instead of appearing there.
+	// Default false.
+	WalkIn bool `toml:"walk_in"`
+	// GPSNoise is the standard deviation (metres, per axis) of the error
+	// of the positions fed to nodes; ground truth uses the true ones. The
+	// error of a node drifts (AR(1), one-minute correlation time), as a
+	// phone's fix does. Default 0.
+	GPSNoise float64 `toml:"gps_noise"`
+	// Workday is the model workday.
+	Workday WorkdayConfig `toml:"workday"`
 	// File is the trace CSV for model trace: "node,time,lat,lng" with node
 	// a 0-based index and time seconds from Start (or RFC 3339); positions
 	// are held between samples. Relative to the scenario file.
@@ -226,6 +239,24 @@ type NetworkConfig struct {
 	// Speedup runs virtual time this many times faster than wall time in
 	// the real-time backends. Default 1; a 60 s epoch at 20 runs in 3 s.
 	Speedup float64 `toml:"speedup"`
+	// The rest is simnet only.
+	//
+	// LatencySpread spreads the phones' access latency: each node's half
+	// of a path's latency is latency/2 × exp(σ·Z), Z standard normal per
+	// node (a log-normal with median latency/2); relays keep latency/2.
+	// Default 0 (every path has latency).
+	LatencySpread float64 `toml:"latency_spread"`
+	// Jitter is the mean of an exponential extra delay per packet (a
+	// pair's packets stay in order). Default 0.
+	Jitter Duration `toml:"jitter"`
+	// Loss is the probability that a packet to or from a phone is lost.
+	// Default 0.
+	Loss float64 `toml:"loss"`
+	// NATFraction of the phones sit behind an address-restricted NAT: they
+	// receive only from peers they sent to in the last 30 s, so friends
+	// cannot dial them directly (the relay's circuit, or hole punching,
+	// has to carry live transfers). Default 0.
+	NATFraction float64 `toml:"nat_fraction"`
 }
 
 // MetricsConfig configures ground truth and sampling.
@@ -243,6 +274,24 @@ type MetricsConfig struct {
 	Slack Duration `toml:"slack"`
 	// Sample is the period of byte and relay samples. Default 1m.
 	Sample Duration `toml:"sample"`
+	// Bin is the width of the distance bins of the detection curve
+	// (detection_by_distance.csv), metres. Default 25.
+	Bin float64 `toml:"bin"`
+	// BinMax is where the detection curve ends, metres. Default
+	// false_distance.
+	BinMax float64 `toml:"bin_max"`
+}
+
+// ProximityConfig is the cell rule of every friendship.
+type ProximityConfig struct {
+	// Precision: close (S2 level 16, node.PrecisionClose, the default) or
+	// casual (level 14, node.PrecisionCasual), set on every friendship.
+	Precision string `toml:"precision"`
+	// Neighbours is the cell rule: corner (crypto/geo.Cells, what nodes
+	// ship, the default) or all (geo.AllCells: here and all eight
+	// neighbours, 9 tokens per friend; set through node.Config.CellRule,
+	// sim and simnet only).
+	Neighbours string `toml:"neighbours"`
 }
 
 // DefaultScenario returns a scenario with every default filled in.
@@ -316,6 +365,22 @@ func (s *Scenario) applyDefaults() {
 		m.SpeedMax = 1.5
 	}
 	def(&m.PauseMax, 10*time.Minute)
+	wd := &m.Workday
+	if wd.Offices == 0 {
+		wd.Offices = 10
+	}
+	if wd.Places == 0 {
+		wd.Places = 20
+	}
+	if wd.CommuteSpeed == 0 {
+		wd.CommuteSpeed = 6
+	}
+	if wd.EveningFraction == 0 {
+		wd.EveningFraction = 0.3
+	}
+	if wd.Radius == 0 {
+		wd.Radius = 30
+	}
 	w := &s.Workload
 	if w.ItemsPerHour == 0 {
 		w.ItemsPerHour = 0.5
@@ -352,6 +417,16 @@ func (s *Scenario) applyDefaults() {
 		mt.FalseDistance = 500
 	}
 	def(&mt.Sample, time.Minute)
+	if mt.Bin == 0 {
+		mt.Bin = 25
+	}
+	px := &s.Proximity
+	if px.Precision == "" {
+		px.Precision = PrecisionClose
+	}
+	if px.Neighbours == "" {
+		px.Neighbours = NeighboursCorner
+	}
 }
 
 // resolve fills the defaults of array elements and those that depend on
@@ -384,6 +459,9 @@ func (s *Scenario) resolve() {
 	}
 	if s.Metrics.Slack.Duration == 0 {
 		s.Metrics.Slack = s.Epoch
+	}
+	if s.Metrics.BinMax == 0 {
+		s.Metrics.BinMax = s.Metrics.FalseDistance
 	}
 }
 

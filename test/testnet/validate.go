@@ -44,6 +44,18 @@ func (s *Scenario) Validate() error {
 	if !(n.Speedup >= 1) || n.Speedup > 1_000_000 {
 		bad("network.speedup", "%v not in [1, 1000000]", n.Speedup)
 	}
+	if !(n.LatencySpread >= 0) || n.LatencySpread > 3 {
+		bad("network.latency_spread", "%v not in [0, 3]", n.LatencySpread)
+	}
+	if n.Jitter.Duration < 0 || n.Jitter.Duration > 10*time.Second {
+		bad("network.jitter", "%v not in [0, 10s]", n.Jitter)
+	}
+	if !(n.Loss >= 0) || n.Loss > 0.5 {
+		bad("network.loss", "%v not in [0, 0.5]", n.Loss)
+	}
+	if !(n.NATFraction >= 0) || n.NATFraction > 1 {
+		bad("network.nat_fraction", "%v not in [0, 1]", n.NATFraction)
+	}
 	m := s.Metrics
 	for _, d := range m.Distances {
 		if !(d > 0) || d > 100_000 {
@@ -64,6 +76,22 @@ func (s *Scenario) Validate() error {
 	}
 	if m.MinMeeting.Duration < 0 || m.Slack.Duration < 0 {
 		bad("metrics", "min_meeting and slack must not be negative")
+	}
+	if !(m.Bin >= 1) || m.Bin > 10_000 {
+		bad("metrics.bin", "%v not in [1, 10000] m", m.Bin)
+	}
+	if !(m.BinMax > 0) || m.BinMax > 100_000 || m.BinMax/m.Bin > 1000 {
+		bad("metrics.bin_max", "%v not in (0, 100000] m or more than 1000 bins", m.BinMax)
+	}
+	switch s.Proximity.Precision {
+	case PrecisionClose, PrecisionCasual:
+	default:
+		bad("proximity.precision", "%q is not close or casual", s.Proximity.Precision)
+	}
+	switch s.Proximity.Neighbours {
+	case NeighboursCorner, NeighboursAll:
+	default:
+		bad("proximity.neighbours", "%q is not corner or all", s.Proximity.Neighbours)
 	}
 	return errors.Join(errs...)
 }
@@ -108,12 +136,20 @@ func (s *Scenario) validateMobility(bad badFunc) {
 	m := s.Mobility
 	switch m.Model {
 	case MobilityStatic, MobilityWaypoint, MobilityGatherings:
+	case MobilityWorkday:
+		wd := m.Workday
+		if wd.Offices < 1 || wd.Offices > MaxNodes || wd.Places < 0 || wd.Places > MaxNodes {
+			bad("mobility.workday", "offices in [1, %d], places in [0, %d]", MaxNodes, MaxNodes)
+		}
+		if !(wd.CommuteSpeed > 0) || wd.CommuteSpeed > 100 || wd.EveningFraction < 0 || wd.EveningFraction > 1 || wd.Radius < 0 {
+			bad("mobility.workday", "need 0 < commute_speed <= 100, evening_fraction in [0, 1], radius >= 0")
+		}
 	case MobilityTrace:
 		if m.File == "" {
 			bad("mobility.file", "required for model trace")
 		}
 	default:
-		bad("mobility.model", "%q is not one of static, waypoint, gatherings, trace", m.Model)
+		bad("mobility.model", "%q is not one of static, waypoint, gatherings, workday, trace", m.Model)
 	}
 	if math.Abs(m.Lat) > 85 || math.Abs(m.Lng) > 180 {
 		bad("mobility.lat/lng", "(%v, %v) out of range", m.Lat, m.Lng)
@@ -126,6 +162,9 @@ func (s *Scenario) validateMobility(bad badFunc) {
 	}
 	if m.PauseMax.Duration < 0 {
 		bad("mobility.pause_max", "negative")
+	}
+	if !(m.GPSNoise >= 0) || m.GPSNoise > 10_000 {
+		bad("mobility.gps_noise", "%v not in [0, 10000] m", m.GPSNoise)
 	}
 	for i, g := range m.Gatherings {
 		key := fmt.Sprintf("mobility.gathering[%d]", i)

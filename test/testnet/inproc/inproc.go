@@ -20,6 +20,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/imigee/imigee/crypto/geo"
 	"github.com/imigee/imigee/node"
 	"github.com/imigee/imigee/relay"
 	"github.com/imigee/imigee/test/testnet"
@@ -150,26 +151,45 @@ feed:
 	return err
 }
 
-func (nw *network) link(ctx context.Context, e testnet.Edge) error {
+// Each call runs as the node it goes to (testnet.InComponent), so what
+// the node draws from crypto/rand comes from its own stream in simnet.
+func (nw *network) link(ctx context.Context, e testnet.Edge) (err error) {
 	a, b := nw.nodes[e.A], nw.nodes[e.B]
-	inv, err := a.n.Invite()
+	var inv string
+	a.as(func() { inv, err = a.n.Invite() })
 	if err != nil {
 		return fmt.Errorf("inproc: invite: %w", err)
 	}
-	lctx, cancel := context.WithTimeout(ctx, LinkTimeout)
-	aID, err := b.n.Link(lctx, inv)
-	cancel()
+	var aID string
+	b.as(func() {
+		lctx, cancel := context.WithTimeout(ctx, LinkTimeout)
+		defer cancel()
+		if aID, err = b.n.Link(lctx, inv); err != nil {
+			err = fmt.Errorf("inproc: link %d-%d: %w", e.A, e.B, err)
+			return
+		}
+		if err = b.n.SetAutoAccept(aID, true); err != nil {
+			err = fmt.Errorf("inproc: auto-accept: %w", err)
+		}
+	})
 	if err != nil {
-		return fmt.Errorf("inproc: link %d-%d: %w", e.A, e.B, err)
-	}
-	if err := b.n.SetAutoAccept(aID, true); err != nil {
-		return fmt.Errorf("inproc: auto-accept: %w", err)
+		return err
 	}
 	if err := waitFriend(ctx, a.n, b.id); err != nil {
 		return fmt.Errorf("inproc: link %d-%d: %w", e.A, e.B, err)
 	}
-	if err := a.n.SetAutoAccept(b.id, true); err != nil {
+	a.as(func() { err = a.n.SetAutoAccept(b.id, true) })
+	if err != nil {
 		return fmt.Errorf("inproc: auto-accept: %w", err)
+	}
+	if nw.env.Scenario.Proximity.Precision == testnet.PrecisionCasual {
+		a.as(func() { err = a.n.SetPrecision(b.id, node.PrecisionCasual) })
+		if err == nil {
+			b.as(func() { err = b.n.SetPrecision(aID, node.PrecisionCasual) })
+		}
+		if err != nil {
+			return fmt.Errorf("inproc: precision: %w", err)
+		}
 	}
 	return nil
 }
@@ -307,7 +327,12 @@ func (rd *relayDriver) addrs() []string {
 	return out
 }
 
-func (rd *relayDriver) Start(ctx context.Context) error {
+func (rd *relayDriver) Start(ctx context.Context) (err error) {
+	testnet.InComponent(testnet.RelayComponent(rd.i), func() { err = rd.start(ctx) })
+	return err
+}
+
+func (rd *relayDriver) start(ctx context.Context) error {
 	rd.mu.Lock()
 	defer rd.mu.Unlock()
 	if rd.r != nil {
@@ -339,7 +364,9 @@ func (rd *relayDriver) Stop() error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	return r.Shutdown(ctx)
+	var err error
+	testnet.InComponent(testnet.RelayComponent(rd.i), func() { err = r.Shutdown(ctx) })
+	return err
 }
 
 // Stats reads the relay's Prometheus gauges.
@@ -386,12 +413,14 @@ type nodeDriver struct {
 
 func (nw *network) newNode(ctx context.Context, i int) (*nodeDriver, error) {
 	s := nw.env.Scenario
-	key := make([]byte, 32)
-	if _, err := rand.Read(key); err != nil {
-		return nil, err
-	}
 	dir := filepath.Join(nw.env.Dir, fmt.Sprintf("node-%05d", i))
 	nd := &nodeDriver{nw: nw, i: i}
+	key := make([]byte, 32)
+	var err error
+	nd.as(func() { _, err = rand.Read(key) })
+	if err != nil {
+		return nil, err
+	}
 	nd.cfg = node.Config{
 		DataDir:      dir,
 		StoreKey:     key,
@@ -402,6 +431,9 @@ func (nw *network) newNode(ctx context.Context, i int) (*nodeDriver, error) {
 		Logger:       quietLogger(nw.log, "node", i),
 		Events:       nd,
 		NoSync:       nw.b.NoSync,
+	}
+	if s.Proximity.Neighbours == testnet.NeighboursAll {
+		nd.cfg.CellRule = geo.AllCells
 	}
 	if f := nw.b.NodeHost; f != nil {
 		nd.cfg.HostFactory = f(i)
@@ -419,13 +451,22 @@ func (nw *network) newNode(ctx context.Context, i int) (*nodeDriver, error) {
 	return nd, nil
 }
 
+// as runs f as this node's component (testnet.InComponent): goroutines f
+// starts, and what it draws from crypto/rand, belong to the node.
+func (nd *nodeDriver) as(f func()) { testnet.InComponent(testnet.NodeComponent(nd.i), f) }
+
 func (nd *nodeDriver) node() *node.Node {
 	nd.mu.Lock()
 	defer nd.mu.Unlock()
 	return nd.n
 }
 
-func (nd *nodeDriver) Start(ctx context.Context) error {
+func (nd *nodeDriver) Start(ctx context.Context) (err error) {
+	nd.as(func() { err = nd.start(ctx) })
+	return err
+}
+
+func (nd *nodeDriver) start(ctx context.Context) error {
 	nd.mu.Lock()
 	defer nd.mu.Unlock()
 	if nd.n != nil {
@@ -456,7 +497,9 @@ func (nd *nodeDriver) Stop() error {
 	if n == nil {
 		return nil
 	}
-	return n.Close()
+	var err error
+	nd.as(func() { err = n.Close() })
+	return err
 }
 
 func (nd *nodeDriver) SetLocation(lat, lng float64) error {
@@ -464,11 +507,15 @@ func (nd *nodeDriver) SetLocation(lat, lng float64) error {
 	if n == nil {
 		return errors.New("inproc: node offline")
 	}
-	if math.IsNaN(lat) {
-		n.ClearLocation()
-		return nil
-	}
-	return n.SetLocation(lat, lng, 10)
+	var err error
+	nd.as(func() {
+		if math.IsNaN(lat) {
+			n.ClearLocation()
+			return
+		}
+		err = n.SetLocation(lat, lng, 10)
+	})
+	return err
 }
 
 func (nd *nodeDriver) SetAppOpen(open bool) {
@@ -477,11 +524,16 @@ func (nd *nodeDriver) SetAppOpen(open bool) {
 	n := nd.n
 	nd.mu.Unlock()
 	if n != nil {
-		n.SetAppOpen(open)
+		nd.as(func() { n.SetAppOpen(open) })
 	}
 }
 
-func (nd *nodeDriver) Share(ctx context.Context, spec testnet.ShareSpec) (string, error) {
+func (nd *nodeDriver) Share(ctx context.Context, spec testnet.ShareSpec) (id string, err error) {
+	nd.as(func() { id, err = nd.share(spec) })
+	return id, err
+}
+
+func (nd *nodeDriver) share(spec testnet.ShareSpec) (string, error) {
 	n := nd.node()
 	if n == nil {
 		return "", errors.New("inproc: node offline")

@@ -39,7 +39,7 @@ func TestTinyScenario(t *testing.T) {
 	out := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	res, err := testnet.Run(ctx, s, testnet.Options{Backend: &Backend{}, Out: out, Mode: "sim"})
+	res, err := testnet.Run(ctx, s, testnet.Options{Backend: &Backend{}, Out: out, Mode: "sim", Provenance: &testnet.Provenance{Tool: "test"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,10 +57,13 @@ func TestTinyScenario(t *testing.T) {
 	if d.Items == 0 || d.Recipients == 0 || d.Delivered != d.Recipients || d.ShareErrors != 0 {
 		t.Errorf("not every item reached its online friends: %+v", d)
 	}
-	for _, f := range append([]string{testnet.FileSummary, testnet.FileEvents}, testnet.PlotFiles...) {
+	for _, f := range []string{testnet.FileSummary, testnet.FileEvents, testnet.FileProvenance, testnet.FileScenario} {
 		if st, err := os.Stat(filepath.Join(out, f)); err != nil || st.Size() == 0 {
 			t.Errorf("output %s missing: %v", f, err)
 		}
+	}
+	if miss := testnet.UnexplainedPlots(out); len(miss) > 0 {
+		t.Errorf("plots neither drawn nor explained: %v", miss)
 	}
 }
 

@@ -37,6 +37,10 @@ func (b *Backend) Open(ctx context.Context, env *testnet.Env) (testnet.Network, 
 	if s.Network.Speedup != 1 {
 		return nil, ErrSpeedup
 	}
+	if s.Proximity.Precision != testnet.PrecisionClose || s.Proximity.Neighbours != testnet.NeighboursCorner {
+		// The control socket has no precision command (yet).
+		return nil, fmt.Errorf("procs: proximity %q/%q: only %q/%q in this mode", s.Proximity.Precision, s.Proximity.Neighbours, testnet.PrecisionClose, testnet.NeighboursCorner)
+	}
 	log := env.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)

@@ -18,6 +18,12 @@ type conn struct {
 	ap   netip.AddrPort
 	up   link // owned by the wire's goroutine
 	down link // owned by the wire's goroutine
+	opts endOpts
+	// sent is when this end last sent to each peer (its NAT's mappings),
+	// lastTo the latest arrival scheduled per peer (jitter keeps order);
+	// guarded by the wire's mutex.
+	sent   map[netip.AddrPort]time.Time
+	lastTo map[netip.AddrPort]time.Time
 
 	mu       sync.Mutex // guards q, closed, deadline
 	q        []*packet

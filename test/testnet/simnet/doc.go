@@ -28,17 +28,26 @@
 //
 // synctest has one entry point, synctest.Test(t, f), so a run needs a
 // *testing.T: Run and RunScenario are called from tests, and
-// `imigee-testnet run --mode simnet` runs TestSimScenario with `go test`
-// (the scenario and results directory in the environment, EnvScenario and
-// EnvOut). A run sets GOMAXPROCS to 1 and GOGC to 300 (RunProcs,
+// `imigee-testnet run --mode simnet` runs TestSimScenario of this
+// package's compiled test binary, shipped as imigee-testnet-simnet next to
+// the command (make testnet-bin), with the scenario and results directory
+// in the environment (EnvScenario, EnvOut). A run sets GOMAXPROCS to 1 and GOGC to 300 (RunProcs,
 // RunGCPercent; the environment wins).
 //
 // # Determinism
 //
 // For a seed, graph, mobility, ground truth and workload are identical,
-// and Run seeds crypto/rand from the scenario seed
-// (testing/cryptotest.SetGlobalRandom), so keys, peer IDs and nonces
-// repeat. What a seed cannot fix is the order in which goroutines that
+// and Run gives every component its own random stream (streams.go):
+// crypto/rand.Reader becomes one ChaCha8 stream per (component, draw
+// site), seeded with SHA-256(seed, node/i or relay/j or driver, the
+// function that asked), the component read from the goroutine's pprof
+// label (testnet.InComponent, which inproc wraps around every call into a
+// node or relay and which goroutines inherit); the standard library's own
+// draws (TLS) use testing/cryptotest.SetGlobalRandom. So keys, peer IDs,
+// item IDs and nonces repeat, and a node's item IDs do not shift when
+// another node, or the node's QUIC stack, drew first — which is what made
+// summaries differ before (one shared seeded stream consumed in goroutine
+// order). What a seed cannot fix is the order in which goroutines that
 // wake at the same virtual instant run: select picks among ready cases,
 // and maps iterate, with the runtime's own random numbers, which are
 // seeded from the kernel at process start (runtime/rand.go, AT_RANDOM),
@@ -64,16 +73,20 @@
 // randautoseed=0), which go-libp2p-pubsub draws mesh and gossip peers
 // from.
 //
-// With that, two runs of a seed write byte-identical summary.json files
-// (TestSimSameSeed; 7 of 7 tries on scenarios of 10 and 30 nodes without
-// restarts). At 1,000 nodes every count repeats but a few latencies move
-// by 10–30 ms: some same-instant order still leaks through there. What
-// else can differ: a node that restarts catches up with its friends in map
-// order (node/mailbox.go inboundKeys), which can move a delivery by a few
-// milliseconds and an identify push (41 bytes) to another node; the
-// 10 ms clock and the 3-digit traffic hide that in most runs, not all.
-// Under -race, deliveries can move by 10–20 ms (TestSimSameSeed then
-// compares meetings, detections and deliveries, not timing).
+// With that, two runs of a seed write byte-identical summary.json,
+// meetings.csv, detections.csv and deliveries.csv, with phones going
+// offline and a relay restarting, on TestSimSameSeed's scenario
+// (testdata/sameseed.toml; 14 of 14 pairs with RunGODEBUG under heavy
+// load). Meetings and detections are identical on every scenario tried.
+// Where one phone sends large photos to several friends at once
+// (small.toml), delivery times can still move by 10–20 ms between runs
+// (identical 3 of 3 on a lightly loaded machine, different in 4 of 4
+// under a load average of 11; GOGC=off does not help): which of the
+// parallel transfers enters the shared uplink first still follows
+// same-instant goroutine order inside the node and quic-go.
+// events.jsonl can also differ by one tick in a receipt (delivered)
+// event. Under -race the scheduler shuffles on purpose and deliveries
+// move by 10–20 ms (TestSimSameSeed then compares counts only).
 //
 // # Concurrency
 //
@@ -88,8 +101,10 @@
 // blocked: code that holds a mutex across network I/O while another
 // goroutine waits for it stops virtual time for good (the run hangs;
 // watchStall then exits after StallTimeout). Only UDP/QUIC exists on the
-// simulated network (no TCP, no mDNS, no hole punching: every address is
-// public). Nothing may call synctest.Wait inside a run but the wire.
+// simulated network (no TCP, no mDNS). The wire models per-phone access
+// latency, jitter, loss and address-restricted NATs (Model, endOpts); with
+// AutoNAT and address discovery off a host cannot learn it is NATed, so
+// hole punching does not start. Nothing may call synctest.Wait inside a run but the wire.
 //
 // TestSimSmall checks meeting and delivery at scale (friends within 50 m
 // for a whole epoch find each other, both sides, no false detections) and

@@ -7,8 +7,6 @@
 package simnet
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -119,57 +117,80 @@ func loadSmall(t *testing.T) *testnet.Scenario {
 	return s
 }
 
-// TestSimSameSeed: two runs of one scenario and seed write byte-identical
-// summary.json files. The events are logged when they differ, not failed:
-// in about 1 run in 12 two same-instant events still come 10 ms apart (a
-// select inside quic-go or pubsub), which the summary's counts and rounded
-// quantiles absorb. The CI scenario runs without its
-// offline period here: a restarting node catches up with its friends in
-// map order (see the package doc, "Determinism"), which can move a
-// delivery by a few milliseconds. Under -race the runtime shuffles its
-// run queues on purpose (runtime.randomizeScheduler), so there the test
-// compares what must not depend on timing (meetings, detections,
-// deliveries) and only logs the rest.
+// TestSimSameSeed: two runs of testdata/sameseed.toml (the CI scenario
+// with two phones going offline and a relay restarting) write
+// byte-identical summary.json, meetings.csv, detections.csv and
+// deliveries.csv: every component draws from its own random stream
+// (streams.go) and the wire and runner settle before every step. The
+// event logs are compared too but only logged when they differ: a
+// sender's receipt (delivered) event can still come one 10 ms tick apart
+// (a select inside quic-go or pubsub). Under -race the runtime shuffles
+// its run queues on purpose (runtime.randomizeScheduler), so there the
+// test compares what must not depend on timing (meetings, detections,
+// deliveries) and only logs the rest; make test runs it without -race.
 func TestSimSameSeed(t *testing.T) {
 	if testing.Short() {
 		t.Skip("two runs")
 	}
-	var sums, evs [2][]byte
+	files := []string{testnet.FileSummary, testnet.FileMeetings, testnet.FileDetections, testnet.FileDeliveries, testnet.FileEvents}
+	var got [2]map[string][]byte
 	var stable [2]string
-	for i := range sums {
-		s := loadSmall(t)
-		s.Workload.Offline = nil
+	for i := range got {
+		s, err := testnet.LoadScenario(filepath.Join("testdata", "sameseed.toml"))
+		if err != nil {
+			t.Fatal(err)
+		}
 		out := t.TempDir()
 		res, err := RunScenario(t, s, testnet.Options{Out: out, NoPlots: true})
 		if err != nil {
 			t.Fatal(err)
 		}
-		stable[i] = stablePart(res.Summary)
-		if sums[i], err = os.ReadFile(filepath.Join(out, testnet.FileSummary)); err != nil {
-			t.Fatal(err)
+		if d := res.Summary.Delivery; d.Delivered == 0 || d.ByPath[len(d.ByPath)-1].Path != testnet.PathMailbox {
+			t.Errorf("the scenario should deliver through a mailbox too: %+v", d)
 		}
-		if evs[i], err = os.ReadFile(filepath.Join(out, testnet.FileEvents)); err != nil {
-			t.Fatal(err)
+		stable[i] = stablePart(res.Summary)
+		got[i] = map[string][]byte{}
+		for _, f := range files {
+			if got[i][f], err = os.ReadFile(filepath.Join(out, f)); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	if stable[0] != stable[1] {
 		t.Errorf("same seed, different results:\n%s---\n%s", stable[0], stable[1])
 	}
-	report := t.Errorf
-	if raceEnabled {
-		report = t.Logf
+	// Timing (deliveries, the summary's quantiles) is compared strictly
+	// only without async preemption: with it, a goroutine is preempted
+	// when it has run 10 ms of wall time, which under machine load
+	// reorders same-instant goroutines inside one QUIC connection and can
+	// move a delivery by one 10 ms tick (see RunGODEBUG). make test sets it.
+	strict := !raceEnabled && strings.Contains(os.Getenv("GODEBUG"), RunGODEBUG)
+	if !strict {
+		t.Logf("GODEBUG has no %s (or -race): delivery timing differences are logged, not failed", RunGODEBUG)
 	}
-	if !bytes.Equal(sums[0], sums[1]) {
-		report("same seed, different summary.json:\n%s\n---\n%s", sums[0], sums[1])
-	}
-	if a, b := eventLines(evs[0]), eventLines(evs[1]); !slices.Equal(a, b) {
-		for i := range min(len(a), len(b)) {
-			if a[i] != b[i] {
-				t.Logf("same seed, events differ from line %d:\n%s\n%s", i+1, a[i], b[i])
-				break
+	for _, f := range files {
+		report := t.Errorf
+		if f == testnet.FileEvents || !strict && (f == testnet.FileSummary || f == testnet.FileDeliveries) {
+			report = t.Logf
+		}
+		if a, b := lines(got[0][f]), lines(got[1][f]); !slices.Equal(a, b) {
+			for i := range max(len(a), len(b)) {
+				if i >= len(a) || i >= len(b) || a[i] != b[i] {
+					report("same seed, %s differs from line %d:\n%s\n%s", f, i+1, at(a, i), at(b, i))
+					break
+				}
 			}
 		}
 	}
+}
+
+func lines(b []byte) []string { return strings.Split(string(b), "\n") }
+
+func at(ls []string, i int) string {
+	if i < len(ls) {
+		return ls[i]
+	}
+	return "(end)"
 }
 
 // stablePart is what two runs of a seed agree on even when the scheduler
@@ -186,23 +207,6 @@ func stablePart(sum *testnet.Summary) string {
 	return b.String()
 }
 
-// eventLines are the sorted lines of events.jsonl without item IDs, which
-// are random per share and come out of crypto/rand in goroutine order.
-func eventLines(b []byte) []string {
-	var out []string
-	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
-		var e testnet.Event
-		if json.Unmarshal([]byte(l), &e) != nil {
-			out = append(out, l)
-			continue
-		}
-		e.Item = ""
-		out = append(out, fmt.Sprintf("%+v", e))
-	}
-	slices.Sort(out)
-	return out
-}
-
 // TestSimScenario is the entry point of `imigee-testnet run --mode
 // simnet`: it runs the scenario file in $IMIGEE_SIM_SCENARIO into the
 // results directory $IMIGEE_SIM_OUT, with a progress bar on stderr
@@ -216,6 +220,11 @@ func TestSimScenario(t *testing.T) {
 	opt := testnet.Options{Out: out, NoPlots: os.Getenv(EnvNoPlots) != "", ScratchDir: os.Getenv(EnvScratch)}
 	if os.Getenv(EnvQuiet) == "" {
 		opt.Progress = os.Stderr
+	}
+	// imigee-testnet writes provenance.json before it starts this; run by
+	// hand, the test writes it.
+	if _, err := os.Stat(filepath.Join(out, testnet.FileProvenance)); err != nil {
+		opt.Provenance = &testnet.Provenance{Tool: "simnet test binary", Args: os.Args, ScenarioFile: file}
 	}
 	res, err := Run(t, file, opt)
 	if err != nil {

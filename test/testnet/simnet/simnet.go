@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"sync"
+	"time"
 
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/config"
@@ -43,7 +45,8 @@ func (b *Backend) Open(ctx context.Context, env *testnet.Env) (testnet.Network, 
 	s := env.Scenario
 	bps := int(s.Network.BandwidthMbps * 1e6)
 	sw := &world{
-		w:       newWire(s.Network.Latency.Duration),
+		w:       newWire(s.Network.Latency.Duration, Model{Seed: s.Seed, Jitter: s.Network.Jitter.Duration, Loss: s.Network.Loss}),
+		nodeEnd: nodeEnds(s),
 		nodeBPS: bps,
 		relay:   bps * RelayBandwidthFactor,
 		relays:  s.Relays,
@@ -64,7 +67,7 @@ func (b *Backend) Open(ctx context.Context, env *testnet.Env) (testnet.Network, 
 			return []string{fmt.Sprintf("/ip4/%s/udp/%d/quic-v1", simnet.IntToPublicIPv4(i), Port)}, nil
 		},
 		RelayOptions: func(i int) []libp2p.Option {
-			return []libp2p.Option{sw.quic(sw.relay), libp2p.DisableIdentifyAddressDiscovery(),
+			return []libp2p.Option{sw.quic(sw.relay, endOpts{}), libp2p.DisableIdentifyAddressDiscovery(),
 				libp2p.BandwidthReporter(sw.relayBW[i]), noAutoNAT}
 		},
 		RelayBytes: func(i int) (int64, int64) {
@@ -99,10 +102,13 @@ func (n *simNetwork) Close() error {
 // has due at this instant was delivered and handled.
 func (n *simNetwork) Settle() { n.sw.w.settle() }
 
-// Dropped is how many packets the wire dropped so far (full queues, or a
-// destination that no longer exists, such as a node's old address after
-// it restarted).
-func (n *simNetwork) Dropped() int64 { return n.sw.w.dropped.Load() }
+// NetStats implements testnet.NetStater: packets sent, and those dropped
+// by full queues or for a destination that no longer exists (a node's old
+// address after it restarted), lost at random, or filtered by a NAT.
+func (n *simNetwork) NetStats() testnet.NetworkSummary {
+	w := n.sw.w
+	return testnet.NetworkSummary{Packets: w.packets.Load(), QueueDrops: w.dropped.Load(), Lost: w.lost.Load(), NATFiltered: w.natDrop.Load()}
+}
 
 // world is the simulated network and the per-node counters.
 type world struct {
@@ -113,6 +119,7 @@ type world struct {
 	nodes   int
 	nodeBW  []*byteCounter
 	relayBW []*byteCounter
+	nodeEnd []endOpts // per node: access latency, NAT
 
 	mu    sync.Mutex // guards hosts
 	hosts []int      // hosts made per node so far
@@ -133,7 +140,7 @@ func (w *world) nodeHost(i int) func(lcrypto.PrivKey) (host.Host, error) {
 			libp2p.Identity(priv),
 			libp2p.ListenAddrStrings(fmt.Sprintf("/ip4/%s/udp/%d/quic-v1", ip, Port)),
 			libp2p.Transport(libp2pquic.NewTransport),
-			w.quic(w.nodeBPS),
+			w.quic(w.nodeBPS, w.nodeEnd[i]),
 			// x/simlibp2p: identify's address discovery stalls synctest.
 			libp2p.DisableIdentifyAddressDiscovery(),
 			libp2p.ResourceManager(&network.NullResourceManager{}),
@@ -159,7 +166,7 @@ func (w *world) nodeStats(i int) testnet.NodeStats {
 // links of bps each way (what x/simlibp2p.QUICSimnet does for
 // marcopolo/simnet; that package imports testing helpers, so it is not
 // imported).
-func (w *world) quic(bps int) libp2p.Option {
+func (w *world) quic(bps int, o endOpts) libp2p.Option {
 	src := &sourceIP{}
 	return libp2p.QUICReuse(
 		func(l fx.Lifecycle, reset quic.StatelessResetKey, token quic.TokenGeneratorKey, opts ...quicreuse.Option) (*quicreuse.ConnManager, error) {
@@ -174,7 +181,7 @@ func (w *world) quic(bps int) libp2p.Option {
 		quicreuse.OverrideSourceIPSelector(func() (quicreuse.SourceIPSelector, error) { return src, nil }),
 		quicreuse.OverrideListenUDP(func(_ string, addr *net.UDPAddr) (net.PacketConn, error) {
 			src.set(addr.IP)
-			return w.w.endpoint(addr, bps, bps)
+			return w.w.endpoint(addr, bps, bps, o)
 		}),
 	)
 }
@@ -208,4 +215,25 @@ func (s *sourceIP) PreferredSourceIPForDestination(*net.UDPAddr) (net.IP, error)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.ip, nil
+}
+
+// nodeEnds draws each phone's access latency (network.latency_spread) and
+// picks the NATed ones (network.nat_fraction), from the scenario seed and
+// node index only.
+func nodeEnds(s *testnet.Scenario) []endOpts {
+	n := s.Network
+	out := make([]endOpts, s.Nodes)
+	lat := testnet.NewRand(s.Seed, "access-latency")
+	for i := range out {
+		out[i].Lossy = true
+		out[i].Latency = n.Latency.Duration / 2
+		if n.LatencySpread > 0 {
+			out[i].Latency = time.Duration(float64(out[i].Latency) * math.Exp(n.LatencySpread*lat.NormFloat64()))
+		}
+	}
+	k := int(math.Round(n.NATFraction * float64(s.Nodes)))
+	for _, i := range testnet.NewRand(s.Seed, "nat").Perm(s.Nodes)[:k] {
+		out[i].NAT = true
+	}
+	return out
 }

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"container/heap"
 	"errors"
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"slices"
@@ -37,6 +38,8 @@ const MaxQueueDelay = 50 * time.Millisecond
 // the scheduler does.
 type wire struct {
 	latency time.Duration
+	model   Model
+	rng     *rand.Rand // owned by run: loss and jitter, drawn in canonical order
 
 	mu      sync.Mutex // guards everything below
 	ends    map[netip.AddrPort]*conn
@@ -53,7 +56,39 @@ type wire struct {
 	seq    uint64
 	last   time.Time // latest delivery scheduled
 
+	packets atomic.Int64 // packets written
 	dropped atomic.Int64 // packets lost to full queues or unknown addresses
+	lost    atomic.Int64 // packets lost at random (Model.Loss)
+	natDrop atomic.Int64 // packets a NAT filtered (no mapping for the source)
+}
+
+// Model is the wire's link model beyond bandwidth and queues. The zero
+// Model is the plain network: one fixed latency, no loss.
+type Model struct {
+	// Seed seeds the loss and jitter draws (the scenario seed).
+	Seed uint64
+	// Jitter is the mean of an exponential extra delay per packet. A
+	// pair's packets stay in order (jitter delays, it does not reorder).
+	Jitter time.Duration
+	// Loss is the probability that a packet to or from a node is lost
+	// (each direction of a path, independently).
+	Loss float64
+}
+
+// NATTimeout is how long a NAT keeps a mapping open after the host behind
+// it last sent to a peer: 30 s, the common UDP timeout. Packets from a
+// peer without a live mapping are dropped (an address-restricted NAT).
+const NATTimeout = 30 * time.Second
+
+// endOpts describe one endpoint: its access latency and whether it sits
+// behind a NAT.
+type endOpts struct {
+	// Latency is this end's share of a path's one-way latency: a path's
+	// latency is the sum of both ends' (zero: half the wire's latency).
+	Latency time.Duration
+	NAT     bool
+	// Lossy ends lose Model.Loss of their packets (phones; not relays).
+	Lossy bool
 }
 
 // link is one direction of an endpoint's access link.
@@ -112,9 +147,11 @@ func (h *evHeap) Pop() any {
 
 // newWire starts the network's goroutine; it must be called inside the
 // run's synctest bubble, and close must be called before the bubble ends.
-func newWire(latency time.Duration) *wire {
+func newWire(latency time.Duration, m Model) *wire {
 	w := &wire{
 		latency: latency,
+		model:   m,
+		rng:     rand.New(rand.NewPCG(m.Seed, 0x77697265)), // "wire"
 		ends:    map[netip.AddrPort]*conn{},
 		notify:  make(chan struct{}, 1),
 		done:    make(chan struct{}),
@@ -125,17 +162,23 @@ func newWire(latency time.Duration) *wire {
 }
 
 // endpoint opens the socket of a host at addr with the given link rates.
-func (w *wire) endpoint(addr *net.UDPAddr, upBPS, downBPS int) (*conn, error) {
+func (w *wire) endpoint(addr *net.UDPAddr, upBPS, downBPS int, o endOpts) (*conn, error) {
 	ap := canon(addr.AddrPort())
+	if o.Latency == 0 {
+		o.Latency = w.latency / 2
+	}
 	c := &conn{
-		w:     w,
-		addr:  net.UDPAddrFromAddrPort(ap),
-		ap:    ap,
-		up:    link{bps: float64(upBPS)},
-		down:  link{bps: float64(downBPS)},
-		ready: make(chan struct{}, 1),
-		dl:    make(chan struct{}, 1),
-		shut:  make(chan struct{}),
+		opts:   o,
+		sent:   map[netip.AddrPort]time.Time{},
+		lastTo: map[netip.AddrPort]time.Time{},
+		w:      w,
+		addr:   net.UDPAddrFromAddrPort(ap),
+		ap:     ap,
+		up:     link{bps: float64(upBPS)},
+		down:   link{bps: float64(downBPS)},
+		ready:  make(chan struct{}, 1),
+		dl:     make(chan struct{}, 1),
+		shut:   make(chan struct{}),
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -196,6 +239,7 @@ func (w *wire) send(p *packet) {
 	}
 	w.outbox = append(w.outbox, p)
 	w.mu.Unlock()
+	w.packets.Add(1)
 	w.poke()
 }
 
@@ -282,9 +326,16 @@ func (w *wire) admit(now time.Time, out []*packet) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for _, p := range out {
-		src := w.ends[p.from]
-		if src == nil || w.ends[p.to] == nil {
+		src, dst := w.ends[p.from], w.ends[p.to]
+		if src == nil || dst == nil {
 			w.dropped.Add(1)
+			continue
+		}
+		if src.opts.NAT {
+			src.sent[p.to] = now // the sender's NAT opens (or keeps) a mapping
+		}
+		if w.model.Loss > 0 && (src.opts.Lossy || dst.opts.Lossy) && w.rng.Float64() < w.model.Loss {
+			w.lost.Add(1)
 			continue
 		}
 		sent, ok := src.up.reserve(now, len(p.buf))
@@ -292,7 +343,16 @@ func (w *wire) admit(now time.Time, out []*packet) {
 			w.dropped.Add(1)
 			continue
 		}
-		w.push(event{at: sent.Add(w.latency), p: p})
+		at := sent.Add(src.opts.Latency + dst.opts.Latency)
+		if w.model.Jitter > 0 {
+			at = at.Add(time.Duration(w.rng.ExpFloat64() * float64(w.model.Jitter)))
+			// Keep the pair's order: jitter delays, it does not reorder.
+			if last := src.lastTo[p.to]; at.Before(last) {
+				at = last
+			}
+			src.lastTo[p.to] = at
+		}
+		w.push(event{at: at, p: p})
 	}
 }
 
@@ -309,6 +369,12 @@ func (w *wire) step(now time.Time) bool {
 			continue
 		}
 		if !e.deliver {
+			if dst.opts.NAT {
+				if t, ok := dst.sent[e.p.from]; !ok || e.at.Sub(t) > NATTimeout {
+					w.natDrop.Add(1)
+					continue
+				}
+			}
 			at, ok := dst.down.reserve(e.at, len(e.p.buf))
 			if !ok {
 				w.dropped.Add(1)

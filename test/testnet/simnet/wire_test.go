@@ -42,17 +42,17 @@ func TestLinkReserve(t *testing.T) {
 // gets nothing and unknown destinations count as dropped.
 func TestWireDelivery(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		w := newWire(20 * time.Millisecond)
+		w := newWire(20*time.Millisecond, Model{})
 		defer w.close()
-		a, err := w.endpoint(&net.UDPAddr{IP: net.IPv4(1, 0, 0, 1), Port: Port}, 8e6, 8e6)
+		a, err := w.endpoint(&net.UDPAddr{IP: net.IPv4(1, 0, 0, 1), Port: Port}, 8e6, 8e6, endOpts{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		b, err := w.endpoint(&net.UDPAddr{IP: net.IPv4(1, 0, 0, 2), Port: Port}, 8e6, 8e6)
+		b, err := w.endpoint(&net.UDPAddr{IP: net.IPv4(1, 0, 0, 2), Port: Port}, 8e6, 8e6, endOpts{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := w.endpoint(b.addr, 8e6, 8e6); err == nil {
+		if _, err := w.endpoint(b.addr, 8e6, 8e6, endOpts{}); err == nil {
 			t.Error("a second endpoint on an address in use")
 		}
 		start := time.Now()
@@ -77,6 +77,60 @@ func TestWireDelivery(t *testing.T) {
 		time.Sleep(time.Second)
 		if got := w.dropped.Load(); got != 2 {
 			t.Errorf("dropped %d packets, want 2", got)
+		}
+	})
+}
+
+// TestWireNATLossJitter: a NATed end receives only from peers it sent to
+// within NATTimeout; Loss drops about its share of a phone's packets;
+// jitter delays but keeps a pair's order; per-end latencies add up.
+func TestWireNATLossJitter(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		w := newWire(20*time.Millisecond, Model{Seed: 1, Jitter: 5 * time.Millisecond})
+		defer w.close()
+		pub, _ := w.endpoint(&net.UDPAddr{IP: net.IPv4(1, 0, 0, 1), Port: Port}, 8e6, 8e6, endOpts{Latency: 30 * time.Millisecond})
+		nat, _ := w.endpoint(&net.UDPAddr{IP: net.IPv4(1, 0, 0, 2), Port: Port}, 8e6, 8e6, endOpts{Latency: 5 * time.Millisecond, NAT: true})
+		buf := make([]byte, 100)
+		pub.WriteTo([]byte("unsolicited"), nat.LocalAddr())
+		time.Sleep(time.Second)
+		if w.natDrop.Load() != 1 {
+			t.Fatalf("NAT let an unsolicited packet in (natDrop %d)", w.natDrop.Load())
+		}
+		nat.WriteTo([]byte("out"), pub.LocalAddr()) // opens the mapping
+		start := time.Now()
+		if _, _, err := pub.ReadFrom(buf); err != nil {
+			t.Fatal(err)
+		}
+		if d := time.Since(start); d < 35*time.Millisecond {
+			t.Errorf("one way took %v, want ≥ 5 + 30 ms of access latency", d)
+		}
+		for i := range 20 {
+			pub.WriteTo([]byte{byte(i)}, nat.LocalAddr())
+		}
+		for i := range 20 {
+			n, _, err := nat.ReadFrom(buf)
+			if err != nil || n != 1 || buf[0] != byte(i) {
+				t.Fatalf("packet %d: got %v (%d bytes, %v): jitter reordered the pair", i, buf[0], n, err)
+			}
+		}
+		time.Sleep(NATTimeout + time.Second)
+		pub.WriteTo([]byte("late"), nat.LocalAddr())
+		time.Sleep(time.Second)
+		if w.natDrop.Load() != 2 {
+			t.Errorf("the mapping outlived NATTimeout (natDrop %d)", w.natDrop.Load())
+		}
+	})
+	synctest.Test(t, func(t *testing.T) {
+		w := newWire(20*time.Millisecond, Model{Seed: 1, Loss: 0.1})
+		defer w.close()
+		a, _ := w.endpoint(&net.UDPAddr{IP: net.IPv4(1, 0, 0, 1), Port: Port}, 8e9, 8e9, endOpts{Lossy: true})
+		b, _ := w.endpoint(&net.UDPAddr{IP: net.IPv4(1, 0, 0, 2), Port: Port}, 8e9, 8e9, endOpts{})
+		for range 2000 {
+			a.WriteTo([]byte("x"), b.LocalAddr())
+		}
+		time.Sleep(time.Second)
+		if l := w.lost.Load(); l < 150 || l > 250 {
+			t.Errorf("lost %d of 2000 at 10 %%", l)
 		}
 	})
 }
