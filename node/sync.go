@@ -114,7 +114,7 @@ func (n *Node) syncNet(ctx context.Context) bool {
 	var wg sync.WaitGroup
 	for _, rc := range rcs {
 		wg.Add(1)
-		go func() { defer wg.Done(); n.catchUp(ctx, rc) }()
+		go func() { defer wg.Done(); n.catchUp(ctx, rc, true) }()
 	}
 	wg.Wait()
 	n.bump()
