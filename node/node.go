@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
@@ -70,6 +71,9 @@ type Node struct {
 	// delays are the P12 random waits (transport.go); tests shorten them.
 	delays privacyDelays
 	tstats transportStats
+	// syncing counts running background syncs (SyncOnce): notices are
+	// not held during one (sync.go).
+	syncing atomic.Int32
 
 	ctx    context.Context // canceled by Close
 	cancel context.CancelFunc

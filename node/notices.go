@@ -90,7 +90,7 @@ func (n *Node) pumpNotices(now time.Time, gen uint64, inflight map[string]bool, 
 			drop = append(drop, nt.key())
 			return nil
 		}
-		if hold := time.Until(time.Unix(0, nt.Hold)); hold > 0 {
+		if hold := time.Until(time.Unix(0, nt.Hold)); hold > 0 && n.syncing.Load() == 0 {
 			if next == 0 || hold < next {
 				next = hold
 			}
