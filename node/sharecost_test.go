@@ -1,6 +1,7 @@
 package node
 
 import (
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -11,8 +12,8 @@ import (
 // identities made at the sender (puts) and at the recipient (past-day
 // catch-ups, receipts), and the stream bytes each sends to the relay.
 func TestShareDayCost(t *testing.T) {
-	if testing.Short() {
-		t.Skip("measurement")
+	if os.Getenv("IMIGEE_MEASURE") == "" {
+		t.Skip("measurement: set IMIGEE_MEASURE=1")
 	}
 	clock := newTestClock()
 	r := startRelay(t, clock)
