@@ -20,6 +20,13 @@ import (
 //     Identities are free and connections cheap, but addresses are not, so
 //     the allowance is keyed on the address, not the peer ID (phones put
 //     through short-lived identities).
+//   - Per-connection allowance: each connection may use at most
+//     PutSharePerConn (a quarter) of its source's allowance, burst and
+//     refill alike (never less than one blob), so one connection cannot
+//     take what other users behind the same address (a NAT, a carrier
+//     gateway) need; an attacker must open more connections, which the
+//     per-source allowance still sums. The bucket lives on the
+//     connection's state and dies with it.
 //   - Fair share when nearly full: once the store holds more than
 //     FairShareAbove of its global quota, a put is refused if it would take
 //     its mailbox beyond FairShareMailbox bytes. Mailbox IDs are per pair,
@@ -32,6 +39,8 @@ import (
 type admission struct {
 	perDay    float64
 	burst     int
+	connDay   float64 // per-connection refill, bytes per day
+	connBurst int
 	fairAbove float64 // fraction of the global quota
 	fairBox   int64
 	global    int64
@@ -42,14 +51,17 @@ type admission struct {
 }
 
 const (
-	dropPutAllowance = "put_allowance"
-	dropFairShare    = "fair_share"
+	dropPutAllowance  = "put_allowance"
+	dropConnAllowance = "put_allowance_conn"
+	dropFairShare     = "fair_share"
 )
 
 func newAdmission(c Config, refused func(string)) *admission {
 	return &admission{
 		perDay:    float64(c.Store.PutBytesPerSourcePerDay),
 		burst:     int(c.Store.PutBurstPerSource),
+		connDay:   c.Store.PutSharePerConn * float64(c.Store.PutBytesPerSourcePerDay),
+		connBurst: max(int(c.Store.PutSharePerConn*float64(c.Store.PutBurstPerSource)), c.Store.MaxBlobSize),
 		fairAbove: c.Store.FairShareAbove,
 		fairBox:   c.Store.FairShareMailbox,
 		global:    c.Store.GlobalQuota,
@@ -59,41 +71,53 @@ func newAdmission(c Config, refused func(string)) *admission {
 }
 
 var (
-	errPutAllowance = &protocol.Error{Code: pb.ErrorCode_QUOTA_EXCEEDED, Detail: "put allowance of this address exceeded; retry later"}
-	errFairShare    = &protocol.Error{Code: pb.ErrorCode_QUOTA_EXCEEDED, Detail: "relay nearly full and this mailbox holds its share"}
+	errPutAllowance  = &protocol.Error{Code: pb.ErrorCode_QUOTA_EXCEEDED, Detail: "put allowance of this address exceeded; retry later"}
+	errConnAllowance = &protocol.Error{Code: pb.ErrorCode_QUOTA_EXCEEDED, Detail: "put allowance of this connection exceeded; retry later"}
+	errFairShare     = &protocol.Error{Code: pb.ErrorCode_QUOTA_EXCEEDED, Detail: "relay nearly full and this mailbox holds its share"}
 )
 
-// admit decides on a put of n bytes into a mailbox from src, given the
-// mailbox's and the store's current usage. Nothing is charged: charge
-// does that once the store has taken the blob, so a put the store refuses
-// costs no allowance.
-func (a *admission) admit(now time.Time, src string, n int, boxBytes, total int64) error {
+// admit decides on a put of n bytes into a mailbox from connection st,
+// given the mailbox's and the store's current usage. Nothing is charged:
+// charge does that once the store has taken the blob, so a put the store
+// refuses costs no allowance.
+func (a *admission) admit(now time.Time, st *connState, n int, boxBytes, total int64) error {
 	if float64(total) > a.fairAbove*float64(a.global) && boxBytes+int64(n) > a.fairBox {
 		a.refused(dropFairShare)
 		return errFairShare
 	}
 	a.mu.Lock()
-	l := a.sources[src]
+	l := a.sources[st.source]
 	if l == nil {
 		l = rate.NewLimiter(rate.Limit(a.perDay/86400), a.burst)
-		a.sources[src] = l
+		a.sources[st.source] = l
 	}
-	ok := l.TokensAt(now) >= float64(n)
+	if st.put == nil {
+		st.put = rate.NewLimiter(rate.Limit(a.connDay/86400), a.connBurst)
+	}
+	srcOK := l.TokensAt(now) >= float64(n)
+	connOK := st.put.TokensAt(now) >= float64(n)
 	a.mu.Unlock()
-	if !ok {
+	switch {
+	case !srcOK:
 		a.refused(dropPutAllowance)
 		return errPutAllowance
+	case !connOK:
+		a.refused(dropConnAllowance)
+		return errConnAllowance
 	}
 	return nil
 }
 
-// charge takes n stored bytes from src's allowance. Concurrent puts
-// admitted together may overdraw it; the debt is paid before the next
-// admission.
-func (a *admission) charge(now time.Time, src string, n int) {
+// charge takes n stored bytes from st's and its source's allowances.
+// Concurrent puts admitted together may overdraw them; the debt is paid
+// before the next admission.
+func (a *admission) charge(now time.Time, st *connState, n int) {
 	a.mu.Lock()
-	if l := a.sources[src]; l != nil {
+	if l := a.sources[st.source]; l != nil {
 		l.ReserveN(now, n)
+	}
+	if st.put != nil {
+		st.put.ReserveN(now, n)
 	}
 	a.mu.Unlock()
 }

@@ -2,6 +2,7 @@ package relay
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -52,6 +53,7 @@ func TestPutAllowancePerSource(t *testing.T) {
 	cfg := dualStackConfig(t)
 	cfg.Store.PutBurstPerSource = 4 << 20
 	cfg.Store.PutBytesPerSourcePerDay = 1 << 20 // ≈ 12 B/s: no refill during the test
+	cfg.Store.PutSharePerConn = 0.5             // 2 MiB per connection
 	cfg.Store.GlobalQuota = 64 << 20
 	r := startRelay(t, cfg)
 	blob := make([]byte, 512<<10)
@@ -113,5 +115,54 @@ func TestFairShareWhenNearlyFull(t *testing.T) {
 		if resp := s.put(mbox, blob); resp.GetPut() == nil {
 			t.Fatalf("mailbox %d refused: %v", i, resp.GetError())
 		}
+	}
+}
+
+// TestPutAllowancePerConn: one connection may use only its share (here a
+// quarter) of its address's put allowance, so it cannot take what other
+// users behind the same address need; another connection from the same
+// address still puts, and the address's allowance still caps them all.
+// The old relay let one connection use the address's whole allowance.
+func TestPutAllowancePerConn(t *testing.T) {
+	cfg := dualStackConfig(t)
+	cfg.Store.PutBurstPerSource = 4 << 20
+	cfg.Store.PutBytesPerSourcePerDay = 1 << 20 // no refill during the test
+	cfg.Store.PutSharePerConn = 0.25            // 1 MiB per connection
+	cfg.Store.GlobalQuota = 64 << 20
+	r := startRelay(t, cfg)
+	blob := make([]byte, 512<<10)
+	puts := func(s *rawStream, n int) (stored int, last *pb.MailboxResponse) {
+		t.Helper()
+		_, mbox := newKey(t)
+		for range n {
+			last = s.put(mbox, blob)
+			if last.GetPut() == nil {
+				return stored, last
+			}
+			stored += len(blob)
+		}
+		return stored, last
+	}
+	first := openRawFrom(t, clientHost(t, "quic"), r, ma.P_IP4)
+	got, last := puts(first, 4)
+	if got != 1<<20 || code(last) != pb.ErrorCode_QUOTA_EXCEEDED {
+		t.Fatalf("one connection stored %d bytes (share 1 MiB), last %v", got, last)
+	}
+	if !strings.Contains(last.GetError().GetDetail(), "connection") {
+		t.Fatalf("refused for %q, want the connection's allowance", last.GetError().GetDetail())
+	}
+	// Another connection from the same address gets its own share ...
+	total := got
+	for i := range 4 {
+		s := openRawFrom(t, clientHost(t, "quic"), r, ma.P_IP4)
+		n, _ := puts(s, 2)
+		if i < 3 && n != 1<<20 {
+			t.Fatalf("connection %d stored %d bytes, want its 1 MiB share", i+2, n)
+		}
+		total += n
+	}
+	// ... but all of them together no more than the address's 4 MiB.
+	if total != 4<<20 {
+		t.Fatalf("five connections of one address stored %d bytes, allowance 4 MiB", total)
 	}
 }

@@ -116,11 +116,20 @@ func (r *Relay) startAnalytics() {
 	}
 	switch r.cfg.Analytics.Role {
 	case analytics.Leader:
-		r.host.SetStreamHandler(lprotocol.ID(protocol.AnalyticsProtocol), r.handler("analytics", func(s serviceStream, _ *connState) {
+		r.host.SetStreamHandler(lprotocol.ID(protocol.AnalyticsProtocol), r.handler("analytics", func(s serviceStream, cs *connState) {
 			ns, ok := s.(network.Stream)
 			if !ok {
 				return
 			}
+			// One report frame and its ack, reserved and charged before
+			// anything is read.
+			release, err := r.admitOneShot(cs, protocol.MaxAnalyticsFrame+256)
+			if err != nil {
+				_ = s.SetWriteDeadline(time.Now().Add(r.cfg.Limits.WriteTimeout.D()))
+				_ = protocol.WriteMsg(s, &pb.AnalyticsAck{Error: protocol.ToPB(err)})
+				return
+			}
+			defer release()
 			a.c.ServeReport(ns, addrPrefix(ns.Conn()))
 		}))
 		r.wg.Add(1)
@@ -140,11 +149,19 @@ func (r *Relay) startAnalytics() {
 			}
 		}()
 	case analytics.Helper:
-		r.host.SetStreamHandler(lprotocol.ID(protocol.AnalyticsAggProtocol), r.handler("analytics-agg", func(s serviceStream, _ *connState) {
+		r.host.SetStreamHandler(lprotocol.ID(protocol.AnalyticsAggProtocol), r.handler("analytics-agg", func(s serviceStream, cs *connState) {
 			ns, ok := s.(network.Stream)
 			if !ok || ns.Conn().RemotePeer() != a.partner.ID {
 				return // only the configured leader may ask
 			}
+			// The request and the answer, each up to MaxAggFrame.
+			release, err := r.admitOneShot(cs, 2*protocol.MaxAggFrame)
+			if err != nil {
+				_ = s.SetWriteDeadline(time.Now().Add(r.cfg.Limits.WriteTimeout.D()))
+				_ = protocol.WriteMsg(s, &pb.AggResponse{Error: protocol.ToPB(err)})
+				return
+			}
+			defer release()
 			a.c.ServeAgg(ns)
 		}))
 	}
@@ -252,4 +269,22 @@ func maxU(a, b uint64) uint64 {
 		return a
 	}
 	return b
+}
+
+// admitOneShot admits a one-request stream (the analytics protocols) under
+// the relay's limits before anything is read: the connection's rate
+// limiter is charged as for a frame of n bytes, and n bytes (the largest
+// request plus its answer) are reserved with the memory budget on the
+// connection's and source's shares until release is called. Errors are
+// RATE_LIMITED or UNAVAILABLE.
+func (r *Relay) admitOneShot(cs *connState, n int) (release func(), err error) {
+	if !cs.allow(time.Now(), frameCost(n)) {
+		r.m.drop(dropRateLimit)
+		return nil, &protocol.Error{Code: pb.ErrorCode_RATE_LIMITED, Detail: "request rate exceeded"}
+	}
+	acct := memAccount{r.mem, cs}
+	if err := acct.Reserve(n); err != nil {
+		return nil, err
+	}
+	return func() { acct.Release(n) }, nil
 }

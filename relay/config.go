@@ -106,6 +106,12 @@ type StoreConfig struct {
 	// PutBurstPerSource is the allowance a source starts with and saves up
 	// to. Default 128 MiB. At least MaxBlobSize.
 	PutBurstPerSource int64 `toml:"put_burst_per_source"`
+	// PutSharePerConn is the fraction of a source's put allowance (burst
+	// and refill) one connection may use, so one connection cannot take
+	// what the other users behind the same address (a NAT, a carrier
+	// gateway) need. Default 0.25; in (0, 1]. A connection's burst is at
+	// least MaxBlobSize.
+	PutSharePerConn float64 `toml:"put_share_per_conn"`
 	// FairShareAbove is the fraction of GlobalQuota above which the fair
 	// share applies. Default 0.75.
 	FairShareAbove float64 `toml:"fair_share_above"`
@@ -165,9 +171,11 @@ type Limits struct {
 	// ResourceMemory is the memory the libp2p resource manager may hand out
 	// in total. Default 1 GiB.
 	ResourceMemory int64 `toml:"resource_memory"`
-	// MemoryBudget caps the bytes of request frames being read, responses
-	// and pushes waiting for their reader, and fetch batches, relay-wide
-	// (see memBudget). Beyond it requests get UNAVAILABLE. Default 256 MiB.
+	// MemoryBudget caps, relay-wide, the bytes of request frames being
+	// read, responses and pushes waiting for their reader, fetch batches,
+	// rendezvous entries and records (local and gossiped) and gossip
+	// messages waiting to be applied (see memBudget). Beyond it requests
+	// get UNAVAILABLE. Default 512 MiB.
 	MemoryBudget int64 `toml:"memory_budget"`
 	// MemoryPerConn caps one connection's share of MemoryBudget. Default
 	// 16 MiB (a full Put being read, a 4 MiB fetch and room to spare).
@@ -272,6 +280,7 @@ func DefaultConfig() Config {
 			MaxBatch:                store.DefaultMaxBatch,
 			PutBytesPerSourcePerDay: 1 << 30,
 			PutBurstPerSource:       128 << 20,
+			PutSharePerConn:         0.25,
 			FairShareAbove:          0.75,
 			FairShareMailbox:        8 << 20,
 			SweepInterval:           Duration(store.DefaultSweepInterval),
@@ -291,7 +300,7 @@ func DefaultConfig() Config {
 			FetchMaxBytes:         protocol.MaxFetchBytes,
 			MaxConns:              4096,
 			ResourceMemory:        1 << 30,
-			MemoryBudget:          256 << 20,
+			MemoryBudget:          512 << 20,
 			MemoryPerConn:         16 << 20,
 			MemoryPerSource:       48 << 20,
 			ResourceFDs:           4096,
@@ -382,6 +391,7 @@ func (c Config) withDefaults() (Config, error) {
 	def(&c.Store.MaxBatch, d.Store.MaxBatch)
 	def(&c.Store.PutBytesPerSourcePerDay, d.Store.PutBytesPerSourcePerDay)
 	def(&c.Store.PutBurstPerSource, d.Store.PutBurstPerSource)
+	def(&c.Store.PutSharePerConn, d.Store.PutSharePerConn)
 	def(&c.Store.FairShareAbove, d.Store.FairShareAbove)
 	def(&c.Store.FairShareMailbox, d.Store.FairShareMailbox)
 	if c.Store.SweepInterval == 0 { // negative disables the sweeper (tests)
@@ -437,8 +447,12 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("relay: config: epoch %d s outside [%d, %d]", c.Rendezvous.EpochSeconds, protocol.MinEpochSeconds, protocol.MaxEpochSeconds)
 	case c.Store.PutBurstPerSource < int64(c.Store.MaxBlobSize):
 		return c, fmt.Errorf("relay: config: put_burst_per_source %d below max_blob_size %d", c.Store.PutBurstPerSource, c.Store.MaxBlobSize)
+	case c.Store.PutSharePerConn > 1:
+		return c, fmt.Errorf("relay: config: put_share_per_conn %v above 1", c.Store.PutSharePerConn)
 	case c.Store.FairShareAbove > 1:
 		return c, fmt.Errorf("relay: config: fair_share_above %v above 1", c.Store.FairShareAbove)
+	case c.Limits.MemoryPerConn > c.Limits.MemoryPerSource || c.Limits.MemoryPerSource > c.Limits.MemoryBudget:
+		return c, fmt.Errorf("relay: config: want memory_per_conn %d ≤ memory_per_source %d ≤ memory_budget %d", c.Limits.MemoryPerConn, c.Limits.MemoryPerSource, c.Limits.MemoryBudget)
 	case c.Limits.ConnsLow > c.Limits.ConnsHigh:
 		return c, fmt.Errorf("relay: config: conns_low %d above conns_high %d", c.Limits.ConnsLow, c.Limits.ConnsHigh)
 	}

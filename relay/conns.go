@@ -21,6 +21,10 @@ type connState struct {
 	budget  *rendezvous.Group // token budget shared by its rendezvous streams
 	source  string            // IP prefix, for per-source limits (never logged)
 	mem     int64             // bytes reserved with the memory budget; guarded by memBudget.mu
+	// memCap, if > 0, replaces memory_per_conn and memory_per_source for
+	// this state: a peer relay's gossip share (gossip.go).
+	memCap int64
+	put    *rate.Limiter // per-connection put allowance; guarded by admission.mu
 
 	mu       sync.Mutex // guards streams and sessions
 	streams  int

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
 	manet "github.com/multiformats/go-multiaddr/net"
@@ -97,7 +98,21 @@ func (r *Relay) serveContacts(s serviceStream, cs *connState) {
 	if ns, ok := s.(network.Stream); ok {
 		remote.Conn, remote.Prefix = ns.Conn().ID(), addrPrefix(ns.Conn())
 	}
-	r.contacts.Serve(s, remote)
+	// The relay's limits apply as on its own services: frame buffers and
+	// responses reserved with the memory budget on this connection's and
+	// source's shares, each frame charged to the connection's rate limiter
+	// before it is decoded. The day budgets stay keyed by connection and
+	// /24 or /48 prefix (docs/relay.md "Contact matching").
+	r.contacts.ServeLimited(s, remote, contacts.Limits{
+		Account: memAccount{r.mem, cs},
+		Allow: func(n int) bool {
+			if cs.allow(time.Now(), n) {
+				return true
+			}
+			r.m.drop(dropRateLimit)
+			return false
+		},
+	})
 }
 
 // addrPrefix names the remote address's /24 (IPv4) or /48 (IPv6): the unit

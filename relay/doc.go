@@ -94,10 +94,17 @@
 // (protocol.Scan), then decode and validation; any failure there is an
 // id-0 error and the stream's end. memory.go is the one memory budget
 // (Limits.MemoryBudget, per connection and per source address): partial
-// frames, queued responses and fetch batches are reserved before they are
-// allocated; a refusal is UNAVAILABLE. admission.go keeps the store fair:
-// a put allowance per source address and a per-mailbox fair share when
-// the store is nearly full. conns.go caps rendezvous entries per
+// frames, queued responses, fetch batches, rendezvous entries and records
+// (charged to the announcing connection, released on withdraw, close or
+// expiry) and gossip (gossip_mem.go: validated messages until applied, and
+// remote sessions' entries, on the forwarding peer relay's share of at
+// most half the budget; RPCs queued for sending until written, new gossip
+// ignored while they hold a quarter) are reserved before they are
+// allocated; a refusal is UNAVAILABLE. The contacts service runs its own loop
+// (relay/contacts/serve.go) under the same rate limiter and budget;
+// analytics streams are admitted whole (admitOneShot). admission.go keeps
+// the store fair: a put allowance per source address, a share of it per
+// connection, and a per-mailbox fair share when the store is nearly full. conns.go caps rendezvous entries per
 // connection and per source. docs/relay.md ("Memory budget", "What an
 // attacker can still do") has the figures.
 //
@@ -159,8 +166,16 @@
 //     error, then the stream closes), TestStartedFrameMustFinish
 //     (read_timeout on subscribed streams too), TestRateLimitVoidsChallenges,
 //     TestMemoryBudgetRefusesCleanly, TestPutAllowancePerSource,
-//     TestFairShareWhenNearlyFull; the attacks against the daemon are
-//     test/relayabuse.
+//     TestPutAllowancePerConn, TestFairShareWhenNearlyFull; one memory
+//     budget (rvmemory_test.go, svclimits_test.go):
+//     TestRendezvousMemoryBudget (records refused at the connection's
+//     share, reservations back to baseline after withdraw, expiry, stream
+//     end), TestGossipMemoryBudget, TestGossipOutboundCharged,
+//     TestGossipThreeRelays (budgets back to zero on all three relays),
+//     TestContactsRateCharged,
+//     TestContactsMemoryReserved, TestAnalyticsOneShotAdmitted, and
+//     relay/rendezvous TestAccountedSession; the attacks against the
+//     daemon are test/relayabuse.
 //
 // Benchmarks (one `go test -bench . ./relay/` run): BenchmarkIngest (1 KiB
 // durable puts from 64 streams over QUIC and TCP) beside its raw baselines

@@ -152,7 +152,7 @@ func FuzzRendezvousStream(f *testing.F) {
 // carry.
 func FuzzGossip(f *testing.F) {
 	r := offlineRelay(f)
-	g := &gossip{r: r, remote: make(map[remoteKey]*rendezvous.Session)}
+	g := &gossip{r: r, mem: newGossipMem(r.mem), remote: make(map[remoteKey]*rendezvous.Session)}
 	epoch := uint64(time.Now().Unix()) / 600
 	ann := announce(epoch, tokenN(1), tokenN(2)).GetAnnounce()
 	seed, _ := protocol.EncodeGossip(&pb.RendezvousGossip{Origin: make([]byte, 16), Epoch: epoch, EpochSeconds: 600, Announcements: ann.Announcements})
@@ -172,7 +172,8 @@ func FuzzGossip(f *testing.F) {
 			return
 		}
 		m := msg.ValidatorData.(*pb.RendezvousGossip)
-		g.apply(from, m)
+		g.apply(from, from, m)
+		g.mem.done(msg)
 		tokens := 0
 		for _, a := range m.Announcements {
 			tokens += len(a.Tokens)

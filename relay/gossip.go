@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	pubsubpb "github.com/libp2p/go-libp2p-pubsub/pb"
@@ -32,6 +33,8 @@ type gossip struct {
 	topic *pubsub.Topic
 	sub   *pubsub.Subscription
 
+	mem *gossipMem
+
 	mu     sync.Mutex // guards remote
 	remote map[remoteKey]*rendezvous.Session
 }
@@ -40,19 +43,20 @@ type gossip struct {
 func topicName(network string) string { return protocol.GossipTopic + "/" + network }
 
 func (r *Relay) startGossip(ctx context.Context) error {
+	gm := newGossipMem(r.mem)
 	ps, err := pubsub.NewGossipSub(ctx, r.host,
 		pubsub.WithMaxMessageSize(protocol.MaxGossipMessage+4<<10),
 		pubsub.WithPeerOutboundQueueSize(gossipQueue),
 		pubsub.WithValidateQueueSize(gossipQueue),
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
-		pubsub.WithRawTracer(&meshTracer{mesh: r.m.gossipMesh, dropped: r.m.gossipDrop}),
+		pubsub.WithRawTracer(&meshTracer{mesh: r.m.gossipMesh, dropped: r.m.gossipDrop, mem: gm}),
 		pubsub.WithSubscriptionFilter(relayFilter{topic: topicName(r.cfg.Network), trusted: r.isTrusted}),
 		pubsub.WithPeerFilter(func(p peer.ID, _ string) bool { return r.isTrusted(p) }),
 	)
 	if err != nil {
 		return err
 	}
-	g := &gossip{r: r, ps: ps, remote: make(map[remoteKey]*rendezvous.Session)}
+	g := &gossip{r: r, ps: ps, mem: gm, remote: make(map[remoteKey]*rendezvous.Session)}
 	name := topicName(r.cfg.Network)
 	if err := ps.RegisterTopicValidator(name, g.validate); err != nil {
 		return err
@@ -98,14 +102,25 @@ func (f relayFilter) FilterIncomingSubscriptions(p peer.ID, subs []*pubsubpb.RPC
 // validate rejects gossip that does not come from a trusted relay or does
 // not decode and validate, so pubsub neither delivers nor forwards it
 // (a client could otherwise announce through gossip around its token
-// budget); the decoded message rides along.
+// budget); the decoded message rides along. Its bytes are reserved on the
+// forwarding peer's share of the memory budget before decoding and until
+// the loop has applied it; a message that does not fit is ignored (neither
+// delivered nor forwarded) and counted.
 func (g *gossip) validate(_ context.Context, from peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
 	if from != g.r.host.ID() && !g.r.isTrusted(from) {
 		g.r.m.drop(dropGossipUntrusted)
 		return pubsub.ValidationReject
 	}
+	if g.mem.outFull() {
+		g.r.m.drop(dropMemory)
+		return pubsub.ValidationIgnore
+	}
+	if !g.mem.hold(from, msg, 2*len(msg.Data)) {
+		return pubsub.ValidationIgnore
+	}
 	m := &pb.RendezvousGossip{}
 	if err := protocol.DecodeGossip(msg.Data, m); err != nil {
+		g.mem.done(msg)
 		g.r.m.drop(dropGossipInvalid)
 		return pubsub.ValidationReject
 	}
@@ -122,19 +137,21 @@ func (g *gossip) loop(ctx context.Context) {
 			return
 		}
 		if msg.ReceivedFrom == self || msg.GetFrom() == self {
+			g.mem.done(msg)
 			continue
 		}
 		m, ok := msg.ValidatorData.(*pb.RendezvousGossip)
-		if !ok {
-			continue
+		if ok {
+			g.apply(msg.ReceivedFrom, msg.GetFrom(), m)
 		}
-		g.apply(msg.GetFrom(), m)
+		g.mem.done(msg)
 	}
 }
 
 // apply matches a remote announcement like a local one and notifies local
 // sessions; the remote side's own relay notifies its client.
-func (g *gossip) apply(from peer.ID, m *pb.RendezvousGossip) {
+// Its entries are reserved on the share of the peer that forwarded it (via).
+func (g *gossip) apply(via, from peer.ID, m *pb.RendezvousGossip) {
 	r := g.r
 	k := remoteKey{relay: from}
 	copy(k.origin[:], m.Origin)
@@ -155,7 +172,7 @@ func (g *gossip) apply(from peer.ID, m *pb.RendezvousGossip) {
 			r.m.drop(dropGossipRefused)
 			return
 		}
-		s = r.rv.NewSession(nil, nil)
+		s = r.rv.NewAccountedSession(nil, nil, g.mem.account(via))
 		g.remote[k] = s
 	}
 	g.mu.Unlock()
@@ -170,6 +187,7 @@ func (g *gossip) apply(from peer.ID, m *pb.RendezvousGossip) {
 
 // prune forgets remote sessions whose entries all expired.
 func (g *gossip) prune() {
+	g.mem.expire(time.Now())
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for k, s := range g.remote {
@@ -220,6 +238,7 @@ func (r *Relay) gossipWithdraw(s *rendezvous.Session) {
 func (g *gossip) close() {
 	g.sub.Cancel()
 	_ = g.topic.Close()
+	g.mem.releaseAll()
 }
 
 // isTrusted reports whether p may take part in gossip.

@@ -193,14 +193,14 @@ func (ms *mailboxStream) put(p *pb.Put) *pb.MailboxResponse {
 	copy(mbox[:], p.MailboxId)
 	now := time.Now()
 	boxBytes, total := r.store.Usage(mbox)
-	if err := r.admit.admit(now, ms.conn.source, len(p.Blob), boxBytes, total); err != nil {
+	if err := r.admit.admit(now, ms.conn, len(p.Blob), boxBytes, total); err != nil {
 		return errResp(err)
 	}
 	id, exp, err := r.store.Put(context.Background(), mbox, p.Blob)
 	if err != nil {
 		return errResp(storeErr(err))
 	}
-	r.admit.charge(now, ms.conn.source, len(p.Blob))
+	r.admit.charge(now, ms.conn, len(p.Blob))
 	r.m.puts.Inc()
 	r.m.putBytes.Add(float64(len(p.Blob)))
 	r.hub.notify(mbox, &pb.Notify{MailboxId: mbox[:], BlobId: append([]byte(nil), id[:]...), Size: uint32(len(p.Blob))})

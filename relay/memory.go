@@ -19,9 +19,13 @@ import (
 // or the source's share is refused, and the request gets UNAVAILABLE with
 // nothing else changed. Sources are IP prefixes (/32 for IPv4, /64 for
 // IPv6), so many connections or identities from one machine share one
-// share. The rendezvous engine and the store have their own hard caps
-// (entries, record bytes; quota), which docs/relay.md counts into the same
-// sizing.
+// share. Rendezvous entries and sealed records are reserved here too, by
+// the session that announced them (a client's connection, or the peer
+// relay whose gossip carried them) and released when they expire or are
+// withdrawn; so are gossip messages from the moment they pass validation
+// until the gossip loop has applied them, and queued for sending until
+// written (gossip_mem.go). The engine's entry
+// and record caps remain as hard caps underneath.
 type memBudget struct {
 	limit, perConn, perSource int64
 	refused                   func() // counts a refusal
@@ -66,7 +70,11 @@ func (b *memBudget) reserve(st *connState, n int) error {
 	}
 	v := int64(n)
 	b.mu.Lock()
-	if b.used+v > b.limit || st.mem+v > b.perConn || b.sources[st.source]+v > b.perSource {
+	perConn, perSource := b.perConn, b.perSource
+	if st.memCap > 0 {
+		perConn, perSource = st.memCap, st.memCap
+	}
+	if b.used+v > b.limit || st.mem+v > perConn || b.sources[st.source]+v > perSource {
 		b.mu.Unlock()
 		b.refused()
 		return errMemory
@@ -77,6 +85,22 @@ func (b *memBudget) reserve(st *connState, n int) error {
 	b.sources[st.source] += v
 	b.mu.Unlock()
 	return nil
+}
+
+// force charges n bytes to st without checking the limits: for bytes
+// already held by a library that cannot be refused after the fact (gossip
+// queued for sending); the caller refuses new work while they are high.
+func (b *memBudget) force(st *connState, n int) {
+	if n <= 0 {
+		return
+	}
+	v := int64(n)
+	b.mu.Lock()
+	b.used += v
+	b.peak = max(b.peak, b.used)
+	st.mem += v
+	b.sources[st.source] += v
+	b.mu.Unlock()
 }
 
 func (b *memBudget) release(st *connState, n int) {

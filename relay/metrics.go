@@ -100,7 +100,7 @@ func newMetrics(st func() store.Stats, rv func() rendezvous.Stats) *metrics {
 		m.req[i] = m.requests.WithLabelValues(name)
 	}
 	reg.MustRegister(m.requests, m.errors, m.drops, m.subscribed, m.streams)
-	for _, r := range []string{dropNotifyQueueFull, dropMatchQueueFull, dropGossipInvalid, dropGossipRefused, dropGossipUntrusted, dropStreamLimit, dropRateLimit, dropDraining, dropMemory, dropPutAllowance, dropFairShare} {
+	for _, r := range []string{dropNotifyQueueFull, dropMatchQueueFull, dropGossipInvalid, dropGossipRefused, dropGossipUntrusted, dropStreamLimit, dropRateLimit, dropDraining, dropMemory, dropPutAllowance, dropConnAllowance, dropFairShare} {
 		m.drops.WithLabelValues(r)
 	}
 	for name := range pb.ErrorCode_value {

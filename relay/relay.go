@@ -129,6 +129,9 @@ func New(cfg Config) (*Relay, error) {
 	}
 	r.m = newMetrics(st.Stats, r.rv.Stats)
 	r.mem = newMemBudget(cfg.Limits, func() { r.m.drop(dropMemory) })
+	r.m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "imigee", Subsystem: "relay", Name: "memory_reserved_bytes",
+		Help: "Bytes reserved with the memory budget: frames, responses, fetch batches, rendezvous entries and records, gossip."},
+		func() float64 { return float64(r.mem.inUse()) }))
 	r.admit = newAdmission(cfg, r.m.drop)
 	r.hub = newHub(func() { r.m.drop(dropNotifyQueueFull) }, r.m.notifies.Inc)
 	r.push = newPusher(r)

@@ -41,7 +41,7 @@ func (r *Relay) serveRendezvous(s serviceStream, conn *connState) {
 		pusherDone: make(chan struct{}),
 	}
 	rand.Read(rs.origin[:])
-	rs.sess = r.rv.NewSession(rs, conn.budget)
+	rs.sess = r.rv.NewAccountedSession(rs, conn.budget, acct)
 	conn.addSession(rs.sess)
 	go rs.pusher()
 	rd := protocol.NewReader(s, protocol.MaxRendezvousRequest)
@@ -135,6 +135,8 @@ func engineErr(err error) error {
 		return &protocol.Error{Code: pb.ErrorCode_BAD_REQUEST, Detail: "epoch length out of range"}
 	case errors.Is(err, rendezvous.ErrBudget):
 		return &protocol.Error{Code: pb.ErrorCode_RATE_LIMITED, Detail: "token budget for this epoch exceeded"}
+	case errors.Is(err, rendezvous.ErrMemory):
+		return errMemory
 	case errors.Is(err, rendezvous.ErrFull):
 		return &protocol.Error{Code: pb.ErrorCode_UNAVAILABLE, Detail: "rendezvous memory full"}
 	}

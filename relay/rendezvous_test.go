@@ -194,6 +194,12 @@ func TestGossipThreeRelays(t *testing.T) {
 	// Closing the stream at A withdraws its entry across the network.
 	ca.s.Reset()
 	eventually(t, "withdraw gossiped to C", func() bool { return c.rv.Stats().Entries == 1 })
+	// Once every stream is gone, all three relays' memory budgets are back
+	// to zero: gossip held in, queued out and applied is all released.
+	cc.s.Reset()
+	eventually(t, "budgets back to zero", func() bool {
+		return c.rv.Stats().Entries == 0 && a.mem.inUse() == 0 && b.mem.inUse() == 0 && c.mem.inUse() == 0
+	})
 }
 
 type writer interface{ Write(*dto.Metric) error }

@@ -20,4 +20,14 @@
 // with a deadline, so no lock is held across a network write. The rate
 // counters are guarded by Service.mu; bbolt serialises writers. Sweep is
 // called by the relay's background loop.
+//
+// # Relay limits
+//
+// The relay serves streams with ServeLimited (serve.go): the same order as
+// its own services — idle_timeout between frames, read_timeout within one,
+// the connection's rate limiter charged per frame (and per 64 repeated
+// elements) before decoding, frame buffers and responses reserved with the
+// relay's memory budget. The day budgets above come on top, keyed by
+// connection and by /24 or /48 prefix on purpose (docs/relay.md). Tests:
+// relay TestContactsRateCharged and TestContactsMemoryReserved.
 package contacts

@@ -198,44 +198,12 @@ func (s *Service) Sweep() (int, error) {
 	return n, err
 }
 
-// Serve runs the request loop of one stream until the peer closes it, a
-// frame or request is invalid (answered with id 0 and the code, then the
-// stream ends), or a deadline passes. Challenges are bound to the stream
-// and used once.
-func (s *Service) Serve(st Stream, remote Remote) {
-	ss := &stream{s: s, st: st, remote: remote, challenges: map[[protocol.ChallengeSize]byte]time.Time{}}
-	rd := protocol.NewReader(st, protocol.MaxContactsRequest)
-	for {
-		_ = st.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout + s.cfg.ReadTimeout))
-		req := &pb.ContactsRequest{}
-		err := rd.ReadMsg(req)
-		if err == nil {
-			err = protocol.ValidateContactsRequest(req)
-		}
-		if err != nil {
-			if !errors.Is(err, io.EOF) {
-				ss.write(&pb.ContactsResponse{Error: protocol.ToPB(err)})
-			}
-			return
-		}
-		resp := ss.handle(req)
-		resp.Id = req.Id
-		if !ss.write(resp) {
-			return
-		}
-	}
-}
-
 type stream struct {
 	s          *Service
 	st         Stream
 	remote     Remote
+	lim        Limits
 	challenges map[[protocol.ChallengeSize]byte]time.Time // outstanding, single use
-}
-
-func (ss *stream) write(m *pb.ContactsResponse) bool {
-	_ = ss.st.SetWriteDeadline(time.Now().Add(ss.s.cfg.WriteTimeout))
-	return protocol.WriteMsg(ss.st, m) == nil
 }
 
 func errResp(code pb.ErrorCode, detail string) *pb.ContactsResponse {

@@ -22,7 +22,11 @@
 // ErrFull, and the relay answers UNAVAILABLE); TokenBudget bounds the
 // distinct tokens one session, or one Group of sessions (the relay makes
 // one per connection), may hold per epoch (ErrBudget → RATE_LIMITED),
-// which is what limits a malicious friend scanning cells.
+// which is what limits a malicious friend scanning cells. A session made
+// with NewAccountedSession reserves its entries (EntryBytes each) and
+// records (their bytes + RecordOverhead) with an Account before they are
+// added (ErrMemory → UNAVAILABLE) and releases them when they die; the
+// relay passes its memory budget, so these caps become a ceiling under it.
 // Every refusal is all or nothing.
 //
 // Concurrency: one mutex guards the whole engine; Announce returns the
@@ -34,6 +38,6 @@
 // Tests: TestMatchKinds, TestOwnTokensDoNotMatch,
 // TestEpochWindowAndRetention (injected clock), TestBudgetAndCapAreAllOrNothing,
 // TestGroupBudget,
-// TestWithdrawAndClose. Benchmarks on one core (-cpu 1): BenchmarkAnnounce
+// TestWithdrawAndClose, TestAccountedSession. Benchmarks on one core (-cpu 1): BenchmarkAnnounce
 // (announcements/s, 5 tokens each) and BenchmarkMatch (matches/s).
 package rendezvous

@@ -43,6 +43,26 @@ var (
 	ErrFull = errors.New("rendezvous: engine full")
 	// ErrClosedSession: the session was withdrawn for good (Close).
 	ErrClosedSession = errors.New("rendezvous: session closed")
+	// ErrMemory: the session's Account refused the bytes of the new
+	// entries and records (the relay's memory budget).
+	ErrMemory = errors.New("rendezvous: memory budget exhausted")
+)
+
+// Account is a memory accountant a session charges its entries and records
+// to (the relay's memory budget). Reserve is called with the engine's lock
+// held, so it must not call back into the engine.
+type Account interface {
+	Reserve(n int) error
+	Release(n int)
+}
+
+// EntryBytes is what one token entry is charged to its session's Account:
+// 128 bytes (map bucket share, entry, the session's token set; measured
+// 100–150 B per entry, docs/relay.md "Sizing"). RecordOverhead is charged
+// per record on top of its bytes: 64.
+const (
+	EntryBytes     = 128
+	RecordOverhead = 64
 )
 
 // Config configures an Engine. Zero fields take the defaults named.
@@ -140,6 +160,7 @@ type record struct {
 	data   []byte
 	refs   int
 	shared *record
+	acct   Account // charged len(data)+RecordOverhead; nil = none
 }
 
 // epochIndex holds one epoch's buckets.
@@ -195,6 +216,7 @@ func (g *Group) room(n int) bool {
 type Session struct {
 	owner any
 	group *Group
+	acct  Account // nil = entries charged to no accountant
 	// guarded by Engine.mu
 	tokens map[epochKey]map[[TokenSize]byte]struct{}
 	closed bool
@@ -244,6 +266,22 @@ func New(cfg Config) *Engine {
 // against g's budget (shared with g's other sessions) instead of its own.
 func (e *Engine) NewSession(owner any, g *Group) *Session {
 	return &Session{owner: owner, group: g, tokens: make(map[epochKey]map[[TokenSize]byte]struct{})}
+}
+
+// NewAccountedSession is NewSession whose entries and records are reserved
+// with a before they are allocated (EntryBytes per entry, record bytes plus
+// RecordOverhead per record) and released when they die (Withdraw, Close,
+// expiry). An announce a refuses fails with ErrMemory and changes nothing.
+func (e *Engine) NewAccountedSession(owner any, g *Group, a Account) *Session {
+	s := e.NewSession(owner, g)
+	s.acct = a
+	return s
+}
+
+func (s *Session) release(n int) {
+	if s.acct != nil && n > 0 {
+		s.acct.Release(n)
+	}
 }
 
 // budgetUsed is what s (or its group) holds in epoch k.
@@ -323,6 +361,7 @@ func (e *Engine) AnnounceShared(s *Session, epochSeconds uint32, epoch uint64, s
 	have := s.tokens[k]
 	newTok := 0
 	var recBytes int64
+	nrec := 0
 	var seen map[[TokenSize]byte]struct{}
 	for _, a := range anns {
 		added := false
@@ -342,10 +381,12 @@ func (e *Engine) AnnounceShared(s *Session, epochSeconds uint32, epoch uint64, s
 		}
 		if added {
 			recBytes += int64(len(a.Record))
+			nrec++
 		}
 	}
-	if newTok > 0 {
+	if newTok > 0 && len(shared) > 0 {
 		recBytes += int64(len(shared))
+		nrec++
 	}
 	if used := s.budgetUsed(k); used+newTok > e.cfg.TokenBudget {
 		e.st.Refused++
@@ -362,6 +403,13 @@ func (e *Engine) AnnounceShared(s *Session, epochSeconds uint32, epoch uint64, s
 	if newTok == 0 {
 		return 0, nil, nil, nil
 	}
+	if s.acct != nil {
+		cost := newTok*EntryBytes + int(recBytes) + nrec*RecordOverhead
+		if err := s.acct.Reserve(cost); err != nil {
+			e.st.Refused++
+			return 0, nil, nil, fmt.Errorf("rendezvous: %d bytes: %w", cost, ErrMemory)
+		}
+	}
 	idx := e.epochs[k]
 	if idx == nil {
 		idx = &epochIndex{buckets: make(map[[TokenSize]byte][]entry), end: k.end(e.cfg.Skew)}
@@ -375,7 +423,7 @@ func (e *Engine) AnnounceShared(s *Session, epochSeconds uint32, epoch uint64, s
 	var others []Delivery
 	var sh *record
 	if len(shared) > 0 {
-		sh = &record{data: append([]byte(nil), shared...)}
+		sh = &record{data: append([]byte(nil), shared...), acct: s.acct}
 		e.recBytes += int64(len(sh.data))
 	}
 	for _, a := range anns {
@@ -385,7 +433,7 @@ func (e *Engine) AnnounceShared(s *Session, epochSeconds uint32, epoch uint64, s
 				continue
 			}
 			if rec == nil {
-				rec = &record{data: append([]byte(nil), a.Record...), shared: sh}
+				rec = &record{data: append([]byte(nil), a.Record...), shared: sh, acct: s.acct}
 				e.recBytes += int64(len(rec.data))
 				if sh != nil {
 					sh.refs++
@@ -461,6 +509,7 @@ func (e *Engine) withdrawLocked(s *Session) int {
 	}
 	clear(s.tokens)
 	e.entries -= n
+	s.release(n * EntryBytes)
 	s.n = 0
 	delete(e.sessions, s)
 	return n
@@ -470,6 +519,9 @@ func (e *Engine) release(r *record) {
 	r.refs--
 	if r.refs == 0 {
 		e.recBytes -= int64(len(r.data))
+		if r.acct != nil {
+			r.acct.Release(len(r.data) + RecordOverhead)
+		}
 		if r.shared != nil {
 			e.release(r.shared)
 		}
@@ -502,6 +554,7 @@ func (e *Engine) sweepLocked() int {
 		for _, b := range idx.buckets {
 			for _, en := range b {
 				e.release(en.record)
+				en.sess.release(EntryBytes)
 				en.sess.n--
 				en.sess.charge(k, -1)
 				delete(en.sess.tokens, k)

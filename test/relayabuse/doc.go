@@ -24,6 +24,11 @@
 //   - TestRendezvousEpochLengths: announcing under many epoch lengths and
 //     from several connections cannot fill the engine (one accepted length,
 //     per-connection and per-source caps).
+//   - TestRendezvousRecordFlood: four connections from one address
+//     announcing one token per full 512-byte record are refused with
+//     UNAVAILABLE at the address's memory share (rendezvous entries and
+//     records are reserved with the one memory budget) while a legitimate
+//     announce from another address is accepted.
 //   - TestSlowloris: 128 streams with a half-sent 1 MiB frame are cut after
 //     read_timeout and pin at most the memory budget.
 //   - TestSlowReader: 64 unread 4 MiB fetches pin at most the budget and

@@ -109,6 +109,7 @@ memory_per_source = %d
 [store]
 put_burst_per_source = %d
 put_bytes_per_source_per_day = %d
+put_share_per_conn = 0.5
 
 [rendezvous]
 max_entries_per_source = 16384
@@ -118,7 +119,7 @@ max_entries_per_source = 16384
 }
 
 // mergeTOML joins repeated [section] blocks, since TOML forbids a table
-// twice.
+// twice; a key set twice keeps its last value.
 func mergeTOML(s string) string {
 	sections := map[string][]string{}
 	var order []string
@@ -134,6 +135,20 @@ func mergeTOML(s string) string {
 		}
 		if _, ok := sections[cur]; !ok {
 			order = append(order, cur)
+		}
+		if k, _, ok := strings.Cut(line, "="); ok {
+			// A key set again (a test's extra config) replaces the earlier.
+			k = strings.TrimSpace(k)
+			lines := sections[cur]
+			replaced := false
+			for i, l := range lines {
+				if lk, _, ok := strings.Cut(l, "="); ok && strings.TrimSpace(lk) == k {
+					lines[i], replaced = line, true
+				}
+			}
+			if replaced {
+				continue
+			}
 		}
 		sections[cur] = append(sections[cur], line)
 	}
