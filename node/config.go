@@ -126,7 +126,17 @@ const (
 	EventFriendGone   = "friend_gone"
 	EventItemOffered  = "item_offered"
 	EventItemReceived = "item_received"
-	EventProgress     = "progress"
+	// EventProgress: sending ItemID to FriendID, Done of Total bytes
+	// (about every MiB, and at the end).
+	EventProgress = "progress"
+	// EventReceiveProgress: receiving ItemID from FriendID, Done of Total
+	// bytes written to the part file (about every MiB, and at the end;
+	// item_received follows once the file is durable and delivered).
+	EventReceiveProgress = "receive_progress"
+	// EventSealing: a shared photo or video is being sealed into its
+	// pending copy in the background, Done of Total bytes (about every
+	// MiB, and at the end). FriendID is empty.
+	EventSealing = "sealing"
 	// EventDeliveryFailed: the item will not reach FriendID. Err says why:
 	// FailRejected (the friend declined it; sent once, when the sender
 	// learns it on a direct attempt) or FailRetention (no receipt within

@@ -54,18 +54,33 @@
 // request: an Envelope (message, like), an Offer, or a Resume. Photos and
 // videos are sealed once into a pending copy in DataDir/outbox with a random
 // content key (crypto STREAM chunks of 64 KiB); each recipient gets its own
-// sealed offer carrying that key. The recipient applies its policy (ask:
-// item_offered and a wait of up to OfferWait for Accept/Reject; auto-accept
-// per friend), answers OfferReply{accept, from_chunk}, writes opened chunks
-// into a part file (reading and opening/writing overlap in two stages),
-// records the resume point (every persistEvery chunks, after an fsync, and
-// whenever the stream ends), and at the end fsyncs the file and signs a
-// Receipt over the item ID and content hash. A resumed transfer starts after
-// the last persisted resume point: chunks completed and persisted are never
-// sent again, but chunks received after it (at most persistEvery-1) may be
-// sent twice; the receiver writes them at the same offsets. Delivery to the
-// app is exactly once: the seen mark and the inbox record are written in one
-// transaction.
+// sealed offer carrying that key. Sharing is asynchronous (sealing.go): the
+// share call stores the outbox record and returns; a background job hashes
+// the content (the offer names the hash), which makes the item
+// deliverable, then seals it into the pending copy while the first
+// deliveries already stream the chunks sealed so far (EventSealing reports
+// its progress; CancelItem stops it and the transfers, and deletes the
+// copy). The recipient applies its policy (ask: item_offered and a wait of
+// up to OfferWait for Accept/Reject, and Accept replies on the waiting
+// stream before committing the decision; auto-accept per friend), answers
+// OfferReply{accept, from_chunk}, and writes opened chunks into a part file
+// (reading and opening/writing overlap in two stages; plaintext goes out in
+// runs of up to 1 MiB: partwriter.go). It records the resume point every
+// persistEvery chunks (after a data sync, on a goroutine beside the
+// writer, so a slow disk does not stall the transfer) and whenever the
+// stream ends; an
+// auto-accepted offer on a live stream stores no record until then, so a
+// small item costs one store commit (the delivery's). At the end it syncs
+// the file, renames it into DataDir/media, syncs the directory, and only
+// then signs a Receipt over the item ID and content hash. A resumed
+// transfer starts after the last persisted resume point: chunks completed
+// and persisted are never sent again, but chunks received after it (at
+// most persistEvery-1) may be sent twice; the receiver writes them at the
+// same offsets. A receiver that restarts (also after kill -9) pulls the
+// rest of every accepted item when it next confirms its sender (a meeting
+// or the sender's Hello on a new transport ID: resume.go); one stream per
+// item receives at a time. Delivery to the app is exactly once: the seen
+// mark and the inbox record are written in one transaction.
 //
 // Offline: when the friend cannot be dialled (a friend neither connected nor
 // confirmed nearby gets DirectDialBudget, 2 s, for the direct attempt: its
@@ -179,6 +194,24 @@
 // pending links (EventFriendPending, Friend.Pending) in friendstatus.go.
 // docs/mobile.md is the app developer's guide.
 //
+// # Which calls block, and for how long
+//
+// No call waits for the network except Link and Start. SharePhoto,
+// ShareVideo and ShareBytes return after one store commit (about a
+// millisecond on a phone's flash; ShareBytes also copies the bytes);
+// hashing and sealing run in the background (a 512 MiB video took 3.3 s
+// to seal on the test machine, now off the caller's thread). CancelItem
+// waits for one commit and for the item's goroutines to see the cancel
+// (milliseconds). SendMessage, Like, Accept, Reject, SetAutoAccept,
+// SetSharePolicy, Unfriend and the other setters: one store commit each.
+// Inbox and Pending read the store (linear in items). Link: up to
+// DialTimeout to reach the inviter, then it parks the request at a relay
+// (MailboxPutTimeout). Start: builds the host and connects to the relays
+// (each bounded by DialTimeout, in parallel with the rest). New: opens the
+// store (waits up to 2 s if another process holds it). Close and Forget:
+// wait for the node's goroutines (transfers stop at once on the cancelled
+// context); Forget also talks to every relay (bounded per relay).
+//
 // # Concurrency
 //
 // All exported methods are safe for concurrent use. Node.mu guards the
@@ -197,7 +230,7 @@
 //
 // Invites: MaxInviteLen, MaxInviteAddrs, InviteTTL, single use. Frames:
 // protocol caps via protocol.Read*/Validate*. Items: MaxItemSize,
-// MaxMessageLen, MaxRecipients; replay window for envelopes is the
+// MaxMessageLen, MaxRecipients, MaxShareBytes; replay window for envelopes is the
 // retention plus a day; peer streams time out after StreamIdleTimeout
 // without a frame. Local paths: MaxBLEScan, MaxBLETokens, MaxLANProbes.
 // Deliveries: MaxParallelDeliveries; notices: MaxParallelNotices; relay
@@ -207,6 +240,14 @@
 //
 // # Caveats
 //
+// Sharing: the file must not change until sealing ends (size and
+// modification time are compared around the passes; a change fails the
+// item with FailSource), and content given to ShareBytes lives only in
+// memory until sealed, so a restart before that fails the item with
+// FailSource. CancelItem does not take back copies already posted to a
+// relay mailbox. An auto-accepted transfer in progress shows in Inbox only
+// after its first resume point (16 MiB); receive_progress events report it
+// from the start.
 // Received files are stored in the clear under DataDir/media (the app
 // shows them); the store and the sealed pending copies are encrypted.
 // Offline items are sealed to the friend's daily prekey (exchanged at link
@@ -256,7 +297,14 @@
 //     size classes are stored), TestTransportIdentityRotates; cost:
 //     TestTransportCost (bytes of a one-off identity on the wire),
 //     TestIdleCost (identities made per idle hour).
-//   - Resume without re-sending: TestTransferResumes.
+//   - Resume without re-sending: TestTransferResumes; after SIGKILL of a
+//     real receiving process mid-transfer, with a byte-identical result
+//     delivered once: test/nodee2e TestKillMidReceive.
+//   - Asynchronous sharing: TestFirstByteBeforeSealingEnds (the first
+//     chunk reaches the recipient while sealing is held; progress events
+//     on both sides), TestCancelItemStopsSealing,
+//     TestCancelItemStopsSending, TestShareBytes,
+//     TestSealingResumesAfterRestart.
 //   - Meeting end to end: TestMeetFriendNearbyOnBoth, TestBLEHook,
 //     TestLANProbe; offline delivery exactly once and an empty relay
 //     afterwards, EventQueued and RecipientQueued:
@@ -279,9 +327,11 @@
 //     relays empty after), TestOfflineRejectAcrossRelays,
 //     TestRelayChangeToldOnMailbox (a moved relay set reaches the friend
 //     ahead of the next mailbox item); FuzzRelayHints.
-//   - Cost: TestIdleCost (bytes per epoch), BenchmarkShare8MiB against
-//     BenchmarkRawQUICStream8MiB / BenchmarkRawQUICStreamToFile8MiB, and
-//     BenchmarkShare8MiBTo5Friends (sealed once).
+//   - Cost: TestIdleCost (bytes per epoch); BenchmarkTransfer8MiB,
+//     BenchmarkTransfer256MiB (with peak RSS) and
+//     BenchmarkTransfer8MiBTo5Friends run raw QUIC streams, raw streams
+//     into fsynced files and the share in one loop and report the ratios;
+//     BenchmarkTTFBAfterAccept (docs/BENCH.md).
 //   - Bad peer input: TestBadPeerInput, FuzzShareHandler, FuzzLinkHandler,
 //     TestBadInvites.
 //   - Encryption at rest: localstore.TestFileRevealsNothing.

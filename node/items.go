@@ -1,8 +1,8 @@
 package node
 
 import (
+	"bytes"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -42,12 +42,15 @@ const (
 
 // outItem is an outbox record: an item this device sends.
 type outItem struct {
-	ID      string
-	Type    string
-	Text    string `json:",omitempty"`
-	Name    string `json:",omitempty"` // original file name (extension hint)
-	Path    string `json:",omitempty"` // original file
-	Sealed  string `json:",omitempty"` // pending sealed copy (photo/video)
+	ID     string
+	Type   string
+	Text   string `json:",omitempty"`
+	Name   string `json:",omitempty"` // original file name (extension hint)
+	Path   string `json:",omitempty"` // original file
+	Sealed string `json:",omitempty"` // pending sealed copy (photo/video)
+	// Sealing: the pending copy is not whole yet (sealing.go). Until Hash
+	// is set too, the item is not deliverable.
+	Sealing bool `json:",omitempty"`
 	Size    int64
 	Hash    []byte `json:",omitempty"`
 	Key     []byte `json:",omitempty"` // crypto.StreamKey, binary
@@ -115,7 +118,12 @@ func parseItemID(s string) ([16]byte, error) {
 // SharePhoto shares the photo at path with friendIDs. With no friendIDs the
 // share policy picks the recipients (P7); in ask mode that is an error. The
 // content is sealed once, into a pending copy in the data directory, and
-// streamed to each friend; the original file is only read.
+// streamed to each friend; the original file is only read. It returns the
+// item ID at once (after one store commit): hashing and sealing run in the
+// background (EventSealing reports progress) and the first friend's
+// transfer starts as soon as the hash is known, streaming chunks as they
+// are sealed. The file must not change until sealing ends, else the item
+// fails with FailSource.
 func (n *Node) SharePhoto(path string, friendIDs []string) (string, error) {
 	return n.shareFile(TypePhoto, path, friendIDs)
 }
@@ -131,53 +139,60 @@ func (n *Node) shareFile(typ, path string, friendIDs []string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	src, err := os.Open(path)
+	st, err := os.Stat(path)
 	if err != nil {
 		return "", fmt.Errorf("node: share: %w", err)
 	}
-	defer src.Close()
-	st, err := src.Stat()
-	if err != nil || !st.Mode().IsRegular() {
+	if !st.Mode().IsRegular() {
 		return "", fmt.Errorf("node: share: not a file: %w", ErrBadArgument)
 	}
 	if st.Size() > MaxItemSize {
 		return "", ErrTooLarge
 	}
+	return n.shareSource(typ, filepath.Base(path), path, st.Size(), to, func() (io.ReadCloser, error) { return os.Open(path) })
+}
+
+// ShareBytes shares content held in memory (a photo or video the app has
+// as bytes; at most MaxShareBytes) with friendIDs, like SharePhoto. name
+// is a file name hint for its extension; typ is TypePhoto or TypeVideo.
+// The bytes are copied, so the caller may reuse data at once. If the node
+// stops before they are sealed, the item fails with FailSource.
+func (n *Node) ShareBytes(typ, name string, data []byte, friendIDs []string) (string, error) {
+	if typ != TypePhoto && typ != TypeVideo {
+		return "", fmt.Errorf("node: share: type %q: %w", typ, ErrBadArgument)
+	}
+	if len(data) > MaxShareBytes {
+		return "", ErrTooLarge
+	}
+	to, err := n.recipients(friendIDs)
+	if err != nil {
+		return "", err
+	}
+	b := bytes.Clone(data)
+	return n.shareSource(typ, filepath.Base(name), "", int64(len(b)), to, func() (io.ReadCloser, error) {
+		return io.NopCloser(bytes.NewReader(b)), nil
+	})
+}
+
+// shareSource stores the outbox record of a new photo or video (Sealing
+// set, no hash yet: not deliverable) and starts its sealing job. It
+// blocks for one store commit only.
+func (n *Node) shareSource(typ, name, path string, size int64, to []string, src source) (string, error) {
 	key, err := crypto.NewStreamKey(rand.Reader, 0)
 	if err != nil {
 		return "", err
 	}
 	id, _ := newItemID()
-	sealedPath := filepath.Join(n.outdir, id+".sealed")
-	dst, err := os.OpenFile(sealedPath, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
-	if err != nil {
-		return "", fmt.Errorf("node: share: %w", err)
-	}
-	hash := sha256.New()
-	size, err := key.SealStream(dst, io.TeeReader(src, hash))
-	if err == nil {
-		// The pending copy must survive a crash: the outbox record that
-		// names it is written next.
-		err = n.syncPart(dst)
-	}
-	if cerr := dst.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(sealedPath)
-		return "", fmt.Errorf("node: share: seal: %w", err)
-	}
 	kb, _ := key.MarshalBinary()
-	it := &outItem{ID: id, Type: typ, Name: filepath.Base(path), Path: path, Sealed: sealedPath,
-		Size: size, Hash: hash.Sum(nil), Key: kb, Created: n.cfg.Now().Unix(), To: map[string]*recip{}}
+	it := &outItem{ID: id, Type: typ, Name: name, Path: path, Sealed: filepath.Join(n.outdir, id+".sealed"),
+		Sealing: true, Size: size, Key: kb, Created: n.cfg.Now().Unix(), To: map[string]*recip{}}
 	for _, f := range to {
 		it.To[f] = &recip{State: rPending}
 	}
 	if err := n.putOut(it); err != nil {
-		os.Remove(sealedPath)
 		return "", err
 	}
-	n.wake()
+	n.startSealing(it, src)
 	return id, nil
 }
 
@@ -212,12 +227,21 @@ func (n *Node) sendSmall(friendID, typ, text string) (string, error) {
 	return id, nil
 }
 
-func (n *Node) putOut(it *outItem) error {
-	b, err := json.Marshal(it)
-	if err != nil {
-		return err
+func encodeOut(it *outItem) []byte {
+	b, _ := json.Marshal(it)
+	return b
+}
+
+func decodeOut(b []byte) (*outItem, error) {
+	var it outItem
+	if err := json.Unmarshal(b, &it); err != nil {
+		return nil, fmt.Errorf("node: outbox record: %w", err)
 	}
-	if err := n.store.Put(localstore.Outbox, it.ID, b); err != nil {
+	return &it, nil
+}
+
+func (n *Node) putOut(it *outItem) error {
+	if err := n.store.Put(localstore.Outbox, it.ID, encodeOut(it)); err != nil {
 		return fmt.Errorf("node: outbox: %w", err)
 	}
 	return nil
@@ -241,6 +265,17 @@ func (n *Node) getOut(id string) (*outItem, error) {
 // updateRecip changes one recipient's state of an outbox item atomically
 // and drops the pending copy once nobody waits for it (P11).
 func (n *Node) updateRecip(itemID, friendID string, fn func(it *outItem, r *recip)) error {
+	drop, err := n.updateRecipKeep(itemID, friendID, fn)
+	if drop != "" {
+		n.endItem(itemID)
+		os.Remove(drop)
+	}
+	return err
+}
+
+// updateRecipKeep is updateRecip without deleting the pending copy; it
+// returns the copy's path when the item is done.
+func (n *Node) updateRecipKeep(itemID, friendID string, fn func(it *outItem, r *recip)) (string, error) {
 	var drop string
 	err := n.store.Update(func(tx *localstore.Tx) error {
 		b, err := tx.Get(localstore.Outbox, itemID)
@@ -263,10 +298,7 @@ func (n *Node) updateRecip(itemID, friendID string, fn func(it *outItem, r *reci
 		nb, _ := json.Marshal(&it)
 		return tx.Put(localstore.Outbox, itemID, nb)
 	})
-	if drop != "" {
-		os.Remove(drop)
-	}
-	return err
+	return drop, err
 }
 
 // done reports whether no recipient still needs the item.

@@ -80,6 +80,7 @@ func (n *Node) pump(inflight map[string]bool, done chan string) time.Duration {
 	n.mu.Lock()
 	gen := n.gen
 	n.mu.Unlock()
+	held := n.deliveriesHeld()
 	_ = n.store.ForEach(localstore.Outbox, func(v []byte) error {
 		var it outItem
 		if json.Unmarshal(v, &it) != nil {
@@ -88,6 +89,9 @@ func (n *Node) pump(inflight map[string]bool, done chan string) time.Duration {
 		if now.Sub(time.Unix(it.Created, 0)) > n.cfg.Retention {
 			expired = append(expired, &it)
 			return nil
+		}
+		if (it.Sealing && it.Hash == nil) || held {
+			return nil // not deliverable before the hash is known
 		}
 		for f, r := range it.To {
 			if r.State != rPending {
@@ -114,7 +118,7 @@ func (n *Node) pump(inflight map[string]bool, done chan string) time.Duration {
 		n.wg.Add(1)
 		go func() {
 			defer n.wg.Done()
-			n.deliver(n.ctx, j.item, j.friend)
+			n.deliver(n.itemContext(j.item), j.item, j.friend)
 			done <- k
 		}()
 	}
@@ -133,6 +137,7 @@ func (n *Node) bump() {
 // expire drops an item whose retention passed (P11).
 func (n *Node) expire(it *outItem) {
 	_ = n.store.Delete(localstore.Outbox, it.ID)
+	n.endItem(it.ID)
 	if it.Sealed != "" {
 		os.Remove(it.Sealed)
 	}
@@ -159,13 +164,15 @@ func (n *Node) deliver(ctx context.Context, itemID, friendID string) {
 	n.mu.Lock()
 	gen := n.gen
 	n.mu.Unlock()
-	n.log.Debug("delivery attempt", "type", it.Type)
 	s, err := n.dialFriend(ctx, f)
 	via := ViaDirect
 	if err == nil {
 		via = s.via()
 		n.log.Debug("delivering directly", "via", via)
+		// CancelItem (or Close) ends the stream at once.
+		stop := context.AfterFunc(ctx, func() { s.s.Reset() })
 		err = s.sendItem(ctx, it)
+		stop()
 		if err == nil || errors.Is(err, errRejected) {
 			s.close()
 		} else {

@@ -333,7 +333,7 @@ func (n *Node) processBlob(ctx context.Context, f *friend, data []byte) bool {
 		if err != nil {
 			return true
 		}
-		r, fresh, err := n.newIncoming(f, id, m, op2.Created)
+		r, fresh, err := n.newIncoming(f, id, m, op2.Created, false)
 		if err != nil {
 			return false
 		}
@@ -502,6 +502,9 @@ func (n *Node) postToMailbox(ctx context.Context, it *outItem, f *friend) (err e
 	offer, err := n.sealOffer(f, to, it, nblobs, true)
 	if err != nil {
 		return err
+	}
+	if err := n.waitSealedCtx(ctx, it.ID); err != nil {
+		return err // a mailbox copy needs the whole pending copy
 	}
 	src, err := os.Open(it.Sealed)
 	if err != nil {

@@ -410,6 +410,7 @@ func (n *Node) confirmNearby(f *friend, pid peer.ID, addrs []ma.Multiaddr) {
 	}
 	h.Peerstore().AddAddrs(pid, addrs, peerstore.TempAddrTTL)
 	n.mu.Lock()
+	moved := f.peer != pid
 	f.peer = pid
 	n.mu.Unlock()
 	ctx, cancel := context.WithTimeout(n.ctx, DialTimeout)
@@ -422,6 +423,9 @@ func (n *Node) confirmNearby(f *friend, pid peer.ID, addrs []ma.Multiaddr) {
 	s.sendPrekey()
 	s.close()
 	n.setNearby(f)
+	if moved {
+		n.resumeFrom(f) // transfers from f cut short can go on now
+	}
 }
 
 func (n *Node) setNearby(f *friend) {

@@ -57,6 +57,8 @@ type Node struct {
 	appOpen       bool
 	decisions     map[string]chan bool // itemID → waiting offer stream
 
+	xf transfers // items being sealed or sent (sealing.go); own lock
+
 	// sendHook, if set (tests only, before Start), runs before each chunk
 	// is sent; an error aborts the transfer as a dropped connection would.
 	sendHook func(itemID string, index uint32) error
@@ -202,6 +204,8 @@ func (n *Node) startNet(ctx context.Context) error {
 		return err
 	}
 	n.attachRelays(ctx, h)
+	n.resumeSealing()
+	n.sweepParts()
 	n.wg.Add(1)
 	go func() { defer n.wg.Done(); n.loop() }()
 	if n.an != nil {
@@ -240,6 +244,7 @@ func (n *Node) Close() error {
 		err = h.Close()
 	}
 	n.wg.Wait()
+	n.stopSealing()
 	n.stopEvents()
 	if serr := n.store.Close(); err == nil {
 		err = serr

@@ -36,6 +36,13 @@ type inRec struct {
 	Count   int64  // chunks in Have
 	Part    string
 	Created int64
+
+	// unsaved: an auto-accepted offer on a live stream whose record is
+	// not stored yet; the first resume point stores it (mergeIn), and a
+	// transfer that completes before that needs no commit but the
+	// delivery's. A crash before it loses nothing the sender cannot send
+	// again; its part file is swept at the next Start.
+	unsaved bool
 }
 
 func (r *inRec) has(i int64) bool { return r.Have[i/8]&(1<<(i%8)) != 0 }
@@ -78,8 +85,12 @@ func (n *Node) putIn(r *inRec) error {
 // It updates r to the merged record. Several writers (a stream, a mailbox
 // catch-up, Accept/Reject) may touch one item at once.
 func (n *Node) mergeIn(r *inRec) error {
-	return n.store.Update(func(tx *localstore.Tx) error {
+	err := n.store.Update(func(tx *localstore.Tx) error {
 		b, err := tx.Get(localstore.Incoming, r.ID)
+		if err != nil && r.unsaved && !tx.Has(localstore.Seen, r.ID) {
+			nb, _ := json.Marshal(r)
+			return tx.Put(localstore.Incoming, r.ID, nb)
+		}
 		if err != nil {
 			return err // delivered or rejected and removed meanwhile
 		}
@@ -98,6 +109,10 @@ func (n *Node) mergeIn(r *inRec) error {
 		nb, _ := json.Marshal(&cur)
 		return tx.Put(localstore.Incoming, cur.ID, nb)
 	})
+	if err == nil {
+		r.unsaved = false
+	}
+	return err
 }
 
 // seenRec marks an item delivered to the app (exactly once), and keeps the
@@ -227,7 +242,9 @@ func (n *Node) openOffer(f *friend, itemID []byte, sealed []byte) (*offerMeta, *
 }
 
 // newIncoming makes (or returns the stored) incoming record for an offer.
-func (n *Node) newIncoming(f *friend, id string, m *offerMeta, created int64) (*inRec, bool, error) {
+// With live set (the offer came on a stream that carries the chunks next)
+// an auto-accepted record is not stored yet (inRec.unsaved).
+func (n *Node) newIncoming(f *friend, id string, m *offerMeta, created int64, live bool) (*inRec, bool, error) {
 	if r, err := n.getIn(id); err == nil {
 		return r, false, nil
 	}
@@ -240,6 +257,10 @@ func (n *Node) newIncoming(f *friend, id string, m *offerMeta, created int64) (*
 	n.mu.Unlock()
 	if auto {
 		r.State = StateReceiving
+		if live {
+			r.unsaved = true
+			return r, true, nil
+		}
 	}
 	if err := n.putIn(r); err != nil {
 		return nil, false, err
@@ -254,11 +275,15 @@ func (s *session) recvOffer(o *pb.Offer) error {
 	if sr, ok := n.seen(id); ok {
 		return s.write(n.receipt(o.ItemId, sr.Hash))
 	}
+	if !n.claimRecv(id) {
+		return errBusy
+	}
+	defer n.releaseRecv(id)
 	m, op, err := n.openOffer(s.f, o.ItemId, o.Sealed)
 	if err != nil {
 		return err
 	}
-	r, fresh, err := n.newIncoming(s.f, id, m, op.Created)
+	r, fresh, err := n.newIncoming(s.f, id, m, op.Created, true)
 	if err != nil {
 		return err
 	}
@@ -273,10 +298,13 @@ func (s *session) recvOffer(o *pb.Offer) error {
 		if !ok {
 			return &proto.Error{Code: pb.ErrorCode_UNAVAILABLE, Detail: "decision pending"}
 		}
-		if r, err = n.getIn(id); err != nil {
+		if accept {
+			// Reply at once: decide stores the decision meanwhile, and
+			// the first byte follows one round trip after Accept.
+			r.State = StateReceiving
+		} else if r, err = n.getIn(id); err != nil {
 			return err
 		}
-		_ = accept
 	}
 	if r.State == StateRejected {
 		return s.write(&pb.PeerFrame{Body: &pb.PeerFrame_OfferReply{OfferReply: &pb.OfferReply{ItemId: o.ItemId, Accept: false}}})
@@ -306,6 +334,12 @@ func (n *Node) awaitDecision(id string) (accept, ok bool) {
 		}
 		n.mu.Unlock()
 	}()
+	// A decision made between item_offered and the line above found no
+	// stream waiting and was only stored (its pull cannot run while this
+	// stream holds the item): take it from the store.
+	if r, err := n.getIn(id); err == nil && r.State != StateOffered {
+		return r.State == StateReceiving, true
+	}
 	t := time.NewTimer(n.offerWait)
 	defer t.Stop()
 	select {
@@ -345,42 +379,18 @@ func (s *session) recvChunks(r *inRec) error {
 	werr := make(chan error, 1)
 	go func() {
 		// The worker owns r until it returns.
-		dirty := 0
-		plain := make([]byte, 0, key.ChunkSize)
+		w := newPartWriter(n, r, f, key)
 		var err error
 		for j := range jobs {
-			if err != nil {
-				continue // drain
-			}
-			p, last, oerr := key.OpenChunk(plain[:0], uint32(j.i), j.data)
-			if oerr != nil || last != (j.i == total-1) {
-				err = fmt.Errorf("node: chunk does not open: %w", ErrPeer)
-				continue
-			}
-			if _, werr := f.WriteAt(p, j.i*int64(key.ChunkSize)); werr != nil {
-				err = fmt.Errorf("node: part file: %w", werr)
-				continue
-			}
-			r.set(j.i)
-			if dirty++; dirty >= persistEvery && r.Count < total {
-				if err = n.syncPart(f); err == nil {
-					err = n.mergeIn(r)
-				}
-				dirty = 0
-				if err == nil && r.State == StateRejected {
-					err = &proto.Error{Code: pb.ErrorCode_REJECTED, Detail: "rejected"}
-				}
-			}
+			if err == nil {
+				err = w.chunk(j.i, j.data)
+			} // else drain
 		}
-		if err == nil && r.Count == total {
-			err = n.syncPart(f)
-		} else if dirty > 0 && n.syncPart(f) == nil {
-			_ = n.mergeIn(r) // keep the resume point of a broken transfer
-		}
-		werr <- err
+		werr <- w.finish(err)
 	}()
 	// next is the reader's count of chunks handed over; the worker's r is
 	// not read here.
+	_, hook := n.hooks()
 	have := r.Count
 	seen := make([]byte, len(r.Have))
 	copy(seen, r.Have)
@@ -396,6 +406,9 @@ func (s *session) recvChunks(r *inRec) error {
 			break
 		}
 		i := int64(c.Index)
+		if hook != nil {
+			hook(r.ID, i)
+		}
 		if seen[i/8]&(1<<(i%8)) == 0 {
 			seen[i/8] |= 1 << (i % 8)
 			have++
@@ -430,6 +443,10 @@ func (n *Node) finishIncoming(r *inRec, via string) error {
 	if r.Meta.Size == 0 {
 		_ = os.WriteFile(path, nil, 0o600)
 	}
+	// The receipt promises a durable file under its final name.
+	if err := n.syncDir(n.media); err != nil {
+		return fmt.Errorf("node: deliver: %w", err)
+	}
 	item := Item{ID: r.ID, FriendID: r.From, Type: r.Meta.Type, Path: path, Size: r.Meta.Size, Done: r.Meta.Size, State: StateReceived, Created: r.Created}
 	fresh, err := n.recordDelivery(item, r.Meta.Hash)
 	if err != nil {
@@ -451,6 +468,20 @@ func (n *Node) Accept(itemID string) error { return n.decide(itemID, true) }
 func (n *Node) Reject(itemID string) error { return n.decide(itemID, false) }
 
 func (n *Node) decide(itemID string, accept bool) error {
+	streaming := false
+	if accept {
+		// An offer stream waiting for this decision replies before the
+		// commit below (recvOffer); the record says offered until then,
+		// which a crash in between leaves as it was.
+		n.mu.Lock()
+		ch := n.decisions[itemID]
+		delete(n.decisions, itemID)
+		n.mu.Unlock()
+		if ch != nil {
+			ch <- true
+			streaming = true
+		}
+	}
 	var r inRec
 	changed := false
 	err := n.store.Update(func(tx *localstore.Tx) error {
@@ -473,7 +504,7 @@ func (n *Node) decide(itemID string, accept bool) error {
 		nb, _ := json.Marshal(&r)
 		return tx.Put(localstore.Incoming, itemID, nb)
 	})
-	if err != nil || !changed {
+	if err != nil || !changed || streaming {
 		return err
 	}
 	if !accept {
@@ -509,6 +540,10 @@ func (n *Node) decide(itemID string, accept bool) error {
 
 // pull asks the sender for the rest of an accepted item (Resume).
 func (n *Node) pull(ctx context.Context, id string) {
+	if !n.claimRecv(id) {
+		return // a stream is receiving it
+	}
+	defer n.releaseRecv(id)
 	r, err := n.getIn(id)
 	if err != nil || r.State != StateReceiving {
 		return
@@ -569,5 +604,5 @@ func (n *Node) syncPart(f *os.File) error {
 	if n.cfg.NoSync {
 		return nil
 	}
-	return f.Sync()
+	return syncData(f)
 }

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -8,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 
 	"github.com/imigee/imigee/crypto"
 	proto "github.com/imigee/imigee/protocol"
@@ -181,32 +183,92 @@ func (s *session) sendChunks(ctx context.Context, it *outItem, from uint32) erro
 	idb, _ := hex.DecodeString(it.ID)
 	sealedChunk := int64(key.ChunkSize) + crypto.ChunkOverhead
 	sealedSize := it.Size + total*crypto.ChunkOverhead
-	buf := make([]byte, sealedChunk)
-	var lastProgress int64
-	for i := int64(from); i < total; i++ {
+	// Chunks are read sendBatch at a time and their frames leave in one
+	// stream write per batch: a QUIC stream write per 64 KiB chunk
+	// costs a hand-off to the connection's goroutine each.
+	bufs := getSendBufs(int(sendBatch * sealedChunk))
+	defer sendBufs.Put(bufs)
+	block, bw := bufs.block[:sendBatch*sealedChunk], bufs.w
+	bw.Reset(s.s)
+	defer bw.Reset(nil)
+	prog := progress{last: int64(from) * int64(key.ChunkSize)}
+	job := s.n.sealJobOf(it.ID) // nil once the pending copy is whole
+	for i := int64(from); i < total; {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		cnt := min(sendBatch, total-i)
+		if i == int64(from) {
+			cnt = 1 // the first chunk leaves alone, at once
+		}
+		if job != nil {
+			// Stream chunks as they are sealed.
+			if have := job.sealed(); have <= i {
+				if err := bw.Flush(); err != nil {
+					return err
+				}
+				if err := job.waitChunk(ctx, i); err != nil {
+					return fmt.Errorf("node: sealing: %w", err)
+				}
+			}
+			if have := job.sealed(); have < total {
+				cnt = max(min(cnt, have-i), 1)
+			}
+		}
 		off := i * sealedChunk
-		l := min(sealedChunk, sealedSize-off)
-		if _, err := f.ReadAt(buf[:l], off); err != nil {
+		l := min(cnt*sealedChunk, sealedSize-off)
+		if _, err := f.ReadAt(block[:l], off); err != nil {
 			return fmt.Errorf("node: pending copy: %w", err)
 		}
-		if hook := s.n.sendHook; hook != nil {
-			if err := hook(it.ID, uint32(i)); err != nil {
+		for k := int64(0); k < cnt; k++ {
+			data := block[k*sealedChunk : min((k+1)*sealedChunk, l)]
+			if hook := s.n.sendHook; hook != nil {
+				// Tests: the chunks before this one are on the wire.
+				if err := bw.Flush(); err != nil {
+					return err
+				}
+				if err := hook(it.ID, uint32(i+k)); err != nil {
+					return err
+				}
+			}
+			s.renewWrite()
+			if err := proto.WriteMsg(bw, &pb.PeerFrame{Body: &pb.PeerFrame_Chunk{Chunk: &pb.Chunk{ItemId: idb, Index: uint32(i + k), Data: data}}}); err != nil {
+				return err
+			}
+			done := min((i+k+1)*int64(key.ChunkSize), it.Size)
+			if prog.step(done, i+k == total-1) {
+				s.n.emit(&Event{Kind: EventProgress, FriendID: s.f.id, ItemID: it.ID, Type: it.Type, Done: done, Total: it.Size})
+			}
+		}
+		if i == int64(from) {
+			if err := bw.Flush(); err != nil {
 				return err
 			}
 		}
-		if err := s.write(&pb.PeerFrame{Body: &pb.PeerFrame_Chunk{Chunk: &pb.Chunk{ItemId: idb, Index: uint32(i), Data: buf[:l]}}}); err != nil {
-			return err
-		}
-		done := min((i+1)*int64(key.ChunkSize), it.Size)
-		if done-lastProgress >= progressStep || i == total-1 {
-			lastProgress = done
-			s.n.emit(&Event{Kind: EventProgress, FriendID: s.f.id, ItemID: it.ID, Type: it.Type, Done: done, Total: it.Size})
-		}
+		i += cnt
 	}
-	return nil
+	return bw.Flush()
+}
+
+// sendBatch is how many chunks are read and written at once: 16 (1 MiB).
+const sendBatch = 16
+
+// sendBufs are the read block and the frame buffer of one sending
+// transfer, pooled: a transfer that allocated 2 MiB each time spent
+// milliseconds before its first byte.
+type sendBufsT struct {
+	block []byte
+	w     *bufio.Writer
+}
+
+var sendBufs sync.Pool
+
+func getSendBufs(block int) *sendBufsT {
+	if b, ok := sendBufs.Get().(*sendBufsT); ok && len(b.block) >= block {
+		return b
+	}
+	// Frames add at most 64 bytes each to a sealed chunk.
+	return &sendBufsT{block: make([]byte, block), w: bufio.NewWriterSize(nil, block+sendBatch*64)}
 }
 
 // serveResume answers a recipient that accepted later and pulls the item
@@ -217,12 +279,19 @@ func (s *session) serveResume(r *pb.Resume) error {
 	if err != nil || it.To[s.f.id] == nil || it.Sealed == "" {
 		return &proto.Error{Code: pb.ErrorCode_NOT_FOUND, Detail: "no such item"}
 	}
-	if err := s.sendChunks(s.n.ctx, it, r.FromChunk); err != nil {
+	if it.Sealing && it.Hash == nil {
+		return &proto.Error{Code: pb.ErrorCode_UNAVAILABLE, Detail: "not ready"}
+	}
+	ctx := s.n.itemContext(it.ID)
+	stop := context.AfterFunc(ctx, func() { s.s.Reset() })
+	defer stop()
+	if err := s.sendChunks(ctx, it, r.FromChunk); err != nil {
 		return err
 	}
 	if err := s.awaitReceipt(r.ItemId, it.Hash); err != nil {
 		return err
 	}
+	stop() // delivered: ending the item must not reset this stream
 	s.n.markDelivered(it.ID, s.f.id, s.via())
 	return nil
 }

@@ -63,13 +63,17 @@ func (n *Node) epochOK(e uint64) bool {
 }
 
 func (s *session) write(m *pb.PeerFrame) error {
-	// Deadlines are renewed at most once a second: setting one per 64 KiB
-	// frame costs more than the frame.
+	s.renewWrite()
+	return proto.WriteMsg(s.s, m)
+}
+
+// renewWrite renews the write deadline, at most once a second: setting
+// one per 64 KiB frame costs more than the frame.
+func (s *session) renewWrite() {
 	if now := time.Now(); now.Sub(s.wdl) > time.Second {
 		s.wdl = now
 		_ = s.s.SetWriteDeadline(now.Add(StreamIdleTimeout))
 	}
-	return proto.WriteMsg(s.s, m)
 }
 
 func (s *session) read(m *pb.PeerFrame) error {
@@ -232,6 +236,7 @@ func (n *Node) notePeer(f *friend, pid peer.ID) {
 	n.mu.Unlock()
 	if changed {
 		n.bump()
+		n.resumeFrom(f)
 	}
 }
 

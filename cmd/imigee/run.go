@@ -229,6 +229,10 @@ func describeEvent(ev eventJSON) string {
 		return fmt.Sprintf("received a %s from %s: %s", ev.Type, f, ev.Path)
 	case node.EventProgress:
 		return fmt.Sprintf("sending %s %s to %s: %s of %s", ev.Type, it, f, humanBytes(ev.Done), humanBytes(ev.Total))
+	case node.EventReceiveProgress:
+		return fmt.Sprintf("receiving %s %s from %s: %s of %s", ev.Type, it, f, humanBytes(ev.Done), humanBytes(ev.Total))
+	case node.EventSealing:
+		return fmt.Sprintf("sealing %s %s: %s of %s", ev.Type, it, humanBytes(ev.Done), humanBytes(ev.Total))
 	case node.EventDelivered:
 		return fmt.Sprintf("item %s delivered to %s", it, f)
 	case node.EventQueued:

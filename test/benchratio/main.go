@@ -16,24 +16,48 @@ import (
 type ratio struct {
 	claim, ours, base, metric string
 	goal                      float64 // 0 = no stated goal
+	atMost                    bool    // the goal is an upper bound (≤), not ≥
 }
 
 var ratios = []ratio{
 	// Crypto: raw and ours alternate inside one benchmark loop, which
 	// reports the ratio itself (base "" = the metric is already a ratio).
-	{"envelope seal 64 KiB vs raw secretbox (interleaved)", "BenchmarkSealInterleaved/64KiB", "", "envelope/raw", 0},
-	{"envelope seal 1 MiB vs raw secretbox (interleaved)", "BenchmarkSealInterleaved/1MiB", "", "envelope/raw", 0.9},
-	{"envelope seal 8 MiB vs raw secretbox (interleaved)", "BenchmarkSealInterleaved/8MiB", "", "envelope/raw", 0.9},
-	{"stream seal 64 KiB vs raw secretbox (interleaved)", "BenchmarkSealInterleaved/64KiB", "", "stream/raw", 0},
-	{"stream seal 1 MiB vs raw secretbox (interleaved)", "BenchmarkSealInterleaved/1MiB", "", "stream/raw", 0.9},
-	{"stream seal 8 MiB vs raw secretbox (interleaved)", "BenchmarkSealInterleaved/8MiB", "", "stream/raw", 0.9},
-	{"store put ×64 vs bbolt Batch default", "BenchmarkStorePut64", "BenchmarkRawBoltBatchDefault", "puts/s", 2},
-	{"store put ×64 vs bbolt Batch MaxBatchSize=64", "BenchmarkStorePut64", "BenchmarkRawBoltBatch64", "puts/s", 0.5},
-	{"relay ingest QUIC ×64 vs bbolt Batch default", "BenchmarkIngest/quic", "BenchmarkBaselineBoltBatchDefault", "puts/s", 2},
-	{"relay ingest QUIC ×64 vs bbolt Batch MaxBatchSize=64", "BenchmarkIngest/quic", "BenchmarkBaselineBoltBatch64", "puts/s", 0.5},
-	{"relay ingest TCP ×64 vs bbolt Batch MaxBatchSize=64", "BenchmarkIngest/tcp", "BenchmarkBaselineBoltBatch64", "puts/s", 0.5},
-	{"8 MiB item node→node vs raw libp2p QUIC stream", "BenchmarkShare8MiB", "BenchmarkRawQUICStream8MiB", "MB/s", 0.8},
-	{"8 MiB item node→node vs raw QUIC stream to fsynced file", "BenchmarkShare8MiB", "BenchmarkRawQUICStreamToFile8MiB", "MB/s", 0},
+	{"envelope seal 64 KiB vs raw secretbox (interleaved)", "BenchmarkSealInterleaved/64KiB", "", "envelope/raw", 0, false},
+	{"envelope seal 1 MiB vs raw secretbox (interleaved)", "BenchmarkSealInterleaved/1MiB", "", "envelope/raw", 0.9, false},
+	{"envelope seal 8 MiB vs raw secretbox (interleaved)", "BenchmarkSealInterleaved/8MiB", "", "envelope/raw", 0.9, false},
+	{"stream seal 64 KiB vs raw secretbox (interleaved)", "BenchmarkSealInterleaved/64KiB", "", "stream/raw", 0, false},
+	{"stream seal 1 MiB vs raw secretbox (interleaved)", "BenchmarkSealInterleaved/1MiB", "", "stream/raw", 0.9, false},
+	{"stream seal 8 MiB vs raw secretbox (interleaved)", "BenchmarkSealInterleaved/8MiB", "", "stream/raw", 0.9, false},
+	{"store put ×64 vs bbolt Batch default", "BenchmarkStorePut64", "BenchmarkRawBoltBatchDefault", "puts/s", 2, false},
+	{"store put ×64 vs bbolt Batch MaxBatchSize=64", "BenchmarkStorePut64", "BenchmarkRawBoltBatch64", "puts/s", 0.5, false},
+	{"relay ingest QUIC ×64 vs bbolt Batch default", "BenchmarkIngest/quic", "BenchmarkBaselineBoltBatchDefault", "puts/s", 2, false},
+	{"relay ingest QUIC ×64 vs bbolt Batch MaxBatchSize=64", "BenchmarkIngest/quic", "BenchmarkBaselineBoltBatch64", "puts/s", 0.5, false},
+	{"relay ingest TCP ×64 vs bbolt Batch MaxBatchSize=64", "BenchmarkIngest/tcp", "BenchmarkBaselineBoltBatch64", "puts/s", 0.5, false},
+	// Transfers: raw baselines and the share alternate inside one loop,
+	// which reports raw time / share time (1 = as fast as raw).
+	{"8 MiB node→node, receipt back, vs raw QUIC stream", "BenchmarkTransfer8MiB", "", "share/raw", 0.6, false},
+	{"8 MiB node→node, receipt back, vs raw QUIC into fsynced file", "BenchmarkTransfer8MiB", "", "share/rawfile", 0.9, false},
+	{"8 MiB, sealing included (overlapped), vs raw fsynced file", "BenchmarkTransfer8MiB", "", "sealshare/rawfile", 0, false},
+	{"256 MiB video node→node vs raw QUIC stream", "BenchmarkTransfer256MiB", "", "share/raw", 0.6, false},
+	{"256 MiB video node→node vs raw QUIC into fsynced file", "BenchmarkTransfer256MiB", "", "share/rawfile", 0.9, false},
+	{"256 MiB video: peak RSS growth, sender+receiver (MiB)", "BenchmarkTransfer256MiB", "", "rss-MiB", 64, true},
+	{"8 MiB to 5 friends vs five raw fsynced streams at once", "BenchmarkTransfer8MiBTo5Friends", "", "share/rawfile", 0.8, false},
+	{"time to first chunk after Accept, loopback echo RTTs", "BenchmarkTTFBAfterAccept", "", "ttfb-rtts", 2, true},
+}
+
+// verdict says whether v meets r's goal ("" without a goal).
+func (r ratio) verdict(v float64) string {
+	if r.goal <= 0 {
+		return ""
+	}
+	verdict, op := "met", "≥"
+	if r.atMost {
+		op = "≤"
+	}
+	if (!r.atMost && v < r.goal) || (r.atMost && v > r.goal) {
+		verdict = "NOT met"
+	}
+	return fmt.Sprintf("  (goal %s %.2g: %s)", op, r.goal, verdict)
 }
 
 // lineRE matches "BenchmarkName-8   123   456 ns/op   7.8 MB/s   9 x/s".
@@ -56,16 +80,13 @@ func main() {
 		if !ok1 || !ok2 || b == 0 {
 			continue
 		}
-		goal := ""
-		if r.goal > 0 {
-			verdict := "met"
-			if o/b < r.goal {
-				verdict = "NOT met"
-			}
-			goal = fmt.Sprintf("  (goal ≥ %.2g: %s)", r.goal, verdict)
-		}
+		goal := r.verdict(o / b)
 		if r.base == "" {
-			fmt.Printf("  %-58s %6.2f×  [%s]%s\n", r.claim, o, r.metric, goal)
+			x := "×"
+			if !strings.Contains(r.metric, "/") {
+				x = " " // an absolute figure (MiB, round trips), not a ratio
+			}
+			fmt.Printf("  %-58s %6.2f%s  [%s]%s\n", r.claim, o, x, r.metric, goal)
 			continue
 		}
 		fmt.Printf("  %-58s %6.2f×  [%.4g / %.4g %s]%s\n", r.claim, o/b, o, b, r.metric, goal)

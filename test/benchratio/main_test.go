@@ -29,3 +29,21 @@ PASS
 		t.Fatalf("B/op = %v", got)
 	}
 }
+
+func TestVerdict(t *testing.T) {
+	for _, c := range []struct {
+		r    ratio
+		v    float64
+		want string
+	}{
+		{ratio{goal: 0.9}, 0.95, "  (goal ≥ 0.9: met)"},
+		{ratio{goal: 0.9}, 0.85, "  (goal ≥ 0.9: NOT met)"},
+		{ratio{goal: 64, atMost: true}, 12, "  (goal ≤ 64: met)"},
+		{ratio{goal: 2, atMost: true}, 3, "  (goal ≤ 2: NOT met)"},
+		{ratio{}, 3, ""},
+	} {
+		if got := c.r.verdict(c.v); got != c.want {
+			t.Errorf("%+v at %v: %q, want %q", c.r, c.v, got, c.want)
+		}
+	}
+}

@@ -1,0 +1,186 @@
+package node
+
+import (
+	"fmt"
+	"os"
+	"sync"
+
+	"github.com/imigee/imigee/crypto"
+	proto "github.com/imigee/imigee/protocol"
+	"github.com/imigee/imigee/protocol/pb"
+)
+
+// partWriter is the receiving worker of one transfer: it opens chunks and
+// writes their plaintext into the part file in runs of up to writeRun
+// bytes (contiguous small chunks share one write call), and reports
+// progress. Durability runs beside it on a flusher goroutine, so a slow
+// disk never stalls opening and writing: every persistEvery chunks the
+// flusher syncs the file and stores the resume point. It owns r while it
+// runs.
+//
+// Starting the disk writes of each finished MiB early (sync_file_range)
+// was tried so that the final sync would be short: on the test machine's
+// ext4 it made a 64 MiB transfer twice as slow (1.3–1.7 s against
+// 0.63–0.68 s) and changed nothing measurable at 8 MiB, so the kernel's
+// own writeback and one fdatasync at the end do it.
+type partWriter struct {
+	n     *Node
+	r     *inRec
+	f     *os.File
+	key   *crypto.StreamKey
+	total int64
+
+	plain []byte // the current run of contiguous plaintext
+	start int64  // offset of plain in the file
+	next  int64  // chunk index that would extend the run
+	prog  progress
+	dirty int // chunks since the last resume point handed to the flusher
+
+	fl *flusher
+}
+
+// writeRun is the largest run of plaintext written with one call: 64 KiB,
+// one default chunk. Runs of 1 MiB (fewer calls) measured worse: on a
+// 256 MiB item the process used 2.5 s of CPU against 1.55–1.85 s with
+// 64 KiB writes (256 KiB: 1.8–1.9 s), the kernel's copy of a run no longer
+// finding the just-opened plaintext in cache.
+const writeRun = 64 << 10
+
+func newPartWriter(n *Node, r *inRec, f *os.File, key *crypto.StreamKey) *partWriter {
+	w := &partWriter{n: n, r: r, f: f, key: key, total: key.ChunkCount(r.Meta.Size),
+		plain: make([]byte, 0, max(writeRun, int(key.ChunkSize))), next: -1,
+		prog: progress{last: r.Count * int64(key.ChunkSize)}}
+	w.fl = startFlusher(n, f)
+	return w
+}
+
+// chunk opens sealed chunk i and adds it to the part file.
+func (w *partWriter) chunk(i int64, sealed []byte) error {
+	if err := w.fl.failed(); err != nil {
+		return err
+	}
+	cs := int64(w.key.ChunkSize)
+	if i != w.next || len(w.plain)+int(cs) > cap(w.plain) {
+		if err := w.flush(); err != nil {
+			return err
+		}
+		w.start = i * cs
+	}
+	p, last, err := w.key.OpenChunk(w.plain, uint32(i), sealed)
+	if err != nil || last != (i == w.total-1) {
+		return fmt.Errorf("node: chunk does not open: %w", ErrPeer)
+	}
+	w.plain, w.next = p, i+1
+	r := w.r
+	r.set(i)
+	if w.prog.step(r.Count*cs, r.Count == w.total) {
+		w.n.emit(&Event{Kind: EventReceiveProgress, FriendID: r.From, ItemID: r.ID, Type: r.Meta.Type,
+			Done: min(r.Count*cs, r.Meta.Size), Total: r.Meta.Size})
+	}
+	if w.dirty++; w.dirty >= persistEvery && r.Count < w.total {
+		w.dirty = 0
+		if err := w.flush(); err != nil {
+			return err
+		}
+		w.fl.persist(r)
+	}
+	return nil
+}
+
+// flush writes the current run.
+func (w *partWriter) flush() error {
+	if len(w.plain) == 0 {
+		return nil
+	}
+	if _, err := w.f.WriteAt(w.plain, w.start); err != nil {
+		return fmt.Errorf("node: part file: %w", err)
+	}
+	w.plain, w.next = w.plain[:0], -1
+	return nil
+}
+
+// finish ends the transfer: when whole, the file is made durable (the
+// receipt may follow); when cut short, the resume point is kept.
+func (w *partWriter) finish(failed error) error {
+	if failed == nil && w.r.Count == w.total {
+		err := w.flush()
+		if ferr := w.fl.stop(); err == nil {
+			err = ferr
+		}
+		if err != nil {
+			return err
+		}
+		return w.n.syncPart(w.f)
+	}
+	if w.dirty > 0 && w.flush() == nil {
+		w.fl.persist(w.r) // keep the resume point of a broken transfer
+	}
+	_ = w.fl.stop()
+	return failed
+}
+
+// flusher is the durability goroutine of one part file.
+type flusher struct {
+	n    *Node
+	f    *os.File
+	reqs chan flushReq
+	done chan struct{}
+
+	mu  sync.Mutex // guards err
+	err error      // the first failure (a sync, or a REJECTED record)
+}
+
+// flushReq is a resume point to store after a data sync.
+type flushReq struct {
+	rec *inRec
+}
+
+func startFlusher(n *Node, f *os.File) *flusher {
+	fl := &flusher{n: n, f: f, reqs: make(chan flushReq, 8), done: make(chan struct{})}
+	go fl.run() // ends when stop closes reqs; partWriter.finish always calls stop
+	return fl
+}
+
+func (fl *flusher) run() {
+	defer close(fl.done)
+	for q := range fl.reqs {
+		if fl.failed() != nil {
+			continue
+		}
+		// The sync covers every write before it, so the snapshot taken
+		// before it is durable once it returns.
+		err := fl.n.syncPart(fl.f)
+		if err == nil {
+			err = fl.n.mergeIn(q.rec)
+		}
+		if err == nil && q.rec.State == StateRejected {
+			err = &proto.Error{Code: pb.ErrorCode_REJECTED, Detail: "rejected"}
+		}
+		if err != nil {
+			fl.mu.Lock()
+			fl.err = err
+			fl.mu.Unlock()
+		}
+	}
+}
+
+func (fl *flusher) failed() error {
+	fl.mu.Lock()
+	defer fl.mu.Unlock()
+	return fl.err
+}
+
+// persist hands over a snapshot of r's resume point (it may wait for the
+// flusher to take it: at most 8 requests queue).
+func (fl *flusher) persist(r *inRec) {
+	snap := *r
+	snap.Have = append([]byte(nil), r.Have...)
+	fl.reqs <- flushReq{rec: &snap}
+}
+
+// stop waits for the queued work and returns the first failure.
+func (fl *flusher) stop() error {
+	close(fl.reqs)
+	<-fl.done
+	return fl.failed()
+}

@@ -1,0 +1,92 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/imigee/imigee/node/localstore"
+	proto "github.com/imigee/imigee/protocol"
+	"github.com/imigee/imigee/protocol/pb"
+)
+
+// Receiving side of resume: one transfer per item at a time, a pull of
+// every unfinished accepted item when its sender is seen again (a restart
+// of either side, including a kill in the middle of a transfer), and a
+// sweep of part files nothing refers to.
+
+// claimRecv reserves item id for one receiving stream; false if another
+// stream (an offer, a resume pull) is receiving it now.
+func (n *Node) claimRecv(id string) bool {
+	n.xf.mu.Lock()
+	defer n.xf.mu.Unlock()
+	if n.xf.receiving[id] {
+		return false
+	}
+	if n.xf.receiving == nil {
+		n.xf.receiving = map[string]bool{}
+	}
+	n.xf.receiving[id] = true
+	return true
+}
+
+func (n *Node) releaseRecv(id string) {
+	n.xf.mu.Lock()
+	delete(n.xf.receiving, id)
+	n.xf.mu.Unlock()
+}
+
+// errBusy answers a second stream for an item already being received.
+var errBusy = &proto.Error{Code: pb.ErrorCode_UNAVAILABLE, Detail: "transfer in progress"}
+
+// resumeFrom pulls every accepted, unfinished item from friend f that no
+// stream is receiving now: f was just seen (a Hello on a new transport
+// ID), so its sender side can serve a Resume.
+func (n *Node) resumeFrom(f *friend) {
+	var ids []string
+	_ = n.store.ForEach(localstore.Incoming, func(v []byte) error {
+		var r inRec
+		if json.Unmarshal(v, &r) == nil && r.From == f.id && r.State == StateReceiving {
+			ids = append(ids, r.ID)
+		}
+		return nil
+	})
+	for _, id := range ids {
+		n.xf.mu.Lock()
+		busy := n.xf.receiving[id]
+		n.xf.mu.Unlock()
+		if !busy {
+			n.spawn(func(ctx context.Context) { n.pull(ctx, id) })
+		}
+	}
+}
+
+// sweepParts deletes part files in the media directory that no incoming
+// record names: an auto-accepted transfer cut before its first resume
+// point (its record was never stored) leaves one.
+func (n *Node) sweepParts() {
+	known := map[string]bool{}
+	_ = n.store.ForEach(localstore.Incoming, func(v []byte) error {
+		var r inRec
+		if json.Unmarshal(v, &r) == nil {
+			known[filepath.Base(r.Part)] = true
+		}
+		return nil
+	})
+	ents, err := os.ReadDir(n.media)
+	if err != nil {
+		return
+	}
+	n.xf.mu.Lock()
+	for id := range n.xf.receiving {
+		known[id+".part"] = true
+	}
+	n.xf.mu.Unlock()
+	for _, e := range ents {
+		if strings.HasSuffix(e.Name(), ".part") && !known[e.Name()] {
+			os.Remove(filepath.Join(n.media, e.Name()))
+		}
+	}
+}
