@@ -75,6 +75,17 @@ func PaddedSize(n int) int {
 	return (need + mib - 1) / mib * mib
 }
 
+// isPaddedSize reports whether n is one of the sizes PaddedSize returns.
+func isPaddedSize(n int) bool {
+	for _, b := range sizeBuckets {
+		if n == b {
+			return true
+		}
+	}
+	const mib = 1 << 20
+	return n > mib && n%mib == 0
+}
+
 // MaxPayloadIn returns the largest payload that seals to at most bucket
 // bytes (for filling a bucket exactly).
 func MaxPayloadIn(bucket int) int { return bucket - EnvelopeOverhead }
@@ -141,10 +152,25 @@ func Seal(rand io.Reader, sender *Identity, to [32]byte, t ContentType, itemID [
 // hk = HKDF(es, salt=eph‖to, "imigee/envelope/v1/header"),
 // pk = HKDF(es‖ss, salt=eph‖to, "imigee/envelope/v1/payload"‖header).
 func (s *Sealer) Seal(rand io.Reader, h Header, payload []byte) ([]byte, error) {
+	return s.SealPadded(rand, h, payload, 0)
+}
+
+// SealPadded is Seal with the envelope padded to at least size bytes: to
+// PaddedSize(len(payload)) or size, whichever is larger. size must be 0 or
+// a padded size (a bucket, or a multiple of 1 MiB above them), so that
+// every envelope still has one of the padded sizes; a relay that accepts
+// only a few size classes (protocol.BlobSizes) gets one of them.
+func (s *Sealer) SealPadded(rand io.Reader, h Header, payload []byte, size int) ([]byte, error) {
 	if h.Type == 0 {
 		return nil, fmt.Errorf("crypto: seal: content type 0: %w", ErrMalformed)
 	}
 	total := PaddedSize(len(payload))
+	if size > total {
+		if !isPaddedSize(size) {
+			return nil, fmt.Errorf("crypto: seal: %d is not a padded size: %w", size, ErrMalformed)
+		}
+		total = size
+	}
 	if total > MaxEnvelopeSize {
 		return nil, fmt.Errorf("crypto: seal: %d-byte payload: %w", len(payload), ErrTooLarge)
 	}
@@ -254,7 +280,8 @@ func Open(recipientPriv *[32]byte, sealed []byte) (*Opened, error) {
 // Open authenticates and opens an envelope. Any change to any byte, a
 // different length, another recipient key, or a header naming a sender that
 // did not seal it, yields an error wrapping ErrOpen (or ErrMalformed for a
-// bad version or length). Padding is checked and stripped.
+// bad version or length). Padding is checked and stripped; an envelope
+// padded beyond PaddedSize to a larger padded size (SealPadded) opens too.
 func (r *Recipient) Open(sealed []byte) (*Opened, error) {
 	const fixed = 1 + 32 + 24 + envHeaderSize + secretbox.Overhead
 	if len(sealed) < EnvelopeOverhead || len(sealed) > MaxEnvelopeSize {
@@ -290,7 +317,7 @@ func (r *Recipient) Open(sealed []byte) (*Opened, error) {
 	copy(o.ItemID[:], hdr[33:49])
 	o.Created = int64(binary.BigEndian.Uint64(hdr[49:57]))
 	plen := int(binary.BigEndian.Uint32(hdr[57:61]))
-	if o.Type == 0 || plen > MaxEnvelopeSize || PaddedSize(plen) != len(sealed) {
+	if o.Type == 0 || plen > MaxEnvelopeSize || PaddedSize(plen) > len(sealed) || !isPaddedSize(len(sealed)) {
 		return nil, fmt.Errorf("crypto: open: header fields: %w", ErrOpen)
 	}
 	ss, cached := r.senderSecret(&o.SenderBox)

@@ -181,3 +181,35 @@ func TestRecipientConcurrent(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestEnvelopeSealPadded: an envelope padded beyond its own bucket (so all
+// small mailbox blobs share one size class) opens, keeps its length, and
+// rejects sizes that are not padded sizes; a truncation to the payload's
+// own bucket does not open.
+func TestEnvelopeSealPadded(t *testing.T) {
+	s, r := testIdentity(t, "s"), testIdentity(t, "r")
+	sealer, _ := NewSealer(s, r.BoxPub())
+	rec := r.Recipient()
+	p := []byte("a like")
+	for _, size := range []int{0, 256, 1 << 10, 256 << 10} {
+		env, err := sealer.SealPadded(detRand("e"), testHeader(TypeLike), p, size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := max(size, PaddedSize(len(p))); len(env) != want {
+			t.Fatalf("size %d: sealed to %d, want %d", size, len(env), want)
+		}
+		o, err := rec.Open(env)
+		if err != nil || !bytes.Equal(o.Payload, p) {
+			t.Fatalf("size %d: %v", size, err)
+		}
+		if size > 256 {
+			if _, err := rec.Open(env[:256]); err == nil {
+				t.Fatalf("size %d: truncated to 256 opens", size)
+			}
+		}
+	}
+	if _, err := sealer.SealPadded(detRand("e"), testHeader(TypeLike), p, 1000); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("size 1000: %v", err)
+	}
+}

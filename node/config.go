@@ -18,9 +18,6 @@ const (
 	// DefaultRetention is how long the sender keeps a pending copy and how
 	// far back the mailbox days are listed: 30 days (P2, P11).
 	DefaultRetention = 30 * 24 * time.Hour
-	// TransportRotation is the longest a transport identity lives: 24 h. A
-	// new one is also made on every Start (P12).
-	TransportRotation = 24 * time.Hour
 )
 
 // Config configures a Node. The zero value of each field means its default.
@@ -53,7 +50,12 @@ type Config struct {
 	Retention time.Duration
 	// HostFactory, for simulators and tests; not for apps. When set, the
 	// node calls it instead of building its own QUIC+TCP host, on every
-	// Start and every transport rotation, with the fresh transport key;
+	// Start and every transport rotation, and for every one-off identity
+	// (transport.go), with the fresh transport key; the P12 random waits
+	// are off then, identities live the full TransportRotation, its
+	// default is MaxTransportRotation (set it to simulate hourly
+	// rotation), and the mailbox session shares the announce host, so a
+	// seeded simulation is reproducible;
 	// the host it returns must have the peer ID of that key (else Start or
 	// the rotation fails) and is closed by the node. With a factory,
 	// ListenAddrs is ignored, EnableMDNS has no effect (no mDNS on a
@@ -61,6 +63,12 @@ type Config struct {
 	// whatever the factory's host supports (a failed reservation is only
 	// logged). nil: the normal host. node/mobile never sets it.
 	HostFactory func(priv p2pcrypto.PrivKey) (host.Host, error)
+	// TransportRotation is how long an announce transport identity lives
+	// at most (each lives a random 75–100 % of it; a new one is also made
+	// on every Start): DefaultTransportRotation (1 h), at most
+	// MaxTransportRotation (24 h; longer is clamped). See transport.go
+	// (P12).
+	TransportRotation time.Duration
 	// NoSync skips fsync of the local store's commits and of received
 	// part files: for simulations and tests only, where hundreds of nodes
 	// share one disk. A crash or power loss can then lose recent friends,

@@ -335,20 +335,28 @@ func (n *Node) ContactMatches() ([]ContactMatch, error) {
 	return out, err
 }
 
-// contactClient dials a contact relay and returns a client and a closer
-// that adds the client's bytes to the context's byteCount, if any.
+// contactClient dials a contact relay on a one-off transport identity
+// (P12, ephemeral.go: contact entries are not tied to the announce or
+// mailbox identities) and returns a client and a closer that closes it
+// and adds the client's bytes to the context's byteCount, if any.
 func (n *Node) contactClient(ctx context.Context, ai peer.AddrInfo) (*contacts.Client, func(), error) {
-	h, err := n.host()
+	if _, err := n.host(); err != nil {
+		return nil, nil, err
+	}
+	h, err := n.clientHost()
 	if err != nil {
 		return nil, nil, err
 	}
+	n.tstats.oneOffs.Add(1)
 	s, err := n.openStream(ctx, h, ai, protocol.ContactsProtocol)
 	if err != nil {
+		h.Close()
 		return nil, nil, fmt.Errorf("node: contacts relay: %w", err)
 	}
 	cl := contacts.NewClient(s, ContactTimeout)
 	return cl, func() {
 		_ = s.Close()
+		h.Close()
 		if bc, ok := ctx.Value(byteCountKey{}).(*byteCount); ok {
 			up, down := cl.Bytes()
 			bc.up += up

@@ -42,10 +42,10 @@
 // contact envelope (prekey and relays) sent on every confirmed meeting;
 // when a device's relay set changed since it last told a friend, it tells
 // it on the next direct delivery (a session of its own) or ahead of the
-// next mailbox item. A friend's relay that is not one of the device's own
-// is reached on demand through a pool (FriendRelayPool clients, closed
-// after FriendRelayIdle unused), each put bounded by MailboxPutTimeout and
-// retried with the delivery back-off. A friend linked before relays were
+// next mailbox item. Every put, at a friend's relay or the device's own,
+// runs on a one-off transport identity of its own (see Transport
+// identities below), bounded by MailboxPutTimeout and retried with the
+// delivery back-off. A friend linked before relays were
 // exchanged is posted to at the device's own relays until it tells its.
 //
 // Share: every share stream (/imigee/share/1) begins with both sides' Hello:
@@ -86,9 +86,11 @@
 // confirmed nearby gets DirectDialBudget, 2 s, for the direct attempt: its
 // last transport ID is probably stale), the item goes to the pair's mailbox
 // for today at the friend's relays and EventQueued fires; Pending shows the recipient as
-// RecipientQueued. The item is: a sealed offer (or the message itself), then
-// the sealed chunks packed into envelopes padded to MailboxBlobBucket (256
-// KiB). The recipient's catch-up opens, reassembles and acks; it answers
+// RecipientQueued. The item is: a sealed offer (or the message itself),
+// padded to protocol.SmallBlobSize (1 KiB), then the sealed chunks, three
+// 64 KiB chunks per envelope, every envelope (the last one too) padded to
+// MailboxBlobBucket = protocol.BulkBlobSize (256 KiB): a relay stores only
+// those two size classes (sizes.go). The recipient's catch-up opens, reassembles and acks; it answers
 // with a sealed receipt in the reverse mailbox (or, on Reject, a signed
 // rejection in the same kind of envelope: the sender gets
 // EventDeliveryFailed with Err FailRejected, as it does when a direct offer
@@ -137,8 +139,12 @@
 // # Simulation hook
 //
 // Config.HostFactory (for simulators and tests; not for apps) replaces the
-// QUIC+TCP host: it is called on every Start and every rotation with the
-// fresh transport key and must return a host with that key's peer ID.
+// QUIC+TCP host: it is called on every Start and every rotation, and for
+// every one-off identity, with the fresh transport key and must return a
+// host with that key's peer ID. With a factory the P12 random waits are
+// off, the rotation defaults to 24 h and the mailbox session shares the
+// announce host (a second long-lived host per node made seeded runs
+// differ), so seeded simulations stay reproducible.
 // mDNS is off with a factory; circuit reservations and hole punching are
 // best effort (failures are logged at debug level), so a simulated host
 // without them still links, meets, shares and uses mailboxes.
@@ -148,9 +154,9 @@
 //
 // # What leaves the device
 //
-// To relays (its own, and friends' relays it posts to with the same
-// rotating transport identity): sealed envelopes (padded to size
-// buckets, sealed sender),
+// To relays (its own, and friends' relays it posts to, each on the
+// transport identity its role allows, see below): sealed envelopes (padded
+// to the two size classes, sealed sender),
 // mailbox IDs and signatures by per-pair, per-direction, per-day mailbox
 // keys, 8-byte proximity tokens and sealed records, the epoch number, the
 // rotating transport identity and its addresses, and sealed link requests
@@ -159,14 +165,22 @@
 // relay addresses (in the invite and sealed envelopes). Never: location,
 // cells, coordinates, distances (P3/P4), the identity key, friend lists.
 //
-// # Transport identity (P12)
+// # Transport identities (P12, transport.go, ephemeral.go)
 //
-// The libp2p identity is not the device identity. A fresh Ed25519 transport
-// key is made on every Start and again every TransportRotation (24 h by the
-// injected clock): relays see a peer ID that changes at least daily, and
-// friends learn the current one only from sealed records and Hellos.
-// Friends' direct attempts to an old ID fail and fall back to the mailbox
-// until the next match or session.
+// The libp2p identity is not the device identity, and a relay sees three
+// kinds, never mixed: the announce identity (the listening host: circuit
+// reservation, rendezvous, friends), made on every Start and again after a
+// random 75–100 % of Config.TransportRotation (default 1 h, at most 24 h,
+// by the injected clock), which never touches a mailbox; the day's
+// mailbox identity (client-only, new at each day change and Start), which
+// subscribes, fetches and acks only that day's inbound mailboxes; and
+// one-off identities, one per put group, notice, parked link request or
+// past day's catch-up, closed at once. Receipts and rejections wait a
+// random 1–20 s before they are posted; a new announce identity attaches
+// 0–20 s after a rotation. Friends learn the current announce ID only
+// from sealed records and Hellos; direct attempts to an old ID fail and
+// fall back to the mailbox until the next match or session. The source IP
+// is the same for all three (docs/relay.md, "What a relay learns").
 //
 // # App lifecycle
 //
@@ -221,7 +235,8 @@
 // without a frame. Local paths: MaxBLEScan, MaxBLETokens, MaxLANProbes.
 // Deliveries: MaxParallelDeliveries; notices: MaxParallelNotices; relay
 // redials: RelayRedialMin..RelayRedialMax. Friends' relays: MaxRelayHints,
-// FriendRelayPool, FriendRelayIdle, MailboxPutTimeout.
+// MailboxPutTimeout. Transport: TransportRotation (DefaultTransportRotation,
+// MaxTransportRotation).
 //
 // # Caveats
 //
@@ -274,7 +289,14 @@
 //   - P9 (no location still receives): TestMeetPrecisionOffAndNoLocation.
 //   - P11 (pending copy dropped): TestShareDirectAccept,
 //     TestOfflineDeliveryThroughRelay, TestPendingCopyExpires.
-//   - P12 (rotating transport identity): TestTransportIdentityRotates.
+//   - P12 (a relay that logs everything cannot link): TestRelayCannotLink
+//     (three users, three simulated days, hourly rotation, restarts and
+//     offline days; checks that announce identities span one rotation
+//     period and touch no mailbox, puts never come from a reading or
+//     announcing identity, no mailbox identity spans two days, and only
+//     size classes are stored), TestTransportIdentityRotates; cost:
+//     TestTransportCost (bytes of a one-off identity on the wire),
+//     TestIdleCost (identities made per idle hour).
 //   - Resume without re-sending: TestTransferResumes; after SIGKILL of a
 //     real receiving process mid-transfer, with a byte-identical result
 //     delivered once: test/nodee2e TestKillMidReceive.

@@ -10,12 +10,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/imigee/imigee/crypto"
-	"github.com/imigee/imigee/node/relayclient"
 )
 
 // Friends' relays. A friend reads its mailboxes only at its own relays, so
@@ -24,9 +22,9 @@ import (
 // sealed link request and response, and the sealed contact envelope
 // (prekey ‖ relays) sent on every confirmed meeting and, when this node's
 // relay set changed since it last told a friend, on the next direct
-// session or ahead of the next mailbox item. Posting connects to a friend's
-// relay on demand (with the rotating transport identity, like any relay
-// session) through a small pool that closes idle connections.
+// session or ahead of the next mailbox item. Every put, at a friend's relay
+// or this node's own, runs on a one-off transport identity made for it
+// (ephemeral.go), never on the sessions that subscribe or announce.
 
 // Limits of friends' relays.
 const (
@@ -35,25 +33,11 @@ const (
 	MaxRelayHints = 6
 	// maxRelayHintLen caps one relay address: 256 bytes.
 	maxRelayHintLen = 256
-	// FriendRelayPool caps open clients to relays that are not this
-	// node's own: 8. A full pool closes its least recently used idle one.
-	FriendRelayPool = 8
-	// FriendRelayIdle is how long an on-demand relay client stays open
-	// unused: 2 min.
-	FriendRelayIdle = 2 * time.Minute
 	// MailboxPutTimeout bounds posting one group of blobs at one relay
 	// (dial included): 30 s. Then the next relay is tried, and failing
 	// all, the delivery backs off (RetryMin..RetryMax).
 	MailboxPutTimeout = 30 * time.Second
 )
-
-// extRelay is a pooled client to a friend's relay.
-type extRelay struct {
-	c    *relayclient.Client
-	h    host.Host // the host the client was made on (rotation replaces it)
-	busy int
-	last time.Time // real time of the last release
-}
 
 // ownRelayHints returns this node's relay addresses as friends should
 // store them (at most MaxRelayHints).
@@ -253,150 +237,4 @@ func (n *Node) putAt(ctx context.Context, relays []peer.AddrInfo, mbox crypto.Ma
 		}
 	}
 	return fmt.Errorf("node: mailbox put: %w", err)
-}
-
-// relayClientFor returns a client for relay ai: this node's own session if
-// ai is one of its relays, else a pooled on-demand one. release must be
-// called when done (ok: the relay answered).
-func (n *Node) relayClientFor(ai peer.AddrInfo) (*relayclient.Client, func(ok bool), error) {
-	h, err := n.host()
-	if err != nil {
-		return nil, nil, err
-	}
-	var stale []*relayclient.Client
-	defer func() {
-		for _, c := range stale {
-			c.Close()
-		}
-	}()
-	n.mu.Lock()
-	if rc := n.rconns[ai.ID]; rc != nil {
-		n.mu.Unlock()
-		return rc.c, func(bool) {}, nil
-	}
-	if n.closed {
-		n.mu.Unlock()
-		return nil, nil, ErrClosed
-	}
-	x := n.xrelays[ai.ID]
-	if x != nil && x.h != h {
-		// Made on a host since rotated away: useless now.
-		stale = append(stale, x.c)
-		delete(n.xrelays, ai.ID)
-		x = nil
-	}
-	if x == nil {
-		if len(n.xrelays) >= FriendRelayPool {
-			c := n.evictIdleLocked()
-			if c == nil {
-				n.mu.Unlock()
-				return nil, nil, fmt.Errorf("node: friend relay pool full: %w", errNoRelay)
-			}
-			stale = append(stale, c)
-		}
-		x = &extRelay{c: relayclient.New(n.relayHost(h), ai, relayclient.Config{Timeout: MailboxPutTimeout}), h: h}
-		n.xrelays[ai.ID] = x
-		// A fresh client is a retry's own decision (the last one failed
-		// or idled out): let it dial.
-		clearDialBackoff(h, ai.ID)
-	}
-	x.busy++
-	n.mu.Unlock()
-	id := ai.ID
-	return x.c, func(ok bool) {
-		var drop *relayclient.Client
-		n.mu.Lock()
-		x.busy--
-		x.last = time.Now()
-		if !ok && x.busy == 0 && n.xrelays[id] == x {
-			// A relay that failed is dialled afresh next time.
-			delete(n.xrelays, id)
-			drop = x.c
-		}
-		n.armSweepLocked()
-		n.mu.Unlock()
-		if drop != nil {
-			drop.Close()
-		}
-	}, nil
-}
-
-// armSweepLocked schedules the idle sweep if clients are pooled. Callers
-// hold n.mu.
-func (n *Node) armSweepLocked() {
-	if n.xidle == nil && !n.closed && len(n.xrelays) > 0 {
-		n.xidle = time.AfterFunc(FriendRelayIdle, func() { n.spawn(func(context.Context) { n.sweepFriendRelays() }) })
-	}
-}
-
-// evictIdleLocked removes the least recently used idle pooled client and
-// returns it for the caller to close (nil if none is idle). Callers hold
-// n.mu.
-func (n *Node) evictIdleLocked() *relayclient.Client {
-	var victim peer.ID
-	var oldest time.Time
-	for id, x := range n.xrelays {
-		if x.busy == 0 && (victim == "" || x.last.Before(oldest)) {
-			victim, oldest = id, x.last
-		}
-	}
-	if victim == "" {
-		return nil
-	}
-	x := n.xrelays[victim]
-	delete(n.xrelays, victim)
-	return x.c
-}
-
-// sweepFriendRelays closes pooled clients idle for FriendRelayIdle and the
-// connections to those relays (unless a friend's circuit runs through
-// them), then re-arms itself while clients remain.
-func (n *Node) sweepFriendRelays() {
-	now := time.Now()
-	n.mu.Lock()
-	n.xidle = nil
-	var gone []*extRelay
-	var ids []peer.ID
-	for id, x := range n.xrelays {
-		if x.busy == 0 && now.Sub(x.last) >= FriendRelayIdle {
-			gone = append(gone, x)
-			ids = append(ids, id)
-			delete(n.xrelays, id)
-		}
-	}
-	n.armSweepLocked()
-	h := n.h
-	n.mu.Unlock()
-	for i, x := range gone {
-		x.c.Close()
-		if h != nil && x.h == h && !n.circuitThrough(h, ids[i]) {
-			_ = h.Network().ClosePeer(ids[i])
-		}
-	}
-}
-
-// circuitThrough reports whether a relayed connection runs through relay.
-func (n *Node) circuitThrough(h host.Host, relay peer.ID) bool {
-	mark := "/p2p/" + relay.String() + "/p2p-circuit"
-	for _, c := range h.Network().Conns() {
-		if strings.Contains(c.RemoteMultiaddr().String(), mark) {
-			return true
-		}
-	}
-	return false
-}
-
-// closeFriendRelays closes every pooled client (Close, rotation).
-func (n *Node) closeFriendRelays() {
-	n.mu.Lock()
-	xs := n.xrelays
-	n.xrelays = map[peer.ID]*extRelay{}
-	if n.xidle != nil {
-		n.xidle.Stop()
-		n.xidle = nil
-	}
-	n.mu.Unlock()
-	for _, x := range xs {
-		x.c.Close()
-	}
 }

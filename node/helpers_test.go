@@ -34,6 +34,11 @@ type testClock struct {
 	t  time.Time
 }
 
+// testDelays are the P12 random waits shortened for tests.
+func testDelays() privacyDelays {
+	return privacyDelays{attach: 50 * time.Millisecond, receiptMin: 10 * time.Millisecond, receiptMax: 200 * time.Millisecond, dayCatchUp: 300 * time.Millisecond}
+}
+
 func newTestClock() *testClock { return &testClock{t: time.Unix(1_800_000_000, 0)} }
 
 func (c *testClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
@@ -180,10 +185,17 @@ func (tn *testNode) open(t testing.TB, clock *testClock, relays []string, opts .
 	for _, o := range opts {
 		o(&cfg)
 	}
+	if cfg.TransportRotation == 0 {
+		// Tests move the clock by hours (retry back-off); an announce
+		// identity that rotates under them would turn direct deliveries
+		// into mailbox ones. Rotation tests set it.
+		cfg.TransportRotation = MaxTransportRotation
+	}
 	n, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
+	n.delays = testDelays()
 	if tn.pre != nil {
 		tn.pre(n)
 	}

@@ -26,7 +26,8 @@ const (
 	StreamIdleTimeout = 30 * time.Second
 )
 
-// newHost builds a libp2p host with a fresh transport identity (P12): QUIC
+// newHost builds the announce host with a fresh transport identity (P12,
+// transport.go): QUIC
 // and TCP, hole punching, the circuit relay client; or asks
 // Config.HostFactory for one under that identity. No autorelay: the node
 // reserves circuits at its own relays explicitly (attachRelays), which
@@ -36,6 +37,7 @@ func (n *Node) newHost() (host.Host, error) {
 	if err != nil {
 		return nil, fmt.Errorf("node: transport key: %w", err)
 	}
+	n.tstats.hosts.Add(1)
 	if f := n.cfg.HostFactory; f != nil {
 		h, err := f(priv)
 		if err != nil {

@@ -21,13 +21,18 @@ func TestIdleCost(t *testing.T) {
 	var mu sync.Mutex
 	var bytesSent, writes int
 	per := map[string]int{}
-	a := newRecordedNode(t, clock, relayAddrs(r), func(proto string, p []byte) {
+	rec := func(proto string, p []byte) {
 		mu.Lock()
 		bytesSent += len(p)
 		per[proto] += len(p)
 		writes++
 		mu.Unlock()
-	})
+	}
+	a := &testNode{ev: newEvents(), dir: t.TempDir(), key: make([]byte, 32), pre: func(n *Node) {
+		n.relayRec = rec
+		n.cfg.TransportRotation = DefaultTransportRotation // P12: hourly, as shipped
+	}}
+	a.Node = a.open(t, clock, relayAddrs(r))
 	for i := 0; i < 100; i++ {
 		id, err := crypto.NewIdentity(rand.Reader)
 		if err != nil {
@@ -55,6 +60,7 @@ func TestIdleCost(t *testing.T) {
 	bytesSent, writes = 0, 0
 	per = map[string]int{}
 	mu.Unlock()
+	hosts0 := a.tstats.hosts.Load()
 	const epochs = 6 // one hour at 600 s
 	for i := 0; i < epochs; i++ {
 		clock.Add(600 * time.Second)
@@ -66,5 +72,6 @@ func TestIdleCost(t *testing.T) {
 	if bytesSent == 0 {
 		t.Fatal("nothing announced")
 	}
-	t.Logf("100 friends, stationary, app open: %d bytes in %d stream writes to the relay per hour (%d B per epoch; by protocol %v)", bytesSent, writes, bytesSent/epochs, per)
+	t.Logf("100 friends, stationary, app open: %d bytes in %d stream writes to the relay per hour (%d B per epoch; by protocol %v); %d new transport identities (connections with a handshake) in the hour",
+		bytesSent, writes, bytesSent/epochs, per, a.tstats.hosts.Load()-hosts0)
 }

@@ -53,7 +53,7 @@ func (n *Node) linkViaMailbox(ctx context.Context, hints []string, secret []byte
 		relays = append(relays, n.relays...)
 		n.mu.Unlock()
 	}
-	if err := n.putAt(ctx, relays, mbox, [][]byte{buf.Bytes()}); err != nil {
+	if err := n.putAt(ctx, relays, mbox, [][]byte{padLinkBlob(buf.Bytes())}); err != nil {
 		return fmt.Errorf("node: link via mailbox: %w", err)
 	}
 	return nil

@@ -31,6 +31,7 @@ func (n *Node) loop() {
 	lastRes := time.Now()
 	for {
 		n.maybeRotate()
+		n.maybeNewDay()
 		next := n.pump(inflight, done)
 		n.proximityTick()
 		if time.Since(lastRes) > ReservationRefresh {

@@ -16,23 +16,32 @@ import (
 	"github.com/imigee/imigee/crypto"
 	"github.com/imigee/imigee/node/localstore"
 	"github.com/imigee/imigee/node/relayclient"
+	proto "github.com/imigee/imigee/protocol"
 )
 
 // Mailbox sizes and limits.
 const (
-	// MailboxBlobBucket is the padded size of one chunk blob: 256 KiB, below
+	// MailboxBlobBucket is the padded size of every chunk blob, the last
+	// one of an item included: protocol.BulkBlobSize (256 KiB), below
 	// every relay's blob cap (at most 1 MiB); it carries 3 sealed chunks.
-	MailboxBlobBucket = 256 << 10
+	MailboxBlobBucket = proto.BulkBlobSize
 	// MailboxFetchTimeout bounds one catch-up of all mailboxes: 2 min.
 	MailboxFetchTimeout = 2 * time.Minute
 )
 
-// relayConn is this node's link to one relay.
+// relayConn is this node's link to one relay: its mailbox session on the
+// day's mailbox identity (c, sub) and its rendezvous session on the
+// announce identity (ann, rv); see transport.go. A day change replaces the
+// relayConn (a new c on the new day's host); a rotation replaces ann.
 type relayConn struct {
 	ai  peer.AddrInfo
-	c   *relayclient.Client
+	c   *relayclient.Client // on the day's mailbox host
 	sub *relayclient.Subscription
 	day uint32 // day the subscription covers
+	// ann is a client on the announce host annH, for the rendezvous (rv);
+	// guarded by Node.mu.
+	ann  *relayclient.Client
+	annH host.Host
 	// subAt (real time) is when sub was made; flaps counts subscriptions
 	// in a row that ended soon after being made (subFlapFactor), so a
 	// relay that keeps dropping them is redialled ever more slowly.
@@ -55,6 +64,11 @@ type relayConn struct {
 	fetching chan struct{}
 }
 
+func newRelayConn(h host.Host, ai peer.AddrInfo) *relayConn {
+	return &relayConn{ai: ai, c: relayclient.New(h, ai, relayclient.Config{}),
+		fetching: make(chan struct{}, 1), subscribing: make(chan struct{}, 1)}
+}
+
 // hasRelays reports whether any relay is configured.
 func (n *Node) hasRelays() bool {
 	n.mu.Lock()
@@ -64,10 +78,17 @@ func (n *Node) hasRelays() bool {
 
 func (n *Node) today() uint32 { return uint32(n.cfg.Now().Unix() / 86400) }
 
-// relayConnected sets up the mailbox side at a relay just connected:
-// subscription for today's mailboxes and a catch-up fetch. It returns the
-// subscription's error (the catch-up runs anyway).
-func (n *Node) relayConnected(ctx context.Context, h host.Host, ai peer.AddrInfo) error {
+// relayConnected sets up the mailbox side at a relay (on the day's
+// mailbox identity, not the announce host that just connected): a
+// subscription to today's mailboxes and a catch-up fetch. A live
+// subscription is left alone (an announce rotation reattaches, the
+// mailbox session does not change). It returns the subscription's error
+// (the catch-up runs anyway).
+func (n *Node) relayConnected(ctx context.Context, ai peer.AddrInfo) error {
+	dh, err := n.dayHost()
+	if err != nil {
+		return err
+	}
 	n.mu.Lock()
 	if n.closed {
 		n.mu.Unlock()
@@ -75,28 +96,42 @@ func (n *Node) relayConnected(ctx context.Context, h host.Host, ai peer.AddrInfo
 	}
 	rc := n.rconns[ai.ID]
 	if rc == nil {
-		rc = &relayConn{ai: ai, c: relayclient.New(n.relayHost(h), ai, relayclient.Config{}),
-			fetching: make(chan struct{}, 1), subscribing: make(chan struct{}, 1)}
+		rc = newRelayConn(n.relayHost(dh), ai)
 		n.rconns[ai.ID] = rc
 	}
+	live := false
+	if rc.sub != nil {
+		select {
+		case <-rc.sub.Done():
+		default:
+			live = true
+		}
+	}
 	n.mu.Unlock()
-	err := n.resubscribe(h, rc)
-	n.spawn(func(ctx context.Context) { n.catchUp(ctx, rc) })
+	if live {
+		return nil
+	}
+	err = n.resubscribe(rc)
+	n.spawn(func(ctx context.Context) { n.catchUp(ctx, rc, true) })
 	n.bump()
 	return err
 }
 
 // resubscribe (re)subscribes rc to the mailboxes friends drop items into
-// today (and yesterday, for clock skew around midnight). A watcher redials
-// the relay if the subscription breaks (relaywatch.go).
-func (n *Node) resubscribe(h host.Host, rc *relayConn) error {
+// today, only today: a subscription never spans two days' mailbox IDs, so
+// one day's mailbox identity cannot be joined to the next one's (P12).
+// Items a sender with a skewed clock put into yesterday's or tomorrow's
+// mailbox are fetched by the catch-ups (a day change fetches yesterday
+// again after the skew window; tomorrow's is today's tomorrow). A watcher
+// redials the relay if the subscription breaks (relaywatch.go).
+func (n *Node) resubscribe(rc *relayConn) error {
 	select {
 	case rc.subscribing <- struct{}{}:
 	case <-n.ctx.Done():
 		return ErrClosed
 	}
 	defer func() { <-rc.subscribing }()
-	keys, _ := n.inboundKeys(n.today()-1, n.today()+1)
+	keys, _ := n.inboundKeys(n.today(), n.today())
 	// Invite mailboxes too: a request parked while this device was
 	// briefly unreachable is handled while it runs.
 	keys = append(n.inviteKeys(), keys...)
@@ -108,7 +143,7 @@ func (n *Node) resubscribe(h host.Host, rc *relayConn) error {
 	}
 	sub, err := rc.c.Subscribe(n.ctx, keys, func(relayclient.Notify) {
 		n.log.Debug("mailbox notify")
-		n.spawn(func(ctx context.Context) { n.catchUp(ctx, rc) })
+		n.spawn(func(ctx context.Context) { n.catchUp(ctx, rc, false) })
 	})
 	if err != nil {
 		n.log.Debug("mailbox subscribe failed", "err", err)
@@ -121,9 +156,9 @@ func (n *Node) resubscribe(h host.Host, rc *relayConn) error {
 	if old != nil {
 		old.Close()
 	}
-	n.spawn(func(ctx context.Context) { n.watchSub(ctx, h, rc, sub) })
+	n.spawn(func(ctx context.Context) { n.watchSub(ctx, rc, sub) })
 	if sub.Pending > 0 {
-		n.spawn(func(ctx context.Context) { n.catchUp(ctx, rc) })
+		n.spawn(func(ctx context.Context) { n.catchUp(ctx, rc, false) })
 	}
 	return nil
 }
@@ -136,12 +171,8 @@ func (n *Node) refreshSubscriptions() {
 		rcs = append(rcs, rc)
 	}
 	n.mu.Unlock()
-	h, err := n.host()
-	if err != nil {
-		return
-	}
 	for _, rc := range rcs {
-		_ = n.resubscribe(h, rc)
+		_ = n.resubscribe(rc)
 	}
 }
 
@@ -161,10 +192,12 @@ func (n *Node) inboundKeys(from, to uint32) ([]ed25519.PrivateKey, map[crypto.Ma
 	return keys, owner
 }
 
-// catchUp fetches every pending blob of this device's mailboxes for the
-// days since the last successful catch-up at rc (at most the retention
-// window), processes and acks them.
-func (n *Node) catchUp(ctx context.Context, rc *relayConn) {
+// catchUp fetches every pending blob of this device's mailboxes at rc,
+// processes and acks them: today's on the day's mailbox session, and with
+// full, each earlier day since the last successful full catch-up (at most
+// the retention window) on a one-off identity of its own, so no identity
+// fetches two days (P12). A notification needs only today's.
+func (n *Node) catchUp(ctx context.Context, rc *relayConn, full bool) {
 	select {
 	case rc.fetching <- struct{}{}:
 	case <-ctx.Done():
@@ -185,28 +218,52 @@ func (n *Node) catchUp(ctx context.Context, rc *relayConn) {
 	// Friends who linked while this device was offline come first, so
 	// their items below are recognised.
 	n.fetchLinkRequests(ctx, rc)
-	keys, owner := n.inboundKeys(from, today+1)
-	n.log.Debug("mailbox catch-up", "days", today+1-from+1)
+	if !full {
+		from = today
+	}
+	n.log.Debug("mailbox catch-up", "days", today-from+1)
 	ok := true
-	for len(keys) > 0 {
-		batch := keys[:min(len(keys), 1024)]
-		keys = keys[len(batch):]
-		if err := n.fetchBatch(ctx, rc, batch, owner); err != nil {
+	for d := from; d <= today; d++ {
+		keys, owner := n.inboundKeys(d, d)
+		if len(keys) == 0 {
+			continue
+		}
+		var err error
+		if d == today && n.dayIs(today) {
+			err = n.fetchKeys(ctx, rc.c, keys, owner)
+		} else {
+			err = n.withOneOff(ctx, rc.ai, func(c *relayclient.Client) error { return n.fetchKeys(ctx, c, keys, owner) })
+		}
+		if err != nil {
 			n.log.Debug("mailbox fetch failed", "err", err)
 			ok = false
 		}
 	}
-	if ok {
+	if ok && full {
 		var b [4]byte
 		binary.BigEndian.PutUint32(b[:], today)
 		_ = n.store.Put(localstore.Relays, name, b[:])
 	}
 }
 
-func (n *Node) fetchBatch(ctx context.Context, rc *relayConn, keys []ed25519.PrivateKey, owner map[crypto.MailboxID]*friend) error {
+// fetchKeys fetches, processes and acks the blobs of the mailboxes of keys
+// on client c, in requests of at most 1024 keys.
+func (n *Node) fetchKeys(ctx context.Context, c *relayclient.Client, keys []ed25519.PrivateKey, owner map[crypto.MailboxID]*friend) error {
+	var errs error
+	for len(keys) > 0 {
+		batch := keys[:min(len(keys), 1024)]
+		keys = keys[len(batch):]
+		if err := n.fetchBatch(ctx, c, batch, owner); err != nil {
+			errs = err
+		}
+	}
+	return errs
+}
+
+func (n *Node) fetchBatch(ctx context.Context, c *relayclient.Client, keys []ed25519.PrivateKey, owner map[crypto.MailboxID]*friend) error {
 	var after relayclient.BlobID
 	for {
-		blobs, more, err := rc.c.Fetch(ctx, keys, relayclient.FetchOptions{After: after})
+		blobs, more, err := c.Fetch(ctx, keys, relayclient.FetchOptions{After: after})
 		if err != nil {
 			return err
 		}
@@ -221,7 +278,7 @@ func (n *Node) fetchBatch(ctx context.Context, rc *relayConn, keys []ed25519.Pri
 			}
 		}
 		if len(acks) > 0 {
-			if _, err := rc.c.Ack(ctx, keys, acks); err != nil {
+			if _, err := c.Ack(ctx, keys, acks); err != nil {
 				return err
 			}
 		}
@@ -400,7 +457,7 @@ func (n *Node) contactBlob(f *friend) ([]byte, string) {
 	}
 	var id [16]byte
 	_, _ = rand.Read(id[:])
-	sealed, err := f.sealer.Seal(rand.Reader, crypto.Header{Type: crypto.TypePrekeys, ItemID: id, Created: n.cfg.Now().Unix()}, p)
+	sealed, err := f.sealer.SealPadded(rand.Reader, crypto.Header{Type: crypto.TypePrekeys, ItemID: id, Created: n.cfg.Now().Unix()}, p, sealSize(len(p), true))
 	if err != nil {
 		return nil, ""
 	}
@@ -427,7 +484,7 @@ func (n *Node) postToMailbox(ctx context.Context, it *outItem, f *friend) (err e
 		}()
 	}
 	if it.Sealed == "" {
-		sealed, err := n.sealSmall(f, to, it)
+		sealed, err := n.sealSmall(f, to, it, true)
 		if err != nil {
 			return err
 		}
@@ -442,7 +499,7 @@ func (n *Node) postToMailbox(ctx context.Context, it *outItem, f *friend) (err e
 	sealedChunk := int64(key.ChunkSize) + crypto.ChunkOverhead
 	perBlob := int64(crypto.MaxPayloadIn(MailboxBlobBucket)-4) / (sealedChunk + 4)
 	nblobs := int((total + perBlob - 1) / perBlob)
-	offer, err := n.sealOffer(f, to, it, nblobs)
+	offer, err := n.sealOffer(f, to, it, nblobs, true)
 	if err != nil {
 		return err
 	}
@@ -472,7 +529,7 @@ func (n *Node) postToMailbox(ctx context.Context, it *outItem, f *friend) (err e
 			p = binary.BigEndian.AppendUint32(p, uint32(l))
 			p = append(p, buf...)
 		}
-		b, err := sealer.Seal(rand.Reader, crypto.Header{Type: crypto.TypeChunk, ItemID: idb, Created: it.Created}, p)
+		b, err := sealer.SealPadded(rand.Reader, crypto.Header{Type: crypto.TypeChunk, ItemID: idb, Created: it.Created}, p, MailboxBlobBucket)
 		if err != nil {
 			return err
 		}
@@ -491,16 +548,30 @@ func (n *Node) postToMailbox(ctx context.Context, it *outItem, f *friend) (err e
 	return nil
 }
 
-// closeRelays closes the relay clients and their subscriptions.
+// closeRelays closes the relay clients (mailbox and rendezvous) and their
+// subscriptions, and the day's mailbox host.
 func (n *Node) closeRelays() {
 	n.mu.Lock()
 	rcs := n.rconns
 	n.rconns = map[peer.ID]*relayConn{}
+	anns := make([]*relayclient.Client, 0, len(rcs))
+	for _, rc := range rcs {
+		if rc.ann != nil {
+			anns = append(anns, rc.ann)
+		}
+	}
+	dh := n.dh
+	n.dh = nil
 	n.mu.Unlock()
 	for _, rc := range rcs {
 		rc.c.Close()
 	}
-	n.closeFriendRelays()
+	for _, c := range anns {
+		c.Close()
+	}
+	if dh != nil {
+		dh.Close()
+	}
 }
 
 // refreshRelays renews circuit reservations and reconnects lost relays.

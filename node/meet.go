@@ -360,7 +360,11 @@ func (n *Node) rendezvous(ctx context.Context, rc *relayConn) (*relayclient.Rend
 			return rv, nil
 		}
 	}
-	rv, err := rc.c.Rendezvous(n.ctx, func(m relayclient.Match) {
+	ann, err := n.annClient(rc)
+	if err != nil {
+		return nil, err
+	}
+	rv, err = ann.Rendezvous(n.ctx, func(m relayclient.Match) {
 		n.spawn(func(context.Context) { n.onMatch(m) })
 	})
 	if err != nil {

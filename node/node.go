@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
@@ -38,10 +39,11 @@ type Node struct {
 	closed        bool
 	h             host.Host
 	hostBorn      time.Time
+	hostLife      time.Duration // drawn lifetime of h (transport.go)
+	dh            host.Host     // the day's mailbox identity (transport.go)
+	dhDay         uint32
 	relays        []peer.AddrInfo
 	rconns        map[peer.ID]*relayConn
-	xrelays       map[peer.ID]*extRelay      // on-demand clients to friends' relays
-	xidle         *time.Timer                // idle sweep of xrelays, when armed
 	redialing     map[peer.ID]bool           // relays with a redial loop running (relaywatch.go)
 	redialMin     time.Duration              // RelayRedialMin if 0; tests shorten it
 	mdns          interface{ Close() error } // LAN discovery, when enabled
@@ -63,8 +65,17 @@ type Node struct {
 	// relayRec, if set (tests only, before Start), sees every byte sent
 	// to a relay.
 	relayRec func(protocol string, p []byte)
+	// relayObs, if set (tests only, before Start), sees the same with the
+	// transport identity each byte leaves on and the stream it is on.
+	relayObs func(local peer.ID, stream, protocol string, p []byte)
 	// offerWait is OfferWait; tests shorten it.
 	offerWait time.Duration
+	// delays are the P12 random waits (transport.go); tests shorten them.
+	delays privacyDelays
+	tstats transportStats
+	// syncing counts running background syncs (SyncOnce): notices are
+	// not held during one (sync.go).
+	syncing atomic.Int32
 
 	ctx    context.Context // canceled by Close
 	cancel context.CancelFunc
@@ -93,9 +104,9 @@ func New(cfg Config) (*Node, error) {
 		friends:   map[string]*friend{},
 		decisions: map[string]chan bool{},
 		rconns:    map[peer.ID]*relayConn{},
-		xrelays:   map[peer.ID]*extRelay{},
 		kick:      make(chan struct{}, 1),
 		offerWait: OfferWait,
+		delays:    defaultDelays(c.HostFactory != nil),
 		// Start above any generation stored by an earlier run.
 		gen: uint64(time.Now().UnixNano()),
 	}
@@ -187,8 +198,11 @@ func (n *Node) startNet(ctx context.Context) error {
 		h.Close()
 		return ErrClosed
 	}
-	n.h, n.hostBorn, n.started = h, n.cfg.Now(), true
+	n.h, n.hostBorn, n.hostLife, n.started = h, n.cfg.Now(), n.hostLifetime(), true
 	n.mu.Unlock()
+	if err := n.startDayHost(); err != nil {
+		return err
+	}
 	n.attachRelays(ctx, h)
 	n.resumeSealing()
 	n.sweepParts()

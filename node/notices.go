@@ -42,6 +42,11 @@ type notice struct {
 	Attempts int    `json:",omitempty"`
 	NextTry  int64  `json:",omitempty"` // unix seconds
 	Gen      uint64 `json:",omitempty"` // Node.gen at the last attempt
+	// Hold (real time, unix nanos) is when the notice may first be
+	// posted: a random privacyDelays.receiptMin..receiptMax after it was
+	// made, so the relay cannot pair a fetch with the receipt that
+	// follows it (P12).
+	Hold int64 `json:",omitempty"`
 }
 
 func (nt *notice) key() string { return noticePrefix + nt.Item + ":" + nt.Friend }
@@ -60,7 +65,8 @@ func (n *Node) sendMailboxReject(f *friend, idb []byte) {
 
 // queueNotice stores the notice and wakes the loop to post it.
 func (n *Node) queueNotice(f *friend, idb, sig []byte, reject bool) {
-	nt := &notice{Item: hex.EncodeToString(idb), Friend: f.id, Reject: reject, Sig: sig, Created: n.cfg.Now().Unix()}
+	nt := &notice{Item: hex.EncodeToString(idb), Friend: f.id, Reject: reject, Sig: sig, Created: n.cfg.Now().Unix(),
+		Hold: time.Now().Add(randBetween(n.delays.receiptMin, n.delays.receiptMax)).UnixNano()}
 	b, _ := json.Marshal(nt)
 	if err := n.store.Put(localstore.Retry, nt.key(), b); err != nil {
 		n.log.Debug("notice not stored", "err", err)
@@ -82,6 +88,12 @@ func (n *Node) pumpNotices(now time.Time, gen uint64, inflight map[string]bool, 
 		}
 		if now.Sub(time.Unix(nt.Created, 0)) > n.cfg.Retention {
 			drop = append(drop, nt.key())
+			return nil
+		}
+		if hold := time.Until(time.Unix(0, nt.Hold)); hold > 0 && n.syncing.Load() == 0 {
+			if next == 0 || hold < next {
+				next = hold
+			}
 			return nil
 		}
 		at := time.Unix(nt.NextTry, 0)
@@ -141,7 +153,7 @@ func (n *Node) postNotice(ctx context.Context, key string) {
 	n.mu.Unlock()
 	var id [16]byte
 	copy(id[:], idb)
-	sealed, err := f.sealer.Seal(rand.Reader, crypto.Header{Type: crypto.TypeReceipt, ItemID: id, Created: start.Unix()}, nt.Sig)
+	sealed, err := f.sealer.SealPadded(rand.Reader, crypto.Header{Type: crypto.TypeReceipt, ItemID: id, Created: start.Unix()}, nt.Sig, sealSize(len(nt.Sig), true))
 	if err == nil {
 		err = n.putBlobs(ctx, f, [][]byte{sealed})
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/peerstore"
 	lprotocol "github.com/libp2p/go-libp2p/core/protocol"
 
 	"github.com/imigee/imigee/crypto"
@@ -80,14 +81,13 @@ func (n *Node) registerPushAll() {
 	if ep == "" {
 		return
 	}
-	h, err := n.host()
-	if err != nil {
+	if _, err := n.host(); err != nil {
 		return
 	}
 	n.mu.Lock()
-	relays := make([]peer.ID, 0, len(n.rconns))
-	for id := range n.rconns {
-		relays = append(relays, id)
+	relays := make([]peer.AddrInfo, 0, len(n.rconns))
+	for _, rc := range n.rconns {
+		relays = append(relays, rc.ai)
 	}
 	n.mu.Unlock()
 	keys, _ := n.inboundKeys(n.today(), n.today()+1)
@@ -101,11 +101,21 @@ func (n *Node) registerPushAll() {
 	ctx, cancel := context.WithTimeout(n.ctx, PushRegisterTimeout)
 	defer cancel()
 	var wg sync.WaitGroup
-	for _, rid := range relays {
+	for _, ai := range relays {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := registerPush(ctx, h, rid, keys, ep); err != nil {
+			// P12: on a one-off identity, not the announce or mailbox
+			// one (the endpoint itself still names the device; see
+			// docs/relay.md "What a relay learns").
+			h, err := n.clientHost()
+			if err != nil {
+				return
+			}
+			defer h.Close()
+			n.tstats.oneOffs.Add(1)
+			h.Peerstore().AddAddrs(ai.ID, ai.Addrs, peerstore.TempAddrTTL)
+			if err := registerPush(ctx, h, ai.ID, keys, ep); err != nil {
 				n.log.Debug("push registration failed", "err", err)
 			}
 		}()

@@ -37,7 +37,7 @@ func (n *Node) attachRelays(ctx context.Context, h host.Host) {
 			// The error names the relay's address: debug level only.
 			n.log.Warn("a relay is unreachable; retrying later")
 			n.log.Debug("relay dial failed", "err", err)
-			n.redialLater(h, ai)
+			n.redialLater(ai)
 		}
 	}
 }
@@ -59,8 +59,9 @@ func mergeAddrInfos(in []peer.AddrInfo) []peer.AddrInfo {
 	return out
 }
 
-// attachRelay connects to relay ai, reserves a circuit slot (best effort)
-// and sets up the mailbox side (relayConnected). It fails if the relay
+// attachRelay connects announce host h to relay ai, reserves a circuit
+// slot (best effort) and sets up the mailbox side (relayConnected, on the
+// day's mailbox identity). It fails if the relay
 // cannot be dialled or the mailbox subscription cannot be made.
 func (n *Node) attachRelay(ctx context.Context, h host.Host, ai peer.AddrInfo) error {
 	h.Peerstore().AddAddrs(ai.ID, ai.Addrs, peerstore.PermanentAddrTTL)
@@ -72,7 +73,7 @@ func (n *Node) attachRelay(ctx context.Context, h host.Host, ai peer.AddrInfo) e
 	if _, err := client.Reserve(cctx, h, ai); err != nil {
 		n.log.Debug("circuit reservation failed", "err", err)
 	}
-	return n.relayConnected(ctx, h, ai)
+	return n.relayConnected(ctx, ai)
 }
 
 // reachableAddrs lists this device's addresses for friends: the host's own

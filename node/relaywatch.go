@@ -45,7 +45,7 @@ func (n *Node) redialBaseLocked() time.Duration {
 // watchSub waits for subscription sub at rc to end. If it ends while it is
 // still rc's current subscription (nobody replaced or closed it on
 // purpose), the relay is redialled until a new subscription stands.
-func (n *Node) watchSub(ctx context.Context, h host.Host, rc *relayConn, sub *relayclient.Subscription) {
+func (n *Node) watchSub(ctx context.Context, rc *relayConn, sub *relayclient.Subscription) {
 	select {
 	case <-ctx.Done():
 		return
@@ -66,7 +66,7 @@ func (n *Node) watchSub(ctx context.Context, h host.Host, rc *relayConn, sub *re
 	wait := base << rc.flaps
 	n.mu.Unlock()
 	n.log.Debug("mailbox subscription ended; redialling the relay", "err", sub.Err())
-	n.redialLoop(ctx, h, rc.ai, min(wait, RelayRedialMax), func() bool { return n.subCurrent(rc, sub) })
+	n.redialLoop(ctx, rc.ai, min(wait, RelayRedialMax), func() bool { return n.subCurrent(rc, sub) })
 }
 
 // subCurrent reports whether sub is still rc's subscription and rc still
@@ -77,10 +77,10 @@ func (n *Node) subCurrent(rc *relayConn, sub *relayclient.Subscription) bool {
 	return !n.closed && n.rconns[rc.ai.ID] == rc && rc.sub == sub
 }
 
-// redialLater starts a redial loop for relay ai on host h unless one runs:
-// attaching to ai failed (no connection, or no subscription), and no
-// watcher may be left to notice.
-func (n *Node) redialLater(h host.Host, ai peer.AddrInfo) {
+// redialLater starts a redial loop for relay ai unless one runs: attaching
+// to ai failed (no connection, or no subscription), and no watcher may be
+// left to notice.
+func (n *Node) redialLater(ai peer.AddrInfo) {
 	n.mu.Lock()
 	if n.closed || n.redialing[ai.ID] {
 		n.mu.Unlock()
@@ -98,7 +98,7 @@ func (n *Node) redialLater(h host.Host, ai peer.AddrInfo) {
 			delete(n.redialing, ai.ID)
 			n.mu.Unlock()
 		}()
-		n.redialLoop(ctx, h, ai, wait, func() bool {
+		n.redialLoop(ctx, ai, wait, func() bool {
 			n.mu.Lock()
 			rc := n.rconns[ai.ID]
 			var sub *relayclient.Subscription
@@ -119,10 +119,11 @@ func (n *Node) redialLater(h host.Host, ai peer.AddrInfo) {
 	})
 }
 
-// redialLoop attaches to relay ai on host h (connect, reserve, subscribe,
-// catch up) with back-off from wait to RelayRedialMax, for as long as
-// needed() holds, h is the node's host and ctx lives.
-func (n *Node) redialLoop(ctx context.Context, h host.Host, ai peer.AddrInfo, wait time.Duration, needed func() bool) {
+// redialLoop attaches to relay ai (connect the current announce host,
+// reserve, subscribe on the day's mailbox identity, catch up) with
+// back-off from wait to RelayRedialMax, for as long as needed() holds and
+// ctx lives.
+func (n *Node) redialLoop(ctx context.Context, ai peer.AddrInfo, wait time.Duration, needed func() bool) {
 	for {
 		t := time.NewTimer(wait)
 		select {
@@ -131,11 +132,15 @@ func (n *Node) redialLoop(ctx context.Context, h host.Host, ai peer.AddrInfo, wa
 			return
 		case <-t.C:
 		}
-		if cur, err := n.host(); err != nil || cur != h || !needed() {
+		h, err := n.host()
+		if err != nil || !needed() {
 			return
 		}
 		clearDialBackoff(h, ai.ID)
-		err := n.attachRelay(ctx, h, ai)
+		if dh, err := n.dayHost(); err == nil {
+			clearDialBackoff(dh, ai.ID)
+		}
+		err = n.attachRelay(ctx, h, ai)
 		if err == nil {
 			n.log.Debug("relay reattached")
 			return

@@ -15,7 +15,7 @@ func TestTransportIdentityRotates(t *testing.T) {
 	if first == second || second == "" {
 		t.Fatal("restart kept the transport identity")
 	}
-	clock.Add(TransportRotation + time.Minute)
+	clock.Add(MaxTransportRotation + time.Minute)
 	b.wake()
 	waitFor(t, 10*time.Second, func() bool { return b.TransportID() != second })
 	// Still reachable: a's direct attempt fails (old ID), the mailbox works.

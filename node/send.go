@@ -54,8 +54,9 @@ func contentType(typ string) crypto.ContentType {
 	}
 }
 
-// sealSmall seals a message or like for f.
-func (n *Node) sealSmall(f *friend, to [32]byte, it *outItem) ([]byte, error) {
+// sealSmall seals a message or like for f;
+// mailbox pads it to a blob size class (sizes.go).
+func (n *Node) sealSmall(f *friend, to [32]byte, it *outItem, mailbox bool) ([]byte, error) {
 	id, err := parseItemID(it.ID)
 	if err != nil {
 		return nil, err
@@ -73,12 +74,12 @@ func (n *Node) sealSmall(f *friend, to [32]byte, it *outItem) ([]byte, error) {
 			return nil, err
 		}
 	}
-	return s.Seal(rand.Reader, crypto.Header{Type: contentType(it.Type), ItemID: id, Created: it.Created}, pl)
+	return s.SealPadded(rand.Reader, crypto.Header{Type: contentType(it.Type), ItemID: id, Created: it.Created}, pl, sealSize(len(pl), mailbox))
 }
 
 // sealOffer seals the offer of a file item for f (to its box key, or a
-// prekey for mailbox delivery).
-func (n *Node) sealOffer(f *friend, to [32]byte, it *outItem, blobs int) ([]byte, error) {
+// prekey for mailbox delivery, padded to a blob size class).
+func (n *Node) sealOffer(f *friend, to [32]byte, it *outItem, blobs int, mailbox bool) ([]byte, error) {
 	id, err := parseItemID(it.ID)
 	if err != nil {
 		return nil, err
@@ -90,7 +91,7 @@ func (n *Node) sealOffer(f *friend, to [32]byte, it *outItem, blobs int) ([]byte
 			return nil, err
 		}
 	}
-	return s.Seal(rand.Reader, crypto.Header{Type: crypto.TypeOffer, ItemID: id, Created: it.Created}, pl)
+	return s.SealPadded(rand.Reader, crypto.Header{Type: crypto.TypeOffer, ItemID: id, Created: it.Created}, pl, sealSize(len(pl), mailbox))
 }
 
 // sendItem delivers one outbox item over an established session (the
@@ -99,7 +100,7 @@ func (s *session) sendItem(ctx context.Context, it *outItem) error {
 	n := s.n
 	idb, _ := hex.DecodeString(it.ID)
 	if it.Sealed == "" {
-		sealed, err := n.sealSmall(s.f, s.f.card.BoxPub, it)
+		sealed, err := n.sealSmall(s.f, s.f.card.BoxPub, it, false)
 		if err != nil {
 			return err
 		}
@@ -108,7 +109,7 @@ func (s *session) sendItem(ctx context.Context, it *outItem) error {
 		}
 		return s.awaitReceipt(idb, nil)
 	}
-	sealed, err := n.sealOffer(s.f, s.f.card.BoxPub, it, 0)
+	sealed, err := n.sealOffer(s.f, s.f.card.BoxPub, it, 0, false)
 	if err != nil {
 		return err
 	}

@@ -105,6 +105,10 @@ func (n *Node) SyncOnce(ctx context.Context) (SyncSummary, error) {
 // syncNet catches up at every relay session and flushes; it reports
 // whether all of it finished before ctx ended.
 func (n *Node) syncNet(ctx context.Context) bool {
+	// A background sync has seconds: receipts go out within it, not after
+	// their random hold (P12 timing cover is weaker there; notices.go).
+	n.syncing.Add(1)
+	defer n.syncing.Add(-1)
 	n.mu.Lock()
 	rcs := make([]*relayConn, 0, len(n.rconns))
 	for _, rc := range n.rconns {
@@ -114,7 +118,7 @@ func (n *Node) syncNet(ctx context.Context) bool {
 	var wg sync.WaitGroup
 	for _, rc := range rcs {
 		wg.Add(1)
-		go func() { defer wg.Done(); n.catchUp(ctx, rc) }()
+		go func() { defer wg.Done(); n.catchUp(ctx, rc, true) }()
 	}
 	wg.Wait()
 	n.bump()

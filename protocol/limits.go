@@ -126,3 +126,43 @@ const (
 // MaxVarintLen is the longest length prefix a reader accepts: 10 bytes, the
 // longest uvarint encoding of a uint64.
 const MaxVarintLen = 10
+
+// Blob size classes (DESIGN.md P12). A relay stores only blobs whose
+// length is exactly one of BlobSizes and refuses any other length with
+// BAD_REQUEST, so what it sees of an item is one of two sizes: every small
+// item (message, like, receipt, rejection, offer, contact update, parked
+// link request) is SmallBlobSize, every chunk blob BulkBlobSize. A message
+// too long for the small class goes as one bulk blob. Nodes pad up to the
+// class (crypto.Sealer.SealPadded; link requests with zeros after the
+// length-prefixed frame).
+const (
+	// SmallBlobSize is the size class of every small item: 1 KiB.
+	SmallBlobSize = 1 << 10
+	// BulkBlobSize is the size class of chunk blobs (and of small items
+	// that do not fit SmallBlobSize): 256 KiB.
+	BulkBlobSize = 256 << 10
+)
+
+// BlobSizes lists the blob size classes, smallest first.
+var BlobSizes = [...]int{SmallBlobSize, BulkBlobSize}
+
+// BlobClass returns the smallest blob size class that holds n bytes, or 0
+// if n is larger than every class.
+func BlobClass(n int) int {
+	for _, c := range BlobSizes {
+		if n <= c {
+			return c
+		}
+	}
+	return 0
+}
+
+// IsBlobSize reports whether n is exactly a blob size class.
+func IsBlobSize(n int) bool {
+	for _, c := range BlobSizes {
+		if n == c {
+			return true
+		}
+	}
+	return false
+}

@@ -81,6 +81,11 @@ type Config struct {
 	// mail, since a power loss can then lose stored blobs. Not settable
 	// from TOML; default false; cmd/imigee-relay never sets it.
 	NoSync bool `toml:"-"`
+	// AnyBlobSize accepts blobs of any length up to the cap instead of
+	// only the size classes of protocol.BlobSizes (DESIGN.md P12): for
+	// tests of the relay's other limits only. Not settable from TOML;
+	// default false; cmd/imigee-relay never sets it.
+	AnyBlobSize bool `toml:"-"`
 }
 
 // StoreConfig are the mailbox store settings (see relay/store).

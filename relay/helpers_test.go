@@ -52,6 +52,9 @@ func testConfig(t testing.TB) Config {
 	cfg.Logger = quietLogger()
 	cfg.Store.SweepInterval = -1
 	cfg.Limits.ResourceMemory = 256 << 20
+	// These tests exercise caps and quotas with odd sizes;
+	// TestPutOnlySizeClasses tests the size classes.
+	cfg.AnyBlobSize = true
 	return cfg
 }
 

@@ -184,6 +184,11 @@ func (ms *mailboxStream) put(p *pb.Put) *pb.MailboxResponse {
 	if len(p.Blob) > r.cfg.Store.MaxBlobSize {
 		return errResp(&protocol.Error{Code: pb.ErrorCode_TOO_LARGE, Detail: "blob exceeds the relay's cap"})
 	}
+	if !r.cfg.AnyBlobSize && !protocol.IsBlobSize(len(p.Blob)) {
+		// P12: only size classes, so a blob's size tells one of two things.
+		r.m.drop(dropBlobSize)
+		return errResp(&protocol.Error{Code: pb.ErrorCode_BAD_REQUEST, Detail: "blob size is not a size class"})
+	}
 	var mbox crypto.MailboxID
 	copy(mbox[:], p.MailboxId)
 	now := time.Now()

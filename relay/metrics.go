@@ -21,6 +21,8 @@ const (
 	dropRateLimit       = "rate_limit"
 	dropDraining        = "draining"
 	dropMemory          = "memory_budget"
+	// dropBlobSize: a put whose blob is not a size class (protocol.BlobSizes).
+	dropBlobSize = "blob_size"
 )
 
 // Request types, the only values of the "type" label of

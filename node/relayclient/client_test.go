@@ -129,7 +129,7 @@ func TestDeliveryFlow(t *testing.T) {
 			if sub.Pending != 0 {
 				t.Fatalf("pending %d", sub.Pending)
 			}
-			blob := bytes.Repeat([]byte{7}, 1000)
+			blob := bytes.Repeat([]byte{7}, protocol.SmallBlobSize)
 			id, err := send.Put(ctx(t), mbox, blob)
 			if err != nil {
 				t.Fatal(err)
@@ -182,7 +182,7 @@ func TestReconnectListsEverything(t *testing.T) {
 			if i%2 == 1 {
 				m = m2
 			}
-			if _, err := send.Put(ctx(t), m, []byte{byte(i), byte(i >> 8)}); err != nil {
+			if _, err := send.Put(ctx(t), m, classBlob([]byte{byte(i), byte(i >> 8)})); err != nil {
 				errs <- err
 			}
 		}()
@@ -232,7 +232,7 @@ func TestErrorsAreProtocolErrors(t *testing.T) {
 		t.Fatalf("over quota: %v", err)
 	}
 	_, other := newKey(t)
-	if _, err := c.Put(ctx(t), other, []byte("ok")); err != nil {
+	if _, err := c.Put(ctx(t), other, classBlob([]byte("ok"))); err != nil {
 		t.Fatalf("client unusable after errors: %v", err)
 	}
 }
@@ -297,7 +297,7 @@ func TestRelayShutdownEndsSessions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Put(ctx(t), mbox, []byte("x")); err != nil {
+	if _, err := c.Put(ctx(t), mbox, classBlob([]byte("x"))); err != nil {
 		t.Fatal(err)
 	}
 	if err := r.Shutdown(ctx(t)); err != nil {
@@ -308,7 +308,13 @@ func TestRelayShutdownEndsSessions(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("subscription outlived the relay")
 	}
-	if _, err := c.Put(ctx(t), mbox, []byte("y")); err == nil {
+	if _, err := c.Put(ctx(t), mbox, classBlob([]byte("y"))); err == nil {
 		t.Fatal("put succeeded on a closed relay")
 	}
+}
+
+// classBlob pads b with zeros to the small blob size class: relays store
+// only size classes (protocol.BlobSizes).
+func classBlob(b []byte) []byte {
+	return append(b, make([]byte, protocol.SmallBlobSize-len(b))...)
 }

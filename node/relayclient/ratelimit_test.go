@@ -44,7 +44,7 @@ func TestRateLimitedStreamIsDropped(t *testing.T) {
 	}
 	limited := false
 	for range 10 {
-		_, err := c.Put(ctx(t), mbox, []byte("x"))
+		_, err := c.Put(ctx(t), mbox, classBlob([]byte("x")))
 		if errors.Is(err, protocol.ErrRateLimited) {
 			limited = true
 			break

@@ -1,6 +1,7 @@
 package relayclient_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -33,7 +34,7 @@ func TestRelayRestartKeepsClientWorking(t *testing.T) {
 			}
 			c := client(t, r, tr)
 			mkey, mbox := newKey(t)
-			if _, err := c.Put(ctx(t), mbox, []byte("before")); err != nil {
+			if _, err := c.Put(ctx(t), mbox, classBlob([]byte("before"))); err != nil {
 				t.Fatal(err)
 			}
 			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -42,14 +43,14 @@ func TestRelayRestartKeepsClientWorking(t *testing.T) {
 				t.Fatal(err)
 			}
 			startRelay(t, func(c *relay.Config) { c.Identity, c.DataDir, c.ListenAddrs = key, dir, listen })
-			if _, err := c.Put(ctx(t), mbox, []byte("after")); err != nil {
+			if _, err := c.Put(ctx(t), mbox, classBlob([]byte("after"))); err != nil {
 				t.Fatalf("first put after the restart: %v", err)
 			}
 			blobs, _, err := c.Fetch(ctx(t), []ed25519.PrivateKey{mkey}, relayclient.FetchOptions{})
 			if err != nil {
 				t.Fatalf("first fetch after the restart: %v", err)
 			}
-			if len(blobs) != 2 || string(blobs[0].Data) != "before" || string(blobs[1].Data) != "after" {
+			if len(blobs) != 2 || !bytes.Equal(blobs[0].Data, classBlob([]byte("before"))) || !bytes.Equal(blobs[1].Data, classBlob([]byte("after"))) {
 				t.Fatalf("got %d blobs after the restart, want the acknowledged one and the new one", len(blobs))
 			}
 		})

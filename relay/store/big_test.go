@@ -145,7 +145,7 @@ func TestBigChurn(t *testing.T) {
 	added := liveHeap() - heapBefore
 	report("reopen full", opened, 1)
 	start = time.Now()
-	if err := s.db.View(func(tx *bolt.Tx) error { _, err := loadIndex(tx); return err }); err != nil {
+	if err := s.db.View(func(tx *bolt.Tx) error { _, _, err := loadIndex(tx, s.keys); return err }); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("Open with %d blobs: %v, of which index scan %v; heap added %.1f MiB = %.1f B per stored blob",

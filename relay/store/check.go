@@ -28,7 +28,7 @@ func (s *Store) Check() error {
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		s.idx.mu.RLock()
 		defer s.idx.mu.RUnlock()
-		if err := check(tx, s.idx); err != nil {
+		if err := check(tx, s.idx, s.keys); err != nil {
 			return err
 		}
 		return errRollback
@@ -42,17 +42,21 @@ func (s *Store) Check() error {
 // errRollback makes Check's transaction roll back instead of commit.
 var errRollback = errors.New("rollback")
 
-// checkFile verifies a file on its own (Compact's copy): it builds the
-// index from the file's expiry entries, then checks the data against it.
-func checkFile(tx *bolt.Tx) error {
-	x, err := loadIndex(tx)
+// checkFile verifies a file on its own (Compact's copy) with its day keys:
+// it builds the index from the file's expiry entries, then checks the
+// data against it.
+func checkFile(tx *bolt.Tx, keys *keyring) error {
+	x, orphans, err := loadIndex(tx, keys)
 	if err != nil {
 		return fmt.Errorf("store: check: %w", err)
 	}
-	return check(tx, x)
+	if len(orphans) > 0 {
+		return fmt.Errorf("store: check: %d blobs without an at-rest key", len(orphans))
+	}
+	return check(tx, x, keys)
 }
 
-func check(tx *bolt.Tx, x *index) error {
+func check(tx *bolt.Tx, x *index, keys *keyring) error {
 	var bad error
 	for err := range tx.Check() { // drained fully: the checker goroutine sends on an unbuffered channel
 		if bad == nil {
@@ -62,13 +66,13 @@ func check(tx *bolt.Tx, x *index) error {
 	if bad != nil {
 		return bad
 	}
-	if err := checkIndex(tx, x); err != nil {
+	if err := checkIndex(tx, x, keys); err != nil {
 		return fmt.Errorf("store: check: %w", err)
 	}
 	return nil
 }
 
-func checkIndex(tx *bolt.Tx, x *index) error {
+func checkIndex(tx *bolt.Tx, x *index, keys *keyring) error {
 	data, expiry := tx.Bucket(bucketData), tx.Bucket(bucketExpiry)
 	sizes := make(map[BlobID]int) // live blob → data size, to match the chunks
 	var total counter
@@ -83,9 +87,12 @@ func checkIndex(tx *bolt.Tx, x *index) error {
 				tombs++
 				continue
 			}
-			v := expiry.Get(expiryKey(e.exp, blobKey(m, e.id)))
-			if len(v) != expiryValueLen || binary.BigEndian.Uint32(v) != e.size {
+			v := expiry.Get(expiryKey(e.exp, e.id))
+			if len(v) != expiryValueLen || binary.BigEndian.Uint32(v) != e.day {
 				return fmt.Errorf("indexed blob %v without its expiry entry", e.id)
+			}
+			if vm, size, err := keys.openMeta(v); err != nil || vm != m || size != int(e.size) {
+				return fmt.Errorf("indexed blob %v: expiry entry names another mailbox or size (%v)", e.id, err)
 			}
 			if _, dup := sizes[e.id]; dup {
 				return fmt.Errorf("blob ID %v in two mailboxes", e.id)
@@ -115,7 +122,7 @@ func checkIndex(tx *bolt.Tx, x *index) error {
 		copy(id[:], k)
 		size, ok := sizes[id]
 		chunk := int(binary.BigEndian.Uint16(k[blobIDLen:]))
-		if !ok || chunk >= chunks(size) {
+		if !ok || chunk >= blobChunks(size) {
 			return fmt.Errorf("data chunk without indexed blob")
 		}
 		seen[id] += len(v)
@@ -125,8 +132,8 @@ func checkIndex(tx *bolt.Tx, x *index) error {
 		return err
 	}
 	for id, size := range sizes {
-		if seen[id] != size {
-			return fmt.Errorf("blob %v has %d of %d data bytes", id, seen[id], size)
+		if seen[id] != sealedLen(size) {
+			return fmt.Errorf("blob %v has %d of %d sealed data bytes", id, seen[id], sealedLen(size))
 		}
 	}
 	return nil

@@ -39,7 +39,10 @@ type op struct {
 	mbox crypto.MailboxID // put, forget
 	id   BlobID           // put result: assigned by the committer
 	exp  int64            // put result: expiry, unix nanos
-	data []byte           // put: owned copy of the data
+	data []byte           // put: the data, sealed (atrest.go)
+	meta []byte           // put: the index entry, sealed
+	size int              // put: plaintext size
+	day  uint32           // put: at-rest key day of data and meta
 	refs []Ref            // ack
 	now  int64            // sweep: unix nanos
 
@@ -162,7 +165,7 @@ func (s *Store) commit(batch []*op) {
 	start := time.Now()
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		d = txDelta{}
-		w := newWriter(tx, s.cfg, &d, &s.lastReceived, s.idx)
+		w := newWriter(tx, s.cfg, &d, &s.lastReceived, s.idx, s.keys)
 		for _, o := range batch {
 			o.n, o.more, o.err = 0, false, nil
 			if err := w.apply(o); err != nil {
@@ -207,14 +210,14 @@ func (s *Store) commit(batch []*op) {
 func (s *Store) reloadIndex() error {
 	var x *index
 	err := s.db.View(func(tx *bolt.Tx) (err error) {
-		x, err = loadIndex(tx)
+		x, _, err = loadIndex(tx, s.keys)
 		return err
 	})
 	if err != nil {
 		return err
 	}
 	s.idx.mu.Lock()
-	s.idx.boxes, s.idx.totals = x.boxes, x.totals
+	s.idx.boxes, s.idx.totals, s.idx.keyDays = x.boxes, x.totals, x.keyDays
 	s.idx.mu.Unlock()
 	return nil
 }
@@ -225,6 +228,7 @@ type writer struct {
 	cfg    Config
 	d      *txDelta
 	idx    *index
+	keys   *keyring
 	data   *bolt.Bucket
 	expiry *bolt.Bucket
 	// lastReceived is the Store's, owned by the committer; a failed
@@ -232,12 +236,13 @@ type writer struct {
 	lastReceived *int64
 }
 
-func newWriter(tx *bolt.Tx, cfg Config, d *txDelta, lastReceived *int64, idx *index) *writer {
+func newWriter(tx *bolt.Tx, cfg Config, d *txDelta, lastReceived *int64, idx *index, keys *keyring) *writer {
 	w := &writer{
 		lastReceived: lastReceived,
 		cfg:          cfg,
 		d:            d,
 		idx:          idx,
+		keys:         keys,
 		data:         tx.Bucket(bucketData),
 		expiry:       tx.Bucket(bucketExpiry),
 	}
@@ -283,7 +288,7 @@ func (w *writer) apply(o *op) error {
 // entry, and indexes it. The committer is the index's only writer, so it
 // reads the index without the lock.
 func (w *writer) put(o *op) error {
-	size := int64(len(o.data))
+	size := int64(o.size)
 	c := w.idx.counter(o.mbox)
 	charge := size + blobOverhead
 	if c.bytes+c.n*blobOverhead+charge > w.cfg.MailboxQuota {
@@ -304,7 +309,7 @@ func (w *writer) put(o *op) error {
 	received := w.nextReceived()
 	o.id = newBlobID(time.Unix(0, received))
 	o.exp = received + w.cfg.Retention.Nanoseconds()
-	if err := w.expiry.Put(expiryKey(o.exp, blobKey(o.mbox, o.id)), expiryValue(len(o.data))); err != nil {
+	if err := w.expiry.Put(expiryKey(o.exp, o.id), o.meta); err != nil {
 		return err
 	}
 	for i := range chunks(len(o.data)) {
@@ -314,7 +319,7 @@ func (w *writer) put(o *op) error {
 		}
 	}
 	w.idx.mu.Lock()
-	w.idx.insert(o.mbox, entry{id: o.id, exp: o.exp, size: uint32(size)})
+	w.idx.insert(o.mbox, entry{id: o.id, exp: o.exp, size: uint32(size), day: o.day})
 	w.idx.mu.Unlock()
 	w.d.puts++
 	return nil
@@ -329,15 +334,35 @@ func (w *writer) delete(m crypto.MailboxID, id BlobID) (bool, error) {
 	if !ok {
 		return false, nil
 	}
-	if err := w.expiry.Delete(expiryKey(e.exp, blobKey(m, id))); err != nil {
+	if err := w.expiry.Delete(expiryKey(e.exp, id)); err != nil {
 		return false, err
 	}
-	for i := range chunks(int(e.size)) {
+	for i := range blobChunks(int(e.size)) {
 		if err := w.data.Delete(dataKey(id[:], i)); err != nil {
 			return false, err
 		}
 	}
 	return true, nil
+}
+
+// deleteUnindexed deletes an expiry entry the index does not know (its
+// day key was erased, so its mailbox cannot be read) and every data chunk
+// of its blob.
+func (w *writer) deleteUnindexed(k []byte, id BlobID) error {
+	if err := w.expiry.Delete(k); err != nil {
+		return err
+	}
+	var dks [][]byte
+	c := w.data.Cursor()
+	for dk, _ := c.Seek(id[:]); dk != nil && bytes.HasPrefix(dk, id[:]); dk, _ = c.Next() {
+		dks = append(dks, bytes.Clone(dk))
+	}
+	for _, dk := range dks {
+		if err := w.data.Delete(dk); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // forget deletes up to sweepChunk blobs of one mailbox.
@@ -369,9 +394,10 @@ func (w *writer) forget(o *op) error {
 // only the expired prefix of the expiry index. Keys are collected first
 // because deleting under a bbolt cursor can skip entries.
 func (w *writer) sweep(o *op) error {
-	var keys [][]byte
+	type kv struct{ k, v []byte }
+	var keys []kv
 	c := w.expiry.Cursor()
-	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+	for k, v := c.First(); k != nil; k, v = c.Next() {
 		if int64(binary.BigEndian.Uint64(k)) > o.now {
 			break
 		}
@@ -379,17 +405,20 @@ func (w *writer) sweep(o *op) error {
 			o.more = true
 			break
 		}
-		keys = append(keys, bytes.Clone(k))
+		keys = append(keys, kv{bytes.Clone(k), bytes.Clone(v)})
 	}
-	for _, k := range keys {
-		m, id := splitBlobKey(k[8:])
-		ok, err := w.delete(m, id)
-		if err != nil {
-			return err
+	for _, e := range keys {
+		_, id := splitExpiryKey(e.k)
+		m, _, err := w.keys.openMeta(e.v)
+		ok := false
+		if err == nil {
+			if ok, err = w.delete(m, id); err != nil {
+				return err
+			}
 		}
 		if ok {
 			o.n++
-		} else if err := w.expiry.Delete(k); err != nil { // not indexed; Check reports these
+		} else if err := w.deleteUnindexed(e.k, id); err != nil { // not indexed; Check reports these
 			return err
 		}
 	}
@@ -418,10 +447,10 @@ func (s *Store) shortenRetention() (int, error) {
 				k, v = c.Seek(resume)
 			}
 			for ; k != nil && len(todo) < sweepChunk; k, v = c.Next() {
-				_, id := splitBlobKey(k[8:])
+				exp, id := splitExpiryKey(k)
 				want := id.Received().UnixNano() + ret
-				if int64(binary.BigEndian.Uint64(k)) > want {
-					todo = append(todo, change{bytes.Clone(k), expiryKey(want, k[8:]), bytes.Clone(v)})
+				if exp > want {
+					todo = append(todo, change{bytes.Clone(k), expiryKey(want, id), bytes.Clone(v)})
 				}
 				resume = append(bytes.Clone(k), 0) // first key after k
 			}

@@ -14,7 +14,9 @@ import (
 // maintenance (`imigee-relay compact`): no Store may have src open (Compact
 // waits up to openLockTimeout for the file lock, then fails). dst must not
 // exist; the operator swaps the files afterwards. The copy is checked
-// before Compact returns.
+// before Compact returns, with the day keys in DefaultKeyDir(src) (the
+// copy holds the same sealed values, so the key directory stays as it is
+// when the files are swapped).
 func Compact(src, dst string) error {
 	if _, err := os.Stat(dst); err == nil {
 		return fmt.Errorf("store: compact: %s already exists", dst)
@@ -38,7 +40,13 @@ func Compact(src, dst string) error {
 		os.Remove(dst)
 		return fmt.Errorf("store: compact %s → %s: %w", src, dst, err)
 	}
-	if err := out.View(checkFile); err != nil {
+	keys, err := openKeyring(DefaultKeyDir(src), false)
+	if err != nil {
+		out.Close()
+		os.Remove(dst)
+		return fmt.Errorf("store: compact: %w", err)
+	}
+	if err := out.View(func(tx *bolt.Tx) error { return checkFile(tx, keys) }); err != nil {
 		out.Close()
 		os.Remove(dst)
 		return fmt.Errorf("store: compact: copy fails check: %w", err)

@@ -48,9 +48,16 @@ const (
 // Config configures a Store. Zero fields take the defaults named in their
 // comments; DefaultConfig fills them in explicitly.
 type Config struct {
-	// Path is the bbolt database file. One file holds everything; see
-	// doc.go for why (page reuse) and how it stays bounded.
+	// Path is the bbolt database file. One file holds everything but the
+	// at-rest day keys; see doc.go for why (page reuse) and how it stays
+	// bounded.
 	Path string
+	// KeyDir holds the at-rest day keys, one small file per day
+	// (atrest.go), created 0700. Default DefaultKeyDir(Path) (Path +
+	// ".keys"). Keep it with the file: the store cannot read its blobs
+	// without it, and erasing a key is what makes its day's deleted blobs
+	// unreadable.
+	KeyDir string
 	// Retention is how long after receipt a blob is kept unless acked.
 	// Default and maximum MaxRetention (30 days); larger → ErrRetention.
 	Retention time.Duration
@@ -100,6 +107,9 @@ func (c Config) withDefaults() (Config, error) {
 	d := DefaultConfig(c.Path)
 	if c.Path == "" {
 		return c, fmt.Errorf("store: config: empty path")
+	}
+	if c.KeyDir == "" {
+		c.KeyDir = DefaultKeyDir(c.Path)
 	}
 	if c.Retention == 0 {
 		c.Retention = d.Retention

@@ -21,4 +21,8 @@ var (
 	// ErrRetention: Config.Retention exceeds MaxRetention (30 days). The
 	// operator may lower retention, never raise it.
 	ErrRetention = errors.New("store: retention exceeds 30 days")
+	// ErrKeysMissing: Open found unexpired blobs whose at-rest day key is
+	// not in Config.KeyDir (a wrong or lost key directory). Nothing is
+	// changed; open with the right KeyDir.
+	ErrKeysMissing = errors.New("store: at-rest keys missing")
 )

@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -27,14 +28,18 @@ type index struct {
 	mu     sync.RWMutex
 	boxes  map[crypto.MailboxID]*mailbox
 	totals counter // live blobs and their data bytes, all mailboxes
+	// keyDays counts live blobs per at-rest key day, so a day key is
+	// erased only once no live blob needs it (atrest.go).
+	keyDays map[uint32]int64
 }
 
-// entry is one blob in the index (32 B with alignment). exp == 0 marks a
-// deleted entry (a tombstone) awaiting compaction.
+// entry is one blob in the index (32 B). exp == 0 marks a deleted entry
+// (a tombstone) awaiting compaction.
 type entry struct {
 	id   BlobID
 	exp  int64 // unix nanos
 	size uint32
+	day  uint32 // at-rest key day of its sealed values
 }
 
 // mailbox is one mailbox's blobs, sorted by ID. Deleting marks a tombstone
@@ -48,7 +53,7 @@ type mailbox struct {
 }
 
 func newIndex() *index {
-	return &index{boxes: make(map[crypto.MailboxID]*mailbox)}
+	return &index{boxes: make(map[crypto.MailboxID]*mailbox), keyDays: make(map[uint32]int64)}
 }
 
 // find returns the position of id in b.ents (live or tombstone) or -1.
@@ -112,6 +117,7 @@ func (x *index) insert(m crypto.MailboxID, e entry) {
 	b.live.bytes += int64(e.size)
 	x.totals.n++
 	x.totals.bytes += int64(e.size)
+	x.keyDays[e.day]++
 }
 
 // remove deletes the live entry (m, id) and returns it; a mailbox left
@@ -132,6 +138,9 @@ func (x *index) remove(m crypto.MailboxID, id BlobID) (e entry, ok bool) {
 	b.live.bytes -= int64(e.size)
 	x.totals.n--
 	x.totals.bytes -= int64(e.size)
+	if x.keyDays[e.day]--; x.keyDays[e.day] <= 0 {
+		delete(x.keyDays, e.day)
+	}
 	if b.live.n == 0 {
 		delete(x.boxes, m)
 		return e, true
@@ -152,18 +161,28 @@ func (x *index) remove(m crypto.MailboxID, id BlobID) (e entry, ok bool) {
 }
 
 // loadIndex builds the index from the expiry bucket of tx: every key names
-// a blob's mailbox, ID and expiry, and its value holds the size. The keys
-// are read in expiry order, which is ID order while the retention is
+// a blob's expiry and ID, and its sealed value the mailbox and size. The
+// keys are read in expiry order, which is ID order while the retention is
 // unchanged, so the per-mailbox lists come out sorted and only need a sort
-// after a retention change.
-func loadIndex(tx *bolt.Tx) (*index, error) {
+// after a retention change. Entries whose day key is erased are returned
+// as orphans (their keys), not indexed: their blobs can never be read.
+func loadIndex(tx *bolt.Tx, keys *keyring) (*index, [][]byte, error) {
 	x := newIndex()
+	var orphans [][]byte
 	err := tx.Bucket(bucketExpiry).ForEach(func(k, v []byte) error {
 		if len(k) != expiryKeyLen || len(v) != expiryValueLen {
 			return fmt.Errorf("malformed expiry entry (key %d B, value %d B)", len(k), len(v))
 		}
-		m, id := splitBlobKey(k[8:])
-		e := entry{id: id, exp: int64(binary.BigEndian.Uint64(k)), size: binary.BigEndian.Uint32(v)}
+		exp, id := splitExpiryKey(k)
+		m, size, err := keys.openMeta(v)
+		if errors.Is(err, errNoKey) {
+			orphans = append(orphans, bytes.Clone(k))
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("blob %v: %w", id, err)
+		}
+		e := entry{id: id, exp: exp, size: uint32(size), day: binary.BigEndian.Uint32(v)}
 		if e.exp == 0 {
 			return fmt.Errorf("blob %v with zero expiry", id)
 		}
@@ -177,10 +196,11 @@ func loadIndex(tx *bolt.Tx) (*index, error) {
 		b.live.bytes += int64(e.size)
 		x.totals.n++
 		x.totals.bytes += int64(e.size)
+		x.keyDays[e.day]++
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	cmp := func(a, b entry) int { return bytes.Compare(a.id[:], b.id[:]) }
 	for _, b := range x.boxes {
@@ -189,12 +209,12 @@ func loadIndex(tx *bolt.Tx) (*index, error) {
 		}
 		for i := 1; i < len(b.ents); i++ {
 			if b.ents[i].id == b.ents[i-1].id {
-				return nil, fmt.Errorf("blob %v indexed twice", b.ents[i].id)
+				return nil, nil, fmt.Errorf("blob %v indexed twice", b.ents[i].id)
 			}
 		}
 		if cap(b.ents) > len(b.ents)+len(b.ents)/4 {
 			b.ents = slices.Clone(b.ents) // drop append's growth slack
 		}
 	}
-	return x, nil
+	return x, orphans, nil
 }

@@ -79,7 +79,7 @@ func TestMigrateV1(t *testing.T) {
 				return err
 			}
 		}
-		bk := blobKey(m, id)
+		bk := blobKeyV2(m, id)
 		v := make([]byte, 12)
 		binary.BigEndian.PutUint64(v, uint64(exp))
 		binary.BigEndian.PutUint32(v[8:], uint32(len(data)))
@@ -91,7 +91,7 @@ func TestMigrateV1(t *testing.T) {
 			k, v []byte
 		}{
 			{"blobs", bk, v},
-			{"expiry", expiryKey(exp, bk), nil},
+			{"expiry", expiryKeyV2(exp, bk), nil},
 			{"data", dataKey(id[:], 0), data[:dataChunk]},
 			{"data", dataKey(id[:], 1), data[dataChunk:]},
 			{"mailboxes", m[:], counter},

@@ -9,12 +9,17 @@ import (
 	"github.com/imigee/imigee/crypto"
 )
 
-// On-disk layout (format version 2). All integers are big-endian so that
+// On-disk layout (format version 3). All integers are big-endian so that
 // byte order is numeric order.
 //
-//	data:   blobID(16) ‖ chunk(2)                → up to dataChunk bytes of the blob
-//	expiry: expires(8) ‖ mailbox(16) ‖ blobID(16) → size(4)
-//	meta:   "version" → 2; "retention" → nanos(8)
+//	data:   blobID(16) ‖ chunk(2)   → up to dataChunk bytes of the sealed blob
+//	expiry: expires(8) ‖ blobID(16) → sealed(mailbox(16) ‖ size(4)) (64 B)
+//	meta:   "version" → 3; "retention" → nanos(8)
+//
+// Sealed values are sealed under a day key kept outside the file
+// (atrest.go): no key of the file names a mailbox, and no value is
+// readable once its day key is erased. Format 2 had the mailbox in the
+// expiry key and the size and data in the clear; Open migrates it.
 //
 // Both buckets are keyed by time: blob IDs start with the receive time, and
 // the expiry is the receive time plus the retention. A put therefore only
@@ -22,7 +27,7 @@ import (
 // ack or expiry deletes the same keys. The mailbox index (mailbox → its blob
 // IDs, sizes and expiries) and the quota counters live in memory (index.go)
 // and are rebuilt at Open from the expiry bucket, which names every blob's
-// mailbox, ID, expiry and size. Format 1 also kept that index and the
+// mailbox (sealed), ID, expiry and size. Format 1 also kept that index and the
 // counters on disk (buckets "blobs" and "mailboxes", meta "totals"); Open
 // migrates such a file (migrate.go).
 //
@@ -46,12 +51,17 @@ var (
 )
 
 const (
-	formatVersion  = 2
+	formatVersion  = 3
 	blobIDLen      = 16
-	blobKeyLen     = crypto.MailboxIDSize + blobIDLen
-	expiryKeyLen   = 8 + blobKeyLen
-	expiryValueLen = 4
+	expiryKeyLen   = 8 + blobIDLen
+	expiryValueLen = sealOverhead + metaPlainLen
 	dataKeyLen     = blobIDLen + 2
+
+	// Format 2 (migrate.go): expiry keys named the mailbox, values held
+	// the size.
+	blobKeyLenV2     = crypto.MailboxIDSize + blobIDLen
+	expiryKeyLenV2   = 8 + blobKeyLenV2
+	expiryValueLenV2 = 4
 
 	// dataChunk is the largest data value (986 B). bbolt never splits a
 	// leaf of four or fewer keys, so a leaf stays within one 4 KiB page only
@@ -105,31 +115,49 @@ type Blob struct {
 	Expires  time.Time
 }
 
-func blobKey(m crypto.MailboxID, id BlobID) []byte {
-	k := make([]byte, blobKeyLen)
+// blobKeyV2 is a format-2 mailbox ‖ blobID key.
+func blobKeyV2(m crypto.MailboxID, id BlobID) []byte {
+	k := make([]byte, blobKeyLenV2)
 	copy(k, m[:])
 	copy(k[crypto.MailboxIDSize:], id[:])
 	return k
 }
 
-func splitBlobKey(k []byte) (m crypto.MailboxID, id BlobID) {
+func splitBlobKeyV2(k []byte) (m crypto.MailboxID, id BlobID) {
 	copy(m[:], k[:crypto.MailboxIDSize])
 	copy(id[:], k[crypto.MailboxIDSize:])
 	return m, id
 }
 
-func expiryKey(exp int64, bk []byte) []byte {
-	k := make([]byte, expiryKeyLen)
+// expiryKeyV2 is a format-2 expiry key: expires ‖ mailbox ‖ blobID.
+func expiryKeyV2(exp int64, bk []byte) []byte {
+	k := make([]byte, expiryKeyLenV2)
 	binary.BigEndian.PutUint64(k, uint64(exp))
 	copy(k[8:], bk)
 	return k
 }
 
-func expiryValue(size int) []byte {
-	v := make([]byte, expiryValueLen)
+func expiryValueV2(size int) []byte {
+	v := make([]byte, expiryValueLenV2)
 	binary.BigEndian.PutUint32(v, uint32(size))
 	return v
 }
+
+// expiryKey is a format-3 expiry key: expires ‖ blobID.
+func expiryKey(exp int64, id BlobID) []byte {
+	k := make([]byte, expiryKeyLen)
+	binary.BigEndian.PutUint64(k, uint64(exp))
+	copy(k[8:], id[:])
+	return k
+}
+
+func splitExpiryKey(k []byte) (exp int64, id BlobID) {
+	copy(id[:], k[8:])
+	return int64(binary.BigEndian.Uint64(k)), id
+}
+
+// sealedLen is the stored length of a blob of size bytes.
+func sealedLen(size int) int { return size + sealOverhead }
 
 func dataKey(id []byte, chunk int) []byte {
 	k := make([]byte, dataKeyLen)
@@ -138,8 +166,11 @@ func dataKey(id []byte, chunk int) []byte {
 	return k
 }
 
-// chunks is the number of data chunks of a blob of size bytes.
-func chunks(size int) int { return (size + dataChunk - 1) / dataChunk }
+// chunks is the number of data chunks of n stored bytes.
+func chunks(n int) int { return (n + dataChunk - 1) / dataChunk }
+
+// blobChunks is the number of data chunks of a blob of size bytes (sealed).
+func blobChunks(size int) int { return chunks(sealedLen(size)) }
 
 // counter is a (count, bytes) pair: one mailbox's or the relay's total.
 type counter struct{ n, bytes int64 }

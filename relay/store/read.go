@@ -74,7 +74,7 @@ func (s *Store) List(mboxes []crypto.MailboxID, after BlobID, maxBlobs int, maxB
 		}
 		data := tx.Bucket(bucketData)
 		for i := range out {
-			if err := readData(&out[i], data); err != nil {
+			if err := s.readData(&out[i], data); err != nil {
 				return err
 			}
 		}
@@ -98,7 +98,7 @@ func (s *Store) Get(mbox crypto.MailboxID, id BlobID) (b Blob, ok bool, err erro
 			return nil
 		}
 		b = indexBlob(mbox, e)
-		err := readData(&b, tx.Bucket(bucketData))
+		err := s.readData(&b, tx.Bucket(bucketData))
 		ok = err == nil
 		return err
 	})
@@ -160,23 +160,33 @@ func indexBlob(m crypto.MailboxID, e entry) Blob {
 	}
 }
 
-// readData copies b's data out of its chunks. A blob that was indexed when
-// the reader looked but whose data is gone from the snapshot was deleted
-// by a commit that started before the reader's transaction and finished
-// after it looked at the index (an ack racing the read): its data is still
-// in that snapshot. So missing data means corruption.
-func readData(b *Blob, data *bolt.Bucket) error {
-	b.Data = make([]byte, 0, b.Size)
+// readData copies b's sealed data out of its chunks and opens it. A blob
+// that was indexed when the reader looked but whose data is gone from the
+// snapshot was deleted by a commit that started before the reader's
+// transaction and finished after it looked at the index (an ack racing
+// the read): its data is still in that snapshot. So missing data means
+// corruption.
+func (s *Store) readData(b *Blob, data *bolt.Bucket) error {
+	want := sealedLen(b.Size)
+	sealed := make([]byte, 0, want)
 	c := data.Cursor()
-	n := chunks(b.Size)
+	n := chunks(want)
 	i := 0
 	for dk, dv := c.Seek(dataKey(b.ID[:], 0)); i < n && dk != nil && bytes.HasPrefix(dk, b.ID[:]); dk, dv = c.Next() {
-		b.Data = append(b.Data, dv...)
+		sealed = append(sealed, dv...)
 		i++
 	}
-	if i != n || len(b.Data) != b.Size {
-		return fmt.Errorf("store: blob %v: %d of %d data chunks, %d of %d bytes", b.ID, i, n, len(b.Data), b.Size)
+	if i != n || len(sealed) != want {
+		return fmt.Errorf("store: blob %v: %d of %d data chunks, %d of %d bytes", b.ID, i, n, len(sealed), want)
 	}
+	p, err := s.keys.open(sealed, adData)
+	if err != nil {
+		return fmt.Errorf("store: blob %v: %w", b.ID, err)
+	}
+	if len(p) != b.Size {
+		return fmt.Errorf("store: blob %v: %d bytes, want %d", b.ID, len(p), b.Size)
+	}
+	b.Data = p
 	return nil
 }
 

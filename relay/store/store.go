@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -24,8 +23,9 @@ const openLockTimeout = 10 * time.Second
 // goroutine that group-commits them; reads (List, Count, Get) are bbolt read
 // transactions and run in parallel with writes.
 type Store struct {
-	cfg Config
-	db  *bolt.DB
+	cfg  Config
+	db   *bolt.DB
+	keys *keyring // at-rest day keys (atrest.go)
 
 	// mu guards closed and the right to send on queue: senders hold it for
 	// reading, Close takes it for writing before closing queue, so no send
@@ -82,6 +82,8 @@ type Stats struct {
 	RejectedMailboxQuota uint64 // Puts refused with ErrMailboxQuota
 	RejectedGlobalQuota  uint64 // Puts refused with ErrGlobalQuota
 
+	KeyDays int // at-rest day keys held (one per day with live blobs, until erased)
+
 	Commits      uint64        // group commits (one fsync each)
 	CommitOps    uint64        // requests carried by those commits; /Commits = mean batch
 	MaxCommitOps uint64        // largest batch seen
@@ -96,6 +98,10 @@ func Open(cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	keys, err := openKeyring(cfg.KeyDir, cfg.NoSync)
+	if err != nil {
+		return nil, err
+	}
 	db, err := bolt.Open(cfg.Path, 0o600, boltOptions(cfg.NoSync))
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", cfg.Path, err)
@@ -103,6 +109,7 @@ func Open(cfg Config) (*Store, error) {
 	s := &Store{
 		cfg:           cfg,
 		db:            db,
+		keys:          keys,
 		queue:         make(chan *op, queueDepth*cfg.MaxBatch),
 		committerDone: make(chan struct{}),
 		sweeperStop:   make(chan struct{}),
@@ -155,6 +162,13 @@ func (s *Store) init() error {
 			if err := migrateV1(tx); err != nil {
 				return fmt.Errorf("migrate format 1: %w", err)
 			}
+			if err := migrateV2(tx, s.keys); err != nil {
+				return fmt.Errorf("migrate format 2: %w", err)
+			}
+		case len(v) == 8 && decodeU64(v) == 2:
+			if err := migrateV2(tx, s.keys); err != nil {
+				return fmt.Errorf("migrate format 2: %w", err)
+			}
 		case len(v) != 8 || decodeU64(v) != formatVersion:
 			return fmt.Errorf("unsupported format version %x", v)
 		}
@@ -180,6 +194,9 @@ func (s *Store) init() error {
 			"from", oldRetention, "to", s.cfg.Retention, "blobs", n)
 	}
 	s.idx = newIndex()
+	if err := s.dropOrphans(); err != nil {
+		return fmt.Errorf("store: drop blobs without a key %s: %w", s.cfg.Path, err)
+	}
 	if err := s.reloadIndex(); err != nil {
 		return fmt.Errorf("store: build index %s: %w", s.cfg.Path, err)
 	}
@@ -204,13 +221,18 @@ func (s *Store) Put(ctx context.Context, mbox crypto.MailboxID, data []byte) (Bl
 		s.st.rejTooLarge.Add(1)
 		return BlobID{}, time.Time{}, fmt.Errorf("store: put %d bytes (max %d): %w", len(data), s.cfg.MaxBlobSize, ErrTooLarge)
 	}
-	o := &op{
-		kind: opPut,
-		mbox: mbox,
-		// Copied here, off the committer, and because a caller whose ctx
-		// ends may reuse data before the commit that stores it.
-		data: bytes.Clone(data),
+	// Sealed here, off the committer (which also means a caller whose
+	// ctx ends may reuse data before the commit that stores it).
+	now := s.cfg.Now()
+	sealed, err := s.keys.seal(now, adData, data)
+	if err != nil {
+		return BlobID{}, time.Time{}, err
 	}
+	meta, err := s.keys.sealMeta(now, mbox, len(data))
+	if err != nil {
+		return BlobID{}, time.Time{}, err
+	}
+	o := &op{kind: opPut, mbox: mbox, data: sealed, meta: meta, size: len(data), day: dayOf(now)}
 	if err := s.submit(ctx, o); err != nil {
 		return BlobID{}, time.Time{}, err
 	}
@@ -274,16 +296,61 @@ func (s *Store) DeleteMailboxes(mboxes []crypto.MailboxID) (int, error) {
 // expired prefix of the expiry index, in chunks that interleave with puts.
 func (s *Store) Sweep() (int, error) {
 	total := 0
+	now := s.cfg.Now()
 	for {
-		o := &op{kind: opSweep, now: s.cfg.Now().UnixNano()}
+		o := &op{kind: opSweep, now: now.UnixNano()}
 		if err := s.submit(context.Background(), o); err != nil {
 			return total, err
 		}
 		total += o.n
 		if !o.more {
-			return total, nil
+			break
 		}
 	}
+	// Crypto-shredding: erase the day keys no live blob needs, once their
+	// days are past retention.
+	s.idx.mu.RLock()
+	inUse := make(map[uint32]bool, len(s.idx.keyDays))
+	for d := range s.idx.keyDays {
+		inUse[d] = true
+	}
+	s.idx.mu.RUnlock()
+	if _, err := s.keys.shred(now, s.cfg.Retention, inUse); err != nil {
+		return total, err
+	}
+	return total, nil
+}
+
+// dropOrphans deletes, at Open, expired blobs whose day key is gone
+// (never in normal operation, where a key outlives its blobs): they can
+// never be read. An unexpired blob without its key means KeyDir is wrong
+// or was lost: Open fails with ErrKeysMissing rather than drop it.
+func (s *Store) dropOrphans() error {
+	var orphans [][]byte
+	err := s.db.View(func(tx *bolt.Tx) (err error) {
+		_, orphans, err = loadIndex(tx, s.keys)
+		return err
+	})
+	if err != nil || len(orphans) == 0 {
+		return err
+	}
+	now := s.cfg.Now().UnixNano()
+	for _, k := range orphans {
+		if exp, _ := splitExpiryKey(k); exp > now {
+			return fmt.Errorf("store: %d blobs without their at-rest key in %s: %w", len(orphans), s.cfg.KeyDir, ErrKeysMissing)
+		}
+	}
+	s.cfg.Logger.Warn("store: blobs without an at-rest key dropped", "n", len(orphans))
+	return s.db.Update(func(tx *bolt.Tx) error {
+		w := newWriter(tx, s.cfg, &txDelta{}, &s.lastReceived, s.idx, s.keys)
+		for _, k := range orphans {
+			_, id := splitExpiryKey(k)
+			if err := w.deleteUnindexed(k, id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // submit queues o for the committer and waits for its commit.
@@ -358,6 +425,7 @@ func (s *Store) Stats() Stats {
 	s.idx.mu.RLock()
 	st.Blobs, st.Bytes, st.Mailboxes = s.idx.totals.n, s.idx.totals.bytes, int64(len(s.idx.boxes))
 	s.idx.mu.RUnlock()
+	st.KeyDays = s.keys.days()
 	if fi, err := os.Stat(s.cfg.Path); err == nil {
 		st.FileSize = fi.Size()
 	}

@@ -344,7 +344,14 @@ func TestCompact(t *testing.T) {
 	if err := Compact(cfg.Path, dst); err == nil {
 		t.Fatal("Compact overwrote an existing file")
 	}
+	// The copy holds the same sealed values: it opens with the original's
+	// day keys, and without them it refuses to open.
+	keyDir := DefaultKeyDir(cfg.Path)
 	cfg.Path = dst
+	if _, err := Open(cfg); !errors.Is(err, ErrKeysMissing) {
+		t.Fatalf("open without the keys: %v", err)
+	}
+	cfg.KeyDir = keyDir
 	s = openTest(t, cfg)
 	if n, _ := s.Count([]crypto.MailboxID{m}); n != 50 {
 		t.Fatalf("%d blobs after compact", n)

@@ -95,7 +95,7 @@ func TestStorageQuota(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				blob := make([]byte, 1<<20)
+				blob := make([]byte, protocol.BulkBlobSize) // relays store size classes only (P12)
 				for ctx.Err() == nil {
 					s := a.stream(protocol.MailboxProtocol)
 					if s == nil {
@@ -133,10 +133,10 @@ func TestStorageQuota(t *testing.T) {
 	l := newLegit(t, r)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	for i := range 16 {
-		blob := make([]byte, 1<<20)
+	for i := range 64 {
+		blob := make([]byte, protocol.BulkBlobSize)
 		if _, err := l.c.Put(ctx, l.mbox, blob); err != nil {
-			t.Fatalf("legitimate 1 MiB put %d after the attack: %v", i, err)
+			t.Fatalf("legitimate 256 KiB put %d after the attack: %v", i, err)
 		}
 	}
 	if limit := int64(32+8) << 20; stored > limit {
@@ -308,8 +308,8 @@ func TestSlowReader(t *testing.T) {
 		t.Fatal("stream")
 	}
 	rd := protocol.NewReader(s, protocol.MaxMailboxResponse)
-	for i := range 4 {
-		blob := make([]byte, 1<<20-64)
+	for i := range 16 {
+		blob := make([]byte, protocol.BulkBlobSize)
 		rand.Read(blob)
 		_ = protocol.WriteMsg(s, &pb.MailboxRequest{Id: uint64(i + 1), Body: &pb.MailboxRequest_Put{Put: &pb.Put{MailboxId: mbox[:], Blob: blob}}})
 		var resp pb.MailboxResponse

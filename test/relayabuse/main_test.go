@@ -27,6 +27,7 @@ import (
 
 	"github.com/imigee/imigee/crypto"
 	"github.com/imigee/imigee/node/relayclient"
+	"github.com/imigee/imigee/protocol"
 	"github.com/imigee/imigee/test/internal/e2e"
 )
 
@@ -317,9 +318,10 @@ func (l *legit) fail(format string, args ...any) {
 	l.mu.Unlock()
 }
 
-// round puts a 16 KiB blob, fetches it back byte-identical and acks it.
+// round puts a 1 KiB blob (a size class), fetches it back byte-identical
+// and acks it.
 func (l *legit) round(ctx context.Context) {
-	blob := make([]byte, 16<<10)
+	blob := make([]byte, protocol.SmallBlobSize)
 	rand.Read(blob)
 	id, err := l.c.Put(ctx, l.mbox, blob)
 	if err != nil {

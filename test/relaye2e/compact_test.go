@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/imigee/imigee/crypto"
+	"github.com/imigee/imigee/protocol"
 	"github.com/imigee/imigee/relay"
 )
 
@@ -36,7 +37,7 @@ func TestCompactOffline(t *testing.T) {
 	mb := crypto.MailboxIDFromPub(key.Public().(ed25519.PublicKey))
 	var ids [][]byte
 	for range 40 {
-		blob := make([]byte, 4<<10)
+		blob := make([]byte, protocol.SmallBlobSize)
 		rand.Read(blob)
 		id, err := c.put(mb, blob)
 		if err != nil {

@@ -164,7 +164,7 @@ func TestRetentionAbove30DaysRefused(t *testing.T) {
 	defer c.Close()
 	_, key, _ := ed25519.GenerateKey(rand.Reader)
 	before := time.Now()
-	pr, err := c.putResult(crypto.MailboxIDFromPub(key.Public().(ed25519.PublicKey)), []byte("sealed"))
+	pr, err := c.putResult(crypto.MailboxIDFromPub(key.Public().(ed25519.PublicKey)), padClass([]byte("sealed")))
 	if err != nil {
 		t.Fatal(err)
 	}
