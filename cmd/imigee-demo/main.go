@@ -414,7 +414,7 @@ func (d *demo) shareOffline(ctx context.Context, photo string, size int64) error
 	if _, err := d.nodes["alice"].p.waitEvent(ctx, "delivered", func(e event) bool { return e.Item == item && e.Friend == c.id }); err != nil {
 		return err
 	}
-	d.say("alice got carol's signed receipt through her own mailbox")
+	d.say("alice got carol's signed receipt through her own mailbox (carol's phone waits a random 1–20 s before posting it, so the relay cannot tie the receipt to her fetch)")
 	if _, err := waitBlobs(ctx, d.admin, "an empty store", func(n int) bool { return n == 0 }); err != nil {
 		return err
 	}
