@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"math"
 	"net"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -548,20 +547,13 @@ func (nd *nodeDriver) share(spec testnet.ShareSpec) (string, error) {
 		}
 		return n.SendMessage(to[0], strings.Repeat("m", min(spec.Size, node.MaxMessageLen)))
 	}
-	f, err := os.CreateTemp(nd.nw.env.Dir, "item-*.jpg")
-	if err != nil {
+	// Shares seal in the background (the source must stay until sealed),
+	// so the photo is handed over as bytes.
+	data := make([]byte, spec.Size)
+	if _, err := io.ReadFull(rand.Reader, data); err != nil {
 		return "", err
 	}
-	path := f.Name()
-	defer os.Remove(path)
-	_, err = io.CopyN(f, rand.Reader, int64(spec.Size))
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return "", err
-	}
-	return n.SharePhoto(path, to)
+	return n.ShareBytes(node.TypePhoto, "item.jpg", data, to)
 }
 
 // Stats come from Backend.NodeStats; on loopback bytes are not counted

@@ -177,8 +177,7 @@ func (h *Host) SharePhoto(ctx context.Context, i int, size int, to []string) (st
 	if err != nil {
 		return "", fmt.Errorf("procs: node %d share: %w", i, err)
 	}
-	path := f.Name()
-	defer os.Remove(path)
+	path := f.Name() // kept until the run's directory goes: the node seals it in the background
 	_, err = io.CopyN(f, rand.Reader, int64(size))
 	if cerr := f.Close(); err == nil {
 		err = cerr
