@@ -1,12 +1,10 @@
 package node
 
 import (
-	"crypto/rand"
 	"fmt"
 	"time"
 
 	"github.com/libp2p/go-libp2p"
-	p2pcrypto "github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
@@ -33,24 +31,15 @@ const (
 // reserves circuits at its own relays explicitly (attachRelays), which
 // works the same on loopback and behind NATs.
 func (n *Node) newHost() (host.Host, error) {
-	priv, _, err := p2pcrypto.GenerateEd25519Key(rand.Reader)
+	priv, h, err := n.freshTransport()
 	if err != nil {
-		return nil, fmt.Errorf("node: transport key: %w", err)
+		return nil, err
 	}
-	n.tstats.hosts.Add(1)
-	if f := n.cfg.HostFactory; f != nil {
-		h, err := f(priv)
-		if err != nil {
-			return nil, fmt.Errorf("node: host factory: %w", err)
-		}
-		if want, _ := peer.IDFromPrivateKey(priv); h.ID() != want {
-			h.Close()
-			return nil, fmt.Errorf("node: host factory: host does not use the transport key: %w", ErrBadArgument)
-		}
+	if h != nil {
 		n.setHandlers(h)
 		return h, nil
 	}
-	h, err := libp2p.New(
+	h, err = libp2p.New(
 		libp2p.Identity(priv),
 		libp2p.ListenAddrStrings(n.cfg.ListenAddrs...),
 		libp2p.Transport(libp2pquic.NewTransport),

@@ -145,28 +145,39 @@ func (n *Node) hostLifetime() time.Duration {
 	return p - randBetween(0, p*rotationSpreadPct/100)
 }
 
+// freshTransport makes a fresh transport key and, with Config.HostFactory,
+// the factory's host under it (checked to use that key); without a
+// factory h is nil and the caller builds its own host with priv.
+func (n *Node) freshTransport() (priv p2pcrypto.PrivKey, h host.Host, err error) {
+	priv, _, err = p2pcrypto.GenerateEd25519Key(rand.Reader)
+	if err != nil {
+		return nil, nil, fmt.Errorf("node: transport key: %w", err)
+	}
+	n.tstats.hosts.Add(1)
+	f := n.cfg.HostFactory
+	if f == nil {
+		return priv, nil, nil
+	}
+	if h, err = f(priv); err != nil {
+		return nil, nil, fmt.Errorf("node: host factory: %w", err)
+	}
+	if want, _ := peer.IDFromPrivateKey(priv); h.ID() != want {
+		h.Close()
+		return nil, nil, fmt.Errorf("node: host factory: host does not use the transport key: %w", ErrBadArgument)
+	}
+	return priv, h, nil
+}
+
 // clientHost makes a client-only host under a fresh transport key: no
 // listener, no relay service, no hole punching, a null resource manager
 // (it has one or two connections, to relays). With Config.HostFactory the
 // factory makes it, as it makes the announce hosts.
 func (n *Node) clientHost() (host.Host, error) {
-	priv, _, err := p2pcrypto.GenerateEd25519Key(rand.Reader)
-	if err != nil {
-		return nil, fmt.Errorf("node: transport key: %w", err)
+	priv, h, err := n.freshTransport()
+	if err != nil || h != nil {
+		return h, err
 	}
-	n.tstats.hosts.Add(1)
-	if f := n.cfg.HostFactory; f != nil {
-		h, err := f(priv)
-		if err != nil {
-			return nil, fmt.Errorf("node: host factory: %w", err)
-		}
-		if want, _ := peer.IDFromPrivateKey(priv); h.ID() != want {
-			h.Close()
-			return nil, fmt.Errorf("node: host factory: host does not use the transport key: %w", ErrBadArgument)
-		}
-		return h, nil
-	}
-	h, err := libp2p.New(
+	h, err = libp2p.New(
 		libp2p.Identity(priv),
 		libp2p.NoListenAddrs,
 		libp2p.Transport(libp2pquic.NewTransport),
