@@ -29,6 +29,7 @@ const (
 	TypeChunk      ContentType = 8  // a sealed stream chunk carried in a mailbox
 	TypeContentKey ContentType = 9  // a StreamKey for one recipient
 	TypePrekeys    ContentType = 10 // a batch of SignedPrekeys for a friend
+	TypeProfile    ContentType = 11 // the sender's profile (name, about, small picture)
 )
 
 const (

@@ -285,6 +285,10 @@ type Friend struct {
 	// Pending: Link parked the request for an offline inviter, which has
 	// not confirmed it yet (friendstatus.go).
 	Pending bool
+	// ProfileName, ProfileAbout and ProfilePicture are the profile the
+	// friend chose (SetProfile, SetProfilePicture), as it last arrived.
+	ProfileName, ProfileAbout string `json:",omitempty"`
+	ProfilePicture            []byte `json:",omitempty"`
 }
 
 // Item states.
@@ -304,6 +308,9 @@ const (
 	TypeVideo   = "video"
 	TypeMessage = "message"
 	TypeLike    = "like"
+	// TypeProfile is an outbox item carrying this user's profile to one
+	// friend (profile.go); it never appears in Pending, Inbox or events.
+	TypeProfile = "profile"
 )
 
 // Recipient states of an outbox item (RecipientState.State).

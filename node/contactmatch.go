@@ -152,7 +152,11 @@ type contactOffer struct {
 	Accepts bool     `json:",omitempty"` // set in accept-entry offers
 }
 
-type profile struct{ Name, About string }
+// profile is this user's profile (profile.go sends it to friends).
+type profile struct {
+	Name, About string
+	Picture     []byte `json:",omitempty"`
+}
 
 const (
 	settingHandles       = "contact-handles"
@@ -192,13 +196,19 @@ func (n *Node) Handles() ([]string, error) {
 	return out, err
 }
 
-// SetProfile sets the display name and short description sealed into
-// this device's contact offers (only a matched contact opens them).
+// SetProfile sets the display name and short description: sealed into
+// this device's contact offers (only a matched contact opens them) and
+// sent end to end to every friend when it changes (profile.go).
 func (n *Node) SetProfile(name, about string) error {
 	if len(name) > MaxProfileName || len(about) > MaxProfileAbout {
 		return fmt.Errorf("node: profile over %d/%d bytes: %w", MaxProfileName, MaxProfileAbout, ErrTooLarge)
 	}
-	return n.putJSON(localstore.Settings, settingProfile, profile{Name: name, About: about})
+	var pr profile
+	if err := n.getJSON(localstore.Settings, settingProfile, &pr); err != nil {
+		return err
+	}
+	pr.Name, pr.About = name, about
+	return n.updateProfile(pr)
 }
 
 // SyncContacts matches the given address book (all of it: contacts left

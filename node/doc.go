@@ -127,7 +127,9 @@
 // directory relay and learns the offers others parked under the same ID:
 // a contact_match. AcceptMatch posts an accept entry; once both sides
 // accepted, each derives the pair keys with the chain's link secret and
-// the friend is stored (friend_linked). Contacts left out of a sync, a
+// the friend is stored (friend_linked). Profiles (profile.go): SetProfile
+// and SetProfilePicture send the profile end to end to every friend when
+// it changes and to each new friend (friend_profile on the other side). Contacts left out of a sync, a
 // rejected proposal and Forget withdraw the entries. SyncContacts blocks
 // for its round trips and proofs of work (seconds for 1,000 contacts).
 //
@@ -346,5 +348,6 @@
 //   - P5/P6 (contacts only blinded, at most 30 days at a relay; a user is a
 //     device ID): TestContactMatchLinksMutualPairs,
 //     TestContactChainTwoRelays, TestContactEntriesWithdrawnAndExpire,
-//     TestContactWithoutHandlesOrPermission (contactmatch.go).
+//     TestContactWithoutHandlesOrPermission (contactmatch.go);
+//     profiles after linking: TestProfileReachesFriends.
 package node

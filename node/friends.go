@@ -41,6 +41,10 @@ type friendRecord struct {
 	Relays []string `json:",omitempty"`
 	// ToldRelays tags the relay set of this node the friend was last told.
 	ToldRelays string `json:",omitempty"`
+	// Profile is the friend's latest profile and ProfileAt its creation
+	// time (profile.go).
+	Profile   *friendProfile `json:",omitempty"`
+	ProfileAt int64          `json:",omitempty"`
 	// Pending: linked through a parked request not confirmed yet.
 	Pending bool `json:",omitempty"`
 }
@@ -122,6 +126,7 @@ func (n *Node) addFriend(card crypto.Card, linkSecret []byte) (*friend, error) {
 	n.proxChanged = true
 	n.mu.Unlock()
 	n.spawn(func(context.Context) { n.refreshSubscriptions() })
+	n.spawn(n.sendProfileToNew(f.id))
 	n.wake()
 	return f, nil
 }
@@ -156,7 +161,7 @@ func (n *Node) Friends() []Friend {
 	now := n.cfg.Now()
 	out := make([]Friend, 0, len(n.friends))
 	for _, f := range n.friends {
-		out = append(out, Friend{
+		fr := Friend{
 			ID:          f.id,
 			Linked:      f.saved.Linked,
 			Precision:   f.saved.Precision,
@@ -164,7 +169,11 @@ func (n *Node) Friends() []Friend {
 			Nearby:      now.Before(f.nearbyUntil),
 			SafetyCheck: crypto.SafetyNumber(n.id.Card(), f.card),
 			Pending:     f.saved.Pending,
-		})
+		}
+		if p := f.saved.Profile; p != nil {
+			fr.ProfileName, fr.ProfileAbout, fr.ProfilePicture = p.Name, p.About, p.Picture
+		}
+		out = append(out, fr)
 	}
 	return out
 }

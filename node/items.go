@@ -419,6 +419,9 @@ func (n *Node) Pending() []Item {
 		if json.Unmarshal(v, &it) != nil {
 			return nil
 		}
+		if it.Type == TypeProfile {
+			return nil // internal: the profile travelling to a friend
+		}
 		item := Item{ID: it.ID, Type: it.Type, Text: it.Text, Path: it.Path, Size: it.Size, State: StatePending, Created: it.Created}
 		for f := range it.To {
 			item.To = append(item.To, f)

@@ -198,7 +198,7 @@ func (n *Node) deliver(ctx context.Context, itemID, friendID string) {
 				}
 				r.LastTry, r.Gen = start, gen
 			})
-			if posted {
+			if posted && it.Type != TypeProfile {
 				n.emit(&Event{Kind: EventQueued, FriendID: friendID, ItemID: itemID, Type: it.Type})
 			}
 			return

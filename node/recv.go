@@ -168,12 +168,15 @@ func (s *session) recvEnvelope(sealed []byte) error {
 
 // deliverSmall stores and announces a message or like once.
 func (n *Node) deliverSmall(f *friend, op *crypto.Opened, via string) error {
-	if op.Type != crypto.TypeMessage && op.Type != crypto.TypeLike {
+	if op.Type != crypto.TypeMessage && op.Type != crypto.TypeLike && op.Type != crypto.TypeProfile {
 		return &proto.Error{Code: pb.ErrorCode_BAD_REQUEST, Detail: "unexpected envelope type"}
 	}
 	var si smallItem
 	if err := json.Unmarshal(op.Payload, &si); err != nil || len(si.Text) > MaxMessageLen {
 		return &proto.Error{Code: pb.ErrorCode_BAD_REQUEST, Detail: "bad small item"}
+	}
+	if op.Type == crypto.TypeProfile {
+		return n.receiveProfile(f, op, si.Text)
 	}
 	id := hex.EncodeToString(op.ItemID[:])
 	item := Item{ID: id, FriendID: f.id, State: StateReceived, Created: op.Created}

@@ -49,6 +49,8 @@ func contentType(typ string) crypto.ContentType {
 		return crypto.TypeVideo
 	case TypeLike:
 		return crypto.TypeLike
+	case TypeProfile:
+		return crypto.TypeProfile
 	default:
 		return crypto.TypeMessage
 	}
@@ -299,14 +301,15 @@ func (s *session) serveResume(r *pb.Resume) error {
 // markDelivered records a receipt and tells the app; via is the path the
 // item took (Event.Via).
 func (n *Node) markDelivered(itemID, friendID, via string) {
-	changed := false
+	changed, profile := false, false
 	err := n.updateRecip(itemID, friendID, func(it *outItem, r *recip) {
+		profile = it.Type == TypeProfile
 		if r.State != rDelivered {
 			changed = true
 			r.State = rDelivered
 		}
 	})
-	if err == nil && changed {
+	if err == nil && changed && !profile {
 		n.emit(&Event{Kind: EventDelivered, FriendID: friendID, ItemID: itemID, Via: via})
 	}
 }

@@ -80,8 +80,9 @@ func (m *Node) SetHandles(handles string) (err error) {
 	return n.SetHandles(hs)
 }
 
-// SetProfile sets the display name and short description sealed into
-// contact offers (only a matched contact opens them).
+// SetProfile sets the display name and short description: sealed into
+// contact offers (only a matched contact opens them) and sent end to end
+// to every friend when it changes (friend_profile on their side).
 func (m *Node) SetProfile(name, about string) (err error) {
 	defer guard("SetProfile", &err)
 	n, err := m.node("SetProfile")
@@ -181,4 +182,20 @@ func (m *Node) SendAnalytics(timeoutMs int) (sent int, err error) {
 	ctx, cancel := timeoutCtx(timeoutMs)
 	defer cancel()
 	return n.SendAnalytics(ctx)
+}
+
+// EventFriendProfile: a friend's profile arrived or changed (FriendID;
+// Text is the display name; FriendJSON has ProfileName, ProfileAbout and
+// ProfilePicture).
+const EventFriendProfile = node.EventFriendProfile
+
+// SetProfilePicture sets a small profile picture (JPEG or PNG, at most 8
+// KiB; empty removes it), sent end to end to every friend.
+func (m *Node) SetProfilePicture(data []byte) (err error) {
+	defer guard("SetProfilePicture", &err)
+	n, err := m.node("SetProfilePicture")
+	if err != nil {
+		return err
+	}
+	return n.SetProfilePicture(data)
 }
