@@ -73,6 +73,10 @@ type keyring struct {
 	dir    string
 	noSync bool
 
+	// createMu serializes making a new day key, so the file write and
+	// fsyncs run without mu and readers (open) are not held behind them.
+	createMu sync.Mutex
+
 	mu   sync.Mutex // guards keys
 	keys map[uint32]cipher.AEAD
 }
@@ -133,9 +137,12 @@ func dayOf(t time.Time) uint32 { return uint32(t.Unix() / 86400) }
 // renamed, and the directory fsynced, so a blob is never committed under
 // a key that a crash could lose).
 func (k *keyring) key(day uint32) (cipher.AEAD, error) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if a := k.keys[day]; a != nil {
+	if a := k.lookup(day); a != nil {
+		return a, nil
+	}
+	k.createMu.Lock()
+	defer k.createMu.Unlock()
+	if a := k.lookup(day); a != nil { // made while we waited
 		return a, nil
 	}
 	raw := make([]byte, keyFileLen)
@@ -147,8 +154,17 @@ func (k *keyring) key(day uint32) (cipher.AEAD, error) {
 	if err := k.writeKey(keyName(day), raw); err != nil {
 		return nil, err
 	}
+	k.mu.Lock()
 	k.keys[day] = a
+	k.mu.Unlock()
 	return a, nil
+}
+
+// lookup returns the AEAD of day, nil if none is held.
+func (k *keyring) lookup(day uint32) cipher.AEAD {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.keys[day]
 }
 
 func (k *keyring) writeKey(name string, raw []byte) error {
@@ -210,10 +226,7 @@ func (k *keyring) open(sealed, ad []byte) ([]byte, error) {
 	if len(sealed) < sealOverhead {
 		return nil, fmt.Errorf("store: sealed value of %d bytes", len(sealed))
 	}
-	day := binary.BigEndian.Uint32(sealed)
-	k.mu.Lock()
-	a := k.keys[day]
-	k.mu.Unlock()
+	a := k.lookup(binary.BigEndian.Uint32(sealed))
 	if a == nil {
 		return nil, errNoKey
 	}
