@@ -193,12 +193,18 @@ func (s *Store) init() error {
 		s.cfg.Logger.Info("store: retention lowered; expiry of stored blobs shortened",
 			"from", oldRetention, "to", s.cfg.Retention, "blobs", n)
 	}
-	s.idx = newIndex()
-	if err := s.dropOrphans(); err != nil {
-		return fmt.Errorf("store: drop blobs without a key %s: %w", s.cfg.Path, err)
-	}
-	if err := s.reloadIndex(); err != nil {
+	// One pass opens every index entry: the orphans it reports are not
+	// in x, so dropping them leaves x as it is.
+	var orphans [][]byte
+	err = s.db.View(func(tx *bolt.Tx) (err error) {
+		s.idx, orphans, err = loadIndex(tx, s.keys)
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("store: build index %s: %w", s.cfg.Path, err)
+	}
+	if err := s.dropOrphans(orphans); err != nil {
+		return fmt.Errorf("store: drop blobs without a key %s: %w", s.cfg.Path, err)
 	}
 	s.visible.Store(s.lastReceived)
 	return nil
@@ -322,17 +328,13 @@ func (s *Store) Sweep() (int, error) {
 }
 
 // dropOrphans deletes, at Open, expired blobs whose day key is gone
+// (orphans: their expiry keys, as loadIndex reports them)
 // (never in normal operation, where a key outlives its blobs): they can
 // never be read. An unexpired blob without its key means KeyDir is wrong
 // or was lost: Open fails with ErrKeysMissing rather than drop it.
-func (s *Store) dropOrphans() error {
-	var orphans [][]byte
-	err := s.db.View(func(tx *bolt.Tx) (err error) {
-		_, orphans, err = loadIndex(tx, s.keys)
-		return err
-	})
-	if err != nil || len(orphans) == 0 {
-		return err
+func (s *Store) dropOrphans(orphans [][]byte) error {
+	if len(orphans) == 0 {
+		return nil
 	}
 	now := s.cfg.Now().UnixNano()
 	for _, k := range orphans {
