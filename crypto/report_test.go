@@ -5,12 +5,15 @@ import (
 	"errors"
 	"math"
 	mrand "math/rand/v2"
+	"slices"
 	"testing"
 )
 
 // collect runs both collectors over the reports: each opens its share,
 // they exchange prep shares, and valid reports are added to both sums.
-func collect(t *testing.T, v *ReportVDAF, vk *[32]byte, reports []*ReportShares) (lead, help *ReportAgg, rejected int) {
+// byProof counts the rejected reports that got as far as the proof check
+// (Combine's ErrInvalidReport).
+func collect(t *testing.T, v *ReportVDAF, vk *[32]byte, reports []*ReportShares) (lead, help *ReportAgg, rejected, byProof int) {
 	t.Helper()
 	lead, help = v.NewAgg(), v.NewAgg()
 	for _, r := range reports {
@@ -30,6 +33,7 @@ func collect(t *testing.T, v *ReportVDAF, vk *[32]byte, reports []*ReportShares)
 				t.Fatalf("combine: %v", err)
 			}
 			rejected++
+			byProof++
 			continue
 		}
 		if err := lead.Finish(pl, msg); err != nil {
@@ -39,7 +43,7 @@ func collect(t *testing.T, v *ReportVDAF, vk *[32]byte, reports []*ReportShares)
 			t.Fatal(err)
 		}
 	}
-	return lead, help, rejected
+	return lead, help, rejected, byProof
 }
 
 // TestReportSumsAndValidity: 150 phones' reports sum to the true totals;
@@ -75,12 +79,18 @@ func TestReportSumsAndValidity(t *testing.T) {
 	if _, err := v.Shard(over, rand.Reader); !errors.Is(err, ErrTooLarge) {
 		t.Fatal("out-of-range field sharded")
 	}
-	// A dishonest client: a leader share with one field changed.
+	// A dishonest client: a leader share with one measurement field
+	// changed (caught at PrepInit: the joint randomness no longer matches),
+	// and one with its proof share changed (the measurement share and the
+	// joint randomness stay consistent, so only the validity proof, checked
+	// in Combine, catches it).
 	bad, _ := v.Shard(make([]uint64, length), rand.Reader)
 	bad.Leader[5] ^= 0x40
-	lead, help, rejected := collect(t, v, &vk, append(reports, bad))
-	if rejected != 1 || lead.Count != 150 {
-		t.Fatalf("rejected %d, counted %d", rejected, lead.Count)
+	badProof, _ := v.Shard(make([]uint64, length), rand.Reader)
+	badProof.Leader[length*bits*16+5] ^= 0x01 // past the measurement share (one 16-byte element per bit)
+	lead, help, rejected, byProof := collect(t, v, &vk, append(reports, bad, badProof))
+	if rejected != 2 || byProof != 1 || lead.Count != 150 {
+		t.Fatalf("rejected %d (%d by the proof), counted %d", rejected, byProof, lead.Count)
 	}
 	got, err := v.Unshard(lead, help)
 	if err != nil {
@@ -96,7 +106,7 @@ func TestReportSumsAndValidity(t *testing.T) {
 	hb, _ := help.Bytes()
 	l2, _ := v.LoadAgg(lb, lead.Count)
 	h2, _ := v.LoadAgg(hb, help.Count)
-	if again, err := v.Unshard(l2, h2); err != nil || again[0] != want[0] {
+	if again, err := v.Unshard(l2, h2); err != nil || !slices.Equal(again, want) {
 		t.Fatalf("reloaded sums: %v %v", again, err)
 	}
 }
