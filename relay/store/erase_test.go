@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -221,5 +222,58 @@ func TestMigrateV2(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestShredKeepsKeysInUse: a day key past its erase time is kept while a
+// live blob still needs it (the index's keyDays), so an acknowledged write
+// is never made unreadable; once none does it is erased, on disk too (a
+// keyring reopened from the directory, as after a crash, cannot open the
+// value), and a keyring reopened before the erase (a crash after the
+// index delete, before the key was erased) erases it on the next shred.
+func TestShredKeepsKeysInUse(t *testing.T) {
+	dir := t.TempDir()
+	kr, err := openKeyring(dir, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Unix(20000*86400, 0)
+	sealed, err := kr.seal(t0, adData, []byte("live"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	day := dayOf(t0)
+	late := t0.Add(MaxRetention + (keyGraceDays+1)*24*time.Hour)
+	if n, err := kr.shred(late, MaxRetention, map[uint32]bool{day: true}); err != nil || n != 0 {
+		t.Fatalf("shred erased %d keys in use (%v)", n, err)
+	}
+	if _, err := kr.open(sealed, adData); err != nil {
+		t.Fatalf("a value whose key is in use no longer opens: %v", err)
+	}
+	// Not yet past retention and grace: kept without inUse too.
+	if n, _ := kr.shred(t0.Add(MaxRetention), MaxRetention, nil); n != 0 {
+		t.Fatalf("shred erased %d keys before their day was past retention", n)
+	}
+	// A crash between the index delete and the erase: the reopened
+	// keyring still has the key, and the next shred erases it.
+	kr2, err := openKeyring(dir, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := kr2.shred(late, MaxRetention, nil); err != nil || n != 1 {
+		t.Fatalf("shred erased %d keys (%v), want 1", n, err)
+	}
+	if _, err := kr2.open(sealed, adData); !errors.Is(err, errNoKey) {
+		t.Fatalf("open after erase: %v", err)
+	}
+	if len(keyFiles(t, dir)) != 0 {
+		t.Fatal("key file left after erase")
+	}
+	kr3, err := openKeyring(dir, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kr3.open(sealed, adData); !errors.Is(err, errNoKey) {
+		t.Fatalf("open with a keyring reopened after the erase: %v", err)
 	}
 }
