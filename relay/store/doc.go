@@ -180,7 +180,9 @@
 // (the raw file after ack and after expiry holds neither the blob nor its
 // mailbox ID, the day key is gone; positive controls: a plaintext layout
 // shows both to the same scan, the stored ciphertext opens with the key
-// while it exists); format-2 migration: TestMigrateV2. The in-memory index agrees with the file
+// while it exists); a day key is kept while a live blob needs it, and
+// erased on the next sweep after a crash: TestShredKeepsKeysInUse;
+// format-2 migration: TestMigrateV2. The in-memory index agrees with the file
 // after random acks and a reopen: TestIndexRandomAcks (and Check after
 // every test); format-1 files are migrated: TestMigrateV1. Bounded disk
 // under churn:
