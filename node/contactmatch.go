@@ -494,24 +494,33 @@ func (n *Node) contactSecret() ([]byte, error) {
 	return s, n.putJSON(localstore.Settings, settingContactSecret, s)
 }
 
-// ownOffer is this device's offer plaintext.
-func (n *Node) ownOffer(accepts bool) ([]byte, error) {
+// ownOffers are this device's offer plaintexts: the proposal and the
+// accept offer (the same card, relays and profile, read once).
+func (n *Node) ownOffers() (offer, accept []byte, err error) {
 	card, _ := n.id.Card().MarshalBinary()
 	var pr profile
 	if err := n.getJSON(localstore.Settings, settingProfile, &pr); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	hints := n.ownRelayHints()
-	for {
-		b, err := json.Marshal(contactOffer{Card: card, Relays: hints, Name: pr.Name, About: pr.About, Accepts: accepts})
-		if err != nil {
-			return nil, err
+	build := func(accepts bool) ([]byte, error) {
+		hints := hints
+		for {
+			b, err := json.Marshal(contactOffer{Card: card, Relays: hints, Name: pr.Name, About: pr.About, Accepts: accepts})
+			if err != nil {
+				return nil, err
+			}
+			if len(b) <= crypto.ContactOfferSize-2 || len(hints) == 0 {
+				return b, nil
+			}
+			hints = hints[:len(hints)-1]
 		}
-		if len(b) <= crypto.ContactOfferSize-2 || len(hints) == 0 {
-			return b, nil
-		}
-		hints = hints[:len(hints)-1]
 	}
+	if offer, err = build(false); err != nil {
+		return nil, nil, err
+	}
+	accept, err = build(true)
+	return offer, accept, err
 }
 
 // entryFor seals an offer under an entry.
@@ -551,11 +560,7 @@ func (n *Node) postPairs(ctx context.Context, want map[string]pairRecord) (poste
 	if err != nil {
 		return 0, 0, 0, err
 	}
-	offer, err := n.ownOffer(false)
-	if err != nil {
-		return 0, 0, 0, err
-	}
-	acceptOffer, err := n.ownOffer(true)
+	offer, acceptOffer, err := n.ownOffers()
 	if err != nil {
 		return 0, 0, 0, err
 	}
