@@ -16,6 +16,7 @@ import (
 	"github.com/imigee/imigee/node/analytics"
 	"github.com/imigee/imigee/node/localstore"
 	"github.com/imigee/imigee/protocol"
+	"github.com/imigee/imigee/protocol/pb"
 )
 
 // AnalyticsConfig configures anonymous analytics.
@@ -143,13 +144,25 @@ func (n *Node) SendAnalytics(ctx context.Context) (int, error) {
 		if err != nil {
 			return sent, err
 		}
-		if err := analytics.Send(ctx, rep, a.Leader); err != nil {
+		if err := n.sendReport(ctx, rep, a.Leader); err != nil {
 			return sent, err
 		}
 		n.an.Forget(day)
 		sent++
 	}
 	return sent, n.putJSON(localstore.Settings, settingAnalytics, n.an.Snapshot())
+}
+
+// sendReport sends one report from a one-off client host made for it
+// (clientHost: the same host options and Config.HostFactory as the relay
+// puts), closed after it.
+func (n *Node) sendReport(ctx context.Context, rep *pb.AnalyticsReport, leader string) error {
+	h, err := n.clientHost()
+	if err != nil {
+		return fmt.Errorf("node: analytics host: %w", err)
+	}
+	defer h.Close()
+	return analytics.Send(ctx, h, rep, leader)
 }
 
 // analyticsLoop sends the finished days once a day at a random time of the

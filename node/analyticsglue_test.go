@@ -108,6 +108,7 @@ func TestAnalyticsAggregatesOnly(t *testing.T) {
 	day := uint32(clock.Now().Unix() / 86400)
 	n := len(protocol.AnalyticsFields)
 	want := make([]uint64, n)
+	sender := newTestNode(t, clock, nil)
 	for i := range 150 {
 		vals := make([]uint64, n)
 		vals[0] = 1
@@ -119,14 +120,14 @@ func TestAnalyticsAggregatesOnly(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := analytics.Send(ctx, rep, c.leaderAddr); err != nil {
+		if err := sender.sendReport(ctx, rep, c.leaderAddr); err != nil {
 			t.Fatalf("report %d: %v", i, err)
 		}
 	}
 	// A smaller day: 20 reports.
 	for range 20 {
 		rep, _ := analytics.Build(day-1, make([]uint64, n), c.col())
-		if err := analytics.Send(ctx, rep, c.leaderAddr); err != nil {
+		if err := sender.sendReport(ctx, rep, c.leaderAddr); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -322,6 +322,19 @@ func (n *Node) loadPairs() (map[string]pairRecord, error) {
 	return have, err
 }
 
+// loadPair reads one pair record by key (the zero record when there is
+// none), without loadPairs' scan of the whole bucket.
+func (n *Node) loadPair(key string) (pairRecord, error) {
+	var p pairRecord
+	if err := n.getJSON(localstore.Contacts, key, &p); err != nil {
+		return pairRecord{}, err
+	}
+	if p.Key != key {
+		return pairRecord{}, nil
+	}
+	return p, nil
+}
+
 func (n *Node) loadMatches() ([]matchRecord, error) {
 	var out []matchRecord
 	err := n.store.ForEach(localstore.Contacts, func(v []byte) error {
@@ -481,24 +494,33 @@ func (n *Node) contactSecret() ([]byte, error) {
 	return s, n.putJSON(localstore.Settings, settingContactSecret, s)
 }
 
-// ownOffer is this device's offer plaintext.
-func (n *Node) ownOffer(accepts bool) ([]byte, error) {
+// ownOffers are this device's offer plaintexts: the proposal and the
+// accept offer (the same card, relays and profile, read once).
+func (n *Node) ownOffers() (offer, accept []byte, err error) {
 	card, _ := n.id.Card().MarshalBinary()
 	var pr profile
 	if err := n.getJSON(localstore.Settings, settingProfile, &pr); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	hints := n.ownRelayHints()
-	for {
-		b, err := json.Marshal(contactOffer{Card: card, Relays: hints, Name: pr.Name, About: pr.About, Accepts: accepts})
-		if err != nil {
-			return nil, err
+	build := func(accepts bool) ([]byte, error) {
+		hints := hints
+		for {
+			b, err := json.Marshal(contactOffer{Card: card, Relays: hints, Name: pr.Name, About: pr.About, Accepts: accepts})
+			if err != nil {
+				return nil, err
+			}
+			if len(b) <= crypto.ContactOfferSize-2 || len(hints) == 0 {
+				return b, nil
+			}
+			hints = hints[:len(hints)-1]
 		}
-		if len(b) <= crypto.ContactOfferSize-2 || len(hints) == 0 {
-			return b, nil
-		}
-		hints = hints[:len(hints)-1]
 	}
+	if offer, err = build(false); err != nil {
+		return nil, nil, err
+	}
+	accept, err = build(true)
+	return offer, accept, err
 }
 
 // entryFor seals an offer under an entry.
@@ -538,11 +560,7 @@ func (n *Node) postPairs(ctx context.Context, want map[string]pairRecord) (poste
 	if err != nil {
 		return 0, 0, 0, err
 	}
-	offer, err := n.ownOffer(false)
-	if err != nil {
-		return 0, 0, 0, err
-	}
-	acceptOffer, err := n.ownOffer(true)
+	offer, acceptOffer, err := n.ownOffers()
 	if err != nil {
 		return 0, 0, 0, err
 	}
@@ -669,7 +687,7 @@ func (n *Node) otherAccepted(mid string, sealed []byte) bool {
 	if err := n.getJSON(localstore.Contacts, matchPrefix+mid, &m); err != nil || m.State != MatchAccepted {
 		return false
 	}
-	_, _, akey, err := crypto.ContactLinkKeys(m.Output)
+	secret, _, akey, err := crypto.ContactLinkKeys(m.Output)
 	if err != nil {
 		return false
 	}
@@ -682,10 +700,6 @@ func (n *Node) otherAccepted(mid string, sealed []byte) bool {
 		return false
 	}
 	card, err := crypto.ParseCard(m.Card)
-	if err != nil {
-		return false
-	}
-	secret, _, _, err := crypto.ContactLinkKeys(m.Output)
 	if err != nil {
 		return false
 	}
@@ -722,17 +736,17 @@ func (n *Node) AcceptMatch(ctx context.Context, id string) (string, error) {
 	if err := n.putJSON(localstore.Contacts, matchPrefix+id, m); err != nil {
 		return "", err
 	}
-	have, err := n.loadPairs()
+	pr, err := n.loadPair(m.Pair)
 	if err != nil {
 		return "", err
 	}
-	if pr, ok := have[m.Pair]; ok && pr.Rejected {
+	if pr.Rejected {
 		pr.Rejected = false
 		_ = n.putJSON(localstore.Contacts, pr.Key, pr)
 	}
 	// Post only this proposal's accept entry (postPairs posts every
 	// accepted one; the others are cheap re-posts).
-	if _, _, linked, err := n.postPairs(ctx, map[string]pairRecord{m.Pair: have[m.Pair]}); err != nil {
+	if _, _, linked, err := n.postPairs(ctx, map[string]pairRecord{m.Pair: pr}); err != nil {
 		return MatchAccepted, err
 	} else if linked > 0 {
 		return MatchLinked, nil
@@ -754,13 +768,9 @@ func (n *Node) RejectMatch(ctx context.Context, id string) error {
 	if err := n.putJSON(localstore.Contacts, matchPrefix+id, m); err != nil {
 		return err
 	}
-	have, err := n.loadPairs()
-	if err != nil {
+	pr, err := n.loadPair(m.Pair)
+	if err != nil || pr.Key == "" {
 		return err
-	}
-	pr, ok := have[m.Pair]
-	if !ok {
-		return nil
 	}
 	pr.Rejected = true
 	if err := n.putJSON(localstore.Contacts, pr.Key, pr); err != nil {

@@ -30,9 +30,8 @@ type transportStats struct {
 }
 
 // relayClientFor returns a client to relay ai on a one-off identity.
-// release closes the client and its host; ok is ignored (kept for the
-// callers' shape: every session is fresh anyway).
-func (n *Node) relayClientFor(ai peer.AddrInfo) (*relayclient.Client, func(ok bool), error) {
+// release closes the client and its host.
+func (n *Node) relayClientFor(ai peer.AddrInfo) (*relayclient.Client, func(), error) {
 	if _, err := n.host(); err != nil {
 		return nil, nil, err
 	}
@@ -42,7 +41,7 @@ func (n *Node) relayClientFor(ai peer.AddrInfo) (*relayclient.Client, func(ok bo
 	}
 	n.tstats.oneOffs.Add(1)
 	c := relayclient.New(n.relayHost(h), ai, relayclient.Config{Timeout: MailboxPutTimeout, MaxStreams: 2})
-	return c, func(bool) {
+	return c, func() {
 		c.Close()
 		h.Close()
 	}, nil
@@ -54,6 +53,6 @@ func (n *Node) withOneOff(ctx context.Context, ai peer.AddrInfo, f func(c *relay
 	if err != nil {
 		return err
 	}
-	defer release(true)
+	defer release()
 	return f(c)
 }

@@ -14,6 +14,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/imigee/imigee/crypto"
+	"github.com/imigee/imigee/node/relayclient"
 )
 
 // Friends' relays. A friend reads its mailboxes only at its own relays, so
@@ -215,20 +216,16 @@ var errNoRelay = errors.New("node: no relay reachable")
 func (n *Node) putAt(ctx context.Context, relays []peer.AddrInfo, mbox crypto.MailboxID, blobs [][]byte) error {
 	err := errNoRelay
 	for _, ai := range relays {
-		c, release, cerr := n.relayClientFor(ai)
-		if cerr != nil {
-			err = cerr
-			continue
-		}
-		pctx, cancel := context.WithTimeout(ctx, MailboxPutTimeout)
-		err = nil
-		for _, b := range blobs {
-			if _, err = c.Put(pctx, mbox, b); err != nil {
-				break
+		err = n.withOneOff(ctx, ai, func(c *relayclient.Client) error {
+			pctx, cancel := context.WithTimeout(ctx, MailboxPutTimeout)
+			defer cancel()
+			for _, b := range blobs {
+				if _, err := c.Put(pctx, mbox, b); err != nil {
+					return err
+				}
 			}
-		}
-		cancel()
-		release(err == nil)
+			return nil
+		})
 		if err == nil {
 			return nil
 		}

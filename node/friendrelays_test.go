@@ -22,7 +22,7 @@ func pendingAt(t *testing.T, n *Node, r *relay.Relay) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer release(true)
+	defer release()
 	keys := n.allMailboxKeys()
 	total := 0
 	for len(keys) > 0 {

@@ -253,12 +253,12 @@ func (n *Node) proximityTick() {
 	}
 	var anns []relayclient.Announcement
 	es := uint32(n.cfg.EpochSeconds)
+	cells := geo.Cells
+	if n.cfg.CellRule != nil {
+		cells = n.cfg.CellRule
+	}
 	for _, f := range fs {
 		lvl := f.saved.Precision.level()
-		cells := geo.Cells
-		if n.cfg.CellRule != nil {
-			cells = n.cfg.CellRule
-		}
 		here, near := cells(loc.lat, loc.lng, lvl)
 		ht, nts, err := crypto.FriendTokens(f.keys, epoch, es, lvl, here, near)
 		if err != nil {

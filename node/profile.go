@@ -68,20 +68,24 @@ func (n *Node) updateProfile(pr profile) error {
 	}
 	n.mu.Unlock()
 	for _, id := range ids {
-		if err := n.sendProfileTo(id); err != nil {
+		if err := n.sendProfile(id, pr); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// sendProfileTo queues this user's profile for one friend (nothing when
-// no profile is set).
+// sendProfileTo queues this user's stored profile for one friend.
 func (n *Node) sendProfileTo(friendID string) error {
 	var pr profile
 	if err := n.getJSON(localstore.Settings, settingProfile, &pr); err != nil {
 		return err
 	}
+	return n.sendProfile(friendID, pr)
+}
+
+// sendProfile queues pr for one friend (nothing when pr is empty).
+func (n *Node) sendProfile(friendID string, pr profile) error {
 	if pr.Name == "" && pr.About == "" && len(pr.Picture) == 0 {
 		return nil
 	}

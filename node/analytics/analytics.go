@@ -7,8 +7,9 @@
 //
 // # Concurrency
 //
-// Counters is safe for concurrent use (mu guards the days). Send builds
-// and closes its own libp2p host; it holds no lock while on the network.
+// Counters is safe for concurrent use (mu guards the days). Send uses the
+// one-off host its caller made for the report; it holds no lock while on
+// the network.
 package analytics
 
 import (
@@ -20,12 +21,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/libp2p/go-libp2p"
-	p2pcrypto "github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 	lprotocol "github.com/libp2p/go-libp2p/core/protocol"
-	libp2pquic "github.com/libp2p/go-libp2p/p2p/transport/quic"
-	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 
 	"github.com/imigee/imigee/crypto"
 	"github.com/imigee/imigee/protocol"
@@ -162,25 +160,15 @@ func Build(day uint32, values []uint64, col Collectors) (*pb.AnalyticsReport, er
 	return &pb.AnalyticsReport{Day: day, Nonce: sh.Nonce[:], PublicShare: sh.Public, LeaderShare: ls, HelperShare: hs, Schema: protocol.AnalyticsSchema}, nil
 }
 
-// Send delivers one report from a fresh transport identity that is made
-// for it and closed after it: nothing links it to the phone's other
+// Send delivers one report over h, a client-only host under a fresh
+// transport identity that the caller made for this report alone and closes
+// after it (node.clientHost): nothing links it to the phone's other
 // connections or to its other reports but the network address.
-func Send(ctx context.Context, rep *pb.AnalyticsReport, leader string) error {
+func Send(ctx context.Context, h host.Host, rep *pb.AnalyticsReport, leader string) error {
 	ai, err := peer.AddrInfoFromString(leader)
 	if err != nil {
 		return fmt.Errorf("analytics: leader address: %w", err)
 	}
-	priv, _, err := p2pcrypto.GenerateEd25519Key(rand.Reader)
-	if err != nil {
-		return err
-	}
-	h, err := libp2p.New(libp2p.Identity(priv), libp2p.NoListenAddrs,
-		libp2p.Transport(libp2pquic.NewTransport), libp2p.Transport(tcp.NewTCPTransport),
-		libp2p.DisableMetrics(), libp2p.UserAgent("imigee"))
-	if err != nil {
-		return fmt.Errorf("analytics: one-off host: %w", err)
-	}
-	defer h.Close()
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	if err := h.Connect(ctx, *ai); err != nil {
