@@ -61,7 +61,7 @@ func (l *requestLoop) run() {
 			err = l.rd.ReadFrameFunc(func(body []byte) error {
 				now := time.Now()
 				if !l.conn.allow(now, frameCost(len(body))) {
-					limited, id = true, peekID(body)
+					limited, id = true, protocol.PeekID(body)
 					return nil
 				}
 				n, err := protocol.Scan(body, l.desc)
@@ -69,7 +69,7 @@ func (l *requestLoop) run() {
 					return err
 				}
 				if n >= l.perUnit && !l.conn.allow(now, n/l.perUnit) {
-					limited, id = true, peekID(body)
+					limited, id = true, protocol.PeekID(body)
 					return nil
 				}
 				return protocol.Unmarshal(body, req)
