@@ -80,21 +80,32 @@ func loadOrCreateSecret(path string) (*[32]byte, bool, error) {
 	return &k, false, nil
 }
 
+// loadOrCreateBoxKey reads the collector's X25519 key (loadOrCreateSecret),
+// making it on first use, and derives its public key: the one derivation
+// both the daemon and the analytics-key command use.
+func loadOrCreateBoxKey(path string) (priv, pub *[32]byte, created bool, err error) {
+	priv, created, err = loadOrCreateSecret(path)
+	if err != nil {
+		return nil, nil, false, fmt.Errorf("analytics key: %w", err)
+	}
+	p, err := curve25519.X25519(priv[:], curve25519.Basepoint)
+	if err != nil {
+		return nil, nil, false, fmt.Errorf("analytics key %s: %w", path, err)
+	}
+	return priv, (*[32]byte)(p), created, nil
+}
+
 // loadAnalyticsKeys loads (or makes) the collector's box key and the
 // verify key shared with its partner.
 func loadAnalyticsKeys(c *fileConfig, a *relay.AnalyticsConfig, log *slog.Logger) error {
-	priv, created, err := loadOrCreateSecret(c.dataPath(a.KeyFile))
+	priv, pub, created, err := loadOrCreateBoxKey(c.dataPath(a.KeyFile))
 	if err != nil {
-		return fmt.Errorf("analytics key: %w", err)
+		return err
 	}
 	if created {
 		log.Info("created an analytics collector key", "file", c.dataPath(a.KeyFile))
 	}
-	pub, err := curve25519.X25519(priv[:], curve25519.Basepoint)
-	if err != nil {
-		return err
-	}
-	a.BoxPriv, a.BoxPub = priv, (*[32]byte)(pub)
+	a.BoxPriv, a.BoxPub = priv, pub
 	vk, created, err := loadOrCreateSecret(c.dataPath(a.VerifyKeyFile))
 	if err != nil {
 		return fmt.Errorf("analytics verify key: %w", err)
@@ -119,14 +130,10 @@ configuration phones use: they seal each report share to it.`, stderr)
 	if err != nil {
 		return fail(stderr, "analytics-key", err)
 	}
-	priv, _, err := loadOrCreateSecret(c.dataPath(c.Analytics.KeyFile))
+	_, pub, _, err := loadOrCreateBoxKey(c.dataPath(c.Analytics.KeyFile))
 	if err != nil {
 		return fail(stderr, "analytics-key", err)
 	}
-	pub, err := curve25519.X25519(priv[:], curve25519.Basepoint)
-	if err != nil {
-		return fail(stderr, "analytics-key", err)
-	}
-	fmt.Fprintln(stdout, hex.EncodeToString(pub))
+	fmt.Fprintln(stdout, hex.EncodeToString(pub[:]))
 	return exitOK
 }
