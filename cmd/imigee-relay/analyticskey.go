@@ -9,7 +9,6 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
-	"os"
 	"path/filepath"
 
 	"golang.org/x/crypto/curve25519"
@@ -50,7 +49,7 @@ func (c *fileConfig) dataPath(p string) string {
 // read), making it on first use.
 func loadOrCreateSecret(path string) (*[32]byte, bool, error) {
 	var k [32]byte
-	fi, err := os.Stat(path)
+	b, err := readPrivateFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		if _, err := rand.Read(k[:]); err != nil {
 			return nil, false, err
@@ -64,14 +63,7 @@ func loadOrCreateSecret(path string) (*[32]byte, bool, error) {
 		return &k, true, nil
 	}
 	if err != nil {
-		return nil, false, err
-	}
-	if fi.Mode().Perm()&0o077 != 0 {
-		return nil, false, fmt.Errorf("key %s (mode %04o): %w; run: chmod 600 %s", path, fi.Mode().Perm(), errIdentityPerm, path)
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, false, err
+		return nil, false, fmt.Errorf("key: %w", err)
 	}
 	if len(b) != 32 {
 		return nil, false, fmt.Errorf("key %s: %d bytes, want 32", path, len(b))
