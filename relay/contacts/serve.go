@@ -113,7 +113,8 @@ func (s *Service) ServeLimited(st Stream, remote Remote, lim Limits) {
 // UNAVAILABLE). False if the stream failed.
 func (ss *stream) write(m *pb.ContactsResponse) bool {
 	if a := ss.lim.Account; a != nil {
-		n := proto.Size(m) + protowire.SizeVarint(uint64(proto.Size(m)))
+		n := proto.Size(m)
+		n += protowire.SizeVarint(uint64(n))
 		if err := a.Reserve(n); err != nil {
 			m = &pb.ContactsResponse{Id: m.Id, Error: protocol.ToPB(err)}
 		} else {
