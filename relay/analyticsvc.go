@@ -100,11 +100,7 @@ func (r *Relay) latestAnalytics() analytics.Result {
 	if r.analytics == nil {
 		return analytics.Result{}
 	}
-	res := r.analytics.c.Published()
-	if len(res) == 0 {
-		return analytics.Result{}
-	}
-	return res[len(res)-1]
+	return r.analytics.c.Latest()
 }
 
 // startAnalytics registers the collector's protocol and, for the leader,
