@@ -115,6 +115,10 @@ func (l *requestLoop) run() {
 	}
 }
 
+// mailboxPerUnit is how many mailbox auths (each a signature to verify)
+// cost one more rate unit, on mailbox and push streams alike.
+const mailboxPerUnit = 16
+
 // peekRespID returns a response's id.
 func peekRespID(m proto.Message) uint64 {
 	switch v := m.(type) {
