@@ -206,3 +206,32 @@ var MailboxRequestCaps = &BodyCaps{Small: MaxMailboxSmallRequest, Large: map[pro
 // RendezvousRequestCaps: only an Announce (field 2) may use
 // MaxRendezvousRequest.
 var RendezvousRequestCaps = &BodyCaps{Small: MaxRendezvousSmallRequest, Large: map[protowire.Number]int{2: MaxRendezvousRequest}}
+
+// PeekID returns a request body's id (field 1) without decoding it, for
+// answering a request that is refused before decoding (rate limits); 0 if
+// absent or the body is malformed before it.
+func PeekID(body []byte) uint64 {
+	for len(body) > 0 {
+		num, typ, n := protowire.ConsumeTag(body)
+		if n < 0 {
+			return 0
+		}
+		body = body[n:]
+		if num == 1 && typ == protowire.VarintType {
+			v, k := protowire.ConsumeVarint(body)
+			if k < 0 {
+				return 0
+			}
+			return v
+		}
+		if typ == protowire.StartGroupType || typ == protowire.EndGroupType {
+			return 0
+		}
+		k := protowire.ConsumeFieldValue(num, typ, body)
+		if k < 0 {
+			return 0
+		}
+		body = body[k:]
+	}
+	return 0
+}

@@ -269,3 +269,27 @@ func TestEveryRepeatedFieldHasAScanCap(t *testing.T) {
 		t.Errorf("saw %d repeated fields, know %d", seen, len(known))
 	}
 }
+
+func TestPeekID(t *testing.T) {
+	withID := func(pre []byte) []byte {
+		b := protowire.AppendTag(pre, 1, protowire.VarintType)
+		return protowire.AppendVarint(b, 42)
+	}
+	other := protowire.AppendBytes(protowire.AppendTag(nil, 5, protowire.BytesType), []byte("x"))
+	for _, c := range []struct {
+		name string
+		body []byte
+		want uint64
+	}{
+		{"first", withID(nil), 42},
+		{"after another field", withID(other), 42},
+		{"absent", other, 0},
+		{"empty", nil, 0},
+		{"truncated varint", []byte{0x08, 0x80}, 0},
+		{"bad tag", []byte{0xff}, 0},
+	} {
+		if got := PeekID(c.body); got != c.want {
+			t.Errorf("%s: PeekID = %d, want %d", c.name, got, c.want)
+		}
+	}
+}

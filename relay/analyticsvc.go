@@ -100,11 +100,7 @@ func (r *Relay) latestAnalytics() analytics.Result {
 	if r.analytics == nil {
 		return analytics.Result{}
 	}
-	res := r.analytics.c.Published()
-	if len(res) == 0 {
-		return analytics.Result{}
-	}
-	return res[len(res)-1]
+	return r.analytics.c.Latest()
 }
 
 // startAnalytics registers the collector's protocol and, for the leader,
@@ -244,9 +240,9 @@ func (r *Relay) AnalyticsHandler() http.Handler {
 		}
 		var days []day
 		for _, d := range res {
-			var max uint64 = 1
+			var top uint64 = 1
 			for _, v := range d.Totals {
-				max = maxU(max, v)
+				top = max(top, v)
 			}
 			dd := day{Result: d}
 			names := make([]string, 0, len(d.Totals))
@@ -255,20 +251,13 @@ func (r *Relay) AnalyticsHandler() http.Handler {
 			}
 			sort.Strings(names)
 			for _, k := range names {
-				dd.Rows = append(dd.Rows, row{k, d.Totals[k], int(400 * d.Totals[k] / max)})
+				dd.Rows = append(dd.Rows, row{k, d.Totals[k], int(400 * d.Totals[k] / top)})
 			}
 			days = append(days, dd)
 		}
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		_ = analyticsPage.Execute(w, days)
 	})
-}
-
-func maxU(a, b uint64) uint64 {
-	if a > b {
-		return a
-	}
-	return b
 }
 
 // admitOneShot admits a one-request stream (the analytics protocols) under

@@ -103,7 +103,8 @@
 // ignored while they hold a quarter) are reserved before they are
 // allocated; a refusal is UNAVAILABLE. The contacts service runs its own loop
 // (relay/contacts/serve.go) under the same rate limiter and budget;
-// analytics streams are admitted whole (admitOneShot). admission.go keeps
+// analytics and push streams are admitted whole (admitOneShot; push auths
+// are then charged one unit per mailboxPerUnit, as on mailbox streams). admission.go keeps
 // the store fair: a put allowance per source address, a share of it per
 // connection, and a per-mailbox fair share when the store is nearly full. conns.go caps rendezvous entries per
 // connection and per source. docs/relay.md ("Memory budget", "What an

@@ -58,7 +58,7 @@ func (r *Relay) serveMailbox(s serviceStream, conn *connState) {
 		ms.releaseFetch()
 	}()
 	l := &requestLoop{
-		r: r, s: s, conn: conn, rd: rd, perUnit: 16, fw: ms.fw,
+		r: r, s: s, conn: conn, rd: rd, perUnit: mailboxPerUnit, fw: ms.fw,
 		desc: (&pb.MailboxRequest{}).ProtoReflect().Descriptor(),
 		idle: func() time.Duration {
 			if ms.sub != nil {

@@ -201,11 +201,16 @@ func (p *pusher) serve(s serviceStream, conn *connState) {
 	deadline := time.Now().Add(r.cfg.Limits.ReadTimeout.D())
 	_ = s.SetReadDeadline(deadline)
 	_ = s.SetWriteDeadline(deadline)
-	if !conn.limiter.Allow() {
-		r.m.drop(dropRateLimit)
-		_ = protocol.WriteMsg(s, &pb.PushResult{Error: protocol.ToPB(&protocol.Error{Code: pb.ErrorCode_RATE_LIMITED, Detail: "slow down"})})
+	// Admitted like the other one-shot streams: charged as a frame of the
+	// largest exchange and its bytes reserved with the memory budget before
+	// anything is read.
+	release, err := r.admitOneShot(conn, protocol.MaxPushRegister+2*protocol.MaxPushSmall)
+	if err != nil {
+		r.m.error(protocol.Code(err))
+		_ = protocol.WriteMsg(s, &pb.PushResult{Error: protocol.ToPB(err)})
 		return
 	}
+	defer release()
 	var nonce [protocol.ChallengeSize]byte
 	_, _ = rand.Read(nonce[:])
 	if err := protocol.WriteMsg(s, &pb.PushChallenge{Nonce: nonce[:]}); err != nil {
@@ -215,6 +220,14 @@ func (p *pusher) serve(s serviceStream, conn *connState) {
 	if err := protocol.ReadPushRegister(s, &req); err != nil {
 		r.m.error(protocol.Code(err))
 		_ = protocol.WriteMsg(s, &pb.PushResult{Error: protocol.ToPB(err)})
+		return
+	}
+	// Each auth is a signature to verify: charged as on a mailbox stream
+	// before any is checked.
+	if n := len(req.Auth); n >= mailboxPerUnit && !conn.allow(time.Now(), n/mailboxPerUnit) {
+		r.m.drop(dropRateLimit)
+		r.m.error(pb.ErrorCode_RATE_LIMITED)
+		_ = protocol.WriteMsg(s, &pb.PushResult{Error: protocol.ToPB(&protocol.Error{Code: pb.ErrorCode_RATE_LIMITED, Detail: "request rate exceeded"})})
 		return
 	}
 	source := "other"

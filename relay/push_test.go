@@ -172,3 +172,23 @@ func TestPushRegistrationsPerSource(t *testing.T) {
 		t.Fatalf("after removing one: %v", res.Error)
 	}
 }
+
+// TestPushRegistrationCharged: a client cannot make the relay verify a
+// request's worth of signatures for one rate unit on the push stream: the
+// auths are charged as on a mailbox stream (one unit per mailboxPerUnit)
+// before any is verified.
+func TestPushRegistrationCharged(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Push.AllowHosts = []string{"127.0.0.1"}
+	cfg.Push.AllowHTTP = true
+	cfg.Limits.RequestsPerSecond = 0.001
+	cfg.Limits.RequestBurst = 10
+	r := startRelay(t, cfg)
+	keys := make([]ed25519.PrivateKey, 20*mailboxPerUnit)
+	for i := range keys {
+		keys[i], _ = newKey(t)
+	}
+	if res := register(t, r, keys, "http://127.0.0.1:1/wake", false); code(res) != pb.ErrorCode_RATE_LIMITED {
+		t.Fatalf("%d auths with a burst of 10: %v; want RATE_LIMITED", len(keys), res)
+	}
+}

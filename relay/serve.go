@@ -61,7 +61,7 @@ func (l *requestLoop) run() {
 			err = l.rd.ReadFrameFunc(func(body []byte) error {
 				now := time.Now()
 				if !l.conn.allow(now, frameCost(len(body))) {
-					limited, id = true, peekID(body)
+					limited, id = true, protocol.PeekID(body)
 					return nil
 				}
 				n, err := protocol.Scan(body, l.desc)
@@ -69,7 +69,7 @@ func (l *requestLoop) run() {
 					return err
 				}
 				if n >= l.perUnit && !l.conn.allow(now, n/l.perUnit) {
-					limited, id = true, peekID(body)
+					limited, id = true, protocol.PeekID(body)
 					return nil
 				}
 				return protocol.Unmarshal(body, req)
@@ -114,6 +114,10 @@ func (l *requestLoop) run() {
 		}
 	}
 }
+
+// mailboxPerUnit is how many mailbox auths (each a signature to verify)
+// cost one more rate unit, on mailbox and push streams alike.
+const mailboxPerUnit = 16
 
 // peekRespID returns a response's id.
 func peekRespID(m proto.Message) uint64 {

@@ -195,34 +195,6 @@ func nextFrame(rd *protocol.Reader, s serviceStream, idle, readTimeout time.Dura
 	return s.SetReadDeadline(time.Now().Add(readTimeout))
 }
 
-// peekID returns a request body's id (field 1) without decoding it, for
-// answering a request that is refused before decoding; 0 if absent.
-func peekID(body []byte) uint64 {
-	for len(body) > 0 {
-		num, typ, n := protowire.ConsumeTag(body)
-		if n < 0 {
-			return 0
-		}
-		body = body[n:]
-		if num == 1 && typ == protowire.VarintType {
-			v, k := protowire.ConsumeVarint(body)
-			if k < 0 {
-				return 0
-			}
-			return v
-		}
-		if typ == protowire.StartGroupType || typ == protowire.EndGroupType {
-			return 0
-		}
-		k := protowire.ConsumeFieldValue(num, typ, body)
-		if k < 0 {
-			return 0
-		}
-		body = body[k:]
-	}
-	return 0
-}
-
 // frameCost is what reading a frame charges the connection's rate limiter
 // before it is decoded: one unit, plus one per 64 KiB.
 func frameCost(n int) int { return 1 + n>>16 }

@@ -9,7 +9,6 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
-	"os"
 	"path/filepath"
 
 	"golang.org/x/crypto/curve25519"
@@ -50,7 +49,7 @@ func (c *fileConfig) dataPath(p string) string {
 // read), making it on first use.
 func loadOrCreateSecret(path string) (*[32]byte, bool, error) {
 	var k [32]byte
-	fi, err := os.Stat(path)
+	b, err := readPrivateFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		if _, err := rand.Read(k[:]); err != nil {
 			return nil, false, err
@@ -64,14 +63,7 @@ func loadOrCreateSecret(path string) (*[32]byte, bool, error) {
 		return &k, true, nil
 	}
 	if err != nil {
-		return nil, false, err
-	}
-	if fi.Mode().Perm()&0o077 != 0 {
-		return nil, false, fmt.Errorf("key %s (mode %04o): %w; run: chmod 600 %s", path, fi.Mode().Perm(), errIdentityPerm, path)
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, false, err
+		return nil, false, fmt.Errorf("key: %w", err)
 	}
 	if len(b) != 32 {
 		return nil, false, fmt.Errorf("key %s: %d bytes, want 32", path, len(b))
@@ -80,21 +72,32 @@ func loadOrCreateSecret(path string) (*[32]byte, bool, error) {
 	return &k, false, nil
 }
 
+// loadOrCreateBoxKey reads the collector's X25519 key (loadOrCreateSecret),
+// making it on first use, and derives its public key: the one derivation
+// both the daemon and the analytics-key command use.
+func loadOrCreateBoxKey(path string) (priv, pub *[32]byte, created bool, err error) {
+	priv, created, err = loadOrCreateSecret(path)
+	if err != nil {
+		return nil, nil, false, fmt.Errorf("analytics key: %w", err)
+	}
+	p, err := curve25519.X25519(priv[:], curve25519.Basepoint)
+	if err != nil {
+		return nil, nil, false, fmt.Errorf("analytics key %s: %w", path, err)
+	}
+	return priv, (*[32]byte)(p), created, nil
+}
+
 // loadAnalyticsKeys loads (or makes) the collector's box key and the
 // verify key shared with its partner.
 func loadAnalyticsKeys(c *fileConfig, a *relay.AnalyticsConfig, log *slog.Logger) error {
-	priv, created, err := loadOrCreateSecret(c.dataPath(a.KeyFile))
+	priv, pub, created, err := loadOrCreateBoxKey(c.dataPath(a.KeyFile))
 	if err != nil {
-		return fmt.Errorf("analytics key: %w", err)
+		return err
 	}
 	if created {
 		log.Info("created an analytics collector key", "file", c.dataPath(a.KeyFile))
 	}
-	pub, err := curve25519.X25519(priv[:], curve25519.Basepoint)
-	if err != nil {
-		return err
-	}
-	a.BoxPriv, a.BoxPub = priv, (*[32]byte)(pub)
+	a.BoxPriv, a.BoxPub = priv, pub
 	vk, created, err := loadOrCreateSecret(c.dataPath(a.VerifyKeyFile))
 	if err != nil {
 		return fmt.Errorf("analytics verify key: %w", err)
@@ -119,14 +122,10 @@ configuration phones use: they seal each report share to it.`, stderr)
 	if err != nil {
 		return fail(stderr, "analytics-key", err)
 	}
-	priv, _, err := loadOrCreateSecret(c.dataPath(c.Analytics.KeyFile))
+	_, pub, _, err := loadOrCreateBoxKey(c.dataPath(c.Analytics.KeyFile))
 	if err != nil {
 		return fail(stderr, "analytics-key", err)
 	}
-	pub, err := curve25519.X25519(priv[:], curve25519.Basepoint)
-	if err != nil {
-		return fail(stderr, "analytics-key", err)
-	}
-	fmt.Fprintln(stdout, hex.EncodeToString(pub))
+	fmt.Fprintln(stdout, hex.EncodeToString(pub[:]))
 	return exitOK
 }

@@ -55,23 +55,30 @@ func loadOrCreateIdentity(path string) (key crypto.PrivKey, created bool, err er
 // loadIdentity reads and parses the key file, refusing one that other users
 // can access.
 func loadIdentity(path string) (crypto.PrivKey, error) {
-	fi, err := os.Stat(path)
+	b, err := readPrivateFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("identity %s: %w", path, err)
-	}
-	if fi.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("identity %s (mode %04o): %w; run: chmod 600 %s",
-			path, fi.Mode().Perm(), errIdentityPerm, path)
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("identity %s: %w", path, err)
+		return nil, fmt.Errorf("identity: %w", err)
 	}
 	key, err := crypto.UnmarshalPrivateKey(b)
 	if err != nil {
 		return nil, fmt.Errorf("identity %s: parse key: %w", path, err)
 	}
 	return key, nil
+}
+
+// readPrivateFile reads a key file, refusing one that other users can
+// access (errIdentityPerm); a missing file is fs.ErrNotExist. The identity
+// and the other key files (analytics, contacts) share it.
+func readPrivateFile(path string) ([]byte, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("%s (mode %04o): %w; run: chmod 600 %s",
+			path, fi.Mode().Perm(), errIdentityPerm, path)
+	}
+	return os.ReadFile(path)
 }
 
 // createIdentity writes a new Ed25519 key to path with mode 0600

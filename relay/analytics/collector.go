@@ -524,6 +524,25 @@ func (c *Collector) Published() []Result {
 	return out
 }
 
+// Latest returns the most recent published day (a zero Result if none),
+// reading only that day: the relay's gauges ask on every scrape, and
+// Published decodes every day ever published.
+func (c *Collector) Latest() Result {
+	var r Result
+	_ = c.db.View(func(tx *bolt.Tx) error {
+		cur := tx.Bucket(bPublished).Cursor()
+		for k, v := cur.Last(); k != nil; k, v = cur.Prev() {
+			var x Result
+			if json.Unmarshal(v, &x) == nil {
+				r = x
+				return nil
+			}
+		}
+		return nil
+	})
+	return r
+}
+
 // Pending returns how many reports wait (leader) to be summed.
 func (c *Collector) Pending() int {
 	n := 0

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	mrand "math/rand/v2"
 	"path/filepath"
+	"reflect"
 	"sync"
 	"testing"
 	"time"
@@ -130,7 +131,7 @@ func TestCollectorsPublishTrueSums(t *testing.T) {
 	if err := p.lead.RunDue(ctx, p.call); err != nil {
 		t.Fatal(err)
 	}
-	if len(p.lead.Published()) != 0 || p.lead.Pending() != 190 {
+	if len(p.lead.Published()) != 0 || p.lead.Pending() != 190 || p.lead.Latest().Count != 0 {
 		t.Fatal("summed before the day's window closed")
 	}
 	p.clk.add(3 * 24 * time.Hour)
@@ -140,6 +141,9 @@ func TestCollectorsPublishTrueSums(t *testing.T) {
 	pub := p.lead.Published()
 	if len(pub) != 1 || pub[0].Day != day || pub[0].Count != 150 {
 		t.Fatalf("published %+v", pub)
+	}
+	if l := p.lead.Latest(); !reflect.DeepEqual(l, pub[0]) {
+		t.Fatalf("Latest %+v; want %+v", l, pub[0])
 	}
 	for i, f := range protocol.AnalyticsFields {
 		if pub[0].Totals[f] != want[i] {

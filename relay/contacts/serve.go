@@ -70,7 +70,7 @@ func (s *Service) ServeLimited(st Stream, remote Remote, lim Limits) {
 		if err == nil {
 			err = rd.ReadFrameFunc(func(body []byte) error {
 				if !allow(1 + len(body)>>16) {
-					limited, id = true, peekID(body)
+					limited, id = true, protocol.PeekID(body)
 					return nil
 				}
 				n, err := protocol.Scan(body, reqDesc)
@@ -78,7 +78,7 @@ func (s *Service) ServeLimited(st Stream, remote Remote, lim Limits) {
 					return err
 				}
 				if n >= ElementsPerUnit && !allow(n/ElementsPerUnit) {
-					limited, id = true, peekID(body)
+					limited, id = true, protocol.PeekID(body)
 					return nil
 				}
 				return protocol.Unmarshal(body, req)
@@ -113,7 +113,8 @@ func (s *Service) ServeLimited(st Stream, remote Remote, lim Limits) {
 // UNAVAILABLE). False if the stream failed.
 func (ss *stream) write(m *pb.ContactsResponse) bool {
 	if a := ss.lim.Account; a != nil {
-		n := proto.Size(m) + protowire.SizeVarint(uint64(proto.Size(m)))
+		n := proto.Size(m)
+		n += protowire.SizeVarint(uint64(n))
 		if err := a.Reserve(n); err != nil {
 			m = &pb.ContactsResponse{Id: m.Id, Error: protocol.ToPB(err)}
 		} else {
@@ -122,18 +123,4 @@ func (ss *stream) write(m *pb.ContactsResponse) bool {
 	}
 	_ = ss.st.SetWriteDeadline(time.Now().Add(ss.s.cfg.WriteTimeout))
 	return protocol.WriteMsg(ss.st, m) == nil
-}
-
-// peekID returns a request body's id (field 1) without decoding it; 0 if
-// it is not the first field.
-func peekID(body []byte) uint64 {
-	num, typ, n := protowire.ConsumeTag(body)
-	if n < 0 || num != 1 || typ != protowire.VarintType {
-		return 0
-	}
-	v, k := protowire.ConsumeVarint(body[n:])
-	if k < 0 {
-		return 0
-	}
-	return v
 }
