@@ -85,15 +85,7 @@ func (n *Node) friendFromRecord(r friendRecord) (*friend, error) {
 // saveFriend persists f.saved (with the current pair keys). Callers hold
 // no lock; the record is copied under n.mu.
 func (n *Node) saveFriend(f *friend) error {
-	n.mu.Lock()
-	r := f.saved
-	n.mu.Unlock()
-	kb, err := f.keys.MarshalBinary()
-	if err != nil {
-		return err
-	}
-	r.Keys = kb
-	b, err := json.Marshal(r)
+	b, err := n.friendBytes(f)
 	if err != nil {
 		return err
 	}
@@ -101,6 +93,20 @@ func (n *Node) saveFriend(f *friend) error {
 		return fmt.Errorf("node: save friend: %w", err)
 	}
 	return nil
+}
+
+// friendBytes encodes f's record (with the current pair keys), copied
+// under n.mu, for a store write in or outside a transaction.
+func (n *Node) friendBytes(f *friend) ([]byte, error) {
+	n.mu.Lock()
+	r := f.saved
+	n.mu.Unlock()
+	kb, err := f.keys.MarshalBinary()
+	if err != nil {
+		return nil, err
+	}
+	r.Keys = kb
+	return json.Marshal(r)
 }
 
 // addFriend derives the pair keys with the link secret and stores the

@@ -102,29 +102,45 @@ func (n *Node) receiveProfile(f *friend, op *crypto.Opened, text string) error {
 		len(fp.About) > MaxProfileAbout || len(fp.Picture) > MaxProfilePicture {
 		return fmt.Errorf("node: profile from a friend: %w", ErrPeer)
 	}
+	// The seen mark and the friend's record go in one transaction: a crash
+	// between them must not leave the profile lost and its resend ignored.
 	id := fmt.Sprintf("%x", op.ItemID[:])
+	n.mu.Lock()
+	prev, prevAt := f.saved.Profile, f.saved.ProfileAt
+	newer := op.Created >= prevAt
+	if newer {
+		f.saved.Profile, f.saved.ProfileAt = &fp, op.Created
+	}
+	n.mu.Unlock()
 	fresh := false
 	err := n.store.Update(func(tx *localstore.Tx) error {
 		if tx.Has(localstore.Seen, id) {
 			return nil
 		}
 		fresh = true
+		if newer {
+			b, err := n.friendBytes(f)
+			if err != nil {
+				return err
+			}
+			if err := tx.Put(localstore.Friends, f.id, b); err != nil {
+				return err
+			}
+		}
 		return tx.Put(localstore.Seen, id, []byte("{}"))
 	})
 	if err != nil || !fresh {
+		if newer {
+			n.mu.Lock()
+			if f.saved.Profile == &fp {
+				f.saved.Profile, f.saved.ProfileAt = prev, prevAt // nothing was stored
+			}
+			n.mu.Unlock()
+		}
 		return err
 	}
-	n.mu.Lock()
-	newer := op.Created >= f.saved.ProfileAt
-	if newer {
-		f.saved.Profile, f.saved.ProfileAt = &fp, op.Created
-	}
-	n.mu.Unlock()
 	if !newer {
 		return nil
-	}
-	if err := n.saveFriend(f); err != nil {
-		return err
 	}
 	n.emit(&Event{Kind: EventFriendProfile, FriendID: f.id, Text: fp.Name})
 	return nil
