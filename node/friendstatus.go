@@ -65,7 +65,7 @@ func (n *Node) confirmParkedLink(ctx context.Context, f *friend) {
 	}
 	var id [16]byte
 	_, _ = rand.Read(id[:])
-	sealed, err := f.sealer.Seal(rand.Reader, crypto.Header{Type: crypto.TypePrekeys, ItemID: id, Created: n.cfg.Now().Unix()}, p)
+	sealed, err := f.sealer.SealPadded(rand.Reader, crypto.Header{Type: crypto.TypePrekeys, ItemID: id, Created: n.cfg.Now().Unix()}, p, sealSize(len(p), true))
 	if err != nil {
 		return
 	}

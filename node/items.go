@@ -255,50 +255,38 @@ func (n *Node) getOut(id string) (*outItem, error) {
 	if err != nil {
 		return nil, err
 	}
-	var it outItem
-	if err := json.Unmarshal(b, &it); err != nil {
-		return nil, fmt.Errorf("node: outbox record: %w", err)
-	}
-	return &it, nil
+	return decodeOut(b)
 }
 
 // updateRecip changes one recipient's state of an outbox item atomically
 // and drops the pending copy once nobody waits for it (P11).
 func (n *Node) updateRecip(itemID, friendID string, fn func(it *outItem, r *recip)) error {
-	drop, err := n.updateRecipKeep(itemID, friendID, fn)
-	if drop != "" {
-		n.endItem(itemID)
-		os.Remove(drop)
-	}
-	return err
-}
-
-// updateRecipKeep is updateRecip without deleting the pending copy; it
-// returns the copy's path when the item is done.
-func (n *Node) updateRecipKeep(itemID, friendID string, fn func(it *outItem, r *recip)) (string, error) {
 	var drop string
 	err := n.store.Update(func(tx *localstore.Tx) error {
 		b, err := tx.Get(localstore.Outbox, itemID)
 		if err != nil {
 			return err
 		}
-		var it outItem
-		if err := json.Unmarshal(b, &it); err != nil {
+		it, err := decodeOut(b)
+		if err != nil {
 			return err
 		}
 		r := it.To[friendID]
 		if r == nil {
 			return ErrUnknownItem
 		}
-		fn(&it, r)
+		fn(it, r)
 		if it.done() {
 			drop = it.Sealed
 			return tx.Delete(localstore.Outbox, itemID)
 		}
-		nb, _ := json.Marshal(&it)
-		return tx.Put(localstore.Outbox, itemID, nb)
+		return tx.Put(localstore.Outbox, itemID, encodeOut(it))
 	})
-	return drop, err
+	if drop != "" {
+		n.endItem(itemID)
+		os.Remove(drop)
+	}
+	return err
 }
 
 // done reports whether no recipient still needs the item.

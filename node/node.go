@@ -188,6 +188,11 @@ func (n *Node) startNet(ctx context.Context) error {
 	n.relays = relays
 	n.mu.Unlock()
 
+	// Before the host serves streams: a Resume for an item left unsealed
+	// must find its sealing job (else it would read a partial copy), and
+	// the sweep must not race a stream that starts receiving.
+	n.resumeSealing()
+	n.sweepParts()
 	h, err := n.newHost()
 	if err != nil {
 		return err
@@ -204,8 +209,6 @@ func (n *Node) startNet(ctx context.Context) error {
 		return err
 	}
 	n.attachRelays(ctx, h)
-	n.resumeSealing()
-	n.sweepParts()
 	n.wg.Add(1)
 	go func() { defer n.wg.Done(); n.loop() }()
 	if n.an != nil {

@@ -42,7 +42,7 @@ func (n *Node) releaseRecv(id string) {
 var errBusy = &proto.Error{Code: pb.ErrorCode_UNAVAILABLE, Detail: "transfer in progress"}
 
 // resumeFrom pulls every accepted, unfinished item from friend f that no
-// stream is receiving now: f was just seen (a Hello on a new transport
+// stream is receiving now (pull skips the others): f was just seen (a Hello on a new transport
 // ID), so its sender side can serve a Resume.
 func (n *Node) resumeFrom(f *friend) {
 	var ids []string
@@ -54,12 +54,9 @@ func (n *Node) resumeFrom(f *friend) {
 		return nil
 	})
 	for _, id := range ids {
-		n.xf.mu.Lock()
-		busy := n.xf.receiving[id]
-		n.xf.mu.Unlock()
-		if !busy {
-			n.spawn(func(ctx context.Context) { n.pull(ctx, id) })
-		}
+		// pull claims the item (claimRecv) and returns at once if a
+		// stream is receiving it.
+		n.spawn(func(ctx context.Context) { n.pull(ctx, id) })
 	}
 }
 

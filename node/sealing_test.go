@@ -206,3 +206,35 @@ func TestSealingResumesAfterRestart(t *testing.T) {
 	got := b.ev.waitRetrying(t, b.Node, clock, EventItemReceived, func(e Event) bool { return e.ItemID == id }, 60*time.Second)
 	sameFile(t, got.Path, data)
 }
+
+// TestFileChangedWhileSealing: a file that changes between the hash pass
+// and the end of sealing (its size and time differ) fails the item with
+// FailSource; the pending copy and the outbox record are gone, so a copy
+// that does not match the offered hash never leaves.
+func TestFileChangedWhileSealing(t *testing.T) {
+	_, _, a, _, bID, _ := pair(t)
+	a.holdDeliveries(true)
+	reached, release := blockSealing(a.Node, 1)
+	path, _ := writeFile(t, 64<<16)
+	id, err := a.ShareVideo(path, []string{bID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitChan(t, reached, "sealing started")
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write([]byte("edited")); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	close(release)
+	a.ev.wait(t, EventDeliveryFailed, func(e Event) bool { return e.ItemID == id && e.Err == FailSource && e.FriendID == bID }, 20*time.Second)
+	if _, err := os.Stat(filepath.Join(a.outdir, id+".sealed")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("pending copy after a failed seal: %v", err)
+	}
+	if _, err := a.getOut(id); !errors.Is(err, ErrUnknownItem) {
+		t.Fatalf("outbox record after a failed seal: %v", err)
+	}
+}
