@@ -196,23 +196,11 @@ func startRelay(t *testing.T, extraTOML string) *relayProc {
 	if err != nil {
 		t.Fatalf("%v\n%s", err, p.LogTail(4096))
 	}
-	var addrs []ma.Multiaddr
-	for _, l := range lines {
-		s, ok := strings.CutPrefix(l, "listen ")
-		if !ok {
-			continue
-		}
-		a, err := ma.NewMultiaddr(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		addrs = append(addrs, a)
+	info, err := e2e.AddrInfo(e2e.ParseKV(lines))
+	if err != nil {
+		t.Fatal(err)
 	}
-	infos, err := peer.AddrInfosFromP2pAddrs(addrs...)
-	if err != nil || len(infos) != 1 {
-		t.Fatalf("listen lines %v: %v", addrs, err)
-	}
-	return &relayProc{Proc: p, info: infos[0]}
+	return &relayProc{Proc: p, info: info}
 }
 
 // family returns the relay's addresses of one IP family.
