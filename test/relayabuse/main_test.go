@@ -1,7 +1,6 @@
 package relayabuse
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/ed25519"
@@ -9,7 +8,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -215,29 +213,21 @@ func (r *relayProc) family(ip int) peer.AddrInfo {
 }
 
 // rss returns the relay's resident set size in bytes (VmRSS).
-func (r *relayProc) rss(t *testing.T) int64 { return r.status(t, "VmRSS:") }
+func (r *relayProc) rss(t *testing.T) int64 { return r.status(t, "VmRSS") }
 
 // anon returns the relay's anonymous resident memory (RssAnon): VmRSS
 // without the page cache of its memory-mapped database file, which the
 // kernel reclaims under pressure and which grows with stored data, not
 // with an attack's buffers.
-func (r *relayProc) anon(t *testing.T) int64 { return r.status(t, "RssAnon:") }
+func (r *relayProc) anon(t *testing.T) int64 { return r.status(t, "RssAnon") }
 
 func (r *relayProc) status(t *testing.T, key string) int64 {
 	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", r.Pid()))
+	kb, err := e2e.ProcStatusKB(r.Pid(), key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		if f := strings.Fields(sc.Text()); len(f) >= 2 && f[0] == key {
-			kb, _ := strconv.ParseInt(f[1], 10, 64)
-			return kb << 10
-		}
-	}
-	t.Fatalf("no %s in /proc/PID/status", key)
-	return 0
+	return kb << 10
 }
 
 // newHost returns a client libp2p host (QUIC only, no limits of its own).
