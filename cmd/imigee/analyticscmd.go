@@ -4,7 +4,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/imigee/imigee/node"
@@ -49,12 +50,7 @@ func cmdAnalytics(e *env) int {
 			fmt.Fprintln(e.stdout, "Analytics are off: nothing is counted or sent.")
 			return
 		}
-		keys := make([]string, 0, len(r.Today))
-		for k := range r.Today {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
+		for _, k := range slices.Sorted(maps.Keys(r.Today)) {
 			fmt.Fprintf(e.stdout, "%-22s %d\n", k, r.Today[k])
 		}
 	})

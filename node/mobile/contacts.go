@@ -83,13 +83,8 @@ func (m *Node) SetHandles(handles string) (err error) {
 // SetProfile sets the display name and short description: sealed into
 // contact offers (only a matched contact opens them) and sent end to end
 // to every friend when it changes (friend_profile on their side).
-func (m *Node) SetProfile(name, about string) (err error) {
-	defer guard("SetProfile", &err)
-	n, err := m.node("SetProfile")
-	if err != nil {
-		return err
-	}
-	return n.SetProfile(name, about)
+func (m *Node) SetProfile(name, about string) error {
+	return m.do("SetProfile", func(n *node.Node) error { return n.SetProfile(name, about) })
 }
 
 // SyncContacts matches the whole address book, given as JSON
@@ -191,11 +186,6 @@ const EventFriendProfile = node.EventFriendProfile
 
 // SetProfilePicture sets a small profile picture (JPEG or PNG, at most 8
 // KiB; empty removes it), sent end to end to every friend.
-func (m *Node) SetProfilePicture(data []byte) (err error) {
-	defer guard("SetProfilePicture", &err)
-	n, err := m.node("SetProfilePicture")
-	if err != nil {
-		return err
-	}
-	return n.SetProfilePicture(data)
+func (m *Node) SetProfilePicture(data []byte) error {
+	return m.do("SetProfilePicture", func(n *node.Node) error { return n.SetProfilePicture(data) })
 }

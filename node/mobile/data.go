@@ -59,23 +59,13 @@ func (m *Node) Item(id string) (item string, err error) {
 // received item and its file; an offer is rejected first; an outbox item
 // stops being delivered). An item still being received gives
 // CodeBadArgument.
-func (m *Node) DeleteItem(id string) (err error) {
-	defer guard("DeleteItem", &err)
-	n, err := m.node("DeleteItem")
-	if err != nil {
-		return err
-	}
-	return n.DeleteItem(id)
+func (m *Node) DeleteItem(id string) error {
+	return m.do("DeleteItem", func(n *node.Node) error { return n.DeleteItem(id) })
 }
 
 // MarkSeen records that the user saw an inbox item ("Seen":true).
-func (m *Node) MarkSeen(id string) (err error) {
-	defer guard("MarkSeen", &err)
-	n, err := m.node("MarkSeen")
-	if err != nil {
-		return err
-	}
-	return n.MarkSeen(id)
+func (m *Node) MarkSeen(id string) error {
+	return m.do("MarkSeen", func(n *node.Node) error { return n.MarkSeen(id) })
 }
 
 // FriendJSON returns one friend as JSON (node.Friend: Precision is

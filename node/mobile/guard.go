@@ -5,6 +5,8 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+
+	"github.com/imigee/imigee/node"
 )
 
 // CrashReporter receives a scrubbed report when the library recovers from
@@ -112,4 +114,27 @@ func scrubbedReport(method string, r any) string {
 		}
 	}
 	return b.String()
+}
+
+// do is the body shared by the facade methods that return only an error:
+// guard, the nil-node check and the test panic hook around f.
+func (m *Node) do(method string, f func(n *node.Node) error) (err error) {
+	defer guard(method, &err)
+	n, err := m.node(method)
+	if err != nil {
+		return err
+	}
+	return f(n)
+}
+
+// call is do for methods that also return a value (a function, since Go
+// methods cannot have type parameters). The exported methods keep their
+// gomobile-bindable signatures; only their bodies call this.
+func call[T any](m *Node, method string, f func(n *node.Node) (T, error)) (v T, err error) {
+	defer guard(method, &err)
+	n, err := m.node(method)
+	if err != nil {
+		return v, err
+	}
+	return f(n)
 }

@@ -40,13 +40,8 @@ var testListenAddrs []string
 // works, and Start brings networking back (with a fresh transport
 // identity). Blocks until every network goroutine ended (well under a
 // second).
-func (m *Node) Stop() (err error) {
-	defer guard("Stop", &err)
-	n, err := m.node("Stop")
-	if err != nil {
-		return err
-	}
-	return n.Stop()
+func (m *Node) Stop() error {
+	return m.do("Stop", func(n *node.Node) error { return n.Stop() })
 }
 
 // SetAppState tells the node AppForeground, AppInactive or AppBackground.
@@ -55,13 +50,8 @@ func (m *Node) Stop() (err error) {
 // NetworkChanged, a new share). Going to the background returns once the
 // host is closed; coming back blocks like Start. Call it off the main
 // thread.
-func (m *Node) SetAppState(state string) (err error) {
-	defer guard("SetAppState", &err)
-	n, err := m.node("SetAppState")
-	if err != nil {
-		return err
-	}
-	return n.SetAppState(state)
+func (m *Node) SetAppState(state string) error {
+	return m.do("SetAppState", func(n *node.Node) error { return n.SetAppState(state) })
 }
 
 // SyncOnce is for a background fetch or a push handler: it brings the
@@ -89,13 +79,8 @@ func (m *Node) SyncOnce(timeoutMs int) (summary string, err error) {
 // NetworkChanged tells the node the device's network changed (a Network*
 // kind) and whether it is metered. It returns at once; reconnecting runs
 // in the background.
-func (m *Node) NetworkChanged(kind string, metered bool) (err error) {
-	defer guard("NetworkChanged", &err)
-	n, err := m.node("NetworkChanged")
-	if err != nil {
-		return err
-	}
-	return n.NetworkChanged(kind, metered)
+func (m *Node) NetworkChanged(kind string, metered bool) error {
+	return m.do("NetworkChanged", func(n *node.Node) error { return n.NetworkChanged(kind, metered) })
 }
 
 // SetPushEndpoint sets the push endpoint (an absolute http(s) URL from
@@ -105,11 +90,6 @@ func (m *Node) NetworkChanged(kind string, metered bool) (err error) {
 // each time it goes to the background; the relay POSTs an empty body, and
 // the app's push handler should call SyncOnce. docs/mobile.md says what the
 // provider and the relay learn.
-func (m *Node) SetPushEndpoint(endpoint string) (err error) {
-	defer guard("SetPushEndpoint", &err)
-	n, err := m.node("SetPushEndpoint")
-	if err != nil {
-		return err
-	}
-	return n.SetPushEndpoint(endpoint)
+func (m *Node) SetPushEndpoint(endpoint string) error {
+	return m.do("SetPushEndpoint", func(n *node.Node) error { return n.SetPushEndpoint(endpoint) })
 }

@@ -97,23 +97,13 @@ func (m *Node) node(method string) (*node.Node, error) {
 
 // Start starts networking. It returns when the host listens (relay
 // trouble is retried in the background); Start after Stop works.
-func (m *Node) Start() (err error) {
-	defer guard("Start", &err)
-	n, err := m.node("Start")
-	if err != nil {
-		return err
-	}
-	return n.Start(context.Background())
+func (m *Node) Start() error {
+	return m.do("Start", func(n *node.Node) error { return n.Start(context.Background()) })
 }
 
 // Close stops the node for good and closes its store.
-func (m *Node) Close() (err error) {
-	defer guard("Close", &err)
-	n, err := m.node("Close")
-	if err != nil {
-		return err
-	}
-	return n.Close()
+func (m *Node) Close() error {
+	return m.do("Close", func(n *node.Node) error { return n.Close() })
 }
 
 // ID returns this device's friend ID ("" on a nil node).
@@ -128,12 +118,7 @@ func (m *Node) ID() string {
 
 // Invite returns a single-use invite (text and QR payload).
 func (m *Node) Invite() (s string, err error) {
-	defer guard("Invite", &err)
-	n, err := m.node("Invite")
-	if err != nil {
-		return "", err
-	}
-	return n.Invite()
+	return call(m, "Invite", func(n *node.Node) (string, error) { return n.Invite() })
 }
 
 // Link answers an invite: the new friend's ID, and whether the link is
@@ -189,22 +174,12 @@ func (m *Node) FriendsJSON() (s string) {
 
 // SafetyNumber returns the number to compare in person.
 func (m *Node) SafetyNumber(friendID string) (s string, err error) {
-	defer guard("SafetyNumber", &err)
-	n, err := m.node("SafetyNumber")
-	if err != nil {
-		return "", err
-	}
-	return n.SafetyNumber(friendID)
+	return call(m, "SafetyNumber", func(n *node.Node) (string, error) { return n.SafetyNumber(friendID) })
 }
 
 // Unfriend forgets a friend.
-func (m *Node) Unfriend(friendID string) (err error) {
-	defer guard("Unfriend", &err)
-	n, err := m.node("Unfriend")
-	if err != nil {
-		return err
-	}
-	return n.Unfriend(friendID)
+func (m *Node) Unfriend(friendID string) error {
+	return m.do("Unfriend", func(n *node.Node) error { return n.Unfriend(friendID) })
 }
 
 // SetPrecision sets PrecisionClose, PrecisionCasual or PrecisionOff for a
@@ -224,12 +199,7 @@ func (m *Node) SetPrecision(friendID, precision string) (err error) {
 
 // AddQuietZone adds a place where nothing is announced.
 func (m *Node) AddQuietZone(lat, lng, radiusMeters float64) (id string, err error) {
-	defer guard("AddQuietZone", &err)
-	n, err := m.node("AddQuietZone")
-	if err != nil {
-		return "", err
-	}
-	return n.AddQuietZone(lat, lng, radiusMeters)
+	return call(m, "AddQuietZone", func(n *node.Node) (string, error) { return n.AddQuietZone(lat, lng, radiusMeters) })
 }
 
 // RemoveQuietZone removes one.
@@ -252,13 +222,8 @@ func (m *Node) QuietZonesJSON() (s string) {
 }
 
 // SetLocation passes the device position; it never leaves the device.
-func (m *Node) SetLocation(lat, lng, accuracy float64) (err error) {
-	defer guard("SetLocation", &err)
-	n, err := m.node("SetLocation")
-	if err != nil {
-		return err
-	}
-	return n.SetLocation(lat, lng, accuracy)
+func (m *Node) SetLocation(lat, lng, accuracy float64) error {
+	return m.do("SetLocation", func(n *node.Node) error { return n.SetLocation(lat, lng, accuracy) })
 }
 
 // ClearLocation forgets the position.
@@ -281,72 +246,37 @@ func (m *Node) SetAppOpen(open bool) {
 // SharePhoto shares a photo with comma-separated friend IDs (empty: the
 // share policy decides).
 func (m *Node) SharePhoto(path, friendIDs string) (id string, err error) {
-	defer guard("SharePhoto", &err)
-	n, err := m.node("SharePhoto")
-	if err != nil {
-		return "", err
-	}
-	return n.SharePhoto(path, splitList(friendIDs))
+	return call(m, "SharePhoto", func(n *node.Node) (string, error) { return n.SharePhoto(path, splitList(friendIDs)) })
 }
 
 // ShareVideo shares a video file, streamed.
 func (m *Node) ShareVideo(path, friendIDs string) (id string, err error) {
-	defer guard("ShareVideo", &err)
-	n, err := m.node("ShareVideo")
-	if err != nil {
-		return "", err
-	}
-	return n.ShareVideo(path, splitList(friendIDs))
+	return call(m, "ShareVideo", func(n *node.Node) (string, error) { return n.ShareVideo(path, splitList(friendIDs)) })
 }
 
 // SendMessage sends a text message.
 func (m *Node) SendMessage(friendID, text string) (id string, err error) {
-	defer guard("SendMessage", &err)
-	n, err := m.node("SendMessage")
-	if err != nil {
-		return "", err
-	}
-	return n.SendMessage(friendID, text)
+	return call(m, "SendMessage", func(n *node.Node) (string, error) { return n.SendMessage(friendID, text) })
 }
 
 // Like likes an item.
 func (m *Node) Like(friendID, itemID string) (id string, err error) {
-	defer guard("Like", &err)
-	n, err := m.node("Like")
-	if err != nil {
-		return "", err
-	}
-	return n.Like(friendID, itemID)
+	return call(m, "Like", func(n *node.Node) (string, error) { return n.Like(friendID, itemID) })
 }
 
 // Accept accepts an offered item.
-func (m *Node) Accept(itemID string) (err error) {
-	defer guard("Accept", &err)
-	n, err := m.node("Accept")
-	if err != nil {
-		return err
-	}
-	return n.Accept(itemID)
+func (m *Node) Accept(itemID string) error {
+	return m.do("Accept", func(n *node.Node) error { return n.Accept(itemID) })
 }
 
 // Reject declines an offered item.
-func (m *Node) Reject(itemID string) (err error) {
-	defer guard("Reject", &err)
-	n, err := m.node("Reject")
-	if err != nil {
-		return err
-	}
-	return n.Reject(itemID)
+func (m *Node) Reject(itemID string) error {
+	return m.do("Reject", func(n *node.Node) error { return n.Reject(itemID) })
 }
 
 // SetAutoAccept accepts a friend's items without asking.
-func (m *Node) SetAutoAccept(friendID string, on bool) (err error) {
-	defer guard("SetAutoAccept", &err)
-	n, err := m.node("SetAutoAccept")
-	if err != nil {
-		return err
-	}
-	return n.SetAutoAccept(friendID, on)
+func (m *Node) SetAutoAccept(friendID string, on bool) error {
+	return m.do("SetAutoAccept", func(n *node.Node) error { return n.SetAutoAccept(friendID, on) })
 }
 
 // SetSharePolicyJSON sets the sender policy from JSON of node.SharePolicy,

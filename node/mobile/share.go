@@ -20,23 +20,13 @@ const (
 // Like SharePhoto it returns the item ID at once and seals in the
 // background.
 func (m *Node) ShareBytes(typ, name string, data []byte, friendIDs string) (id string, err error) {
-	defer guard("ShareBytes", &err)
-	n, err := m.node("ShareBytes")
-	if err != nil {
-		return "", err
-	}
-	return n.ShareBytes(typ, name, data, splitList(friendIDs))
+	return call(m, "ShareBytes", func(n *node.Node) (string, error) { return n.ShareBytes(typ, name, data, splitList(friendIDs)) })
 }
 
 // CancelItem stops sharing an item: sealing stops, transfers in flight
 // are cut, the pending copy is deleted and each recipient not yet served
 // gets delivery_failed with FailCancelled. Copies already left in a
 // friend's mailbox stay there until fetched or expired.
-func (m *Node) CancelItem(id string) (err error) {
-	defer guard("CancelItem", &err)
-	n, err := m.node("CancelItem")
-	if err != nil {
-		return err
-	}
-	return n.CancelItem(id)
+func (m *Node) CancelItem(id string) error {
+	return m.do("CancelItem", func(n *node.Node) error { return n.CancelItem(id) })
 }

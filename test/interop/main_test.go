@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
-	ma "github.com/multiformats/go-multiaddr"
 	"go.uber.org/goleak"
 
 	"github.com/imigee/imigee/test/internal/e2e"
@@ -104,17 +103,9 @@ addr = ""
 	if err != nil {
 		t.Fatalf("%v\nlog:\n%s", err, p.LogTail(4096))
 	}
-	var addrs []ma.Multiaddr
-	for _, s := range kv["listen"] {
-		a, err := ma.NewMultiaddr(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		addrs = append(addrs, a)
+	info, err := e2e.AddrInfo(kv)
+	if err != nil {
+		t.Fatal(err)
 	}
-	infos, err := peer.AddrInfosFromP2pAddrs(addrs...)
-	if err != nil || len(infos) != 1 {
-		t.Fatalf("listen lines %v: %v", kv["listen"], err)
-	}
-	return infos[0]
+	return info
 }

@@ -3,11 +3,11 @@ package nodee2e
 import (
 	"os"
 	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 
 	"github.com/imigee/imigee/crypto/geo"
+	"github.com/imigee/imigee/test/internal/e2e"
 )
 
 // TestKillMidReceive: bob receives a large video from alice (auto-accept,
@@ -42,7 +42,7 @@ func TestKillMidReceive(t *testing.T) {
 	meet()
 
 	path, data := writeFile(t, shortTempDir(t), "long.mp4", size)
-	aliceBase := procKB(t, alice.p.Pid(), "VmRSS:")
+	aliceBase := procKB(alice.p.Pid(), "VmRSS")
 	r := alice.share(t, path, bob)
 	killAt := int64(40 << 20)
 	got := bob.wait(t, "receive_progress", func(e event) bool { return e.Item == r.Item && e.Done >= killAt })
@@ -58,7 +58,7 @@ func TestKillMidReceive(t *testing.T) {
 	t.Logf("killed bob at %d of %d bytes received", got.Done, size)
 
 	bob.start(t)
-	bobBase := procKB(t, bob.p.Pid(), "VmRSS:")
+	bobBase := procKB(bob.p.Pid(), "VmRSS")
 	meet()
 	rec := bob.wait(t, "item_received", func(e event) bool { return e.Item == r.Item })
 	sameFile(t, rec.Path, data)
@@ -79,8 +79,8 @@ func TestKillMidReceive(t *testing.T) {
 		t.Fatalf("item_received %d times", n)
 	}
 	t.Logf("resumed at %s bytes", strconv.FormatInt(first, 10))
-	aliceGrew := procKB(t, alice.p.Pid(), "VmHWM:") - aliceBase
-	bobGrew := procKB(t, bob.p.Pid(), "VmHWM:") - bobBase
+	aliceGrew := procKB(alice.p.Pid(), "VmHWM") - aliceBase
+	bobGrew := procKB(bob.p.Pid(), "VmHWM") - bobBase
 	t.Logf("peak RSS growth: sender %d KiB, receiver %d KiB (after its restart)", aliceGrew, bobGrew)
 	if os.Getenv("IMIGEE_BIG") != "" && (aliceGrew >= 64<<10 || bobGrew >= 64<<10) {
 		t.Fatalf("RSS grew by 64 MiB or more: sender %d KiB, receiver %d KiB", aliceGrew, bobGrew)
@@ -91,17 +91,7 @@ func TestKillMidReceive(t *testing.T) {
 }
 
 // procKB reads a "kB" field of /proc/PID/status (0 where there is none).
-func procKB(t *testing.T, pid int, field string) int64 {
-	t.Helper()
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
-	if err != nil {
-		return 0
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, field); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			return kb
-		}
-	}
-	return 0
+func procKB(pid int, field string) int64 {
+	kb, _ := e2e.ProcStatusKB(pid, field)
+	return kb
 }

@@ -12,22 +12,19 @@ import (
 	"time"
 
 	"github.com/imigee/imigee/node"
+	"github.com/imigee/imigee/test/internal/e2e"
 )
 
 // procStat reads a process's resident set (KiB) and CPU time (user +
 // system, clock ticks of 10 ms) from /proc.
 func procStat(t *testing.T, pid int) (rssKiB int, cpuTicks int) {
 	t.Helper()
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	kb, err := e2e.ProcStatusKB(pid, "VmRSS")
 	if err != nil {
 		t.Skip("no /proc: ", err)
 	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
-			rssKiB, _ = strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
-		}
-	}
-	b, err = os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	rssKiB = int(kb)
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +51,7 @@ func TestRelayCostPerPhone(t *testing.T) {
 	const phones = 20
 	var ns []*node.Node
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	for i := range phones {
+	for range phones {
 		key := make([]byte, 32)
 		rand.Read(key)
 		n, err := node.New(node.Config{DataDir: t.TempDir(), StoreKey: key, Relays: r.addrs, Logger: quiet, NoSync: true,
@@ -67,7 +64,6 @@ func TestRelayCostPerPhone(t *testing.T) {
 			t.Fatal(err)
 		}
 		ns = append(ns, n)
-		_ = i
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

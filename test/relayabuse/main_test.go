@@ -1,7 +1,6 @@
 package relayabuse
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/ed25519"
@@ -9,7 +8,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -196,23 +194,11 @@ func startRelay(t *testing.T, extraTOML string) *relayProc {
 	if err != nil {
 		t.Fatalf("%v\n%s", err, p.LogTail(4096))
 	}
-	var addrs []ma.Multiaddr
-	for _, l := range lines {
-		s, ok := strings.CutPrefix(l, "listen ")
-		if !ok {
-			continue
-		}
-		a, err := ma.NewMultiaddr(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		addrs = append(addrs, a)
+	info, err := e2e.AddrInfo(e2e.ParseKV(lines))
+	if err != nil {
+		t.Fatal(err)
 	}
-	infos, err := peer.AddrInfosFromP2pAddrs(addrs...)
-	if err != nil || len(infos) != 1 {
-		t.Fatalf("listen lines %v: %v", addrs, err)
-	}
-	return &relayProc{Proc: p, info: infos[0]}
+	return &relayProc{Proc: p, info: info}
 }
 
 // family returns the relay's addresses of one IP family.
@@ -227,29 +213,21 @@ func (r *relayProc) family(ip int) peer.AddrInfo {
 }
 
 // rss returns the relay's resident set size in bytes (VmRSS).
-func (r *relayProc) rss(t *testing.T) int64 { return r.status(t, "VmRSS:") }
+func (r *relayProc) rss(t *testing.T) int64 { return r.status(t, "VmRSS") }
 
 // anon returns the relay's anonymous resident memory (RssAnon): VmRSS
 // without the page cache of its memory-mapped database file, which the
 // kernel reclaims under pressure and which grows with stored data, not
 // with an attack's buffers.
-func (r *relayProc) anon(t *testing.T) int64 { return r.status(t, "RssAnon:") }
+func (r *relayProc) anon(t *testing.T) int64 { return r.status(t, "RssAnon") }
 
 func (r *relayProc) status(t *testing.T, key string) int64 {
 	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", r.Pid()))
+	kb, err := e2e.ProcStatusKB(r.Pid(), key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		if f := strings.Fields(sc.Text()); len(f) >= 2 && f[0] == key {
-			kb, _ := strconv.ParseInt(f[1], 10, 64)
-			return kb << 10
-		}
-	}
-	t.Fatalf("no %s in /proc/PID/status", key)
-	return 0
+	return kb << 10
 }
 
 // newHost returns a client libp2p host (QUIC only, no limits of its own).

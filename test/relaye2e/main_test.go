@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
-	ma "github.com/multiformats/go-multiaddr"
 	"go.uber.org/goleak"
 
 	"github.com/imigee/imigee/test/internal/e2e"
@@ -86,31 +85,11 @@ func startRelay(t *testing.T, dataDir, logPath string, extra ...string) *relayPr
 	if err != nil {
 		t.Fatal(err)
 	}
-	info, err := addrInfo(kv)
+	info, err := e2e.AddrInfo(kv)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return &relayProc{Proc: p, dataDir: dataDir, info: info, admin: kv["admin"][0]}
-}
-
-// addrInfo parses the "listen ADDR/p2p/ID" lines into one AddrInfo.
-func addrInfo(kv map[string][]string) (peer.AddrInfo, error) {
-	var addrs []ma.Multiaddr
-	for _, s := range kv["listen"] {
-		a, err := ma.NewMultiaddr(s)
-		if err != nil {
-			return peer.AddrInfo{}, err
-		}
-		addrs = append(addrs, a)
-	}
-	infos, err := peer.AddrInfosFromP2pAddrs(addrs...)
-	if err != nil {
-		return peer.AddrInfo{}, err
-	}
-	if len(infos) != 1 || infos[0].ID.String() != kv["peer_id"][0] {
-		return peer.AddrInfo{}, fmt.Errorf("listen lines %v do not match peer_id %v", kv["listen"], kv["peer_id"])
-	}
-	return infos[0], nil
 }
 
 // waitReady waits for /readyz to answer 200.

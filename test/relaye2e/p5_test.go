@@ -28,7 +28,8 @@ import (
 // relay's database files, its debug log, its metrics or its live process
 // memory. Positive control: with the relay's own contact key (read from its
 // data directory) the test derives the pair's entry ID and finds it in the
-// contacts database, so the scans read the right files.
+// contacts database, so the scans read the right files; the log holds the
+// startup line and the metrics the contact entries gauge.
 func TestP5ContactsNeverReachRelay(t *testing.T) {
 	e2e.RequireProcMem(t)
 	dataDir := filepath.Join(t.TempDir(), "data")
@@ -93,6 +94,12 @@ func TestP5ContactsNeverReachRelay(t *testing.T) {
 	}
 	id, _, _ := crypto.ContactEntryKeys(y)
 	mustFind(t, "the pair's entry ID in the contacts database", contactsDB, id[:], true)
+	// Controls for the log and metrics scans: each holds what the relay
+	// does write there, so a "not found" above means something.
+	mustFind(t, "startup line in the log", r.LogPath, []byte("relay started"), true)
+	if !bytes.Contains(metrics, []byte("imigee_relay_contacts_entries")) {
+		t.Fatal("metrics lack the contact entries gauge: the metrics scan read the wrong page")
+	}
 }
 
 // randMobile is a random French mobile number in E.164 (+336 and 8 digits).

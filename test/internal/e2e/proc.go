@@ -147,7 +147,7 @@ func (p *Proc) WaitStdout(timeout time.Duration, done func(lines []string) bool)
 // values by key: "peer_id", "listen" (possibly several), "admin".
 func (p *Proc) Announced(wantAdmin bool) (map[string][]string, error) {
 	lines, err := p.WaitStdout(DefaultTimeout, func(ls []string) bool {
-		kv := parseKV(ls)
+		kv := ParseKV(ls)
 		if len(kv["peer_id"]) == 0 || len(kv["listen"]) == 0 {
 			return false
 		}
@@ -156,10 +156,11 @@ func (p *Proc) Announced(wantAdmin bool) (map[string][]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	return parseKV(lines), nil
+	return ParseKV(lines), nil
 }
 
-func parseKV(lines []string) map[string][]string {
+// ParseKV splits announcement lines ("key value") into values by key.
+func ParseKV(lines []string) map[string][]string {
 	kv := map[string][]string{}
 	for _, l := range lines {
 		k, v, ok := strings.Cut(l, " ")

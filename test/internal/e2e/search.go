@@ -157,3 +157,18 @@ func RequireProcMem(t testing.TB) {
 		t.Skip("no /proc/self/mem")
 	}
 }
+
+// ProcStatusKB reads one "kB" field of /proc/PID/status (VmRSS, VmHWM,
+// RssAnon, ...), in KiB.
+func ProcStatusKB(pid int, field string) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, fmt.Errorf("e2e: proc status: %w", err)
+	}
+	for l := range strings.Lines(string(b)) {
+		if f := strings.Fields(l); len(f) >= 2 && f[0] == field+":" {
+			return strconv.ParseInt(f[1], 10, 64)
+		}
+	}
+	return 0, fmt.Errorf("e2e: no %s in /proc/%d/status", field, pid)
+}

@@ -38,3 +38,13 @@ func TestSearchProcessMemoryFindsLiveBytes(t *testing.T) {
 			res.Regions, res.BytesRead, res.Unreadable)
 	}
 }
+
+func TestProcStatusKB(t *testing.T) {
+	RequireProcMem(t)
+	if kb, err := ProcStatusKB(os.Getpid(), "VmRSS"); err != nil || kb <= 0 {
+		t.Fatalf("VmRSS of this process: %d %v", kb, err)
+	}
+	if _, err := ProcStatusKB(os.Getpid(), "NoSuchField"); err == nil {
+		t.Fatal("a missing field gave no error")
+	}
+}
