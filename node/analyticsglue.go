@@ -44,6 +44,7 @@ func (n *Node) openAnalytics() {
 	saved := map[uint32][]uint64{}
 	_ = n.getJSON(localstore.Settings, settingAnalytics, &saved)
 	n.an = analytics.NewCounters(saved)
+	n.anDirty = make(chan struct{}, 1)
 }
 
 func (n *Node) analyticsDay() uint32 { return uint32(n.cfg.Now().Unix() / 86400) }
@@ -85,7 +86,37 @@ func (n *Node) countEvent(e *Event) {
 	for _, f := range fields {
 		_ = n.an.Add(day, f, 1) // an unknown type or path is not counted
 	}
-	_ = n.putJSON(localstore.Settings, settingAnalytics, n.an.Snapshot())
+	n.persistAnalytics()
+}
+
+// persistAnalytics asks the persister goroutine to write the counters.
+// One goroutine writes, always the latest snapshot it takes after the
+// wake-up, so a write of an older snapshot can never land after a newer
+// one (a day already sent could otherwise come back after a restart), and
+// no caller waits on the disk.
+func (n *Node) persistAnalytics() {
+	select {
+	case n.anDirty <- struct{}{}:
+	default: // a write is pending already; it will see this change
+	}
+}
+
+// analyticsPersister is the one writer of the counters, owned by the node
+// (n.wg); a last write happens when the node stops.
+func (n *Node) analyticsPersister(ctx context.Context) {
+	for {
+		select {
+		case <-n.anDirty:
+		case <-ctx.Done():
+			select {
+			case <-n.anDirty:
+				_ = n.putJSON(localstore.Settings, settingAnalytics, n.an.Snapshot())
+			default:
+			}
+			return
+		}
+		_ = n.putJSON(localstore.Settings, settingAnalytics, n.an.Snapshot())
+	}
 }
 
 // CountCrash counts one crash caught at the mobile boundary (its kind
@@ -93,7 +124,7 @@ func (n *Node) countEvent(e *Event) {
 func (n *Node) CountCrash() {
 	if n.an != nil {
 		_ = n.an.Add(n.analyticsDay(), "crash", 1)
-		_ = n.putJSON(localstore.Settings, settingAnalytics, n.an.Snapshot())
+		n.persistAnalytics()
 	}
 }
 
@@ -150,7 +181,8 @@ func (n *Node) SendAnalytics(ctx context.Context) (int, error) {
 		n.an.Forget(day)
 		sent++
 	}
-	return sent, n.putJSON(localstore.Settings, settingAnalytics, n.an.Snapshot())
+	n.persistAnalytics()
+	return sent, nil
 }
 
 // sendReport sends one report from a one-off client host made for it

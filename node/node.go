@@ -77,11 +77,12 @@ type Node struct {
 	// not held during one (sync.go).
 	syncing atomic.Int32
 
-	ctx    context.Context // canceled by Close
-	cancel context.CancelFunc
-	wg     sync.WaitGroup      // every goroutine the node starts
-	kick   chan struct{}       // wakes the loop (location, retry, friend online)
-	an     *analytics.Counters // anonymous analytics counts; nil when off (analyticsglue.go)
+	ctx     context.Context // canceled by Close
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup      // every goroutine the node starts
+	kick    chan struct{}       // wakes the loop (location, retry, friend online)
+	an      *analytics.Counters // anonymous analytics counts; nil when off (analyticsglue.go)
+	anDirty chan struct{}       // wakes analyticsPersister, the counters' one writer
 }
 
 // New opens (or creates) the node's store in cfg.DataDir. It does no
@@ -132,6 +133,10 @@ func New(cfg Config) (*Node, error) {
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.events = newEventQueue(c.Events)
 	n.startEvents()
+	if n.an != nil {
+		n.wg.Add(1)
+		go func() { defer n.wg.Done(); n.analyticsPersister(n.ctx) }()
+	}
 	return n, nil
 }
 
