@@ -6,7 +6,6 @@ import (
 	"image/color"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -115,18 +114,6 @@ func newPlot(title, x, y string) *plot.Plot {
 	p.Legend.XOffs = -vg.Points(8)
 	p.Legend.YOffs = vg.Points(8)
 	return p
-}
-
-// cdf is the empirical CDF of xs as a step line.
-func cdf(xs []float64) plotter.XYs {
-	xs = slices.Clone(xs)
-	slices.Sort(xs)
-	out := make(plotter.XYs, 0, 2*len(xs))
-	for i, x := range xs {
-		out = append(out, plotter.XY{X: x, Y: float64(i) / float64(len(xs))},
-			plotter.XY{X: x, Y: float64(i+1) / float64(len(xs))})
-	}
-	return out
 }
 
 func addLine(p *plot.Plot, xy plotter.XYs, name string, i int) error {
