@@ -200,23 +200,14 @@ func plotDetection(dir string, s *Scenario, bins []DetectionBin) error {
 		if len(pts) == 0 {
 			continue
 		}
-		eb, err := plotter.NewYErrorBars(struct {
-			plotter.XYer
-			plotter.YErrorer
-		}{pts, errs})
-		if err != nil {
-			return fmt.Errorf("testnet: plot: %w", err)
-		}
-		sc, err := plotter.NewScatter(pts)
-		if err != nil {
-			return fmt.Errorf("testnet: plot: %w", err)
-		}
-		eb.Color, eb.CapWidth = palette[k], vg.Points(3)
-		sc.Color, sc.Shape, sc.Radius = palette[k], draw.CircleGlyph{}, vg.Points(2.5)
+		var shape draw.GlyphDrawer = draw.CircleGlyph{}
 		if k == 1 {
-			sc.Shape = draw.TriangleGlyph{}
+			shape = draw.TriangleGlyph{}
 		}
-		p.Add(eb, sc)
+		sc, err := addPoints(p, pts, errs, k, vg.Points(3), shape)
+		if err != nil {
+			return err
+		}
 		p.Legend.Add(side+" (95 % Wilson)", sc)
 	}
 	if len(labels.XYs) > 0 {
@@ -234,6 +225,27 @@ func plotDetection(dir string, s *Scenario, bins []DetectionBin) error {
 	p.Legend.Top = true // the curves fall to the bottom right
 	p.Legend.YOffs = -vg.Points(16)
 	return save(p, dir, PlotDetection)
+}
+
+// addPoints draws pts as markers with their error bars in palette
+// colour i.
+func addPoints(p *plot.Plot, pts plotter.XYs, errs plotter.YErrors, i int, capWidth vg.Length, shape draw.GlyphDrawer) (*plotter.Scatter, error) {
+	eb, err := plotter.NewYErrorBars(struct {
+		plotter.XYer
+		plotter.YErrorer
+	}{pts, errs})
+	if err != nil {
+		return nil, fmt.Errorf("testnet: plot: %w", err)
+	}
+	sc, err := plotter.NewScatter(pts)
+	if err != nil {
+		return nil, fmt.Errorf("testnet: plot: %w", err)
+	}
+	c := palette[i%len(palette)]
+	eb.Color, eb.CapWidth = c, capWidth
+	sc.Color, sc.Shape, sc.Radius = c, shape, vg.Points(2.5)
+	p.Add(eb, sc)
+	return sc, nil
 }
 
 // fixLogRange makes a log axis's range positive and non-empty (gonum
