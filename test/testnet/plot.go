@@ -62,7 +62,7 @@ func WritePlots(dir string, res *Result) error {
 		f    func() error
 	}{
 		{PlotLatencyKM, func() error { return plotDiscoveryKM(dir, res, an) }},
-		{PlotTTDCDF, func() error { return plotTTD(dir, res) }},
+		{PlotTTDCDF, func() error { return plotTTD(dir, res, an) }},
 		{PlotDetection, func() error {
 			if res.scenario == nil {
 				return errNoData("no scenario")

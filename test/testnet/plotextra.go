@@ -117,8 +117,7 @@ func logY(p *plot.Plot) {
 	p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
 }
 
-func plotTTD(dir string, res *Result) error {
-	_, an := analysisOf(res)
+func plotTTD(dir string, res *Result, an *Analysis) error {
 	d := res.Summary.Delivery
 	if d.Recipients == 0 {
 		return errNoData("no items were shared")
