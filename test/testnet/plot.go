@@ -32,7 +32,7 @@ const (
 	FileOmittedPlots = "plots_omitted.txt"
 )
 
-// PlotFiles lists every plot WritePlots makes (when it has data).
+// PlotFiles lists every plot writePlots makes (when it has data).
 var PlotFiles = []string{PlotLatencyKM, PlotTTDCDF, PlotDetection, PlotRelayStore, PlotNodeTraffic, PlotNodeDist,
 	PlotContacts, PlotInterContct, PlotFalse}
 
@@ -51,10 +51,11 @@ type errNoData string
 
 func (e errNoData) Error() string { return string(e) }
 
-// WritePlots draws the PNG plots of a run (6×4 in at 150 dpi, sized for
-// a paper column). A plot without data (or with only zeros) is not drawn;
-// FileOmittedPlots says which and why.
-func WritePlots(dir string, res *Result) error {
+// writePlots draws the PNG plots of a run (6×4 in at 150 dpi, sized for
+// a paper column); bins are the run's detection curve (WriteResults has
+// computed it already). A plot without data (or with only zeros) is not
+// drawn; FileOmittedPlots says which and why.
+func writePlots(dir string, res *Result, bins []DetectionBin) error {
 	_, an := analysisOf(res)
 	var omitted []string
 	for _, pf := range []struct {
@@ -67,7 +68,7 @@ func WritePlots(dir string, res *Result) error {
 			if res.scenario == nil {
 				return errNoData("no scenario")
 			}
-			return plotDetection(dir, res.scenario, DetectionCurve(res.scenario, res.Trials, Detections(res.Events, res.end())))
+			return plotDetection(dir, res.scenario, bins)
 		}},
 		{PlotRelayStore, func() error { return plotRelayStorage(dir, res) }},
 		{PlotNodeTraffic, func() error { return plotNodeTraffic(dir, res) }},
