@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -77,6 +78,17 @@ func cmdSweep(args []string, stdout, stderr io.Writer) int {
 			dir := testnet.SweepRunDir(*out, pt, seed)
 			sum, err := readSummary(dir)
 			if err != nil {
+				if *mode == modeSimnet && *simnetBin == "" {
+					// Find or build the runner once for the whole sweep,
+					// not once per run.
+					bin, cleanup, err := simnetBinary(context.Background(), simnetRun{goBin: *goBin}, stderr)
+					if err != nil {
+						fmt.Fprintf(stderr, "imigee-testnet sweep: simnet run: %v\n", err)
+						return exitFail
+					}
+					defer cleanup()
+					*simnetBin = bin
+				}
 				ra := []string{file, "--out", dir, "--mode", *mode, "--quiet", "--seed", strconv.FormatUint(seed, 10), "--go", *goBin}
 				if *simnetBin != "" {
 					ra = append(ra, "--simnet-bin", *simnetBin)
