@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/imigee/imigee/test/testnet"
@@ -81,7 +83,9 @@ func cmdSweep(args []string, stdout, stderr io.Writer) int {
 				if *mode == modeSimnet && *simnetBin == "" {
 					// Find or build the runner once for the whole sweep,
 					// not once per run.
-					bin, cleanup, err := simnetBinary(context.Background(), simnetRun{goBin: *goBin}, stderr)
+					ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+					bin, cleanup, err := simnetBinary(ctx, simnetRun{goBin: *goBin}, stderr)
+					stop()
 					if err != nil {
 						fmt.Fprintf(stderr, "imigee-testnet sweep: simnet run: %v\n", err)
 						return exitFail
