@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"syscall"
 	"time"
@@ -62,7 +63,7 @@ func cmdSweep(args []string, stdout, stderr io.Writer) int {
 	}
 	// Check every point before the first run starts.
 	for _, pt := range points {
-		if _, err := testnet.LoadScenarioWith(file, append(append([]string{}, sets...), pt.Set...)); err != nil {
+		if _, err := testnet.LoadScenarioWith(file, slices.Concat(sets, pt.Set)); err != nil {
 			fmt.Fprintf(stderr, "imigee-testnet sweep: %s: %v\n", pt.Label, err)
 			return exitUsage
 		}
@@ -100,7 +101,7 @@ func cmdSweep(args []string, stdout, stderr io.Writer) int {
 				if *noPlots {
 					ra = append(ra, "--no-plots")
 				}
-				for _, s := range append(append([]string{}, sets...), pt.Set...) {
+				for _, s := range slices.Concat(sets, pt.Set) {
 					ra = append(ra, "--set", s)
 				}
 				t0 := time.Now()
