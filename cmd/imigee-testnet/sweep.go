@@ -1,13 +1,17 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/imigee/imigee/test/testnet"
@@ -59,7 +63,7 @@ func cmdSweep(args []string, stdout, stderr io.Writer) int {
 	}
 	// Check every point before the first run starts.
 	for _, pt := range points {
-		if _, err := testnet.LoadScenarioWith(file, append(append([]string{}, sets...), pt.Set...)); err != nil {
+		if _, err := testnet.LoadScenarioWith(file, slices.Concat(sets, pt.Set)); err != nil {
 			fmt.Fprintf(stderr, "imigee-testnet sweep: %s: %v\n", pt.Label, err)
 			return exitUsage
 		}
@@ -77,6 +81,19 @@ func cmdSweep(args []string, stdout, stderr io.Writer) int {
 			dir := testnet.SweepRunDir(*out, pt, seed)
 			sum, err := readSummary(dir)
 			if err != nil {
+				if *mode == modeSimnet && *simnetBin == "" {
+					// Find or build the runner once for the whole sweep,
+					// not once per run.
+					ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+					bin, cleanup, err := simnetBinary(ctx, simnetRun{goBin: *goBin}, stderr)
+					stop()
+					if err != nil {
+						fmt.Fprintf(stderr, "imigee-testnet sweep: simnet run: %v\n", err)
+						return exitFail
+					}
+					defer cleanup()
+					*simnetBin = bin
+				}
 				ra := []string{file, "--out", dir, "--mode", *mode, "--quiet", "--seed", strconv.FormatUint(seed, 10), "--go", *goBin}
 				if *simnetBin != "" {
 					ra = append(ra, "--simnet-bin", *simnetBin)
@@ -84,7 +101,7 @@ func cmdSweep(args []string, stdout, stderr io.Writer) int {
 				if *noPlots {
 					ra = append(ra, "--no-plots")
 				}
-				for _, s := range append(append([]string{}, sets...), pt.Set...) {
+				for _, s := range slices.Concat(sets, pt.Set) {
 					ra = append(ra, "--set", s)
 				}
 				t0 := time.Now()

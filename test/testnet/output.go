@@ -63,14 +63,16 @@ func WriteResults(dir string, res *Result, plots bool) error {
 	if err := writeCSV(filepath.Join(dir, FileMeetings), meetingRows(res.Meetings)); err != nil {
 		return err
 	}
-	if err := writeCSV(filepath.Join(dir, FileDetections), detectionRows(Detections(res.Events, res.end()))); err != nil {
+	dets := Detections(res.Events, res.end())
+	if err := writeCSV(filepath.Join(dir, FileDetections), detectionRows(dets)); err != nil {
 		return err
 	}
 	if err := writeCSV(filepath.Join(dir, FileDeliveries), deliveryRows(Deliveries(res.Events))); err != nil {
 		return err
 	}
+	var bins []DetectionBin
 	if res.scenario != nil {
-		bins := DetectionCurve(res.scenario, res.Trials, Detections(res.Events, res.end()))
+		bins = DetectionCurve(res.scenario, res.Trials, dets)
 		if err := writeCSV(filepath.Join(dir, FileDetectionBins), detectionBinRows(bins)); err != nil {
 			return err
 		}
@@ -82,7 +84,7 @@ func WriteResults(dir string, res *Result, plots bool) error {
 		return err
 	}
 	if plots {
-		return WritePlots(dir, res)
+		return writePlots(dir, res, bins)
 	}
 	return nil
 }

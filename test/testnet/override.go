@@ -28,12 +28,10 @@ func LoadScenarioWith(path string, overrides []string) (*Scenario, error) {
 	if err != nil {
 		return nil, fmt.Errorf("testnet: read scenario: %w", err)
 	}
-	if len(overrides) == 0 {
-		return ParseScenario(data, filepath.Dir(path))
-	}
-	data, err = ApplyOverrides(data, overrides)
-	if err != nil {
-		return nil, err
+	if len(overrides) > 0 {
+		if data, err = ApplyOverrides(data, overrides); err != nil {
+			return nil, err
+		}
 	}
 	return ParseScenario(data, filepath.Dir(path))
 }

@@ -6,7 +6,6 @@ import (
 	"image/color"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -33,7 +32,7 @@ const (
 	FileOmittedPlots = "plots_omitted.txt"
 )
 
-// PlotFiles lists every plot WritePlots makes (when it has data).
+// PlotFiles lists every plot writePlots makes (when it has data).
 var PlotFiles = []string{PlotLatencyKM, PlotTTDCDF, PlotDetection, PlotRelayStore, PlotNodeTraffic, PlotNodeDist,
 	PlotContacts, PlotInterContct, PlotFalse}
 
@@ -52,10 +51,11 @@ type errNoData string
 
 func (e errNoData) Error() string { return string(e) }
 
-// WritePlots draws the PNG plots of a run (6×4 in at 150 dpi, sized for
-// a paper column). A plot without data (or with only zeros) is not drawn;
-// FileOmittedPlots says which and why.
-func WritePlots(dir string, res *Result) error {
+// writePlots draws the PNG plots of a run (6×4 in at 150 dpi, sized for
+// a paper column); bins are the run's detection curve (WriteResults has
+// computed it already). A plot without data (or with only zeros) is not
+// drawn; FileOmittedPlots says which and why.
+func writePlots(dir string, res *Result, bins []DetectionBin) error {
 	_, an := analysisOf(res)
 	var omitted []string
 	for _, pf := range []struct {
@@ -63,12 +63,12 @@ func WritePlots(dir string, res *Result) error {
 		f    func() error
 	}{
 		{PlotLatencyKM, func() error { return plotDiscoveryKM(dir, res, an) }},
-		{PlotTTDCDF, func() error { return plotTTD(dir, res) }},
+		{PlotTTDCDF, func() error { return plotTTD(dir, res, an) }},
 		{PlotDetection, func() error {
 			if res.scenario == nil {
 				return errNoData("no scenario")
 			}
-			return plotDetection(dir, res.scenario, DetectionCurve(res.scenario, res.Trials, Detections(res.Events, res.end())))
+			return plotDetection(dir, res.scenario, bins)
 		}},
 		{PlotRelayStore, func() error { return plotRelayStorage(dir, res) }},
 		{PlotNodeTraffic, func() error { return plotNodeTraffic(dir, res) }},
@@ -115,18 +115,6 @@ func newPlot(title, x, y string) *plot.Plot {
 	p.Legend.XOffs = -vg.Points(8)
 	p.Legend.YOffs = vg.Points(8)
 	return p
-}
-
-// cdf is the empirical CDF of xs as a step line.
-func cdf(xs []float64) plotter.XYs {
-	xs = slices.Clone(xs)
-	slices.Sort(xs)
-	out := make(plotter.XYs, 0, 2*len(xs))
-	for i, x := range xs {
-		out = append(out, plotter.XY{X: x, Y: float64(i) / float64(len(xs))},
-			plotter.XY{X: x, Y: float64(i+1) / float64(len(xs))})
-	}
-	return out
 }
 
 func addLine(p *plot.Plot, xy plotter.XYs, name string, i int) error {
@@ -213,23 +201,14 @@ func plotDetection(dir string, s *Scenario, bins []DetectionBin) error {
 		if len(pts) == 0 {
 			continue
 		}
-		eb, err := plotter.NewYErrorBars(struct {
-			plotter.XYer
-			plotter.YErrorer
-		}{pts, errs})
-		if err != nil {
-			return fmt.Errorf("testnet: plot: %w", err)
-		}
-		sc, err := plotter.NewScatter(pts)
-		if err != nil {
-			return fmt.Errorf("testnet: plot: %w", err)
-		}
-		eb.Color, eb.CapWidth = palette[k], vg.Points(3)
-		sc.Color, sc.Shape, sc.Radius = palette[k], draw.CircleGlyph{}, vg.Points(2.5)
+		var shape draw.GlyphDrawer = draw.CircleGlyph{}
 		if k == 1 {
-			sc.Shape = draw.TriangleGlyph{}
+			shape = draw.TriangleGlyph{}
 		}
-		p.Add(eb, sc)
+		sc, err := addPoints(p, pts, errs, k, vg.Points(3), shape)
+		if err != nil {
+			return err
+		}
 		p.Legend.Add(side+" (95 % Wilson)", sc)
 	}
 	if len(labels.XYs) > 0 {
@@ -247,6 +226,27 @@ func plotDetection(dir string, s *Scenario, bins []DetectionBin) error {
 	p.Legend.Top = true // the curves fall to the bottom right
 	p.Legend.YOffs = -vg.Points(16)
 	return save(p, dir, PlotDetection)
+}
+
+// addPoints draws pts as markers with their error bars in palette
+// colour i.
+func addPoints(p *plot.Plot, pts plotter.XYs, errs plotter.YErrors, i int, capWidth vg.Length, shape draw.GlyphDrawer) (*plotter.Scatter, error) {
+	eb, err := plotter.NewYErrorBars(struct {
+		plotter.XYer
+		plotter.YErrorer
+	}{pts, errs})
+	if err != nil {
+		return nil, fmt.Errorf("testnet: plot: %w", err)
+	}
+	sc, err := plotter.NewScatter(pts)
+	if err != nil {
+		return nil, fmt.Errorf("testnet: plot: %w", err)
+	}
+	c := palette[i%len(palette)]
+	eb.Color, eb.CapWidth = c, capWidth
+	sc.Color, sc.Shape, sc.Radius = c, shape, vg.Points(2.5)
+	p.Add(eb, sc)
+	return sc, nil
 }
 
 // fixLogRange makes a log axis's range positive and non-empty (gonum

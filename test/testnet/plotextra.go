@@ -1,6 +1,7 @@
 package testnet
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"slices"
@@ -34,7 +35,7 @@ func kaplanMeier(events, censored []float64) plotter.XYs {
 	}
 	slices.SortFunc(all, func(a, b obs) int {
 		if a.t != b.t {
-			return cmpF(a.t, b.t)
+			return cmp.Compare(a.t, b.t)
 		}
 		if a.event != b.event { // events before censorings at the same time
 			if a.event {
@@ -66,16 +67,6 @@ func kaplanMeier(events, censored []float64) plotter.XYs {
 		out = append(out, plotter.XY{X: all[len(all)-1].t, Y: 1 - surv})
 	}
 	return out
-}
-
-func cmpF(a, b float64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 func plotDiscoveryKM(dir string, res *Result, an *Analysis) error {
@@ -126,8 +117,7 @@ func logY(p *plot.Plot) {
 	p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
 }
 
-func plotTTD(dir string, res *Result) error {
-	_, an := analysisOf(res)
+func plotTTD(dir string, res *Result, an *Analysis) error {
 	d := res.Summary.Delivery
 	if d.Recipients == 0 {
 		return errNoData("no items were shared")
@@ -312,7 +302,7 @@ func plotNodeDist(dir string, res *Result) error {
 func ContactTimes(meetings []Meeting, d float64) (contacts, inter []float64) {
 	last := map[uint64]time.Duration{}
 	ms := slices.Clone(meetings)
-	slices.SortFunc(ms, func(a, b Meeting) int { return cmpF(float64(a.Start), float64(b.Start)) })
+	slices.SortFunc(ms, func(a, b Meeting) int { return cmp.Compare(float64(a.Start), float64(b.Start)) })
 	for _, m := range ms {
 		if m.Dist != d {
 			continue

@@ -155,7 +155,11 @@ func buildInfo(p *Provenance, dir string) {
 	}
 	// go test, go run and -buildvcs=false do not stamp vcs.*: ask git, if
 	// there is one.
-	for _, d := range []string{"", dir} {
+	dirs := []string{""}
+	if dir != "" && dir != "." { // "." is the working directory again
+		dirs = append(dirs, dir)
+	}
+	for _, d := range dirs {
 		cmd := exec.Command("git", "log", "-1", "--format=%H %cI")
 		cmd.Dir = d
 		out, err := cmd.Output()

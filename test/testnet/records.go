@@ -83,11 +83,9 @@ func Deliveries(events []Event) []Delivery {
 	}
 	idx := map[key]int{}
 	var out []Delivery
-	shared := map[string]Event{}
 	for _, e := range events {
 		switch e.Kind {
 		case KindShared:
-			shared[e.Item] = e
 			for _, to := range e.To {
 				k := key{e.Item, to}
 				if _, ok := idx[k]; !ok {

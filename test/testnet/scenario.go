@@ -3,7 +3,6 @@ package testnet
 import (
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -491,13 +490,7 @@ func ParseScenario(data []byte, dir string) (*Scenario, error) {
 }
 
 // LoadScenario reads and validates a scenario file.
-func LoadScenario(path string) (*Scenario, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("testnet: read scenario: %w", err)
-	}
-	return ParseScenario(data, filepath.Dir(path))
-}
+func LoadScenario(path string) (*Scenario, error) { return LoadScenarioWith(path, nil) }
 
 // Path resolves a file named in the scenario against its directory.
 func (s *Scenario) Path(p string) string {

@@ -346,21 +346,9 @@ func plotSweep(dir string, params []SweepParam, points []SweepPoint, agg []AggRo
 			if err := addLine(p, pts, name, j); err != nil {
 				return err
 			}
-			eb, err := plotter.NewYErrorBars(struct {
-				plotter.XYer
-				plotter.YErrorer
-			}{pts, errs})
-			if err != nil {
-				return fmt.Errorf("testnet: plot: %w", err)
+			if _, err := addPoints(p, pts, errs, j, vg.Points(4), draw.CircleGlyph{}); err != nil {
+				return err
 			}
-			eb.Color = palette[j%len(palette)]
-			eb.CapWidth = vg.Points(4)
-			sc, err := plotter.NewScatter(pts)
-			if err != nil {
-				return fmt.Errorf("testnet: plot: %w", err)
-			}
-			sc.Color, sc.Shape, sc.Radius = palette[j%len(palette)], draw.CircleGlyph{}, vg.Points(2.5)
-			p.Add(eb, sc)
 		}
 		if err := save(p, dir, "sweep_"+m+".png"); err != nil {
 			return err

@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing/synctest"
 	"time"
+
+	"github.com/imigee/imigee/test/testnet"
 )
 
 // MaxQueueDelay bounds a link's queue: a packet that would wait longer
@@ -151,7 +153,7 @@ func newWire(latency time.Duration, m Model) *wire {
 	w := &wire{
 		latency: latency,
 		model:   m,
-		rng:     rand.New(rand.NewPCG(m.Seed, 0x77697265)), // "wire"
+		rng:     testnet.NewRand(m.Seed, "wire"),
 		ends:    map[netip.AddrPort]*conn{},
 		notify:  make(chan struct{}, 1),
 		done:    make(chan struct{}),

@@ -129,8 +129,18 @@ func TestWireNATLossJitter(t *testing.T) {
 			a.WriteTo([]byte("x"), b.LocalAddr())
 		}
 		time.Sleep(time.Second)
-		if l := w.lost.Load(); l < 150 || l > 250 {
+		l := w.lost.Load()
+		if l < 150 || l > 250 {
 			t.Errorf("lost %d of 2000 at 10 %%", l)
+		}
+		// Between two ends that are not lossy (relays) nothing is lost.
+		c, _ := w.endpoint(&net.UDPAddr{IP: net.IPv4(1, 0, 0, 3), Port: Port}, 8e9, 8e9, endOpts{})
+		for range 2000 {
+			b.WriteTo([]byte("x"), c.LocalAddr())
+		}
+		time.Sleep(time.Second)
+		if w.lost.Load() != l {
+			t.Errorf("lost %d packets between ends that are not lossy", w.lost.Load()-l)
 		}
 	})
 }
