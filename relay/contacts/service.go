@@ -250,9 +250,9 @@ func (ss *stream) challenge() *pb.ContactsResponse {
 }
 
 // evaluate checks, in order of cost: a key, the batch size, the challenge
-// (consumed whatever follows), the day budgets (charged before the proof
-// of work is checked, so a wrong proof still costs its sender), the proof
-// of work, then evaluates.
+// (consumed whatever follows), the proof of work (one hash), the day
+// budgets (charged only for a solved batch, so a liar sharing an address
+// prefix cannot spend its neighbours' evaluations), then evaluates.
 func (ss *stream) evaluate(e *pb.ContactEvaluate) *pb.ContactsResponse {
 	s := ss.s
 	if s.cfg.Key == nil {
@@ -264,12 +264,12 @@ func (ss *stream) evaluate(e *pb.ContactEvaluate) *pb.ContactsResponse {
 	if r := ss.consume(e.Challenge); r != nil {
 		return r
 	}
-	if code, detail := s.charge(ss.remote, len(e.Blinded)); code != pb.ErrorCode_OK {
-		return errResp(code, detail)
-	}
 	if !crypto.VerifyContactPoW(e.Challenge, e.Blinded, s.cfg.Difficulty, e.PowNonce) {
 		s.count(func(st *Stats) { st.BadProof++ })
 		return errResp(pb.ErrorCode_UNAUTHORIZED, "proof of work does not solve the challenge")
+	}
+	if code, detail := s.charge(ss.remote, len(e.Blinded)); code != pb.ErrorCode_OK {
+		return errResp(code, detail)
 	}
 	ev, proof, err := s.cfg.Key.Evaluate(e.Blinded)
 	if err != nil {

@@ -249,7 +249,13 @@ func TestEvaluateLimits(t *testing.T) {
 	if r := ev(bytes.Repeat([]byte{9}, 32), nonce); r.GetError().GetCode() != pb.ErrorCode_UNAUTHORIZED {
 		t.Fatalf("unknown challenge: %v", r.Error)
 	}
-	// The bad proof was charged (2 of 3): the next batch of 2 is over.
+	// A bad proof is checked (one hash) before the day budgets, so it
+	// charges nothing: a liar sharing the prefix cannot spend its
+	// neighbours' evaluations. A good batch of 2 fits the 3; the next 2
+	// do not.
+	if _, e := cl.evaluate(in); e != nil {
+		t.Fatalf("budget spent by a bad proof: %v", e)
+	}
 	if _, e := cl.evaluate(in); e.GetCode() != pb.ErrorCode_RATE_LIMITED {
 		t.Fatalf("connection budget: %v", e)
 	}
