@@ -83,6 +83,16 @@ const (
 	// MaxMatchesPerResult caps AnnounceResult.matches: 1024. Further
 	// matches are pushed as separate Match responses.
 	MaxMatchesPerResult = 1024
+	// MaxForgetSecrets caps HistoryForget.secrets and
+	// RendezvousGossip.forget: 1024.
+	MaxForgetSecrets = 1024
+)
+
+// History (late announcements).
+const (
+	// ForgetSecretSize is the length of a per-epoch history forget secret
+	// and of its tag (SHA-256): 32.
+	ForgetSecretSize = 32
 )
 
 // Epoch bounds accepted in Announce and gossip.

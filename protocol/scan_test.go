@@ -233,7 +233,8 @@ func TestEveryRepeatedFieldHasAScanCap(t *testing.T) {
 		"imigee.v1.ContactPost.entries": MaxContactEntriesPerPost, "imigee.v1.ContactPostResult.matches": MaxContactMatchesPerResult,
 		"imigee.v1.ContactPostResult.expires_unix": MaxContactEntriesPerPost, "imigee.v1.ContactWithdraw.entries": MaxContactWithdrawals,
 		"imigee.v1.AggPrepare.items": MaxAggItems, "imigee.v1.AggResponse.prep_messages": MaxAggItems,
-		"imigee.v1.PushRegister.auth": MaxAuthsPerRequest,
+		"imigee.v1.PushRegister.auth":     MaxAuthsPerRequest,
+		"imigee.v1.HistoryForget.secrets": MaxForgetSecrets, "imigee.v1.RendezvousGossip.forget": MaxForgetSecrets,
 	}
 	_ = pb.File_mailbox_proto // registers the package's files
 	var seen int

@@ -22,17 +22,14 @@ func ValidateRendezvousRequest(m *pb.RendezvousRequest) error {
 	}
 	switch b := m.Body.(type) {
 	case *pb.RendezvousRequest_Announce:
-		a := b.Announce
-		if a == nil {
-			return errf(badRequest, "announce: absent")
+		return validateAnnounce("announce", b.Announce)
+	case *pb.RendezvousRequest_LateAnnounce:
+		return validateAnnounce("late announce", b.LateAnnounce)
+	case *pb.RendezvousRequest_HistoryForget:
+		if b.HistoryForget == nil {
+			return errf(badRequest, "history forget: absent")
 		}
-		if err := validateEpoch("announce", a.Epoch, a.EpochSeconds); err != nil {
-			return err
-		}
-		if err := optional("announce.shared_record", a.SharedRecord, MaxSealedRecord); err != nil {
-			return err
-		}
-		return validateAnnouncements("announce.announcements", a.Announcements, 1)
+		return validateForgetSecrets("history forget.secrets", b.HistoryForget.Secrets, 1)
 	case *pb.RendezvousRequest_Withdraw:
 		if b.Withdraw == nil {
 			return errf(badRequest, "withdraw: absent")
@@ -41,6 +38,53 @@ func ValidateRendezvousRequest(m *pb.RendezvousRequest) error {
 	default:
 		return errf(unsupported, "rendezvous request: no known body")
 	}
+}
+
+// validateAnnounce checks an Announce (live or late): a valid epoch, an
+// optional shared record, an optional ForgetSecretSize forget tag and
+// 1..MaxAnnouncements announcements.
+func validateAnnounce(field string, a *pb.Announce) error {
+	if a == nil {
+		return errf(badRequest, field, ": absent")
+	}
+	if err := validateEpoch(field, a.Epoch, a.EpochSeconds); err != nil {
+		return err
+	}
+	if err := optional(field+".shared_record", a.SharedRecord, MaxSealedRecord); err != nil {
+		return err
+	}
+	if err := optionalExact(field+".forget_tag", a.ForgetTag, ForgetSecretSize); err != nil {
+		return err
+	}
+	return validateAnnouncements(field+".announcements", a.Announcements, 1)
+}
+
+// optionalExact checks that b is empty or exactly n bytes.
+func optionalExact(field string, b []byte, n int) error {
+	if len(b) == 0 {
+		return nil
+	}
+	return exact(field, b, n)
+}
+
+// validateForgetSecrets checks min..MaxForgetSecrets secrets, each with a
+// non-zero epoch and ForgetSecretSize bytes.
+func validateForgetSecrets(field string, ss []*pb.ForgetSecret, min int) error {
+	if err := count(field, len(ss), min, MaxForgetSecrets); err != nil {
+		return err
+	}
+	for i, s := range ss {
+		if s == nil {
+			return errf(badRequest, idx(field, i), "absent")
+		}
+		if s.Epoch == 0 {
+			return errf(badRequest, idx(field, i), "epoch: zero")
+		}
+		if err := exact(idx(field, i)+"secret", s.Secret, ForgetSecretSize); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // validateAnnouncements checks min..MaxAnnouncements announcements and the
@@ -134,6 +178,11 @@ func ValidateRendezvousResponse(m *pb.RendezvousResponse) error {
 			return errf(badRequest, "withdraw result: absent")
 		}
 		return nil
+	case *pb.RendezvousResponse_HistoryForget:
+		if b.HistoryForget == nil {
+			return errf(badRequest, "history forget result: absent")
+		}
+		return nil
 	default:
 		return errf(unsupported, "rendezvous response: no known body")
 	}
@@ -159,9 +208,10 @@ func ValidateMatch(m *pb.Match) error {
 }
 
 // ValidateGossip checks a RendezvousGossip: an OriginSize origin; if
-// withdraw is set, no announcements (epoch fields are then ignored);
-// otherwise a valid epoch and 1..MaxAnnouncements valid announcements with
-// at most MaxTokensPerAnnounce tokens in all.
+// withdraw is set, no announcements (epoch fields are then ignored); if
+// forget secrets are set, 1..MaxForgetSecrets valid ones and nothing else;
+// otherwise a valid epoch, an optional forget tag and 1..MaxAnnouncements
+// valid announcements with at most MaxTokensPerAnnounce tokens in all.
 func ValidateGossip(m *pb.RendezvousGossip) error {
 	if m == nil {
 		return errf(badRequest, "gossip: absent")
@@ -170,15 +220,24 @@ func ValidateGossip(m *pb.RendezvousGossip) error {
 		return err
 	}
 	if m.Withdraw {
-		if len(m.Announcements) != 0 || len(m.SharedRecord) != 0 {
+		if len(m.Announcements) != 0 || len(m.SharedRecord) != 0 || len(m.Forget) != 0 || m.Late || len(m.ForgetTag) != 0 {
 			return errf(badRequest, "gossip: withdraw with announcements")
 		}
 		return nil
+	}
+	if len(m.Forget) != 0 {
+		if len(m.Announcements) != 0 || len(m.SharedRecord) != 0 || m.Late || len(m.ForgetTag) != 0 {
+			return errf(badRequest, "gossip: forget with announcements")
+		}
+		return validateForgetSecrets("gossip.forget", m.Forget, 1)
 	}
 	if err := validateEpoch("gossip", m.Epoch, m.EpochSeconds); err != nil {
 		return err
 	}
 	if err := optional("gossip.shared_record", m.SharedRecord, MaxSealedRecord); err != nil {
+		return err
+	}
+	if err := optionalExact("gossip.forget_tag", m.ForgetTag, ForgetSecretSize); err != nil {
 		return err
 	}
 	return validateAnnouncements("gossip.announcements", m.Announcements, 1)

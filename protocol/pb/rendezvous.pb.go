@@ -81,6 +81,8 @@ type RendezvousRequest struct {
 	//
 	//	*RendezvousRequest_Announce
 	//	*RendezvousRequest_Withdraw
+	//	*RendezvousRequest_LateAnnounce
+	//	*RendezvousRequest_HistoryForget
 	Body          isRendezvousRequest_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -148,6 +150,24 @@ func (x *RendezvousRequest) GetWithdraw() *Withdraw {
 	return nil
 }
 
+func (x *RendezvousRequest) GetLateAnnounce() *Announce {
+	if x != nil {
+		if x, ok := x.Body.(*RendezvousRequest_LateAnnounce); ok {
+			return x.LateAnnounce
+		}
+	}
+	return nil
+}
+
+func (x *RendezvousRequest) GetHistoryForget() *HistoryForget {
+	if x != nil {
+		if x, ok := x.Body.(*RendezvousRequest_HistoryForget); ok {
+			return x.HistoryForget
+		}
+	}
+	return nil
+}
+
 type isRendezvousRequest_Body interface {
 	isRendezvousRequest_Body()
 }
@@ -160,9 +180,24 @@ type RendezvousRequest_Withdraw struct {
 	Withdraw *Withdraw `protobuf:"bytes,3,opt,name=withdraw,proto3,oneof"`
 }
 
+type RendezvousRequest_LateAnnounce struct {
+	// late_announce announces a past epoch (the device had no relay then):
+	// it is matched against the relay's history only, stored there, and
+	// answered with an AnnounceResult; it never enters live matching.
+	LateAnnounce *Announce `protobuf:"bytes,4,opt,name=late_announce,json=lateAnnounce,proto3,oneof"`
+}
+
+type RendezvousRequest_HistoryForget struct {
+	HistoryForget *HistoryForget `protobuf:"bytes,5,opt,name=history_forget,json=historyForget,proto3,oneof"`
+}
+
 func (*RendezvousRequest_Announce) isRendezvousRequest_Body() {}
 
 func (*RendezvousRequest_Withdraw) isRendezvousRequest_Body() {}
+
+func (*RendezvousRequest_LateAnnounce) isRendezvousRequest_Body() {}
+
+func (*RendezvousRequest_HistoryForget) isRendezvousRequest_Body() {}
 
 type RendezvousResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -173,6 +208,7 @@ type RendezvousResponse struct {
 	//	*RendezvousResponse_Announce
 	//	*RendezvousResponse_Match
 	//	*RendezvousResponse_Withdraw
+	//	*RendezvousResponse_HistoryForget
 	Body          isRendezvousResponse_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -256,6 +292,15 @@ func (x *RendezvousResponse) GetWithdraw() *WithdrawResult {
 	return nil
 }
 
+func (x *RendezvousResponse) GetHistoryForget() *HistoryForgetResult {
+	if x != nil {
+		if x, ok := x.Body.(*RendezvousResponse_HistoryForget); ok {
+			return x.HistoryForget
+		}
+	}
+	return nil
+}
+
 type isRendezvousResponse_Body interface {
 	isRendezvousResponse_Body()
 }
@@ -272,11 +317,17 @@ type RendezvousResponse_Withdraw struct {
 	Withdraw *WithdrawResult `protobuf:"bytes,5,opt,name=withdraw,proto3,oneof"`
 }
 
+type RendezvousResponse_HistoryForget struct {
+	HistoryForget *HistoryForgetResult `protobuf:"bytes,6,opt,name=history_forget,json=historyForget,proto3,oneof"`
+}
+
 func (*RendezvousResponse_Announce) isRendezvousResponse_Body() {}
 
 func (*RendezvousResponse_Match) isRendezvousResponse_Body() {}
 
 func (*RendezvousResponse_Withdraw) isRendezvousResponse_Body() {}
+
+func (*RendezvousResponse_HistoryForget) isRendezvousResponse_Body() {}
 
 type Token struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -393,6 +444,12 @@ type Announce struct {
 	EpochSeconds  uint32                 `protobuf:"varint,2,opt,name=epoch_seconds,json=epochSeconds,proto3" json:"epoch_seconds,omitempty"` // epoch length the client uses
 	Announcements []*Announcement        `protobuf:"bytes,3,rep,name=announcements,proto3" json:"announcements,omitempty"`                    // 1 to 1024, at most 8192 tokens in all
 	SharedRecord  []byte                 `protobuf:"bytes,4,opt,name=shared_record,json=sharedRecord,proto3" json:"shared_record,omitempty"`  // optional, at most 512 bytes, opaque
+	// forget_tag is optional, 32 bytes: SHA-256 over the device's forget
+	// secret for this epoch (CRYPTO.md). The relay keeps it beside the
+	// announcement in its history so the device can later erase it by
+	// revealing the secret (HistoryForget). A new tag every epoch, so tags
+	// link nothing across epochs.
+	ForgetTag     []byte `protobuf:"bytes,5,opt,name=forget_tag,json=forgetTag,proto3" json:"forget_tag,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -451,6 +508,13 @@ func (x *Announce) GetAnnouncements() []*Announcement {
 func (x *Announce) GetSharedRecord() []byte {
 	if x != nil {
 		return x.SharedRecord
+	}
+	return nil
+}
+
+func (x *Announce) GetForgetTag() []byte {
+	if x != nil {
+		return x.ForgetTag
 	}
 	return nil
 }
@@ -575,6 +639,149 @@ func (x *Match) GetSharedRecord() []byte {
 	return nil
 }
 
+// HistoryForget erases from the relay's history (and, by gossip, its
+// network's) every announcement whose forget_tag is SHA-256 of one of the
+// secrets, for that epoch.
+type HistoryForget struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Secrets       []*ForgetSecret        `protobuf:"bytes,1,rep,name=secrets,proto3" json:"secrets,omitempty"` // 1 to 1024
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HistoryForget) Reset() {
+	*x = HistoryForget{}
+	mi := &file_rendezvous_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HistoryForget) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HistoryForget) ProtoMessage() {}
+
+func (x *HistoryForget) ProtoReflect() protoreflect.Message {
+	mi := &file_rendezvous_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HistoryForget.ProtoReflect.Descriptor instead.
+func (*HistoryForget) Descriptor() ([]byte, []int) {
+	return file_rendezvous_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *HistoryForget) GetSecrets() []*ForgetSecret {
+	if x != nil {
+		return x.Secrets
+	}
+	return nil
+}
+
+type ForgetSecret struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Epoch         uint64                 `protobuf:"varint,1,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	Secret        []byte                 `protobuf:"bytes,2,opt,name=secret,proto3" json:"secret,omitempty"` // 32 bytes
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ForgetSecret) Reset() {
+	*x = ForgetSecret{}
+	mi := &file_rendezvous_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ForgetSecret) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ForgetSecret) ProtoMessage() {}
+
+func (x *ForgetSecret) ProtoReflect() protoreflect.Message {
+	mi := &file_rendezvous_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ForgetSecret.ProtoReflect.Descriptor instead.
+func (*ForgetSecret) Descriptor() ([]byte, []int) {
+	return file_rendezvous_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *ForgetSecret) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *ForgetSecret) GetSecret() []byte {
+	if x != nil {
+		return x.Secret
+	}
+	return nil
+}
+
+type HistoryForgetResult struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Erased        uint32                 `protobuf:"varint,1,opt,name=erased,proto3" json:"erased,omitempty"` // announcements erased at this relay
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HistoryForgetResult) Reset() {
+	*x = HistoryForgetResult{}
+	mi := &file_rendezvous_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HistoryForgetResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HistoryForgetResult) ProtoMessage() {}
+
+func (x *HistoryForgetResult) ProtoReflect() protoreflect.Message {
+	mi := &file_rendezvous_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HistoryForgetResult.ProtoReflect.Descriptor instead.
+func (*HistoryForgetResult) Descriptor() ([]byte, []int) {
+	return file_rendezvous_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *HistoryForgetResult) GetErased() uint32 {
+	if x != nil {
+		return x.Erased
+	}
+	return 0
+}
+
 // Withdraw drops all of this connection's announcements.
 type Withdraw struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -584,7 +791,7 @@ type Withdraw struct {
 
 func (x *Withdraw) Reset() {
 	*x = Withdraw{}
-	mi := &file_rendezvous_proto_msgTypes[7]
+	mi := &file_rendezvous_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -596,7 +803,7 @@ func (x *Withdraw) String() string {
 func (*Withdraw) ProtoMessage() {}
 
 func (x *Withdraw) ProtoReflect() protoreflect.Message {
-	mi := &file_rendezvous_proto_msgTypes[7]
+	mi := &file_rendezvous_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -609,7 +816,7 @@ func (x *Withdraw) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Withdraw.ProtoReflect.Descriptor instead.
 func (*Withdraw) Descriptor() ([]byte, []int) {
-	return file_rendezvous_proto_rawDescGZIP(), []int{7}
+	return file_rendezvous_proto_rawDescGZIP(), []int{10}
 }
 
 type WithdrawResult struct {
@@ -621,7 +828,7 @@ type WithdrawResult struct {
 
 func (x *WithdrawResult) Reset() {
 	*x = WithdrawResult{}
-	mi := &file_rendezvous_proto_msgTypes[8]
+	mi := &file_rendezvous_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -633,7 +840,7 @@ func (x *WithdrawResult) String() string {
 func (*WithdrawResult) ProtoMessage() {}
 
 func (x *WithdrawResult) ProtoReflect() protoreflect.Message {
-	mi := &file_rendezvous_proto_msgTypes[8]
+	mi := &file_rendezvous_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -646,7 +853,7 @@ func (x *WithdrawResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WithdrawResult.ProtoReflect.Descriptor instead.
 func (*WithdrawResult) Descriptor() ([]byte, []int) {
-	return file_rendezvous_proto_rawDescGZIP(), []int{8}
+	return file_rendezvous_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *WithdrawResult) GetDropped() uint32 {
@@ -668,13 +875,18 @@ type RendezvousGossip struct {
 	Announcements []*Announcement        `protobuf:"bytes,4,rep,name=announcements,proto3" json:"announcements,omitempty"`                   // as in Announce; none if withdraw
 	Withdraw      bool                   `protobuf:"varint,5,opt,name=withdraw,proto3" json:"withdraw,omitempty"`                            // the origin session withdrew
 	SharedRecord  []byte                 `protobuf:"bytes,6,opt,name=shared_record,json=sharedRecord,proto3" json:"shared_record,omitempty"` // as in Announce
+	// late: the announcements are for a past epoch (a late announcement);
+	// receivers store them in their history and match nothing live.
+	Late          bool            `protobuf:"varint,7,opt,name=late,proto3" json:"late,omitempty"`
+	ForgetTag     []byte          `protobuf:"bytes,8,opt,name=forget_tag,json=forgetTag,proto3" json:"forget_tag,omitempty"` // as in Announce
+	Forget        []*ForgetSecret `protobuf:"bytes,9,rep,name=forget,proto3" json:"forget,omitempty"`                        // a HistoryForget; then nothing else is set
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RendezvousGossip) Reset() {
 	*x = RendezvousGossip{}
-	mi := &file_rendezvous_proto_msgTypes[9]
+	mi := &file_rendezvous_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -686,7 +898,7 @@ func (x *RendezvousGossip) String() string {
 func (*RendezvousGossip) ProtoMessage() {}
 
 func (x *RendezvousGossip) ProtoReflect() protoreflect.Message {
-	mi := &file_rendezvous_proto_msgTypes[9]
+	mi := &file_rendezvous_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -699,7 +911,7 @@ func (x *RendezvousGossip) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RendezvousGossip.ProtoReflect.Descriptor instead.
 func (*RendezvousGossip) Descriptor() ([]byte, []int) {
-	return file_rendezvous_proto_rawDescGZIP(), []int{9}
+	return file_rendezvous_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *RendezvousGossip) GetOrigin() []byte {
@@ -744,34 +956,60 @@ func (x *RendezvousGossip) GetSharedRecord() []byte {
 	return nil
 }
 
+func (x *RendezvousGossip) GetLate() bool {
+	if x != nil {
+		return x.Late
+	}
+	return false
+}
+
+func (x *RendezvousGossip) GetForgetTag() []byte {
+	if x != nil {
+		return x.ForgetTag
+	}
+	return nil
+}
+
+func (x *RendezvousGossip) GetForget() []*ForgetSecret {
+	if x != nil {
+		return x.Forget
+	}
+	return nil
+}
+
 var File_rendezvous_proto protoreflect.FileDescriptor
 
 const file_rendezvous_proto_rawDesc = "" +
 	"\n" +
-	"\x10rendezvous.proto\x12\timigee.v1\x1a\fcommon.proto\"\x91\x01\n" +
+	"\x10rendezvous.proto\x12\timigee.v1\x1a\fcommon.proto\"\x90\x02\n" +
 	"\x11RendezvousRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x121\n" +
 	"\bannounce\x18\x02 \x01(\v2\x13.imigee.v1.AnnounceH\x00R\bannounce\x121\n" +
-	"\bwithdraw\x18\x03 \x01(\v2\x13.imigee.v1.WithdrawH\x00R\bwithdrawB\x06\n" +
-	"\x04body\"\xf0\x01\n" +
+	"\bwithdraw\x18\x03 \x01(\v2\x13.imigee.v1.WithdrawH\x00R\bwithdraw\x12:\n" +
+	"\rlate_announce\x18\x04 \x01(\v2\x13.imigee.v1.AnnounceH\x00R\flateAnnounce\x12A\n" +
+	"\x0ehistory_forget\x18\x05 \x01(\v2\x18.imigee.v1.HistoryForgetH\x00R\rhistoryForgetB\x06\n" +
+	"\x04body\"\xb9\x02\n" +
 	"\x12RendezvousResponse\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12&\n" +
 	"\x05error\x18\x02 \x01(\v2\x10.imigee.v1.ErrorR\x05error\x127\n" +
 	"\bannounce\x18\x03 \x01(\v2\x19.imigee.v1.AnnounceResultH\x00R\bannounce\x12(\n" +
 	"\x05match\x18\x04 \x01(\v2\x10.imigee.v1.MatchH\x00R\x05match\x127\n" +
-	"\bwithdraw\x18\x05 \x01(\v2\x19.imigee.v1.WithdrawResultH\x00R\bwithdrawB\x06\n" +
+	"\bwithdraw\x18\x05 \x01(\v2\x19.imigee.v1.WithdrawResultH\x00R\bwithdraw\x12G\n" +
+	"\x0ehistory_forget\x18\x06 \x01(\v2\x1e.imigee.v1.HistoryForgetResultH\x00R\rhistoryForgetB\x06\n" +
 	"\x04body\"G\n" +
 	"\x05Token\x12\x14\n" +
 	"\x05value\x18\x01 \x01(\fR\x05value\x12(\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x14.imigee.v1.TokenKindR\x04kind\"]\n" +
 	"\fAnnouncement\x12(\n" +
 	"\x06tokens\x18\x01 \x03(\v2\x10.imigee.v1.TokenR\x06tokens\x12#\n" +
-	"\rsealed_record\x18\x02 \x01(\fR\fsealedRecord\"\xa9\x01\n" +
+	"\rsealed_record\x18\x02 \x01(\fR\fsealedRecord\"\xc8\x01\n" +
 	"\bAnnounce\x12\x14\n" +
 	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12#\n" +
 	"\repoch_seconds\x18\x02 \x01(\rR\fepochSeconds\x12=\n" +
 	"\rannouncements\x18\x03 \x03(\v2\x17.imigee.v1.AnnouncementR\rannouncements\x12#\n" +
-	"\rshared_record\x18\x04 \x01(\fR\fsharedRecord\"X\n" +
+	"\rshared_record\x18\x04 \x01(\fR\fsharedRecord\x12\x1d\n" +
+	"\n" +
+	"forget_tag\x18\x05 \x01(\fR\tforgetTag\"X\n" +
 	"\x0eAnnounceResult\x12\x1a\n" +
 	"\baccepted\x18\x01 \x01(\rR\baccepted\x12*\n" +
 	"\amatches\x18\x02 \x03(\v2\x10.imigee.v1.MatchR\amatches\"}\n" +
@@ -779,18 +1017,29 @@ const file_rendezvous_proto_rawDesc = "" +
 	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12\x14\n" +
 	"\x05token\x18\x02 \x01(\fR\x05token\x12#\n" +
 	"\rsealed_record\x18\x03 \x01(\fR\fsealedRecord\x12#\n" +
-	"\rshared_record\x18\x04 \x01(\fR\fsharedRecord\"\n" +
+	"\rshared_record\x18\x04 \x01(\fR\fsharedRecord\"B\n" +
+	"\rHistoryForget\x121\n" +
+	"\asecrets\x18\x01 \x03(\v2\x17.imigee.v1.ForgetSecretR\asecrets\"<\n" +
+	"\fForgetSecret\x12\x14\n" +
+	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12\x16\n" +
+	"\x06secret\x18\x02 \x01(\fR\x06secret\"-\n" +
+	"\x13HistoryForgetResult\x12\x16\n" +
+	"\x06erased\x18\x01 \x01(\rR\x06erased\"\n" +
 	"\n" +
 	"\bWithdraw\"*\n" +
 	"\x0eWithdrawResult\x12\x18\n" +
-	"\adropped\x18\x01 \x01(\rR\adropped\"\xe5\x01\n" +
+	"\adropped\x18\x01 \x01(\rR\adropped\"\xc9\x02\n" +
 	"\x10RendezvousGossip\x12\x16\n" +
 	"\x06origin\x18\x01 \x01(\fR\x06origin\x12\x14\n" +
 	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\x12#\n" +
 	"\repoch_seconds\x18\x03 \x01(\rR\fepochSeconds\x12=\n" +
 	"\rannouncements\x18\x04 \x03(\v2\x17.imigee.v1.AnnouncementR\rannouncements\x12\x1a\n" +
 	"\bwithdraw\x18\x05 \x01(\bR\bwithdraw\x12#\n" +
-	"\rshared_record\x18\x06 \x01(\fR\fsharedRecord*\x1f\n" +
+	"\rshared_record\x18\x06 \x01(\fR\fsharedRecord\x12\x12\n" +
+	"\x04late\x18\a \x01(\bR\x04late\x12\x1d\n" +
+	"\n" +
+	"forget_tag\x18\b \x01(\fR\tforgetTag\x12/\n" +
+	"\x06forget\x18\t \x03(\v2\x17.imigee.v1.ForgetSecretR\x06forget*\x1f\n" +
 	"\tTokenKind\x12\b\n" +
 	"\x04HERE\x10\x00\x12\b\n" +
 	"\x04NEAR\x10\x01B&Z$github.com/imigee/imigee/protocol/pbb\x06proto3"
@@ -808,38 +1057,46 @@ func file_rendezvous_proto_rawDescGZIP() []byte {
 }
 
 var file_rendezvous_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_rendezvous_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_rendezvous_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_rendezvous_proto_goTypes = []any{
-	(TokenKind)(0),             // 0: imigee.v1.TokenKind
-	(*RendezvousRequest)(nil),  // 1: imigee.v1.RendezvousRequest
-	(*RendezvousResponse)(nil), // 2: imigee.v1.RendezvousResponse
-	(*Token)(nil),              // 3: imigee.v1.Token
-	(*Announcement)(nil),       // 4: imigee.v1.Announcement
-	(*Announce)(nil),           // 5: imigee.v1.Announce
-	(*AnnounceResult)(nil),     // 6: imigee.v1.AnnounceResult
-	(*Match)(nil),              // 7: imigee.v1.Match
-	(*Withdraw)(nil),           // 8: imigee.v1.Withdraw
-	(*WithdrawResult)(nil),     // 9: imigee.v1.WithdrawResult
-	(*RendezvousGossip)(nil),   // 10: imigee.v1.RendezvousGossip
-	(*Error)(nil),              // 11: imigee.v1.Error
+	(TokenKind)(0),              // 0: imigee.v1.TokenKind
+	(*RendezvousRequest)(nil),   // 1: imigee.v1.RendezvousRequest
+	(*RendezvousResponse)(nil),  // 2: imigee.v1.RendezvousResponse
+	(*Token)(nil),               // 3: imigee.v1.Token
+	(*Announcement)(nil),        // 4: imigee.v1.Announcement
+	(*Announce)(nil),            // 5: imigee.v1.Announce
+	(*AnnounceResult)(nil),      // 6: imigee.v1.AnnounceResult
+	(*Match)(nil),               // 7: imigee.v1.Match
+	(*HistoryForget)(nil),       // 8: imigee.v1.HistoryForget
+	(*ForgetSecret)(nil),        // 9: imigee.v1.ForgetSecret
+	(*HistoryForgetResult)(nil), // 10: imigee.v1.HistoryForgetResult
+	(*Withdraw)(nil),            // 11: imigee.v1.Withdraw
+	(*WithdrawResult)(nil),      // 12: imigee.v1.WithdrawResult
+	(*RendezvousGossip)(nil),    // 13: imigee.v1.RendezvousGossip
+	(*Error)(nil),               // 14: imigee.v1.Error
 }
 var file_rendezvous_proto_depIdxs = []int32{
 	5,  // 0: imigee.v1.RendezvousRequest.announce:type_name -> imigee.v1.Announce
-	8,  // 1: imigee.v1.RendezvousRequest.withdraw:type_name -> imigee.v1.Withdraw
-	11, // 2: imigee.v1.RendezvousResponse.error:type_name -> imigee.v1.Error
-	6,  // 3: imigee.v1.RendezvousResponse.announce:type_name -> imigee.v1.AnnounceResult
-	7,  // 4: imigee.v1.RendezvousResponse.match:type_name -> imigee.v1.Match
-	9,  // 5: imigee.v1.RendezvousResponse.withdraw:type_name -> imigee.v1.WithdrawResult
-	0,  // 6: imigee.v1.Token.kind:type_name -> imigee.v1.TokenKind
-	3,  // 7: imigee.v1.Announcement.tokens:type_name -> imigee.v1.Token
-	4,  // 8: imigee.v1.Announce.announcements:type_name -> imigee.v1.Announcement
-	7,  // 9: imigee.v1.AnnounceResult.matches:type_name -> imigee.v1.Match
-	4,  // 10: imigee.v1.RendezvousGossip.announcements:type_name -> imigee.v1.Announcement
-	11, // [11:11] is the sub-list for method output_type
-	11, // [11:11] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	11, // 1: imigee.v1.RendezvousRequest.withdraw:type_name -> imigee.v1.Withdraw
+	5,  // 2: imigee.v1.RendezvousRequest.late_announce:type_name -> imigee.v1.Announce
+	8,  // 3: imigee.v1.RendezvousRequest.history_forget:type_name -> imigee.v1.HistoryForget
+	14, // 4: imigee.v1.RendezvousResponse.error:type_name -> imigee.v1.Error
+	6,  // 5: imigee.v1.RendezvousResponse.announce:type_name -> imigee.v1.AnnounceResult
+	7,  // 6: imigee.v1.RendezvousResponse.match:type_name -> imigee.v1.Match
+	12, // 7: imigee.v1.RendezvousResponse.withdraw:type_name -> imigee.v1.WithdrawResult
+	10, // 8: imigee.v1.RendezvousResponse.history_forget:type_name -> imigee.v1.HistoryForgetResult
+	0,  // 9: imigee.v1.Token.kind:type_name -> imigee.v1.TokenKind
+	3,  // 10: imigee.v1.Announcement.tokens:type_name -> imigee.v1.Token
+	4,  // 11: imigee.v1.Announce.announcements:type_name -> imigee.v1.Announcement
+	7,  // 12: imigee.v1.AnnounceResult.matches:type_name -> imigee.v1.Match
+	9,  // 13: imigee.v1.HistoryForget.secrets:type_name -> imigee.v1.ForgetSecret
+	4,  // 14: imigee.v1.RendezvousGossip.announcements:type_name -> imigee.v1.Announcement
+	9,  // 15: imigee.v1.RendezvousGossip.forget:type_name -> imigee.v1.ForgetSecret
+	16, // [16:16] is the sub-list for method output_type
+	16, // [16:16] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_rendezvous_proto_init() }
@@ -851,11 +1108,14 @@ func file_rendezvous_proto_init() {
 	file_rendezvous_proto_msgTypes[0].OneofWrappers = []any{
 		(*RendezvousRequest_Announce)(nil),
 		(*RendezvousRequest_Withdraw)(nil),
+		(*RendezvousRequest_LateAnnounce)(nil),
+		(*RendezvousRequest_HistoryForget)(nil),
 	}
 	file_rendezvous_proto_msgTypes[1].OneofWrappers = []any{
 		(*RendezvousResponse_Announce)(nil),
 		(*RendezvousResponse_Match)(nil),
 		(*RendezvousResponse_Withdraw)(nil),
+		(*RendezvousResponse_HistoryForget)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -863,7 +1123,7 @@ func file_rendezvous_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_rendezvous_proto_rawDesc), len(file_rendezvous_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   10,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
