@@ -87,6 +87,12 @@ type Config struct {
 	// Analytics configures anonymous analytics (analyticsglue.go); off by
 	// default.
 	Analytics AnalyticsConfig
+	// History configures the device's own cell history and late meetings
+	// (history.go, meetings.go).
+	History HistoryConfig
+	// TimeZone is the zone share-policy windows are read in; nil is
+	// time.Local (the device's zone).
+	TimeZone *time.Location
 }
 
 func (c *Config) withDefaults() Config {
@@ -176,6 +182,9 @@ type Event struct {
 	// Handle is the contact's handle as the local address book has it, on
 	// contact_match (never sent anywhere).
 	Handle string
+	// From and To bound a meeting in unix seconds, on friend_was_nearby
+	// (times only: no place, no distance; P4).
+	From, To int64
 }
 
 // Paths of Event.Via.

@@ -437,6 +437,7 @@ func (n *Node) setNearby(f *friend) {
 	if !was {
 		n.emit(&Event{Kind: EventFriendNearby, FriendID: f.id})
 	}
+	n.noteMeeting(f.id, MeetingLive, []uint64{n.epochNow()})
 }
 
 func (n *Node) expireNearby() {

@@ -37,9 +37,11 @@ const (
 	Retry    = "retry"    // per item and friend: attempts and next try
 	Relays   = "relays"   // per relay: last successful mailbox fetch
 	Contacts = "contacts" // contact matching: pair records and link proposals (node/contactmatch.go)
+	History  = "history"  // own per-epoch cell history for late meetings (node/history.go)
+	Meetings = "meetings" // meetings with friends, live and late (node/meetings.go)
 )
 
-var allBuckets = []string{Meta, Friends, Outbox, Inbox, Incoming, Seen, Settings, Retry, Relays, Contacts}
+var allBuckets = []string{Meta, Friends, Outbox, Inbox, Incoming, Seen, Settings, Retry, Relays, Contacts, History, Meetings}
 
 // Sentinel errors callers branch on.
 var (
