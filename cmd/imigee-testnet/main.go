@@ -197,6 +197,10 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		if *verbose {
 			pb.Stderr = stderr
 		}
+		if testnet.NewReception(s) != nil {
+			fmt.Fprintf(stderr, "imigee-testnet run: %v\n", procs.ErrNoOutages)
+			return exitUsage
+		}
 		if s.Network.Speedup != 1 {
 			fmt.Fprintf(stderr, "imigee-testnet: mode procs runs in real time: speedup %v ignored\n", s.Network.Speedup)
 			s.Network.Speedup = 1
@@ -289,6 +293,10 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "  workload: %d share actions, %d offline periods, %d relay restarts\n",
 		counts[testnet.ActShare], counts[testnet.ActOffline], counts[testnet.ActRelayDown])
+	if w := s.Workload; len(w.Outages)+len(w.DeadZones) > 0 {
+		fmt.Fprintf(stdout, "  reception: %d phone outages, %d dead zones\n", len(w.Outages), len(w.DeadZones))
+	}
+	fmt.Fprintf(stdout, "  history: relays %v, phones %v\n", s.History.RelayWindow, s.History.NodeWindow)
 	if *reference {
 		var bins []testnet.DetectionBin
 		for d := 0.0; d < s.Metrics.BinMax; d += s.Metrics.Bin {

@@ -173,7 +173,7 @@ func TruthAndTrials(s *Scenario, g *Graph, plan []Action) ([]Meeting, []Trial, e
 		return nil, nil, err
 	}
 	ta := newTrialAcc(s, g)
-	ms := GroundTruth(s, g, MaskOffline(mob, plan), ta.step)
+	ms := GroundTruth(s, g, MaskOffline(mob, plan), NewReception(s).maskTrials(ta.step))
 	ta.flush()
 	return ms, ta.trials, nil
 }

@@ -65,6 +65,10 @@ type NodeDriver interface {
 	SetLocation(lat, lng float64) error
 	// SetAppOpen tells the node whether the app is in the foreground.
 	SetAppOpen(open bool)
+	// SetNetwork gives the phone reception (up) or takes it away: the
+	// node keeps running and recording its history but has no network
+	// (reception.go). The state holds across Stop and Start.
+	SetNetwork(up bool) error
 	// Share sends one item and returns the node's item ID, which the
 	// recipients' "received" events carry too.
 	Share(ctx context.Context, spec ShareSpec) (string, error)
@@ -148,6 +152,11 @@ const (
 	KindRelayDown  = "relay_down"      // relay Node stopped
 	KindRelayUp    = "relay_up"        // relay Node started
 	KindShareError = "share_error"     // Share failed (Err)
+	// KindWasNearby: Node learned after the fact that Peer was nearby
+	// during [SpanFrom, SpanTo) (node's friend_was_nearby).
+	KindWasNearby = "friend_was_nearby"
+	KindNoNetwork = "reception_lost" // Node lost reception (outage or dead zone)
+	KindNetwork   = "reception_back" // Node has reception again
 )
 
 // Event is one line of events.jsonl. T is virtual time since the start in
@@ -164,4 +173,9 @@ type Event struct {
 	// Event.Via, "direct", "circuit" or "mailbox".
 	Via string `json:"via,omitempty"`
 	Err string `json:"err,omitempty"`
+	// SpanFrom and SpanTo bound the meeting of a friend_was_nearby event,
+	// virtual ms since the start (node's From and To, which are unix
+	// seconds, less the scenario start).
+	SpanFrom int64 `json:"span_from_ms,omitempty"`
+	SpanTo   int64 `json:"span_to_ms,omitempty"`
 }

@@ -22,6 +22,8 @@ type Summary struct {
 	Delivery    DeliverySummary `json:"delivery"`
 	Traffic     TrafficSummary  `json:"traffic"`
 	Relay       RelaySummary    `json:"relay"`
+	// Late is live vs late vs missed against ground truth (late.go).
+	Late LateSummary `json:"late"`
 }
 
 // NetworkSummary is network.json: what the simulated network did to
@@ -276,6 +278,7 @@ func Analyze(s *Scenario, g *Graph, meetings []Meeting, events []Event, samples 
 	sum.Delivery, an.TTD, an.TTDByPath = deliveries(events, end, s.Epoch.Milliseconds())
 	sum.Traffic = traffic(s, samples)
 	sum.Relay = relays(samples)
+	sum.Late, _ = Classify(s, meetings, events)
 	return sum, an
 }
 

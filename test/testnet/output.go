@@ -72,6 +72,10 @@ func WriteResults(dir string, res *Result, plots bool) error {
 	}
 	var bins []DetectionBin
 	if res.scenario != nil {
+		_, la := Classify(res.scenario, res.Meetings, res.Events)
+		if err := writeCSV(filepath.Join(dir, FileOutcomes), outcomeRows(la.Outcomes)); err != nil {
+			return err
+		}
 		bins = DetectionCurve(res.scenario, res.Trials, dets)
 		if err := writeCSV(filepath.Join(dir, FileDetectionBins), detectionBinRows(bins)); err != nil {
 			return err

@@ -218,9 +218,12 @@ func drive(ctx context.Context, s *Scenario, g *Graph, plan []Action, net Networ
 	online := make([]bool, s.Nodes)
 	appRand := NewRand(s.Seed, "app")
 	gps := newGPSNoise(s)
+	rx := NewReception(s)
+	hasNet := make([]bool, s.Nodes) // what the runner last told each node
 	for i := range sent {
 		sent[i] = Point{math.NaN(), math.NaN()}
 		online[i] = true
+		hasNet[i] = true
 		net.Node(i).SetAppOpen(appRand.Float64() < s.Workload.AppOpenFraction)
 	}
 	settle := func() {}
@@ -264,6 +267,9 @@ func drive(ctx context.Context, s *Scenario, g *Graph, plan []Action, net Networ
 				sent[i] = p
 			}
 		}
+		if rx != nil {
+			reception(rx, t, pos, net, online, hasNet, rec)
+		}
 		settle()
 		for ; next < len(plan) && plan[next].At <= t; next++ {
 			act(ctx, plan[next], net, online, sent, rec)
@@ -281,6 +287,27 @@ func drive(ctx context.Context, s *Scenario, g *Graph, plan []Action, net Networ
 	settle()
 	samples = append(samples, sample(s.Duration.Duration, s, net))
 	return samples, lag, nil
+}
+
+// reception tells each online phone whose reception changed at step t;
+// a stopped phone's driver keeps the last state and applies it when it
+// starts again, and is told of changes once it is back.
+func reception(rx *Reception, t time.Duration, pos []Point, net Network, online, hasNet []bool, rec *recorder) {
+	for i, p := range pos {
+		up := rx.Up(i, t, p)
+		if !online[i] || up == hasNet[i] {
+			continue
+		}
+		e := Event{Kind: KindNoNetwork, Node: i, Peer: -1}
+		if up {
+			e.Kind = KindNetwork
+		}
+		if err := net.Node(i).SetNetwork(up); err != nil {
+			e.Err = err.Error() // not retried: one event, not one a step
+		}
+		hasNet[i] = up
+		rec.emit(e)
+	}
 }
 
 func act(ctx context.Context, a Action, net Network, online []bool, sent []Point, rec *recorder) {

@@ -20,11 +20,13 @@ type fakeBackend struct {
 	loc      map[int][2]float64
 	nearby   map[[2]int]bool
 	online   map[int]bool
+	noNet    map[int]bool
 	nextItem int
 }
 
 func (f *fakeBackend) Open(_ context.Context, env *Env) (Network, error) {
 	f.env, f.calls, f.loc, f.nearby, f.online = env, map[string]int{}, map[int][2]float64{}, map[[2]int]bool{}, map[int]bool{}
+	f.noNet = map[int]bool{}
 	return f, nil
 }
 func (f *fakeBackend) Node(i int) NodeDriver   { return fakeNode{f, i} }
@@ -41,6 +43,17 @@ func (n fakeNode) Start(context.Context) error { n.f.count("start"); return nil 
 func (n fakeNode) Stop() error                 { n.f.count("stop"); return nil }
 func (n fakeNode) SetAppOpen(bool)             {}
 func (n fakeNode) Stats() NodeStats            { return NodeStats{BytesIn: 1000, BytesOut: 500} }
+func (n fakeNode) SetNetwork(up bool) error {
+	n.f.mu.Lock()
+	defer n.f.mu.Unlock()
+	if up {
+		n.f.calls["net_up"]++
+	} else {
+		n.f.calls["net_down"]++
+	}
+	n.f.noNet[n.i] = !up
+	return nil
+}
 func (n fakeNode) SetLocation(lat, lng float64) error {
 	f := n.f
 	f.mu.Lock()
@@ -54,7 +67,7 @@ func (n fakeNode) SetLocation(lat, lng float64) error {
 	pr := Projection{f.env.Scenario.Mobility.Lat, f.env.Scenario.Mobility.Lng}
 	for _, j := range f.env.Graph.Adj[n.i] {
 		l, ok := f.loc[int(j)]
-		if !ok || f.nearby[[2]int{n.i, int(j)}] {
+		if !ok || f.nearby[[2]int{n.i, int(j)}] || f.noNet[n.i] || f.noNet[int(j)] {
 			continue
 		}
 		if pr.Point(lat, lng).Dist(pr.Point(l[0], l[1])) < 40 {

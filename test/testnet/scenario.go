@@ -100,6 +100,7 @@ type Scenario struct {
 	Network   NetworkConfig   `toml:"network"`
 	Metrics   MetricsConfig   `toml:"metrics"`
 	Proximity ProximityConfig `toml:"proximity"`
+	History   HistoryConfig   `toml:"history"`
 
 	// dir is the directory of the scenario file, for relative paths.
 	dir string
@@ -210,6 +211,12 @@ type WorkloadConfig struct {
 	Offline []OfflinePeriod `toml:"offline"`
 	// RelayRestarts restart relays at times.
 	RelayRestarts []RelayRestart `toml:"relay_restart"`
+	// Outages are per-phone reception outages (reception.go): the phone
+	// keeps running and moving but has no network.
+	Outages []Outage `toml:"outage"`
+	// DeadZones are places without reception for a time span
+	// (reception.go).
+	DeadZones []DeadZone `toml:"dead_zone"`
 }
 
 // OfflinePeriod takes node Node offline at At for For.
@@ -419,6 +426,9 @@ func (s *Scenario) applyDefaults() {
 	if mt.Bin == 0 {
 		mt.Bin = 25
 	}
+	h := &s.History
+	def(&h.RelayWindow, DefaultRelayHistory)
+	def(&h.NodeWindow, DefaultNodeHistory)
 	px := &s.Proximity
 	if px.Precision == "" {
 		px.Precision = PrecisionClose
@@ -443,6 +453,16 @@ func (s *Scenario) resolve() {
 	for i := range s.Workload.Offline {
 		if o := &s.Workload.Offline[i]; o.For.Duration == 0 {
 			o.For = s.Workload.OfflineFor
+		}
+	}
+	for i := range s.Workload.Outages {
+		if o := &s.Workload.Outages[i]; o.For.Duration == 0 {
+			o.For = s.Workload.OfflineFor
+		}
+	}
+	for i := range s.Workload.DeadZones {
+		if z := &s.Workload.DeadZones[i]; z.For.Duration == 0 {
+			z.For = D(max(0, s.Duration.Duration-z.At.Duration))
 		}
 	}
 	for i := range s.Workload.RelayRestarts {

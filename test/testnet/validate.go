@@ -34,6 +34,7 @@ func (s *Scenario) Validate() error {
 	s.validateGraph(bad)
 	s.validateMobility(bad)
 	s.validateWorkload(bad)
+	s.validateReception(bad)
 	n := s.Network
 	if n.Latency.Duration < 0 || n.Latency.Duration > 10*time.Second {
 		bad("network.latency", "%v not in [0, 10s]", n.Latency)

@@ -405,9 +405,10 @@ type nodeDriver struct {
 	cfg    node.Config
 	policy node.SharePolicy
 
-	mu      sync.Mutex // guards n, appOpen
+	mu      sync.Mutex // guards n, appOpen, noNet
 	n       *node.Node
 	appOpen bool
+	noNet   bool // no reception (SetNetwork(false)); applied at every start
 }
 
 func (nw *network) newNode(ctx context.Context, i int) (*nodeDriver, error) {
@@ -430,6 +431,11 @@ func (nw *network) newNode(ctx context.Context, i int) (*nodeDriver, error) {
 		Logger:       quietLogger(nw.log, "node", i),
 		Events:       nd,
 		NoSync:       nw.b.NoSync,
+	}
+	// The scenario's 0 is "off"; the node's is "default" (negative is off).
+	nd.cfg.History.Window = s.History.NodeWindow.Duration
+	if nd.cfg.History.Window == 0 {
+		nd.cfg.History.Window = -1
 	}
 	if s.Proximity.Neighbours == testnet.NeighboursAll {
 		nd.cfg.CellRule = geo.AllCells
@@ -474,6 +480,14 @@ func (nd *nodeDriver) start(ctx context.Context) error {
 	n, err := node.New(nd.cfg)
 	if err != nil {
 		return fmt.Errorf("inproc: node %d: %w", nd.i, err)
+	}
+	// A phone that comes back inside a dead zone starts without network
+	// (told before Start, so the node does not dial first).
+	if nd.noNet {
+		if err := n.NetworkChanged(node.NetworkNone, false); err != nil {
+			n.Close()
+			return fmt.Errorf("inproc: node %d network: %w", nd.i, err)
+		}
 	}
 	if err := n.Start(ctx); err != nil {
 		n.Close()
@@ -527,6 +541,26 @@ func (nd *nodeDriver) SetAppOpen(open bool) {
 	}
 }
 
+// SetNetwork drives node.NetworkChanged: NetworkNone takes the node off
+// the network (it keeps its history), NetworkCellular brings it back, as
+// a phone leaving a dead zone sees it.
+func (nd *nodeDriver) SetNetwork(up bool) error {
+	nd.mu.Lock()
+	nd.noNet = !up
+	n := nd.n
+	nd.mu.Unlock()
+	if n == nil {
+		return nil
+	}
+	kind := node.NetworkNone
+	if up {
+		kind = node.NetworkCellular
+	}
+	var err error
+	nd.as(func() { err = n.NetworkChanged(kind, false) })
+	return err
+}
+
 func (nd *nodeDriver) Share(ctx context.Context, spec testnet.ShareSpec) (id string, err error) {
 	nd.as(func() { id, err = nd.share(spec) })
 	return id, err
@@ -573,6 +607,10 @@ func (nd *nodeDriver) OnEvent(e *node.Event) {
 		ev.Kind = testnet.KindNearby
 	case node.EventFriendGone:
 		ev.Kind = testnet.KindGone
+	case node.EventFriendWasNearby:
+		start := nd.nw.env.Scenario.Start.Unix()
+		ev.Kind = testnet.KindWasNearby
+		ev.SpanFrom, ev.SpanTo = (e.From-start)*1000, (e.To-start)*1000
 	case node.EventItemReceived, node.EventMessage:
 		ev.Kind, ev.Size = testnet.KindReceived, e.Total
 	case node.EventDelivered:

@@ -37,6 +37,9 @@ func (b *Backend) Open(ctx context.Context, env *testnet.Env) (testnet.Network, 
 	if s.Network.Speedup != 1 {
 		return nil, ErrSpeedup
 	}
+	if testnet.NewReception(s) != nil {
+		return nil, ErrNoOutages
+	}
 	if s.Proximity.Precision != testnet.PrecisionClose || s.Proximity.Neighbours != testnet.NeighboursCorner {
 		// The control socket has no precision command (yet).
 		return nil, fmt.Errorf("procs: proximity %q/%q: only %q/%q in this mode", s.Proximity.Precision, s.Proximity.Neighbours, testnet.PrecisionClose, testnet.NeighboursCorner)
@@ -298,6 +301,9 @@ func (n *nodeDriver) SetLocation(lat, lng float64) error {
 
 // SetAppOpen: "imigee run" counts as an open app; nothing to do.
 func (n *nodeDriver) SetAppOpen(bool) {}
+
+// SetNetwork: a process has no control command for its network state.
+func (n *nodeDriver) SetNetwork(bool) error { return ErrNoOutages }
 
 func (n *nodeDriver) Share(ctx context.Context, spec testnet.ShareSpec) (string, error) {
 	var to []string

@@ -12,6 +12,10 @@ var (
 	ErrExists = errors.New("procs: relay or node already created")
 	// ErrCommand is a control command a Machine does not pass on.
 	ErrCommand = errors.New("procs: control command not allowed")
+	// ErrNoOutages is returned for reception outages (workload.outage,
+	// workload.dead_zone): "imigee run" has no control command for the
+	// network state, so processes cannot lose reception.
+	ErrNoOutages = errors.New("procs: reception outages need mode sim or simnet")
 	// ErrClosed is returned by a Host after Close.
 	ErrClosed = errors.New("procs: machine closed")
 )
