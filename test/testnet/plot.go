@@ -34,7 +34,7 @@ const (
 
 // PlotFiles lists every plot writePlots makes (when it has data).
 var PlotFiles = []string{PlotLatencyKM, PlotTTDCDF, PlotDetection, PlotRelayStore, PlotNodeTraffic, PlotNodeDist,
-	PlotContacts, PlotInterContct, PlotFalse}
+	PlotContacts, PlotInterContct, PlotFalse, PlotLateShares, PlotLateDelay}
 
 // palette is matplotlib's tab10.
 var palette = []color.Color{
@@ -76,6 +76,14 @@ func writePlots(dir string, res *Result, bins []DetectionBin) error {
 		{PlotContacts, func() error { return plotContacts(dir, res, false) }},
 		{PlotInterContct, func() error { return plotContacts(dir, res, true) }},
 		{PlotFalse, func() error { return plotTrueDistance(dir, res) }},
+		{PlotLateShares, func() error { return plotLateShares(dir, res.Summary.Late) }},
+		{PlotLateDelay, func() error {
+			if res.scenario == nil {
+				return errNoData("no scenario")
+			}
+			_, la := Classify(res.scenario, res.Meetings, res.Events)
+			return plotLateDelay(dir, res.scenario, la)
+		}},
 	} {
 		err := pf.f()
 		var nd errNoData

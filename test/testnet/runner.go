@@ -248,6 +248,11 @@ func drive(ctx context.Context, s *Scenario, g *Graph, plan []Action, net Networ
 		settle()
 		mob.Positions(t, pos)
 		gps.step()
+		// Reception first: a phone entering a dead zone must not announce
+		// from inside it on the position that took it there.
+		if rx != nil {
+			reception(rx, t, pos, net, online, hasNet, rec)
+		}
 		for i, p := range pos {
 			if !online[i] {
 				continue
@@ -266,9 +271,6 @@ func drive(ctx context.Context, s *Scenario, g *Graph, plan []Action, net Networ
 			if err := net.Node(i).SetLocation(lat, lng); err == nil {
 				sent[i] = p
 			}
-		}
-		if rx != nil {
-			reception(rx, t, pos, net, online, hasNet, rec)
 		}
 		settle()
 		for ; next < len(plan) && plan[next].At <= t; next++ {
