@@ -201,6 +201,10 @@ func stablePart(sum *testnet.Summary) string {
 		fmt.Fprintf(&b, "%g m: %d meetings, %d short, %d detected, %d both, %d missed\n",
 			r.DistanceM, r.Meetings, r.Short, r.Detected, r.DetectedBoth, r.Missed)
 	}
+	for _, r := range sum.Late.ByDistance {
+		fmt.Fprintf(&b, "%g m: %d live, %d late, %d missed\n", r.DistanceM, r.Live, r.Late, r.Missed)
+	}
+	fmt.Fprintf(&b, "late detections %d, outages %d\n", sum.Late.Detections, sum.Late.Outages)
 	d := sum.Delivery
 	fmt.Fprintf(&b, "false %d; items %d, recipients %d, delivered %d, expired %d, errors %d\n",
 		sum.Meetings.False, d.Items, d.Recipients, d.Delivered, d.Expired, d.ShareErrors)
