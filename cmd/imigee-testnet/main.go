@@ -246,6 +246,14 @@ func printSummary(w io.Writer, s *testnet.Summary) {
 			r.DistanceM, r.Meetings, r.Detected, 100*r.Rate, r.DetectedBoth, r.Missed, r.LatencyP50S, r.LatencyP90S, r.Short)
 	}
 	fmt.Fprintf(w, "  false detections: %d of %d\n", s.Meetings.False, s.Meetings.Detections)
+	if l := s.Late; l.Outages > 0 || l.Detections > 0 {
+		for _, r := range l.ByDistance {
+			fmt.Fprintf(w, "  meetings ≤ %g m: live %d, late %d (both sides %d), missed %d of %d (%d with a side out of reception); late delay p50 %.0f s p90 %.0f s\n",
+				r.DistanceM, r.Live, r.Late, r.LateBoth, r.Missed, r.Meetings, r.InOutage, r.LateDelayP50S, r.LateDelayP90S)
+		}
+		fmt.Fprintf(w, "  late detections %d (false %d), reception losses %d, items after a late match %d\n",
+			l.Detections, l.False, l.Outages, l.ItemsAfterLate)
+	}
 	d := s.Delivery
 	fmt.Fprintf(w, "  items %d to %d recipients: delivered %d (%.1f%%), expired %d, time to deliver p50 %.1f s p90 %.1f s\n",
 		d.Items, d.Recipients, d.Delivered, 100*d.Ratio, d.Expired, d.TTDP50S, d.TTDP90S)

@@ -32,6 +32,11 @@
 //     detection); plots without data are listed in plots_omitted.txt.
 //   - provenance.go: provenance.json, the resolved scenario and inputs.
 //   - sweep.go: parameter sweeps over seeds, mean and 95 % t intervals.
+//   - reception.go, late.go, plotlate.go: reception outages (per phone,
+//     per place) driven through NodeDriver.SetNetwork, and every meeting
+//     classified as found live, late (friend_was_nearby, after the fact)
+//     or missed, with its delay; summary.json's late section,
+//     meeting_outcomes.csv and two plots (issue 10).
 //   - component.go: the pprof label naming the component (node, relay,
 //     driver) a goroutine works for; simnet keys its random streams on it.
 //
@@ -78,10 +83,16 @@
 // ran (TestProvenanceRoundTrip); Wilson intervals, the reference curve,
 // trials and the detection curve (detection_test.go); sweep points, seeds
 // and t intervals (sweep_test.go); the working-day model, walking in and
-// GPS noise (workday_test.go). inproc's TestTinyScenario runs
+// GPS noise (workday_test.go); outage and dead-zone parsing and
+// validation, the reception model, live/late/missed classification with
+// delays, false late detections and items after a late match on
+// synthetic event streams, and the runner telling nodes of reception
+// changes (late_test.go). inproc's TestTinyScenario runs
 // real nodes and two relays: friends 49 m apart for a whole run, on
 // different relays, are detected by both sides (P5 end to end) and every
 // item reaches its online friends; TestOfflineFriendGetsItemsOnReturn
 // checks the mailbox path. procs' TestProcsScenario does the same with
-// real processes, one of them offline for a while.
+// real processes, one of them offline for a while. simnet's TestSimLate
+// runs a phone without reception through a meeting and checks that its
+// meetings are found late, hours after, by both sides.
 package testnet
