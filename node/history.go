@@ -177,7 +177,7 @@ func (n *Node) historyCutEpoch() uint64 {
 // historyDay is the day every friend's pair keys are advanced to: the
 // first day of the history window (less the clock-skew margin).
 func (n *Node) historyDay() uint32 {
-	return uint32(n.cfg.Now().Add(-n.cfg.History.window() - clockSkew).Unix() / 86400)
+	return uint32(n.cfg.Now().Add(-n.cfg.History.window()-clockSkew).Unix() / 86400)
 }
 
 // pruneHistory drops history records older than the window, meetings
