@@ -126,7 +126,7 @@ func (n *Node) lateGroup(ctx context.Context, rc *relayConn, recs []historyRec) 
 		return err
 	}
 	defer h.Close()
-	c := relayclient.New(h, rc.ai, relayclient.Config{})
+	c := relayclient.New(n.relayHost(h), rc.ai, relayclient.Config{})
 	defer c.Close()
 	rv, err := c.Rendezvous(ctx, nil)
 	if err != nil {
