@@ -131,6 +131,15 @@ func SummaryMetrics(s *Summary) []Metric {
 		out = append(out, Metric{"detected_" + d + "m", rate}, Metric{"detected_both_" + d + "m", both},
 			Metric{"meetings_" + d + "m", float64(r.Meetings)})
 	}
+	// Live vs late vs missed (late.go): the after-the-fact path's share.
+	for _, r := range s.Late.ByDistance {
+		d := ftoa(r.DistanceM)
+		late, missed := math.NaN(), math.NaN()
+		if r.Meetings > 0 {
+			late, missed = r.LateShare, r.MissedShare
+		}
+		out = append(out, Metric{"late_share_" + d + "m", late}, Metric{"missed_share_" + d + "m", missed})
+	}
 	d := s.Delivery
 	ratio := math.NaN()
 	if d.Recipients > 0 {
@@ -145,6 +154,8 @@ func SummaryMetrics(s *Summary) []Metric {
 		Metric{"out_kib_per_node_hour", s.Traffic.OutMeanPerNodeHour / 1024},
 		Metric{"relay_peak_stored_kib", float64(s.Relay.PeakStoredBytes) / 1024},
 		Metric{"relay_peak_rendezvous_entries", float64(s.Relay.PeakRendezvousEntries)},
+		Metric{"late_detections", float64(s.Late.Detections)},
+		Metric{"items_after_late", float64(s.Late.ItemsAfterLate)},
 	)
 	return out
 }
