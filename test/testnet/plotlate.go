@@ -105,9 +105,11 @@ func plotLateDelay(dir string, s *Scenario, an *LateAnalysis) error {
 	if !drawn {
 		return errNoData("no meeting was detected")
 	}
-	p.Y.Min, p.Y.Max = 0, 1.02
-	p.Legend.Top, p.Legend.Left = true, false
-	p.Legend.YOffs = -vg.Points(4)
+	// Room above 1 for the legend: the curves start at the top left.
+	p.Y.Min, p.Y.Max = 0, 1.5
+	p.Legend.Top, p.Legend.Left = true, true
+	p.Legend.XOffs, p.Legend.YOffs = vg.Points(8), -vg.Points(4)
+	p.Legend.TextStyle.Font.Size = vg.Points(9)
 	return save(p, dir, PlotLateDelay)
 }
 
