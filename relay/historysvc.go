@@ -241,6 +241,15 @@ func (rs *rvStream) refuse(reason string, code pb.ErrorCode, detail string) *pb.
 	return rvErr(&protocol.Error{Code: code, Detail: detail})
 }
 
+// lateResultBytes bounds the matches of one late answer so it fits
+// protocol.MaxRendezvousResponse (1024 matches with 512-byte records AND
+// 512-byte shared records would not): 752 KiB; matchOverhead is a bound
+// on one Match's encoding beyond its records.
+const (
+	lateResultBytes = protocol.MaxRendezvousResponse - 16<<10
+	matchOverhead   = 48
+)
+
 // lateAnnounce matches a past epoch against the history and stores it.
 // Order of checks: history on, epoch length, window, budgets (charged only
 // then), byte cap.
@@ -268,11 +277,19 @@ func (rs *rvStream) lateAnnounce(a *pb.Announce) *pb.RendezvousResponse {
 		r.cfg.Logger.Warn("relay: history late announce", "err", err)
 		return rs.refuse(histError, pb.ErrorCode_UNAVAILABLE, "history unavailable")
 	}
-	// The matches' bytes are reserved until the response is queued (the
-	// frame writer then holds its own reservation).
+	// The answer must fit one response frame: matches beyond
+	// lateResultBytes are left out and counted like those beyond
+	// MaxMatchesPerResult. Their bytes are reserved until the response is
+	// queued (the frame writer then holds its own reservation).
 	n := 0
-	for _, m := range ms {
-		n += len(m.Record) + len(m.Shared) + 64
+	for i, m := range ms {
+		sz := len(m.Record) + len(m.Shared) + matchOverhead
+		if n+sz > lateResultBytes {
+			dropped += len(ms) - i
+			ms = ms[:i]
+			break
+		}
+		n += sz
 	}
 	acct := memAccount{r.mem, rs.conn}
 	if err := acct.Reserve(n); err != nil {
