@@ -218,6 +218,9 @@ func (n *Node) proximityTick() {
 	n.expireNearby()
 	loc := n.announcing()
 	rc := n.firstRelay()
+	if rc != nil {
+		n.lateTick(rc) // whether or not it announces now
+	}
 	if loc == nil {
 		n.withdraw()
 		return
@@ -227,7 +230,6 @@ func (n *Node) proximityTick() {
 	if rc == nil {
 		return
 	}
-	n.lateTick(rc)
 	fs := n.proxFriends()
 	h16, _ := geo.Cells(loc.lat, loc.lng, 16)
 	h14, _ := geo.Cells(loc.lat, loc.lng, 14)
