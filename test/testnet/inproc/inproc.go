@@ -296,6 +296,8 @@ func (nw *network) newRelay(ctx context.Context, i int, plans []relayPlan) (*rel
 	cfg.Now = nw.env.Now
 	cfg.Logger = quietLogger(nw.log, "relay", i)
 	cfg.Rendezvous.EpochSeconds = uint32(s.Epoch.Seconds())
+	// Late matching (issue 10): the scenario's window, 0 = off.
+	cfg.History.Window = relay.Duration(s.History.RelayWindow.Duration)
 	cfg.Limits.ResourceMemory = 256 << 20
 	cfg.NoSync = nw.b.NoSync
 	for j, p := range plans {
