@@ -14,7 +14,7 @@ import (
 // history answers UNSUPPORTED: the run then finds 0-2 live and misses
 // both meetings of node 1 (checked on this branch before the relay
 // history was merged).
-const lateReady = false
+const lateReady = true
 
 // TestSimLate runs testdata/late.toml: three friends meet for 40 minutes
 // while node 1 has no reception, from before the meeting until two hours
