@@ -67,3 +67,26 @@ func TestSimLate(t *testing.T) {
 		}
 	}
 }
+
+// TestSimLateHistoryOff is TestSimLate's control: with the relays'
+// history off (history.relay_window = 0) the late announcements find
+// nothing, so node 1's two meetings are missed, and nobody raises
+// friend_was_nearby.
+func TestSimLateHistoryOff(t *testing.T) {
+	if !lateReady {
+		t.Skip("relay history (late matching) is not on this branch yet: lateReady")
+	}
+	s, err := testnet.LoadScenario(filepath.Join("testdata", "late.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.History.RelayWindow = testnet.D(0)
+	res, err := RunScenario(t, s, testnet.Options{Out: t.TempDir(), NoPlots: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := res.Summary.Late
+	if r := l.ByDistance[0]; r.Live != 1 || r.Late != 0 || r.Missed != 2 || l.Detections != 0 {
+		t.Errorf("history off: want 0-2 live and node 1's meetings missed, got %+v", l)
+	}
+}
