@@ -250,8 +250,11 @@ func drive(ctx context.Context, s *Scenario, g *Graph, plan []Action, net Networ
 		gps.step()
 		// Reception first: a phone entering a dead zone must not announce
 		// from inside it on the position that took it there.
-		if rx != nil {
-			reception(rx, t, pos, net, online, hasNet, rec)
+		if rx != nil && reception(rx, t, pos, net, online, hasNet, rec) {
+			// A node coming back starts networking: let it settle before
+			// positions arrive, or their order against its start depends
+			// on scheduling (simnet's same-seed check).
+			settle()
 		}
 		for i, p := range pos {
 			if !online[i] {
@@ -291,10 +294,12 @@ func drive(ctx context.Context, s *Scenario, g *Graph, plan []Action, net Networ
 	return samples, lag, nil
 }
 
-// reception tells each online phone whose reception changed at step t;
-// a stopped phone's driver keeps the last state and applies it when it
-// starts again, and is told of changes once it is back.
-func reception(rx *Reception, t time.Duration, pos []Point, net Network, online, hasNet []bool, rec *recorder) {
+// reception tells each online phone whose reception changed at step t
+// and reports whether any did; a stopped phone's driver keeps the last
+// state and applies it when it starts again, and is told of changes once
+// it is back.
+func reception(rx *Reception, t time.Duration, pos []Point, net Network, online, hasNet []bool, rec *recorder) bool {
+	changed := false
 	for i, p := range pos {
 		up := rx.Up(i, t, p)
 		if !online[i] || up == hasNet[i] {
@@ -308,8 +313,10 @@ func reception(rx *Reception, t time.Duration, pos []Point, net Network, online,
 			e.Err = err.Error() // not retried: one event, not one a step
 		}
 		hasNet[i] = up
+		changed = true
 		rec.emit(e)
 	}
+	return changed
 }
 
 func act(ctx context.Context, a Action, net Network, online []bool, sent []Point, rec *recorder) {
