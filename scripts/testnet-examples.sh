@@ -3,6 +3,9 @@
 #   test/testnet/scenarios/example-simnet-small  small.toml, mode simnet
 #   test/testnet/scenarios/example-sweep         the CI scenario over three
 #                                                latencies and three seeds
+#   test/testnet/scenarios/example-festival      festival.toml, mode simnet:
+#                                                reception outages, live vs
+#                                                late vs missed (~4 min CPU)
 # Both are byte-reproducible for a seed (apart from run.json, provenance's
 # times and PNG metadata). With ALL=1 it also reruns example-small (mode
 # sim, real time: about 3 minutes, and not byte-reproducible).
@@ -28,6 +31,9 @@ regen() { # dir, then run arguments
 regen "$S/example-simnet-small" run "$S/small.toml" --mode simnet --quiet
 # Paths in provenance name this machine's checkout: keep them relative.
 sed -i "s|$(pwd)/||g" "$S/example-simnet-small/provenance.json"
+
+regen "$S/example-festival" run "$S/festival.toml" --mode simnet --quiet
+sed -i "s|$(pwd)/||g" "$S/example-festival/provenance.json"
 
 tmp=$(mktemp -d)
 "$T" sweep test/testnet/simnet/testdata/small.toml --out "$tmp/sweep" --seeds 1-3 \
