@@ -267,7 +267,7 @@ func (rs *rvStream) lateAnnounce(a *pb.Announce) *pb.RendezvousResponse {
 	if !rs.chargeLate(tokenCount(a.Announcements)) {
 		return rs.refuse(histBudget, pb.ErrorCode_RATE_LIMITED, "late announcement budget exceeded")
 	}
-	ms, dropped, _, err := r.hist.Late(histAnnounce(rs.origin[:], a), protocol.MaxMatchesPerResult)
+	ms, dropped, added, err := r.hist.Late(histAnnounce(rs.origin[:], a), protocol.MaxMatchesPerResult)
 	switch {
 	case errors.Is(err, history.ErrFull):
 		return rs.refuse(histFull, pb.ErrorCode_QUOTA_EXCEEDED, "history full")
@@ -299,7 +299,7 @@ func (rs *rvStream) lateAnnounce(a *pb.Announce) *pb.RendezvousResponse {
 	r.hm.lateAnnounces.Inc()
 	r.hm.lateMatches.Add(float64(len(ms)))
 	r.hm.lateDropped.Add(float64(dropped))
-	res := &pb.AnnounceResult{Accepted: uint32(tokenCount(a.Announcements))}
+	res := &pb.AnnounceResult{Accepted: uint32(added)} // entries new to the history, as live
 	for _, m := range ms {
 		res.Matches = append(res.Matches, &pb.Match{Epoch: m.Epoch, Token: append([]byte(nil), m.Token[:]...), SealedRecord: m.Record, SharedRecord: m.Shared})
 	}
