@@ -183,7 +183,8 @@
 //     TestLateMatchesHistory (QUIC and TCP), TestLateStaleAndOff,
 //     TestHistoryForget, TestGossipLateMatch, TestHistoryRestart,
 //     TestLateBudgetsAgainstALiar, TestLateHugeBatchMemory,
-//     TestHistoryFullKeepsLiveMatching; kill -9 of the daemon is
+//     TestHistoryFullKeepsLiveMatching, TestGossipHistoryQueueFull,
+//     TestHistoryConfigBounds; kill -9 of the daemon is
 //     test/relaye2e TestHistoryKill9.
 //   - Abuse (issue 17, limits_test.go, admission_test.go):
 //     TestOversizeFrameClosesStream and TestStreamErrorClosesStream (id-0

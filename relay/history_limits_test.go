@@ -1,11 +1,18 @@
 package relay
 
 import (
+	"context"
 	"testing"
 	"time"
 
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	pubsubpb "github.com/libp2p/go-libp2p-pubsub/pb"
+	"github.com/libp2p/go-libp2p/core/peer"
+
 	"github.com/imigee/imigee/protocol"
 	"github.com/imigee/imigee/protocol/pb"
+	"github.com/imigee/imigee/relay/history"
+	"github.com/imigee/imigee/relay/rendezvous"
 )
 
 func manyTokens(from, n uint64) []uint64 {
@@ -169,5 +176,57 @@ func TestHistoryFullKeepsLiveMatching(t *testing.T) {
 	}
 	if r.HistoryStats().Entries != st.Entries {
 		t.Fatal("late stored over the cap")
+	}
+}
+
+// TestGossipHistoryQueueFull: gossiped history writes wait in a bounded
+// queue holding their messages' memory; past it they are dropped, counted
+// and their memory released at once.
+func TestGossipHistoryQueueFull(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.History.WriteQueue = 1
+	r, err := New(cfg) // not started: nothing drains the queue
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	g := &gossip{r: r, mem: newGossipMem(r.mem), remote: make(map[remoteKey]*rendezvous.Session)}
+	from := peer.ID("other-relay")
+	r.trusted[from] = true
+	e := uint64(time.Now().Unix())/600 - 2
+	msg := func(tok uint64) *pubsub.Message {
+		a := hAnn(e, "r", "", nil, []uint64{tok}, nil)
+		b, err := protocol.EncodeGossip(&pb.RendezvousGossip{Origin: make([]byte, 16), Epoch: e, EpochSeconds: 600, Announcements: a.Announcements, Late: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := &pubsub.Message{Message: &pubsubpb.Message{Data: b}, ReceivedFrom: from}
+		if g.validate(context.Background(), from, m) != pubsub.ValidationAccept {
+			t.Fatal("refused")
+		}
+		return m
+	}
+	m1, m2 := msg(1), msg(2)
+	held := r.mem.inUse()
+	if !g.apply(from, from, m1.ValidatorData.(*pb.RendezvousGossip), m1) {
+		t.Fatal("first write not queued")
+	}
+	if g.apply(from, from, m2.ValidatorData.(*pb.RendezvousGossip), m2) {
+		t.Fatal("second write queued past the cap")
+	}
+	g.mem.done(m2) // what the loop does when apply keeps nothing
+	if v := gaugeValue(r.hm.notStored.WithLabelValues("queue")); v != 1 {
+		t.Fatalf("queue drops counted %v", v)
+	}
+	if r.mem.inUse() >= held {
+		t.Fatal("the dropped message's memory is still reserved")
+	}
+	h := <-r.hw
+	if _, err := r.hist.Apply([]history.Op{h.op}); err != nil {
+		t.Fatal(err)
+	}
+	g.mem.done(h.msg)
+	if r.mem.inUse() != 0 || r.HistoryStats().Entries != 1 {
+		t.Fatalf("after the write: %d reserved, %d entries", r.mem.inUse(), r.HistoryStats().Entries)
 	}
 }
