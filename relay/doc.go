@@ -184,7 +184,7 @@
 //     TestHistoryForget, TestGossipLateMatch, TestHistoryRestart,
 //     TestLateBudgetsAgainstALiar, TestLateHugeBatchMemory,
 //     TestHistoryFullKeepsLiveMatching, TestGossipHistoryQueueFull,
-//     TestHistoryConfigBounds; kill -9 of the daemon is
+//     TestHistoryConfigBounds, TestHistoryFairShare; kill -9 of the daemon is
 //     test/relaye2e TestHistoryKill9.
 //   - Abuse (issue 17, limits_test.go, admission_test.go):
 //     TestOversizeFrameClosesStream and TestStreamErrorClosesStream (id-0

@@ -156,6 +156,9 @@ func (s *Store) Close() error {
 // Window returns the configured window.
 func (s *Store) Window() time.Duration { return s.cfg.Window }
 
+// Bytes returns the counted bytes (with writes in flight), cheaply.
+func (s *Store) Bytes() int64 { return s.bytes.Load() }
+
 // Stats returns the counters.
 func (s *Store) Stats() Stats {
 	st := Stats{Bytes: s.bytes.Load(), Entries: s.entries.Load()}
