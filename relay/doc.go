@@ -48,7 +48,8 @@
 // the network. Gossiped live and late announcements and forgets go to one
 // writer goroutine that commits them in batches; it owns the gossip
 // message's memory reservation until written. Whole epochs expire on the
-// sweep ticker.
+// sweep ticker. Past history.fair_share_above of max_bytes, a source that
+// stored its day's fair share stores no more.
 //
 // Push (protocol.PushProtocol, push.go): a phone going to sleep registers
 // an opaque push endpoint for mailboxes it proves it controls (the
