@@ -54,7 +54,8 @@
 //     detail of a *Error, never wrapped context or user data (TestToPB);
 //     unknown codes received become ErrUnsupported (TestFromPB).
 //   - A stream Reader and Writer do not allocate per frame for the frame
-//     buffer (TestReaderSteadyStateAllocs); see the benchmarks in
+//     buffer (TestReaderSteadyStateAllocs, TestWriterKeepsSealedChunkBuffer
+//     for frames up to RetainLimit); see the benchmarks in
 //     bench_test.go for the ratio to raw proto.Marshal/Unmarshal.
 //   - Chunk frames have a zero-copy path (chunkframe.go): DecodePeerFrame
 //     takes the canonical encoding of a valid PeerFrame{chunk} in place and
