@@ -409,7 +409,8 @@ func (s *session) recvChunks(r *inRec) error {
 	var rerr error
 	for have < total {
 		// Each frame is read into its own pooled buffer and a chunk is
-		// decoded in place: the worker opens it there.
+		// decoded in place (no protobuf copy of its data); the worker
+		// opens it from there and puts the buffer back.
 		bp := frameBufs.Get().(*[]byte)
 		isChunk, err := s.readInto(&m, &c, *bp)
 		if err == nil && (!isChunk || string(c.ItemID) != string(idb) || int64(c.Index) >= total) {
