@@ -5,9 +5,10 @@
 #                                                latencies and three seeds
 #   test/testnet/scenarios/example-festival      festival.toml, mode simnet:
 #                                                reception outages, live vs
-#                                                late vs missed (~4 min CPU)
-# Both are byte-reproducible for a seed (apart from run.json, provenance's
-# times and PNG metadata). With ALL=1 it also reruns example-small (mode
+#                                                late vs missed (~3 min CPU)
+# The first two are byte-reproducible for a seed (apart from run.json,
+# provenance's times and PNG metadata); the festival is not yet (reception
+# outages, docs/testnet.md "Simulated network: determinism"). With ALL=1 it also reruns example-small (mode
 # sim, real time: about 3 minutes, and not byte-reproducible).
 # Uses bin/imigee-testnet and bin/imigee-testnet-simnet (make testnet-bin).
 set -eu
