@@ -1,0 +1,270 @@
+package node
+
+import (
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/imigee/imigee/crypto/geo"
+)
+
+// epochsAround returns the epochs of [t-d, t+d] on n's epoch length.
+func epochsAround(n *Node, t time.Time, d time.Duration) []uint64 {
+	es := int64(n.cfg.EpochSeconds)
+	var out []uint64
+	for e := (t.Add(-d).Unix()) / es; e <= t.Add(d).Unix()/es; e++ {
+		out = append(out, uint64(e))
+	}
+	return out
+}
+
+// outboxFor returns a's outbox items of the file at path (and friend, if
+// set).
+func outboxFor(n *Node, path, friend string) []Item {
+	var out []Item
+	for _, it := range n.Pending() {
+		if it.Path == path && (friend == "" || slices.Contains(it.To, friend)) {
+			out = append(out, it)
+		}
+	}
+	return out
+}
+
+// TestTogetherLiveMeeting: in together mode a photo shared without
+// recipients goes to the friend met live (a real rendezvous match) at its
+// capture time, with the capture time inside the sealed offer; a photo
+// taken when nobody was met waits (no item, no error).
+func TestTogetherLiveMeeting(t *testing.T) {
+	clock, _, a, b, bID, aID := pair(t)
+	a.SetAppOpen(true)
+	b.SetAppOpen(true)
+	if err := a.SetLocation(lat0, lng0, 10); err != nil {
+		t.Fatal(err)
+	}
+	lat1, lng1 := geo.Destination(lat0, lng0, 90, 40)
+	if err := b.SetLocation(lat1, lng1, 10); err != nil {
+		t.Fatal(err)
+	}
+	a.ev.wait(t, EventFriendNearby, func(e Event) bool { return e.FriendID == bID }, 10*time.Second)
+	waitFor(t, 10*time.Second, func() bool { return len(a.Meetings(0)) > 0 })
+	if err := a.SetSharePolicy(SharePolicy{Mode: ShareTogether}); err != nil {
+		t.Fatal(err)
+	}
+	taken := clock.Now().Unix() // the epoch the match was recorded in
+	path, _ := writeFile(t, 2000)
+	id, err := a.SharePhotoTaken(path, taken, nil)
+	if err != nil || id == "" {
+		t.Fatalf("share: %q %v", id, err)
+	}
+	off := b.ev.wait(t, EventItemOffered, func(e Event) bool { return e.ItemID == id }, 10*time.Second)
+	if off.FriendID != aID {
+		t.Fatalf("offer %+v", off)
+	}
+	var got int64
+	for _, it := range b.Inbox() {
+		if it.ID == id {
+			got = it.Taken
+		}
+	}
+	if got != taken {
+		t.Fatalf("capture time at the recipient %d, want %d", got, taken)
+	}
+	// Two hours earlier nobody was met: the photo waits.
+	path2, _ := writeFile(t, 1000)
+	id2, err := a.SharePhotoTaken(path2, clock.Now().Add(-2*time.Hour).Unix(), nil)
+	if err != nil || id2 != "" {
+		t.Fatalf("share without a meeting: %q %v", id2, err)
+	}
+	if st := a.TogetherStats(); st.Waiting != 2 {
+		t.Fatalf("waiting %+v, want 2", st)
+	}
+	// A capture time far in the future is refused.
+	if _, err := a.SharePhotoTaken(path2, clock.Now().Add(2*MaxTakenSkew).Unix(), nil); !errors.Is(err, ErrBadArgument) {
+		t.Fatalf("future capture time: %v", err)
+	}
+}
+
+// TestTogetherLateMeetingProposes: a photo shared in together mode before
+// anyone is known to have been there is proposed once a late meeting
+// covering its capture time is recorded; accepting it shares it with
+// that friend; neither another span of the same meeting nor a restart
+// proposes or shares it again.
+func TestTogetherLateMeetingProposes(t *testing.T) {
+	clock, ra, a, b, bID, aID := pair(t)
+	if err := a.SetSharePolicy(SharePolicy{Mode: ShareTogether}); err != nil {
+		t.Fatal(err)
+	}
+	taken := clock.Now().Add(-3 * time.Hour)
+	path, _ := writeFile(t, 1500)
+	if id, err := a.SharePhotoTaken(path, taken.Unix(), nil); err != nil || id != "" {
+		t.Fatalf("share: %q %v", id, err)
+	}
+	// Another photo, taken outside the meeting, must not be proposed.
+	other, _ := writeFile(t, 1500)
+	if _, err := a.SharePhotoTaken(other, taken.Add(-2*time.Hour).Unix(), nil); err != nil {
+		t.Fatal(err)
+	}
+	if len(outboxFor(a.Node, path, "")) != 0 {
+		t.Fatal("shared before any meeting was known")
+	}
+	a.noteMeeting(bID, MeetingLate, epochsAround(a.Node, taken, 20*time.Minute))
+	ev := a.ev.wait(t, EventShareProposed, nil, 5*time.Second)
+	if ev.FriendID != bID || ev.Path != path || ev.Type != TypePhoto || ev.ItemID == "" ||
+		!(ev.From <= taken.Unix() && taken.Unix() < ev.To) {
+		t.Fatalf("proposal event %+v", ev)
+	}
+	ps := a.Proposals()
+	if len(ps) != 1 || ps[0].ID != ev.ItemID || ps[0].Taken != taken.Unix() {
+		t.Fatalf("proposals %+v", ps)
+	}
+	// The same meeting extended: no second proposal.
+	a.noteMeeting(bID, MeetingLate, epochsAround(a.Node, taken, time.Hour))
+	if _, err := a.AcceptProposal("00"); !errors.Is(err, ErrUnknownProposal) {
+		t.Fatalf("unknown proposal: %v", err)
+	}
+	id, err := a.AcceptProposal(ev.ItemID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	off := b.ev.wait(t, EventItemOffered, func(e Event) bool { return e.ItemID == id }, 10*time.Second)
+	if off.FriendID != aID {
+		t.Fatalf("offer %+v", off)
+	}
+	if _, err := a.AcceptProposal(ev.ItemID); !errors.Is(err, ErrUnknownProposal) {
+		t.Fatalf("second accept: %v", err)
+	}
+	a.restart(t, clock, ra)
+	a.noteMeeting(bID, MeetingLive, epochsAround(a.Node, taken, 0)) // a live record of the same epoch
+	time.Sleep(200 * time.Millisecond)
+	if n := a.ev.count(EventShareProposed); n != 1 { // the events log spans restarts
+		t.Fatalf("proposed again after restart: %d proposals", n)
+	}
+	if got := outboxFor(a.Node, path, bID); len(got) != 1 {
+		t.Fatalf("outbox for the photo: %+v, want one item", got)
+	}
+	if len(a.Proposals()) != 0 {
+		t.Fatalf("proposals left: %+v", a.Proposals())
+	}
+	if b.ev.count(EventItemOffered) != 1 {
+		t.Fatalf("friend offered %d items, want 1", b.ev.count(EventItemOffered))
+	}
+}
+
+// TestTogetherAutoExactlyOnce: with Auto the photo is shared as soon as
+// the meeting is known, including a meeting recorded just before a crash
+// whose meetingKnown never ran (found by the catch-up at the next New),
+// and never twice across restarts.
+func TestTogetherAutoExactlyOnce(t *testing.T) {
+	clock, ra, a, b, bID, _ := pair(t)
+	taken := clock.Now().Add(-5 * time.Hour)
+	path, _ := writeFile(t, 1500)
+	if id, err := a.SharePhotoTogether(path, taken.Unix(), true); err != nil || id != "" {
+		t.Fatalf("share: %q %v", id, err)
+	}
+	// The meeting reaches the log, then the process dies before the hook.
+	if _, err := a.recordMeeting(bID, MeetingLate, epochsAround(a.Node, taken, 10*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if len(outboxFor(a.Node, path, bID)) != 0 {
+		t.Fatal("shared without the hook")
+	}
+	a.restart(t, clock, ra)
+	b.ev.wait(t, EventItemOffered, nil, 10*time.Second)
+	for range 2 {
+		a.restart(t, clock, ra)
+		a.noteMeeting(bID, MeetingLate, epochsAround(a.Node, taken, 30*time.Minute))
+	}
+	time.Sleep(300 * time.Millisecond)
+	if got := outboxFor(a.Node, path, bID); len(got) != 1 || got[0].Taken != taken.Unix() {
+		t.Fatalf("outbox for the photo: %+v, want one item", got)
+	}
+	if n := b.ev.count(EventItemOffered); n != 1 {
+		t.Fatalf("friend offered %d items, want 1", n)
+	}
+	if a.ev.count(EventShareProposed) != 0 {
+		t.Fatal("auto mode proposed")
+	}
+}
+
+// TestTogetherWindowAndCap: a photo whose capture time left the history
+// window is not kept (nothing to wait for: ErrNoRecipients), a waiting
+// photo expires with the window so a later meeting finds nothing, a
+// dismissed proposal stays dismissed, and the waiting list is capped with
+// a counter.
+func TestTogetherWindowAndCap(t *testing.T) {
+	clock, _, a, _, bID, _ := pair(t)
+	path, _ := writeFile(t, 1000)
+	if _, err := a.SharePhotoTogether(path, clock.Now().Add(-DefaultHistoryWindow-time.Hour).Unix(), false); !errors.Is(err, ErrNoRecipients) {
+		t.Fatalf("outside the window: %v", err)
+	}
+	taken := clock.Now().Add(-time.Hour)
+	if _, err := a.SharePhotoTogether(path, taken.Unix(), false); err != nil {
+		t.Fatal(err)
+	}
+	clock.Add(DefaultHistoryWindow)
+	a.noteMeeting(bID, MeetingLate, epochsAround(a.Node, taken, 0))
+	if st := a.TogetherStats(); st.Waiting != 0 || a.ev.count(EventShareProposed) != 0 {
+		t.Fatalf("expired photo still waiting or proposed: %+v", st)
+	}
+	// Dismiss.
+	taken = clock.Now().Add(-time.Hour)
+	if _, err := a.SharePhotoTogether(path, taken.Unix(), false); err != nil {
+		t.Fatal(err)
+	}
+	a.noteMeeting(bID, MeetingLate, epochsAround(a.Node, taken, 0))
+	ev := a.ev.wait(t, EventShareProposed, nil, 5*time.Second)
+	if err := a.DismissProposal(ev.ItemID); err != nil {
+		t.Fatal(err)
+	}
+	a.noteMeeting(bID, MeetingLive, epochsAround(a.Node, taken, 0))
+	if len(a.Proposals()) != 0 || a.ev.count(EventShareProposed) != 1 {
+		t.Fatalf("dismissed proposal came back: %+v", a.Proposals())
+	}
+	// Cap: the oldest capture time goes first, and is counted.
+	a.tg.max = 3
+	for i := range 4 {
+		if _, err := a.SharePhotoTogether(path, clock.Now().Add(-time.Duration(10-i)*time.Minute).Unix(), true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := a.TogetherStats(); st.Waiting != 3 || st.Dropped != 2 {
+		t.Fatalf("stats at the cap %+v, want 3 waiting, 2 dropped", st)
+	}
+}
+
+// TestShareWindowsLocalTime: share-policy windows are read in the
+// device's zone, across midnight. The zone is 5 h 30 ahead of UTC: a
+// 23:00–01:00 window is open at 23:30 and 00:30 local (18:00 and 19:00
+// UTC) and shut at 01:30 local. Read in UTC (the old behaviour) the
+// window would be shut at 23:30 local.
+func TestShareWindowsLocalTime(t *testing.T) {
+	clock := newTestClock()
+	zone := time.FixedZone("UTC+05:30", 5*3600+1800)
+	a := newTestNode(t, clock, nil, func(c *Config) { c.TimeZone = zone })
+	ws := []Window{{StartMinute: 23 * 60, EndMinute: 60}}
+	day := time.Date(2027, 3, 14, 0, 0, 0, 0, zone)
+	for _, c := range []struct {
+		local time.Duration
+		open  bool
+	}{
+		{23*time.Hour + 30*time.Minute, true},
+		{24*time.Hour + 30*time.Minute, true},
+		{25*time.Hour + 30*time.Minute, false},
+		{22*time.Hour + 59*time.Minute, false},
+	} {
+		at := day.Add(c.local).UTC() // the clock gives UTC times
+		if got := a.inShareWindow(ws, at); got != c.open {
+			t.Errorf("at %s local (%s UTC): open=%v, want %v", at.In(zone).Format("15:04"), at.Format("15:04"), got, c.open)
+		}
+	}
+	// SetTimeZone wins over the config: in UTC, 18:00 is outside.
+	a.SetTimeZone(time.UTC)
+	if a.inShareWindow(ws, day.Add(23*time.Hour+30*time.Minute)) {
+		t.Error("SetTimeZone(UTC) ignored")
+	}
+	a.SetTimeZone(nil)
+	if !a.inShareWindow(ws, day.Add(23*time.Hour+30*time.Minute)) {
+		t.Error("SetTimeZone(nil) did not go back to Config.TimeZone")
+	}
+}
