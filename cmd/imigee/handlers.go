@@ -84,6 +84,9 @@ func (d *daemon) handle(ctx context.Context, r *request) (any, error) {
 	if res, ok, err := d.handleContacts(ctx, r); ok {
 		return res, err
 	}
+	if res, ok, err := d.handleTogether(ctx, r); ok {
+		return res, err
+	}
 	switch r.Cmd {
 	case "analytics-show":
 		pv := n.AnalyticsPreview()
@@ -187,10 +190,13 @@ func (d *daemon) handle(ctx context.Context, r *request) (any, error) {
 		}
 		return nil, n.SetAutoAccept(f, r.Value == "on")
 	case "policy":
-		if r.Value != node.ShareAsk && r.Value != node.ShareNearby {
-			return nil, errors.New("policy must be ask or nearby")
+		switch r.Value {
+		case node.ShareAsk, node.ShareNearby, node.ShareTogether:
+			return nil, n.SetSharePolicy(node.SharePolicy{Mode: r.Value})
+		case node.ShareTogether + "-auto":
+			return nil, n.SetSharePolicy(node.SharePolicy{Mode: node.ShareTogether, Auto: true})
 		}
-		return nil, n.SetSharePolicy(node.SharePolicy{Mode: r.Value})
+		return nil, errors.New("policy must be ask, nearby, together or together-auto")
 	case "forget":
 		return d.forget(ctx)
 	}
