@@ -75,6 +75,9 @@ func (n *Node) SetLocation(lat, lng, accuracy float64) error {
 	}
 	n.loc.lat, n.loc.lng, n.loc.acc = lat, lng, accuracy
 	n.mu.Unlock()
+	if loc := n.announcing(); loc != nil {
+		n.recordHistory(n.epochNow(), loc)
+	}
 	n.wake()
 	return nil
 }
@@ -219,10 +222,12 @@ func (n *Node) proximityTick() {
 		n.withdraw()
 		return
 	}
+	epoch := n.epochNow()
+	n.recordHistory(epoch, loc)
 	if rc == nil {
 		return
 	}
-	epoch := n.epochNow()
+	n.lateTick(rc)
 	fs := n.proxFriends()
 	h16, _ := geo.Cells(loc.lat, loc.lng, 16)
 	h14, _ := geo.Cells(loc.lat, loc.lng, 14)
@@ -290,7 +295,7 @@ func (n *Node) proximityTick() {
 		for len(anns) > 0 {
 			batch := anns[:min(len(anns), proto.MaxAnnouncements)]
 			anns = anns[len(batch):]
-			_, ms, err := rv.AnnounceShared(ctx, es, epoch, shared, batch)
+			_, ms, err := rv.AnnounceTagged(ctx, es, epoch, shared, n.forgetTag(epoch), batch)
 			if err != nil {
 				n.log.Debug("announce failed", "err", err)
 				n.markProxDirty()
@@ -299,6 +304,11 @@ func (n *Node) proximityTick() {
 			for _, m := range ms {
 				n.onMatch(m)
 			}
+		}
+		// The relay holds it (and keeps it in its history): no late
+		// announcement for this epoch.
+		if err := n.updateHistory([]uint64{epoch}, func(r *historyRec) { r.Live = true }); err != nil {
+			n.log.Debug("history not marked live", "err", err)
 		}
 	})
 }

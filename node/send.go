@@ -51,6 +51,8 @@ func contentType(typ string) crypto.ContentType {
 		return crypto.TypeLike
 	case TypeProfile:
 		return crypto.TypeProfile
+	case TypeMeet:
+		return crypto.TypeMeet
 	default:
 		return crypto.TypeMessage
 	}
@@ -303,7 +305,7 @@ func (s *session) serveResume(r *pb.Resume) error {
 func (n *Node) markDelivered(itemID, friendID, via string) {
 	changed, profile := false, false
 	err := n.updateRecip(itemID, friendID, func(it *outItem, r *recip) {
-		profile = it.Type == TypeProfile
+		profile = internalType(it.Type)
 		if r.State != rDelivered {
 			changed = true
 			r.State = rDelivered
