@@ -25,10 +25,34 @@ const (
 	festLat, festLng = 52.51450, 13.35010
 	// bob stands about 30 m north of alice.
 	festBobLat, festBobLng = 52.51477, 13.35010
+	// Their homes, kilometres apart.
+	aliceHomeLat, aliceHomeLng = 52.48800, 13.42500
+	bobHomeLat, bobHomeLng     = 52.55000, 13.30000
 )
+
+// nextEpoch waits until just after the next epoch boundary.
+func (d *demo) nextEpoch(ctx context.Context, after time.Time) error {
+	next := time.Unix((after.Unix()/demoEpoch+1)*demoEpoch, 0).Add(time.Second)
+	select {
+	case <-time.After(time.Until(next)):
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
 
 func (d *demo) lateScene(ctx context.Context) error {
 	a, b := d.nodes["alice"], d.nodes["bob"]
+	// The square's meeting covers its whole epoch: the festival starts in
+	// the next one.
+	for _, n := range []string{"alice", "bob"} {
+		if _, err := d.cli(ctx, n, "locate", "off"); err != nil {
+			return err
+		}
+	}
+	if err := d.nextEpoch(ctx, time.Now()); err != nil {
+		return err
+	}
 	d.say("— later: a festival with no reception —")
 	if _, err := d.cli(ctx, "alice", "network", "none"); err != nil {
 		return err
@@ -58,19 +82,23 @@ func (d *demo) lateScene(ctx context.Context) error {
 		return fmt.Errorf("alice's photo was shared at once (item %s); nobody should be known yet", r.Item)
 	}
 	d.say("alice takes stage.jpg (EXIF time %s) and shares it with whoever was with her (share -auto): her phone knows nobody yet, so it waits", taken.Format("15:04:05"))
-	for _, n := range []string{"alice", "bob"} {
-		if _, err := d.cli(ctx, n, "locate", "off"); err != nil {
+	// Give bob's phone a moment to announce at the festival, then both go
+	// home (different places: phones keep knowing where they are).
+	select {
+	case <-time.After(3 * time.Second):
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	for n, p := range map[string][2]float64{"alice": {aliceHomeLat, aliceHomeLng}, "bob": {bobHomeLat, bobHomeLng}} {
+		if _, err := d.cli(ctx, n, "locate", fmt.Sprint(p[0]), fmt.Sprint(p[1]), "10"); err != nil {
 			return err
 		}
 	}
 	// Reception must come back in a later epoch: the epoch at the festival
 	// is then a past one, announced late.
-	next := time.Unix((taken.Unix()/demoEpoch+1)*demoEpoch, 0).Add(time.Second)
-	d.say("they go home; alice's phone finds reception again after the %d s epoch ends (waiting %s)", demoEpoch, secs(time.Until(next)))
-	select {
-	case <-time.After(time.Until(next)):
-	case <-ctx.Done():
-		return ctx.Err()
+	d.say("they go home, to different places; alice's phone finds reception again once the %d s epoch has ended", demoEpoch)
+	if err := d.nextEpoch(ctx, taken); err != nil {
+		return err
 	}
 	t0 := time.Now()
 	if _, err := d.cli(ctx, "alice", "network", "wifi"); err != nil {
