@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/imigee/imigee/crypto/geo"
+	"github.com/imigee/imigee/relay"
 )
 
 // epochsAround returns the epochs of [t-d, t+d] on n's epoch length.
@@ -266,5 +267,63 @@ func TestShareWindowsLocalTime(t *testing.T) {
 	a.SetTimeZone(nil)
 	if !a.inShareWindow(ws, day.Add(23*time.Hour+30*time.Minute)) {
 		t.Error("SetTimeZone(nil) did not go back to Config.TimeZone")
+	}
+}
+
+// TestTogetherAfterOutage (issue 10, over the real late path): b, without
+// reception at the place where a is, takes two photos and shares them in
+// together mode, one with Auto and one to be proposed; nobody is known
+// then, so both wait. Three hours later b's network comes back, the late
+// meeting is found and confirmed, and: the auto photo reaches a without
+// asking, the other is proposed (share_proposed with the meeting's times)
+// and reaches a once accepted. A restart of b shares neither again.
+func TestTogetherAfterOutage(t *testing.T) {
+	clock := newTestClock()
+	r := startRelayWith(t, clock, func(*relay.Config) {})
+	ra := relayAddrs(r)
+	a := newTestNode(t, clock, ra)
+	b := newTestNode(t, clock, ra)
+	bID, aID := link(t, a, b)
+	if err := a.SetAutoAccept(bID, true); err != nil {
+		t.Fatal(err)
+	}
+	taken := clock.Now().Unix()
+	autoPath, autoData := writeFile(t, 40<<10)
+	askPath, askData := writeFile(t, 50<<10)
+	for _, p := range []struct {
+		path string
+		auto bool
+	}{{autoPath, true}, {askPath, false}} {
+		if id, err := b.SharePhotoTogether(p.path, taken, p.auto); err != nil || id != "" {
+			t.Fatalf("share before the meeting is known: %q %v", id, err)
+		}
+	}
+	e := outage(t, clock, a, b, 3*time.Hour)
+	es := int64(b.cfg.EpochSeconds)
+	b.ev.waitRetrying(t, b.Node, clock, EventFriendWasNearby, nil, 30*time.Second)
+	got := a.ev.waitRetrying(t, a.Node, clock, EventItemReceived, func(e Event) bool { return e.FriendID == bID }, 30*time.Second)
+	sameFile(t, got.Path, autoData)
+	prop := b.ev.wait(t, EventShareProposed, nil, 10*time.Second)
+	if prop.FriendID != aID || prop.Path != askPath || prop.From != int64(e)*es || prop.To != int64(e+1)*es {
+		t.Fatalf("proposal %+v, want friend %s, %s, epoch %d", prop, aID, askPath, e)
+	}
+	id, err := b.AcceptProposal(prop.ItemID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = a.ev.waitRetrying(t, a.Node, clock, EventItemReceived, func(e Event) bool { return e.ItemID == id }, 30*time.Second)
+	sameFile(t, got.Path, askData)
+	for _, it := range a.Inbox() {
+		if it.FriendID == bID && it.Taken != taken {
+			t.Fatalf("received item %s carries capture time %d, want %d", it.ID, it.Taken, taken)
+		}
+	}
+	b.restart(t, clock, ra)
+	time.Sleep(500 * time.Millisecond)
+	if n := a.ev.count(EventItemOffered) + a.ev.count(EventItemReceived); n != 2 {
+		t.Fatalf("a got %d offers and receptions, want the 2 receptions", n)
+	}
+	if b.ev.count(EventShareProposed) != 1 || len(b.Proposals()) != 0 {
+		t.Fatalf("proposals after restart: %d events, %+v open", b.ev.count(EventShareProposed), b.Proposals())
 	}
 }
