@@ -88,6 +88,8 @@ type togetherState struct {
 	// across store commits, never across network I/O.
 	mu      sync.Mutex
 	dropped atomic.Int64
+	// busy counts meetingKnown hand-offs still running (tests wait on it).
+	busy sync.WaitGroup
 	// max is MaxTogetherWaiting when 0; tests lower it.
 	max int
 }
@@ -228,8 +230,31 @@ func (n *Node) shareTogether(typ, path string, taken int64, auto bool) (string, 
 
 // meetingKnown is called (outside any lock) for every newly recorded
 // meeting span, live or late: photos waiting with a capture time inside
-// it are shared with (auto) or proposed to the friend.
+// it are shared with (auto) or proposed to the friend. The work (a store
+// commit per photo) runs on a node goroutine, not on the caller's: a
+// match confirmation or a claim handler must not wait for hundreds of
+// concert photos. A crash before it ends is caught up at the next New.
 func (n *Node) meetingKnown(m Meeting) {
+	n.tg.busy.Add(1)
+	n.mu.Lock()
+	closed := n.closed
+	if !closed {
+		n.wg.Add(1)
+	}
+	n.mu.Unlock()
+	if closed {
+		n.tg.busy.Done()
+		return
+	}
+	go func() {
+		defer n.wg.Done()
+		defer n.tg.busy.Done()
+		n.offerMeeting(m)
+	}()
+}
+
+// offerMeeting is meetingKnown's work.
+func (n *Node) offerMeeting(m Meeting) {
 	n.tg.mu.Lock()
 	defer n.tg.mu.Unlock()
 	if _, err := n.friend(m.FriendID); err != nil {
@@ -313,6 +338,9 @@ func (n *Node) Proposals() []Proposal {
 	var out []Proposal
 	for _, rec := range n.takenRecs() {
 		for f, tf := range rec.F {
+			if _, err := n.friend(f); err != nil {
+				continue // unfriended since
+			}
 			if tf.S == tProposed {
 				out = append(out, Proposal{ID: tf.P, FriendID: f, Path: rec.Path, Type: rec.Type, Taken: rec.Taken, From: tf.From, To: tf.To})
 			}

@@ -121,6 +121,7 @@ func TestTogetherLateMeetingProposes(t *testing.T) {
 	}
 	// The same meeting extended: no second proposal.
 	a.noteMeeting(bID, MeetingLate, epochsAround(a.Node, taken, time.Hour))
+	a.tg.busy.Wait()
 	if _, err := a.AcceptProposal("00"); !errors.Is(err, ErrUnknownProposal) {
 		t.Fatalf("unknown proposal: %v", err)
 	}
@@ -137,7 +138,7 @@ func TestTogetherLateMeetingProposes(t *testing.T) {
 	}
 	a.restart(t, clock, ra)
 	a.noteMeeting(bID, MeetingLive, epochsAround(a.Node, taken, 0)) // a live record of the same epoch
-	time.Sleep(200 * time.Millisecond)
+	a.tg.busy.Wait()
 	if n := a.ev.count(EventShareProposed); n != 1 { // the events log spans restarts
 		t.Fatalf("proposed again after restart: %d proposals", n)
 	}
@@ -176,7 +177,8 @@ func TestTogetherAutoExactlyOnce(t *testing.T) {
 		a.restart(t, clock, ra)
 		a.noteMeeting(bID, MeetingLate, epochsAround(a.Node, taken, 30*time.Minute))
 	}
-	time.Sleep(300 * time.Millisecond)
+	a.tg.busy.Wait()
+	time.Sleep(300 * time.Millisecond) // an offer the friend would get twice
 	if got := outboxFor(a.Node, path, bID); len(got) != 1 || got[0].Taken != taken.Unix() {
 		t.Fatalf("outbox for the photo: %+v, want one item", got)
 	}
@@ -205,6 +207,7 @@ func TestTogetherWindowAndCap(t *testing.T) {
 	}
 	clock.Add(DefaultHistoryWindow)
 	a.noteMeeting(bID, MeetingLate, epochsAround(a.Node, taken, 0))
+	a.tg.busy.Wait()
 	if st := a.TogetherStats(); st.Waiting != 0 || a.ev.count(EventShareProposed) != 0 {
 		t.Fatalf("expired photo still waiting or proposed: %+v", st)
 	}
@@ -219,6 +222,7 @@ func TestTogetherWindowAndCap(t *testing.T) {
 		t.Fatal(err)
 	}
 	a.noteMeeting(bID, MeetingLive, epochsAround(a.Node, taken, 0))
+	a.tg.busy.Wait()
 	if len(a.Proposals()) != 0 || a.ev.count(EventShareProposed) != 1 {
 		t.Fatalf("dismissed proposal came back: %+v", a.Proposals())
 	}
