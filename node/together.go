@@ -260,8 +260,7 @@ func (n *Node) offerMeeting(m Meeting) {
 	if _, err := n.friend(m.FriendID); err != nil {
 		return
 	}
-	n.pruneTaken()
-	for _, rec := range n.takenRecs() {
+	for _, rec := range n.waitingRecs() {
 		if rec.Taken >= m.From && rec.Taken < m.To && rec.F[m.FriendID] == nil {
 			n.offerTaken(rec, m.FriendID, m.From, m.To)
 		}
@@ -274,8 +273,7 @@ func (n *Node) offerMeeting(m Meeting) {
 func (n *Node) catchUpTogether() {
 	n.tg.mu.Lock()
 	defer n.tg.mu.Unlock()
-	n.pruneTaken()
-	recs := n.takenRecs()
+	recs := n.waitingRecs()
 	if len(recs) == 0 {
 		return
 	}
@@ -334,9 +332,8 @@ func (n *Node) shareTakenWith(rec *takenRec, friendID string, tf *takenFriend) (
 func (n *Node) Proposals() []Proposal {
 	n.tg.mu.Lock()
 	defer n.tg.mu.Unlock()
-	n.pruneTaken()
 	var out []Proposal
-	for _, rec := range n.takenRecs() {
+	for _, rec := range n.waitingRecs() {
 		for f, tf := range rec.F {
 			if _, err := n.friend(f); err != nil {
 				continue // unfriended since
@@ -482,16 +479,23 @@ func (n *Node) countDropped(k int) {
 
 // pruneTaken drops the photos whose capture time left the history window.
 // n.tg.mu is held.
-func (n *Node) pruneTaken() {
+func (n *Node) pruneTaken() { n.waitingRecs() }
+
+// waitingRecs returns the waiting photos, having dropped (from the store
+// too) those whose capture time left the history window: one read of the
+// bucket. n.tg.mu is held.
+func (n *Node) waitingRecs() []*takenRec {
 	cut := n.cfg.Now().Add(-n.togetherKeep()).Unix()
 	var drop []string
-	for _, r := range n.takenRecs() {
+	recs := slices.DeleteFunc(n.takenRecs(), func(r *takenRec) bool {
 		if r.Taken < cut {
 			drop = append(drop, r.ID)
+			return true
 		}
-	}
+		return false
+	})
 	if len(drop) == 0 {
-		return
+		return recs
 	}
 	_ = n.store.Update(func(tx *localstore.Tx) error {
 		for _, id := range drop {
@@ -501,4 +505,5 @@ func (n *Node) pruneTaken() {
 		}
 		return nil
 	})
+	return recs
 }

@@ -331,3 +331,35 @@ func TestTogetherAfterOutage(t *testing.T) {
 		t.Fatalf("proposals after restart: %d events, %+v open", b.ev.count(EventShareProposed), b.Proposals())
 	}
 }
+
+// TestTakenFromALiarIsUnknown: a sender whose offer claims a capture time
+// in the far future (or before 1970) gets it dropped to 0 (unknown) at
+// the recipient, which still receives the photo; a sane one is kept.
+func TestTakenFromALiarIsUnknown(t *testing.T) {
+	clock, _, a, b, bID, _ := pair(t)
+	if err := b.SetAutoAccept(a.ID(), true); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int64{}
+	for _, taken := range []int64{clock.Now().Add(10 * MaxTakenSkew).Unix(), -5, clock.Now().Add(-time.Hour).Unix()} {
+		path, _ := writeFile(t, 1000)
+		st, _ := statShareable(path)
+		// shareSource skips the check SharePhotoTaken makes: the lying sender.
+		id, err := a.shareSource(TypePhoto, "x.jpg", path, st.Size(), taken, []string{bID}, fileSource(path), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[id] = taken
+		if !takenValid(taken, clock.Now()) {
+			want[id] = 0
+		}
+	}
+	for id := range want {
+		b.ev.waitRetrying(t, b.Node, clock, EventItemReceived, func(e Event) bool { return e.ItemID == id }, 20*time.Second)
+	}
+	for _, it := range b.Inbox() {
+		if w, ok := want[it.ID]; ok && it.Taken != w {
+			t.Errorf("item %s: capture time %d at the recipient, want %d", it.ID, it.Taken, w)
+		}
+	}
+}
