@@ -455,9 +455,21 @@ func cmdShare(e *env) int {
 		defer closeEvents()
 		events = ch
 	}
+	req := &request{Cmd: "share", Path: path, To: to, Video: isVideo}
+	if t, _, err := captureTime(path, time.Local); err == nil {
+		req.Taken = t.Unix() // travels sealed with the offer; the together policy picks friends by it
+	}
 	var r itemResult
-	if err := call(cf.dataDir, &request{Cmd: "share", Path: path, To: to, Video: isVideo}, &r); err != nil {
+	if err := call(cf.dataDir, req, &r); err != nil {
 		return fail(e, "share", err)
+	}
+	if r.Item == "" {
+		// The together policy found nobody with you at the capture time.
+		if cf.json {
+			return printJSON(e, r)
+		}
+		fmt.Fprintf(e.stdout, "Nobody known to have been with you when %s was taken; it waits and is shared (or proposed: imigee proposals) when such a meeting is found.\n", filepath.Base(path))
+		return exitOK
 	}
 	if cf.json {
 		printJSON(e, r)

@@ -101,7 +101,30 @@ func TestTogetherCLI(t *testing.T) {
 	if len(ps) != 0 {
 		t.Fatalf("proposals %v", ps)
 	}
+	// The capture time travels with the photo: bob's inbox shows it.
+	waitUntil(t, "bob's inbox shows the capture time", func() bool {
+		var ib struct {
+			Inbox []struct {
+				ID    string
+				Taken int64
+			}
+		}
+		bob.cli(t, &ib, "inbox")
+		for _, it := range ib.Inbox {
+			if it.ID == rs[0].Item && it.Taken == at.Unix() {
+				return true
+			}
+		}
+		return false
+	})
+	// The together policy on a plain share: nobody was with alice two
+	// days ago, so the photo waits (no item).
 	alice.cli(t, nil, "policy", "together-auto")
+	var wait struct{ Item string }
+	alice.cli(t, &wait, "share", "-wait", "0", before)
+	if wait.Item != "" {
+		t.Fatalf("plain share under the together policy shared %s", wait.Item)
+	}
 	alice.cli(t, nil, "network", "none")
 	alice.cli(t, nil, "network", "wifi")
 	if _, code := alice.cliErr(t, "network", "moon"); code != 2 {
