@@ -438,9 +438,9 @@ func (n *Node) takenRecs() []*takenRec {
 	return out
 }
 
-// putTakenCapped stores rec, first dropping the records with the oldest
-// capture times while MaxTogetherWaiting are stored. It returns how many
-// it dropped.
+// putTakenCapped stores rec, keeping at most MaxTogetherWaiting records:
+// those with the oldest capture times go (rec itself if it is the
+// oldest). It returns how many were dropped.
 func (n *Node) putTakenCapped(tx *localstore.Tx, rec *takenRec) (int, error) {
 	var recs []takenRec
 	err := tx.ForEach(localstore.Together, func(v []byte) error {
@@ -457,15 +457,25 @@ func (n *Node) putTakenCapped(tx *localstore.Tx, rec *takenRec) (int, error) {
 	if n.tg.max > 0 {
 		limit = n.tg.max
 	}
-	dropped := 0
-	if over := len(recs) - limit + 1; over > 0 {
-		slices.SortFunc(recs, func(a, b takenRec) int { return int(a.Taken - b.Taken) })
+	// The new record competes too: if it is the oldest it is the one
+	// not kept.
+	recs = append(recs, takenRec{ID: rec.ID, Taken: rec.Taken})
+	dropped, keepNew := 0, true
+	if over := len(recs) - limit; over > 0 {
+		slices.SortStableFunc(recs, func(a, b takenRec) int { return int(a.Taken - b.Taken) })
 		for _, r := range recs[:over] {
+			dropped++
+			if r.ID == rec.ID {
+				keepNew = false
+				continue
+			}
 			if err := tx.Delete(localstore.Together, r.ID); err != nil {
 				return 0, err
 			}
-			dropped++
 		}
+	}
+	if !keepNew {
+		return dropped, nil
 	}
 	return dropped, tx.Put(localstore.Together, rec.ID, encodeTaken(rec))
 }

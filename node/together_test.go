@@ -236,6 +236,19 @@ func TestTogetherWindowAndCap(t *testing.T) {
 	if st := a.TogetherStats(); st.Waiting != 3 || st.Dropped != 2 {
 		t.Fatalf("stats at the cap %+v, want 3 waiting, 2 dropped", st)
 	}
+	// A photo older than every waiting one is the one not kept.
+	if _, err := a.SharePhotoTogether(path, clock.Now().Add(-5*time.Hour).Unix(), true); err != nil {
+		t.Fatal(err)
+	}
+	var oldest int64
+	for _, r := range a.takenRecs() {
+		if oldest == 0 || r.Taken < oldest {
+			oldest = r.Taken
+		}
+	}
+	if st := a.TogetherStats(); st.Waiting != 3 || st.Dropped != 3 || oldest != clock.Now().Add(-9*time.Minute).Unix() {
+		t.Fatalf("stats %+v, oldest kept %d", st, oldest)
+	}
 }
 
 // TestShareWindowsLocalTime: share-policy windows are read in the
