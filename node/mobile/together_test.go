@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/imigee/imigee/node"
 )
 
 // TestTogetherFacade: a live meeting shows in MeetingsJSON (times and
@@ -80,5 +82,21 @@ func TestTogetherFacade(t *testing.T) {
 	}
 	if _, err := NewNode(&Config{DataDir: t.TempDir(), StoreKey: newKey(), TimeZone: "Nowhere/Atlantis"}, nil); ErrorCode(err) != CodeBadArgument {
 		t.Fatalf("bad zone in config: %v", err)
+	}
+}
+
+// TestEventCarriesMeetingTimes: friend_was_nearby and share_proposed reach
+// the app with their meeting's From and To (and nothing placing it).
+func TestEventCarriesMeetingTimes(t *testing.T) {
+	e := newEvs()
+	handler{e}.OnEvent(&node.Event{Kind: node.EventShareProposed, FriendID: "f", ItemID: "p", Path: "/x.jpg", Type: "photo", From: 1_800_000_000, To: 1_800_000_600})
+	handler{e}.OnEvent(&node.Event{Kind: node.EventFriendWasNearby, FriendID: "f", From: 1_800_000_000, To: 1_800_000_600})
+	for _, ev := range e.snapshot() {
+		if ev.From != 1_800_000_000 || ev.To != 1_800_000_600 || ev.FriendID != "f" {
+			t.Fatalf("%+v", ev)
+		}
+	}
+	if len(e.snapshot()) != 2 || e.snapshot()[0].Kind != EventShareProposed || e.snapshot()[1].Kind != EventFriendWasNearby {
+		t.Fatalf("%+v", e.snapshot())
 	}
 }
