@@ -267,6 +267,9 @@ const (
 	// the fact, at the item's capture time; friends whose meeting becomes
 	// known later are offered the item too (SharePolicy.Auto) or it is
 	// proposed to the user (EventShareProposed). See together.go.
+	// SharePhoto uses the file's modification time as the capture time
+	// (SharePhotoTaken gives it); ShareBytes has no file to keep waiting
+	// and gets ErrNoRecipients.
 	ShareTogether = "together"
 )
 
