@@ -161,6 +161,8 @@ func (n *Node) shareTaken(typ, path string, taken int64, friendIDs []string) (st
 // (auto) or raises EventShareProposed (not auto). Each friend gets it at
 // most once, across restarts. Outside the window with nobody known it is
 // ErrNoRecipients. The file must stay until then: only its path is kept.
+// Sharing the same photo again (same path and capture time) shares it
+// only with friends it has not reached yet.
 func (n *Node) SharePhotoTogether(path string, takenUnix int64, auto bool) (string, error) {
 	return n.shareTogether(TypePhoto, path, takenUnix, auto)
 }
@@ -184,24 +186,42 @@ func (n *Node) shareTogether(typ, path string, taken int64, auto bool) (string, 
 	}
 	n.tg.mu.Lock()
 	defer n.tg.mu.Unlock()
-	n.pruneTaken()
+	// The same photo shared again (an app that re-syncs its gallery) is
+	// the same record: friends it already reached are not shared again.
+	var rec *takenRec
+	for _, r := range n.waitingRecs() {
+		if r.Path == path && r.Taken == taken && r.Type == typ {
+			rec = r
+			rec.Auto = rec.Auto || auto
+			break
+		}
+	}
 	var to []string
 	for _, f := range n.friendsTogetherAt(time.Unix(taken, 0)) {
-		if _, err := n.friend(f); err == nil {
+		if _, err := n.friend(f); err == nil && (rec == nil || rec.F[f] == nil) {
 			to = append(to, f)
 		}
 	}
+	known := rec != nil
 	keep := taken >= now.Add(-n.togetherKeep()).Unix()
 	if !keep && len(to) == 0 {
 		return "", ErrNoRecipients
 	}
-	id, _ := newItemID()
-	rec := &takenRec{ID: id, Type: typ, Path: path, Taken: taken, Auto: auto, F: map[string]*takenFriend{}}
+	if !known {
+		id, _ := newItemID()
+		rec = &takenRec{ID: id, Type: typ, Path: path, Taken: taken, Auto: auto, F: map[string]*takenFriend{}}
+	}
+	put := func(tx *localstore.Tx) (int, error) {
+		if known {
+			return 0, tx.Put(localstore.Together, rec.ID, encodeTaken(rec))
+		}
+		return n.putTakenCapped(tx, rec)
+	}
 	if len(to) == 0 {
 		var dropped int
 		err := n.store.Update(func(tx *localstore.Tx) error {
 			var err error
-			dropped, err = n.putTakenCapped(tx, rec)
+			dropped, err = put(tx)
 			return err
 		})
 		if err != nil {
@@ -219,7 +239,7 @@ func (n *Node) shareTogether(typ, path string, taken int64, auto bool) (string, 
 			return nil
 		}
 		var err error
-		dropped, err = n.putTakenCapped(tx, rec)
+		dropped, err = put(tx)
 		return err
 	})
 	if err == nil {

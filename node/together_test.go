@@ -80,6 +80,13 @@ func TestTogetherLiveMeeting(t *testing.T) {
 	if st := a.TogetherStats(); st.Waiting != 2 {
 		t.Fatalf("waiting %+v, want 2", st)
 	}
+	// The same photo shared again reaches nobody twice and adds no record.
+	if again, err := a.SharePhotoTaken(path, taken, nil); err != nil || again != "" {
+		t.Fatalf("share again: %q %v", again, err)
+	}
+	if got := outboxFor(a.Node, path, bID); len(got) != 1 || a.TogetherStats().Waiting != 2 {
+		t.Fatalf("after sharing again: outbox %+v, %+v", got, a.TogetherStats())
+	}
 	// A capture time far in the future is refused.
 	if _, err := a.SharePhotoTaken(path2, clock.Now().Add(2*MaxTakenSkew).Unix(), nil); !errors.Is(err, ErrBadArgument) {
 		t.Fatalf("future capture time: %v", err)
