@@ -86,6 +86,10 @@ type ShareSpec struct {
 	// nearby policy picks them.
 	To     []int
 	Nearby bool
+	// Together: a photo taken now, shared by the node's taken-while-together
+	// policy (workload policy together); the returned ID is "" when no
+	// friend is known to be nearby yet (the photo waits for late meetings).
+	Together bool
 }
 
 // NodeStats are cumulative bytes on the wire (0 when the backend cannot

@@ -50,6 +50,9 @@ func Plan(s *Scenario, g *Graph) []Action {
 				case PolicyNearby:
 					spec.Nearby = true
 					spec.Message = false
+				case PolicyTogether:
+					spec.Nearby, spec.Together = true, true
+					spec.Message = false
 				case PolicyOneFriend:
 					spec.To = []int{int(friends[r.IntN(len(friends))])}
 				default:

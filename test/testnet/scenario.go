@@ -33,6 +33,11 @@ const (
 	PolicyAllFriends = "all-friends" // each item goes to every friend
 	PolicyOneFriend  = "one-friend"  // each item goes to one random friend
 	PolicyNearby     = "nearby"      // node auto-share to friends nearby now (node.ShareNearby)
+	// PolicyTogether: every item is a photo taken now and shared by the
+	// node's pre-approved "taken while together" policy (node.ShareTogether
+	// with Auto): friends nearby now get it at once, friends found nearby
+	// after the fact get it when the late meeting is confirmed.
+	PolicyTogether = "together"
 )
 
 // Limits of a scenario, so a typo cannot ask for a petabyte run.
@@ -194,7 +199,7 @@ type WorkloadConfig struct {
 	SizeMax int `toml:"size_max"`
 	// MessageMax: items up to this size are text messages. Default 1000.
 	MessageMax int `toml:"message_max"`
-	// Policy: all-friends (default), one-friend, nearby.
+	// Policy: all-friends (default), one-friend, nearby, together.
 	Policy string `toml:"policy"`
 	// OfflineFraction of nodes go offline once for OfflineFor at a random
 	// time. Default 0.1.

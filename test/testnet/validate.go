@@ -198,9 +198,9 @@ func (s *Scenario) validateWorkload(bad badFunc) {
 		bad("workload.size_min/size_max", "need 1 <= size_min <= size_max <= %d", MaxItemSize)
 	}
 	switch w.Policy {
-	case PolicyAllFriends, PolicyOneFriend, PolicyNearby:
+	case PolicyAllFriends, PolicyOneFriend, PolicyNearby, PolicyTogether:
 	default:
-		bad("workload.policy", "%q is not one of all-friends, one-friend, nearby", w.Policy)
+		bad("workload.policy", "%q is not one of all-friends, one-friend, nearby, together", w.Policy)
 	}
 	if w.OfflineFraction < 0 || w.OfflineFraction > 1 {
 		bad("workload.offline_fraction", "%v not in [0, 1]", w.OfflineFraction)

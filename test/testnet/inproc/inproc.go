@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -407,10 +408,11 @@ type nodeDriver struct {
 	cfg    node.Config
 	policy node.SharePolicy
 
-	mu      sync.Mutex // guards n, appOpen, noNet
+	mu      sync.Mutex // guards n, appOpen, noNet, photos
 	n       *node.Node
 	appOpen bool
 	noNet   bool // no reception (SetNetwork(false)); applied at every start
+	photos  int  // photos written for taken-while-together shares
 }
 
 func (nw *network) newNode(ctx context.Context, i int) (*nodeDriver, error) {
@@ -447,8 +449,11 @@ func (nw *network) newNode(ctx context.Context, i int) (*nodeDriver, error) {
 		nd.cfg.ListenAddrs = nil
 	}
 	nd.policy = node.SharePolicy{Mode: node.ShareAsk}
-	if s.Workload.Policy == testnet.PolicyNearby {
+	switch s.Workload.Policy {
+	case testnet.PolicyNearby:
 		nd.policy.Mode = node.ShareNearby
+	case testnet.PolicyTogether:
+		nd.policy = node.SharePolicy{Mode: node.ShareTogether, Auto: true}
 	}
 	if err := nd.Start(ctx); err != nil {
 		return nil, err
@@ -589,7 +594,28 @@ func (nd *nodeDriver) share(spec testnet.ShareSpec) (string, error) {
 	if _, err := io.ReadFull(rand.Reader, data); err != nil {
 		return "", err
 	}
+	if spec.Together {
+		return nd.shareTogether(n, data)
+	}
 	return n.ShareBytes(node.TypePhoto, "item.jpg", data, to)
+}
+
+// shareTogether writes the photo into the node's directory (a waiting
+// photo is shared from its path when a late meeting is confirmed, so the
+// file stays for the run) and shares it as taken now, pre-approved.
+func (nd *nodeDriver) shareTogether(n *node.Node, data []byte) (string, error) {
+	dir := filepath.Join(nd.cfg.DataDir, "camera")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("inproc: camera: %w", err)
+	}
+	nd.mu.Lock()
+	nd.photos++
+	path := filepath.Join(dir, fmt.Sprintf("photo-%06d.jpg", nd.photos))
+	nd.mu.Unlock()
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		return "", fmt.Errorf("inproc: camera: %w", err)
+	}
+	return n.SharePhotoTogether(path, nd.nw.env.Now().Unix(), true)
 }
 
 // Stats come from Backend.NodeStats; on loopback bytes are not counted

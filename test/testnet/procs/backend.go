@@ -40,6 +40,10 @@ func (b *Backend) Open(ctx context.Context, env *testnet.Env) (testnet.Network, 
 	if testnet.NewReception(s) != nil {
 		return nil, ErrNoOutages
 	}
+	if s.Workload.Policy == testnet.PolicyTogether {
+		// The control socket has no capture-time share command (yet).
+		return nil, fmt.Errorf("procs: workload policy %q: mode sim or simnet only", s.Workload.Policy)
+	}
 	if s.Proximity.Precision != testnet.PrecisionClose || s.Proximity.Neighbours != testnet.NeighboursCorner {
 		// The control socket has no precision command (yet).
 		return nil, fmt.Errorf("procs: proximity %q/%q: only %q/%q in this mode", s.Proximity.Precision, s.Proximity.Neighbours, testnet.PrecisionClose, testnet.NeighboursCorner)

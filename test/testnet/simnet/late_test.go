@@ -22,6 +22,9 @@ const lateReady = true
 // both must be found after the fact (friend_was_nearby on both sides of
 // each pair, with a span covering the meeting) once node 1 is back, hours
 // after the meeting began, and none of them live (node 1 had no network).
+// Photos taken during the meeting go, by the taken-while-together policy,
+// to the friends found late once the meeting is confirmed, and are counted
+// as items after a late match.
 func TestSimLate(t *testing.T) {
 	if !lateReady {
 		t.Skip("relay history (late matching) is not on this branch yet: lateReady")
@@ -30,6 +33,11 @@ func TestSimLate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Everyone takes photos (six an hour) shared by the pre-approved
+	// taken-while-together policy: node 1's photos of the meeting reach 0
+	// and 2 only once the late meeting is confirmed, and theirs reach it.
+	s.Workload.Policy, s.Workload.ItemsPerHour = testnet.PolicyTogether, 6
+	s.Workload.SizeMin, s.Workload.SizeMax = 2000, 20000
 	res, err := RunScenario(t, s, testnet.Options{Out: t.TempDir(), NoPlots: true})
 	if err != nil {
 		t.Fatal(err)
@@ -61,10 +69,20 @@ func TestSimLate(t *testing.T) {
 	if l.False != 0 {
 		t.Errorf("%d false late detections", l.False)
 	}
+	fromLate := 0
 	for _, e := range res.Events {
 		if e.Kind == testnet.KindNearby && (e.Node == 1 || e.Peer == 1) && e.T < back*1000 {
 			t.Errorf("live friend_nearby %+v while node 1 had no network", e)
 		}
+		if e.Kind == testnet.KindReceived && (e.Node == 1 || e.Peer == 1) {
+			if e.T < back*1000 {
+				t.Errorf("item %+v between node 1 and a friend while node 1 had no network", e)
+			}
+			fromLate++
+		}
+	}
+	if fromLate == 0 || l.ItemsAfterLate != fromLate {
+		t.Errorf("photos of the late meeting: %d received between node 1 and its friends, %d counted as after a late match", fromLate, l.ItemsAfterLate)
 	}
 }
 
