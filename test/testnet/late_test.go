@@ -267,3 +267,26 @@ for = "1h"
 		t.Fatalf("plots neither drawn nor explained: %v", u)
 	}
 }
+
+// TestPlanTogether: under policy together every item is a photo the node
+// shares by its taken-while-together policy (no recipients from the plan).
+func TestPlanTogether(t *testing.T) {
+	s := scenario(t, "nodes = 6\n[graph]\nmodel = \"complete\"\n[workload]\npolicy = \"together\"\nitems_per_hour = 4\nsize_min = 10\nsize_max = 5000\n")
+	g, err := BuildGraph(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, a := range Plan(s, g) {
+		if a.Kind != ActShare {
+			continue
+		}
+		n++
+		if !a.Spec.Together || !a.Spec.Nearby || a.Spec.Message || len(a.Spec.To) != 0 {
+			t.Fatalf("together share %+v", a.Spec)
+		}
+	}
+	if n == 0 {
+		t.Fatal("no share planned")
+	}
+}
