@@ -27,6 +27,11 @@ const (
 	// EnvRestarts non-empty keeps node restarts (offline periods) in the
 	// CI scenario: see TestSimSmall.
 	EnvRestarts = "IMIGEE_SIM_RESTARTS"
+	// EnvHeapProfile, when set, is a file the run writes a heap profile
+	// to every HeapProfileEvery of wall time (overwritten), so the last
+	// one shows the heap near its peak, before the hosts close (a
+	// -test.memprofile is written after they did).
+	EnvHeapProfile = "IMIGEE_SIM_HEAPPROFILE"
 	// EnvScratch is the directory the run's node and relay data go under
 	// (Options.ScratchDir), e.g. /dev/shm; default the system temp dir.
 	EnvScratch = "IMIGEE_SIM_SCRATCH"
@@ -92,6 +97,9 @@ func RunScenario(t *testing.T, s *testnet.Scenario, opt testnet.Options) (*testn
 	done := make(chan struct{})
 	defer close(done)
 	go watchStall(&vnow, done)
+	if f := os.Getenv(EnvHeapProfile); f != "" {
+		go heapProfiles(f, done)
+	}
 	go func() {
 		t := time.NewTicker(100 * time.Millisecond)
 		defer t.Stop()
@@ -158,6 +166,31 @@ func watchStall(vnow *atomic.Int64, done <-chan struct{}) {
 			fmt.Fprintf(os.Stderr, "simnet: virtual time has not moved for %v: a goroutine waits non-durably (see docs/testnet.md, Simulated network); goroutines:\n", StallTimeout)
 			pprof.Lookup("goroutine").WriteTo(os.Stderr, 1)
 			os.Exit(3)
+		}
+	}
+}
+
+// HeapProfileEvery is the period of EnvHeapProfile's profiles: 20 s.
+const HeapProfileEvery = 20 * time.Second
+
+// heapProfiles writes a heap profile to file every HeapProfileEvery until
+// done is closed. It runs outside the bubble, on wall time.
+func heapProfiles(file string, done <-chan struct{}) {
+	t := time.NewTicker(HeapProfileEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-t.C:
+		}
+		f, err := os.Create(file + ".tmp")
+		if err != nil {
+			continue
+		}
+		err = pprof.Lookup("heap").WriteTo(f, 0)
+		if f.Close() == nil && err == nil {
+			os.Rename(file+".tmp", file)
 		}
 	}
 }
