@@ -81,6 +81,12 @@ func RunScenario(t *testing.T, s *testnet.Scenario, opt testnet.Options) (*testn
 		opt.Provenance = nil
 	}
 	streams := seedRandom(t, uint64(s.Seed))
+	if s.Network.Transport == TransportLite {
+		memo := shareSignatureChecks(t)
+		defer func() {
+			t.Logf("signature checks: %d shared, %d done", memo.hits, memo.miss)
+		}()
+	}
 	defer func() {
 		for _, d := range streams.Draws() {
 			if d.Component == unlabelled {
