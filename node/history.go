@@ -75,18 +75,17 @@ func (n *Node) cellsAt(lat, lng float64) []cellSet {
 // recordHistory adds the position loc to epoch's history (nothing if it is
 // already there, or the epoch holds maxCellSetsPerEpoch positions).
 func (n *Node) recordHistory(epoch uint64, loc *location) {
-	if !n.historyOn() || loc == nil {
-		return
+	if !n.historyOn() || loc == nil || epoch < n.historyCutEpoch() {
+		return // (a tick computed before the clock moved on)
 	}
 	set := n.cellsAt(loc.lat, loc.lng)
 	key := [2]uint64{epoch, set[0].H}
 	n.mu.Lock()
-	if n.histLast == key {
-		n.mu.Unlock()
+	known := n.histLast == key
+	n.mu.Unlock()
+	if known {
 		return
 	}
-	n.histLast = key
-	n.mu.Unlock()
 	err := n.store.Update(func(tx *localstore.Tx) error {
 		r := historyRec{E: epoch}
 		if b, err := tx.Get(localstore.History, historyKey(epoch)); err == nil {
@@ -108,7 +107,13 @@ func (n *Node) recordHistory(epoch uint64, loc *location) {
 	})
 	if err != nil {
 		n.log.Warn("history not recorded", "err", err)
+		return
 	}
+	// Only once it is stored: a caller racing this one must not skip
+	// before the commit.
+	n.mu.Lock()
+	n.histLast = key
+	n.mu.Unlock()
 }
 
 // updateHistory changes the records of epochs with fn (absent ones are
