@@ -162,6 +162,7 @@ func (h *evHeap) Push(x any)   { *h = append(*h, x.(event)) }
 func (h *evHeap) Pop() any {
 	old := *h
 	e := old[len(old)-1]
+	old[len(old)-1] = event{} // the backing array must not keep the packet alive
 	*h = old[:len(old)-1]
 	return e
 }
