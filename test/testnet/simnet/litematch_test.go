@@ -33,6 +33,13 @@ func TestLiteMatchesQUIC(t *testing.T) {
 	if testing.Short() {
 		t.Skip("two runs")
 	}
+	if raceEnabled {
+		// About 40 s of CPU under -race (6 s without): make test runs it
+		// without -race, next to TestSimSameSeed. The lite transport's own
+		// concurrency is covered under -race by TestLiteStream,
+		// TestLiteDialFailures and TestSimSmallLite.
+		t.Skip("run without -race (make test does)")
+	}
 	var out [2]string
 	var sums [2]*testnet.Summary
 	for i, tr := range []string{TransportQUIC, TransportLite} {
