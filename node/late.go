@@ -26,6 +26,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -41,6 +42,13 @@ const TypeMeet = "meet"
 
 // maxMeetEpochs caps the epochs of one claim or confirm item: 128.
 const maxMeetEpochs = 128
+
+// Waits before late announcements are tried again after a failure
+// (relay unreachable, rate limited, full): 5 s doubling to 10 min.
+const (
+	lateRetryMin = 5 * time.Second
+	lateRetryMax = 10 * time.Minute
+)
 
 // meetMsg is the payload of a TypeMeet item.
 type meetMsg struct {
@@ -84,16 +92,25 @@ func (n *Node) lateTick(rc *relayConn) {
 		return
 	}
 	n.mu.Lock()
-	if n.lateRunning {
+	if n.lateRunning || time.Now().Before(n.lateRetryAt) {
 		n.mu.Unlock()
 		return
 	}
 	n.lateRunning = true
 	n.mu.Unlock()
 	n.spawn(func(ctx context.Context) {
+		failed := false
 		defer func() {
 			n.mu.Lock()
 			n.lateRunning = false
+			// Real time: it paces network attempts (a relay refusing, or
+			// unreachable), doubling up to lateRetryMax.
+			if failed {
+				n.lateRetryWait = min(max(2*n.lateRetryWait, lateRetryMin), lateRetryMax)
+				n.lateRetryAt = time.Now().Add(n.lateRetryWait)
+			} else {
+				n.lateRetryWait, n.lateRetryAt = 0, time.Time{}
+			}
 			n.mu.Unlock()
 		}()
 		es := uint64(n.cfg.EpochSeconds)
@@ -105,6 +122,7 @@ func (n *Node) lateTick(rc *relayConn) {
 			}
 			if err := n.lateGroup(ctx, rc, due[:k]); err != nil {
 				n.log.Debug("late announcement failed; retrying later", "err", err)
+				failed = true
 				return
 			}
 			due = due[k:]

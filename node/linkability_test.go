@@ -278,7 +278,7 @@ func TestRelayCannotLink(t *testing.T) {
 		t.Fatal(err)
 	}
 	advance(time.Hour)
-	waitFor(t, 30*time.Second, func() bool { return len(a.lateDue()) == 0 })
+	waitFor(t, 60*time.Second, func() bool { a.wake(); return len(a.lateDue()) == 0 })
 
 	// Day 2: c returns and catches up on day 1 (a one-off identity) and
 	// day 2 (its new day identity); receipts flow back.

@@ -39,6 +39,8 @@ type Node struct {
 	histLast      [2]uint64  // last (epoch, here cell) put in the history
 	histPruned    uint32     // the day pruneHistory last ran
 	lateRunning   bool       // a late announcement round runs
+	lateRetryAt   time.Time  // real time before which no late round starts
+	lateRetryWait time.Duration
 	friends       map[string]*friend
 	started       bool
 	closed        bool
