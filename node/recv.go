@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/imigee/imigee/crypto"
@@ -244,6 +245,9 @@ func (n *Node) openOffer(f *friend, itemID []byte, sealed []byte) (*offerMeta, *
 		len(m.Hash) != 32 || key.ChunkCount(m.Size) > crypto.MaxChunks {
 		return nil, nil, fmt.Errorf("node: offer fields: %w", ErrPeer)
 	}
+	if !takenValid(m.Taken, n.cfg.Now()) {
+		m.Taken = 0 // a capture time the sender's clock made up: unknown
+	}
 	return &m, op, nil
 }
 
@@ -380,17 +384,20 @@ func (s *session) recvChunks(r *inRec) error {
 	type job struct {
 		i    int64
 		data []byte
+		buf  *[]byte // the pooled frame buffer data lies in
 	}
 	jobs := make(chan job, chunkPipeline)
 	werr := make(chan error, 1)
 	go func() {
-		// The worker owns r until it returns.
+		// The worker owns r until it returns, and each job's buffer
+		// until it puts it back.
 		w := newPartWriter(n, r, f, key)
 		var err error
 		for j := range jobs {
 			if err == nil {
 				err = w.chunk(j.i, j.data)
 			} // else drain
+			frameBufs.Put(j.buf)
 		}
 		werr <- w.finish(err)
 	}()
@@ -401,14 +408,20 @@ func (s *session) recvChunks(r *inRec) error {
 	seen := make([]byte, len(r.Have))
 	copy(seen, r.Have)
 	var m pb.PeerFrame
+	var c proto.ChunkView
 	var rerr error
 	for have < total {
-		if rerr = s.read(&m); rerr != nil {
-			break
+		// Each frame is read into its own pooled buffer and a chunk is
+		// decoded in place (no protobuf copy of its data); the worker
+		// opens it from there and puts the buffer back.
+		bp := frameBufs.Get().(*[]byte)
+		isChunk, err := s.readInto(&m, &c, *bp)
+		if err == nil && (!isChunk || string(c.ItemID) != string(idb) || int64(c.Index) >= total) {
+			err = fmt.Errorf("node: unexpected frame in transfer: %w", ErrPeer)
 		}
-		c := m.GetChunk()
-		if c == nil || string(c.ItemId) != string(idb) || int64(c.Index) >= total {
-			rerr = fmt.Errorf("node: unexpected frame in transfer: %w", ErrPeer)
+		if err != nil {
+			frameBufs.Put(bp)
+			rerr = err
 			break
 		}
 		i := int64(c.Index)
@@ -419,8 +432,8 @@ func (s *session) recvChunks(r *inRec) error {
 			seen[i/8] |= 1 << (i % 8)
 			have++
 		}
-		jobs <- job{i: i, data: c.Data}
-		m.Body = nil // the worker owns the data now
+		jobs <- job{i: i, data: c.Data, buf: bp}
+		m.Body, c = nil, proto.ChunkView{} // the worker owns the data now
 	}
 	close(jobs)
 	if err := <-werr; err != nil {
@@ -439,6 +452,10 @@ func (s *session) recvChunks(r *inRec) error {
 // (512 KiB).
 const chunkPipeline = 8
 
+// frameBufs are the receive buffers of chunk frames (MaxShareFrame each):
+// a transfer holds at most chunkPipeline+2 of them at once.
+var frameBufs = sync.Pool{New: func() any { b := make([]byte, proto.MaxShareFrame); return &b }}
+
 // finishIncoming moves a complete part file into place and delivers the
 // item to the app once; via is its path (Event.Via).
 func (n *Node) finishIncoming(r *inRec, via string) error {
@@ -453,7 +470,7 @@ func (n *Node) finishIncoming(r *inRec, via string) error {
 	if err := n.syncDir(n.media); err != nil {
 		return fmt.Errorf("node: deliver: %w", err)
 	}
-	item := Item{ID: r.ID, FriendID: r.From, Type: r.Meta.Type, Path: path, Size: r.Meta.Size, Done: r.Meta.Size, State: StateReceived, Created: r.Created}
+	item := Item{ID: r.ID, FriendID: r.From, Type: r.Meta.Type, Path: path, Size: r.Meta.Size, Done: r.Meta.Size, State: StateReceived, Created: r.Created, Taken: r.Meta.Taken}
 	fresh, err := n.recordDelivery(item, r.Meta.Hash)
 	if err != nil {
 		return err
@@ -596,7 +613,7 @@ func (n *Node) Inbox() []Item {
 			if err == nil {
 				done = min(r.Count*int64(key.ChunkSize), r.Meta.Size)
 			}
-			out = append(out, Item{ID: r.ID, FriendID: r.From, Type: r.Meta.Type, Size: r.Meta.Size, Done: done, State: r.State, Created: r.Created})
+			out = append(out, Item{ID: r.ID, FriendID: r.From, Type: r.Meta.Type, Size: r.Meta.Size, Done: done, State: r.State, Created: r.Created, Taken: r.Meta.Taken})
 		}
 		return nil
 	})
