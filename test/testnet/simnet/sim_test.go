@@ -133,8 +133,10 @@ func loadSmall(t *testing.T) *testnet.Scenario {
 // sender's receipt (delivered) event can still come one 10 ms tick apart
 // (a select inside quic-go or pubsub). Under -race the runtime shuffles
 // its run queues on purpose (runtime.randomizeScheduler), so there the
-// test compares what must not depend on timing (meetings, detections,
-// deliveries) and only logs the rest; make test runs it without -race.
+// test compares what must not depend on timing (meetings.csv and the
+// counts of meetings, detections — live, late, missed — and deliveries)
+// and only logs the rest, detections.csv included (a first match can move
+// by a tick); make test runs it without -race.
 func TestSimSameSeed(t *testing.T) {
 	if testing.Short() {
 		t.Skip("two runs")
@@ -177,7 +179,11 @@ func TestSimSameSeed(t *testing.T) {
 	}
 	for _, f := range files {
 		report := t.Errorf
-		if f == testnet.FileEvents || !strict && (f == testnet.FileSummary || f == testnet.FileDeliveries) {
+		// Under -race (or with preemption) detection starts move by a tick
+		// too (a first match at 1800.16 s or 1800.24 s when a group gathers
+		// and announces at one instant): timing, not counts, which
+		// stablePart compares.
+		if f == testnet.FileEvents || !strict && (f == testnet.FileSummary || f == testnet.FileDeliveries || f == testnet.FileDetections) {
 			report = t.Logf
 		}
 		if a, b := lines(got[0][f]), lines(got[1][f]); !slices.Equal(a, b) {
