@@ -306,7 +306,8 @@ func (n *nodeDriver) SetLocation(lat, lng float64) error {
 // SetAppOpen: "imigee run" counts as an open app; nothing to do.
 func (n *nodeDriver) SetAppOpen(bool) {}
 
-// SetNetwork: a process has no control command for its network state.
+// SetNetwork: not wired to the control socket's network command yet
+// (Open refuses scenarios with outages).
 func (n *nodeDriver) SetNetwork(bool) error { return ErrNoOutages }
 
 func (n *nodeDriver) Share(ctx context.Context, spec testnet.ShareSpec) (string, error) {

@@ -13,8 +13,8 @@ var (
 	// ErrCommand is a control command a Machine does not pass on.
 	ErrCommand = errors.New("procs: control command not allowed")
 	// ErrNoOutages is returned for reception outages (workload.outage,
-	// workload.dead_zone): "imigee run" has no control command for the
-	// network state, so processes cannot lose reception.
+	// workload.dead_zone): this backend does not drive the control
+	// socket's network command yet, so processes cannot lose reception.
 	ErrNoOutages = errors.New("procs: reception outages need mode sim or simnet")
 	// ErrClosed is returned by a Host after Close.
 	ErrClosed = errors.New("procs: machine closed")
