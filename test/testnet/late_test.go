@@ -290,3 +290,27 @@ func TestPlanTogether(t *testing.T) {
 		t.Fatal("no share planned")
 	}
 }
+
+// TestUndeliveredWithoutReception: a copy for a friend still without
+// reception at the end is undelivered because it was unreachable, not
+// lost; one whose friend got reception back long before is lost, and one
+// whose friend was stopped while without reception and started again
+// (still without it) is unreachable too.
+func TestUndeliveredWithoutReception(t *testing.T) {
+	s := scenario(t, "nodes = 4\nduration = \"1h\"\nepoch = \"1m\"\n[graph]\nmodel = \"complete\"\n")
+	g, _ := BuildGraph(s)
+	ms := func(m float64) int64 { return int64(m * 60_000) }
+	evs := []Event{
+		{T: ms(10), Kind: KindNoNetwork, Node: 1, Peer: -1},
+		{T: ms(10), Kind: KindNoNetwork, Node: 2, Peer: -1},
+		{T: ms(10), Kind: KindNoNetwork, Node: 3, Peer: -1},
+		{T: ms(12), Kind: KindShared, Node: 0, Peer: -1, Item: "a", Size: 10, To: []int{1, 2, 3}},
+		{T: ms(20), Kind: KindNetwork, Node: 2, Peer: -1},
+		{T: ms(30), Kind: KindOffline, Node: 3, Peer: -1},
+		{T: ms(40), Kind: KindOnline, Node: 3, Peer: -1},
+	}
+	sum := Summarize(s, g, nil, evs, nil)
+	if d := sum.Delivery; d.Recipients != 3 || d.UndeliveredOfflineAtEnd != 2 || d.Lost != 1 || d.UndeliveredInFlight != 0 {
+		t.Fatalf("%+v", d)
+	}
+}

@@ -296,17 +296,29 @@ func deliveries(events []Event, end, epoch int64) (DeliverySummary, []float64, m
 	got := map[key]int64{} // when received
 	receipt := map[key]bool{}
 	failed := map[key]bool{}
-	offline := map[int]bool{}     // offline now (at the end, after the loop)
-	lastOnline := map[int]int64{} // when it last came back
+	// Unreachable now (at the end, after the loop): stopped (offline) or
+	// without reception (reception.go); lastOnline is when it last became
+	// reachable.
+	stopped, noNet := map[int]bool{}, map[int]bool{}
+	lastOnline := map[int]int64{}
 	var ttd []float64
 	byPath := map[string][]float64{}
 	for _, e := range events {
 		switch e.Kind {
 		case KindOffline:
-			offline[e.Node] = true
+			stopped[e.Node] = true
 		case KindOnline:
-			offline[e.Node] = false
-			lastOnline[e.Node] = e.T
+			stopped[e.Node] = false
+			if !noNet[e.Node] {
+				lastOnline[e.Node] = e.T
+			}
+		case KindNoNetwork:
+			noNet[e.Node] = true
+		case KindNetwork:
+			noNet[e.Node] = false
+			if !stopped[e.Node] {
+				lastOnline[e.Node] = e.T
+			}
 		case KindDelivered:
 			receipt[key{e.Item, e.Peer}] = true
 		}
@@ -353,7 +365,7 @@ func deliveries(events []Event, end, epoch int64) (DeliverySummary, []float64, m
 		switch {
 		case failed[k]:
 			d.Expired++
-		case offline[k.to]:
+		case stopped[k.to] || noNet[k.to]:
 			d.UndeliveredOfflineAtEnd++
 		case end-shared[k.item] < epoch || end-lastOnline[k.to] < epoch && lastOnline[k.to] > 0:
 			d.UndeliveredInFlight++
