@@ -25,6 +25,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -117,9 +118,15 @@ type Collector struct {
 	v   *crypto.ReportVDAF
 	db  *bolt.DB
 
-	mu     sync.Mutex // guards day and perPfx
+	// pending counts the reports bucket's keys (the leader's reports
+	// waiting to be summed), so a metrics scrape reads a number instead of
+	// walking the bucket; set at open, moved by each committed write.
+	pending atomic.Int64
+
+	mu     sync.Mutex // guards day, pfxKey and perPfx
 	day    int64
-	perPfx map[string]int
+	pfxKey [32]byte         // random per day: perPfx holds no address
+	perPfx map[[16]byte]int // keyed hash of an address prefix → reports today
 }
 
 var (
@@ -155,7 +162,9 @@ func New(cfg Config, path string) (*Collector, error) {
 		db.Close()
 		return nil, fmt.Errorf("analytics: init: %w", err)
 	}
-	return &Collector{cfg: cfg, v: v, db: db, perPfx: map[string]int{}}, nil
+	c := &Collector{cfg: cfg, v: v, db: db}
+	_ = db.View(func(tx *bolt.Tx) error { c.pending.Store(int64(tx.Bucket(bReports).Stats().KeyN)); return nil })
+	return c, nil
 }
 
 // Close closes the database.
@@ -196,7 +205,9 @@ func (c *Collector) ServeReport(st Stream, prefix string) {
 		return
 	}
 	b, _ := proto.Marshal(&m)
+	added := false
 	err := c.db.Update(func(tx *bolt.Tx) error {
+		added = false // a retried transaction starts over
 		rb, cb := tx.Bucket(bReports), tx.Bucket(bCounts)
 		k := append(dayKey(m.Day), m.Nonce...)
 		if rb.Get(k) != nil {
@@ -212,8 +223,12 @@ func (c *Collector) ServeReport(st Stream, prefix string) {
 		if err := cb.Put(dayKey(m.Day), binary.BigEndian.AppendUint64(nil, n+1)); err != nil {
 			return err
 		}
+		added = true
 		return rb.Put(k, b)
 	})
+	if err == nil && added {
+		c.pending.Add(1)
+	}
 	switch {
 	case errors.Is(err, errFull):
 		ack(pb.ErrorCode_QUOTA_EXCEEDED, "day full")
@@ -225,20 +240,6 @@ func (c *Collector) ServeReport(st Stream, prefix string) {
 }
 
 var errFull = errors.New("analytics: day full")
-
-func (c *Collector) allow(prefix string) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	d := c.cfg.Now().Unix() / 86400
-	if d != c.day {
-		c.day, c.perPfx = d, map[string]int{}
-	}
-	if c.perPfx[prefix] >= c.cfg.ReportsPerPrefixDay {
-		return false
-	}
-	c.perPfx[prefix]++
-	return true
-}
 
 // RunDue (leader) sums and publishes every day whose report window has
 // closed: it checks the day's reports with the helper in batches, adds the
@@ -346,6 +347,7 @@ func (c *Collector) sumDay(ctx context.Context, day uint32, call Call) error {
 		}); err != nil {
 			return fmt.Errorf("analytics: store sum: %w", err)
 		}
+		c.pending.Add(-int64(len(keys)))
 	}
 }
 
@@ -543,9 +545,6 @@ func (c *Collector) Latest() Result {
 	return r
 }
 
-// Pending returns how many reports wait (leader) to be summed.
-func (c *Collector) Pending() int {
-	n := 0
-	_ = c.db.View(func(tx *bolt.Tx) error { n = tx.Bucket(bReports).Stats().KeyN; return nil })
-	return n
-}
+// Pending returns how many reports wait (leader) to be summed: a count
+// kept beside the bucket (the relay's gauge reads it on every scrape).
+func (c *Collector) Pending() int { return int(c.pending.Load()) }

@@ -82,6 +82,12 @@ func (m *memStream) SetDeadline(time.Time) error { return nil }
 
 func (p *pair) report(t *testing.T, day uint32, vals []uint64, prefix string) *pb.AnalyticsAck {
 	t.Helper()
+	return p.serve(t, p.build(t, day, vals), prefix)
+}
+
+// build makes one report as a phone would.
+func (p *pair) build(t *testing.T, day uint32, vals []uint64) *pb.AnalyticsReport {
+	t.Helper()
 	v, _ := crypto.NewReportVDAF(uint(len(protocol.AnalyticsFields)), protocol.AnalyticsBits)
 	sh, err := v.Shard(vals, rand.Reader)
 	if err != nil {
@@ -89,8 +95,14 @@ func (p *pair) report(t *testing.T, day uint32, vals []uint64, prefix string) *p
 	}
 	ls, _ := crypto.SealReportShare(sh.Leader, p.lpub, rand.Reader)
 	hs, _ := crypto.SealReportShare(sh.Helper, p.hpub, rand.Reader)
+	return &pb.AnalyticsReport{Day: day, Nonce: sh.Nonce[:], PublicShare: sh.Public, LeaderShare: ls, HelperShare: hs, Schema: protocol.AnalyticsSchema}
+}
+
+// serve hands one report to the leader through the wire encoding.
+func (p *pair) serve(t *testing.T, rep *pb.AnalyticsReport, prefix string) *pb.AnalyticsAck {
+	t.Helper()
 	var buf bytes.Buffer
-	_ = protocol.WriteMsg(&buf, &pb.AnalyticsReport{Day: day, Nonce: sh.Nonce[:], PublicShare: sh.Public, LeaderShare: ls, HelperShare: hs, Schema: protocol.AnalyticsSchema})
+	_ = protocol.WriteMsg(&buf, rep)
 	st := &memStream{r: bytes.NewReader(buf.Bytes())}
 	p.lead.ServeReport(st, prefix)
 	var ack pb.AnalyticsAck
