@@ -282,6 +282,7 @@ func (n *Node) NetworkChanged(kind string, metered bool) error {
 	n.life.network, n.life.metered = kind, metered
 	up := n.life.up
 	n.life.mu.Unlock()
+	n.count(netField(kind))
 	if kind == NetworkNone {
 		return nil
 	}
