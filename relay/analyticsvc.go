@@ -193,6 +193,15 @@ func (r *Relay) callHelper(ctx context.Context, req *pb.AggRequest) (*pb.AggResp
 	return &resp, nil
 }
 
+// AnalyticsCollector returns the collector (nil unless the relay is one),
+// for inspection: tests scan its state for identifiers (P13).
+func (r *Relay) AnalyticsCollector() *analytics.Collector {
+	if r.analytics == nil {
+		return nil
+	}
+	return r.analytics.c
+}
+
 // AnalyticsResults returns every published day (empty unless a leader).
 func (r *Relay) AnalyticsResults() []analytics.Result {
 	if r.analytics == nil {
