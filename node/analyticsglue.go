@@ -176,6 +176,32 @@ func (n *Node) SendAnalytics(ctx context.Context) (int, error) {
 	return sent, nil
 }
 
+// SendAnalyticsToday sends today's report now and forgets today's counts,
+// from its own one-off transport identity, as if the day had ended. It is
+// for testnets, whose day ends with the run (test/testnet); a phone sends
+// only finished days (SendAnalytics). ErrAnalyticsOff when off.
+func (n *Node) SendAnalyticsToday(ctx context.Context) error {
+	if n.an == nil {
+		return ErrAnalyticsOff
+	}
+	a := n.cfg.Analytics
+	if len(a.LeaderKey) != 32 || len(a.HelperKey) != 32 || a.Leader == "" {
+		return fmt.Errorf("node: analytics collectors not configured: %w", ErrBadArgument)
+	}
+	col := analytics.Collectors{Leader: a.Leader, LeaderKey: (*[32]byte)(a.LeaderKey), HelperKey: (*[32]byte)(a.HelperKey)}
+	day := n.analyticsDay()
+	rep, err := analytics.Build(day, n.reportValues(day), col)
+	if err != nil {
+		return err
+	}
+	if err := n.sendReport(ctx, rep, a.Leader); err != nil {
+		return err
+	}
+	n.an.Forget(day)
+	n.persistAnalytics()
+	return nil
+}
+
 // sendReport sends one report from a one-off client host made for it
 // (clientHost: the same host options and Config.HostFactory as the relay
 // puts), closed after it.

@@ -246,23 +246,34 @@ var errFull = errors.New("analytics: day full")
 // valid ones to the day's sum, deletes them, and publishes the day when it
 // has at least MinBatch reports.
 func (c *Collector) RunDue(ctx context.Context, call Call) error {
+	now := c.cfg.Now()
+	return c.run(ctx, call, func(d uint32) bool { return now.After(time.Unix(int64(d+1)*86400, 0).Add(c.cfg.Grace)) })
+}
+
+// RunNow (leader) is RunDue for every day holding reports, its window
+// closed or not: for a testnet, whose day ends with the run. MinBatch
+// holds as ever, at both collectors.
+func (c *Collector) RunNow(ctx context.Context, call Call) error {
+	return c.run(ctx, call, func(uint32) bool { return true })
+}
+
+func (c *Collector) run(ctx context.Context, call Call, due func(day uint32) bool) error {
 	if c.cfg.Role != Leader {
 		return nil
 	}
-	now := c.cfg.Now()
-	var due []uint32
+	var days []uint32
 	_ = c.db.View(func(tx *bolt.Tx) error {
 		var last uint32
 		cur := tx.Bucket(bReports).Cursor()
 		for k, _ := cur.First(); k != nil; k, _ = cur.Next() {
 			d := binary.BigEndian.Uint32(k)
-			if d != last && now.After(time.Unix(int64(d+1)*86400, 0).Add(c.cfg.Grace)) {
-				due, last = append(due, d), d
+			if d != last && due(d) {
+				days, last = append(days, d), d
 			}
 		}
 		return nil
 	})
-	for _, d := range due {
+	for _, d := range days {
 		if err := c.sumDay(ctx, d, call); err != nil {
 			return err
 		}
