@@ -59,6 +59,10 @@ type Config struct {
 	ReportsPerPrefixDay int
 	// MaxReportsPerDay caps the reports kept for one day. Default 5,000,000.
 	MaxReportsPerDay int
+	// Batch is how many reports the leader checks with the helper in one
+	// exchange, and the batch an open day is summed in. Default and bound
+	// protocol.MaxAggItems (256).
+	Batch int
 	// Grace is how long after a day ends reports for it are still taken
 	// (phones report at a random time of the next day). Default 26 h.
 	Grace time.Duration
@@ -77,6 +81,9 @@ func (c *Config) defaults() error {
 	}
 	if c.MaxReportsPerDay == 0 {
 		c.MaxReportsPerDay = 5_000_000
+	}
+	if c.Batch <= 0 || c.Batch > protocol.MaxAggItems {
+		c.Batch = protocol.MaxAggItems
 	}
 	if c.Grace == 0 {
 		c.Grace = 26 * time.Hour
@@ -244,10 +251,22 @@ var errFull = errors.New("analytics: day full")
 // RunDue (leader) sums and publishes every day whose report window has
 // closed: it checks the day's reports with the helper in batches, adds the
 // valid ones to the day's sum, deletes them, and publishes the day when it
-// has at least MinBatch reports.
+// has at least MinBatch reports. Days still open are summed too, in full
+// batches (Config.Batch) only and never published, so the leader keeps
+// fewer than a batch of reports per open day beyond what arrived since the
+// last run, instead of a whole day's.
 func (c *Collector) RunDue(ctx context.Context, call Call) error {
+	if c.cfg.Role != Leader {
+		return nil
+	}
 	now := c.cfg.Now()
-	return c.run(ctx, call, func(d uint32) bool { return now.After(time.Unix(int64(d+1)*86400, 0).Add(c.cfg.Grace)) })
+	closed := func(d uint32) bool { return now.After(time.Unix(int64(d+1)*86400, 0).Add(c.cfg.Grace)) }
+	for _, d := range c.reportDays(func(d uint32) bool { return !closed(d) }) {
+		if err := c.sumDay(ctx, d, call, true); err != nil {
+			return err
+		}
+	}
+	return c.run(ctx, call, closed)
 }
 
 // RunNow (leader) is RunDue for every day holding reports, its window
@@ -261,20 +280,8 @@ func (c *Collector) run(ctx context.Context, call Call, due func(day uint32) boo
 	if c.cfg.Role != Leader {
 		return nil
 	}
-	var days []uint32
-	_ = c.db.View(func(tx *bolt.Tx) error {
-		var last uint32
-		cur := tx.Bucket(bReports).Cursor()
-		for k, _ := cur.First(); k != nil; k, _ = cur.Next() {
-			d := binary.BigEndian.Uint32(k)
-			if d != last && due(d) {
-				days, last = append(days, d), d
-			}
-		}
-		return nil
-	})
-	for _, d := range days {
-		if err := c.sumDay(ctx, d, call); err != nil {
+	for _, d := range c.reportDays(due) {
+		if err := c.sumDay(ctx, d, call, false); err != nil {
 			return err
 		}
 		if _, err := c.publish(ctx, d, call); err != nil && !errors.Is(err, ErrBelowMinimum) {
@@ -284,17 +291,37 @@ func (c *Collector) run(ctx context.Context, call Call, due func(day uint32) boo
 	return nil
 }
 
+// reportDays lists the days holding reports that pick selects.
+func (c *Collector) reportDays(pick func(day uint32) bool) []uint32 {
+	var days []uint32
+	_ = c.db.View(func(tx *bolt.Tx) error {
+		var last uint32
+		cur := tx.Bucket(bReports).Cursor()
+		for k, _ := cur.First(); k != nil; k, _ = cur.Next() {
+			d := binary.BigEndian.Uint32(k)
+			if d != last && pick(d) {
+				days, last = append(days, d), d
+			}
+		}
+		return nil
+	})
+	return days
+}
+
 // ErrBelowMinimum means a day summed fewer than MinBatch reports: it is
 // never published.
 var ErrBelowMinimum = errors.New("analytics: fewer reports than the minimum batch")
 
-func (c *Collector) sumDay(ctx context.Context, day uint32, call Call) error {
+// sumDay checks and sums day's reports in batches of up to Config.Batch;
+// fullOnly stops before a smaller batch (an open day: the rest waits for
+// more reports or the window's end).
+func (c *Collector) sumDay(ctx context.Context, day uint32, call Call, fullOnly bool) error {
 	for {
 		var batch []*pb.AnalyticsReport
 		var keys [][]byte
 		_ = c.db.View(func(tx *bolt.Tx) error {
 			cur := tx.Bucket(bReports).Cursor()
-			for k, v := cur.Seek(dayKey(day)); k != nil && bytes.HasPrefix(k, dayKey(day)) && len(batch) < protocol.MaxAggItems; k, v = cur.Next() {
+			for k, v := cur.Seek(dayKey(day)); k != nil && bytes.HasPrefix(k, dayKey(day)) && len(keys) < c.cfg.Batch; k, v = cur.Next() {
 				var m pb.AnalyticsReport
 				if proto.Unmarshal(v, &m) == nil {
 					batch = append(batch, &m)
@@ -303,7 +330,7 @@ func (c *Collector) sumDay(ctx context.Context, day uint32, call Call) error {
 			}
 			return nil
 		})
-		if len(keys) == 0 {
+		if len(keys) == 0 || (fullOnly && len(keys) < c.cfg.Batch) {
 			return nil
 		}
 		agg, err := c.loadSum(day)

@@ -36,7 +36,7 @@ type pair struct {
 	calls      int
 }
 
-func newPair(t *testing.T, minBatch int) *pair {
+func newPair(t testing.TB, minBatch int) *pair {
 	t.Helper()
 	clk := &clock{t: time.Unix(20500*86400+3600, 0)}
 	var vk [32]byte
@@ -86,7 +86,7 @@ func (p *pair) report(t *testing.T, day uint32, vals []uint64, prefix string) *p
 }
 
 // build makes one report as a phone would.
-func (p *pair) build(t *testing.T, day uint32, vals []uint64) *pb.AnalyticsReport {
+func (p *pair) build(t testing.TB, day uint32, vals []uint64) *pb.AnalyticsReport {
 	t.Helper()
 	v, _ := crypto.NewReportVDAF(uint(len(protocol.AnalyticsFields)), protocol.AnalyticsBits)
 	sh, err := v.Shard(vals, rand.Reader)
@@ -99,7 +99,7 @@ func (p *pair) build(t *testing.T, day uint32, vals []uint64) *pb.AnalyticsRepor
 }
 
 // serve hands one report to the leader through the wire encoding.
-func (p *pair) serve(t *testing.T, rep *pb.AnalyticsReport, prefix string) *pb.AnalyticsAck {
+func (p *pair) serve(t testing.TB, rep *pb.AnalyticsReport, prefix string) *pb.AnalyticsAck {
 	t.Helper()
 	var buf bytes.Buffer
 	_ = protocol.WriteMsg(&buf, rep)

@@ -54,3 +54,33 @@ func TestPendingIsACount(t *testing.T) {
 		t.Fatalf("pending %d, published %+v", re.Pending(), re.Published())
 	}
 }
+
+// TestOpenDaySummedInFullBatches: a day still open for reports is summed
+// in full batches (the leader keeps fewer than a batch of its reports,
+// not the whole day's) and not published; once its window closes, the
+// rest is summed and the day published with the true totals.
+func TestOpenDaySummedInFullBatches(t *testing.T) {
+	p := newPair(t, 2)
+	p.lead.cfg.Batch = 16
+	day := uint32(p.clk.now().Unix() / 86400)
+	n := 2*16 + 5
+	vals := make([]uint64, len(protocol.AnalyticsFields))
+	vals[0], vals[5] = 1, 3
+	for i := range n {
+		p.report(t, day, vals, string(rune('a'+i%20)))
+	}
+	if err := p.lead.RunDue(context.Background(), p.call); err != nil {
+		t.Fatal(err)
+	}
+	if p.lead.Pending() != 5 || len(p.lead.Published()) != 0 {
+		t.Fatalf("open day: %d pending (want 5), published %+v", p.lead.Pending(), p.lead.Published())
+	}
+	p.clk.add(3 * 24 * time.Hour)
+	if err := p.lead.RunDue(context.Background(), p.call); err != nil {
+		t.Fatal(err)
+	}
+	pub := p.lead.Published()
+	if p.lead.Pending() != 0 || len(pub) != 1 || pub[0].Count != uint64(n) || pub[0].Totals[protocol.AnalyticsFields[5]] != uint64(3*n) {
+		t.Fatalf("closed day: %d pending, published %+v", p.lead.Pending(), pub)
+	}
+}
