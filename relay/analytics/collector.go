@@ -6,7 +6,16 @@
 // summed. A day is published — the two sums combined into totals — only
 // when at least MinBatch reports were summed, and each collector enforces
 // that minimum on its own. A collector's stored data is sealed shares and
-// sums of shares: each alone is uniformly random.
+// sums of shares: each alone is uniformly random. Open days are summed in
+// full batches as reports arrive (RunDue), so the leader never holds a
+// whole day of reports; the per-prefix report cap counts under a keyed
+// hash (ratelimit.go), so no address stays in memory.
+//
+// Tests: TestCollectorsPublishTrueSums, TestCollectorRefusesLiesAndReplays,
+// TestPendingIsACount, TestOpenDaySummedInFullBatches here; the memory
+// scan for identifiers is node's TestAnalyticsCollectorStateHoldsNoIdentifiers
+// (it needs phones); BenchmarkCollectorPerReport and
+// BenchmarkCollectorStorage give the figures in docs/relay.md.
 //
 // # Concurrency
 //

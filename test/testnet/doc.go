@@ -32,6 +32,9 @@
 //     detection); plots without data are listed in plots_omitted.txt.
 //   - provenance.go: provenance.json, the resolved scenario and inputs.
 //   - sweep.go: parameter sweeps over seeds, mean and 95 % t intervals.
+//   - analytics.go: the [analytics] switch (two collector relays, every
+//     phone reports its day at the end) and analytics.json/csv, the
+//     published totals beside the event log's ground truth.
 //   - component.go: the pprof label naming the component (node, relay,
 //     driver) a goroutine works for; simnet keys its random streams on it.
 //
