@@ -30,6 +30,7 @@ const (
 	TypeContentKey ContentType = 9  // a StreamKey for one recipient
 	TypePrekeys    ContentType = 10 // a batch of SignedPrekeys for a friend
 	TypeProfile    ContentType = 11 // the sender's profile (name, about, small picture)
+	TypeMeet       ContentType = 12 // a late-meeting claim or confirm (node/late.go)
 )
 
 const (

@@ -133,10 +133,24 @@
 // rejected proposal and Forget withdraw the entries. SyncContacts blocks
 // for its round trips and proofs of work (seconds for 1,000 contacts).
 //
+// Late meetings (history.go, late.go, meetings.go; issue 10): the node
+// keeps its own per-epoch cell history (cells, never coordinates; 7 days by
+// default, Config.History) and, once a day, advances every friend's pair
+// keys to the window's first day. Epochs it would have announced without a
+// relay (NetworkNone takes networking down; the history goes on) are
+// announced late when a relay is back, one hour of them per one-off
+// identity; the relay matches them against its history of past
+// announcements. A late match becomes a meeting only once the friend
+// confirms it from its own history (a TypeMeet claim and confirm, sealed,
+// direct or through the mailbox): then friend_was_nearby {FriendID, From,
+// To} on both phones. Meetings(since) lists live and late meetings;
+// together.go shares photos taken during them.
+//
 // Forget: signed Forget requests to every relay with every mailbox key the
 // node can derive for the retention window, both directions (which also
-// withdraws its rendezvous entries there), then a wipe of the store, the
-// pending copies and received files.
+// withdraws its rendezvous entries there), the per-epoch history forget
+// secrets (the relay erases this device's past announcements), then a wipe
+// of the store, the pending copies and received files.
 //
 // # Simulation hook
 //
@@ -358,4 +372,12 @@
 //     TestContactChainTwoRelays, TestContactEntriesWithdrawnAndExpire,
 //     TestContactWithoutHandlesOrPermission (contactmatch.go);
 //     profiles after linking: TestProfileReachesFriends.
+//   - Late meetings (issue 10): TestLateMeetingAfterOutage (real relay,
+//     injected clock: friend_was_nearby on both with the epoch's times,
+//     nothing locating in the bytes sent, the events or the relay's files,
+//     Forget erases the relay's history entries),
+//     TestLateNoMatchOutsideWindowOrHistoryOff, TestLateClaimConfirmedEndToEnd
+//     (claims the friend's history does not back give nothing),
+//     TestHistoryRecordsOnlyWhatWouldBeAnnounced, TestHistoryPrunedAndKeysAdvanced,
+//     TestRelayCannotLink (link 5: late identities).
 package node

@@ -48,6 +48,9 @@ func (n *Node) Forget(ctx context.Context) error {
 			if rc != nil && rc.rv != nil {
 				_, _ = rc.rv.Withdraw(ctx)
 			}
+			if err := n.forgetHistory(ctx, c); err != nil {
+				relayErr = errors.Join(relayErr, fmt.Errorf("%w: history: %w", ErrForgetRelay, err))
+			}
 			ks := keys
 			if len(ks) == 0 {
 				// No friends: still withdraw this connection's entries.

@@ -407,8 +407,8 @@ func (n *Node) Pending() []Item {
 		if json.Unmarshal(v, &it) != nil {
 			return nil
 		}
-		if it.Type == TypeProfile {
-			return nil // internal: the profile travelling to a friend
+		if internalType(it.Type) {
+			return nil // internal: a profile or late-meeting item travelling to a friend
 		}
 		item := Item{ID: it.ID, Type: it.Type, Text: it.Text, Path: it.Path, Size: it.Size, State: StatePending, Created: it.Created}
 		for f := range it.To {

@@ -55,6 +55,9 @@ type lifecycle struct {
 	network string // last NetworkChanged kind
 	metered bool
 
+	offStop chan struct{} // closes the offline history recorder (history.go)
+	offDone chan struct{}
+
 	syncMu sync.Mutex // one SyncOnce at a time
 
 	bgMu    sync.Mutex // guards the fields below
@@ -141,7 +144,8 @@ func (n *Node) isClosed() bool {
 
 // upLocked starts networking if it is down. Callers hold life.mu.
 func (n *Node) upLocked(ctx context.Context) error {
-	if n.life.up {
+	if n.life.up || n.life.network == NetworkNone {
+		// No network: networking comes up when NetworkChanged says so.
 		return nil
 	}
 	if err := n.startNet(ctx); err != nil {
@@ -278,14 +282,34 @@ func (n *Node) NetworkChanged(kind string, metered bool) error {
 	default:
 		return fmt.Errorf("node: network kind %q: %w", kind, ErrBadArgument)
 	}
+	n.count(netField(kind))
 	n.life.mu.Lock()
+	was := n.life.network
 	n.life.network, n.life.metered = kind, metered
 	up := n.life.up
-	n.life.mu.Unlock()
-	n.count(netField(kind))
 	if kind == NetworkNone {
-		return nil
+		// No reception: networking goes down (nothing can be reached, and
+		// dialling would only spend battery) and the history keeps
+		// recording, so the epochs missed are announced late once a
+		// network is back (late.go).
+		var err error
+		if up {
+			err = n.downLocked()
+		}
+		n.startOfflineRecorder()
+		n.life.mu.Unlock()
+		return err
 	}
+	if was == NetworkNone {
+		n.stopOfflineRecorder()
+		var err error
+		if n.wantNetLocked() {
+			err = n.upLocked(context.Background())
+		}
+		n.life.mu.Unlock()
+		return err
+	}
+	n.life.mu.Unlock()
 	if up {
 		n.spawn(func(ctx context.Context) {
 			h, err := n.host()
@@ -327,4 +351,26 @@ func (n *Node) wakeForForget(ctx context.Context) {
 	if n.life.want && !n.life.up && !n.isClosed() {
 		_ = n.upLocked(ctx)
 	}
+}
+
+// startOfflineRecorder starts the history recorder of NetworkNone unless it
+// runs. Callers hold life.mu.
+func (n *Node) startOfflineRecorder() {
+	if n.life.offStop != nil || n.isClosed() {
+		return
+	}
+	stop, done := make(chan struct{}), make(chan struct{})
+	n.life.offStop, n.life.offDone = stop, done
+	go func() { defer close(done); n.offlineRecorder(stop) }()
+}
+
+// stopOfflineRecorder stops the offline history recorder and waits for it.
+// Callers hold life.mu (Close does too).
+func (n *Node) stopOfflineRecorder() {
+	if n.life.offStop == nil {
+		return
+	}
+	close(n.life.offStop)
+	<-n.life.offDone
+	n.life.offStop, n.life.offDone = nil, nil
 }

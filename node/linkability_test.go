@@ -3,6 +3,7 @@ package node
 import (
 	"bytes"
 	"crypto/ed25519"
+	"slices"
 	"sort"
 	"sync"
 	"testing"
@@ -64,6 +65,7 @@ type peerActs struct {
 	subs, reads, puts map[crypto.MailboxID]bool
 	putSizes          []int
 	announces         []time.Time // injected time of each Announce
+	lateEpochs        []uint64    // epochs of its late announcements
 }
 
 func (v *relayView) acts(t *testing.T) map[peer.ID]*peerActs {
@@ -116,6 +118,9 @@ func (v *relayView) acts(t *testing.T) map[peer.ID]*peerActs {
 				if m.GetAnnounce() != nil {
 					a.announces = append(a.announces, s.last)
 				}
+				if la := m.GetLateAnnounce(); la != nil {
+					a.lateEpochs = append(a.lateEpochs, la.Epoch)
+				}
 			}
 		}
 	}
@@ -156,7 +161,9 @@ func mailboxTruth(users map[string]*testNode, from, to uint32) map[crypto.Mailbo
 //     subscribes, fetches, acks or announces, and puts into one mailbox;
 //  3. identities joined by a shared mailbox ID (all the relay can join)
 //     cover one user's inbound mailboxes of ONE day (declared), never two;
-//  4. every stored blob is one of the size classes.
+//  4. every stored blob is one of the size classes;
+//  5. a late-announcing identity (issue 10) announces at most one hour of
+//     past epochs and does nothing else (no live announcement, no mailbox).
 //
 // (Stolen disk: relay/store TestStolenDiskRevealsNothing.) On the code
 // before P12 each check fails: puts went out on the subscribing and
@@ -257,6 +264,22 @@ func TestRelayCannotLink(t *testing.T) {
 	msg(b, aID, "day1 b to a", a)
 	advance(3 * time.Hour)
 
+	// Day 1, late: a lost reception for two hours while the others are
+	// away; its history goes on, and its late announcements follow when the
+	// network is back.
+	if err := a.NetworkChanged(NetworkNone, false); err != nil {
+		t.Fatal(err)
+	}
+	for range 6 {
+		clock.Add(20 * time.Minute)
+		_ = a.SetLocation(lat0, lng0, 10)
+	}
+	if err := a.NetworkChanged(NetworkWifi, false); err != nil {
+		t.Fatal(err)
+	}
+	advance(time.Hour)
+	waitFor(t, 60*time.Second, func() bool { a.wake(); return len(a.lateDue()) == 0 })
+
 	// Day 2: c returns and catches up on day 1 (a one-off identity) and
 	// day 2 (its new day identity); receipts flow back.
 	advance(time.Duration(24-(clock.Now().Unix()%86400)/3600) * time.Hour)
@@ -274,7 +297,7 @@ func TestRelayCannotLink(t *testing.T) {
 	conns := len(view.conns)
 	view.mu.Unlock()
 
-	var annPeers, putPeers, readPeers int
+	var annPeers, putPeers, readPeers, latePeers int
 	// 1 and 2: roles never mix; announce identities live one period.
 	for p, x := range acts {
 		mbox := len(x.subs) + len(x.reads)
@@ -304,6 +327,16 @@ func TestRelayCannotLink(t *testing.T) {
 		}
 		if mbox > 0 {
 			readPeers++
+		}
+		if len(x.lateEpochs) > 0 {
+			latePeers++
+			if mbox > 0 || len(x.puts) > 0 || len(x.announces) > 0 {
+				t.Errorf("late-announcing identity of %s also announced live or used mailboxes (link 5)", user[p])
+			}
+			slices.Sort(x.lateEpochs)
+			if span := time.Duration(x.lateEpochs[len(x.lateEpochs)-1]-x.lateEpochs[0]) * time.Duration(a.cfg.EpochSeconds) * time.Second; span >= time.Hour {
+				t.Errorf("late-announcing identity of %s spans %v of epochs (link 5)", user[p], span)
+			}
 		}
 	}
 	// 3: join identities through shared mailbox IDs, as the relay can.
@@ -362,7 +395,7 @@ func TestRelayCannotLink(t *testing.T) {
 	}
 	t.Logf("the relay saw %d connections' peers: %d announce, %d mailbox (joined into %d one-day groups), %d put identities",
 		conns, annPeers, readPeers, len(comps), putPeers)
-	if annPeers < 6 || putPeers < 4 || len(comps) < 6 {
-		t.Fatalf("the scenario did too little to prove anything: %d announce, %d put identities, %d groups", annPeers, putPeers, len(comps))
+	if annPeers < 6 || putPeers < 4 || len(comps) < 6 || latePeers < 2 {
+		t.Fatalf("the scenario did too little to prove anything: %d announce, %d put, %d late identities, %d groups", annPeers, putPeers, latePeers, len(comps))
 	}
 }

@@ -32,6 +32,7 @@ func (n *Node) loop() {
 	for {
 		n.maybeRotate()
 		n.maybeNewDay()
+		n.maybePruneHistory()
 		next := n.pump(inflight, done)
 		n.proximityTick()
 		if time.Since(lastRes) > ReservationRefresh {
@@ -198,7 +199,7 @@ func (n *Node) deliver(ctx context.Context, itemID, friendID string) {
 				}
 				r.LastTry, r.Gen = start, gen
 			})
-			if posted && it.Type != TypeProfile {
+			if posted && !internalType(it.Type) {
 				n.emit(&Event{Kind: EventQueued, FriendID: friendID, ItemID: itemID, Type: it.Type})
 			}
 			return

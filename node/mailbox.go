@@ -304,7 +304,7 @@ func (n *Node) processBlob(ctx context.Context, f *friend, data []byte) bool {
 	case crypto.TypePrekeys:
 		n.noteContact(f, op.Payload)
 		return true
-	case crypto.TypeMessage, crypto.TypeLike, crypto.TypeProfile:
+	case crypto.TypeMessage, crypto.TypeLike, crypto.TypeProfile, crypto.TypeMeet:
 		if err := n.deliverSmall(f, op, ViaMailbox); err != nil {
 			return true
 		}

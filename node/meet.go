@@ -76,6 +76,9 @@ func (n *Node) SetLocation(lat, lng, accuracy float64) error {
 	n.loc.lat, n.loc.lng, n.loc.acc = lat, lng, accuracy
 	n.mu.Unlock()
 	n.countLocation(accuracy)
+	if loc := n.announcing(); loc != nil {
+		n.recordHistory(n.epochNow(), loc)
+	}
 	n.wake()
 	return nil
 }
@@ -216,14 +219,18 @@ func (n *Node) proximityTick() {
 	n.expireNearby()
 	loc := n.announcing()
 	rc := n.firstRelay()
+	if rc != nil {
+		n.lateTick(rc) // whether or not it announces now
+	}
 	if loc == nil {
 		n.withdraw()
 		return
 	}
+	epoch := n.epochNow()
+	n.recordHistory(epoch, loc)
 	if rc == nil {
 		return
 	}
-	epoch := n.epochNow()
 	fs := n.proxFriends()
 	h16, _ := geo.Cells(loc.lat, loc.lng, 16)
 	h14, _ := geo.Cells(loc.lat, loc.lng, 14)
@@ -291,7 +298,7 @@ func (n *Node) proximityTick() {
 		for len(anns) > 0 {
 			batch := anns[:min(len(anns), proto.MaxAnnouncements)]
 			anns = anns[len(batch):]
-			_, ms, err := rv.AnnounceShared(ctx, es, epoch, shared, batch)
+			_, ms, err := rv.AnnounceTagged(ctx, es, epoch, shared, n.forgetTag(epoch), batch)
 			if err != nil {
 				n.log.Debug("announce failed", "err", err)
 				n.markProxDirty()
@@ -304,6 +311,11 @@ func (n *Node) proximityTick() {
 					n.countDiscovery(loc.since)
 				}
 			}
+		}
+		// The relay holds it (and keeps it in its history): no late
+		// announcement for this epoch.
+		if err := n.updateHistory([]uint64{epoch}, func(r *historyRec) { r.Live = true }); err != nil {
+			n.log.Debug("history not marked live", "err", err)
 		}
 	})
 }

@@ -33,7 +33,14 @@ type Node struct {
 	events *eventQueue
 	life   lifecycle // app state, Stop/Start, SyncOnce (lifecycle.go)
 
+	histKeyMu sync.Mutex // serializes making the history forget key
+
 	mu            sync.Mutex // guards everything below
+	histLast      [2]uint64  // last (epoch, here cell) put in the history
+	histPruned    uint32     // the day pruneHistory last ran
+	lateRunning   bool       // a late announcement round runs
+	lateRetryAt   time.Time  // real time before which no late round starts
+	lateRetryWait time.Duration
 	friends       map[string]*friend
 	started       bool
 	closed        bool
@@ -253,6 +260,7 @@ func (n *Node) Close() error {
 		err = h.Close()
 	}
 	n.wg.Wait()
+	n.stopOfflineRecorder()
 	n.stopSealing()
 	n.stopEvents()
 	if serr := n.store.Close(); err == nil {

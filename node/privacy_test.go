@@ -71,35 +71,7 @@ func TestNothingLocatingLeaves(t *testing.T) {
 	b.restart(t, clock, ra)
 	b.ev.wait(t, EventMessage, nil, 20*time.Second)
 
-	var needles [][]byte
-	addF := func(f float64) {
-		needles = append(needles,
-			binary.BigEndian.AppendUint64(nil, math.Float64bits(f)),
-			binary.LittleEndian.AppendUint64(nil, math.Float64bits(f)),
-			[]byte(strconv.FormatFloat(f, 'f', 4, 64)))
-	}
-	addCell := func(c uint64) {
-		needles = append(needles,
-			binary.BigEndian.AppendUint64(nil, c),
-			binary.LittleEndian.AppendUint64(nil, c),
-			[]byte(strconv.FormatUint(c, 10)),
-			[]byte(fmt.Sprintf("%x", c)))
-	}
-	addF(latA)
-	addF(lngA)
-	addF(latB)
-	addF(lngB)
-	for _, lvl := range []int{14, 16} {
-		for _, p := range [][2]float64{{latA, lngA}, {latB, lngB}} {
-			h, near := geo.Cells(p[0], p[1], lvl)
-			addCell(h)
-			for _, c := range near {
-				addCell(c)
-			}
-		}
-	}
-	d := distance(latA, lngA, latB, lngB)
-	needles = append(needles, []byte(strconv.Itoa(int(math.Round(d)))+"m"), []byte(strconv.FormatFloat(d, 'f', 1, 64)))
+	needles := locatingNeedles([][2]float64{{latA, lngA}, {latB, lngB}})
 
 	mu.Lock()
 	all := bytes.Join(sent, nil)
@@ -124,4 +96,41 @@ func TestNothingLocatingLeaves(t *testing.T) {
 		}
 	}
 	t.Logf("scanned %d bytes sent to the relay (%v) and %d events", len(all), seen, len(a.ev.snapshot())+len(b.ev.snapshot()))
+}
+
+// locatingNeedles are the byte strings that would give away points: each
+// coordinate as float64 bytes (both orders) and as decimal text, the S2
+// cell IDs at every level used (here and near; bytes and decimal and hex),
+// and the distance between the first two points.
+func locatingNeedles(pts [][2]float64) [][]byte {
+	var needles [][]byte
+	addF := func(f float64) {
+		needles = append(needles,
+			binary.BigEndian.AppendUint64(nil, math.Float64bits(f)),
+			binary.LittleEndian.AppendUint64(nil, math.Float64bits(f)),
+			[]byte(strconv.FormatFloat(f, 'f', 4, 64)))
+	}
+	addCell := func(c uint64) {
+		needles = append(needles,
+			binary.BigEndian.AppendUint64(nil, c),
+			binary.LittleEndian.AppendUint64(nil, c),
+			[]byte(strconv.FormatUint(c, 10)),
+			[]byte(fmt.Sprintf("%x", c)))
+	}
+	for _, p := range pts {
+		addF(p[0])
+		addF(p[1])
+		for _, lvl := range []int{14, 16} {
+			h, near := geo.Cells(p[0], p[1], lvl)
+			addCell(h)
+			for _, c := range near {
+				addCell(c)
+			}
+		}
+	}
+	if len(pts) >= 2 {
+		d := distance(pts[0][0], pts[0][1], pts[1][0], pts[1][1])
+		needles = append(needles, []byte(strconv.Itoa(int(math.Round(d)))+"m"), []byte(strconv.FormatFloat(d, 'f', 1, 64)))
+	}
+	return needles
 }

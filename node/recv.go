@@ -168,7 +168,7 @@ func (s *session) recvEnvelope(sealed []byte) error {
 
 // deliverSmall stores and announces a message or like once.
 func (n *Node) deliverSmall(f *friend, op *crypto.Opened, via string) error {
-	if op.Type != crypto.TypeMessage && op.Type != crypto.TypeLike && op.Type != crypto.TypeProfile {
+	if op.Type != crypto.TypeMessage && op.Type != crypto.TypeLike && op.Type != crypto.TypeProfile && op.Type != crypto.TypeMeet {
 		return &proto.Error{Code: pb.ErrorCode_BAD_REQUEST, Detail: "unexpected envelope type"}
 	}
 	var si smallItem
@@ -177,6 +177,9 @@ func (n *Node) deliverSmall(f *friend, op *crypto.Opened, via string) error {
 	}
 	if op.Type == crypto.TypeProfile {
 		return n.receiveProfile(f, op, si.Text)
+	}
+	if op.Type == crypto.TypeMeet {
+		return n.receiveMeet(f, op, si.Text)
 	}
 	id := hex.EncodeToString(op.ItemID[:])
 	item := Item{ID: id, FriendID: f.id, State: StateReceived, Created: op.Created}

@@ -51,6 +51,8 @@ func contentType(typ string) crypto.ContentType {
 		return crypto.TypeLike
 	case TypeProfile:
 		return crypto.TypeProfile
+	case TypeMeet:
+		return crypto.TypeMeet
 	default:
 		return crypto.TypeMessage
 	}
@@ -305,7 +307,7 @@ func (n *Node) markDelivered(itemID, friendID, via string) {
 	var typ string
 	var created int64
 	err := n.updateRecip(itemID, friendID, func(it *outItem, r *recip) {
-		profile = it.Type == TypeProfile
+		profile = internalType(it.Type)
 		typ, created = it.Type, it.Created
 		if r.State != rDelivered {
 			changed = true

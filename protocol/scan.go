@@ -196,16 +196,21 @@ const (
 	// about 165 KiB).
 	MaxMailboxSmallRequest = 192 << 10
 	// MaxRendezvousSmallRequest caps every rendezvous request but
-	// Announce (a Withdraw is a few bytes): 64 B.
+	// Announce, LateAnnounce and HistoryForget (a Withdraw is a few
+	// bytes): 64 B.
 	MaxRendezvousSmallRequest = 64
+	// MaxRendezvousForgetRequest caps a HistoryForget request: 64 KiB
+	// (1024 secrets encode to about 48 KiB).
+	MaxRendezvousForgetRequest = 64 << 10
 )
 
 // MailboxRequestCaps: only a Put (field 3) may use MaxMailboxRequest.
 var MailboxRequestCaps = &BodyCaps{Small: MaxMailboxSmallRequest, Large: map[protowire.Number]int{3: MaxMailboxRequest}}
 
-// RendezvousRequestCaps: only an Announce (field 2) may use
-// MaxRendezvousRequest.
-var RendezvousRequestCaps = &BodyCaps{Small: MaxRendezvousSmallRequest, Large: map[protowire.Number]int{2: MaxRendezvousRequest}}
+// RendezvousRequestCaps: only an Announce (field 2) and a LateAnnounce
+// (field 4) may use MaxRendezvousRequest, a HistoryForget (field 5)
+// MaxRendezvousForgetRequest.
+var RendezvousRequestCaps = &BodyCaps{Small: MaxRendezvousSmallRequest, Large: map[protowire.Number]int{2: MaxRendezvousRequest, 4: MaxRendezvousRequest, 5: MaxRendezvousForgetRequest}}
 
 // PeekID returns a request body's id (field 1) without decoding it, for
 // answering a request that is refused before decoding (rate limits); 0 if

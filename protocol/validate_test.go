@@ -78,6 +78,13 @@ func TestLargestValidFitsCap(t *testing.T) {
 		matches[i] = &pb.Match{Epoch: math.MaxUint64, Token: pattern(TokenSize, 0), SealedRecord: pattern(MaxSealedRecord, 0)}
 	}
 	per := MaxTokensPerAnnounce / MaxAnnouncements
+	maxSecrets := func() []*pb.ForgetSecret {
+		ss := make([]*pb.ForgetSecret, MaxForgetSecrets)
+		for i := range ss {
+			ss[i] = &pb.ForgetSecret{Epoch: math.MaxUint64, Secret: pattern(ForgetSecretSize, 3)}
+		}
+		return ss
+	}
 	cases := []struct {
 		name string
 		cap  int
@@ -89,6 +96,8 @@ func TestLargestValidFitsCap(t *testing.T) {
 		{"fetch result", MaxMailboxResponse, &pb.MailboxResponse{Id: maxID, Body: &pb.MailboxResponse_Fetch{Fetch: &pb.FetchResult{Blobs: blobs, More: true}}}},
 		{"mailbox error", MaxMailboxResponse, &pb.MailboxResponse{Id: maxID, Error: &pb.Error{Code: pb.ErrorCode_UNSUPPORTED, Detail: strings.Repeat("x", MaxErrorDetail)}}},
 		{"announce", MaxRendezvousRequest, &pb.RendezvousRequest{Id: maxID, Body: &pb.RendezvousRequest_Announce{Announce: &pb.Announce{Epoch: math.MaxUint64, EpochSeconds: MaxEpochSeconds, Announcements: maxAnnouncements(per), SharedRecord: pattern(MaxSealedRecord, 1)}}}},
+		{"late announce", MaxRendezvousRequest, &pb.RendezvousRequest{Id: maxID, Body: &pb.RendezvousRequest_LateAnnounce{LateAnnounce: &pb.Announce{Epoch: math.MaxUint64, EpochSeconds: MaxEpochSeconds, Announcements: maxAnnouncements(per), SharedRecord: pattern(MaxSealedRecord, 1), ForgetTag: pattern(ForgetSecretSize, 2)}}}},
+		{"history forget", MaxRendezvousForgetRequest, &pb.RendezvousRequest{Id: maxID, Body: &pb.RendezvousRequest_HistoryForget{HistoryForget: &pb.HistoryForget{Secrets: maxSecrets()}}}},
 		{"withdraw", MaxRendezvousSmallRequest, &pb.RendezvousRequest{Id: maxID, Body: &pb.RendezvousRequest_Withdraw{Withdraw: &pb.Withdraw{}}}},
 		{"challenge", MaxMailboxSmallRequest, &pb.MailboxRequest{Id: maxID, Body: &pb.MailboxRequest_Challenge{Challenge: &pb.ChallengeRequest{}}}},
 		{"announce result", MaxRendezvousResponse, &pb.RendezvousResponse{Id: maxID, Body: &pb.RendezvousResponse_Announce{Announce: &pb.AnnounceResult{Accepted: MaxTokensPerAnnounce, Matches: matches}}}},

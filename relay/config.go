@@ -64,6 +64,9 @@ type Config struct {
 	Analytics  AnalyticsConfig  `toml:"analytics"`
 	// Push configures push wake-ups (push.go). Default off.
 	Push PushConfig `toml:"push"`
+	// History keeps past announcements for late meetings (historysvc.go).
+	// Default a 72 h window; 0 = off.
+	History HistoryConfig `toml:"history"`
 
 	// Now is the relay clock (store expiry, challenges, epochs). nil =
 	// time.Now.
@@ -307,7 +310,8 @@ func DefaultConfig() Config {
 			ConnsLow:              2000,
 			ConnsHigh:             4000,
 		},
-		Push: PushConfig{AllowHosts: []string{}}.withDefaults(), // [] so init prints the key
+		Push:    PushConfig{AllowHosts: []string{}}.withDefaults(), // [] so init prints the key
+		History: defaultHistoryConfig(),
 		Rendezvous: RendezvousConfig{
 			EpochSeconds:        600,
 			Skew:                Duration(60 * time.Second),
@@ -430,6 +434,9 @@ func (c Config) withDefaults() (Config, error) {
 	def(&r.MaxEntriesPerConn, dr.MaxEntriesPerConn)
 	def(&r.MaxEntriesPerSource, dr.MaxEntriesPerSource)
 
+	if err := c.History.withDefaults(d.History); err != nil {
+		return c, err
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}

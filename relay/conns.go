@@ -26,9 +26,10 @@ type connState struct {
 	memCap int64
 	put    *rate.Limiter // per-connection put allowance; guarded by admission.mu
 
-	mu       sync.Mutex // guards streams and sessions
+	mu       sync.Mutex // guards streams, sessions and late
 	streams  int
 	sessions map[*rendezvous.Session]struct{}
+	late     int // history units spent: late tokens and forget secrets (historysvc.go)
 }
 
 // conns tracks connState per connection, and the rendezvous budget group

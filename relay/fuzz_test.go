@@ -18,6 +18,7 @@ import (
 	"github.com/imigee/imigee/crypto"
 	"github.com/imigee/imigee/protocol"
 	"github.com/imigee/imigee/protocol/pb"
+	"github.com/imigee/imigee/relay/history"
 	"github.com/imigee/imigee/relay/rendezvous"
 )
 
@@ -159,6 +160,10 @@ func FuzzGossip(f *testing.F) {
 	f.Add(seed)
 	wd, _ := protocol.EncodeGossip(&pb.RendezvousGossip{Origin: make([]byte, 16), Withdraw: true})
 	f.Add(wd)
+	late, _ := protocol.EncodeGossip(&pb.RendezvousGossip{Origin: make([]byte, 16), Epoch: epoch - 3, EpochSeconds: 600, Announcements: ann.Announcements, Late: true, ForgetTag: make([]byte, 32)})
+	f.Add(late)
+	fg, _ := protocol.EncodeGossip(&pb.RendezvousGossip{Origin: make([]byte, 16), Forget: []*pb.ForgetSecret{{Epoch: epoch - 3, Secret: make([]byte, 32)}}})
+	f.Add(fg)
 	f.Add([]byte{0xff, 0x01})
 	from := peer.ID("other-relay")
 	r.trusted[from] = true
@@ -172,8 +177,17 @@ func FuzzGossip(f *testing.F) {
 			return
 		}
 		m := msg.ValidatorData.(*pb.RendezvousGossip)
-		g.apply(from, from, m)
-		g.mem.done(msg)
+		if !g.apply(from, from, m, msg) {
+			g.mem.done(msg)
+		}
+		// The history writer does not run offline: apply its queue here.
+		for len(r.hw) > 0 {
+			h := <-r.hw
+			if _, err := r.hist.Apply([]history.Op{h.op}); err != nil {
+				t.Fatal(err)
+			}
+			g.mem.done(h.msg)
+		}
 		tokens := 0
 		for _, a := range m.Announcements {
 			tokens += len(a.Tokens)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/imigee/imigee/protocol"
 	"github.com/imigee/imigee/protocol/pb"
+	"github.com/imigee/imigee/relay/history"
 	"github.com/imigee/imigee/relay/rendezvous"
 )
 
@@ -141,18 +142,22 @@ func (g *gossip) loop(ctx context.Context) {
 			continue
 		}
 		m, ok := msg.ValidatorData.(*pb.RendezvousGossip)
-		if ok {
-			g.apply(msg.ReceivedFrom, msg.GetFrom(), m)
+		if !ok || !g.apply(msg.ReceivedFrom, msg.GetFrom(), m, msg) {
+			g.mem.done(msg)
 		}
-		g.mem.done(msg)
 	}
 }
 
 // apply matches a remote announcement like a local one and notifies local
 // sessions; the remote side's own relay notifies its client.
 // Its entries are reserved on the share of the peer that forwarded it (via).
-func (g *gossip) apply(via, from peer.ID, m *pb.RendezvousGossip) {
+// Live and late announcements and forgets also go to the history writer,
+// which then owns msg's reservation (apply returns true).
+func (g *gossip) apply(via, from peer.ID, m *pb.RendezvousGossip, msg *pubsub.Message) bool {
 	r := g.r
+	if len(m.Forget) > 0 || m.Late {
+		return g.applyHistory(m, msg)
+	}
 	k := remoteKey{relay: from}
 	copy(k.origin[:], m.Origin)
 	g.mu.Lock()
@@ -164,13 +169,13 @@ func (g *gossip) apply(via, from peer.ID, m *pb.RendezvousGossip) {
 			r.rv.Close(s)
 		}
 		r.m.gossipIn.Inc()
-		return
+		return false
 	}
 	if s == nil {
 		if len(g.remote) >= r.cfg.Rendezvous.MaxRemoteSessions {
 			g.mu.Unlock()
 			r.m.drop(dropGossipRefused)
-			return
+			return false
 		}
 		s = r.rv.NewAccountedSession(nil, nil, g.mem.account(via))
 		g.remote[k] = s
@@ -179,10 +184,34 @@ func (g *gossip) apply(via, from peer.ID, m *pb.RendezvousGossip) {
 	_, _, others, err := r.rv.AnnounceShared(s, m.EpochSeconds, m.Epoch, m.SharedRecord, engineAnnouncements(m.Announcements))
 	if err != nil {
 		r.m.drop(dropGossipRefused)
-		return
+		return false
 	}
 	r.m.gossipIn.Inc()
 	r.deliver(others)
+	if r.hist == nil {
+		return false
+	}
+	return g.enqueueHistory(history.Op{Announce: histFrom(m.Origin, m.EpochSeconds, m.Epoch, m.SharedRecord, m.ForgetTag, m.Announcements)}, msg)
+}
+
+// applyHistory hands a gossiped late announcement or forget to the
+// history writer. A late announcement outside this relay's window (or of
+// another epoch length) is not kept; matching it is its own relay's job.
+func (g *gossip) applyHistory(m *pb.RendezvousGossip, msg *pubsub.Message) bool {
+	r := g.r
+	if r.hist == nil {
+		r.hm.notStored.WithLabelValues(histOff).Inc()
+		return false
+	}
+	r.m.gossipIn.Inc()
+	if len(m.Forget) > 0 {
+		return g.enqueueHistory(history.Op{Forget: histSecrets(m.Forget)}, msg)
+	}
+	if m.EpochSeconds != r.cfg.Rendezvous.EpochSeconds || !r.hist.InWindow(m.EpochSeconds, m.Epoch) {
+		r.hm.notStored.WithLabelValues(histStale).Inc()
+		return false
+	}
+	return g.enqueueHistory(history.Op{Announce: histFrom(m.Origin, m.EpochSeconds, m.Epoch, m.SharedRecord, m.ForgetTag, m.Announcements)}, msg)
 }
 
 // prune forgets remote sessions whose entries all expired.
@@ -205,8 +234,8 @@ func (g *gossip) publish(m *pb.RendezvousGossip) {
 		h := len(m.Announcements) / 2
 		// Each half carries the shared record: its announcements' shares
 		// are useless without it.
-		g.publish(&pb.RendezvousGossip{Origin: m.Origin, Epoch: m.Epoch, EpochSeconds: m.EpochSeconds, Announcements: m.Announcements[:h], SharedRecord: m.SharedRecord})
-		g.publish(&pb.RendezvousGossip{Origin: m.Origin, Epoch: m.Epoch, EpochSeconds: m.EpochSeconds, Announcements: m.Announcements[h:], SharedRecord: m.SharedRecord})
+		g.publish(&pb.RendezvousGossip{Origin: m.Origin, Epoch: m.Epoch, EpochSeconds: m.EpochSeconds, Announcements: m.Announcements[:h], SharedRecord: m.SharedRecord, ForgetTag: m.ForgetTag, Late: m.Late})
+		g.publish(&pb.RendezvousGossip{Origin: m.Origin, Epoch: m.Epoch, EpochSeconds: m.EpochSeconds, Announcements: m.Announcements[h:], SharedRecord: m.SharedRecord, ForgetTag: m.ForgetTag, Late: m.Late})
 		return
 	}
 	if err != nil {
@@ -223,7 +252,7 @@ func (r *Relay) gossipAnnounce(rs *rvStream, a *pb.Announce) {
 	if r.gossip == nil {
 		return
 	}
-	r.gossip.publish(&pb.RendezvousGossip{Origin: rs.origin[:], Epoch: a.Epoch, EpochSeconds: a.EpochSeconds, Announcements: a.Announcements, SharedRecord: a.SharedRecord})
+	r.gossip.publish(&pb.RendezvousGossip{Origin: rs.origin[:], Epoch: a.Epoch, EpochSeconds: a.EpochSeconds, Announcements: a.Announcements, SharedRecord: a.SharedRecord, ForgetTag: a.ForgetTag})
 }
 
 // gossipWithdraw tells the network a local session withdrew.

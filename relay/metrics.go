@@ -36,10 +36,12 @@ const (
 	reqForget
 	reqAnnounce
 	reqWithdraw
+	reqLateAnnounce
+	reqHistoryForget
 	numReqTypes
 )
 
-var reqTypeNames = [numReqTypes]string{"challenge", "put", "fetch", "ack", "subscribe", "forget", "announce", "withdraw"}
+var reqTypeNames = [numReqTypes]string{"challenge", "put", "fetch", "ack", "subscribe", "forget", "announce", "withdraw", "late_announce", "history_forget"}
 
 // metrics are the relay's own Prometheus metrics. Labels are closed lists
 // (request type, error code, drop reason); nothing identifies a user,

@@ -18,6 +18,7 @@ import (
 
 	"github.com/imigee/imigee/protocol"
 	"github.com/imigee/imigee/relay/contacts"
+	"github.com/imigee/imigee/relay/history"
 	"github.com/imigee/imigee/relay/rendezvous"
 	"github.com/imigee/imigee/relay/store"
 )
@@ -62,6 +63,11 @@ type Relay struct {
 	gossip    *gossip           // nil until Start
 	contacts  *contacts.Service // contact matching (contactsvc.go)
 	analytics *analyticsState   // analytics collector role, nil if none (analyticsvc.go)
+
+	hist    *history.Store  // past announcements (historysvc.go); nil when off
+	hm      *historyMetrics // never nil
+	hw      chan histOp     // gossiped history writes, for historyWriter
+	lateDay *lateBudget     // late units per prefix per day; nil when off
 
 	ctx    context.Context // ends at Close; owned goroutines watch it
 	cancel context.CancelFunc
@@ -133,22 +139,29 @@ func New(cfg Config) (*Relay, error) {
 		Help: "Bytes reserved with the memory budget: frames, responses, fetch batches, rendezvous entries and records, gossip."},
 		func() float64 { return float64(r.mem.inUse()) }))
 	r.admit = newAdmission(cfg, r.m.drop)
+	if err := r.openHistory(); err != nil {
+		st.Close()
+		return nil, err
+	}
 	r.hub = newHub(func() { r.m.drop(dropNotifyQueueFull) }, r.m.notifies.Inc)
 	r.push = newPusher(r)
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	if r.host, err = newHost(cfg, r.m.reg); err != nil {
 		st.Close()
+		r.closeHistory()
 		return nil, err
 	}
 	r.host.Network().Notify(notifiee{r.conns})
 	if err := r.openContacts(); err != nil {
 		r.host.Close()
+		r.closeHistory()
 		st.Close()
 		return nil, err
 	}
 	if err := r.openAnalytics(); err != nil {
 		r.contacts.Close()
 		r.host.Close()
+		r.closeHistory()
 		st.Close()
 		return nil, err
 	}
@@ -189,6 +202,10 @@ func (r *Relay) Start(ctx context.Context) error {
 	r.push.start()
 	r.host.SetStreamHandler(lprotocol.ID(protocol.ContactsProtocol), r.handler("contacts", r.serveContacts))
 	r.startAnalytics()
+	if r.hist != nil {
+		r.wg.Add(1)
+		go r.historyWriter()
+	}
 	r.wg.Add(1)
 	go r.background()
 	if err := ctx.Err(); err != nil {
@@ -221,6 +238,7 @@ func (r *Relay) background() {
 			}
 		case <-sweep.C:
 			r.rv.Sweep()
+			r.sweepHistory()
 			r.admit.sweep(time.Now())
 			if _, err := r.contacts.Sweep(); err != nil {
 				r.cfg.Logger.Warn("relay: contacts sweep", "err", err)
@@ -400,6 +418,9 @@ func (r *Relay) Close() error {
 			errs = append(errs, err)
 		}
 		if err := r.closeAnalytics(); err != nil {
+			errs = append(errs, err)
+		}
+		if err := r.closeHistory(); err != nil {
 			errs = append(errs, err)
 		}
 		r.closeErr = errors.Join(errs...)

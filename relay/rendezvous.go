@@ -101,6 +101,12 @@ func (rs *rvStream) handle(req *pb.RendezvousRequest) *pb.RendezvousResponse {
 	case *pb.RendezvousRequest_Announce:
 		r.m.req[reqAnnounce].Inc()
 		return rs.announce(b.Announce)
+	case *pb.RendezvousRequest_LateAnnounce:
+		r.m.req[reqLateAnnounce].Inc()
+		return rs.lateAnnounce(b.LateAnnounce)
+	case *pb.RendezvousRequest_HistoryForget:
+		r.m.req[reqHistoryForget].Inc()
+		return rs.historyForget(b.HistoryForget)
 	case *pb.RendezvousRequest_Withdraw:
 		r.m.req[reqWithdraw].Inc()
 		// Every rendezvous session of this connection, not only this
@@ -157,6 +163,11 @@ func (rs *rvStream) announce(a *pb.Announce) *pb.RendezvousResponse {
 	}
 	r.m.announced.Add(float64(n))
 	r.deliver(others)
+	// Kept in history before the acknowledgement: a kill -9 after the
+	// answer loses nothing a late announcement could match.
+	if err := rs.storeLive(a); err != nil {
+		return rvErr(err)
+	}
 	res := &pb.AnnounceResult{Accepted: uint32(n)}
 	for i, m := range mine {
 		pm := matchPB(m)

@@ -135,7 +135,7 @@ func TestGossipMemoryBudget(t *testing.T) {
 	if held < int64(2*len(m1.Data)) {
 		t.Fatalf("validated message holds %d bytes", held)
 	}
-	g.apply(from, from, m1.ValidatorData.(*pb.RendezvousGossip))
+	g.apply(from, from, m1.ValidatorData.(*pb.RendezvousGossip), m1)
 	g.mem.done(m1)
 	entries := r.mem.inUse()
 	if entries < 16*(rendezvous.EntryBytes+protocol.MaxSealedRecord) {
@@ -155,7 +155,7 @@ func TestGossipMemoryBudget(t *testing.T) {
 	if g.validate(context.Background(), from, m3) != pubsub.ValidationAccept {
 		t.Fatal("withdraw refused")
 	}
-	g.apply(from, from, m3.ValidatorData.(*pb.RendezvousGossip))
+	g.apply(from, from, m3.ValidatorData.(*pb.RendezvousGossip), m3)
 	g.mem.done(m3)
 	if got := r.mem.inUse(); got != 0 {
 		t.Fatalf("after the remote withdraw %d bytes reserved", got)

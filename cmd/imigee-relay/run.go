@@ -29,6 +29,7 @@ type runFlags struct {
 	logFormat        *string
 	logLevel         *string
 	retention        *time.Duration
+	historyWindow    *time.Duration
 	epoch            *int
 	shutdownTimeout  *time.Duration
 	listen           stringList
@@ -48,6 +49,7 @@ func addRunFlags(fs *flag.FlagSet) *runFlags {
 	f.logFormat = fs.String("log-format", "", "log `format`: text or json (default text)")
 	f.logLevel = fs.String("log-level", "", "log `level`: debug, info, warn or error (default info)")
 	f.retention = fs.Duration("retention", 0, "delete unacknowledged blobs after this `duration`; may only lower the 30-day maximum (720h)")
+	f.historyWindow = fs.Duration("history-window", 0, "keep past rendezvous announcements for late meetings this `duration` (default 72h, at most 720h; 0 turns history off)")
 	f.epoch = fs.Int("epoch", 0, "rendezvous epoch length in `seconds` that phones use, the only one accepted (60 to 86400; default 600)")
 	f.shutdownTimeout = fs.Duration("shutdown-timeout", 0, "on SIGTERM, wait at most this `duration` for in-flight puts (default 30s)")
 	fs.Var(&f.listen, "listen", "libp2p listen `multiaddr`; repeat for several (replaces the config's list)")
@@ -109,6 +111,12 @@ func (f *runFlags) resolve(fs *flag.FlagSet) (fileConfig, error) {
 			return c, fmt.Errorf("-retention %v: must be positive", *f.retention)
 		}
 		c.Store.Retention = relay.Duration(*f.retention)
+	}
+	if flagWasSet(fs, "history-window") {
+		if *f.historyWindow < 0 || *f.historyWindow > maxRetention {
+			return c, fmt.Errorf("-history-window %v: must be within [0, 720h]", *f.historyWindow)
+		}
+		c.History.Window = relay.Duration(*f.historyWindow)
 	}
 	if len(f.listen) > 0 {
 		c.ListenAddrs = []string(f.listen)

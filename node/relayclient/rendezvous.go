@@ -187,7 +187,12 @@ func (rv *Rendezvous) Announce(ctx context.Context, epochSeconds uint32, epoch u
 // protocol.MaxSealedRecord bytes) sent once for all anns; a friend matching
 // any of them gets it along with that announcement's own Record.
 func (rv *Rendezvous) AnnounceShared(ctx context.Context, epochSeconds uint32, epoch uint64, shared []byte, anns []Announcement) (int, []Match, error) {
-	a := &pb.Announce{Epoch: epoch, EpochSeconds: epochSeconds, SharedRecord: shared, Announcements: make([]*pb.Announcement, len(anns))}
+	return rv.announce(ctx, false, &pb.Announce{Epoch: epoch, EpochSeconds: epochSeconds, SharedRecord: shared}, anns)
+}
+
+// announce sends a (live or late) Announce with anns filled in.
+func (rv *Rendezvous) announce(ctx context.Context, late bool, a *pb.Announce, anns []Announcement) (int, []Match, error) {
+	a.Announcements = make([]*pb.Announcement, len(anns))
 	for i, an := range anns {
 		toks := make([]*pb.Token, len(an.Tokens))
 		for j, t := range an.Tokens {
@@ -200,6 +205,9 @@ func (rv *Rendezvous) AnnounceShared(ctx context.Context, epochSeconds uint32, e
 		a.Announcements[i] = &pb.Announcement{Tokens: toks, SealedRecord: an.Record}
 	}
 	req := &pb.RendezvousRequest{Body: &pb.RendezvousRequest_Announce{Announce: a}}
+	if late {
+		req.Body = &pb.RendezvousRequest_LateAnnounce{LateAnnounce: a}
+	}
 	if err := protocol.ValidateRendezvousRequest(&pb.RendezvousRequest{Id: 1, Body: req.Body}); err != nil {
 		return 0, nil, err
 	}

@@ -1,0 +1,376 @@
+package node
+
+// Late meetings (issue 10): epochs in which the device would have
+// announced but had no relay (no reception, relay down) are announced
+// late when a relay is back, from the device's own history (history.go),
+// and matched by the relay against its history of past announcements.
+//
+// Each hour of late epochs goes on a one-off transport identity of its
+// own (P12: a relay links no more of a day than it could from live
+// announcements, whose identity rotates about hourly). A match from the
+// relay is not believed: the late phone opens the friend's record (so the
+// friend made it, for that epoch) and sends the friend a claim, a small
+// sealed item (TypeMeet) listing the epochs and its matched tokens. The
+// friend checks every token against its own history, recomputing its
+// tokens for that epoch; the epochs that hold become a late meeting there
+// (friend_was_nearby) and go back in a confirm item; the late phone raises
+// friend_was_nearby only for confirmed epochs. The relay learns no more
+// than for a live match; the claim and confirm travel like messages
+// (direct, or sealed in the friend's mailbox).
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/imigee/imigee/crypto"
+	"github.com/imigee/imigee/node/localstore"
+	"github.com/imigee/imigee/node/relayclient"
+	proto "github.com/imigee/imigee/protocol"
+)
+
+// TypeMeet is an internal outbox item carrying a late-meeting claim or
+// confirm to one friend; it never appears in Pending, Inbox or events.
+const TypeMeet = "meet"
+
+// maxMeetEpochs caps the epochs of one claim or confirm item: 128.
+const maxMeetEpochs = 128
+
+// Waits before late announcements are tried again after a failure
+// (relay unreachable, rate limited, full): 5 s doubling to 10 min.
+const (
+	lateRetryMin = 5 * time.Second
+	lateRetryMax = 10 * time.Minute
+)
+
+// meetMsg is the payload of a TypeMeet item.
+type meetMsg struct {
+	K string      // "claim" or "confirm"
+	E []meetEpoch // at most maxMeetEpochs
+}
+
+// meetEpoch is one epoch of a claim: the claimant's token that matched
+// and whether it was its here token. A confirm carries epochs only.
+type meetEpoch struct {
+	E uint64
+	T string `json:",omitempty"` // hex token
+	H bool   `json:",omitempty"`
+}
+
+// internalType reports whether an outbox item type is the node's own
+// traffic (never shown in Pending, Inbox or events).
+func internalType(t string) bool { return t == TypeProfile || t == TypeMeet }
+
+// lateDue returns the history epochs to announce late: inside the window,
+// before the current epoch, neither acknowledged live nor done late.
+func (n *Node) lateDue() []historyRec {
+	if !n.historyOn() {
+		return nil
+	}
+	cur, cut := n.epochNow(), n.historyCutEpoch()
+	var due []historyRec
+	for _, r := range n.historyRecs() {
+		if !r.Live && !r.Late && r.E < cur && r.E >= cut && len(r.S) > 0 {
+			due = append(due, r)
+		}
+	}
+	return due
+}
+
+// lateTick starts late announcements at relay rc if some are due and none
+// run.
+func (n *Node) lateTick(rc *relayConn) {
+	due := n.lateDue()
+	if len(due) == 0 {
+		return
+	}
+	n.mu.Lock()
+	if n.lateRunning || time.Now().Before(n.lateRetryAt) {
+		n.mu.Unlock()
+		return
+	}
+	n.lateRunning = true
+	n.mu.Unlock()
+	n.spawn(func(ctx context.Context) {
+		failed := false
+		defer func() {
+			n.mu.Lock()
+			n.lateRunning = false
+			// Real time: it paces network attempts (a relay refusing, or
+			// unreachable), doubling up to lateRetryMax.
+			if failed {
+				n.lateRetryWait = min(max(2*n.lateRetryWait, lateRetryMin), lateRetryMax)
+				n.lateRetryAt = time.Now().Add(n.lateRetryWait)
+			} else {
+				n.lateRetryWait, n.lateRetryAt = 0, time.Time{}
+			}
+			n.mu.Unlock()
+		}()
+		es := uint64(n.cfg.EpochSeconds)
+		for len(due) > 0 {
+			hour := due[0].E * es / 3600
+			k := 1
+			for k < len(due) && due[k].E*es/3600 == hour {
+				k++
+			}
+			if err := n.lateGroup(ctx, rc, due[:k]); err != nil {
+				n.log.Debug("late announcement failed; retrying later", "err", err)
+				failed = true
+				return
+			}
+			due = due[k:]
+		}
+	})
+}
+
+// lateToken maps a token of a late announcement to its friend.
+type lateToken struct {
+	f    *friend
+	here bool
+}
+
+// lateGroup announces one hour of late epochs on a one-off identity and
+// sends a claim to every friend that matched.
+func (n *Node) lateGroup(ctx context.Context, rc *relayConn, recs []historyRec) error {
+	h, err := n.clientHost()
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	c := relayclient.New(n.relayHost(h), rc.ai, relayclient.Config{})
+	defer c.Close()
+	rv, err := c.Rendezvous(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("node: late rendezvous: %w", err)
+	}
+	defer rv.Close()
+	claims := map[*friend][]meetEpoch{}
+	var done []uint64
+	es := uint32(n.cfg.EpochSeconds)
+	for _, r := range recs {
+		anns, byToken, shared, err := n.lateAnnouncements(r, h.ID())
+		if err != nil {
+			return err
+		}
+		if len(anns) > 0 {
+			var ms []relayclient.Match
+			for len(anns) > 0 {
+				batch := anns[:min(len(anns), proto.MaxAnnouncements)]
+				anns = anns[len(batch):]
+				_, bm, err := rv.LateAnnounce(ctx, es, r.E, shared, n.forgetTag(r.E), batch)
+				if errors.Is(err, proto.ErrStale) || errors.Is(err, proto.ErrUnsupported) {
+					break // outside the relay's window, or no history there: give up on it
+				}
+				if err != nil {
+					return err
+				}
+				ms = append(ms, bm...)
+			}
+			for _, m := range ms {
+				lt, ok := byToken[m.Token]
+				if !ok || m.Epoch != r.E {
+					continue
+				}
+				plain, err := lt.f.keys.OpenSharedRecord(m.Epoch, m.Record, m.Shared)
+				if err == nil {
+					_, _, err = decodeRecord(m.Epoch, plain)
+				}
+				if err != nil {
+					continue // not the friend's record: the relay's word is not enough
+				}
+				claims[lt.f] = append(claims[lt.f], meetEpoch{E: m.Epoch, T: hex.EncodeToString(m.Token[:]), H: lt.here})
+			}
+		}
+		done = append(done, r.E)
+	}
+	if err := n.updateHistory(done, func(r *historyRec) { r.Late = true }); err != nil {
+		return err
+	}
+	for f, eps := range claims {
+		n.sendClaim(f, eps)
+	}
+	return nil
+}
+
+// lateAnnouncements builds the announcements of one past epoch for every
+// friend that announces, from the history's cells: one per friend and
+// position, each with the friend's share of one shared record.
+func (n *Node) lateAnnouncements(r historyRec, self peer.ID) ([]relayclient.Announcement, map[[crypto.TokenSize]byte]lateToken, []byte, error) {
+	// The record names the one-off identity: the friend only needs it to
+	// be sealed by this device for this epoch.
+	plain, err := encodeRecord(r.E, self, nil)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	seed, err := crypto.NewRecordSeed(rand.Reader)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	shared, err := crypto.SealSharedRecord(rand.Reader, seed, r.E, plain)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	es := uint32(n.cfg.EpochSeconds)
+	byToken := map[[crypto.TokenSize]byte]lateToken{}
+	var anns []relayclient.Announcement
+	for _, f := range n.proxFriends() {
+		lvl := f.saved.Precision.level()
+		share := f.keys.RecordShare(r.E, seed)
+		for _, pos := range r.S {
+			for _, cs := range pos {
+				if cs.L != lvl {
+					continue
+				}
+				ht, nts, err := crypto.FriendTokens(f.keys, r.E, es, lvl, cs.H, cs.N)
+				if err != nil {
+					continue // that day's key is gone
+				}
+				a := relayclient.Announcement{Tokens: []relayclient.Token{{Value: ht, Here: true}}, Record: share[:]}
+				byToken[ht] = lateToken{f, true}
+				for _, t := range nts[:min(len(nts), proto.MaxTokensPerAnnouncement-1)] {
+					a.Tokens = append(a.Tokens, relayclient.Token{Value: t})
+					byToken[t] = lateToken{f, false}
+				}
+				anns = append(anns, a)
+			}
+		}
+	}
+	return anns, byToken, shared, nil
+}
+
+// claimKey names the epochs a claim to friend f waits to have confirmed.
+func claimKey(friendID string) string { return "late-claim/" + friendID }
+
+// sendClaim remembers the claimed epochs and sends the claim to f.
+func (n *Node) sendClaim(f *friend, eps []meetEpoch) {
+	slices.SortFunc(eps, func(a, b meetEpoch) int { return cmpU64(a.E, b.E) })
+	var pending []uint64
+	_ = n.getJSON(localstore.History, claimKey(f.id), &pending)
+	for _, e := range eps {
+		if !slices.Contains(pending, e.E) {
+			pending = append(pending, e.E)
+		}
+	}
+	if err := n.putJSON(localstore.History, claimKey(f.id), pending); err != nil {
+		n.log.Warn("late claim not stored", "err", err)
+		return
+	}
+	for len(eps) > 0 {
+		part := eps[:min(len(eps), maxMeetEpochs)]
+		eps = eps[len(part):]
+		b, _ := json.Marshal(meetMsg{K: "claim", E: part})
+		if _, err := n.sendSmall(f.id, TypeMeet, string(b)); err != nil {
+			n.log.Warn("late claim not queued", "err", err)
+		}
+	}
+}
+
+func cmpU64(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// receiveMeet handles a friend's claim or confirm once (the seen mark).
+func (n *Node) receiveMeet(f *friend, op *crypto.Opened, text string) error {
+	var m meetMsg
+	if err := json.Unmarshal([]byte(text), &m); err != nil || len(m.E) == 0 || len(m.E) > maxMeetEpochs {
+		return fmt.Errorf("node: meet item from a friend: %w", ErrPeer)
+	}
+	id := hex.EncodeToString(op.ItemID[:])
+	fresh := false
+	if err := n.store.Update(func(tx *localstore.Tx) error {
+		if tx.Has(localstore.Seen, id) {
+			return nil
+		}
+		fresh = true
+		return tx.Put(localstore.Seen, id, []byte("{}"))
+	}); err != nil || !fresh {
+		return err
+	}
+	switch m.K {
+	case "claim":
+		ok := n.verifyClaim(f, m.E)
+		if len(ok) == 0 {
+			return nil
+		}
+		n.noteMeeting(f.id, MeetingLate, ok)
+		conf := make([]meetEpoch, len(ok))
+		for i, e := range ok {
+			conf[i] = meetEpoch{E: e}
+		}
+		b, _ := json.Marshal(meetMsg{K: "confirm", E: conf})
+		_, err := n.sendSmall(f.id, TypeMeet, string(b))
+		return err
+	case "confirm":
+		var pending []uint64
+		_ = n.getJSON(localstore.History, claimKey(f.id), &pending)
+		var ok []uint64
+		for _, e := range m.E {
+			if slices.Contains(pending, e.E) {
+				ok = append(ok, e.E)
+			}
+		}
+		pending = slices.DeleteFunc(pending, func(e uint64) bool { return slices.Contains(ok, e) })
+		if err := n.putJSON(localstore.History, claimKey(f.id), pending); err != nil {
+			return err
+		}
+		if len(ok) > 0 {
+			n.noteMeeting(f.id, MeetingLate, ok)
+		}
+		return nil
+	}
+	return fmt.Errorf("node: meet item kind: %w", ErrPeer)
+}
+
+// verifyClaim returns the claimed epochs this device's own history
+// confirms: the claimant's token equals one of this device's tokens for
+// the friend in that epoch, here=here or here=near (near=near is no
+// meeting, as at the relay).
+func (n *Node) verifyClaim(f *friend, eps []meetEpoch) []uint64 {
+	es := uint32(n.cfg.EpochSeconds)
+	cut := n.historyCutEpoch()
+	var ok []uint64
+	for _, c := range eps {
+		tb, err := hex.DecodeString(c.T)
+		if err != nil || len(tb) != crypto.TokenSize || c.E < cut || slices.Contains(ok, c.E) {
+			continue
+		}
+		r, found := n.historyAt(c.E)
+		if !found {
+			continue
+		}
+		match := false
+		for _, pos := range r.S {
+			for _, cs := range pos {
+				ht, nts, err := crypto.FriendTokens(f.keys, c.E, es, cs.L, cs.H, cs.N)
+				if err != nil {
+					continue
+				}
+				if string(ht[:]) == string(tb) {
+					match = true
+				}
+				for _, t := range nts {
+					if c.H && string(t[:]) == string(tb) {
+						match = true
+					}
+				}
+			}
+		}
+		if match {
+			ok = append(ok, c.E)
+		}
+	}
+	return ok
+}

@@ -1,0 +1,89 @@
+package node
+
+import (
+	"encoding/hex"
+	"testing"
+	"time"
+
+	"github.com/imigee/imigee/crypto"
+	"github.com/imigee/imigee/crypto/geo"
+)
+
+// claimFor computes the claim b would send a for epoch e from b's own
+// history: b's here token for a at b's first position.
+func claimFor(t *testing.T, b *testNode, aID string, e uint64) meetEpoch {
+	t.Helper()
+	f, err := b.friend(aID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, ok := b.historyAt(e)
+	if !ok {
+		t.Fatalf("b has no history for epoch %d", e)
+	}
+	cs := r.S[0][0]
+	ht, _, err := crypto.FriendTokens(f.keys, e, uint32(b.cfg.EpochSeconds), cs.L, cs.H, cs.N)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return meetEpoch{E: e, T: hex.EncodeToString(ht[:]), H: true}
+}
+
+// TestLateClaimConfirmedEndToEnd: b claims a past epoch with its token;
+// a checks it against its own history and raises friend_was_nearby with
+// the epoch's times, and so does b once a's confirm arrives. A claim a's
+// history does not back (another place, another epoch, a near token
+// claimed against a near token) gives nothing on either side: a friend's
+// word, or a relay's, is not enough.
+func TestLateClaimConfirmedEndToEnd(t *testing.T) {
+	clock, _, a, b, bID, aID := pair(t)
+	a.SetAppOpen(true)
+	b.SetAppOpen(true)
+	e := a.epochNow()
+	if err := a.SetLocation(lat0, lng0, 10); err != nil {
+		t.Fatal(err)
+	}
+	lat1, lng1 := geo.Destination(lat0, lng0, 90, 30)
+	b.recordHistory(e, &location{lat: lat1, lng: lng1})
+	// b elsewhere an epoch later (8 km away): a has no history then.
+	far1, far2 := geo.Destination(lat0, lng0, 0, 8000)
+	b.recordHistory(e+1, &location{lat: far1, lng: far2})
+	if _, ok := a.historyAt(e); !ok {
+		t.Fatal("a recorded no history while announcing")
+	}
+	// A lying claim first: a token of another place, and a near token
+	// claimed as near (near=near).
+	fa, _ := b.friend(aID)
+	bogus := claimFor(t, b, aID, e+1)
+	bogus.E = e
+	hr, _ := a.historyAt(e)
+	fb, _ := a.friend(bID)
+	_, nts, err := crypto.FriendTokens(fb.keys, e, uint32(a.cfg.EpochSeconds), hr.S[0][0].L, hr.S[0][0].H, hr.S[0][0].N)
+	if err != nil || len(nts) == 0 {
+		t.Fatalf("near tokens: %v", err)
+	}
+	nearNear := meetEpoch{E: e, T: hex.EncodeToString(nts[0][:]), H: false}
+	b.sendClaim(fa, []meetEpoch{bogus, nearNear})
+	time.Sleep(2 * time.Second)
+	if n := a.ev.count(EventFriendWasNearby) + b.ev.count(EventFriendWasNearby); n != 0 {
+		t.Fatalf("%d friend_was_nearby from claims a's history does not back", n)
+	}
+
+	b.sendClaim(fa, []meetEpoch{claimFor(t, b, aID, e)})
+	es := int64(a.cfg.EpochSeconds)
+	want := func(ev Event, friend string) {
+		t.Helper()
+		if ev.FriendID != friend || ev.From != int64(e)*es || ev.To != int64(e+1)*es {
+			t.Fatalf("friend_was_nearby %+v, want friend %s from %d to %d", ev, friend, int64(e)*es, int64(e+1)*es)
+		}
+	}
+	want(a.ev.waitRetrying(t, a.Node, clock, EventFriendWasNearby, nil, 20*time.Second), bID)
+	want(b.ev.waitRetrying(t, b.Node, clock, EventFriendWasNearby, nil, 20*time.Second), aID)
+	ms := a.Meetings(0)
+	if len(ms) != 1 || ms[0].FriendID != bID || ms[0].Kind != MeetingLate || ms[0].From != int64(e)*es {
+		t.Fatalf("a's meetings %+v", ms)
+	}
+	if got := b.friendsTogetherAt(time.Unix(int64(e)*es+5, 0)); len(got) != 1 || got[0] != aID {
+		t.Fatalf("b together at the epoch: %v", got)
+	}
+}

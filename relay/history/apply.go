@@ -1,0 +1,80 @@
+package history
+
+import (
+	"errors"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/imigee/imigee/crypto"
+)
+
+// Op is one write the relay's gossip writer hands over: an announcement to
+// store, or forget secrets to apply.
+type Op struct {
+	Announce *Announce
+	Forget   []Secret
+}
+
+// Applied says what Apply did.
+type Applied struct {
+	Stored  int // token entries added
+	Erased  int // announcements erased by forgets
+	Skipped int // ops refused whole (over MaxBytes, invalid)
+}
+
+// Apply performs ops in one write transaction (one commit, one fsync): the
+// relay's gossip writer batches what other relays sent, so a burst of
+// gossip costs a commit per batch rather than per message. An op over
+// MaxBytes or invalid is skipped whole (counted) and the others still
+// apply; any other error aborts the whole transaction.
+func (s *Store) Apply(ops []Op) (Applied, error) {
+	var res Applied
+	w := &writer{s: s}
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		for _, op := range ops {
+			switch {
+			case op.Announce != nil:
+				if checkAnnounce(op.Announce) != nil {
+					res.Skipped++
+					continue
+				}
+				n, err := w.put(tx, op.Announce)
+				if errors.Is(err, ErrFull) {
+					res.Skipped++
+					continue
+				}
+				if err != nil {
+					return err
+				}
+				res.Stored += n
+			case len(op.Forget) > 0:
+				for _, sc := range op.Forget {
+					if len(sc.Secret) != TagSize {
+						res.Skipped++
+						continue
+					}
+					tag := crypto.HistoryForgetTag(sc.Secret)
+					n, d, err := forgetTx(tx, sc.Epoch, tag[:])
+					if err != nil {
+						return err
+					}
+					res.Erased += n
+					w.d.bytes -= d.bytes
+					w.d.entries -= d.entries
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		s.bytes.Add(-w.reserved)
+		if errors.Is(err, bolt.ErrDatabaseNotOpen) {
+			return Applied{}, ErrClosed
+		}
+		return Applied{}, fmt.Errorf("history: apply: %w", err)
+	}
+	s.bytes.Add(w.d.bytes)
+	s.entries.Add(w.d.entries)
+	return res, nil
+}

@@ -1,0 +1,327 @@
+package history
+
+import (
+	"bytes"
+	"errors"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	"go.uber.org/goleak"
+
+	"github.com/imigee/imigee/crypto"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+const epochLen = 600
+
+// clock is an injected clock.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+func open(t testing.TB, path string, clk *clock, max int64) *Store {
+	t.Helper()
+	s, err := Open(Config{Path: path, Window: 72 * time.Hour, MaxBytes: max, Now: clk.now, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func newStore(t testing.TB) (*Store, *clock, string) {
+	t.Helper()
+	clk := &clock{t: time.Unix(1_790_000_000, 0)}
+	path := filepath.Join(t.TempDir(), "history.db")
+	s := open(t, path, clk, 0)
+	t.Cleanup(func() { s.Close() })
+	return s, clk, path
+}
+
+func tok(b byte) [TokenSize]byte { return [TokenSize]byte{b, b, b, b, b, b, b, b} }
+
+func origin(b byte) (o [OriginSize]byte) {
+	o[0] = b
+	return o
+}
+
+func nowEpoch(clk *clock) uint64 { return uint64(clk.now().Unix()) / epochLen }
+
+func ann(o byte, epoch uint64, shared string, as ...Announcement) *Announce {
+	return &Announce{EpochSeconds: epochLen, Epoch: epoch, Origin: origin(o), Shared: []byte(shared), Announcements: as}
+}
+
+func friend(record string, toks ...Token) Announcement {
+	return Announcement{Tokens: toks, Record: []byte(record)}
+}
+
+func here(b byte) Token { return Token{Value: tok(b), Here: true} }
+func near(b byte) Token { return Token{Value: tok(b)} }
+
+// TestLateMatchesStored: a late announcement matches stored live and late
+// entries of its epoch with the stored side's records; near=near does not
+// match; a session never matches its own entries; another epoch is apart.
+func TestLateMatchesStored(t *testing.T) {
+	s, clk, _ := newStore(t)
+	e := nowEpoch(clk) - 10
+	if n, err := s.Store(ann(1, e, "shared-A", friend("rec-A1", here(1), near(2)), friend("rec-A2", near(3)))); err != nil || n != 3 {
+		t.Fatalf("store: %d %v", n, err)
+	}
+	// B late: here(1) matches A's here, near(2) matches A's near? no
+	// (near=near), here(3) matches A's near(3).
+	ms, dropped, n, err := s.Late(ann(2, e, "shared-B", friend("rec-B", here(1), near(2), here(3))), 1024)
+	if err != nil || dropped != 0 || n != 3 {
+		t.Fatalf("late: %d %d %v", n, dropped, err)
+	}
+	if len(ms) != 2 {
+		t.Fatalf("want 2 matches, got %d", len(ms))
+	}
+	want := map[[TokenSize]byte]string{tok(1): "rec-A1", tok(3): "rec-A2"}
+	for _, m := range ms {
+		if m.Epoch != e || string(m.Record) != want[m.Token] || string(m.Shared) != "shared-A" {
+			t.Fatalf("match %+v", m)
+		}
+	}
+	// C late matches B's stored late entry too (and A's), never its own.
+	ms, _, _, err = s.Late(ann(3, e, "", friend("rec-C", near(1))), 1024)
+	if err != nil || len(ms) != 2 {
+		t.Fatalf("late C: %d %v", len(ms), err)
+	}
+	ms, _, _, _ = s.Late(ann(3, e, "", friend("rec-C", here(1))), 1024)
+	for _, m := range ms {
+		if string(m.Record) == "rec-C" {
+			t.Fatal("a session matched its own entry")
+		}
+	}
+	// Same tokens in another epoch: nothing.
+	if ms, _, _, _ := s.Late(ann(4, e-1, "", friend("x", here(1))), 1024); len(ms) != 0 {
+		t.Fatalf("matched across epochs: %d", len(ms))
+	}
+	// Cap: one match returned, the rest counted.
+	ms, dropped, _, _ = s.Late(ann(5, e, "", friend("x", here(1))), 1)
+	if len(ms) != 1 || dropped != 2 { // A, B and C's upgraded entry
+		t.Fatalf("cap: %d matches, %d dropped", len(ms), dropped)
+	}
+}
+
+// TestStaleAndWindow: future epochs and epochs older than the window are
+// refused and store nothing; the window's edges are accepted.
+func TestStaleAndWindow(t *testing.T) {
+	s, clk, _ := newStore(t)
+	e := nowEpoch(clk)
+	back := uint64(72 * time.Hour / (epochLen * time.Second))
+	for _, bad := range []uint64{e + 1, e - back - 1, 0, e + 1<<40} {
+		if _, _, _, err := s.Late(ann(1, bad, "", friend("r", here(1))), 10); !errors.Is(err, ErrStale) {
+			t.Fatalf("epoch %d: %v", int64(bad)-int64(e), err)
+		}
+	}
+	if st := s.Stats(); st.Entries != 0 || st.Bytes != 0 {
+		t.Fatalf("refused announcements stored: %+v", st)
+	}
+	for _, ok := range []uint64{e, e - back} {
+		if _, _, _, err := s.Late(ann(1, ok, "", friend("r", here(1))), 10); err != nil {
+			t.Fatalf("epoch %d: %v", int64(ok)-int64(e), err)
+		}
+	}
+}
+
+// TestExpireWholeEpochs: Expire drops whole epochs once their end is older
+// than the window, and the counts with them.
+func TestExpireWholeEpochs(t *testing.T) {
+	s, clk, _ := newStore(t)
+	e := nowEpoch(clk)
+	for i := uint64(0); i < 3; i++ {
+		if _, err := s.Store(ann(1, e-i, "", friend("r", here(1), here(2)))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, _ := s.Expire(); n != 0 {
+		t.Fatalf("expired %d early", n)
+	}
+	clk.add(72 * time.Hour) // the two past epochs ended ≥ 72 h ago
+	if n, err := s.Expire(); err != nil || n != 4 {
+		t.Fatalf("expired %d (%v), want the two oldest epochs' 4 entries", n, err)
+	}
+	clk.add(epochLen * time.Second)
+	if n, _ := s.Expire(); n != 2 {
+		t.Fatalf("expired %d", n)
+	}
+	if st := s.Stats(); st.Entries != 0 || st.Bytes != 0 {
+		t.Fatalf("after expiry: %+v", st)
+	}
+}
+
+// TestForgetBySecret: the right secret erases its epoch's tagged
+// announcements (counted); a wrong secret, or the right one for another
+// epoch, erases nothing; the counts return to what they were.
+func TestForgetBySecret(t *testing.T) {
+	s, clk, _ := newStore(t)
+	e := nowEpoch(clk) - 2
+	var key [32]byte
+	key[0] = 7
+	sec := crypto.HistoryForgetSecret(&key, e)
+	tag := crypto.HistoryForgetTag(sec[:])
+	if _, err := s.Store(ann(9, e, "other", friend("keep", here(1)))); err != nil {
+		t.Fatal(err)
+	}
+	before := s.Stats()
+	a := ann(1, e, "mine", friend("r1", here(1), near(2)), friend("r2", here(3)))
+	a.ForgetTag = tag[:]
+	if _, err := s.Store(a); err != nil {
+		t.Fatal(err)
+	}
+	wrong := crypto.HistoryForgetSecret(&key, e+1)
+	for _, sc := range []Secret{{e, wrong[:]}, {e + 1, sec[:]}, {e, make([]byte, 32)}} {
+		if n, err := s.Forget([]Secret{sc}); err != nil || n != 0 {
+			t.Fatalf("wrong secret erased %d (%v)", n, err)
+		}
+	}
+	if n, err := s.Forget([]Secret{{e, sec[:]}}); err != nil || n != 2 {
+		t.Fatalf("forget: %d %v", n, err)
+	}
+	if st := s.Stats(); st.Entries != before.Entries || st.Bytes != before.Bytes {
+		t.Fatalf("after forget %+v, before %+v", st, before)
+	}
+	ms, _, _, _ := s.Late(ann(2, e, "", friend("x", here(1), here(3))), 10)
+	if len(ms) != 1 || string(ms[0].Record) != "keep" {
+		t.Fatalf("after forget: %+v", ms)
+	}
+	if _, err := s.Forget([]Secret{{e, []byte("short")}}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("short secret: %v", err)
+	}
+}
+
+// TestRestartKeepsHistory: entries and counts survive a close and reopen.
+func TestRestartKeepsHistory(t *testing.T) {
+	clk := &clock{t: time.Unix(1_790_000_000, 0)}
+	path := filepath.Join(t.TempDir(), "history.db")
+	s := open(t, path, clk, 0)
+	e := nowEpoch(clk) - 1
+	if _, err := s.Store(ann(1, e, "sh", friend("rec", here(1)))); err != nil {
+		t.Fatal(err)
+	}
+	st := s.Stats()
+	s.Close()
+	s = open(t, path, clk, 0)
+	defer s.Close()
+	if got := s.Stats(); got.Bytes != st.Bytes || got.Entries != st.Entries {
+		t.Fatalf("reopened %+v, was %+v", got, st)
+	}
+	ms, _, _, err := s.Late(ann(2, e, "", friend("x", here(1))), 10)
+	if err != nil || len(ms) != 1 || string(ms[0].Record) != "rec" {
+		t.Fatalf("after restart: %+v %v", ms, err)
+	}
+}
+
+// TestMaxBytes: over MaxBytes a write fails with ErrFull and changes
+// nothing; the counts match what an entry costs.
+func TestMaxBytes(t *testing.T) {
+	clk := &clock{t: time.Unix(1_790_000_000, 0)}
+	s := open(t, filepath.Join(t.TempDir(), "h.db"), clk, 600)
+	defer s.Close()
+	e := nowEpoch(clk)
+	if _, err := s.Store(ann(1, e, "", friend("rec", here(1)))); err != nil {
+		t.Fatal(err)
+	}
+	st := s.Stats()
+	for i := 0; i < 10; i++ {
+		_, err := s.Store(ann(byte(2+i), e, "", friend("rec", here(byte(i)))))
+		if errors.Is(err, ErrFull) {
+			_, _, _, lerr := s.Late(ann(99, e, "", friend("rec", here(1))), 10)
+			if !errors.Is(lerr, ErrFull) {
+				t.Fatalf("late over the cap: %v", lerr)
+			}
+			if s.Stats().Bytes > 600 {
+				t.Fatalf("bytes %d over the cap", s.Stats().Bytes)
+			}
+			return
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.Stats().Bytes <= st.Bytes {
+			t.Fatal("bytes did not grow")
+		}
+	}
+	t.Fatal("never full")
+}
+
+// TestIdempotentRetry: announcing the same tokens again from the same
+// session adds nothing; near then here upgrades the entry.
+func TestIdempotentRetry(t *testing.T) {
+	s, clk, _ := newStore(t)
+	e := nowEpoch(clk)
+	a := ann(1, e, "", friend("r", here(1), near(2)))
+	if n, _ := s.Store(a); n != 2 {
+		t.Fatal(n)
+	}
+	st := s.Stats()
+	if n, _ := s.Store(a); n != 0 || s.Stats() != st {
+		t.Fatalf("retry added %d: %+v vs %+v", n, s.Stats(), st)
+	}
+	if n, _ := s.Store(ann(1, e, "", friend("r2", here(2)))); n != 1 {
+		t.Fatalf("upgrade added %d", n)
+	}
+	if got := s.Stats().Entries; got != 2 {
+		t.Fatalf("entries after upgrade %d", got)
+	}
+	ms, _, _, _ := s.Late(ann(2, e, "", friend("x", near(2))), 10)
+	if len(ms) != 1 || string(ms[0].Record) != "r2" {
+		t.Fatalf("upgraded entry: %+v", ms)
+	}
+}
+
+// TestCorruptValueIsAnError: a stored value that does not decode makes
+// the call fail with ErrCorrupt, not panic, and changes nothing.
+func TestCorruptValueIsAnError(t *testing.T) {
+	s, clk, _ := newStore(t)
+	e := nowEpoch(clk)
+	if _, err := s.Store(ann(1, e, "", friend("r", here(1)))); err != nil {
+		t.Fatal(err)
+	}
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(epochKey(epochLen, e)).Bucket(subAnn).Put(aidKey(1), []byte{9, 9})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := s.Stats()
+	if _, _, _, err := s.Late(ann(2, e, "", friend("x", here(1))), 10); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("late over a corrupt header: %v", err)
+	}
+	if s.Stats() != st {
+		t.Fatal("a failed call changed the counts")
+	}
+}
+
+// TestConcurrentWritesShareCommits: many concurrent stores all land.
+func TestConcurrentWritesShareCommits(t *testing.T) {
+	s, clk, _ := newStore(t)
+	e := nowEpoch(clk)
+	var wg sync.WaitGroup
+	for i := 0; i < 64; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := s.Store(ann(byte(i), e, "", friend("r", here(byte(i))))); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if got := s.Stats().Entries; got != 64 {
+		t.Fatalf("entries %d", got)
+	}
+	_ = bytes.Equal
+}

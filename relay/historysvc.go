@@ -1,0 +1,457 @@
+package relay
+
+// The relay side of the history of past announcements (issue 10): live
+// announcements are kept in relay/history (history.db) before they are
+// acknowledged; late announcements are matched against it and stored;
+// HistoryForget erases by secret; all three travel by gossip. This file
+// owns the wiring, the late budgets and the gossip writer; relay/history
+// owns the file.
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"time"
+
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/imigee/imigee/protocol"
+	"github.com/imigee/imigee/protocol/pb"
+	"github.com/imigee/imigee/relay/history"
+)
+
+// HistoryFile is the name of the history database inside Config.DataDir.
+const HistoryFile = "history.db"
+
+// HistoryConfig configures the history of past announcements.
+type HistoryConfig struct {
+	// Window is how long announcements are kept after their epoch ends,
+	// and how far back a late announcement may go. Default 72 h, at most
+	// 720 h; 0 turns history off (late announcements and forgets get
+	// UNSUPPORTED "history off", nothing is written). Code that builds a
+	// Config from zero gets 0 (off); DefaultConfig and the daemon 72 h.
+	Window Duration `toml:"window"`
+	// MaxBytes caps the history's counted bytes (keys, values, bbolt
+	// element headers). Above it late announcements get QUOTA_EXCEEDED and
+	// live ones are matched live but not stored (counted in
+	// imigee_history_not_stored_total{reason="full"}). Default 1 GiB.
+	MaxBytes int64 `toml:"max_bytes"`
+	// LateUnitsPerConn caps, per connection, the tokens of its late
+	// announcements plus the secrets of its forgets. Default 16,384 (a
+	// phone late-announces one hour of 100 friends, ≈ 2,400 tokens, per
+	// one-off identity).
+	LateUnitsPerConn int `toml:"late_units_per_conn"`
+	// LateUnitsPerPrefixDay caps the same per remote address prefix
+	// (IPv4 /24, IPv6 /48) per UTC day, since the late announcer uses a
+	// fresh identity and connection per hour-group. Default 1,048,576
+	// (≈ 400 phones' offline day of 100 friends).
+	LateUnitsPerPrefixDay int `toml:"late_units_per_prefix_day"`
+	// MaxPrefixes caps the prefixes the day budget tracks; beyond it a new
+	// prefix is refused until the day turns. Default 65,536.
+	MaxPrefixes int `toml:"max_prefixes"`
+	// WriteQueue is the gossip writer's queue of history writes from other
+	// relays; when full, writes are dropped and counted
+	// (imigee_history_not_stored_total{reason="queue"}). Default 4096.
+	WriteQueue int `toml:"write_queue"`
+}
+
+func (c *HistoryConfig) withDefaults(d HistoryConfig) error {
+	def(&c.MaxBytes, d.MaxBytes)
+	def(&c.LateUnitsPerConn, d.LateUnitsPerConn)
+	def(&c.LateUnitsPerPrefixDay, d.LateUnitsPerPrefixDay)
+	def(&c.MaxPrefixes, d.MaxPrefixes)
+	def(&c.WriteQueue, d.WriteQueue)
+	if c.Window < 0 || c.Window.D() > history.MaxWindow {
+		return fmt.Errorf("relay: config: history window %v outside [0, %v]", c.Window.D(), history.MaxWindow)
+	}
+	return nil
+}
+
+func defaultHistoryConfig() HistoryConfig {
+	return HistoryConfig{
+		Window:                Duration(history.DefaultWindow),
+		MaxBytes:              history.DefaultMaxBytes,
+		LateUnitsPerConn:      16384,
+		LateUnitsPerPrefixDay: 1 << 20,
+		MaxPrefixes:           65536,
+		WriteQueue:            4096,
+	}
+}
+
+// Refusal reasons of imigee_history_refusals_total (a closed list).
+const (
+	histOff      = "off"
+	histStale    = "stale"
+	histBadEpoch = "bad_epoch"
+	histBudget   = "budget"
+	histFull     = "full"
+	histError    = "error"
+)
+
+// historyMetrics are the history's aggregate metrics.
+type historyMetrics struct {
+	lateAnnounces prometheus.Counter
+	lateMatches   prometheus.Counter
+	lateDropped   prometheus.Counter
+	erased        prometheus.Counter
+	refusals      *prometheus.CounterVec
+	notStored     *prometheus.CounterVec
+}
+
+func newHistoryMetrics(reg *prometheus.Registry, st func() history.Stats) *historyMetrics {
+	c := func(name, help string) prometheus.Counter {
+		x := prometheus.NewCounter(prometheus.CounterOpts{Namespace: "imigee", Subsystem: "history", Name: name, Help: help})
+		reg.MustRegister(x)
+		return x
+	}
+	m := &historyMetrics{
+		lateAnnounces: c("late_announces_total", "Late announcements accepted from local clients."),
+		lateMatches:   c("late_matches_total", "Matches returned to late announcements."),
+		lateDropped:   c("late_matches_dropped_total", "Matches left out beyond protocol.MaxMatchesPerResult."),
+		erased:        c("forget_erased_total", "Announcements erased by HistoryForget (local and gossiped)."),
+	}
+	m.refusals = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "imigee", Subsystem: "history", Name: "refusals_total", Help: "Late announcements and forgets refused, by reason."}, []string{"reason"})
+	m.notStored = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "imigee", Subsystem: "history", Name: "not_stored_total", Help: "Live or gossiped announcements not kept in history, by reason."}, []string{"reason"})
+	reg.MustRegister(m.refusals, m.notStored)
+	for _, r := range []string{histOff, histStale, histBadEpoch, histBudget, histFull, histError} {
+		m.refusals.WithLabelValues(r)
+	}
+	for _, r := range []string{histFull, "queue", histStale, histError} {
+		m.notStored.WithLabelValues(r)
+	}
+	g := func(name, help string, f func() float64) {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "imigee", Subsystem: "history", Name: name, Help: help}, f))
+	}
+	g("bytes", "Counted bytes of the history (keys, values, element headers).", func() float64 { return float64(st().Bytes) })
+	g("entries", "Token entries in the history.", func() float64 { return float64(st().Entries) })
+	g("file_bytes", "Size of the history database file.", func() float64 { return float64(st().FileSize) })
+	return m
+}
+
+// openHistory opens history.db unless the window is 0 (off).
+func (r *Relay) openHistory() error {
+	if r.cfg.History.Window == 0 {
+		r.hm = newHistoryMetrics(r.m.reg, func() history.Stats { return history.Stats{} })
+		return nil
+	}
+	h, err := history.Open(history.Config{
+		Path:     filepath.Join(r.cfg.DataDir, HistoryFile),
+		Window:   r.cfg.History.Window.D(),
+		MaxBytes: r.cfg.History.MaxBytes,
+		Now:      r.cfg.Now,
+		NoSync:   r.cfg.NoSync,
+	})
+	if err != nil {
+		return fmt.Errorf("relay: %w", err)
+	}
+	r.hist = h
+	r.hm = newHistoryMetrics(r.m.reg, h.Stats)
+	r.hw = make(chan histOp, r.cfg.History.WriteQueue)
+	r.lateDay = newLateBudget(r.cfg.History)
+	return nil
+}
+
+func (r *Relay) closeHistory() error {
+	if r.hist == nil {
+		return nil
+	}
+	return r.hist.Close()
+}
+
+// sweepHistory drops whole epochs older than the window (sweep ticker).
+func (r *Relay) sweepHistory() {
+	if r.hist == nil {
+		return
+	}
+	if _, err := r.hist.Expire(); err != nil {
+		r.cfg.Logger.Warn("relay: history expiry", "err", err)
+	}
+}
+
+// SweepHistory runs the history expiry now (tests with an injected clock).
+func (r *Relay) SweepHistory() error {
+	if r.hist == nil {
+		return nil
+	}
+	_, err := r.hist.Expire()
+	return err
+}
+
+// HistoryStats returns the history's counters (zero when off).
+func (r *Relay) HistoryStats() history.Stats {
+	if r.hist == nil {
+		return history.Stats{}
+	}
+	return r.hist.Stats()
+}
+
+// histAnnounce converts a validated wire Announce for the history.
+func histAnnounce(origin []byte, a *pb.Announce) *history.Announce {
+	return histFrom(origin, a.EpochSeconds, a.Epoch, a.SharedRecord, a.ForgetTag, a.Announcements)
+}
+
+func histFrom(origin []byte, es uint32, epoch uint64, shared, tag []byte, as []*pb.Announcement) *history.Announce {
+	h := &history.Announce{EpochSeconds: es, Epoch: epoch, Shared: shared, ForgetTag: tag, Announcements: make([]history.Announcement, len(as))}
+	copy(h.Origin[:], origin)
+	for i, a := range as {
+		toks := make([]history.Token, len(a.Tokens))
+		for j, t := range a.Tokens {
+			copy(toks[j].Value[:], t.Value)
+			toks[j].Here = t.Kind == pb.TokenKind_HERE
+		}
+		h.Announcements[i] = history.Announcement{Tokens: toks, Record: a.SealedRecord}
+	}
+	return h
+}
+
+func tokenCount(as []*pb.Announcement) int {
+	n := 0
+	for _, a := range as {
+		n += len(a.Tokens)
+	}
+	return n
+}
+
+// storeLive keeps an accepted live announcement in history before it is
+// acknowledged. Over MaxBytes it is matched live only (counted); a write
+// error is UNAVAILABLE (the client retries; the engine ignores repeats).
+func (rs *rvStream) storeLive(a *pb.Announce) error {
+	r := rs.r
+	if r.hist == nil {
+		return nil
+	}
+	_, err := r.hist.Store(histAnnounce(rs.origin[:], a))
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, history.ErrFull):
+		r.hm.notStored.WithLabelValues(histFull).Inc()
+		return nil
+	}
+	r.hm.notStored.WithLabelValues(histError).Inc()
+	r.cfg.Logger.Warn("relay: history write", "err", err)
+	return &protocol.Error{Code: pb.ErrorCode_UNAVAILABLE, Detail: "history write failed"}
+}
+
+func (rs *rvStream) refuse(reason string, code pb.ErrorCode, detail string) *pb.RendezvousResponse {
+	rs.r.hm.refusals.WithLabelValues(reason).Inc()
+	return rvErr(&protocol.Error{Code: code, Detail: detail})
+}
+
+// lateResultBytes bounds the matches of one late answer so it fits
+// protocol.MaxRendezvousResponse (1024 matches with 512-byte records AND
+// 512-byte shared records would not): 752 KiB; matchOverhead is a bound
+// on one Match's encoding beyond its records.
+const (
+	lateResultBytes = protocol.MaxRendezvousResponse - 16<<10
+	matchOverhead   = 48
+)
+
+// lateAnnounce matches a past epoch against the history and stores it.
+// Order of checks: history on, epoch length, window, budgets (charged only
+// then), byte cap.
+func (rs *rvStream) lateAnnounce(a *pb.Announce) *pb.RendezvousResponse {
+	r := rs.r
+	if r.hist == nil {
+		return rs.refuse(histOff, pb.ErrorCode_UNSUPPORTED, "history off")
+	}
+	if a.EpochSeconds != r.cfg.Rendezvous.EpochSeconds {
+		return rs.refuse(histBadEpoch, pb.ErrorCode_BAD_REQUEST, "epoch length out of range")
+	}
+	if !r.hist.InWindow(a.EpochSeconds, a.Epoch) {
+		return rs.refuse(histStale, pb.ErrorCode_STALE, "epoch outside the history window")
+	}
+	if !rs.chargeLate(tokenCount(a.Announcements)) {
+		return rs.refuse(histBudget, pb.ErrorCode_RATE_LIMITED, "late announcement budget exceeded")
+	}
+	ms, dropped, _, err := r.hist.Late(histAnnounce(rs.origin[:], a), protocol.MaxMatchesPerResult)
+	switch {
+	case errors.Is(err, history.ErrFull):
+		return rs.refuse(histFull, pb.ErrorCode_QUOTA_EXCEEDED, "history full")
+	case errors.Is(err, history.ErrStale):
+		return rs.refuse(histStale, pb.ErrorCode_STALE, "epoch outside the history window")
+	case err != nil:
+		r.cfg.Logger.Warn("relay: history late announce", "err", err)
+		return rs.refuse(histError, pb.ErrorCode_UNAVAILABLE, "history unavailable")
+	}
+	// The answer must fit one response frame: matches beyond
+	// lateResultBytes are left out and counted like those beyond
+	// MaxMatchesPerResult. Their bytes are reserved until the response is
+	// queued (the frame writer then holds its own reservation).
+	n := 0
+	for i, m := range ms {
+		sz := len(m.Record) + len(m.Shared) + matchOverhead
+		if n+sz > lateResultBytes {
+			dropped += len(ms) - i
+			ms = ms[:i]
+			break
+		}
+		n += sz
+	}
+	acct := memAccount{r.mem, rs.conn}
+	if err := acct.Reserve(n); err != nil {
+		return rvErr(errMemory)
+	}
+	defer acct.Release(n)
+	r.hm.lateAnnounces.Inc()
+	r.hm.lateMatches.Add(float64(len(ms)))
+	r.hm.lateDropped.Add(float64(dropped))
+	res := &pb.AnnounceResult{Accepted: uint32(tokenCount(a.Announcements))}
+	for _, m := range ms {
+		res.Matches = append(res.Matches, &pb.Match{Epoch: m.Epoch, Token: append([]byte(nil), m.Token[:]...), SealedRecord: m.Record, SharedRecord: m.Shared})
+	}
+	r.gossipLate(rs, a)
+	return &pb.RendezvousResponse{Body: &pb.RendezvousResponse_Announce{Announce: res}}
+}
+
+// historyForget erases by secret here and, by gossip, at the network.
+func (rs *rvStream) historyForget(f *pb.HistoryForget) *pb.RendezvousResponse {
+	r := rs.r
+	if r.hist == nil {
+		return rs.refuse(histOff, pb.ErrorCode_UNSUPPORTED, "history off")
+	}
+	if !rs.chargeLate(len(f.Secrets)) {
+		return rs.refuse(histBudget, pb.ErrorCode_RATE_LIMITED, "history forget budget exceeded")
+	}
+	n, err := r.hist.Forget(histSecrets(f.Secrets))
+	if err != nil {
+		r.cfg.Logger.Warn("relay: history forget", "err", err)
+		return rs.refuse(histError, pb.ErrorCode_UNAVAILABLE, "history unavailable")
+	}
+	r.hm.erased.Add(float64(n))
+	if r.gossip != nil {
+		r.gossip.publish(&pb.RendezvousGossip{Origin: rs.origin[:], Forget: f.Secrets})
+	}
+	return &pb.RendezvousResponse{Body: &pb.RendezvousResponse_HistoryForget{HistoryForget: &pb.HistoryForgetResult{Erased: uint32(n)}}}
+}
+
+func histSecrets(ss []*pb.ForgetSecret) []history.Secret {
+	out := make([]history.Secret, len(ss))
+	for i, s := range ss {
+		out[i] = history.Secret{Epoch: s.Epoch, Secret: s.Secret}
+	}
+	return out
+}
+
+// chargeLate spends n units of the connection's and its prefix's late
+// budgets, all or nothing.
+func (rs *rvStream) chargeLate(n int) bool {
+	lim := rs.r.cfg.History.LateUnitsPerConn
+	rs.conn.mu.Lock()
+	defer rs.conn.mu.Unlock()
+	if rs.conn.late+n > lim {
+		return false
+	}
+	pfx := "?"
+	if ns, ok := rs.s.(network.Stream); ok {
+		pfx = addrPrefix(ns.Conn())
+	}
+	if !rs.r.lateDay.charge(pfx, n, rs.r.cfg.Now()) {
+		return false
+	}
+	rs.conn.late += n
+	return true
+}
+
+// lateBudget counts late units per address prefix per UTC day.
+type lateBudget struct {
+	cfg HistoryConfig
+
+	mu   sync.Mutex // guards day and used
+	day  int64
+	used map[string]int
+}
+
+func newLateBudget(c HistoryConfig) *lateBudget {
+	return &lateBudget{cfg: c, used: make(map[string]int)}
+}
+
+func (b *lateBudget) charge(pfx string, n int, now time.Time) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if d := now.Unix() / 86400; d != b.day {
+		b.day, b.used = d, make(map[string]int)
+	}
+	u, known := b.used[pfx]
+	if !known && len(b.used) >= b.cfg.MaxPrefixes {
+		return false
+	}
+	if u+n > b.cfg.LateUnitsPerPrefixDay {
+		return false
+	}
+	b.used[pfx] = u + n
+	return true
+}
+
+// gossipLate shares a late announcement: receivers store it, match nothing.
+func (r *Relay) gossipLate(rs *rvStream, a *pb.Announce) {
+	if r.gossip == nil {
+		return
+	}
+	r.gossip.publish(&pb.RendezvousGossip{Origin: rs.origin[:], Epoch: a.Epoch, EpochSeconds: a.EpochSeconds, Announcements: a.Announcements, SharedRecord: a.SharedRecord, ForgetTag: a.ForgetTag, Late: true})
+}
+
+// histOp is one history write from gossip, with the reservation of the
+// message it came from (released once written or dropped).
+type histOp struct {
+	op  history.Op
+	msg *pubsub.Message
+}
+
+// enqueueHistory hands a gossiped write to the writer without blocking;
+// a full queue drops it and counts. It reports whether the writer took
+// msg's reservation over.
+func (g *gossip) enqueueHistory(op history.Op, msg *pubsub.Message) bool {
+	r := g.r
+	select {
+	case r.hw <- histOp{op: op, msg: msg}:
+		return true
+	default:
+		r.hm.notStored.WithLabelValues("queue").Inc()
+		return false
+	}
+}
+
+// historyWriter applies gossiped history writes in batches (one commit
+// per batch) until ctx ends. Owned by the relay (r.wg).
+func (r *Relay) historyWriter() {
+	defer r.wg.Done()
+	const maxBatch = 256
+	var ops []history.Op
+	var msgs []*pubsub.Message
+	for {
+		var first histOp
+		select {
+		case <-r.ctx.Done():
+			return
+		case first = <-r.hw:
+		}
+		ops, msgs = append(ops[:0], first.op), append(msgs[:0], first.msg)
+	more:
+		for len(ops) < maxBatch {
+			select {
+			case h := <-r.hw:
+				ops, msgs = append(ops, h.op), append(msgs, h.msg)
+			default:
+				break more
+			}
+		}
+		res, err := r.hist.Apply(ops)
+		if err != nil {
+			r.hm.notStored.WithLabelValues(histError).Add(float64(len(ops)))
+			r.cfg.Logger.Warn("relay: history gossip write", "err", err)
+		} else {
+			r.hm.erased.Add(float64(res.Erased))
+			r.hm.notStored.WithLabelValues(histFull).Add(float64(res.Skipped))
+		}
+		for _, m := range msgs {
+			if r.gossip != nil && m != nil {
+				r.gossip.mem.done(m)
+			}
+		}
+		clear(msgs)
+	}
+}
