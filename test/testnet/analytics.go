@@ -62,7 +62,8 @@ func (s *Scenario) validateAnalytics(bad badFunc) {
 // AnalyticsNetwork is a Network whose phones can report their day to the
 // collector relays (inproc does).
 type AnalyticsNetwork interface {
-	// ReportAnalytics has every online phone send its day's report (its
+	// ReportAnalytics stops every online phone's networking (nothing
+	// more happens to be counted), has each send its day's report (its
 	// finished days too), then has the leader sum and publish.
 	ReportAnalytics(ctx context.Context) (AnalyticsPublished, error)
 }
@@ -198,8 +199,9 @@ func AnalyticsRows(pub AnalyticsPublished, events []Event, phones int) []Analyti
 }
 
 // reportAnalytics runs the end-of-run reports and writes analytics.json
-// and analytics.csv into out.
-func reportAnalytics(ctx context.Context, s *Scenario, net Network, events []Event, out string) error {
+// and analytics.csv into out; events gives the event log once the phones'
+// networking is down, so both sides describe the same run.
+func reportAnalytics(ctx context.Context, s *Scenario, net Network, events func() []Event, out string) error {
 	an, ok := net.(AnalyticsNetwork)
 	if !ok {
 		return errors.New("testnet: analytics: this backend cannot run the collectors")
@@ -209,7 +211,7 @@ func reportAnalytics(ctx context.Context, s *Scenario, net Network, events []Eve
 		return fmt.Errorf("testnet: analytics: %w", err)
 	}
 	o := AnalyticsOutcome{MinBatch: s.Analytics.MinBatchFor(s.Nodes), Phones: s.Nodes, Sent: pub.Sent, Failed: pub.Failed,
-		Errors: pub.Errors, Published: pub.Days, Rows: AnalyticsRows(pub, events, s.Nodes)}
+		Errors: pub.Errors, Published: pub.Days, Rows: AnalyticsRows(pub, events(), s.Nodes)}
 	if o.Published == nil {
 		o.Published = []AnalyticsDay{}
 	}

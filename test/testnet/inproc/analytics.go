@@ -59,13 +59,21 @@ func (k *collectorKeys) nodeConfig(cfg *node.Config) {
 		Platform: "android", AppVersion: "testnet"}
 }
 
-// ReportAnalytics implements testnet.AnalyticsNetwork: each online node
-// sends its finished days and today, each report from its own one-off
-// transport identity; then the leader sums and publishes every day.
+// ReportAnalytics implements testnet.AnalyticsNetwork: every online node's
+// networking stops first (node.Stop: the virtual clock runs on while the
+// reports go out, and nothing must happen after the counts are taken);
+// then each sends its finished days and today, each report from its own
+// one-off transport identity; then the leader sums and publishes every
+// day.
 func (nw *network) ReportAnalytics(ctx context.Context) (testnet.AnalyticsPublished, error) {
 	var out testnet.AnalyticsPublished
 	if nw.keys == nil {
 		return out, fmt.Errorf("inproc: analytics are off")
+	}
+	for _, nd := range nw.nodes {
+		if n := nd.node(); n != nil {
+			nd.as(func() { _ = n.Stop() })
+		}
 	}
 	for _, nd := range nw.nodes {
 		n := nd.node()
