@@ -64,8 +64,12 @@
 // up to OfferWait for Accept/Reject, and Accept replies on the waiting
 // stream before committing the decision; auto-accept per friend), answers
 // OfferReply{accept, from_chunk}, and writes opened chunks into a part file
-// (reading and opening/writing overlap in two stages; plaintext goes out in
-// runs of up to 1 MiB: partwriter.go). It records the resume point every
+// (reading and opening/writing overlap in two stages; each frame is read
+// into a pooled buffer and a chunk is taken from it in place, without
+// protobuf copying it: protocol.DecodePeerFrame; plaintext goes out in
+// runs of 64 KiB: partwriter.go). The sender builds each batch of 16 chunk
+// frames in one pooled buffer, reading the sealed chunks from the pending
+// copy straight behind hand-written headers, and writes it once (send.go). It records the resume point every
 // persistEvery chunks (after a data sync, on a goroutine beside the
 // writer, so a slow disk does not stall the transfer) and whenever the
 // stream ends; an
@@ -321,6 +325,9 @@
 //     size classes are stored), TestTransportIdentityRotates; cost:
 //     TestTransportCost (bytes of a one-off identity on the wire),
 //     TestIdleCost (identities made per idle hour).
+//   - An item to an offline friend streams from the pending copy in groups
+//     of mailboxPutGroup blobs: TestMailboxBigItemBoundedHeap (32 MiB, heap
+//     growth ≈ 6 MiB, bound 12).
 //   - Resume without re-sending: TestTransferResumes; after SIGKILL of a
 //     real receiving process mid-transfer, with a byte-identical result
 //     delivered once: test/nodee2e TestKillMidReceive.

@@ -348,7 +348,16 @@ func (n *Node) openStream(ctx context.Context, h host.Host, ai peer.AddrInfo, id
 	}
 	var err error
 	if direct && h.Network().Connectedness(ai.ID) != network.Connected {
-		err = h.Connect(network.WithForceDirectDial(dctx, "imigee: direct first"), peer.AddrInfo{ID: ai.ID})
+		// Direct first, with at most half of the time left: a phone behind
+		// a NAT drops the packets until the handshake times out, and the
+		// circuit through the relay must still have time to connect.
+		dd := dctx
+		if dl, ok := dctx.Deadline(); ok {
+			var c context.CancelFunc
+			dd, c = context.WithTimeout(dctx, time.Until(dl)/2)
+			defer c()
+		}
+		err = h.Connect(network.WithForceDirectDial(dd, "imigee: direct first"), peer.AddrInfo{ID: ai.ID})
 	}
 	if !direct || err != nil {
 		err = h.Connect(network.WithAllowLimitedConn(dctx, id), peer.AddrInfo{ID: ai.ID})

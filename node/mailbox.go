@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"os"
 	"time"
 
@@ -464,6 +465,11 @@ func (n *Node) contactBlob(f *friend) ([]byte, string) {
 	return sealed, tag
 }
 
+// mailboxPutGroup is how many blobs of an item are put on one one-off
+// relay connection: 8 (2 MiB). It bounds what an item to an offline friend
+// holds in memory, and each group costs one handshake (ephemeral.go).
+const mailboxPutGroup = 8
+
 // postToMailbox seals an item for an offline friend into mailbox blobs: an
 // offer (or the message itself), then the content's sealed chunks, packed
 // into blobs padded to MailboxBlobBucket. The content is the same sealed
@@ -517,28 +523,34 @@ func (n *Node) postToMailbox(ctx context.Context, it *outItem, f *friend) (err e
 	if err != nil {
 		return err
 	}
+	// The item streams from the pending copy: one payload buffer, reused,
+	// takes each blob's chunks straight from the file, and blobs leave in
+	// groups of mailboxPutGroup, so a video of any size holds about
+	// mailboxPutGroup sealed blobs (2 MiB) at once
+	// (TestMailboxBigItemBoundedHeap).
+	payload := make([]byte, 0, 4+perBlob*(sealedChunk+4))
 	for first := int64(0); first < total; first += perBlob {
-		p := binary.BigEndian.AppendUint32(nil, uint32(first))
+		p := binary.BigEndian.AppendUint32(payload[:0], uint32(first))
 		for i := first; i < min(first+perBlob, total); i++ {
 			off := i * sealedChunk
 			l := min(sealedChunk, sealedSize-off)
-			buf := make([]byte, l)
-			if _, err := src.ReadAt(buf, off); err != nil {
-				return err
-			}
 			p = binary.BigEndian.AppendUint32(p, uint32(l))
-			p = append(p, buf...)
+			h := len(p)
+			p = p[:h+int(l)]
+			if _, err := src.ReadAt(p[h:], off); err != nil {
+				return fmt.Errorf("node: mailbox copy: %w", err)
+			}
 		}
 		b, err := sealer.SealPadded(rand.Reader, crypto.Header{Type: crypto.TypeChunk, ItemID: idb, Created: it.Created}, p, MailboxBlobBucket)
 		if err != nil {
 			return err
 		}
 		blobs = append(blobs, b)
-		// Put in groups so a long video never sits in memory whole.
-		if len(blobs) >= 8 {
+		if len(blobs) >= mailboxPutGroup {
 			if err := n.putBlobs(ctx, f, blobs); err != nil {
 				return err
 			}
+			clear(blobs) // the sent blobs are garbage now
 			blobs = blobs[:0]
 		}
 	}

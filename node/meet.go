@@ -285,7 +285,16 @@ func (n *Node) proximityTick() {
 	n.prox = st
 	n.proxChanged = false
 	n.mu.Unlock()
+	// Moved to other cells within the epoch: the relay adds tokens to what
+	// the session announced, so the old place's tokens would stay live
+	// and a friend arriving there later in the epoch would match a device
+	// that has left (one-sided: this device ignores tokens it no longer
+	// announces). Withdraw them first.
+	moved := prev != nil && prev.epoch == epoch && prev.relay == rc.ai.ID && prev.cells != st.cells
 	if len(anns) == 0 {
+		if moved {
+			n.withdraw()
+		}
 		return
 	}
 	n.spawn(func(ctx context.Context) {
@@ -294,6 +303,13 @@ func (n *Node) proximityTick() {
 			n.log.Debug("rendezvous unavailable", "err", err)
 			n.markProxDirty()
 			return
+		}
+		if moved {
+			if _, err := rv.Withdraw(ctx); err != nil {
+				n.log.Debug("withdraw before re-announcing failed", "err", err)
+				n.markProxDirty()
+				return
+			}
 		}
 		for len(anns) > 0 {
 			batch := anns[:min(len(anns), proto.MaxAnnouncements)]

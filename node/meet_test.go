@@ -91,3 +91,38 @@ func TestMeetPrecisionOffAndNoLocation(t *testing.T) {
 	}
 	b.ev.wait(t, EventMessage, nil, 10*time.Second)
 }
+
+// TestMovedWithinEpochLeavesNoStaleTokens (issue 14's one-sided far
+// detections): a announces at one place, then moves 2 km within the same
+// epoch; b arriving at the first place later in that epoch must not find
+// a there. Before the fix the relay kept a's first tokens beside the new
+// ones, b matched them and confirmed a over Hello (a ignored its side of
+// the match), so b alone reported a friend who had left.
+func TestMovedWithinEpochLeavesNoStaleTokens(t *testing.T) {
+	_, _, a, b, _, _ := pair(t)
+	a.SetAppOpen(true)
+	b.SetAppOpen(true)
+	if err := a.SetLocation(lat0, lng0, 10); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, func() bool { r, ok := a.historyAt(a.epochNow()); return ok && r.Live })
+	far1, far2 := geo.Destination(lat0, lng0, 0, 2000)
+	if err := a.SetLocation(far1, far2, 10); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, func() bool {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		h16, _ := geo.Cells(far1, far2, 16)
+		return a.prox != nil && a.prox.cells[0] == h16
+	})
+	time.Sleep(time.Second) // the re-announcement
+	lat1, lng1 := geo.Destination(lat0, lng0, 90, 20)
+	if err := b.SetLocation(lat1, lng1, 10); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * time.Second)
+	if n := a.ev.count(EventFriendNearby) + b.ev.count(EventFriendNearby); n != 0 {
+		t.Fatalf("%d friend_nearby for a friend who left the place", n)
+	}
+}

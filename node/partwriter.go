@@ -54,7 +54,9 @@ func newPartWriter(n *Node, r *inRec, f *os.File, key *crypto.StreamKey) *partWr
 	return w
 }
 
-// chunk opens sealed chunk i and adds it to the part file.
+// chunk opens sealed chunk i and adds it to the part file. The plaintext
+// goes to the reused run buffer, not over the sealed bytes: x/crypto's
+// secretbox.Open refuses any overlap of its output with the box.
 func (w *partWriter) chunk(i int64, sealed []byte) error {
 	if err := w.fl.failed(); err != nil {
 		return err

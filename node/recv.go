@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/imigee/imigee/crypto"
@@ -380,17 +381,20 @@ func (s *session) recvChunks(r *inRec) error {
 	type job struct {
 		i    int64
 		data []byte
+		buf  *[]byte // the pooled frame buffer data lies in
 	}
 	jobs := make(chan job, chunkPipeline)
 	werr := make(chan error, 1)
 	go func() {
-		// The worker owns r until it returns.
+		// The worker owns r until it returns, and each job's buffer
+		// until it puts it back.
 		w := newPartWriter(n, r, f, key)
 		var err error
 		for j := range jobs {
 			if err == nil {
 				err = w.chunk(j.i, j.data)
 			} // else drain
+			frameBufs.Put(j.buf)
 		}
 		werr <- w.finish(err)
 	}()
@@ -401,14 +405,20 @@ func (s *session) recvChunks(r *inRec) error {
 	seen := make([]byte, len(r.Have))
 	copy(seen, r.Have)
 	var m pb.PeerFrame
+	var c proto.ChunkView
 	var rerr error
 	for have < total {
-		if rerr = s.read(&m); rerr != nil {
-			break
+		// Each frame is read into its own pooled buffer and a chunk is
+		// decoded in place (no protobuf copy of its data); the worker
+		// opens it from there and puts the buffer back.
+		bp := frameBufs.Get().(*[]byte)
+		isChunk, err := s.readInto(&m, &c, *bp)
+		if err == nil && (!isChunk || string(c.ItemID) != string(idb) || int64(c.Index) >= total) {
+			err = fmt.Errorf("node: unexpected frame in transfer: %w", ErrPeer)
 		}
-		c := m.GetChunk()
-		if c == nil || string(c.ItemId) != string(idb) || int64(c.Index) >= total {
-			rerr = fmt.Errorf("node: unexpected frame in transfer: %w", ErrPeer)
+		if err != nil {
+			frameBufs.Put(bp)
+			rerr = err
 			break
 		}
 		i := int64(c.Index)
@@ -419,8 +429,8 @@ func (s *session) recvChunks(r *inRec) error {
 			seen[i/8] |= 1 << (i % 8)
 			have++
 		}
-		jobs <- job{i: i, data: c.Data}
-		m.Body = nil // the worker owns the data now
+		jobs <- job{i: i, data: c.Data, buf: bp}
+		m.Body, c = nil, proto.ChunkView{} // the worker owns the data now
 	}
 	close(jobs)
 	if err := <-werr; err != nil {
@@ -438,6 +448,10 @@ func (s *session) recvChunks(r *inRec) error {
 // chunkPipeline is how many received chunks may wait for opening: 8
 // (512 KiB).
 const chunkPipeline = 8
+
+// frameBufs are the receive buffers of chunk frames (MaxShareFrame each):
+// a transfer holds at most chunkPipeline+2 of them at once.
+var frameBufs = sync.Pool{New: func() any { b := make([]byte, proto.MaxShareFrame); return &b }}
 
 // finishIncoming moves a complete part file into place and delivers the
 // item to the app once; via is its path (Event.Via).

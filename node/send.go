@@ -1,7 +1,6 @@
 package node
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -187,16 +186,29 @@ func (s *session) sendChunks(ctx context.Context, it *outItem, from uint32) erro
 	idb, _ := hex.DecodeString(it.ID)
 	sealedChunk := int64(key.ChunkSize) + crypto.ChunkOverhead
 	sealedSize := it.Size + total*crypto.ChunkOverhead
-	// Chunks are read sendBatch at a time and their frames leave in one
-	// stream write per batch: a QUIC stream write per 64 KiB chunk
-	// costs a hand-off to the connection's goroutine each.
-	bufs := getSendBufs(int(sendBatch * sealedChunk))
-	defer sendBufs.Put(bufs)
-	block, bw := bufs.block[:sendBatch*sealedChunk], bufs.w
-	bw.Reset(s.s)
-	defer bw.Reset(nil)
+	// Each batch of up to sendBatch frames is built in one buffer — the
+	// header written by hand, the sealed chunk read from the pending copy
+	// straight behind it — and leaves in one stream write: a QUIC stream
+	// write per 64 KiB chunk costs a hand-off to the connection's
+	// goroutine each, and marshalling a chunk through protobuf and a
+	// bufio.Writer copied it twice.
+	bp := getSendBuf(int(sendBatch * (sealedChunk + proto.ChunkFrameHeaderMax)))
+	defer sendBufs.Put(bp)
+	frame := (*bp)[:0]
 	prog := progress{last: int64(from) * int64(key.ChunkSize)}
 	job := s.n.sealJobOf(it.ID) // nil once the pending copy is whole
+	write := func() error {
+		if len(frame) == 0 {
+			return nil
+		}
+		s.renewWrite()
+		_, err := s.s.Write(frame)
+		frame = frame[:0]
+		if err != nil {
+			return fmt.Errorf("node: send chunks: %w", err)
+		}
+		return nil
+	}
 	for i := int64(from); i < total; {
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -208,9 +220,6 @@ func (s *session) sendChunks(ctx context.Context, it *outItem, from uint32) erro
 		if job != nil {
 			// Stream chunks as they are sealed.
 			if have := job.sealed(); have <= i {
-				if err := bw.Flush(); err != nil {
-					return err
-				}
 				if err := job.waitChunk(ctx, i); err != nil {
 					return fmt.Errorf("node: sealing: %w", err)
 				}
@@ -219,60 +228,51 @@ func (s *session) sendChunks(ctx context.Context, it *outItem, from uint32) erro
 				cnt = max(min(cnt, have-i), 1)
 			}
 		}
-		off := i * sealedChunk
-		l := min(cnt*sealedChunk, sealedSize-off)
-		if _, err := f.ReadAt(block[:l], off); err != nil {
-			return fmt.Errorf("node: pending copy: %w", err)
-		}
-		for k := int64(0); k < cnt; k++ {
-			data := block[k*sealedChunk : min((k+1)*sealedChunk, l)]
+		for k := i; k < i+cnt; k++ {
 			if hook := s.n.sendHook; hook != nil {
 				// Tests: the chunks before this one are on the wire.
-				if err := bw.Flush(); err != nil {
+				if err := write(); err != nil {
 					return err
 				}
-				if err := hook(it.ID, uint32(i+k)); err != nil {
+				if err := hook(it.ID, uint32(k)); err != nil {
 					return err
 				}
 			}
-			s.renewWrite()
-			if err := proto.WriteMsg(bw, &pb.PeerFrame{Body: &pb.PeerFrame_Chunk{Chunk: &pb.Chunk{ItemId: idb, Index: uint32(i + k), Data: data}}}); err != nil {
-				return err
+			off := k * sealedChunk
+			l := min(sealedChunk, sealedSize-off)
+			frame = proto.AppendChunkFrameHeader(frame, idb, uint32(k), int(l))
+			h := len(frame)
+			frame = frame[:h+int(l)]
+			if _, err := f.ReadAt(frame[h:], off); err != nil {
+				return fmt.Errorf("node: pending copy: %w", err)
 			}
-			done := min((i+k+1)*int64(key.ChunkSize), it.Size)
-			if prog.step(done, i+k == total-1) {
+			done := min((k+1)*int64(key.ChunkSize), it.Size)
+			if prog.step(done, k == total-1) {
 				s.n.emit(&Event{Kind: EventProgress, FriendID: s.f.id, ItemID: it.ID, Type: it.Type, Done: done, Total: it.Size})
 			}
 		}
-		if i == int64(from) {
-			if err := bw.Flush(); err != nil {
-				return err
-			}
+		if err := write(); err != nil {
+			return err
 		}
 		i += cnt
 	}
-	return bw.Flush()
+	return nil
 }
 
 // sendBatch is how many chunks are read and written at once: 16 (1 MiB).
 const sendBatch = 16
 
-// sendBufs are the read block and the frame buffer of one sending
-// transfer, pooled: a transfer that allocated 2 MiB each time spent
-// milliseconds before its first byte.
-type sendBufsT struct {
-	block []byte
-	w     *bufio.Writer
-}
-
+// sendBufs are the frame buffers of sending transfers, pooled: a transfer
+// that allocated 1 MiB each time spent milliseconds before its first
+// byte.
 var sendBufs sync.Pool
 
-func getSendBufs(block int) *sendBufsT {
-	if b, ok := sendBufs.Get().(*sendBufsT); ok && len(b.block) >= block {
+func getSendBuf(size int) *[]byte {
+	if b, ok := sendBufs.Get().(*[]byte); ok && cap(*b) >= size {
 		return b
 	}
-	// Frames add at most 64 bytes each to a sealed chunk.
-	return &sendBufsT{block: make([]byte, block), w: bufio.NewWriterSize(nil, block+sendBatch*64)}
+	b := make([]byte, 0, size)
+	return &b
 }
 
 // serveResume answers a recipient that accepted later and pulls the item

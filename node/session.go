@@ -77,10 +77,7 @@ func (s *session) renewWrite() {
 }
 
 func (s *session) read(m *pb.PeerFrame) error {
-	if now := time.Now(); now.Sub(s.rdl) > time.Second {
-		s.rdl = now
-		_ = s.s.SetReadDeadline(now.Add(StreamIdleTimeout))
-	}
+	s.renewRead()
 	m.Reset()
 	if err := s.r.ReadMsg(m); err != nil {
 		return err
@@ -92,6 +89,32 @@ func (s *session) read(m *pb.PeerFrame) error {
 		return proto.FromPB(e)
 	}
 	return nil
+}
+
+// renewRead renews the read deadline, at most once a second.
+func (s *session) renewRead() {
+	if now := time.Now(); now.Sub(s.rdl) > time.Second {
+		s.rdl = now
+		_ = s.s.SetReadDeadline(now.Add(StreamIdleTimeout))
+	}
+}
+
+// readInto is read for the transfer loop: the frame is read into buf and a
+// chunk comes back in c without a copy (aliasing buf); any other frame is
+// decoded into m (an Error frame is returned as its error).
+func (s *session) readInto(m *pb.PeerFrame, c *proto.ChunkView, buf []byte) (isChunk bool, err error) {
+	s.renewRead()
+	body, err := s.r.ReadFrameInto(buf)
+	if err != nil {
+		return false, err
+	}
+	if isChunk, err = proto.DecodePeerFrame(body, m, c); err != nil {
+		return false, err
+	}
+	if e := m.GetError(); e != nil {
+		return false, proto.FromPB(e)
+	}
+	return isChunk, nil
 }
 
 // sendError tells the peer why the session ends (best effort).

@@ -54,8 +54,18 @@
 //     detail of a *Error, never wrapped context or user data (TestToPB);
 //     unknown codes received become ErrUnsupported (TestFromPB).
 //   - A stream Reader and Writer do not allocate per frame for the frame
-//     buffer (TestReaderSteadyStateAllocs); see the benchmarks in
+//     buffer (TestReaderSteadyStateAllocs, TestWriterKeepsSealedChunkBuffer
+//     for frames up to RetainLimit); see the benchmarks in
 //     bench_test.go for the ratio to raw proto.Marshal/Unmarshal.
+//   - Chunk frames have a zero-copy path (chunkframe.go): DecodePeerFrame
+//     takes the canonical encoding of a valid PeerFrame{chunk} in place and
+//     sends everything else to Unmarshal and ValidatePeerFrame; it accepts
+//     and rejects exactly what they do, with the same errors and fields
+//     (TestDecodePeerFrameAgrees, FuzzDecodePeerFrame).
+//     AppendChunkFrameHeader writes WriteMsg's bytes for a chunk frame
+//     without the data (TestAppendChunkFrameHeader), and Reader.ReadFrameInto
+//     reads a body into the caller's buffer under the same caps
+//     (TestReadFrameInto).
 //
 // Validation is shape only (lengths, counts, presence, ids, enums);
 // signatures, challenges, epochs against a clock and quotas are checked by

@@ -70,6 +70,19 @@ var writeBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &
 // appendFrame appends the frame of m to buf.
 func appendFrame(buf []byte, m proto.Message) ([]byte, error) {
 	n := marshalOpts.Size(m)
+	if need := len(buf) + MaxVarintLen + n; cap(buf) < need {
+		// Grow once, doubling but never past RetainLimit for a frame
+		// that fits it, so the buffer is kept for the next frame: growing
+		// by append rounded a sealed chunk's frame (65,552 data bytes)
+		// past RetainLimit, and every such frame allocated 88 KiB.
+		c := need
+		if need <= RetainLimit {
+			c = min(RetainLimit, max(need, 2*cap(buf)))
+		}
+		nb := make([]byte, len(buf), c)
+		copy(nb, buf)
+		buf = nb
+	}
 	buf = binary.AppendUvarint(buf, uint64(n))
 	start := len(buf)
 	buf, err := marshalOpts.MarshalAppend(buf, m)

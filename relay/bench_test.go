@@ -214,14 +214,34 @@ func fill(b *testing.B, r *Relay, mbox crypto.MailboxID, blob []byte, n int) {
 // with 5 tokens each (the design's ~2.3 KB per device per epoch), from one
 // long-lived stream.
 func BenchmarkRendezvousAnnounce(b *testing.B) {
+	// "history" keeps every announce in history.db before answering (the
+	// default, issue 10); "memory" is the engine alone (history off).
+	for _, hist := range []bool{true, false} {
+		name := "memory"
+		if hist {
+			name = "history"
+		}
+		b.Run(name, func(b *testing.B) { benchRendezvousAnnounce(b, hist) })
+	}
+}
+
+func benchRendezvousAnnounce(b *testing.B, hist bool) {
 	clk := newTestClock()
 	cfg := testConfig(b)
 	cfg.Now = clk.Now
+	if !hist {
+		cfg.History.Window = 0
+	}
 	cfg.Limits.RequestsPerSecond = 1e9
 	cfg.Limits.RequestBurst = 1 << 30
 	cfg.Rendezvous.TokenBudget = 1 << 30
 	cfg.Rendezvous.MaxEntries = 1 << 30
+	cfg.Rendezvous.MaxEntriesPerConn = 1 << 30
+	cfg.Rendezvous.MaxEntriesPerSource = 1 << 30
 	cfg.Rendezvous.MaxRecordBytes = 1 << 40
+	cfg.Limits.MemoryBudget = 8 << 30
+	cfg.Limits.MemoryPerConn = 8 << 30
+	cfg.Limits.MemoryPerSource = 8 << 30
 	r := startRelay(b, cfg)
 	s := openRaw(b, clientHost(b, "quic"), r, "quic", protocol.RendezvousProtocol)
 	epoch := uint64(clk.Now().Unix()) / 600

@@ -38,6 +38,19 @@
 // rendezvous session of that connection; the stream's end drops its own
 // session's entries; each is withdrawn by gossip at the other relays too.
 //
+// History (historysvc.go, relay/history; issue 10): with
+// Config.History.Window > 0 (default 72 h) every accepted live Announce is
+// also written to history.db before it is answered; a late_announce (a past
+// epoch the phone had no relay in) is checked against the window, the
+// epoch length and the late budgets (per connection, per /24 or /48 prefix
+// and UTC day), matched against the history only, stored and gossiped with
+// late set; history_forget erases by per-epoch secret here and by gossip at
+// the network. Gossiped live and late announcements and forgets go to one
+// writer goroutine that commits them in batches; it owns the gossip
+// message's memory reservation until written. Whole epochs expire on the
+// sweep ticker. Past history.fair_share_above of max_bytes, a source that
+// stored its day's fair share stores no more.
+//
 // Push (protocol.PushProtocol, push.go): a phone going to sleep registers
 // an opaque push endpoint for mailboxes it proves it controls (the
 // subscription proof); a put into such a mailbox with no live subscriber
@@ -134,8 +147,10 @@
 // addresses and rotating transport peer IDs. It never learns content,
 // senders (Put is anonymous), locations or friendships. It does not log
 // mailbox IDs, tokens, peer IDs of clients, addresses or content, and its
-// metrics have only closed-list labels. Rendezvous state is memory only
-// and dies with its epoch window (at most two epochs plus the skew).
+// metrics have only closed-list labels. Live rendezvous state is memory
+// only and dies with its epoch window (at most two epochs plus the skew);
+// with history on, copies of announcements (tokens, sealed records, forget
+// tags, random session origins) stay in history.db for the window.
 // Relays of one network see each other's tokens through gossip.
 //
 // # Which tests prove the design's properties
@@ -165,6 +180,13 @@
 //     TestBadRequestsChangeNothing, TestBadFrames, TestRateLimit,
 //     TestGlobalQuota and the
 //     fuzz targets FuzzMailboxStream, FuzzRendezvousStream, FuzzGossip.
+//   - History (issue 10; history_test.go, history_limits_test.go):
+//     TestLateMatchesHistory (QUIC and TCP), TestLateStaleAndOff,
+//     TestHistoryForget, TestGossipLateMatch, TestHistoryRestart,
+//     TestLateBudgetsAgainstALiar, TestLateHugeBatchMemory,
+//     TestHistoryFullKeepsLiveMatching, TestGossipHistoryQueueFull,
+//     TestHistoryConfigBounds, TestHistoryFairShare; kill -9 of the daemon is
+//     test/relaye2e TestHistoryKill9.
 //   - Abuse (issue 17, limits_test.go, admission_test.go):
 //     TestOversizeFrameClosesStream and TestStreamErrorClosesStream (id-0
 //     error, then the stream closes), TestStartedFrameMustFinish

@@ -126,17 +126,40 @@ func FuzzRendezvousStream(f *testing.F) {
 	f.Add(frames(id(1, announce(epoch, tokenN(1))), id(2, &pb.RendezvousRequest{Body: &pb.RendezvousRequest_Withdraw{Withdraw: &pb.Withdraw{}}})))
 	f.Add(frames(id(1, announce(epoch+3, tokenN(1)))))
 	f.Add(binary.AppendUvarint(nil, protocol.MaxRendezvousRequest+1))
+	lateReq := &pb.RendezvousRequest{Id: 2, Body: &pb.RendezvousRequest_LateAnnounce{LateAnnounce: hAnn(epoch-2, "r", "s", make([]byte, 32), []uint64{1}, []uint64{2})}}
+	f.Add(frames(id(1, announce(epoch, tokenN(1))), lateReq))
+	f.Add(frames(&pb.RendezvousRequest{Id: 1, Body: &pb.RendezvousRequest_HistoryForget{HistoryForget: &pb.HistoryForget{Secrets: []*pb.ForgetSecret{{Epoch: epoch - 2, Secret: make([]byte, 32)}}}}}))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		before := r.rv.Stats()
+		histBefore := r.HistoryStats()
+		// Which request ids were late announcements (their accepted
+		// count is history entries, not engine entries).
+		late := make(map[uint64]bool)
+		for rd := bytes.NewReader(data); ; {
+			var m pb.RendezvousRequest
+			if protocol.ReadMsg(rd, &m, protocol.MaxRendezvousRequest) != nil {
+				break
+			}
+			if m.GetLateAnnounce() != nil {
+				late[m.Id] = true
+			}
+		}
 		s := &memStream{Reader: bytes.NewReader(data)}
 		r.serveRendezvous(s, unlimitedConn())
 		resps := readAll(t, s.out.Bytes(), func() *pb.RendezvousResponse { return &pb.RendezvousResponse{} })
-		accepted := 0
+		accepted, lateAccepted := 0, 0
 		for _, resp := range resps {
 			if err := protocol.ValidateRendezvousResponse(resp); err != nil {
 				t.Fatalf("invalid response %v: %v", resp, err)
 			}
-			accepted += int(resp.GetAnnounce().GetAccepted())
+			if late[resp.Id] {
+				lateAccepted += int(resp.GetAnnounce().GetAccepted())
+			} else {
+				accepted += int(resp.GetAnnounce().GetAccepted())
+			}
+		}
+		if d := r.HistoryStats().Entries - histBefore.Entries; d > int64(accepted+lateAccepted) {
+			t.Fatalf("history grew by %d entries, relay reported %d", d, accepted+lateAccepted)
 		}
 		after := r.rv.Stats()
 		if after.Announced-before.Announced != uint64(accepted) {

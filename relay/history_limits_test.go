@@ -1,11 +1,20 @@
 package relay
 
 import (
+	"context"
 	"testing"
 	"time"
 
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	pubsubpb "github.com/libp2p/go-libp2p-pubsub/pb"
+	"github.com/libp2p/go-libp2p/core/peer"
+	lprotocol "github.com/libp2p/go-libp2p/core/protocol"
+	ma "github.com/multiformats/go-multiaddr"
+
 	"github.com/imigee/imigee/protocol"
 	"github.com/imigee/imigee/protocol/pb"
+	"github.com/imigee/imigee/relay/history"
+	"github.com/imigee/imigee/relay/rendezvous"
 )
 
 func manyTokens(from, n uint64) []uint64 {
@@ -169,5 +178,129 @@ func TestHistoryFullKeepsLiveMatching(t *testing.T) {
 	}
 	if r.HistoryStats().Entries != st.Entries {
 		t.Fatal("late stored over the cap")
+	}
+}
+
+// TestGossipHistoryQueueFull: gossiped history writes wait in a bounded
+// queue holding their messages' memory; past it they are dropped, counted
+// and their memory released at once.
+func TestGossipHistoryQueueFull(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.History.WriteQueue = 1
+	r, err := New(cfg) // not started: nothing drains the queue
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	g := &gossip{r: r, mem: newGossipMem(r.mem), remote: make(map[remoteKey]*rendezvous.Session)}
+	from := peer.ID("other-relay")
+	r.trusted[from] = true
+	e := uint64(time.Now().Unix())/600 - 2
+	msg := func(tok uint64) *pubsub.Message {
+		a := hAnn(e, "r", "", nil, []uint64{tok}, nil)
+		b, err := protocol.EncodeGossip(&pb.RendezvousGossip{Origin: make([]byte, 16), Epoch: e, EpochSeconds: 600, Announcements: a.Announcements, Late: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := &pubsub.Message{Message: &pubsubpb.Message{Data: b}, ReceivedFrom: from}
+		if g.validate(context.Background(), from, m) != pubsub.ValidationAccept {
+			t.Fatal("refused")
+		}
+		return m
+	}
+	m1, m2 := msg(1), msg(2)
+	held := r.mem.inUse()
+	if !g.apply(from, from, m1.ValidatorData.(*pb.RendezvousGossip), m1) {
+		t.Fatal("first write not queued")
+	}
+	if g.apply(from, from, m2.ValidatorData.(*pb.RendezvousGossip), m2) {
+		t.Fatal("second write queued past the cap")
+	}
+	g.mem.done(m2) // what the loop does when apply keeps nothing
+	if v := gaugeValue(r.hm.notStored.WithLabelValues("queue")); v != 1 {
+		t.Fatalf("queue drops counted %v", v)
+	}
+	if r.mem.inUse() >= held {
+		t.Fatal("the dropped message's memory is still reserved")
+	}
+	h := <-r.hw
+	if _, err := r.hist.Apply([]history.Op{h.op}); err != nil {
+		t.Fatal(err)
+	}
+	g.mem.done(h.msg)
+	if r.mem.inUse() != 0 || r.HistoryStats().Entries != 1 {
+		t.Fatalf("after the write: %d reserved, %d entries", r.mem.inUse(), r.HistoryStats().Entries)
+	}
+}
+
+// TestHistoryFairShare: once the history is nearly full, a source that
+// stored its day's share stores no more (live: matched, acknowledged, not
+// kept and counted; late: QUOTA_EXCEEDED), while another source (::1 here,
+// 127.0.0.1 there) still stores.
+func TestHistoryFairShare(t *testing.T) {
+	clk := newTestClock()
+	cfg := testConfig(t)
+	cfg.Now = clk.Now
+	cfg.ListenAddrs = append(cfg.ListenAddrs, "/ip6/::1/udp/0/quic-v1")
+	cfg.History.MaxBytes = 4000
+	cfg.History.FairShareAbove = 0.25
+	cfg.History.FairSharePerSourceDay = 20
+	r := startRelay(t, cfg)
+	e := uint64(clk.Now().Unix()) / 600
+	dial := func(ip6 bool) *rawStream {
+		h := clientHost(t, "quic")
+		ai := peer.AddrInfo{ID: r.ID()}
+		for _, a := range r.Addrs() {
+			_, err6 := a.ValueForProtocol(ma.P_IP6)
+			_, errT := a.ValueForProtocol(ma.P_TCP)
+			if errT != nil && (err6 == nil) == ip6 {
+				ai.Addrs = append(ai.Addrs, a)
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := h.Connect(ctx, ai); err != nil {
+			t.Fatal(err)
+		}
+		s, err := h.NewStream(ctx, r.ID(), lprotocol.ID(protocol.RendezvousProtocol))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Reset() })
+		return &rawStream{t: t, s: s, r: protocol.NewReader(s, protocol.MaxRendezvousResponse)}
+	}
+	a := dial(false)
+	if res := a.rv(live(hAnn(e, "A", "", nil, manyTokens(1, 30), nil))); code(res) != pb.ErrorCode_OK {
+		t.Fatalf("first: %v", res.GetError())
+	}
+	st := r.HistoryStats()
+	if st.Entries != 30 || float64(st.Bytes) <= 0.25*4000 {
+		t.Fatalf("setup: %+v", st)
+	}
+	b := dial(true)
+	res := a.rv(live(hAnn(e, "A2", "", nil, []uint64{500}, nil)))
+	if code(res) != pb.ErrorCode_OK {
+		t.Fatalf("live past the share: %v", res.GetError())
+	}
+	if r.HistoryStats().Entries != 30 || gaugeValue(r.hm.notStored.WithLabelValues(histFair)) != 1 {
+		t.Fatalf("live past the share was stored: %+v", r.HistoryStats())
+	}
+	// Still matched live: B (another source) announcing the token hears of it.
+	if ms := b.rv(live(hAnn(e, "B", "", nil, []uint64{500}, nil))).GetAnnounce().GetMatches(); len(ms) != 1 || string(ms[0].SealedRecord) != "A2" {
+		t.Fatalf("live match past the share: %v", ms)
+	}
+	if got := r.HistoryStats().Entries; got != 31 {
+		t.Fatalf("the other source's announcement not stored: %d entries", got)
+	}
+	if c := code(a.rv(late(hAnn(e-1, "A3", "", nil, []uint64{7}, nil)))); c != pb.ErrorCode_QUOTA_EXCEEDED {
+		t.Fatalf("late past the share: %v", c)
+	}
+	if c := code(b.rv(late(hAnn(e-1, "B2", "", nil, []uint64{7}, nil)))); c != pb.ErrorCode_OK {
+		t.Fatalf("late from the other source: %v", c)
+	}
+	// The next UTC day the share is fresh.
+	clk.Add(24 * time.Hour)
+	if c := code(a.rv(late(hAnn(e+140, "A4", "", nil, []uint64{8}, nil)))); c != pb.ErrorCode_OK {
+		t.Fatalf("late the next day: %v", c)
 	}
 }

@@ -293,3 +293,23 @@ func TestHistoryRestart(t *testing.T) {
 		t.Fatalf("expired history holds %+v", st)
 	}
 }
+
+// TestHistoryConfigBounds: a window above 720 h or below 0 is refused at
+// New; 0 is off and opens no file.
+func TestHistoryConfigBounds(t *testing.T) {
+	for _, w := range []time.Duration{721 * time.Hour, -time.Second} {
+		cfg := testConfig(t)
+		cfg.History.Window = Duration(w)
+		if r, err := New(cfg); err == nil {
+			r.Close()
+			t.Fatalf("window %v accepted", w)
+		}
+	}
+	cfg := testConfig(t)
+	cfg.History.Window = Duration(720 * time.Hour)
+	r, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+}

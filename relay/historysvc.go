@@ -52,6 +52,17 @@ type HistoryConfig struct {
 	// MaxPrefixes caps the prefixes the day budget tracks; beyond it a new
 	// prefix is refused until the day turns. Default 65,536.
 	MaxPrefixes int `toml:"max_prefixes"`
+	// FairShareAbove and FairSharePerSourceDay: once the history holds
+	// more than FairShareAbove of MaxBytes, a source (IPv4 address or IPv6
+	// /64) that stored FairSharePerSourceDay tokens this UTC day stores no
+	// more (live: matched but not kept, counted as
+	// imigee_history_not_stored_total{reason="fair_share"}; late:
+	// QUOTA_EXCEEDED), so a few flooding sources cannot take the last
+	// quarter from everyone's late meetings. Defaults 0.75 and 262,144
+	// tokens (≈ 14 MB; an always-announcing phone with 100 friends stores
+	// ≈ 58,000 a day).
+	FairShareAbove        float64 `toml:"fair_share_above"`
+	FairSharePerSourceDay int     `toml:"fair_share_per_source_day"`
 	// WriteQueue is the gossip writer's queue of history writes from other
 	// relays; when full, writes are dropped and counted
 	// (imigee_history_not_stored_total{reason="queue"}). Default 4096.
@@ -64,6 +75,11 @@ func (c *HistoryConfig) withDefaults(d HistoryConfig) error {
 	def(&c.LateUnitsPerPrefixDay, d.LateUnitsPerPrefixDay)
 	def(&c.MaxPrefixes, d.MaxPrefixes)
 	def(&c.WriteQueue, d.WriteQueue)
+	def(&c.FairShareAbove, d.FairShareAbove)
+	def(&c.FairSharePerSourceDay, d.FairSharePerSourceDay)
+	if c.FairShareAbove > 1 {
+		return fmt.Errorf("relay: config: history fair_share_above %v above 1", c.FairShareAbove)
+	}
 	if c.Window < 0 || c.Window.D() > history.MaxWindow {
 		return fmt.Errorf("relay: config: history window %v outside [0, %v]", c.Window.D(), history.MaxWindow)
 	}
@@ -78,6 +94,8 @@ func defaultHistoryConfig() HistoryConfig {
 		LateUnitsPerPrefixDay: 1 << 20,
 		MaxPrefixes:           65536,
 		WriteQueue:            4096,
+		FairShareAbove:        0.75,
+		FairSharePerSourceDay: 1 << 18,
 	}
 }
 
@@ -89,6 +107,7 @@ const (
 	histBudget   = "budget"
 	histFull     = "full"
 	histError    = "error"
+	histFair     = "fair_share"
 )
 
 // historyMetrics are the history's aggregate metrics.
@@ -116,10 +135,10 @@ func newHistoryMetrics(reg *prometheus.Registry, st func() history.Stats) *histo
 	m.refusals = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "imigee", Subsystem: "history", Name: "refusals_total", Help: "Late announcements and forgets refused, by reason."}, []string{"reason"})
 	m.notStored = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "imigee", Subsystem: "history", Name: "not_stored_total", Help: "Live or gossiped announcements not kept in history, by reason."}, []string{"reason"})
 	reg.MustRegister(m.refusals, m.notStored)
-	for _, r := range []string{histOff, histStale, histBadEpoch, histBudget, histFull, histError} {
+	for _, r := range []string{histOff, histStale, histBadEpoch, histBudget, histFull, histError, histFair} {
 		m.refusals.WithLabelValues(r)
 	}
-	for _, r := range []string{histFull, "queue", histStale, histError} {
+	for _, r := range []string{histFull, "queue", histStale, histError, histOff, histFair} {
 		m.notStored.WithLabelValues(r)
 	}
 	g := func(name, help string, f func() float64) {
@@ -150,7 +169,8 @@ func (r *Relay) openHistory() error {
 	r.hist = h
 	r.hm = newHistoryMetrics(r.m.reg, h.Stats)
 	r.hw = make(chan histOp, r.cfg.History.WriteQueue)
-	r.lateDay = newLateBudget(r.cfg.History)
+	r.lateDay = newDayCounter(r.cfg.History.LateUnitsPerPrefixDay, r.cfg.History.MaxPrefixes)
+	r.histShare = newDayCounter(r.cfg.History.FairSharePerSourceDay, r.cfg.History.MaxPrefixes)
 	return nil
 }
 
@@ -223,9 +243,14 @@ func (rs *rvStream) storeLive(a *pb.Announce) error {
 	if r.hist == nil {
 		return nil
 	}
-	_, err := r.hist.Store(histAnnounce(rs.origin[:], a))
+	if rs.overFairShare() {
+		r.hm.notStored.WithLabelValues(histFair).Inc()
+		return nil
+	}
+	n, err := r.hist.Store(histAnnounce(rs.origin[:], a))
 	switch {
 	case err == nil:
+		r.histShare.add(rs.conn.source, n, r.cfg.Now())
 		return nil
 	case errors.Is(err, history.ErrFull):
 		r.hm.notStored.WithLabelValues(histFull).Inc()
@@ -264,10 +289,13 @@ func (rs *rvStream) lateAnnounce(a *pb.Announce) *pb.RendezvousResponse {
 	if !r.hist.InWindow(a.EpochSeconds, a.Epoch) {
 		return rs.refuse(histStale, pb.ErrorCode_STALE, "epoch outside the history window")
 	}
+	if rs.overFairShare() {
+		return rs.refuse(histFair, pb.ErrorCode_QUOTA_EXCEEDED, "history nearly full: this source's share is spent")
+	}
 	if !rs.chargeLate(tokenCount(a.Announcements)) {
 		return rs.refuse(histBudget, pb.ErrorCode_RATE_LIMITED, "late announcement budget exceeded")
 	}
-	ms, dropped, _, err := r.hist.Late(histAnnounce(rs.origin[:], a), protocol.MaxMatchesPerResult)
+	ms, dropped, added, err := r.hist.Late(histAnnounce(rs.origin[:], a), protocol.MaxMatchesPerResult)
 	switch {
 	case errors.Is(err, history.ErrFull):
 		return rs.refuse(histFull, pb.ErrorCode_QUOTA_EXCEEDED, "history full")
@@ -296,10 +324,11 @@ func (rs *rvStream) lateAnnounce(a *pb.Announce) *pb.RendezvousResponse {
 		return rvErr(errMemory)
 	}
 	defer acct.Release(n)
+	r.histShare.add(rs.conn.source, added, r.cfg.Now())
 	r.hm.lateAnnounces.Inc()
 	r.hm.lateMatches.Add(float64(len(ms)))
 	r.hm.lateDropped.Add(float64(dropped))
-	res := &pb.AnnounceResult{Accepted: uint32(tokenCount(a.Announcements))}
+	res := &pb.AnnounceResult{Accepted: uint32(added)} // entries new to the history, as live
 	for _, m := range ms {
 		res.Matches = append(res.Matches, &pb.Match{Epoch: m.Epoch, Token: append([]byte(nil), m.Token[:]...), SealedRecord: m.Record, SharedRecord: m.Shared})
 	}
@@ -356,34 +385,69 @@ func (rs *rvStream) chargeLate(n int) bool {
 	return true
 }
 
-// lateBudget counts late units per address prefix per UTC day.
-type lateBudget struct {
-	cfg HistoryConfig
+// overFairShare reports whether the history is nearly full and this
+// connection's source has stored its day's share.
+func (rs *rvStream) overFairShare() bool {
+	h := rs.r.cfg.History
+	if float64(rs.r.hist.Bytes()) <= h.FairShareAbove*float64(h.MaxBytes) {
+		return false
+	}
+	return rs.r.histShare.spent(rs.conn.source, rs.r.cfg.Now()) >= h.FairSharePerSourceDay
+}
+
+// dayCounter counts units per key (an address prefix or source) per UTC
+// day, for at most maxKeys keys.
+type dayCounter struct {
+	limit, maxKeys int
 
 	mu   sync.Mutex // guards day and used
 	day  int64
 	used map[string]int
 }
 
-func newLateBudget(c HistoryConfig) *lateBudget {
-	return &lateBudget{cfg: c, used: make(map[string]int)}
+func newDayCounter(limit, maxKeys int) *dayCounter {
+	return &dayCounter{limit: limit, maxKeys: maxKeys, used: make(map[string]int)}
 }
 
-func (b *lateBudget) charge(pfx string, n int, now time.Time) bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
+func (b *dayCounter) turn(now time.Time) {
 	if d := now.Unix() / 86400; d != b.day {
 		b.day, b.used = d, make(map[string]int)
 	}
-	u, known := b.used[pfx]
-	if !known && len(b.used) >= b.cfg.MaxPrefixes {
+}
+
+// charge spends n units of k's limit, all or nothing; a new key beyond
+// maxKeys is refused until the day turns.
+func (b *dayCounter) charge(k string, n int, now time.Time) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.turn(now)
+	u, known := b.used[k]
+	if !known && len(b.used) >= b.maxKeys {
 		return false
 	}
-	if u+n > b.cfg.LateUnitsPerPrefixDay {
+	if u+n > b.limit {
 		return false
 	}
-	b.used[pfx] = u + n
+	b.used[k] = u + n
 	return true
+}
+
+// add counts n units for k without a limit (a key beyond maxKeys is not
+// tracked: it counts as nothing, so the map stays bounded).
+func (b *dayCounter) add(k string, n int, now time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.turn(now)
+	if _, known := b.used[k]; known || len(b.used) < b.maxKeys {
+		b.used[k] += n
+	}
+}
+
+func (b *dayCounter) spent(k string, now time.Time) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.turn(now)
+	return b.used[k]
 }
 
 // gossipLate shares a late announcement: receivers store it, match nothing.

@@ -64,10 +64,11 @@ type Relay struct {
 	contacts  *contacts.Service // contact matching (contactsvc.go)
 	analytics *analyticsState   // analytics collector role, nil if none (analyticsvc.go)
 
-	hist    *history.Store  // past announcements (historysvc.go); nil when off
-	hm      *historyMetrics // never nil
-	hw      chan histOp     // gossiped history writes, for historyWriter
-	lateDay *lateBudget     // late units per prefix per day; nil when off
+	hist      *history.Store  // past announcements (historysvc.go); nil when off
+	hm        *historyMetrics // never nil
+	hw        chan histOp     // gossiped history writes, for historyWriter
+	lateDay   *dayCounter     // late units per prefix per day; nil when off
+	histShare *dayCounter     // tokens stored per source per day (fair share); nil when off
 
 	ctx    context.Context // ends at Close; owned goroutines watch it
 	cancel context.CancelFunc

@@ -262,6 +262,8 @@ var keyDocs = map[string]string{
 	"history.late_units_per_conn":       "Late-announced tokens plus forget secrets one connection may send.",
 	"history.late_units_per_prefix_day": "The same per /24 or /48 address prefix per UTC day (late announcers use a fresh identity per hour).",
 	"history.max_prefixes":              "Address prefixes the late day budget tracks; a new one beyond it is refused until the day turns.",
+	"history.fair_share_above":          "Once the history holds more than this fraction of max_bytes, a source past its day's fair share stores no more (1 = never).",
+	"history.fair_share_per_source_day": "Tokens one source (IPv4 address, IPv6 /64) may store per UTC day once the history is nearly full.",
 	"history.write_queue":               "History writes from other relays' gossip waiting for the disk; beyond it they are dropped and counted.",
 	"push.allow_hosts":                  "Hosts (host or host:port) the relay may POST wake-ups to: the push providers you trust. Empty = push off. Nothing else is ever contacted (no SSRF).",
 	"push.allow_http":                   "Allow plain-http endpoints (local distributors, tests). Default https only.",

@@ -3,7 +3,9 @@ package history
 import (
 	"crypto/rand"
 	"encoding/binary"
+	"os"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -91,6 +93,9 @@ func BenchmarkBytesPerUserDay(b *testing.B) {
 func BenchmarkLateMatch(b *testing.B) {
 	s, clk := benchStore(b, 7*24*time.Hour, false)
 	users := 4
+	if v, err := strconv.Atoi(os.Getenv("IMIGEE_BENCH_USERS")); err == nil && v > 0 {
+		users = v
+	}
 	days := 7
 	now := nowEpoch(clk)
 	var stored []*Announce

@@ -2,6 +2,7 @@ package history
 
 import (
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -84,6 +85,12 @@ type Store struct {
 
 	bytes   atomic.Int64 // counted bytes, including reservations of writes in flight
 	entries atomic.Int64 // index entries committed
+
+	calls         chan call     // to the committer (commit.go)
+	committerDone chan struct{} // closed when the committer returned
+
+	cmu    sync.RWMutex // guards closed; submitters hold it for reading while they queue
+	closed bool
 }
 
 // Open opens (creating if needed) the history file and reads its counts.
@@ -101,7 +108,7 @@ func Open(cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("history: open %s: %w", cfg.Path, err)
 	}
-	s := &Store{cfg: cfg, db: db}
+	s := &Store{cfg: cfg, db: db, calls: make(chan call, maxBatch), committerDone: make(chan struct{})}
 	err = db.Update(func(tx *bolt.Tx) error {
 		m, err := tx.CreateBucketIfNotExists(bucketMeta)
 		if err != nil {
@@ -124,11 +131,22 @@ func Open(cfg Config) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("history: open %s: %w", cfg.Path, err)
 	}
+	go s.commitLoop()
 	return s, nil
 }
 
-// Close closes the file. Calls after Close fail with ErrClosed.
+// Close waits for queued writes to commit, stops the committer and closes
+// the file. Calls after Close fail with ErrClosed. Idempotent.
 func (s *Store) Close() error {
+	s.cmu.Lock()
+	if s.closed {
+		s.cmu.Unlock()
+		return nil
+	}
+	s.closed = true
+	close(s.calls)
+	s.cmu.Unlock()
+	<-s.committerDone
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("history: close: %w", err)
 	}
@@ -137,6 +155,9 @@ func (s *Store) Close() error {
 
 // Window returns the configured window.
 func (s *Store) Window() time.Duration { return s.cfg.Window }
+
+// Bytes returns the counted bytes (with writes in flight), cheaply.
+func (s *Store) Bytes() int64 { return s.bytes.Load() }
 
 // Stats returns the counters.
 func (s *Store) Stats() Stats {

@@ -60,15 +60,15 @@ type writer struct {
 	d        counts
 }
 
-// batch runs fn in a batched write transaction and applies its counts after
-// the commit. Batch may run fn again (alone) after a failure of its batch,
-// so each run starts by undoing the previous run's reservation.
+// batch runs fn in the next group commit and applies its counts after the
+// commit. The committer may run fn again (alone) after a failure in its
+// group, so each run starts by undoing the previous run's reservation.
 func (s *Store) batch(a *Announce, fn func(*bolt.Tx, *writer) error) error {
 	if err := checkAnnounce(a); err != nil {
 		return err
 	}
 	w := &writer{s: s}
-	err := s.db.Batch(func(tx *bolt.Tx) error {
+	err := s.submit(func(tx *bolt.Tx) error {
 		s.bytes.Add(-w.reserved)
 		w.reserved, w.d = 0, counts{}
 		return fn(tx, w)
@@ -78,7 +78,7 @@ func (s *Store) batch(a *Announce, fn func(*bolt.Tx, *writer) error) error {
 		if errors.Is(err, bolt.ErrDatabaseNotOpen) {
 			return ErrClosed
 		}
-		if errors.Is(err, ErrFull) || errors.Is(err, ErrCorrupt) {
+		if errors.Is(err, ErrFull) || errors.Is(err, ErrCorrupt) || errors.Is(err, ErrClosed) {
 			return err
 		}
 		return fmt.Errorf("history: write: %w", err)
@@ -373,7 +373,7 @@ func (s *Store) Forget(secrets []Secret) (int, error) {
 	}
 	var erased int
 	var d counts
-	err := s.db.Batch(func(tx *bolt.Tx) error {
+	err := s.submit(func(tx *bolt.Tx) error {
 		erased, d = 0, counts{}
 		for _, sc := range secrets {
 			tag := crypto.HistoryForgetTag(sc.Secret)
@@ -388,7 +388,7 @@ func (s *Store) Forget(secrets []Secret) (int, error) {
 		return nil
 	})
 	if err != nil {
-		if errors.Is(err, bolt.ErrDatabaseNotOpen) {
+		if errors.Is(err, bolt.ErrDatabaseNotOpen) || errors.Is(err, ErrClosed) {
 			return 0, ErrClosed
 		}
 		return 0, fmt.Errorf("history: forget: %w", err)
