@@ -7,6 +7,7 @@ import (
 
 	"github.com/imigee/imigee/crypto/geo"
 	"github.com/imigee/imigee/protocol"
+	"github.com/imigee/imigee/relay"
 )
 
 func analyticsOn(version string) nodeOpt {
@@ -60,8 +61,16 @@ func TestAnalyticsFeeds(t *testing.T) {
 	if err := b.SetLocation(lat1, lng1, 30); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(300 * time.Millisecond) // a announces; b (app closed, not dwelling) does not
-	clock.Add(6 * time.Minute)         // the same proximity epoch
+	// a announces (its tokens reach the relay); b (app closed, not
+	// dwelling) does not.
+	deadline := time.Now().Add(10 * time.Second)
+	for rendezvousEntries(t, r) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("a never announced")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	clock.Add(6 * time.Minute) // the same proximity epoch
 	b.SetAppOpen(true)
 	b.ev.wait(t, EventFriendNearby, func(e Event) bool { return e.FriendID == aID }, 10*time.Second)
 	a.ev.wait(t, EventFriendNearby, func(e Event) bool { return e.FriendID == bID }, 10*time.Second)
@@ -82,7 +91,11 @@ func TestAnalyticsFeeds(t *testing.T) {
 	dead.Close()
 	c := newTestNode(t, clock, deadAddrs, analyticsOn(""))
 
-	time.Sleep(200 * time.Millisecond) // the counters are written by the node's goroutines
+	// c's attach fails in the background (a dial to a closed port).
+	deadline = time.Now().Add(20 * time.Second)
+	for c.AnalyticsPreview()["relay_connect_failed"] == 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
 	pa, pb, pc := a.AnalyticsPreview(), b.AnalyticsPreview(), c.AnalyticsPreview()
 	wantFields(t, "a", pa, map[string]uint64{
 		"friend_nearby": 1, "friend_was_nearby": 1, "loc_acc_under_10m": 1, "net_wifi": 1, "net_none": 1,
@@ -101,4 +114,21 @@ func TestAnalyticsFeeds(t *testing.T) {
 		t.Errorf("c: relay connects ok %d, failed %d", pc["relay_connect_ok"], pc["relay_connect_failed"])
 	}
 	wantFields(t, "c", pc, map[string]uint64{}, "app_version_")
+}
+
+// rendezvousEntries reads the relay's gauge of tokens held.
+func rendezvousEntries(t *testing.T, r *relay.Relay) float64 {
+	t.Helper()
+	mfs, err := r.MetricsRegistry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "imigee_relay_rendezvous_entries" {
+			for _, m := range mf.GetMetric() {
+				return m.GetGauge().GetValue()
+			}
+		}
+	}
+	return 0
 }
