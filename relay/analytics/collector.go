@@ -151,6 +151,7 @@ var (
 	bSums      = []byte("sums")      // day(4) → count(8) ‖ sum share
 	bPublished = []byte("published") // day(4) → Result JSON
 	bCounts    = []byte("counts")    // day(4) → reports taken (8), for MaxReportsPerDay
+	bCollected = []byte("collected") // day(4) → 1 (helper: the day's sum was handed over; closed for good)
 )
 
 // New opens the collector's database at path.
@@ -167,7 +168,7 @@ func New(cfg Config, path string) (*Collector, error) {
 		return nil, fmt.Errorf("analytics: open %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bReports, bSeen, bSums, bPublished, bCounts} {
+		for _, b := range [][]byte{bReports, bSeen, bSums, bPublished, bCounts, bCollected} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -208,6 +209,10 @@ func (c *Collector) ServeReport(st Stream, prefix string) {
 	}
 	if c.cfg.Role != Leader {
 		ack(pb.ErrorCode_UNSUPPORTED, "not the leader collector")
+		return
+	}
+	if crypto.ReportNonceDay(m.Nonce) != m.Day {
+		ack(pb.ErrorCode_BAD_REQUEST, "nonce does not name the report's day")
 		return
 	}
 	now := c.cfg.Now()
@@ -484,9 +489,14 @@ func (c *Collector) HandleAgg(req *pb.AggRequest) *pb.AggResponse {
 }
 
 // prepare checks each item (a nonce summed before is refused, so a leader
-// replaying a report cannot weight it), sums the valid ones and returns
-// the prep messages.
+// replaying a report cannot weight it; so is a nonce naming another day,
+// and a whole day already collected, so a leader cannot replay a summed
+// report into a second total to difference it out), sums the valid ones
+// and returns the prep messages.
 func (c *Collector) prepare(p *pb.AggPrepare) *pb.AggResponse {
+	if c.collected(p.Day) {
+		return &pb.AggResponse{Error: &pb.Error{Code: pb.ErrorCode_REJECTED, Detail: "day already collected"}}
+	}
 	out := &pb.AggResponse{PrepMessages: make([][]byte, len(p.Items))}
 	agg, err := c.loadSum(p.Day)
 	if err != nil {
@@ -496,7 +506,7 @@ func (c *Collector) prepare(p *pb.AggPrepare) *pb.AggResponse {
 		sb := tx.Bucket(bSeen)
 		for i, it := range p.Items {
 			k := append(dayKey(p.Day), it.Nonce...)
-			if sb.Get(k) != nil {
+			if sb.Get(k) != nil || crypto.ReportNonceDay(it.Nonce) != p.Day {
 				continue
 			}
 			share, err := crypto.OpenReportShare(it.HelperShare, c.cfg.BoxPub, c.cfg.BoxPriv)
@@ -553,6 +563,9 @@ func (c *Collector) collect(r *pb.AggCollect) *pb.AggResponse {
 				return err
 			}
 		}
+		if err := tx.Bucket(bCollected).Put(dayKey(r.Day), []byte{1}); err != nil {
+			return err
+		}
 		return tx.Bucket(bSums).Delete(dayKey(r.Day))
 	})
 	return &pb.AggResponse{AggShare: b, Count: agg.Count}
@@ -595,3 +608,10 @@ func (c *Collector) Latest() Result {
 // Pending returns how many reports wait (leader) to be summed: a count
 // kept beside the bucket (the relay's gauge reads it on every scrape).
 func (c *Collector) Pending() int { return int(c.pending.Load()) }
+
+// collected reports whether the helper handed over day's sum already.
+func (c *Collector) collected(day uint32) bool {
+	var done bool
+	_ = c.db.View(func(tx *bolt.Tx) error { done = tx.Bucket(bCollected).Get(dayKey(day)) != nil; return nil })
+	return done
+}

@@ -89,7 +89,7 @@ func (p *pair) report(t *testing.T, day uint32, vals []uint64, prefix string) *p
 func (p *pair) build(t testing.TB, day uint32, vals []uint64) *pb.AnalyticsReport {
 	t.Helper()
 	v, _ := crypto.NewReportVDAF(uint(len(protocol.AnalyticsFields)), protocol.AnalyticsBits)
-	sh, err := v.Shard(vals, rand.Reader)
+	sh, err := v.ShardDay(vals, day, rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +183,7 @@ func TestCollectorRefusesLiesAndReplays(t *testing.T) {
 	v, _ := crypto.NewReportVDAF(uint(n), protocol.AnalyticsBits)
 	vals := make([]uint64, n)
 	vals[0] = 1
-	sh, _ := v.Shard(vals, rand.Reader)
+	sh, _ := v.ShardDay(vals, day, rand.Reader)
 	sh.Leader[40] ^= 1 // a lying phone
 	ls, _ := crypto.SealReportShare(sh.Leader, p.lpub, rand.Reader)
 	hs, _ := crypto.SealReportShare(sh.Helper, p.hpub, rand.Reader)
@@ -216,7 +216,7 @@ func TestCollectorRefusesLiesAndReplays(t *testing.T) {
 		t.Fatalf("65th report from one prefix: %v", ack.Error)
 	}
 	// A replayed item: the helper sums each nonce once.
-	sh2, _ := v.Shard(vals, rand.Reader)
+	sh2, _ := v.ShardDay(vals, today, rand.Reader)
 	lsh, _ := crypto.SealReportShare(sh2.Helper, p.hpub, rand.Reader)
 	lp, _ := v.PrepInit(&p.lead.cfg.VerifyKey, sh2.Nonce, 0, sh2.Public, sh2.Leader)
 	item := &pb.AggItem{Nonce: sh2.Nonce[:], PublicShare: sh2.Public, HelperShare: lsh, LeaderPrep: lp.Share}
