@@ -9,7 +9,9 @@
 //
 // Every exported method recovers a panic: the call returns an error with
 // CodeInternal and a scrubbed report (function names only) goes to
-// Config.Crash and the Logger. A nil *Config or a nil required argument
+// Config.Crash and the Logger; with analytics on, every live node counts
+// it as one crash in the hash bucket of the panicking function's name
+// (crashcount.go: no name or text is kept). A nil *Config or a nil required argument
 // gives CodeBadArgument. Every error carries an integer code (ErrorCode)
 // mapped from node's sentinel errors, and its message starts with the
 // code's name so the code survives a Java exception or an NSError. Event
@@ -36,7 +38,8 @@
 // TestForgetWhileAsleep; TestPushWakesBackgroundedNode (a real HTTP
 // endpoint gets an empty POST, then SyncOnce delivers),
 // TestPushOnlyToAllowedHosts (SSRF); TestDataAPI, TestEmptyListsAreArrays,
-// TestLinkPendingThenConfirmed. Measurements (MOBILE_MEASURE=1):
+// TestLinkPendingThenConfirmed; TestCrashCountedBySignature and
+// TestTopFunction (crash signatures in analytics). Measurements (MOBILE_MEASURE=1):
 // TestMeasureIdleTraffic, TestMeasureSyncOnce100Friends.
 //
 // # Lifecycle, push, data
