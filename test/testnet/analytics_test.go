@@ -1,6 +1,10 @@
 package testnet
 
 import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -65,5 +69,48 @@ func TestAnalyticsScenarioChecks(t *testing.T) {
 	}
 	if got := (AnalyticsConfig{}).MinBatchFor(500); got != 100 {
 		t.Fatalf("default min batch %d for 500 phones", got)
+	}
+}
+
+// fakeAnalytics is a Network whose collectors published nothing (a batch
+// below the minimum).
+type fakeAnalytics struct{ Network }
+
+func (fakeAnalytics) ReportAnalytics(context.Context) (AnalyticsPublished, error) {
+	return AnalyticsPublished{Sent: 3}, nil
+}
+
+// TestReportAnalyticsBelowMinimum: when the collectors publish no day,
+// analytics.json says so (an empty list, reports sent counted) and the
+// rows show zero published against the ground truth; a backend without
+// collectors is an error, not a silent empty file.
+func TestReportAnalyticsBelowMinimum(t *testing.T) {
+	s, err := ParseScenario([]byte("relays = 2\nnodes = 12\n[analytics]\nenabled = true\n"), ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	evs := func() []Event { return []Event{{Kind: KindNearby, Node: 0, Peer: 1}} }
+	if err := reportAnalytics(context.Background(), s, fakeAnalytics{}, evs, out); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(out, FileAnalytics))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var o AnalyticsOutcome
+	if err := json.Unmarshal(b, &o); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), `"published": []`) || o.Sent != 3 || o.MinBatch != 12 {
+		t.Fatalf("analytics.json %s", b)
+	}
+	for _, r := range o.Rows {
+		if r.Field == "friend_nearby" && (r.Published != 0 || r.Truth == nil || *r.Truth != 1) {
+			t.Fatalf("row %+v", r)
+		}
+	}
+	if err := reportAnalytics(context.Background(), s, nil, evs, out); err == nil {
+		t.Fatal("a backend without collectors reported nothing and no error")
 	}
 }
