@@ -66,8 +66,12 @@ const AnalyticsHashBuckets = 8
 
 // Analytics sizes.
 const (
-	// AnalyticsBits is the width of each field: 16 (counts up to 65,535).
-	AnalyticsBits = 16
+	// AnalyticsBits is the width of each field: 12 (counts up to 4,095 a
+	// day, above any honest day's count of one kind; it is also the most a
+	// lying phone can add to one total). The report's size and the
+	// proof's cost grow with fields × bits: 12 instead of 16 saves a
+	// quarter of both.
+	AnalyticsBits = 12
 	// AnalyticsNonceSize is a report nonce: 16.
 	AnalyticsNonceSize = 16
 	// MaxAnalyticsShare caps a sealed leader share: 64 KiB.

@@ -8,7 +8,7 @@ import (
 )
 
 // TestCountersCapAndDays: a report counts one phone, fields are capped
-// at 16 bits, an unknown name is refused, and days older than KeepDays
+// at AnalyticsBits, an unknown name is refused, and days older than KeepDays
 // are dropped when a new day starts.
 func TestCountersCapAndDays(t *testing.T) {
 	c := NewCounters(nil)
