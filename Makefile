@@ -54,6 +54,10 @@ bench: ## Benchmarks and their raw baselines in one run, then the ratios (docs/B
 demo: build ## Local demo: a relay and three nodes on loopback share a photo.
 	@./scripts/demo.sh
 
+.PHONY: demo-late
+demo-late: build ## The demo plus a festival without reception: a meeting found after the fact shares the photo taken there (~2 min).
+	@./scripts/demo.sh -late
+
 .PHONY: proto
 proto: ## Regenerate protocol/pb from the .proto files (needs protoc + protoc-gen-go).
 	protoc -I protocol/pb --go_out=protocol/pb --go_opt=paths=source_relative protocol/pb/*.proto

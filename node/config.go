@@ -91,7 +91,8 @@ type Config struct {
 	// (history.go, meetings.go).
 	History HistoryConfig
 	// TimeZone is the zone share-policy windows are read in; nil is
-	// time.Local (the device's zone).
+	// time.Local (the device's zone). SetTimeZone changes it at run time
+	// (a phone that travels).
 	TimeZone *time.Location
 }
 
@@ -261,6 +262,15 @@ const (
 	SharePlaces = "places"
 	// ShareWindows: like ShareNearby, only inside one of Windows.
 	ShareWindows = "windows"
+	// ShareTogether ("taken while together"): items shared without
+	// recipients go to the friends that were nearby, live or found after
+	// the fact, at the item's capture time; friends whose meeting becomes
+	// known later are offered the item too (SharePolicy.Auto) or it is
+	// proposed to the user (EventShareProposed). See together.go.
+	// SharePhoto uses the file's modification time as the capture time
+	// (SharePhotoTaken gives it); ShareBytes has no file to keep waiting
+	// and gets ErrNoRecipients.
+	ShareTogether = "together"
 )
 
 // SharePolicy is the sender policy for items shared without explicit
@@ -269,6 +279,11 @@ type SharePolicy struct {
 	Mode    string
 	Places  []Place
 	Windows []Window
+	// Auto, in ShareTogether mode: a photo waiting for meetings is shared
+	// with a friend as soon as a meeting covering its capture time becomes
+	// known (pre-approved). Without it the node proposes the share
+	// (EventShareProposed) and waits for AcceptProposal.
+	Auto bool `json:",omitempty"`
 }
 
 // Place is a circle on the map.
@@ -276,8 +291,9 @@ type Place struct {
 	Lat, Lng, RadiusMeters float64
 }
 
-// Window is a daily time window in UTC minutes since midnight; an end
-// before the start wraps past midnight.
+// Window is a daily time window in minutes since midnight in the device's
+// local time zone (Config.TimeZone, SetTimeZone); an end before the start
+// wraps past midnight.
 type Window struct {
 	StartMinute, EndMinute int
 }
@@ -357,6 +373,9 @@ type Item struct {
 	Done     int64
 	State    string
 	Created  int64 // unix seconds
+	// Taken is the capture time of a photo or video in unix seconds, as
+	// the sender's app gave it (SharePhotoTaken); 0: unknown.
+	Taken int64 `json:",omitempty"`
 	// Recipients is set on outbox items (Pending): each recipient's state,
 	// sorted by friend ID. node/mobile passes it through as JSON.
 	Recipients []RecipientState `json:",omitempty"`

@@ -150,6 +150,21 @@
 // To} on both phones. Meetings(since) lists live and late meetings;
 // together.go shares photos taken during them.
 //
+// Sharing what was taken together (together.go, timezone.go; issue 10):
+// SharePhotoTaken/ShareVideoTaken carry a capture time (outItem.Taken, a
+// field of the sealed offer JSON, so no wire change; Item.Taken on both
+// sides, 0 when unknown or out of range). Policy mode ShareTogether (and
+// SharePhotoTogether, whatever the policy) shares with the friends nearby,
+// live or late, at the capture time, and keeps the photo's path waiting
+// (bucket Together, MaxTogetherWaiting, the history window) so that a
+// meeting found later (meetingKnown, called for every new meeting span)
+// shares it (SharePolicy.Auto) or proposes it (share_proposed; Proposals,
+// AcceptProposal, DismissProposal). The waiting record is the ledger of
+// what was done per friend, written in the same commit as the outbox
+// item, so each photo reaches each friend at most once across restarts
+// and crashes; New catches up meetings recorded before a crash. Share
+// windows are read in the device's zone (Config.TimeZone, SetTimeZone).
+//
 // Forget: signed Forget requests to every relay with every mailbox key the
 // node can derive for the retention window, both directions (which also
 // withdraws its rendezvous entries there), the per-epoch history forget
@@ -387,4 +402,16 @@
 //     (claims the friend's history does not back give nothing),
 //     TestHistoryRecordsOnlyWhatWouldBeAnnounced, TestHistoryPrunedAndKeysAdvanced,
 //     TestRelayCannotLink (link 5: late identities).
+//   - Taken while together (issue 10): TestTogetherAfterOutage (the real
+//     late path: a photo taken without reception is auto-shared, another
+//     proposed with the meeting's times and shared on accept, nothing twice
+//     after a restart), TestTogetherLiveMeeting (friends met live at the
+//     capture time; the capture time reaches the recipient),
+//     TestTogetherLateMeetingProposes (one proposal per photo and friend,
+//     also across restarts), TestTogetherAutoExactlyOnce (a meeting logged
+//     just before a crash is caught up at New, shared once),
+//     TestTogetherWindowAndCap (window, dismiss, cap with its counter),
+//     TestShareWindowsLocalTime (windows in a +05:30 zone across midnight;
+//     fails when read in UTC); TestNothingLocatingLeaves also scans
+//     share_proposed and friend_was_nearby (P4).
 package node

@@ -55,7 +55,10 @@ type outItem struct {
 	Hash    []byte `json:",omitempty"`
 	Key     []byte `json:",omitempty"` // crypto.StreamKey, binary
 	Created int64
-	To      map[string]*recip
+	// Taken is the capture time (unix seconds) the app or the CLI gave
+	// (SharePhotoTaken); 0: unknown. It travels in the sealed offer.
+	Taken int64 `json:",omitempty"`
+	To    map[string]*recip
 }
 
 type recip struct {
@@ -90,6 +93,10 @@ type offerMeta struct {
 	Key     []byte
 	Preview []byte `json:",omitempty"`
 	Blobs   int    `json:",omitempty"` // mailbox only: chunk blobs that follow
+	// Taken is the capture time in unix seconds (0 or absent: unknown).
+	// It is a field of the sealed JSON, not of the wire: older nodes
+	// ignore it, and it costs no size class (sizes.go pads anyway).
+	Taken int64 `json:",omitempty"`
 }
 
 // smallItem is the payload of a message or like envelope.
@@ -135,21 +142,47 @@ func (n *Node) ShareVideo(path string, friendIDs []string) (string, error) {
 }
 
 func (n *Node) shareFile(typ, path string, friendIDs []string) (string, error) {
+	if len(friendIDs) == 0 && n.sharePolicy().Mode == ShareTogether {
+		// The file's modification time stands in for the capture time.
+		st, err := statShareable(path)
+		if err != nil {
+			return "", err
+		}
+		return n.shareTogether(typ, path, st.ModTime().Unix(), n.sharePolicy().Auto)
+	}
+	return n.shareFileTaken(typ, path, 0, friendIDs)
+}
+
+// shareFileTaken is shareFile with a capture time (0: unknown).
+func (n *Node) shareFileTaken(typ, path string, taken int64, friendIDs []string) (string, error) {
 	to, err := n.recipients(friendIDs)
 	if err != nil {
 		return "", err
 	}
+	st, err := statShareable(path)
+	if err != nil {
+		return "", err
+	}
+	return n.shareSource(typ, filepath.Base(path), path, st.Size(), taken, to, fileSource(path), nil)
+}
+
+// statShareable checks that path is a regular file of at most MaxItemSize.
+func statShareable(path string) (os.FileInfo, error) {
 	st, err := os.Stat(path)
 	if err != nil {
-		return "", fmt.Errorf("node: share: %w", err)
+		return nil, fmt.Errorf("node: share: %w", err)
 	}
 	if !st.Mode().IsRegular() {
-		return "", fmt.Errorf("node: share: not a file: %w", ErrBadArgument)
+		return nil, fmt.Errorf("node: share: not a file: %w", ErrBadArgument)
 	}
 	if st.Size() > MaxItemSize {
-		return "", ErrTooLarge
+		return nil, ErrTooLarge
 	}
-	return n.shareSource(typ, filepath.Base(path), path, st.Size(), to, func() (io.ReadCloser, error) { return os.Open(path) })
+	return st, nil
+}
+
+func fileSource(path string) source {
+	return func() (io.ReadCloser, error) { return os.Open(path) }
 }
 
 // ShareBytes shares content held in memory (a photo or video the app has
@@ -169,15 +202,17 @@ func (n *Node) ShareBytes(typ, name string, data []byte, friendIDs []string) (st
 		return "", err
 	}
 	b := bytes.Clone(data)
-	return n.shareSource(typ, filepath.Base(name), "", int64(len(b)), to, func() (io.ReadCloser, error) {
+	return n.shareSource(typ, filepath.Base(name), "", int64(len(b)), 0, to, func() (io.ReadCloser, error) {
 		return io.NopCloser(bytes.NewReader(b)), nil
-	})
+	}, nil)
 }
 
 // shareSource stores the outbox record of a new photo or video (Sealing
 // set, no hash yet: not deliverable) and starts its sealing job. It
-// blocks for one store commit only.
-func (n *Node) shareSource(typ, name, path string, size int64, to []string, src source) (string, error) {
+// blocks for one store commit only; also, if set, writes in that same
+// commit (the together shares record there that the item exists, so a
+// crash cannot leave one without the other).
+func (n *Node) shareSource(typ, name, path string, size, taken int64, to []string, src source, also func(tx *localstore.Tx, itemID string) error) (string, error) {
 	key, err := crypto.NewStreamKey(rand.Reader, 0)
 	if err != nil {
 		return "", err
@@ -185,12 +220,21 @@ func (n *Node) shareSource(typ, name, path string, size int64, to []string, src 
 	id, _ := newItemID()
 	kb, _ := key.MarshalBinary()
 	it := &outItem{ID: id, Type: typ, Name: name, Path: path, Sealed: filepath.Join(n.outdir, id+".sealed"),
-		Sealing: true, Size: size, Key: kb, Created: n.cfg.Now().Unix(), To: map[string]*recip{}}
+		Sealing: true, Size: size, Key: kb, Created: n.cfg.Now().Unix(), Taken: taken, To: map[string]*recip{}}
 	for _, f := range to {
 		it.To[f] = &recip{State: rPending}
 	}
-	if err := n.putOut(it); err != nil {
-		return "", err
+	err = n.store.Update(func(tx *localstore.Tx) error {
+		if err := tx.Put(localstore.Outbox, it.ID, encodeOut(it)); err != nil {
+			return err
+		}
+		if also != nil {
+			return also(tx, it.ID)
+		}
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("node: outbox: %w", err)
 	}
 	n.startSealing(it, src)
 	return id, nil
@@ -342,7 +386,7 @@ func (n *Node) recipients(friendIDs []string) ([]string, error) {
 			return nil, ErrNoRecipients
 		}
 	case ShareWindows:
-		if !inWindow(p.Windows, now) {
+		if !n.inShareWindow(p.Windows, now) {
 			return nil, ErrNoRecipients
 		}
 	default:
@@ -362,8 +406,17 @@ func (n *Node) recipients(friendIDs []string) ([]string, error) {
 	return out, nil
 }
 
+// inShareWindow reports whether t, read in the device's local zone
+// (zone), falls inside one of ws: a window "22:00–02:00" means the
+// user's evening, not UTC's.
+func (n *Node) inShareWindow(ws []Window, t time.Time) bool {
+	return inWindow(ws, t.In(n.zone()))
+}
+
+// inWindow reports whether now, read in the zone it carries, falls inside
+// one of ws.
 func inWindow(ws []Window, now time.Time) bool {
-	m := now.UTC().Hour()*60 + now.UTC().Minute()
+	m := now.Hour()*60 + now.Minute()
 	for _, w := range ws {
 		if w.StartMinute <= w.EndMinute && m >= w.StartMinute && m < w.EndMinute {
 			return true
@@ -378,7 +431,7 @@ func inWindow(ws []Window, now time.Time) bool {
 // SetSharePolicy sets the sender policy for shares without recipients.
 func (n *Node) SetSharePolicy(p SharePolicy) error {
 	switch p.Mode {
-	case ShareAsk, ShareNearby, SharePlaces, ShareWindows:
+	case ShareAsk, ShareNearby, SharePlaces, ShareWindows, ShareTogether:
 	default:
 		return ErrBadArgument
 	}
@@ -410,7 +463,7 @@ func (n *Node) Pending() []Item {
 		if internalType(it.Type) {
 			return nil // internal: a profile or late-meeting item travelling to a friend
 		}
-		item := Item{ID: it.ID, Type: it.Type, Text: it.Text, Path: it.Path, Size: it.Size, State: StatePending, Created: it.Created}
+		item := Item{ID: it.ID, Type: it.Type, Text: it.Text, Path: it.Path, Size: it.Size, State: StatePending, Created: it.Created, Taken: it.Taken}
 		for f := range it.To {
 			item.To = append(item.To, f)
 		}

@@ -3,6 +3,7 @@ package node
 import (
 	"bytes"
 	"crypto/ed25519"
+	"maps"
 	"slices"
 	"sort"
 	"sync"
@@ -293,7 +294,7 @@ func TestRelayCannotLink(t *testing.T) {
 	acts := view.acts(t)
 	truth := mailboxTruth(users, startDay-1, a.today()+1)
 	view.mu.Lock()
-	user := view.user
+	user := maps.Clone(view.user) // node goroutines may still write through the hook
 	conns := len(view.conns)
 	view.mu.Unlock()
 

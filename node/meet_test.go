@@ -43,7 +43,8 @@ func TestMeetFriendNearbyOnBoth(t *testing.T) {
 	}
 	b.ev.wait(t, EventItemOffered, func(e Event) bool { return e.ItemID == id }, 10*time.Second)
 	// A time window that excludes now picks nobody.
-	m := a.cfg.Now().UTC().Hour()*60 + a.cfg.Now().UTC().Minute()
+	now := a.cfg.Now().In(a.zone()) // windows are in local time
+	m := now.Hour()*60 + now.Minute()
 	if err := a.SetSharePolicy(SharePolicy{Mode: ShareWindows, Windows: []Window{{StartMinute: (m + 60) % 1440, EndMinute: (m + 120) % 1440}}}); err != nil {
 		t.Fatal(err)
 	}

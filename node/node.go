@@ -64,7 +64,9 @@ type Node struct {
 	appOpen       bool
 	decisions     map[string]chan bool // itemID → waiting offer stream
 
-	xf transfers // items being sealed or sent (sealing.go); own lock
+	xf transfers                     // items being sealed or sent (sealing.go); own lock
+	tg togetherState                 // together shares (together.go); own lock
+	tz atomic.Pointer[time.Location] // SetTimeZone; nil: Config.TimeZone
 
 	// sendHook, if set (tests only, before Start), runs before each chunk
 	// is sent; an error aborts the transfer as a dropped connection would.
@@ -141,6 +143,7 @@ func New(cfg Config) (*Node, error) {
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.events = newEventQueue(c.Events)
 	n.startEvents()
+	n.catchUpTogether()
 	if n.an != nil {
 		n.wg.Add(1)
 		go func() { defer n.wg.Done(); n.analyticsPersister(n.ctx) }()

@@ -70,6 +70,18 @@ func TestNothingLocatingLeaves(t *testing.T) {
 	})
 	b.restart(t, clock, ra)
 	b.ev.wait(t, EventMessage, nil, 20*time.Second)
+	// Taken while together (issue 10): a photo of two hours ago proposed
+	// once a late meeting covering it is known; share_proposed and
+	// friend_was_nearby are scanned with the other events below.
+	if err := a.SetSharePolicy(SharePolicy{Mode: ShareTogether}); err != nil {
+		t.Fatal(err)
+	}
+	taken := clock.Now().Add(-2 * time.Hour)
+	if _, err := a.SharePhotoTaken(path, taken.Unix(), nil); err != nil {
+		t.Fatal(err)
+	}
+	a.noteMeeting(bID, MeetingLate, epochsAround(a.Node, taken, 10*time.Minute))
+	a.ev.wait(t, EventShareProposed, nil, 5*time.Second)
 
 	needles := locatingNeedles([][2]float64{{latA, lngA}, {latB, lngB}})
 
@@ -84,6 +96,9 @@ func TestNothingLocatingLeaves(t *testing.T) {
 		if bytes.Contains(all, nd) {
 			t.Errorf("bytes sent to the relay contain %x (%q)", nd, nd)
 		}
+	}
+	if a.ev.count(EventShareProposed) == 0 || a.ev.count(EventFriendWasNearby) == 0 {
+		t.Fatal("no share_proposed or friend_was_nearby event: the event scan would prove nothing for them")
 	}
 	for _, n := range []*testNode{a, b} {
 		for _, ev := range n.ev.snapshot() {

@@ -245,6 +245,9 @@ func (n *Node) openOffer(f *friend, itemID []byte, sealed []byte) (*offerMeta, *
 		len(m.Hash) != 32 || key.ChunkCount(m.Size) > crypto.MaxChunks {
 		return nil, nil, fmt.Errorf("node: offer fields: %w", ErrPeer)
 	}
+	if !takenValid(m.Taken, n.cfg.Now()) {
+		m.Taken = 0 // a capture time the sender's clock made up: unknown
+	}
 	return &m, op, nil
 }
 
@@ -467,7 +470,7 @@ func (n *Node) finishIncoming(r *inRec, via string) error {
 	if err := n.syncDir(n.media); err != nil {
 		return fmt.Errorf("node: deliver: %w", err)
 	}
-	item := Item{ID: r.ID, FriendID: r.From, Type: r.Meta.Type, Path: path, Size: r.Meta.Size, Done: r.Meta.Size, State: StateReceived, Created: r.Created}
+	item := Item{ID: r.ID, FriendID: r.From, Type: r.Meta.Type, Path: path, Size: r.Meta.Size, Done: r.Meta.Size, State: StateReceived, Created: r.Created, Taken: r.Meta.Taken}
 	fresh, err := n.recordDelivery(item, r.Meta.Hash)
 	if err != nil {
 		return err
@@ -610,7 +613,7 @@ func (n *Node) Inbox() []Item {
 			if err == nil {
 				done = min(r.Count*int64(key.ChunkSize), r.Meta.Size)
 			}
-			out = append(out, Item{ID: r.ID, FriendID: r.From, Type: r.Meta.Type, Size: r.Meta.Size, Done: done, State: r.State, Created: r.Created})
+			out = append(out, Item{ID: r.ID, FriendID: r.From, Type: r.Meta.Type, Size: r.Meta.Size, Done: done, State: r.State, Created: r.Created, Taken: r.Meta.Taken})
 		}
 		return nil
 	})

@@ -87,7 +87,7 @@ func (n *Node) sealOffer(f *friend, to [32]byte, it *outItem, blobs int, mailbox
 	if err != nil {
 		return nil, err
 	}
-	pl, _ := json.Marshal(offerMeta{Type: it.Type, Name: it.Name, Size: it.Size, Hash: it.Hash, Key: it.Key, Blobs: blobs})
+	pl, _ := json.Marshal(offerMeta{Type: it.Type, Name: it.Name, Size: it.Size, Hash: it.Hash, Key: it.Key, Blobs: blobs, Taken: it.Taken})
 	s := f.sealer
 	if to != f.card.BoxPub {
 		if s, err = crypto.NewSealer(n.id, to); err != nil {

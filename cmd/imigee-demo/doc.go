@@ -19,7 +19,15 @@
 //     gauge then tells how many sealed blobs it holds;
 //  7. starts carol again: she fetches her mailbox, is offered the photo,
 //     accepts and receives it through the relay; alice gets the receipt;
-//  8. checks that the relay holds no blob any more.
+//  8. checks that the relay holds no blob any more;
+//  9. with -late (late.go; about a minute more): a festival without
+//     reception. alice goes offline (imigee network none), alice and bob
+//     stand 30 m apart, alice takes a JPEG (EXIF DateTimeOriginal) and
+//     shares it with "share -auto" (nobody known: it waits); both go home;
+//     after the epoch ends alice gets reception back (network wifi), her
+//     phone announces the missed epoch late, the relay's history matches
+//     bob's, both get friend_was_nearby with the festival's times, and the
+//     photo is auto-shared with bob, who accepts and receives it.
 //
 // It talks to the nodes only through the imigee CLI (with -json) and their
 // event streams, like a script of a user would. The proximity epoch is 60

@@ -38,8 +38,9 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	binDir := fs.String("bin-dir", "", "`directory` with imigee and imigee-relay (default: this program's directory)")
 	keep := fs.Bool("keep", false, "keep the temporary directory (data dirs and logs) for a look afterwards")
+	late := fs.Bool("late", false, "add the festival scene: a meeting found after the fact and the photo it shares (about a minute more)")
 	fs.Usage = func() {
-		fmt.Fprint(stderr, `Usage: imigee-demo [-bin-dir DIR] [-keep]
+		fmt.Fprint(stderr, `Usage: imigee-demo [-bin-dir DIR] [-keep] [-late]
 
 Runs Imigee on this machine: a relay and three nodes (alice, bob, carol) as
 real processes on 127.0.0.1, and tells what happens. "make demo" runs it.
@@ -69,6 +70,7 @@ Flags:
 		fmt.Fprintln(stderr, "imigee-demo:", err)
 		return 1
 	}
+	d.late = *late
 	err = d.run(ctx)
 	d.cleanup(*keep)
 	if err != nil {
@@ -94,7 +96,9 @@ type demo struct {
 	relayAddrs []string
 	admin      string
 	nodes      map[string]*node
-	all        []*proc // every process ever started, for cleanup
+	all        []*proc         // every process ever started, for cleanup
+	late       bool            // -late: the festival scene (late.go)
+	items      map[string]bool // items shared so far in the story
 }
 
 // node is one demo person.
@@ -120,7 +124,7 @@ func newDemo(binDir string, out io.Writer) (*demo, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &demo{out: out, imigee: im, relayBin: rb, dir: dir, nodes: map[string]*node{}}, nil
+	return &demo{out: out, imigee: im, relayBin: rb, dir: dir, nodes: map[string]*node{}, items: map[string]bool{}}, nil
 }
 
 // say prints one line of the story with the wall-clock time.
@@ -186,6 +190,11 @@ func (d *demo) run(ctx context.Context) error {
 	}
 	if err := d.shareOffline(ctx, photo, size); err != nil {
 		return err
+	}
+	if d.late {
+		if err := d.lateScene(ctx); err != nil {
+			return err
+		}
 	}
 	d.say("done in %s; stopping everything and removing %s", secs(time.Since(d.start)), d.dir)
 	return nil
@@ -328,6 +337,7 @@ func (d *demo) share(ctx context.Context, from, to, path string) (string, error)
 	if err := json.Unmarshal(out, &r); err != nil {
 		return "", err
 	}
+	d.items[r.Item] = true
 	return r.Item, nil
 }
 

@@ -41,6 +41,8 @@ type event struct {
 	Done   int64  `json:"done"`
 	Total  int64  `json:"total"`
 	Err    string `json:"err"`
+	From   int64  `json:"from"` // friend_was_nearby: the meeting, unix seconds
+	To     int64  `json:"to"`
 }
 
 // proc is one child process: stdout is read line by line (JSON events for

@@ -351,7 +351,10 @@ func cmdAutoAccept(e *env) int {
 
 const aboutPolicy = `
 Choose who gets a share made without -to: "ask" (the default: you must name
-friends) or "nearby" (friends who are nearby right now).`
+friends), "nearby" (friends who are nearby right now), or "together" (the
+friends who were with you when the photo was taken — its file time — live or
+found after the fact; friends found later are proposed: "imigee proposals")
+and "together-auto" (those found later get it without asking).`
 
 func cmdPolicy(e *env) int {
 	return simple(e, "policy", 1, 1, func(pos []string) (*request, error) {
@@ -399,6 +402,16 @@ Share a photo (or, with -video, a video) with the friends named by -to (ID or
 unique prefix; repeat -to for several). Without -to, the share policy picks
 the friends ("imigee policy nearby": friends nearby now).
 
+By capture time (EXIF DateTimeOriginal of a JPEG, read as local time, else
+the file's modification time), for one or more photos:
+
+  -taken-while-with FRIEND  share each photo taken while FRIEND was with you
+                            (a meeting known now, see "imigee meetings");
+                            the others are skipped
+  -auto                     share each photo with whoever was with you when
+                            it was taken, now, and with friends found later
+                            (after the fact) to have been there too
+
 The file is sealed once on this device and sent to each friend directly, or,
 if a friend is offline, to their mailbox at the relay, from which it is
 fetched when they come back. The node keeps delivering in the background;
@@ -411,9 +424,22 @@ func cmdShare(e *env) int {
 	fs.Var(&to, "to", "`friend` ID or unique prefix; repeatable")
 	video := fs.Bool("video", false, "share as a video (default: by file extension)")
 	wait := fs.Duration("wait", 10*time.Second, "wait for delivery while there is progress, giving up after this long without any")
-	pos, code, ok := parseFlags(fs, e.args, 1, 1)
+	with := fs.String("taken-while-with", "", "share the photos taken while this `friend` was with you")
+	auto := fs.Bool("auto", false, "share the photos with whoever was with you when each was taken, now and when found later")
+	pos, code, ok := parseFlags(fs, e.args, 1, -1)
 	if !ok {
 		return code
+	}
+	if *with != "" || *auto {
+		if *with != "" && *auto || len(to) > 0 {
+			fmt.Fprintln(e.stderr, "imigee share: -taken-while-with, -auto and -to exclude each other")
+			return exitUsage
+		}
+		return cmdShareTogether(e, cf, pos, *with, *video)
+	}
+	if len(pos) != 1 {
+		fmt.Fprintln(e.stderr, "imigee share: one FILE (several only with -taken-while-with or -auto)")
+		return exitUsage
 	}
 	path, err := filepath.Abs(pos[0])
 	if err != nil {
@@ -429,9 +455,21 @@ func cmdShare(e *env) int {
 		defer closeEvents()
 		events = ch
 	}
+	req := &request{Cmd: "share", Path: path, To: to, Video: isVideo}
+	if t, _, err := captureTime(path, time.Local); err == nil {
+		req.Taken = t.Unix() // travels sealed with the offer; the together policy picks friends by it
+	}
 	var r itemResult
-	if err := call(cf.dataDir, &request{Cmd: "share", Path: path, To: to, Video: isVideo}, &r); err != nil {
+	if err := call(cf.dataDir, req, &r); err != nil {
 		return fail(e, "share", err)
+	}
+	if r.Item == "" {
+		// The together policy found nobody with you at the capture time.
+		if cf.json {
+			return printJSON(e, r)
+		}
+		fmt.Fprintf(e.stdout, "Nobody known to have been with you when %s was taken; it waits and is shared (or proposed: imigee proposals) when such a meeting is found.\n", filepath.Base(path))
+		return exitOK
 	}
 	if cf.json {
 		printJSON(e, r)

@@ -56,6 +56,8 @@ type request struct {
 	Accuracy float64  `json:"accuracy,omitempty"`
 	Radius   float64  `json:"radius,omitempty"`
 	Value    string   `json:"value,omitempty"`
+	Taken    int64    `json:"taken,omitempty"` // share-together: capture time, unix seconds
+	Since    int64    `json:"since,omitempty"` // meetings: unix seconds
 }
 
 // response is the reply to a request (one JSON object on one line).
@@ -84,6 +86,10 @@ type eventJSON struct {
 	// Handle: contact_match, the contact's handle as the local address
 	// book has it (this device's own data, shown to its user only).
 	Handle string `json:"handle,omitempty"`
+	// From and To: friend_was_nearby and share_proposed, the meeting in
+	// unix seconds (times only).
+	From int64 `json:"from,omitempty"`
+	To   int64 `json:"to,omitempty"`
 }
 
 // handlerFunc answers one request. A nil result is sent as no result.

@@ -4,7 +4,8 @@
 // One data directory is one device. "imigee init" creates it; "imigee run"
 // is the long-running node; every other command (invite, link, friends,
 // locate, share, inbox, accept, reject, like, message, precision,
-// auto-accept, policy, quiet, forget, id) is a short-lived client that asks
+// auto-accept, policy, quiet, meetings, proposals, network, forget, id) is
+// a short-lived client that asks
 // the running node over a control socket. "imigee help COMMAND" explains
 // each one; docs for newcomers are in the usage text, not here.
 //
@@ -36,7 +37,8 @@
 // Request fields: cmd (the command name as on the command line), friend,
 // item, text, path (absolute), to (friend IDs or unique prefixes), video,
 // lat, lng, accuracy, radius, value (precision/policy/auto-accept word,
-// "off" for locate, the zone ID for quiet-remove). The quiet command sends
+// "off" for locate, the zone ID for quiet-remove, the network kind), taken
+// (share-together: the capture time, unix seconds) and since (meetings). The quiet command sends
 // "quiet" (add), "quiet-list" or "quiet-remove". Unknown fields are an
 // error. Results are the structs
 // printed by the client's -json flag (see handlers.go). The exception is
@@ -54,11 +56,27 @@
 // "imigee run" prints one line per node.Event: text for people, or with
 // -json one object with the fields time, event (the node.Event kind, or
 // "started" first with id), friend, item, type, text, path, done, total,
-// err. "share -wait" ends when every recipient has an outcome: delivered,
+// err, via, handle, and from/to (friend_was_nearby and share_proposed: the
+// meeting, unix seconds). "share -wait" ends when every recipient has an outcome: delivered,
 // queued_at_relay (offline; the node delivers later), or delivery_failed
 // (err "rejected" when the friend declined). node.Event carries no location, cell or distance (P4), and the
 // command adds none: coordinates, keys and tokens are never printed or
 // logged. test/nodee2e records these streams and searches them (P3/P4).
+//
+// # Taken while together (issue 10)
+//
+// "share -taken-while-with FRIEND PHOTO..." and "share -auto PHOTO..."
+// read each photo's capture time on the client side (capture.go: EXIF
+// DateTimeOriginal through github.com/rwcarlsen/goexif, at most the first
+// 256 KiB, read as local time; else the file's modification time; only
+// that field is read, never the EXIF GPS block) and send one
+// "share-together" request per photo. With a friend, the photo is shared
+// with them only if a meeting with them covers the capture time (else
+// reported skipped); with -auto it goes to node.SharePhotoTogether(auto):
+// whoever was there now, and friends found later. "meetings" lists
+// node.Meetings; "proposals" answers share_proposed; "network none|wifi|
+// cellular" calls node.NetworkChanged (none takes the node offline: how a
+// desktop plays "no reception"); "policy together|together-auto".
 //
 // # Concurrency
 //
@@ -72,6 +90,8 @@
 //
 // # Tests
 //
+// capture_test.go: TestCaptureTime (a JPEG with EXIF built in the test;
+// no EXIF, broken EXIF and videos fall back to mtime), FuzzExifTaken.
 // control_test.go: request limits and decoding (TestReadRequest,
 // FuzzReadRequest), ID prefixes, flags after arguments, help for every
 // command, and the server over a real unix socket (0600, errors, events,

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
@@ -55,6 +56,7 @@ type (
 		Done    int64    `json:"done,omitempty"`
 		State   string   `json:"state"`
 		Created int64    `json:"created"`
+		Taken   int64    `json:"taken,omitempty"` // capture time, unix seconds (photos and videos)
 		// Recipients: outbox only, friend ID → state (pending,
 		// queued_at_relay, delivered, rejected, failed).
 		Recipients map[string]string `json:"recipients,omitempty"`
@@ -82,6 +84,9 @@ func (d *daemon) handle(ctx context.Context, r *request) (any, error) {
 	}
 	n := d.n
 	if res, ok, err := d.handleContacts(ctx, r); ok {
+		return res, err
+	}
+	if res, ok, err := d.handleTogether(ctx, r); ok {
 		return res, err
 	}
 	switch r.Cmd {
@@ -187,10 +192,13 @@ func (d *daemon) handle(ctx context.Context, r *request) (any, error) {
 		}
 		return nil, n.SetAutoAccept(f, r.Value == "on")
 	case "policy":
-		if r.Value != node.ShareAsk && r.Value != node.ShareNearby {
-			return nil, errors.New("policy must be ask or nearby")
+		switch r.Value {
+		case node.ShareAsk, node.ShareNearby, node.ShareTogether:
+			return nil, n.SetSharePolicy(node.SharePolicy{Mode: r.Value})
+		case node.ShareTogether + "-auto":
+			return nil, n.SetSharePolicy(node.SharePolicy{Mode: node.ShareTogether, Auto: true})
 		}
-		return nil, n.SetSharePolicy(node.SharePolicy{Mode: r.Value})
+		return nil, errors.New("policy must be ask, nearby, together or together-auto")
 	case "forget":
 		return d.forget(ctx)
 	}
@@ -213,6 +221,13 @@ func (d *daemon) share(r *request) (any, error) {
 	if r.Video {
 		share = d.n.ShareVideo
 	}
+	if r.Taken > 0 && r.Taken <= time.Now().Add(node.MaxTakenSkew).Unix() {
+		taken := d.n.SharePhotoTaken
+		if r.Video {
+			taken = d.n.ShareVideoTaken
+		}
+		share = func(path string, to []string) (string, error) { return taken(path, r.Taken, to) }
+	}
 	id, err := share(r.Path, to)
 	if errors.Is(err, node.ErrNoRecipients) {
 		return nil, errors.New("nobody to share with: name friends with -to, or set \"imigee policy nearby\" and be near a friend")
@@ -233,7 +248,7 @@ func (d *daemon) share(r *request) (any, error) {
 func (d *daemon) inbox() inboxResult {
 	conv := func(it node.Item) itemJSON {
 		j := itemJSON{ID: it.ID, Friend: it.FriendID, To: it.To, Type: it.Type, Text: it.Text, Path: it.Path,
-			Size: it.Size, Done: it.Done, State: it.State, Created: it.Created}
+			Size: it.Size, Done: it.Done, State: it.State, Created: it.Created, Taken: it.Taken}
 		for _, r := range it.Recipients {
 			if j.Recipients == nil {
 				j.Recipients = map[string]string{}

@@ -171,7 +171,8 @@ func runNode(ctx context.Context, e *env, cf *commonFlags, rf *runFlags, log *sl
 // -auto-accept to newly linked friends.
 func (d *daemon) OnEvent(ev *node.Event) {
 	j := eventJSON{Time: time.Now().UTC().Format(time.RFC3339Nano), Event: ev.Kind, Friend: ev.FriendID,
-		Item: ev.ItemID, Type: ev.Type, Text: ev.Text, Path: ev.Path, Done: ev.Done, Total: ev.Total, Err: ev.Err, Via: ev.Via, Handle: ev.Handle}
+		Item: ev.ItemID, Type: ev.Type, Text: ev.Text, Path: ev.Path, Done: ev.Done, Total: ev.Total, Err: ev.Err, Via: ev.Via, Handle: ev.Handle,
+		From: ev.From, To: ev.To}
 	if ev.Kind == node.EventFriendLinked && d.autoAcc && d.n != nil {
 		_ = d.n.SetAutoAccept(ev.FriendID, true)
 	}
@@ -246,6 +247,10 @@ func describeEvent(ev eventJSON) string {
 		return fmt.Sprintf("friend %s likes item %s", f, short(oneLine(ev.Text)))
 	case node.EventMessage:
 		return fmt.Sprintf("message from %s: %s", f, oneLine(ev.Text))
+	case node.EventFriendWasNearby:
+		return fmt.Sprintf("friend %s was with you %s – %s (found after the fact)", f, clock(ev.From, "2006-01-02 15:04"), clock(ev.To, "15:04"))
+	case node.EventShareProposed:
+		return fmt.Sprintf("%s taken while %s was with you: share it? imigee proposals accept %s | imigee proposals dismiss %s", oneLine(ev.Path), f, it, it)
 	case node.EventContactMatch:
 		return fmt.Sprintf("your contact %s (%s) is on Imigee and has you too — imigee accept-match %s | imigee reject-match %s", oneLine(ev.Text), oneLine(ev.Handle), ev.Item, ev.Item)
 	}

@@ -39,9 +39,10 @@ const (
 	Contacts = "contacts" // contact matching: pair records and link proposals (node/contactmatch.go)
 	History  = "history"  // own per-epoch cell history for late meetings (node/history.go)
 	Meetings = "meetings" // meetings with friends, live and late (node/meetings.go)
+	Together = "together" // photos waiting for a meeting at their capture time, proposals (node/together.go)
 )
 
-var allBuckets = []string{Meta, Friends, Outbox, Inbox, Incoming, Seen, Settings, Retry, Relays, Contacts, History, Meetings}
+var allBuckets = []string{Meta, Friends, Outbox, Inbox, Incoming, Seen, Settings, Retry, Relays, Contacts, History, Meetings, Together}
 
 // Sentinel errors callers branch on.
 var (

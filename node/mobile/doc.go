@@ -38,15 +38,22 @@
 // TestForgetWhileAsleep; TestPushWakesBackgroundedNode (a real HTTP
 // endpoint gets an empty POST, then SyncOnce delivers),
 // TestPushOnlyToAllowedHosts (SSRF); TestDataAPI, TestEmptyListsAreArrays,
-// TestLinkPendingThenConfirmed; TestCrashCountedBySignature and
-// TestTopFunction (crash signatures in analytics). Measurements (MOBILE_MEASURE=1):
+// TestLinkPendingThenConfirmed; TestTogetherFacade (MeetingsJSON after a
+// live meeting, the together policy as JSON, capture time in the friend's
+// inbox JSON, proposals, time zones by name), TestEventCarriesMeetingTimes;
+// TestCrashCountedBySignature and TestTopFunction (crash signatures in
+// analytics). Measurements (MOBILE_MEASURE=1):
 // TestMeasureIdleTraffic, TestMeasureSyncOnce100Friends.
 //
 // # Lifecycle, push, data
 //
 // Stop/Start, SetAppState, SyncOnce, NetworkChanged and SetPushEndpoint
 // (lifecycle.go) wrap node's lifecycle; InboxPage, Item, DeleteItem,
-// MarkSeen, FriendJSON and LinkResult (data.go) its data API.
+// MarkSeen, FriendJSON and LinkResult (data.go) its data API. together.go
+// (issue 10): MeetingsJSON, SharePhotoTaken/ShareVideoTaken,
+// SharePhotoTogether/ShareVideoTogether, ProposalsJSON, AcceptProposal,
+// DismissProposal and SetTimeZone (IANA names; time/tzdata is embedded so
+// they resolve on every platform).
 //
 // Build: see docs/mobile.md for the gomobile bind lines.
 package mobile

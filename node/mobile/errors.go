@@ -60,6 +60,9 @@ const (
 	CodeContactRelays = 20
 	// CodeAnalyticsOff: SendAnalytics while analytics are off (nothing sent).
 	CodeAnalyticsOff = 21
+	// CodeUnknownProposal: AcceptProposal/DismissProposal with an ID that
+	// is not an open proposal.
+	CodeUnknownProposal = 22
 )
 
 var codeNames = map[int]string{
@@ -69,7 +72,7 @@ var codeNames = map[int]string{
 	CodePeer: "PEER", CodeTooLarge: "TOO_LARGE", CodeForgetRelay: "FORGET_RELAY", CodeLocked: "LOCKED",
 	CodeTimeout: "TIMEOUT", CodeCanceled: "CANCELED", CodeOther: "OTHER",
 	CodeNoHandles: "NO_HANDLES", CodeBadHandle: "BAD_HANDLE", CodeUnknownMatch: "UNKNOWN_MATCH",
-	CodeContactRelays: "CONTACT_RELAYS", CodeAnalyticsOff: "ANALYTICS_OFF",
+	CodeContactRelays: "CONTACT_RELAYS", CodeAnalyticsOff: "ANALYTICS_OFF", CodeUnknownProposal: "UNKNOWN_PROPOSAL",
 }
 
 // sentinels maps node's sentinel errors to codes, checked in order.
@@ -83,6 +86,7 @@ var sentinels = []struct {
 	{node.ErrContactRelays, CodeContactRelays},
 	{contacts.ErrWrongKey, CodeContactRelays},
 	{node.ErrAnalyticsOff, CodeAnalyticsOff},
+	{node.ErrUnknownProposal, CodeUnknownProposal},
 	{node.ErrBadArgument, CodeBadArgument},
 	{node.ErrClosed, CodeClosed},
 	{node.ErrNotStarted, CodeNotStarted},

@@ -55,6 +55,9 @@ type Event struct {
 	Err      string
 	Via      string // ViaDirect, ViaCircuit or ViaMailbox
 	Handle   string // contact_match: the contact's handle as the local address book has it
+	// From and To bound a meeting in unix seconds (friend_was_nearby,
+	// share_proposed): times only, never a place.
+	From, To int64
 }
 
 // EventHandler receives events, implemented in Kotlin or Swift. OnEvent is
@@ -70,5 +73,6 @@ type handler struct{ h EventHandler }
 func (h handler) OnEvent(e *node.Event) {
 	defer guardQuiet("OnEvent")
 	h.h.OnEvent(&Event{Kind: e.Kind, FriendID: e.FriendID, ItemID: e.ItemID, Type: e.Type,
-		Text: e.Text, Path: e.Path, Done: e.Done, Total: e.Total, Err: e.Err, Via: e.Via, Handle: e.Handle})
+		Text: e.Text, Path: e.Path, Done: e.Done, Total: e.Total, Err: e.Err, Via: e.Via, Handle: e.Handle,
+		From: e.From, To: e.To})
 }

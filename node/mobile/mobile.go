@@ -44,6 +44,10 @@ type Config struct {
 	// AppVersion is the app's version (e.g. "2.3.1"); analytics, if on,
 	// carry only its hash bucket (one of 8), never the text.
 	AppVersion string
+	// TimeZone is the IANA name of the device's zone (e.g.
+	// "Europe/Paris"), in which share-policy windows are read; empty: the
+	// process's local zone. SetTimeZone changes it later.
+	TimeZone string
 }
 
 // Node wraps node.Node.
@@ -70,6 +74,13 @@ func NewNode(cfg *Config, h EventHandler) (m *Node, err error) {
 		EpochSeconds: cfg.EpochSeconds, EnableMDNS: cfg.EnableMDNS, ListenAddrs: testListenAddrs}
 	if err := contactsConfig(cfg, &c); err != nil {
 		return nil, err
+	}
+	if cfg.TimeZone != "" {
+		loc, err := loadZone(cfg.TimeZone)
+		if err != nil {
+			return nil, err
+		}
+		c.TimeZone = loc
 	}
 	if h != nil {
 		c.Events = handler{h}
@@ -287,7 +298,9 @@ func (m *Node) SetAutoAccept(friendID string, on bool) error {
 }
 
 // SetSharePolicyJSON sets the sender policy from JSON of node.SharePolicy,
-// e.g. {"Mode":"nearby"} or {"Mode":"windows","Windows":[{"StartMinute":540,"EndMinute":1020}]}.
+// e.g. {"Mode":"nearby"}, {"Mode":"windows","Windows":[{"StartMinute":540,"EndMinute":1020}]}
+// (minutes in the device's zone: SetTimeZone) or {"Mode":"together","Auto":true}
+// (friends nearby at the capture time; see SharePhotoTogether).
 func (m *Node) SetSharePolicyJSON(policy string) (err error) {
 	defer guard("SetSharePolicyJSON", &err)
 	n, err := m.node("SetSharePolicyJSON")

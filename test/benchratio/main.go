@@ -44,6 +44,7 @@ var ratios = []ratio{
 	{"8 MiB to 5 friends vs five raw fsynced streams at once", "BenchmarkTransfer8MiBTo5Friends", "", "share/rawfile", 0.8, false},
 	{"time to first chunk after Accept, loopback echo RTTs", "BenchmarkTTFBAfterAccept", "", "ttfb-rtts", 2, true},
 	{"time to first chunk after Accept, in raw 64 KiB messages", "BenchmarkTTFBAfterAccept", "", "ttfb/raw64k", 0, true},
+	{"a new meeting span, 1000 photos waiting, vs one raw read of them (interleaved)", "BenchmarkMeetingKnownFullWaiting", "", "known/raw", 3, true},
 }
 
 // verdict says whether v meets r's goal ("" without a goal).

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/imigee/imigee/test/internal/e2e"
 )
@@ -66,4 +67,36 @@ func procsUsing(dir string) []string {
 		}
 	}
 	return out
+}
+
+// TestDemoLate runs the demo with its -late festival scene (issue 10: a
+// meeting found after the fact shares the photo taken there). It waits
+// for two epoch boundaries of 60 s, so it runs only with
+// IMIGEE_DEMO_LATE=1 (make test stays short).
+func TestDemoLate(t *testing.T) {
+	if os.Getenv("IMIGEE_DEMO_LATE") == "" {
+		t.Skip("set IMIGEE_DEMO_LATE=1 to run the demo's late scene (about 2 min)")
+	}
+	t.Parallel()
+	p := e2e.Start(t, demoBin, "-bin-dir", filepath.Dir(imigeeBin), "-late")
+	code, err := p.Wait(5 * time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := strings.Join(p.Lines(), "\n")
+	if code != 0 {
+		t.Fatalf("demo -late exited %d\nstdout:\n%s\nstderr:\n%s", code, out, p.LogTail(4096))
+	}
+	for _, want := range []string{
+		"alice's phone has no reception at the festival",
+		"her phone knows nobody yet, so it waits",
+		"both are told they were together",
+		"bob has the festival photo",
+		"done in",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("story lacks %q:\n%s", want, out)
+		}
+	}
+	t.Logf("demo story:\n%s", out)
 }
