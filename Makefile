@@ -25,7 +25,7 @@ test: ## go vet + the whole test suite under the race detector (what CI runs).
 	@# The race detector shuffles the scheduler on purpose, so under -race the
 	@# same-seed test compares counts only; this run checks byte identity
 	@# (without async preemption: see simnet.RunGODEBUG).
-	GODEBUG=asyncpreemptoff=1 $(GO) test -count 1 -run '^TestSimSameSeed$$' ./test/testnet/simnet
+	GODEBUG=asyncpreemptoff=1 $(GO) test -count 1 -run '^(TestSimSameSeed|TestLiteMatchesQUIC)$$' ./test/testnet/simnet
 
 .PHONY: testnet-bin
 testnet-bin: ## imigee-testnet and its simnet runner (imigee-testnet-simnet) into ./bin: simnet without the source tree.

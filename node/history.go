@@ -113,6 +113,7 @@ func (n *Node) recordHistory(epoch uint64, loc *location) {
 	// before the commit.
 	n.mu.Lock()
 	n.histLast = key
+	n.lateDirty = true
 	n.mu.Unlock()
 }
 

@@ -86,13 +86,26 @@ func (n *Node) lateDue() []historyRec {
 
 // lateTick starts late announcements at relay rc if some are due and none
 // run.
+//
+// The history is read only when something may have become due: a new
+// epoch (the one before it may be unannounced), a record added, a relay
+// attached, or a failed round. Reading it on every tick cost a share of
+// CPU that grew with the history.
 func (n *Node) lateTick(rc *relayConn) {
+	cur := n.epochNow()
+	n.mu.Lock()
+	if n.lateRunning || time.Now().Before(n.lateRetryAt) || (n.lateChecked == cur && n.lateRelay == rc.ai.ID && !n.lateDirty) {
+		n.mu.Unlock()
+		return
+	}
+	n.lateChecked, n.lateRelay, n.lateDirty = cur, rc.ai.ID, false
+	n.mu.Unlock()
 	due := n.lateDue()
 	if len(due) == 0 {
 		return
 	}
 	n.mu.Lock()
-	if n.lateRunning || time.Now().Before(n.lateRetryAt) {
+	if n.lateRunning {
 		n.mu.Unlock()
 		return
 	}
@@ -108,6 +121,7 @@ func (n *Node) lateTick(rc *relayConn) {
 			if failed {
 				n.lateRetryWait = min(max(2*n.lateRetryWait, lateRetryMin), lateRetryMax)
 				n.lateRetryAt = time.Now().Add(n.lateRetryWait)
+				n.lateDirty = true
 			} else {
 				n.lateRetryWait, n.lateRetryAt = 0, time.Time{}
 			}

@@ -40,6 +40,9 @@ type Node struct {
 	histPruned    uint32     // the day pruneHistory last ran
 	lateRunning   bool       // a late announcement round runs
 	lateRetryAt   time.Time  // real time before which no late round starts
+	lateChecked   uint64     // the epoch in which lateTick last read the history
+	lateRelay     peer.ID    // the relay it read it for
+	lateDirty     bool       // the history changed since
 	lateRetryWait time.Duration
 	friends       map[string]*friend
 	started       bool

@@ -258,6 +258,11 @@ type NetworkConfig struct {
 	// cannot dial them directly (the relay's circuit, or hole punching,
 	// has to carry live transfers). Default 0.
 	NATFraction float64 `toml:"nat_fraction"`
+	// Transport is what carries streams in the simulated-network mode:
+	// "quic" (real QUIC and TLS over simulated packets, the default) or
+	// "lite" (whole stream writes as messages over the same links; much
+	// cheaper, see test/testnet/simnet/lite.go for what it leaves out).
+	Transport string `toml:"transport"`
 }
 
 // MetricsConfig configures ground truth and sampling.
@@ -407,6 +412,9 @@ func (s *Scenario) applyDefaults() {
 	}
 	n := &s.Network
 	def(&n.Latency, 20*time.Millisecond)
+	if n.Transport == "" {
+		n.Transport = "quic"
+	}
 	if n.BandwidthMbps == 0 {
 		n.BandwidthMbps = 20
 	}

@@ -22,6 +22,9 @@ func TestScenarioDefaults(t *testing.T) {
 	if s.Metrics.MinMeeting != s.Epoch || s.Metrics.Slack != s.Epoch || len(s.Metrics.Distances) != 3 {
 		t.Fatalf("derived defaults: %+v", s.Metrics)
 	}
+	if s.Network.Transport != "quic" {
+		t.Fatalf("network.transport defaults to %q, want quic", s.Network.Transport)
+	}
 	if d.Nodes != s.Nodes || d.Metrics.MinMeeting != s.Metrics.MinMeeting {
 		t.Fatal("DefaultScenario differs from an empty file")
 	}
@@ -76,6 +79,7 @@ func TestScenarioErrors(t *testing.T) {
 		{"[[workload.relay_restart]]\nrelay = 3\nat = \"1m\"", "relay_restart[0]"},
 		{"[metrics]\ndistances = [300, 50]", "increasing"},
 		{"[mobility]\n[[mobility.gathering]]\nnodes = [1]", "given but model"},
+		{"[network]\ntransport = \"tcp\"", "network.transport"},
 	} {
 		_, err := ParseScenario([]byte(tc.toml), "")
 		if !errors.Is(err, ErrScenario) || !strings.Contains(err.Error(), tc.want) {

@@ -53,6 +53,9 @@ func (s *Scenario) Validate() error {
 	if !(n.Loss >= 0) || n.Loss > 0.5 {
 		bad("network.loss", "%v not in [0, 0.5]", n.Loss)
 	}
+	if n.Transport != "quic" && n.Transport != "lite" {
+		bad("network.transport", "%q is not quic or lite", n.Transport)
+	}
 	if !(n.NATFraction >= 0) || n.NATFraction > 1 {
 		bad("network.nat_fraction", "%v not in [0, 1]", n.NATFraction)
 	}

@@ -30,6 +30,10 @@ type conn struct {
 	closed   bool
 	deadline time.Time
 
+	// recv takes lite messages (lite.go) on the wire's goroutine; nil
+	// for a QUIC socket.
+	recv func(*packet)
+
 	ready chan struct{} // 1-buffered: q not empty
 	dl    chan struct{} // 1-buffered: deadline changed
 	shut  chan struct{} // closed by Close
@@ -38,6 +42,12 @@ type conn struct {
 var _ net.PacketConn = (*conn)(nil)
 
 func (c *conn) put(p *packet) {
+	if c.recv != nil {
+		if !c.isClosed() {
+			c.recv(p)
+		}
+		return
+	}
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()

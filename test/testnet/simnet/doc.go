@@ -26,13 +26,39 @@
 // relay.Config.ListenAddrs and HostOptions. Stores run without fsync
 // (node.Config.NoSync, relay.Config.NoSync).
 //
+// # Lite transport
+//
+// With network.transport = "lite" (lite.go, litestream.go) every host
+// gets, instead of QUIC, a libp2p transport.Transport of this package
+// that carries each stream write (in chunks of LiteChunk) as one reliable
+// message over the same wire: the same endpoints, addresses
+// (/ip4/…/udp/4001/quic-v1, so nodes and relays see the same multiaddrs),
+// links, latencies, jitter and NATs; no TLS, no QUIC packets or ACKs, one
+// settle per message instead of per packet. Security and multiplexing are
+// the simulation's (identities are handed over in the dial; streams are a
+// map per connection). It leaves out congestion control, flow control and
+// drop-tail loss, and turns random loss into a retransmission delay
+// (LiteResendRTTs). Node and relay code are the same in both modes; for
+// relays, whose options register QUIC and TCP themselves, the lite
+// transport replaces them (world.transport). In lite mode the relays'
+// identical signature checks of gossip messages are done once per run
+// (sigmemo.go). QUIC stays the default. TestLiteMatchesQUIC runs
+// testdata/sameseed.toml in both modes and checks the same meetings,
+// detections and deliveries (each copy by the same path), times within
+// LiteTimeTolerance + LiteTimeRelTolerance; TestLiteStream and
+// TestLiteDialFailures check the stream semantics (order, end of stream,
+// reset, cancelled reads, deadlines, connection close) and the NAT. What
+// it saves is in docs/testnet.md ("Simulated network: measurements").
+//
 // synctest has one entry point, synctest.Test(t, f), so a run needs a
 // *testing.T: Run and RunScenario are called from tests, and
 // `imigee-testnet run --mode simnet` runs TestSimScenario of this
 // package's compiled test binary, shipped as imigee-testnet-simnet next to
 // the command (make testnet-bin), with the scenario and results directory
-// in the environment (EnvScenario, EnvOut). A run sets GOMAXPROCS to 1 and GOGC to 300 (RunProcs,
-// RunGCPercent; the environment wins).
+// in the environment (EnvScenario, EnvOut). A run sets GOMAXPROCS to 1,
+// GOGC to 300 and a soft memory limit of three quarters of the machine's
+// memory (RunProcs, RunGCPercent, RunMemoryFraction; the environment
+// wins). EnvHeapProfile writes heap profiles during a run.
 //
 // # Determinism
 //

@@ -27,6 +27,11 @@ const (
 	// EnvRestarts non-empty keeps node restarts (offline periods) in the
 	// CI scenario: see TestSimSmall.
 	EnvRestarts = "IMIGEE_SIM_RESTARTS"
+	// EnvHeapProfile, when set, is a file the run writes a heap profile
+	// to every HeapProfileEvery of wall time (overwritten), so the last
+	// one shows the heap near its peak, before the hosts close (a
+	// -test.memprofile is written after they did).
+	EnvHeapProfile = "IMIGEE_SIM_HEAPPROFILE"
 	// EnvScratch is the directory the run's node and relay data go under
 	// (Options.ScratchDir), e.g. /dev/shm; default the system temp dir.
 	EnvScratch = "IMIGEE_SIM_SCRATCH"
@@ -76,6 +81,12 @@ func RunScenario(t *testing.T, s *testnet.Scenario, opt testnet.Options) (*testn
 		opt.Provenance = nil
 	}
 	streams := seedRandom(t, uint64(s.Seed))
+	if s.Network.Transport == TransportLite {
+		memo := shareSignatureChecks(t)
+		defer func() {
+			t.Logf("signature checks: %d shared, %d done", memo.hits, memo.miss)
+		}()
+	}
 	defer func() {
 		for _, d := range streams.Draws() {
 			if d.Component == unlabelled {
@@ -92,6 +103,9 @@ func RunScenario(t *testing.T, s *testnet.Scenario, opt testnet.Options) (*testn
 	done := make(chan struct{})
 	defer close(done)
 	go watchStall(&vnow, done)
+	if f := os.Getenv(EnvHeapProfile); f != "" {
+		go heapProfiles(f, done)
+	}
 	go func() {
 		t := time.NewTicker(100 * time.Millisecond)
 		defer t.Stop()
@@ -162,16 +176,45 @@ func watchStall(vnow *atomic.Int64, done <-chan struct{}) {
 	}
 }
 
+// HeapProfileEvery is the period of EnvHeapProfile's profiles: 20 s.
+const HeapProfileEvery = 20 * time.Second
+
+// heapProfiles writes a heap profile to file every HeapProfileEvery until
+// done is closed. It runs outside the bubble, on wall time.
+func heapProfiles(file string, done <-chan struct{}) {
+	t := time.NewTicker(HeapProfileEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-t.C:
+		}
+		f, err := os.Create(file + ".tmp")
+		if err != nil {
+			continue
+		}
+		err = pprof.Lookup("heap").WriteTo(f, 0)
+		if f.Close() == nil && err == nil {
+			os.Rename(file+".tmp", file)
+		}
+	}
+}
+
 // peakRSS is VmHWM from /proc/self/status, 0 where there is none.
-func peakRSS() int64 {
-	f, err := os.Open("/proc/self/status")
+func peakRSS() int64 { return procField("/proc/self/status", "VmHWM:") }
+
+// procField is the "NAME: N kB" field of a /proc file in bytes, 0 where
+// there is none.
+func procField(file, name string) int64 {
+	f, err := os.Open(file)
 	if err != nil {
 		return 0
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+		if v, ok := strings.CutPrefix(sc.Text(), name); ok {
 			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
 			return kb << 10
 		}
@@ -209,15 +252,27 @@ const RunGODEBUG = "asyncpreemptoff=1"
 // set, wins.
 const RunGCPercent = 300
 
-// tuneRuntime sets RunProcs and RunGCPercent unless the environment sets
-// them, and returns the function that restores the previous values.
+// RunMemoryFraction: a run's soft memory limit (debug.SetMemoryLimit) is
+// this fraction of the machine's memory, 0.75. RunGCPercent lets the heap
+// grow to four times what is live, which at 10,000 phones would be more
+// than the machine has; with the limit the collector runs at 300 % while
+// there is room and more often near the limit, instead of the run being
+// killed. $GOMEMLIMIT, when set, wins.
+const RunMemoryFraction = 0.75
+
+// tuneRuntime sets RunProcs, RunGCPercent and the RunMemoryFraction limit
+// unless the environment sets them, and returns the function that
+// restores the previous values.
 func tuneRuntime() (restore func()) {
-	procs, gc := -1, -1
+	procs, gc, limit := -1, -1, int64(-1)
 	if os.Getenv("GOMAXPROCS") == "" {
 		procs = runtime.GOMAXPROCS(RunProcs)
 	}
 	if os.Getenv("GOGC") == "" {
 		gc = debug.SetGCPercent(RunGCPercent)
+	}
+	if total := memTotal(); os.Getenv("GOMEMLIMIT") == "" && total > 0 {
+		limit = debug.SetMemoryLimit(int64(float64(total) * RunMemoryFraction))
 	}
 	return func() {
 		if procs > 0 {
@@ -226,5 +281,13 @@ func tuneRuntime() (restore func()) {
 		if gc != -1 {
 			debug.SetGCPercent(gc)
 		}
+		if limit != -1 {
+			debug.SetMemoryLimit(limit)
+		}
 	}
+}
+
+// memTotal is MemTotal from /proc/meminfo in bytes, 0 where there is none.
+func memTotal() int64 {
+	return procField("/proc/meminfo", "MemTotal:")
 }

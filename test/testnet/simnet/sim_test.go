@@ -35,8 +35,15 @@ func TestMain(m *testing.M) {
 // is detected by both sides, with no false detection; every item reaches
 // its online friends; and the friend who was offline gets what was shared
 // meanwhile, after it returns.
-func TestSimSmall(t *testing.T) {
+func TestSimSmall(t *testing.T) { simSmall(t, TransportQUIC) }
+
+// TestSimSmallLite is TestSimSmall over the lite transport (lite.go), the
+// lite transport's run under -race.
+func TestSimSmallLite(t *testing.T) { simSmall(t, TransportLite) }
+
+func simSmall(t *testing.T, transport string) {
 	s := loadSmall(t)
+	s.Network.Transport = transport
 	restarts := nodeReady || os.Getenv(EnvRestarts) != ""
 	if !restarts {
 		s.Workload.Offline = nil

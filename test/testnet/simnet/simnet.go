@@ -54,6 +54,7 @@ func (b *Backend) Open(ctx context.Context, env *testnet.Env) (testnet.Network, 
 		hosts:   make([]int, s.Nodes),
 		nodeBW:  make([]*byteCounter, s.Nodes),
 		relayBW: make([]*byteCounter, s.Relays),
+		lite:    s.Network.Transport == TransportLite,
 	}
 	for i := range sw.relayBW {
 		sw.relayBW[i] = &byteCounter{}
@@ -67,7 +68,7 @@ func (b *Backend) Open(ctx context.Context, env *testnet.Env) (testnet.Network, 
 			return []string{fmt.Sprintf("/ip4/%s/udp/%d/quic-v1", simnet.IntToPublicIPv4(i), Port)}, nil
 		},
 		RelayOptions: func(i int) []libp2p.Option {
-			return []libp2p.Option{sw.quic(sw.relay, endOpts{}), libp2p.DisableIdentifyAddressDiscovery(),
+			return []libp2p.Option{sw.transport(sw.relay, endOpts{}, true), libp2p.DisableIdentifyAddressDiscovery(),
 				libp2p.BandwidthReporter(sw.relayBW[i]), noAutoNAT}
 		},
 		RelayBytes: func(i int) (int64, int64) {
@@ -120,6 +121,7 @@ type world struct {
 	nodeBW  []*byteCounter
 	relayBW []*byteCounter
 	nodeEnd []endOpts // per node: access latency, NAT
+	lite    bool      // network.transport = "lite" (lite.go)
 
 	mu    sync.Mutex // guards hosts
 	hosts []int      // hosts made per node so far
@@ -139,8 +141,7 @@ func (w *world) nodeHost(i int) func(lcrypto.PrivKey) (host.Host, error) {
 		h, err := libp2p.New(
 			libp2p.Identity(priv),
 			libp2p.ListenAddrStrings(fmt.Sprintf("/ip4/%s/udp/%d/quic-v1", ip, Port)),
-			libp2p.Transport(libp2pquic.NewTransport),
-			w.quic(w.nodeBPS, w.nodeEnd[i]),
+			w.transport(w.nodeBPS, w.nodeEnd[i], false),
 			// x/simlibp2p: identify's address discovery stalls synctest.
 			libp2p.DisableIdentifyAddressDiscovery(),
 			libp2p.ResourceManager(&network.NullResourceManager{}),
@@ -162,6 +163,24 @@ func (w *world) nodeStats(i int) testnet.NodeStats {
 	return testnet.NodeStats{BytesIn: t.TotalIn, BytesOut: t.TotalOut}
 }
 
+// transport is the host's one transport on the wire: QUIC over wire
+// endpoints, or the lite transport. For a relay (replace), whose own
+// options register QUIC and TCP, the lite transport replaces them: both
+// would claim QUIC's addresses.
+func (w *world) transport(bps int, o endOpts, replace bool) libp2p.Option {
+	if !w.lite {
+		if replace {
+			return w.quic(bps, o)
+		}
+		return libp2p.ChainOptions(libp2p.Transport(libp2pquic.NewTransport), w.quic(bps, o))
+	}
+	lite := libp2p.Transport(w.liteTransport(bps, o))
+	return func(cfg *config.Config) error {
+		cfg.Transports = nil
+		return lite(cfg)
+	}
+}
+
 // quic is the QUIC transport's socket layer replaced by wire endpoints with
 // links of bps each way (what x/simlibp2p.QUICSimnet does for
 // marcopolo/simnet; that package imports testing helpers, so it is not
@@ -181,7 +200,7 @@ func (w *world) quic(bps int, o endOpts) libp2p.Option {
 		quicreuse.OverrideSourceIPSelector(func() (quicreuse.SourceIPSelector, error) { return src, nil }),
 		quicreuse.OverrideListenUDP(func(_ string, addr *net.UDPAddr) (net.PacketConn, error) {
 			src.set(addr.IP)
-			return w.w.endpoint(addr, bps, bps, o)
+			return w.w.endpoint(addr, bps, bps, o, nil)
 		}),
 	)
 }

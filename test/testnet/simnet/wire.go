@@ -100,11 +100,13 @@ type link struct {
 }
 
 // reserve queues size bytes arriving at t and returns when they are sent,
-// or false when the queue is too long (the packet is dropped).
-func (l *link) reserve(t time.Time, size int) (time.Time, bool) {
+// or false when the queue is too long (the packet is dropped). A reliable
+// message (the lite transport's) is never dropped: it waits its turn,
+// as a stream's bytes wait in a real sender's buffer.
+func (l *link) reserve(t time.Time, size int, reliable bool) (time.Time, bool) {
 	start := t
 	if l.free.After(t) {
-		if l.free.Sub(t) > MaxQueueDelay {
+		if !reliable && l.free.Sub(t) > MaxQueueDelay {
 			return time.Time{}, false
 		}
 		start = l.free
@@ -117,6 +119,23 @@ type packet struct {
 	from, to netip.AddrPort
 	src      *net.UDPAddr // the sender's address, as ReadFrom returns it
 	buf      []byte
+	// A lite transport message (lite.go) instead of a datagram: msg is
+	// handed to the destination's recv, size is what it occupies on the
+	// links. It is reliable (queued, never dropped; a loss costs a
+	// retransmission delay), and only an opening message (a dial) is
+	// subject to a NAT: established connections keep their mapping alive
+	// as QUIC's keep-alives do.
+	msg     *liteMsg
+	size    int
+	opening bool
+}
+
+// len is what the packet occupies on a link.
+func (p *packet) len() int {
+	if p.msg != nil {
+		return p.size
+	}
+	return len(p.buf)
 }
 
 // event is a packet reaching its destination's down link (arrive) or the
@@ -143,6 +162,7 @@ func (h *evHeap) Push(x any)   { *h = append(*h, x.(event)) }
 func (h *evHeap) Pop() any {
 	old := *h
 	e := old[len(old)-1]
+	old[len(old)-1] = event{} // the backing array must not keep the packet alive
 	*h = old[:len(old)-1]
 	return e
 }
@@ -164,7 +184,9 @@ func newWire(latency time.Duration, m Model) *wire {
 }
 
 // endpoint opens the socket of a host at addr with the given link rates.
-func (w *wire) endpoint(addr *net.UDPAddr, upBPS, downBPS int, o endOpts) (*conn, error) {
+// recv, when not nil, takes the lite transport's messages instead of the
+// socket's read queue; it runs on the wire's goroutine and must not block.
+func (w *wire) endpoint(addr *net.UDPAddr, upBPS, downBPS int, o endOpts, recv func(*packet)) (*conn, error) {
 	ap := canon(addr.AddrPort())
 	if o.Latency == 0 {
 		o.Latency = w.latency / 2
@@ -181,6 +203,7 @@ func (w *wire) endpoint(addr *net.UDPAddr, upBPS, downBPS int, o endOpts) (*conn
 		ready:  make(chan struct{}, 1),
 		dl:     make(chan struct{}, 1),
 		shut:   make(chan struct{}),
+		recv:   recv,
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -336,16 +359,25 @@ func (w *wire) admit(now time.Time, out []*packet) {
 		if src.opts.NAT {
 			src.sent[p.to] = now // the sender's NAT opens (or keeps) a mapping
 		}
-		if w.model.Loss > 0 && (src.opts.Lossy || dst.opts.Lossy) && w.rng.Float64() < w.model.Loss {
-			w.lost.Add(1)
-			continue
+		path := src.opts.Latency + dst.opts.Latency
+		var resend time.Duration // a reliable message's retransmission delay
+		if w.model.Loss > 0 && (src.opts.Lossy || dst.opts.Lossy) {
+			if p.msg == nil {
+				if w.rng.Float64() < w.model.Loss {
+					w.lost.Add(1)
+					continue
+				}
+			} else if w.liteLost(p.size) {
+				w.lost.Add(1)
+				resend = LiteResendRTTs * 2 * path
+			}
 		}
-		sent, ok := src.up.reserve(now, len(p.buf))
+		sent, ok := src.up.reserve(now, p.len(), p.msg != nil)
 		if !ok {
 			w.dropped.Add(1)
 			continue
 		}
-		at := sent.Add(src.opts.Latency + dst.opts.Latency)
+		at := sent.Add(path + resend)
 		if w.model.Jitter > 0 {
 			at = at.Add(time.Duration(w.rng.ExpFloat64() * float64(w.model.Jitter)))
 			// Keep the pair's order: jitter delays, it does not reorder.
@@ -371,13 +403,13 @@ func (w *wire) step(now time.Time) bool {
 			continue
 		}
 		if !e.deliver {
-			if dst.opts.NAT {
+			if dst.opts.NAT && (e.p.msg == nil || e.p.opening) {
 				if t, ok := dst.sent[e.p.from]; !ok || e.at.Sub(t) > NATTimeout {
 					w.natDrop.Add(1)
 					continue
 				}
 			}
-			at, ok := dst.down.reserve(e.at, len(e.p.buf))
+			at, ok := dst.down.reserve(e.at, e.p.len(), e.p.msg != nil)
 			if !ok {
 				w.dropped.Add(1)
 				continue

@@ -12,16 +12,16 @@ import (
 func TestLinkReserve(t *testing.T) {
 	t0 := time.Unix(0, 0)
 	l := link{bps: 8e6} // 1 MB/s: 1,000 bytes take 1 ms
-	at, ok := l.reserve(t0, 1000)
+	at, ok := l.reserve(t0, 1000, false)
 	if !ok || at != t0.Add(time.Millisecond) {
 		t.Fatalf("first packet sent at %v, %v", at.Sub(t0), ok)
 	}
-	at, ok = l.reserve(t0, 1000)
+	at, ok = l.reserve(t0, 1000, false)
 	if !ok || at != t0.Add(2*time.Millisecond) {
 		t.Fatalf("second packet sent at %v, %v (queued behind the first)", at.Sub(t0), ok)
 	}
 	for i := 0; ; i++ {
-		if _, ok := l.reserve(t0, 1000); !ok {
+		if _, ok := l.reserve(t0, 1000, false); !ok {
 			// 50 ms of queue at 1 ms a packet, 2 already queued.
 			if i < 45 || i > 50 {
 				t.Fatalf("dropped after %d more packets", i)
@@ -30,7 +30,7 @@ func TestLinkReserve(t *testing.T) {
 		}
 	}
 	// Once the queue drained, packets go out at once again.
-	at, ok = l.reserve(t0.Add(time.Second), 1000)
+	at, ok = l.reserve(t0.Add(time.Second), 1000, false)
 	if !ok || at != t0.Add(time.Second+time.Millisecond) {
 		t.Fatalf("after the queue drained: %v, %v", at.Sub(t0), ok)
 	}
@@ -44,15 +44,15 @@ func TestWireDelivery(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		w := newWire(20*time.Millisecond, Model{})
 		defer w.close()
-		a, err := w.endpoint(&net.UDPAddr{IP: net.IPv4(1, 0, 0, 1), Port: Port}, 8e6, 8e6, endOpts{})
+		a, err := w.endpoint(&net.UDPAddr{IP: net.IPv4(1, 0, 0, 1), Port: Port}, 8e6, 8e6, endOpts{}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		b, err := w.endpoint(&net.UDPAddr{IP: net.IPv4(1, 0, 0, 2), Port: Port}, 8e6, 8e6, endOpts{})
+		b, err := w.endpoint(&net.UDPAddr{IP: net.IPv4(1, 0, 0, 2), Port: Port}, 8e6, 8e6, endOpts{}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := w.endpoint(b.addr, 8e6, 8e6, endOpts{}); err == nil {
+		if _, err := w.endpoint(b.addr, 8e6, 8e6, endOpts{}, nil); err == nil {
 			t.Error("a second endpoint on an address in use")
 		}
 		start := time.Now()
@@ -88,8 +88,8 @@ func TestWireNATLossJitter(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		w := newWire(20*time.Millisecond, Model{Seed: 1, Jitter: 5 * time.Millisecond})
 		defer w.close()
-		pub, _ := w.endpoint(&net.UDPAddr{IP: net.IPv4(1, 0, 0, 1), Port: Port}, 8e6, 8e6, endOpts{Latency: 30 * time.Millisecond})
-		nat, _ := w.endpoint(&net.UDPAddr{IP: net.IPv4(1, 0, 0, 2), Port: Port}, 8e6, 8e6, endOpts{Latency: 5 * time.Millisecond, NAT: true})
+		pub, _ := w.endpoint(&net.UDPAddr{IP: net.IPv4(1, 0, 0, 1), Port: Port}, 8e6, 8e6, endOpts{Latency: 30 * time.Millisecond}, nil)
+		nat, _ := w.endpoint(&net.UDPAddr{IP: net.IPv4(1, 0, 0, 2), Port: Port}, 8e6, 8e6, endOpts{Latency: 5 * time.Millisecond, NAT: true}, nil)
 		buf := make([]byte, 100)
 		pub.WriteTo([]byte("unsolicited"), nat.LocalAddr())
 		time.Sleep(time.Second)
@@ -123,8 +123,8 @@ func TestWireNATLossJitter(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		w := newWire(20*time.Millisecond, Model{Seed: 1, Loss: 0.1})
 		defer w.close()
-		a, _ := w.endpoint(&net.UDPAddr{IP: net.IPv4(1, 0, 0, 1), Port: Port}, 8e9, 8e9, endOpts{Lossy: true})
-		b, _ := w.endpoint(&net.UDPAddr{IP: net.IPv4(1, 0, 0, 2), Port: Port}, 8e9, 8e9, endOpts{})
+		a, _ := w.endpoint(&net.UDPAddr{IP: net.IPv4(1, 0, 0, 1), Port: Port}, 8e9, 8e9, endOpts{Lossy: true}, nil)
+		b, _ := w.endpoint(&net.UDPAddr{IP: net.IPv4(1, 0, 0, 2), Port: Port}, 8e9, 8e9, endOpts{}, nil)
 		for range 2000 {
 			a.WriteTo([]byte("x"), b.LocalAddr())
 		}
@@ -134,7 +134,7 @@ func TestWireNATLossJitter(t *testing.T) {
 			t.Errorf("lost %d of 2000 at 10 %%", l)
 		}
 		// Between two ends that are not lossy (relays) nothing is lost.
-		c, _ := w.endpoint(&net.UDPAddr{IP: net.IPv4(1, 0, 0, 3), Port: Port}, 8e9, 8e9, endOpts{})
+		c, _ := w.endpoint(&net.UDPAddr{IP: net.IPv4(1, 0, 0, 3), Port: Port}, 8e9, 8e9, endOpts{}, nil)
 		for range 2000 {
 			b.WriteTo([]byte("x"), c.LocalAddr())
 		}
