@@ -14,6 +14,7 @@ package crypto
 // receives both, cannot open the helper's.
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -69,9 +70,39 @@ type ReportShares struct {
 	Leader, Helper []byte
 }
 
+// ShardDay is Shard with the nonce bound to day: its first 4 bytes are
+// the day (big-endian), the other 12 random. The proof covers the nonce
+// (Prio3's joint randomness), so a collector cannot present the report
+// under another day without it failing; collectors refuse a nonce that
+// does not name the report's day (ReportNonceDay).
+func (r *ReportVDAF) ShardDay(values []uint64, day uint32, rand io.Reader) (*ReportShares, error) {
+	var n [ReportNonceSize]byte
+	binary.BigEndian.PutUint32(n[:4], day)
+	if _, err := io.ReadFull(rand, n[4:]); err != nil {
+		return nil, fmt.Errorf("crypto: report: read rand: %w", err)
+	}
+	return r.shard(values, n, rand)
+}
+
+// ReportNonceDay is the day a ShardDay nonce names.
+func ReportNonceDay(nonce []byte) uint32 {
+	if len(nonce) < 4 {
+		return 0
+	}
+	return binary.BigEndian.Uint32(nonce[:4])
+}
+
 // Shard splits values (each < 2^Bits) into the two collectors' shares,
 // drawing the nonce and the VDAF's randomness from rand.
 func (r *ReportVDAF) Shard(values []uint64, rand io.Reader) (*ReportShares, error) {
+	var n [ReportNonceSize]byte
+	if _, err := io.ReadFull(rand, n[:]); err != nil {
+		return nil, fmt.Errorf("crypto: report: read rand: %w", err)
+	}
+	return r.shard(values, n, rand)
+}
+
+func (r *ReportVDAF) shard(values []uint64, nonce16 [ReportNonceSize]byte, rand io.Reader) (*ReportShares, error) {
 	if uint(len(values)) != r.length {
 		return nil, fmt.Errorf("crypto: report: %w: %d values, want %d", ErrMalformed, len(values), r.length)
 	}
@@ -80,10 +111,7 @@ func (r *ReportVDAF) Shard(values []uint64, rand io.Reader) (*ReportShares, erro
 			return nil, fmt.Errorf("crypto: report: %w: field %d is %d, over %d bits", ErrTooLarge, i, v, r.bits)
 		}
 	}
-	var out ReportShares
-	if _, err := io.ReadFull(rand, out.Nonce[:]); err != nil {
-		return nil, fmt.Errorf("crypto: report: read rand: %w", err)
-	}
+	out := ReportShares{Nonce: nonce16}
 	p := r.v.Params()
 	rb := make([]byte, p.RandSize())
 	if _, err := io.ReadFull(rand, rb); err != nil {

@@ -179,3 +179,25 @@ func BenchmarkReportShard(b *testing.B) {
 		b.ReportMetric(float64(len(r.Public)+len(r.Leader)+len(r.Helper)), "bytes")
 	}
 }
+
+// TestReportNonceNamesDay: ShardDay's nonce names its day, and the same
+// shares presented under a nonce naming another day fail the joint check
+// (the proof covers the nonce), so a collector cannot move a report to
+// another day.
+func TestReportNonceNamesDay(t *testing.T) {
+	v, _ := NewReportVDAF(8, 4)
+	var vk [32]byte
+	r, err := v.ShardDay(make([]uint64, 8), 20500, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ReportNonceDay(r.Nonce[:]) != 20500 {
+		t.Fatalf("nonce names day %d", ReportNonceDay(r.Nonce[:]))
+	}
+	moved := *r
+	moved.Nonce[3]++ // day 20501
+	lead, _, rejected, _ := collect(t, v, &vk, []*ReportShares{r, &moved})
+	if rejected != 1 || lead.Count != 1 {
+		t.Fatalf("a report moved to another day: rejected %d, counted %d", rejected, lead.Count)
+	}
+}

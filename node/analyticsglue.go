@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/imigee/imigee/node/analytics"
@@ -30,6 +31,10 @@ type AnalyticsConfig struct {
 	LeaderKey, HelperKey []byte
 	// Platform is "android", "ios" or "desktop" (one-hot in the report).
 	Platform string
+	// AppVersion is the app's version string; the report carries only its
+	// bucket (protocol.AnalyticsHashBucket, one-hot app_version_*), never
+	// the text. Empty: no bucket set.
+	AppVersion string
 }
 
 // ErrAnalyticsOff: SendAnalytics while analytics are off (nothing sent).
@@ -50,43 +55,36 @@ func (n *Node) openAnalytics() {
 func (n *Node) analyticsDay() uint32 { return uint32(n.cfg.Now().Unix() / 86400) }
 
 // countEvent turns an event into counts: its kind, item type and path
-// only.
+// only. Deliveries are counted where their time to deliver is known
+// (markDelivered → countDelivered).
 func (n *Node) countEvent(e *Event) {
 	if n.an == nil {
 		return
 	}
-	var fields []string
 	switch e.Kind {
 	case EventItemReceived:
-		fields = append(fields, "received_"+e.Type, "accepted")
+		n.count("received_"+e.Type, "accepted")
 	case EventMessage:
-		fields = append(fields, "received_message")
+		n.count("received_message")
 	case EventLike:
-		fields = append(fields, "received_like")
+		n.count("received_like")
 	case EventItemOffered:
-		fields = append(fields, "offered")
-	case EventDelivered:
-		fields = append(fields, "shared_"+e.Type, "delivered_"+e.Via)
+		n.count("offered")
 	case EventDeliveryFailed:
-		fields = append(fields, "delivery_failed")
 		if e.Err == FailRejected {
-			fields = append(fields, "rejected")
+			n.count("delivery_failed", "rejected")
+		} else {
+			n.count("delivery_failed")
 		}
 	case EventFriendNearby:
-		fields = append(fields, "friend_nearby")
+		n.count("friend_nearby") // a live meeting
+	case EventFriendWasNearby:
+		n.count("friend_was_nearby") // a late meeting (issue 10)
 	case EventFriendLinked:
-		fields = append(fields, "friend_linked")
+		n.count("friend_linked")
 	case EventContactMatch:
-		fields = append(fields, "contact_match")
+		n.count("contact_match")
 	}
-	if len(fields) == 0 {
-		return
-	}
-	day := n.analyticsDay()
-	for _, f := range fields {
-		_ = n.an.Add(day, f, 1) // an unknown type or path is not counted
-	}
-	n.persistAnalytics()
 }
 
 // persistAnalytics asks the persister goroutine to write the counters.
@@ -119,15 +117,6 @@ func (n *Node) analyticsPersister(ctx context.Context) {
 	}
 }
 
-// CountCrash counts one crash caught at the mobile boundary (its kind
-// only: no signature text leaves the device in this schema).
-func (n *Node) CountCrash() {
-	if n.an != nil {
-		_ = n.an.Add(n.analyticsDay(), "crash", 1)
-		n.persistAnalytics()
-	}
-}
-
 // AnalyticsPreview returns what today's report would contain, field by
 // field (nil when analytics are off): the user can see everything sent.
 func (n *Node) AnalyticsPreview() map[string]uint64 {
@@ -144,11 +133,13 @@ func (n *Node) AnalyticsPreview() map[string]uint64 {
 
 func (n *Node) reportValues(day uint32) []uint64 {
 	vals := n.an.Values(day)
+	oneHot := []string{versionField(n.cfg.Analytics.AppVersion)}
 	if p := n.cfg.Analytics.Platform; p != "" {
-		for i, f := range protocol.AnalyticsFields {
-			if f == "platform_"+p {
-				vals[i] = 1
-			}
+		oneHot = append(oneHot, "platform_"+p)
+	}
+	for i, f := range protocol.AnalyticsFields {
+		if slices.Contains(oneHot, f) {
+			vals[i] = 1
 		}
 	}
 	return vals
@@ -183,6 +174,32 @@ func (n *Node) SendAnalytics(ctx context.Context) (int, error) {
 	}
 	n.persistAnalytics()
 	return sent, nil
+}
+
+// SendAnalyticsToday sends today's report now and forgets today's counts,
+// from its own one-off transport identity, as if the day had ended. It is
+// for testnets, whose day ends with the run (test/testnet); a phone sends
+// only finished days (SendAnalytics). ErrAnalyticsOff when off.
+func (n *Node) SendAnalyticsToday(ctx context.Context) error {
+	if n.an == nil {
+		return ErrAnalyticsOff
+	}
+	a := n.cfg.Analytics
+	if len(a.LeaderKey) != 32 || len(a.HelperKey) != 32 || a.Leader == "" {
+		return fmt.Errorf("node: analytics collectors not configured: %w", ErrBadArgument)
+	}
+	col := analytics.Collectors{Leader: a.Leader, LeaderKey: (*[32]byte)(a.LeaderKey), HelperKey: (*[32]byte)(a.HelperKey)}
+	day := n.analyticsDay()
+	rep, err := analytics.Build(day, n.reportValues(day), col)
+	if err != nil {
+		return err
+	}
+	if err := n.sendReport(ctx, rep, a.Leader); err != nil {
+		return err
+	}
+	n.an.Forget(day)
+	n.persistAnalytics()
+	return nil
 }
 
 // sendReport sends one report from a one-off client host made for it

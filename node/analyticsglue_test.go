@@ -178,7 +178,7 @@ func TestAnalyticsAggregatesOnly(t *testing.T) {
 	r1, _ := analytics.Build(day, make([]uint64, n), c.col())
 	vals := make([]uint64, n)
 	for i := range vals {
-		vals[i] = 65535
+		vals[i] = 1<<protocol.AnalyticsBits - 1
 	}
 	r2, _ := analytics.Build(day, vals, c.col())
 	if proto.Size(r1) != proto.Size(r2) {

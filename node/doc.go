@@ -324,6 +324,14 @@
 //   - P9 (no location still receives): TestMeetPrecisionOffAndNoLocation.
 //   - P11 (pending copy dropped): TestShareDirectAccept,
 //     TestOfflineDeliveryThroughRelay, TestPendingCopyExpires.
+//   - P13 (analytics only as shares of many): TestAnalyticsAggregatesOnly
+//     (150 phones, two real collectors, true sums, small day unpublished,
+//     one-off identities, one size, off sends nothing),
+//     TestAnalyticsCollectorStateHoldsNoIdentifiers (both collectors'
+//     memory-held state and files scanned for the phones' transport IDs,
+//     keys and address prefix, with positive controls), TestAnalyticsFeeds
+//     (each schema field fed where the node knows it, as one coarse
+//     bucket; analyticsfeed.go).
 //   - P12 (a relay that logs everything cannot link): TestRelayCannotLink
 //     (three users, three simulated days, hourly rotation, restarts and
 //     offline days; checks that announce identities span one rotation

@@ -282,6 +282,7 @@ func (n *Node) NetworkChanged(kind string, metered bool) error {
 	default:
 		return fmt.Errorf("node: network kind %q: %w", kind, ErrBadArgument)
 	}
+	n.count(netField(kind))
 	n.life.mu.Lock()
 	was := n.life.network
 	n.life.network, n.life.metered = kind, metered

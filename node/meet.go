@@ -75,6 +75,7 @@ func (n *Node) SetLocation(lat, lng, accuracy float64) error {
 	}
 	n.loc.lat, n.loc.lng, n.loc.acc = lat, lng, accuracy
 	n.mu.Unlock()
+	n.countLocation(accuracy)
 	if loc := n.announcing(); loc != nil {
 		n.recordHistory(n.epochNow(), loc)
 	}
@@ -320,7 +321,11 @@ func (n *Node) proximityTick() {
 				return
 			}
 			for _, m := range ms {
-				n.onMatch(m)
+				// A match answering this announcement: the friend was
+				// there first, so this node counts the discovery delay.
+				if n.onMatch(m) {
+					n.countDiscovery(loc.since)
+				}
 			}
 		}
 		// The relay holds it (and keeps it in its history): no late
@@ -393,7 +398,7 @@ func (n *Node) rendezvous(ctx context.Context, rc *relayConn) (*relayclient.Rend
 		return nil, err
 	}
 	rv, err = ann.Rendezvous(n.ctx, func(m relayclient.Match) {
-		n.spawn(func(context.Context) { n.onMatch(m) })
+		n.spawn(func(context.Context) { _ = n.onMatch(m) })
 	})
 	if err != nil {
 		return nil, err
@@ -406,7 +411,8 @@ func (n *Node) rendezvous(ctx context.Context, rc *relayConn) (*relayclient.Rend
 
 // onMatch opens the friend's record, connects and confirms with Hello
 // proofs; only then is the friend nearby (the relay's word is not enough).
-func (n *Node) onMatch(m relayclient.Match) {
+// It reports whether the friend became nearby just now.
+func (n *Node) onMatch(m relayclient.Match) bool {
 	n.mu.Lock()
 	var f *friend
 	if n.prox != nil {
@@ -414,7 +420,7 @@ func (n *Node) onMatch(m relayclient.Match) {
 	}
 	n.mu.Unlock()
 	if f == nil {
-		return
+		return false
 	}
 	plain, err := f.keys.OpenSharedRecord(m.Epoch, m.Record, m.Shared)
 	var pid peer.ID
@@ -424,17 +430,17 @@ func (n *Node) onMatch(m relayclient.Match) {
 	}
 	if err != nil || !n.epochOK(m.Epoch) {
 		n.log.Debug("ignoring a match whose record does not open", "err", err)
-		return
+		return false
 	}
-	n.confirmNearby(f, pid, addrs)
+	return n.confirmNearby(f, pid, addrs)
 }
 
 // confirmNearby dials the friend at pid and, if both Hello proofs verify,
-// raises friend_nearby.
-func (n *Node) confirmNearby(f *friend, pid peer.ID, addrs []ma.Multiaddr) {
+// raises friend_nearby; it reports whether the friend became nearby now.
+func (n *Node) confirmNearby(f *friend, pid peer.ID, addrs []ma.Multiaddr) bool {
 	h, err := n.host()
 	if err != nil || pid == h.ID() {
-		return
+		return false
 	}
 	h.Peerstore().AddAddrs(pid, addrs, peerstore.TempAddrTTL)
 	n.mu.Lock()
@@ -446,17 +452,20 @@ func (n *Node) confirmNearby(f *friend, pid peer.ID, addrs []ma.Multiaddr) {
 	s, err := n.dialSession(ctx, f)
 	if err != nil {
 		n.log.Debug("match not confirmed", "err", err)
-		return
+		return false
 	}
 	s.sendPrekey()
 	s.close()
-	n.setNearby(f)
+	raised := n.setNearby(f)
 	if moved {
 		n.resumeFrom(f) // transfers from f cut short can go on now
 	}
+	return raised
 }
 
-func (n *Node) setNearby(f *friend) {
+// setNearby marks f nearby and reports whether it was not before
+// (friend_nearby raised).
+func (n *Node) setNearby(f *friend) bool {
 	until := n.cfg.Now().Add(time.Duration(NearbyEpochs*n.cfg.EpochSeconds) * time.Second)
 	n.mu.Lock()
 	was := n.cfg.Now().Before(f.nearbyUntil)
@@ -466,6 +475,7 @@ func (n *Node) setNearby(f *friend) {
 		n.emit(&Event{Kind: EventFriendNearby, FriendID: f.id})
 	}
 	n.noteMeeting(f.id, MeetingLive, []uint64{n.epochNow()})
+	return !was
 }
 
 func (n *Node) expireNearby() {

@@ -95,6 +95,7 @@ type Node struct {
 	kick    chan struct{}       // wakes the loop (location, retry, friend online)
 	an      *analytics.Counters // anonymous analytics counts; nil when off (analyticsglue.go)
 	anDirty chan struct{}       // wakes analyticsPersister, the counters' one writer
+	anLocAt atomic.Int64        // unix seconds of the last location fix counted (analyticsfeed.go)
 }
 
 // New opens (or creates) the node's store in cfg.DataDir. It does no

@@ -68,8 +68,12 @@ func (n *Node) attachRelay(ctx context.Context, h host.Host, ai peer.AddrInfo) e
 	cctx, cancel := context.WithTimeout(ctx, DialTimeout)
 	defer cancel()
 	if err := h.Connect(cctx, ai); err != nil {
+		if ctx.Err() == nil {
+			n.countRelayConnect(false)
+		}
 		return err
 	}
+	n.countRelayConnect(true)
 	if _, err := client.Reserve(cctx, h, ai); err != nil {
 		n.log.Debug("circuit reservation failed", "err", err)
 	}

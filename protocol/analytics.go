@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"crypto/sha256"
 	"io"
 	"strconv"
 
@@ -18,31 +19,59 @@ const (
 )
 
 // AnalyticsSchema is the version of the report's field list; collectors
-// refuse another.
-const AnalyticsSchema = 1
+// refuse another. 2: time to deliver in seconds-resolution buckets,
+// discovery delay, live and late meetings, location accuracy, no-network
+// changes, app version and crash signature buckets.
+const AnalyticsSchema = 2
 
 // AnalyticsFields names the counters of a report, in order. Each is a count
-// of one day, capped at 2^AnalyticsBits − 1 on the phone; buckets are
-// one-hot (one field set to 1 per phone and day). No field can hold an
-// identifier: every value is a small count.
+// of one day, capped at 2^AnalyticsBits − 1 on the phone; one-hot groups
+// (platform_*, app_version_*) have one field set to 1 per phone and day.
+// No field can hold an identifier: every value is a small count, and the
+// bucketed groups are coarse by construction (location accuracy in four
+// bands, never a place; app version and crash signature as a hash mod
+// AnalyticsHashBuckets, never text).
 var AnalyticsFields = []string{
 	"reports",
 	"shared_photo", "shared_video", "shared_message", "shared_like",
 	"received_photo", "received_video", "received_message", "received_like",
 	"accepted", "rejected", "auto_accepted", "offered",
 	"delivered_direct", "delivered_circuit", "delivered_mailbox", "delivery_failed",
-	"ttd_under_1s", "ttd_under_10s", "ttd_under_1m", "ttd_under_1h", "ttd_over_1h",
-	"friend_nearby", "friend_linked", "contact_match",
+	// Time from share to the recipient's receipt, per delivered item.
+	"ttd_under_10s", "ttd_under_1m", "ttd_under_10m", "ttd_under_1h", "ttd_under_1d", "ttd_over_1d",
+	// Time from arriving at a place to a friend found there (counted by
+	// the later of the two to arrive).
+	"disc_under_1m", "disc_under_5m", "disc_under_15m", "disc_under_1h", "disc_over_1h",
+	// Meetings: friend_nearby live, friend_was_nearby learned late.
+	"friend_nearby", "friend_was_nearby", "friend_linked", "contact_match",
+	// Location fixes (at most one a minute) by reported accuracy.
+	"loc_acc_under_10m", "loc_acc_under_50m", "loc_acc_under_200m", "loc_acc_over_200m",
 	"relay_connect_ok", "relay_connect_failed",
-	"net_wifi", "net_cellular", "net_other",
+	// Network changes by kind (net_none: the device lost its network).
+	"net_wifi", "net_cellular", "net_other", "net_none",
 	"platform_android", "platform_ios", "platform_desktop",
+	"app_version_0", "app_version_1", "app_version_2", "app_version_3",
+	"app_version_4", "app_version_5", "app_version_6", "app_version_7",
+	// Crashes caught at the mobile boundary, and by signature bucket.
 	"crash",
+	"crash_sig_0", "crash_sig_1", "crash_sig_2", "crash_sig_3",
+	"crash_sig_4", "crash_sig_5", "crash_sig_6", "crash_sig_7",
 }
+
+// AnalyticsHashBuckets is how many buckets the hashed groups (app_version_*,
+// crash_sig_*) have: 8. A bucket is the first byte of SHA-256 of the text
+// mod 8 (AnalyticsHashBucket); the text never leaves the device, and with 8
+// buckets no bucket can single out a rare build or a rare crash.
+const AnalyticsHashBuckets = 8
 
 // Analytics sizes.
 const (
-	// AnalyticsBits is the width of each field: 16 (counts up to 65,535).
-	AnalyticsBits = 16
+	// AnalyticsBits is the width of each field: 12 (counts up to 4,095 a
+	// day, above any honest day's count of one kind; it is also the most a
+	// lying phone can add to one total). The report's size and the
+	// proof's cost grow with fields × bits: 12 instead of 16 saves a
+	// quarter of both.
+	AnalyticsBits = 12
 	// AnalyticsNonceSize is a report nonce: 16.
 	AnalyticsNonceSize = 16
 	// MaxAnalyticsShare caps a sealed leader share: 64 KiB.
@@ -164,4 +193,12 @@ func ReadAggResponse(r io.Reader, m *pb.AggResponse) error {
 		return err
 	}
 	return ValidateAggResponse(m)
+}
+
+// AnalyticsHashBucket maps a text (an app version, a crash's top function
+// name) to its bucket in [0, AnalyticsHashBuckets): pure, so collectors
+// can label the buckets of known releases.
+func AnalyticsHashBucket(text string) int {
+	h := sha256.Sum256([]byte(text))
+	return int(h[0]) % AnalyticsHashBuckets
 }

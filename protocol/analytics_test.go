@@ -3,6 +3,7 @@ package protocol
 import (
 	"bytes"
 	"io"
+	"strconv"
 	"testing"
 
 	"github.com/imigee/imigee/protocol/pb"
@@ -14,7 +15,7 @@ func TestAnalyticsValidate(t *testing.T) {
 		t.Fatal(err)
 	}
 	bad := []*pb.AnalyticsReport{
-		{Day: 1, Nonce: pattern(16, 1), LeaderShare: []byte{1}, HelperShare: []byte{1}, Schema: 2},
+		{Day: 1, Nonce: pattern(16, 1), LeaderShare: []byte{1}, HelperShare: []byte{1}, Schema: 1}, // the old field list
 		{Day: 0, Nonce: pattern(16, 1), LeaderShare: []byte{1}, HelperShare: []byte{1}, Schema: AnalyticsSchema},
 		{Day: 1, Nonce: pattern(15, 1), LeaderShare: []byte{1}, HelperShare: []byte{1}, Schema: AnalyticsSchema},
 		{Day: 1, Nonce: pattern(16, 1), LeaderShare: pattern(MaxAnalyticsShare+1, 0), HelperShare: []byte{1}, Schema: AnalyticsSchema},
@@ -66,4 +67,33 @@ func FuzzAggResponse(f *testing.F) {
 	_ = WriteMsg(&buf, &pb.AggResponse{PrepMessages: [][]byte{{1}, {}}, Count: 3})
 	f.Add(buf.Bytes())
 	fuzzFramed(f, MaxAggFrame, func() *pb.AggResponse { return &pb.AggResponse{} }, func(r io.Reader, m *pb.AggResponse) error { return ReadAggResponse(r, m) })
+}
+
+// TestAnalyticsHashBucket: the bucket is pure and in range, the fields of
+// the hashed groups exist for every bucket, and field names are unique.
+func TestAnalyticsHashBucket(t *testing.T) {
+	seen := map[string]bool{}
+	for _, f := range AnalyticsFields {
+		if seen[f] {
+			t.Fatalf("field %s twice", f)
+		}
+		seen[f] = true
+	}
+	hit := map[int]bool{}
+	for i := range 200 {
+		v := "1." + strconv.Itoa(i)
+		b := AnalyticsHashBucket(v)
+		if b < 0 || b >= AnalyticsHashBuckets || b != AnalyticsHashBucket(v) {
+			t.Fatalf("bucket %d of %s", b, v)
+		}
+		hit[b] = true
+		for _, g := range []string{"app_version_", "crash_sig_"} {
+			if !seen[g+strconv.Itoa(b)] {
+				t.Fatalf("no field %s%d", g, b)
+			}
+		}
+	}
+	if len(hit) != AnalyticsHashBuckets {
+		t.Fatalf("200 versions hit %d of %d buckets", len(hit), AnalyticsHashBuckets)
+	}
 }

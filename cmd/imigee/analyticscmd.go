@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"runtime/debug"
 	"slices"
 	"strings"
 
@@ -23,7 +24,16 @@ func analyticsConfig(rf *runFlags) (node.AnalyticsConfig, error) {
 	if rf.anLeader == "" || !ok || err1 != nil || err2 != nil || len(lk) != 32 || len(hk) != 32 {
 		return node.AnalyticsConfig{}, errors.New("analytics needs -analytics-leader ADDR and -analytics-keys LEADERHEX,HELPERHEX (32-byte keys)")
 	}
-	return node.AnalyticsConfig{Enabled: true, Leader: rf.anLeader, LeaderKey: lk, HelperKey: hk, Platform: "desktop"}, nil
+	return node.AnalyticsConfig{Enabled: true, Leader: rf.anLeader, LeaderKey: lk, HelperKey: hk, Platform: "desktop", AppVersion: appVersion()}, nil
+}
+
+// appVersion is the binary's module version ("(devel)" for a local
+// build); the report carries only its hash bucket.
+func appVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		return bi.Main.Version
+	}
+	return ""
 }
 
 type analyticsResult struct {

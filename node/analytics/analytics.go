@@ -145,7 +145,7 @@ func Build(day uint32, values []uint64, col Collectors) (*pb.AnalyticsReport, er
 	if err != nil {
 		return nil, err
 	}
-	sh, err := v.Shard(values, rand.Reader)
+	sh, err := v.ShardDay(values, day, rand.Reader)
 	if err != nil {
 		return nil, err
 	}

@@ -35,7 +35,7 @@ func contactsConfig(cfg *Config, c *node.Config) error {
 		}
 		c.Contacts.Directory = net.Directory
 	}
-	c.Analytics.Platform = cfg.Platform
+	c.Analytics.Platform, c.Analytics.AppVersion = cfg.Platform, cfg.AppVersion
 	if cfg.AnalyticsJSON != "" {
 		var a struct {
 			Leader    string `json:"leader"`
@@ -50,7 +50,7 @@ func contactsConfig(cfg *Config, c *node.Config) error {
 		if err1 != nil || err2 != nil || len(lk) != 32 || len(hk) != 32 || a.Leader == "" {
 			return errCode(CodeBadArgument, "mobile: AnalyticsJSON needs leader, leader_key and helper_key (32 bytes of hex each)")
 		}
-		c.Analytics = node.AnalyticsConfig{Enabled: true, Leader: a.Leader, LeaderKey: lk, HelperKey: hk, Platform: cfg.Platform}
+		c.Analytics = node.AnalyticsConfig{Enabled: true, Leader: a.Leader, LeaderKey: lk, HelperKey: hk, Platform: cfg.Platform, AppVersion: cfg.AppVersion}
 	}
 	return nil
 }

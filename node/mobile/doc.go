@@ -9,7 +9,9 @@
 //
 // Every exported method recovers a panic: the call returns an error with
 // CodeInternal and a scrubbed report (function names only) goes to
-// Config.Crash and the Logger. A nil *Config or a nil required argument
+// Config.Crash and the Logger; with analytics on, every live node counts
+// it as one crash in the hash bucket of the panicking function's name
+// (crashcount.go: no name or text is kept). A nil *Config or a nil required argument
 // gives CodeBadArgument. Every error carries an integer code (ErrorCode)
 // mapped from node's sentinel errors, and its message starts with the
 // code's name so the code survives a Java exception or an NSError. Event
@@ -38,8 +40,9 @@
 // TestPushOnlyToAllowedHosts (SSRF); TestDataAPI, TestEmptyListsAreArrays,
 // TestLinkPendingThenConfirmed; TestTogetherFacade (MeetingsJSON after a
 // live meeting, the together policy as JSON, capture time in the friend's
-// inbox JSON, proposals, time zones by name), TestEventCarriesMeetingTimes.
-// Measurements (MOBILE_MEASURE=1):
+// inbox JSON, proposals, time zones by name), TestEventCarriesMeetingTimes;
+// TestCrashCountedBySignature and TestTopFunction (crash signatures in
+// analytics). Measurements (MOBILE_MEASURE=1):
 // TestMeasureIdleTraffic, TestMeasureSyncOnce100Friends.
 //
 // # Lifecycle, push, data

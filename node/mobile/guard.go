@@ -26,9 +26,12 @@ const maxReportFrames = 32
 // (a panic inside NewNode has no node yet, so Config.Crash is registered
 // first).
 var crashHooks struct {
-	mu  sync.Mutex // guards r and log
+	mu  sync.Mutex // guards r, log and nodes
 	r   CrashReporter
 	log interface{ Error(msg string, args ...any) }
+	// nodes are the live nodes, whose analytics count each crash by its
+	// signature bucket (node.CountCrash; a no-op with analytics off).
+	nodes map[*node.Node]struct{}
 }
 
 // SetCrashReporter registers the process-wide crash reporter (also set by
@@ -58,6 +61,7 @@ func guard(method string, err *error) {
 	if r := recover(); r != nil {
 		report := scrubbedReport(method, r)
 		reportCrash(report)
+		countCrash(topFunction())
 		if err != nil {
 			*err = errCode(CodeInternal, "internal error in "+method)
 		}
@@ -72,6 +76,7 @@ func guard(method string, err *error) {
 func guardQuiet(method string) {
 	if r := recover(); r != nil {
 		reportCrash(scrubbedReport(method, r))
+		countCrash(topFunction())
 	}
 }
 

@@ -41,6 +41,9 @@ type Config struct {
 	AnalyticsJSON string
 	// Platform is "android" or "ios" (counted in analytics, if on).
 	Platform string
+	// AppVersion is the app's version (e.g. "2.3.1"); analytics, if on,
+	// carry only its hash bucket (one of 8), never the text.
+	AppVersion string
 	// TimeZone is the IANA name of the device's zone (e.g.
 	// "Europe/Paris"), in which share-policy windows are read; empty: the
 	// process's local zone. SetTimeZone changes it later.
@@ -94,6 +97,7 @@ func NewNode(cfg *Config, h EventHandler) (m *Node, err error) {
 	if err != nil {
 		return nil, err
 	}
+	addCrashCounter(n)
 	return &Node{n: n}, nil
 }
 
@@ -114,7 +118,10 @@ func (m *Node) Start() error {
 
 // Close stops the node for good and closes its store.
 func (m *Node) Close() error {
-	return m.do("Close", func(n *node.Node) error { return n.Close() })
+	return m.do("Close", func(n *node.Node) error {
+		removeCrashCounter(n)
+		return n.Close()
+	})
 }
 
 // ID returns this device's friend ID ("" on a nil node).

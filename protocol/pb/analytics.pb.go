@@ -32,7 +32,7 @@ const (
 type AnalyticsReport struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Day           uint32                 `protobuf:"varint,1,opt,name=day,proto3" json:"day,omitempty"`                                   // days since the Unix epoch of the counters
-	Nonce         []byte                 `protobuf:"bytes,2,opt,name=nonce,proto3" json:"nonce,omitempty"`                                // 16 random bytes
+	Nonce         []byte                 `protobuf:"bytes,2,opt,name=nonce,proto3" json:"nonce,omitempty"`                                // day (4 bytes, big-endian) ‖ 12 random bytes
 	PublicShare   []byte                 `protobuf:"bytes,3,opt,name=public_share,json=publicShare,proto3" json:"public_share,omitempty"` // Prio3 public share (joint-randomness parts)
 	LeaderShare   []byte                 `protobuf:"bytes,4,opt,name=leader_share,json=leaderShare,proto3" json:"leader_share,omitempty"` // sealed (box.SealAnonymous) to the leader
 	HelperShare   []byte                 `protobuf:"bytes,5,opt,name=helper_share,json=helperShare,proto3" json:"helper_share,omitempty"` // sealed to the helper

@@ -6,7 +6,16 @@
 // summed. A day is published — the two sums combined into totals — only
 // when at least MinBatch reports were summed, and each collector enforces
 // that minimum on its own. A collector's stored data is sealed shares and
-// sums of shares: each alone is uniformly random.
+// sums of shares: each alone is uniformly random. Open days are summed in
+// full batches as reports arrive (RunDue), so the leader never holds a
+// whole day of reports; the per-prefix report cap counts under a keyed
+// hash (ratelimit.go), so no address stays in memory.
+//
+// Tests: TestCollectorsPublishTrueSums, TestCollectorRefusesLiesAndReplays,
+// TestPendingIsACount, TestOpenDaySummedInFullBatches here; the memory
+// scan for identifiers is node's TestAnalyticsCollectorStateHoldsNoIdentifiers
+// (it needs phones); BenchmarkCollectorPerReport and
+// BenchmarkCollectorStorage give the figures in docs/relay.md.
 //
 // # Concurrency
 //
@@ -25,6 +34,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -58,6 +68,10 @@ type Config struct {
 	ReportsPerPrefixDay int
 	// MaxReportsPerDay caps the reports kept for one day. Default 5,000,000.
 	MaxReportsPerDay int
+	// Batch is how many reports the leader checks with the helper in one
+	// exchange, and the batch an open day is summed in. Default and bound
+	// protocol.MaxAggItems (256).
+	Batch int
 	// Grace is how long after a day ends reports for it are still taken
 	// (phones report at a random time of the next day). Default 26 h.
 	Grace time.Duration
@@ -76,6 +90,9 @@ func (c *Config) defaults() error {
 	}
 	if c.MaxReportsPerDay == 0 {
 		c.MaxReportsPerDay = 5_000_000
+	}
+	if c.Batch <= 0 || c.Batch > protocol.MaxAggItems {
+		c.Batch = protocol.MaxAggItems
 	}
 	if c.Grace == 0 {
 		c.Grace = 26 * time.Hour
@@ -117,9 +134,15 @@ type Collector struct {
 	v   *crypto.ReportVDAF
 	db  *bolt.DB
 
-	mu     sync.Mutex // guards day and perPfx
+	// pending counts the reports bucket's keys (the leader's reports
+	// waiting to be summed), so a metrics scrape reads a number instead of
+	// walking the bucket; set at open, moved by each committed write.
+	pending atomic.Int64
+
+	mu     sync.Mutex // guards day, pfxKey and perPfx
 	day    int64
-	perPfx map[string]int
+	pfxKey [32]byte         // random per day: perPfx holds no address
+	perPfx map[[16]byte]int // keyed hash of an address prefix → reports today
 }
 
 var (
@@ -128,6 +151,7 @@ var (
 	bSums      = []byte("sums")      // day(4) → count(8) ‖ sum share
 	bPublished = []byte("published") // day(4) → Result JSON
 	bCounts    = []byte("counts")    // day(4) → reports taken (8), for MaxReportsPerDay
+	bCollected = []byte("collected") // day(4) → 1 (helper: the day's sum was handed over; closed for good)
 )
 
 // New opens the collector's database at path.
@@ -144,7 +168,7 @@ func New(cfg Config, path string) (*Collector, error) {
 		return nil, fmt.Errorf("analytics: open %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bReports, bSeen, bSums, bPublished, bCounts} {
+		for _, b := range [][]byte{bReports, bSeen, bSums, bPublished, bCounts, bCollected} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -155,7 +179,9 @@ func New(cfg Config, path string) (*Collector, error) {
 		db.Close()
 		return nil, fmt.Errorf("analytics: init: %w", err)
 	}
-	return &Collector{cfg: cfg, v: v, db: db, perPfx: map[string]int{}}, nil
+	c := &Collector{cfg: cfg, v: v, db: db}
+	_ = db.View(func(tx *bolt.Tx) error { c.pending.Store(int64(tx.Bucket(bReports).Stats().KeyN)); return nil })
+	return c, nil
 }
 
 // Close closes the database.
@@ -185,6 +211,10 @@ func (c *Collector) ServeReport(st Stream, prefix string) {
 		ack(pb.ErrorCode_UNSUPPORTED, "not the leader collector")
 		return
 	}
+	if crypto.ReportNonceDay(m.Nonce) != m.Day {
+		ack(pb.ErrorCode_BAD_REQUEST, "nonce does not name the report's day")
+		return
+	}
 	now := c.cfg.Now()
 	dayEnd := time.Unix(int64(m.Day+1)*86400, 0)
 	if m.Day > today(now) || now.After(dayEnd.Add(c.cfg.Grace)) {
@@ -196,7 +226,9 @@ func (c *Collector) ServeReport(st Stream, prefix string) {
 		return
 	}
 	b, _ := proto.Marshal(&m)
+	added := false
 	err := c.db.Update(func(tx *bolt.Tx) error {
+		added = false // a retried transaction starts over
 		rb, cb := tx.Bucket(bReports), tx.Bucket(bCounts)
 		k := append(dayKey(m.Day), m.Nonce...)
 		if rb.Get(k) != nil {
@@ -212,8 +244,12 @@ func (c *Collector) ServeReport(st Stream, prefix string) {
 		if err := cb.Put(dayKey(m.Day), binary.BigEndian.AppendUint64(nil, n+1)); err != nil {
 			return err
 		}
+		added = true
 		return rb.Put(k, b)
 	})
+	if err == nil && added {
+		c.pending.Add(1)
+	}
 	switch {
 	case errors.Is(err, errFull):
 		ack(pb.ErrorCode_QUOTA_EXCEEDED, "day full")
@@ -226,43 +262,40 @@ func (c *Collector) ServeReport(st Stream, prefix string) {
 
 var errFull = errors.New("analytics: day full")
 
-func (c *Collector) allow(prefix string) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	d := c.cfg.Now().Unix() / 86400
-	if d != c.day {
-		c.day, c.perPfx = d, map[string]int{}
-	}
-	if c.perPfx[prefix] >= c.cfg.ReportsPerPrefixDay {
-		return false
-	}
-	c.perPfx[prefix]++
-	return true
-}
-
 // RunDue (leader) sums and publishes every day whose report window has
 // closed: it checks the day's reports with the helper in batches, adds the
 // valid ones to the day's sum, deletes them, and publishes the day when it
-// has at least MinBatch reports.
+// has at least MinBatch reports. Days still open are summed too, in full
+// batches (Config.Batch) only and never published, so the leader keeps
+// fewer than a batch of reports per open day beyond what arrived since the
+// last run, instead of a whole day's.
 func (c *Collector) RunDue(ctx context.Context, call Call) error {
 	if c.cfg.Role != Leader {
 		return nil
 	}
 	now := c.cfg.Now()
-	var due []uint32
-	_ = c.db.View(func(tx *bolt.Tx) error {
-		var last uint32
-		cur := tx.Bucket(bReports).Cursor()
-		for k, _ := cur.First(); k != nil; k, _ = cur.Next() {
-			d := binary.BigEndian.Uint32(k)
-			if d != last && now.After(time.Unix(int64(d+1)*86400, 0).Add(c.cfg.Grace)) {
-				due, last = append(due, d), d
-			}
+	closed := func(d uint32) bool { return now.After(time.Unix(int64(d+1)*86400, 0).Add(c.cfg.Grace)) }
+	for _, d := range c.reportDays(func(d uint32) bool { return !closed(d) }) {
+		if err := c.sumDay(ctx, d, call, true); err != nil {
+			return err
 		}
+	}
+	return c.run(ctx, call, closed)
+}
+
+// RunNow (leader) is RunDue for every day holding reports, its window
+// closed or not: for a testnet, whose day ends with the run. MinBatch
+// holds as ever, at both collectors.
+func (c *Collector) RunNow(ctx context.Context, call Call) error {
+	return c.run(ctx, call, func(uint32) bool { return true })
+}
+
+func (c *Collector) run(ctx context.Context, call Call, due func(day uint32) bool) error {
+	if c.cfg.Role != Leader {
 		return nil
-	})
-	for _, d := range due {
-		if err := c.sumDay(ctx, d, call); err != nil {
+	}
+	for _, d := range c.reportDays(due) {
+		if err := c.sumDay(ctx, d, call, false); err != nil {
 			return err
 		}
 		if _, err := c.publish(ctx, d, call); err != nil && !errors.Is(err, ErrBelowMinimum) {
@@ -272,17 +305,37 @@ func (c *Collector) RunDue(ctx context.Context, call Call) error {
 	return nil
 }
 
+// reportDays lists the days holding reports that pick selects.
+func (c *Collector) reportDays(pick func(day uint32) bool) []uint32 {
+	var days []uint32
+	_ = c.db.View(func(tx *bolt.Tx) error {
+		var last uint32
+		cur := tx.Bucket(bReports).Cursor()
+		for k, _ := cur.First(); k != nil; k, _ = cur.Next() {
+			d := binary.BigEndian.Uint32(k)
+			if d != last && pick(d) {
+				days, last = append(days, d), d
+			}
+		}
+		return nil
+	})
+	return days
+}
+
 // ErrBelowMinimum means a day summed fewer than MinBatch reports: it is
 // never published.
 var ErrBelowMinimum = errors.New("analytics: fewer reports than the minimum batch")
 
-func (c *Collector) sumDay(ctx context.Context, day uint32, call Call) error {
+// sumDay checks and sums day's reports in batches of up to Config.Batch;
+// fullOnly stops before a smaller batch (an open day: the rest waits for
+// more reports or the window's end).
+func (c *Collector) sumDay(ctx context.Context, day uint32, call Call, fullOnly bool) error {
 	for {
 		var batch []*pb.AnalyticsReport
 		var keys [][]byte
 		_ = c.db.View(func(tx *bolt.Tx) error {
 			cur := tx.Bucket(bReports).Cursor()
-			for k, v := cur.Seek(dayKey(day)); k != nil && bytes.HasPrefix(k, dayKey(day)) && len(batch) < protocol.MaxAggItems; k, v = cur.Next() {
+			for k, v := cur.Seek(dayKey(day)); k != nil && bytes.HasPrefix(k, dayKey(day)) && len(keys) < c.cfg.Batch; k, v = cur.Next() {
 				var m pb.AnalyticsReport
 				if proto.Unmarshal(v, &m) == nil {
 					batch = append(batch, &m)
@@ -291,7 +344,7 @@ func (c *Collector) sumDay(ctx context.Context, day uint32, call Call) error {
 			}
 			return nil
 		})
-		if len(keys) == 0 {
+		if len(keys) == 0 || (fullOnly && len(keys) < c.cfg.Batch) {
 			return nil
 		}
 		agg, err := c.loadSum(day)
@@ -346,6 +399,7 @@ func (c *Collector) sumDay(ctx context.Context, day uint32, call Call) error {
 		}); err != nil {
 			return fmt.Errorf("analytics: store sum: %w", err)
 		}
+		c.pending.Add(-int64(len(keys)))
 	}
 }
 
@@ -435,9 +489,14 @@ func (c *Collector) HandleAgg(req *pb.AggRequest) *pb.AggResponse {
 }
 
 // prepare checks each item (a nonce summed before is refused, so a leader
-// replaying a report cannot weight it), sums the valid ones and returns
-// the prep messages.
+// replaying a report cannot weight it; so is a nonce naming another day,
+// and a whole day already collected, so a leader cannot replay a summed
+// report into a second total to difference it out), sums the valid ones
+// and returns the prep messages.
 func (c *Collector) prepare(p *pb.AggPrepare) *pb.AggResponse {
+	if c.collected(p.Day) {
+		return &pb.AggResponse{Error: &pb.Error{Code: pb.ErrorCode_REJECTED, Detail: "day already collected"}}
+	}
 	out := &pb.AggResponse{PrepMessages: make([][]byte, len(p.Items))}
 	agg, err := c.loadSum(p.Day)
 	if err != nil {
@@ -447,7 +506,7 @@ func (c *Collector) prepare(p *pb.AggPrepare) *pb.AggResponse {
 		sb := tx.Bucket(bSeen)
 		for i, it := range p.Items {
 			k := append(dayKey(p.Day), it.Nonce...)
-			if sb.Get(k) != nil {
+			if sb.Get(k) != nil || crypto.ReportNonceDay(it.Nonce) != p.Day {
 				continue
 			}
 			share, err := crypto.OpenReportShare(it.HelperShare, c.cfg.BoxPub, c.cfg.BoxPriv)
@@ -504,6 +563,9 @@ func (c *Collector) collect(r *pb.AggCollect) *pb.AggResponse {
 				return err
 			}
 		}
+		if err := tx.Bucket(bCollected).Put(dayKey(r.Day), []byte{1}); err != nil {
+			return err
+		}
 		return tx.Bucket(bSums).Delete(dayKey(r.Day))
 	})
 	return &pb.AggResponse{AggShare: b, Count: agg.Count}
@@ -543,9 +605,13 @@ func (c *Collector) Latest() Result {
 	return r
 }
 
-// Pending returns how many reports wait (leader) to be summed.
-func (c *Collector) Pending() int {
-	n := 0
-	_ = c.db.View(func(tx *bolt.Tx) error { n = tx.Bucket(bReports).Stats().KeyN; return nil })
-	return n
+// Pending returns how many reports wait (leader) to be summed: a count
+// kept beside the bucket (the relay's gauge reads it on every scrape).
+func (c *Collector) Pending() int { return int(c.pending.Load()) }
+
+// collected reports whether the helper handed over day's sum already.
+func (c *Collector) collected(day uint32) bool {
+	var done bool
+	_ = c.db.View(func(tx *bolt.Tx) error { done = tx.Bucket(bCollected).Get(dayKey(day)) != nil; return nil })
+	return done
 }

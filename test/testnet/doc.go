@@ -37,6 +37,9 @@
 //     classified as found live, late (friend_was_nearby, after the fact)
 //     or missed, with its delay; summary.json's late section,
 //     meeting_outcomes.csv and two plots (issue 10).
+//   - analytics.go: the [analytics] switch (two collector relays, every
+//     phone reports its day at the end) and analytics.json/csv, the
+//     published totals beside the event log's ground truth.
 //   - component.go: the pprof label naming the component (node, relay,
 //     driver) a goroutine works for; simnet keys its random streams on it.
 //

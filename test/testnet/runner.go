@@ -171,6 +171,9 @@ func Run(ctx context.Context, s *Scenario, opt Options) (*Result, error) {
 		return nil, fmt.Errorf("testnet: open network: %w", err)
 	}
 	samples, lag, runErr := drive(ctx, s, g, plan, net, clock, rec, opt.Progress, opt.Wall)
+	if runErr == nil && s.Analytics.Enabled {
+		runErr = reportAnalytics(ctx, s, net, rec.events, opt.Out)
+	}
 	var netStats *NetworkSummary
 	if ns, ok := net.(NetStater); ok {
 		st := ns.NetStats()

@@ -98,6 +98,8 @@ type Scenario struct {
 	// Start is the virtual wall-clock time the run starts at (RFC 3339).
 	// Default 2026-06-01T08:00:00Z.
 	Start time.Time `toml:"start"`
+	// Analytics turns anonymous analytics on (analytics.go).
+	Analytics AnalyticsConfig `toml:"analytics"`
 
 	Graph     GraphConfig     `toml:"graph"`
 	Mobility  MobilityConfig  `toml:"mobility"`

@@ -97,6 +97,7 @@ func (s *Scenario) Validate() error {
 	default:
 		bad("proximity.neighbours", "%q is not corner or all", s.Proximity.Neighbours)
 	}
+	s.validateAnalytics(bad)
 	return errors.Join(errs...)
 }
 

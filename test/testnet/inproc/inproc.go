@@ -73,6 +73,11 @@ func (b *Backend) Open(ctx context.Context, env *testnet.Env) (testnet.Network, 
 	if err != nil {
 		return nil, err
 	}
+	if s.Analytics.Enabled {
+		if nw.keys, err = newCollectorKeys(plans); err != nil {
+			return nil, err
+		}
+	}
 	for i := range plans {
 		r, err := nw.newRelay(ctx, i, plans)
 		if err != nil {
@@ -104,6 +109,8 @@ type network struct {
 	nodes  []*nodeDriver
 
 	ids testnet.NodeIndex // node ID (a friend ID at its friends) -> index
+
+	keys *collectorKeys // analytics collectors (analytics.go), nil when off
 }
 
 func (nw *network) Node(i int) testnet.NodeDriver   { return nw.nodes[i] }
@@ -301,6 +308,7 @@ func (nw *network) newRelay(ctx context.Context, i int, plans []relayPlan) (*rel
 	cfg.History.Window = relay.Duration(s.History.RelayWindow.Duration)
 	cfg.Limits.ResourceMemory = 256 << 20
 	cfg.NoSync = nw.b.NoSync
+	nw.keys.relayConfig(s, i, plans, &cfg)
 	for j, p := range plans {
 		if j != i {
 			for _, a := range p.addrs {
@@ -448,6 +456,7 @@ func (nw *network) newNode(ctx context.Context, i int) (*nodeDriver, error) {
 		nd.cfg.HostFactory = f(i)
 		nd.cfg.ListenAddrs = nil
 	}
+	nw.keys.nodeConfig(&nd.cfg)
 	nd.policy = node.SharePolicy{Mode: node.ShareAsk}
 	switch s.Workload.Policy {
 	case testnet.PolicyNearby:

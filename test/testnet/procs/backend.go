@@ -48,6 +48,11 @@ func (b *Backend) Open(ctx context.Context, env *testnet.Env) (testnet.Network, 
 		// The control socket has no precision command (yet).
 		return nil, fmt.Errorf("procs: proximity %q/%q: only %q/%q in this mode", s.Proximity.Precision, s.Proximity.Neighbours, testnet.PrecisionClose, testnet.NeighboursCorner)
 	}
+	if s.Analytics.Enabled {
+		// The collectors' keys and the end-of-run reports need in-process
+		// relays and nodes (inproc); the control socket has no report command.
+		return nil, errors.New("procs: [analytics] runs in sim and simnet modes only")
+	}
 	log := env.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
