@@ -58,6 +58,13 @@ func quietLogger() *slog.Logger {
 // startRelay runs a real relay on 127.0.0.1.
 func startRelay(t testing.TB, clock *testClock) *relay.Relay {
 	t.Helper()
+	return startRelayWith(t, clock, nil)
+}
+
+// startRelayWith is startRelay with a change to the config (mod may be
+// nil; it sees DataDir set).
+func startRelayWith(t testing.TB, clock *testClock, mod func(*relay.Config)) *relay.Relay {
+	t.Helper()
 	cfg := relay.DefaultConfig()
 	cfg.DataDir = t.TempDir()
 	cfg.ListenAddrs = []string{"/ip4/127.0.0.1/udp/0/quic-v1", "/ip4/127.0.0.1/tcp/0"}
@@ -66,6 +73,9 @@ func startRelay(t testing.TB, clock *testClock) *relay.Relay {
 	cfg.Limits.ResourceMemory = 256 << 20
 	if clock != nil {
 		cfg.Now = clock.Now
+	}
+	if mod != nil {
+		mod(&cfg)
 	}
 	r, err := relay.New(cfg)
 	if err != nil {

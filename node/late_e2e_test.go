@@ -15,27 +15,13 @@ import (
 	"github.com/imigee/imigee/relay"
 )
 
-// startRelayWith is startRelay with a config change (history window).
-func startRelayWith(t testing.TB, clock *testClock, mod func(*relay.Config)) *relay.Relay {
+// wasNearbyAt checks a friend_was_nearby event: friend, and the times of
+// epoch e (of es seconds).
+func wasNearbyAt(t *testing.T, ev Event, friend string, e uint64, es int64) {
 	t.Helper()
-	cfg := relay.DefaultConfig()
-	cfg.DataDir = t.TempDir()
-	cfg.ListenAddrs = []string{"/ip4/127.0.0.1/udp/0/quic-v1", "/ip4/127.0.0.1/tcp/0"}
-	cfg.Logger = quietLogger()
-	cfg.Store.SweepInterval = -1
-	cfg.Limits.ResourceMemory = 256 << 20
-	cfg.Now = clock.Now
-	mod(&cfg)
-	r, err := relay.New(cfg)
-	if err != nil {
-		t.Fatal(err)
+	if ev.FriendID != friend || ev.From != int64(e)*es || ev.To != int64(e+1)*es {
+		t.Fatalf("friend_was_nearby %+v, want friend %s from %d to %d", ev, friend, int64(e)*es, int64(e+1)*es)
 	}
-	if err := r.Start(context.Background()); err != nil {
-		r.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.Close() })
-	return r
 }
 
 // outage runs the late-meeting story: a online and announcing at the
@@ -95,14 +81,8 @@ func TestLateMeetingAfterOutage(t *testing.T) {
 	bID, aID := link(t, a, b)
 	e := outage(t, clock, a, b, 3*time.Hour)
 	es := int64(a.cfg.EpochSeconds)
-	check := func(ev Event, friend string) {
-		t.Helper()
-		if ev.FriendID != friend || ev.From != int64(e)*es || ev.To != int64(e+1)*es {
-			t.Fatalf("friend_was_nearby %+v, want friend %s from %d to %d", ev, friend, int64(e)*es, int64(e+1)*es)
-		}
-	}
-	check(b.ev.waitRetrying(t, b.Node, clock, EventFriendWasNearby, nil, 30*time.Second), aID)
-	check(a.ev.waitRetrying(t, a.Node, clock, EventFriendWasNearby, nil, 30*time.Second), bID)
+	wasNearbyAt(t, b.ev.waitRetrying(t, b.Node, clock, EventFriendWasNearby, nil, 30*time.Second), aID, e, es)
+	wasNearbyAt(t, a.ev.waitRetrying(t, a.Node, clock, EventFriendWasNearby, nil, 30*time.Second), bID, e, es)
 	for _, x := range []struct {
 		n      *testNode
 		friend string

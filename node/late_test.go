@@ -71,14 +71,8 @@ func TestLateClaimConfirmedEndToEnd(t *testing.T) {
 
 	b.sendClaim(fa, []meetEpoch{claimFor(t, b, aID, e)})
 	es := int64(a.cfg.EpochSeconds)
-	want := func(ev Event, friend string) {
-		t.Helper()
-		if ev.FriendID != friend || ev.From != int64(e)*es || ev.To != int64(e+1)*es {
-			t.Fatalf("friend_was_nearby %+v, want friend %s from %d to %d", ev, friend, int64(e)*es, int64(e+1)*es)
-		}
-	}
-	want(a.ev.waitRetrying(t, a.Node, clock, EventFriendWasNearby, nil, 20*time.Second), bID)
-	want(b.ev.waitRetrying(t, b.Node, clock, EventFriendWasNearby, nil, 20*time.Second), aID)
+	wasNearbyAt(t, a.ev.waitRetrying(t, a.Node, clock, EventFriendWasNearby, nil, 20*time.Second), bID, e, es)
+	wasNearbyAt(t, b.ev.waitRetrying(t, b.Node, clock, EventFriendWasNearby, nil, 20*time.Second), aID, e, es)
 	ms := a.Meetings(0)
 	if len(ms) != 1 || ms[0].FriendID != bID || ms[0].Kind != MeetingLate || ms[0].From != int64(e)*es {
 		t.Fatalf("a's meetings %+v", ms)
