@@ -105,7 +105,8 @@ func (n *Node) stopEvents() {
 // and the background loop. Start returns when the host listens; relay
 // trouble is logged and retried, not returned. Start after Stop works. In
 // AppBackground, Start only records that networking is wanted: the node
-// stays asleep until SetAppState(AppForeground) or a wake-up.
+// stays asleep until SetAppState(AppForeground) or a wake-up; likewise
+// after NetworkChanged(NetworkNone) until a network is back.
 func (n *Node) Start(ctx context.Context) error {
 	n.life.mu.Lock()
 	if n.isClosed() {
@@ -274,8 +275,13 @@ func (n *Node) AppState() string {
 // (its connections may be bound to an address that is gone) and retries
 // every pending delivery; in the background it wakes only if a delivery
 // or receipt is waiting (a new network may reach the friend). NetworkNone
-// only records the state. metered is recorded for the app's own policy
-// (NetworkStatus); this version does not change transfers by it.
+// takes networking down (nothing can be reached; dialling would only spend
+// battery) while the node keeps its own history of where it would have
+// announced (history.go), and the next other kind brings networking back
+// if Start was called and the app is not in the background; the epochs
+// missed are then announced late (late.go). metered is recorded for the
+// app's own policy (NetworkStatus); this version does not change transfers
+// by it.
 func (n *Node) NetworkChanged(kind string, metered bool) error {
 	switch kind {
 	case NetworkWifi, NetworkCellular, NetworkEthernet, NetworkOther, NetworkNone:
