@@ -127,6 +127,15 @@ func (n *Node) lateTick(rc *relayConn) {
 			}
 			n.mu.Unlock()
 		}()
+		// The claims of the whole round go out together, one item per
+		// friend (up to maxMeetEpochs epochs), so a long meeting is
+		// confirmed, and raised, as one span rather than one per hour.
+		claims := map[*friend][]meetEpoch{}
+		defer func() {
+			for f, eps := range claims {
+				n.sendClaim(f, eps)
+			}
+		}()
 		es := uint64(n.cfg.EpochSeconds)
 		for len(due) > 0 {
 			hour := due[0].E * es / 3600
@@ -134,7 +143,7 @@ func (n *Node) lateTick(rc *relayConn) {
 			for k < len(due) && due[k].E*es/3600 == hour {
 				k++
 			}
-			if err := n.lateGroup(ctx, rc, due[:k]); err != nil {
+			if err := n.lateGroup(ctx, rc, due[:k], claims); err != nil {
 				n.log.Debug("late announcement failed; retrying later", "err", err)
 				failed = true
 				return
@@ -151,8 +160,9 @@ type lateToken struct {
 }
 
 // lateGroup announces one hour of late epochs on a one-off identity and
-// sends a claim to every friend that matched.
-func (n *Node) lateGroup(ctx context.Context, rc *relayConn, recs []historyRec) error {
+// adds what each friend's matches claim to claims (once the epochs are
+// marked done).
+func (n *Node) lateGroup(ctx context.Context, rc *relayConn, recs []historyRec, claims map[*friend][]meetEpoch) error {
 	h, err := n.clientHost()
 	if err != nil {
 		return err
@@ -165,7 +175,7 @@ func (n *Node) lateGroup(ctx context.Context, rc *relayConn, recs []historyRec) 
 		return fmt.Errorf("node: late rendezvous: %w", err)
 	}
 	defer rv.Close()
-	claims := map[*friend][]meetEpoch{}
+	found := map[*friend][]meetEpoch{}
 	var done []uint64
 	es := uint32(n.cfg.EpochSeconds)
 	for _, r := range recs {
@@ -199,7 +209,7 @@ func (n *Node) lateGroup(ctx context.Context, rc *relayConn, recs []historyRec) 
 				if err != nil {
 					continue // not the friend's record: the relay's word is not enough
 				}
-				claims[lt.f] = append(claims[lt.f], meetEpoch{E: m.Epoch, T: hex.EncodeToString(m.Token[:]), H: lt.here})
+				found[lt.f] = append(found[lt.f], meetEpoch{E: m.Epoch, T: hex.EncodeToString(m.Token[:]), H: lt.here})
 			}
 		}
 		done = append(done, r.E)
@@ -207,8 +217,8 @@ func (n *Node) lateGroup(ctx context.Context, rc *relayConn, recs []historyRec) 
 	if err := n.updateHistory(done, func(r *historyRec) { r.Late = true }); err != nil {
 		return err
 	}
-	for f, eps := range claims {
-		n.sendClaim(f, eps)
+	for f, eps := range found {
+		claims[f] = append(claims[f], eps...)
 	}
 	return nil
 }
