@@ -35,7 +35,8 @@ import (
 // moved within it): 4.
 const maxCellSetsPerEpoch = 4
 
-// historyLevels are the cell levels of the precisions that announce.
+// historyLevels are the cell levels of the precisions that announce, in
+// the order of proxState.cells.
 var historyLevels = []int{PrecisionClose.level(), PrecisionCasual.level()}
 
 // cellSet is one position's cells at one level.
@@ -75,10 +76,18 @@ func (n *Node) cellsAt(lat, lng float64) []cellSet {
 // recordHistory adds the position loc to epoch's history (nothing if it is
 // already there, or the epoch holds maxCellSetsPerEpoch positions).
 func (n *Node) recordHistory(epoch uint64, loc *location) {
-	if !n.historyOn() || loc == nil || epoch < n.historyCutEpoch() {
+	if !n.historyOn() || loc == nil {
+		return
+	}
+	n.recordCells(epoch, n.cellsAt(loc.lat, loc.lng))
+}
+
+// recordCells is recordHistory with the position's cells (cellsAt)
+// already computed.
+func (n *Node) recordCells(epoch uint64, set []cellSet) {
+	if !n.historyOn() || epoch < n.historyCutEpoch() {
 		return // (a tick computed before the clock moved on)
 	}
-	set := n.cellsAt(loc.lat, loc.lng)
 	key := [2]uint64{epoch, set[0].H}
 	n.mu.Lock()
 	known := n.histLast == key

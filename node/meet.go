@@ -55,7 +55,7 @@ type quietZone = QuietZone
 // match back to the friend.
 type proxState struct {
 	epoch   uint64
-	cells   [2]uint64 // here cells at levels 16 and 14
+	cells   [2]uint64 // here cells at historyLevels (16 and 14)
 	byToken map[[crypto.TokenSize]byte]*friend
 	relay   peer.ID
 }
@@ -227,24 +227,26 @@ func (n *Node) proximityTick() {
 		return
 	}
 	epoch := n.epochNow()
-	n.recordHistory(epoch, loc)
+	// The cells are computed once per tick, by the same rule, for the
+	// history, the moved-check and every friend's tokens.
+	set := n.cellsAt(loc.lat, loc.lng)
+	n.recordCells(epoch, set)
 	if rc == nil {
 		return
 	}
 	fs := n.proxFriends()
-	h16, _ := geo.Cells(loc.lat, loc.lng, 16)
-	h14, _ := geo.Cells(loc.lat, loc.lng, 14)
+	here := [2]uint64{set[0].H, set[1].H}
 	n.mu.Lock()
 	prev := n.prox
 	n.mu.Unlock()
-	if prev != nil && prev.epoch == epoch && prev.cells == [2]uint64{h16, h14} && prev.relay == rc.ai.ID && !n.proxDirty() {
+	if prev != nil && prev.epoch == epoch && prev.cells == here && prev.relay == rc.ai.ID && !n.proxDirty() {
 		return
 	}
 	h, err := n.host()
 	if err != nil {
 		return
 	}
-	st := &proxState{epoch: epoch, cells: [2]uint64{h16, h14}, byToken: map[[crypto.TokenSize]byte]*friend{}, relay: rc.ai.ID}
+	st := &proxState{epoch: epoch, cells: here, byToken: map[[crypto.TokenSize]byte]*friend{}, relay: rc.ai.ID}
 	// One record for every friend: sealed once under a fresh seed, each
 	// friend gets a 16-byte share of the seed (see crypto.RecordShare).
 	plain, err := encodeRecord(epoch, h.ID(), recordAddrs(h.Addrs(), rc))
@@ -261,14 +263,13 @@ func (n *Node) proximityTick() {
 	}
 	var anns []relayclient.Announcement
 	es := uint32(n.cfg.EpochSeconds)
-	cells := geo.Cells
-	if n.cfg.CellRule != nil {
-		cells = n.cfg.CellRule
-	}
 	for _, f := range fs {
 		lvl := f.saved.Precision.level()
-		here, near := cells(loc.lat, loc.lng, lvl)
-		ht, nts, err := crypto.FriendTokens(f.keys, epoch, es, lvl, here, near)
+		i := slices.Index(historyLevels, lvl)
+		if i < 0 {
+			continue
+		}
+		ht, nts, err := crypto.FriendTokens(f.keys, epoch, es, lvl, set[i].H, set[i].N)
 		if err != nil {
 			continue
 		}
