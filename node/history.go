@@ -15,6 +15,7 @@ package node
 // nothing older can be recomputed, even by a thief of the device).
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -159,15 +160,7 @@ func (n *Node) historyRecs() []historyRec {
 		}
 		return nil
 	})
-	slices.SortFunc(out, func(a, b historyRec) int {
-		switch {
-		case a.E < b.E:
-			return -1
-		case a.E > b.E:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(out, func(a, b historyRec) int { return cmp.Compare(a.E, b.E) })
 	return out
 }
 

@@ -19,6 +19,7 @@ package node
 // (direct, or sealed in the friend's mailbox).
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -274,7 +275,7 @@ func claimKey(friendID string) string { return "late-claim/" + friendID }
 
 // sendClaim remembers the claimed epochs and sends the claim to f.
 func (n *Node) sendClaim(f *friend, eps []meetEpoch) {
-	slices.SortFunc(eps, func(a, b meetEpoch) int { return cmpU64(a.E, b.E) })
+	slices.SortFunc(eps, func(a, b meetEpoch) int { return cmp.Compare(a.E, b.E) })
 	var pending []uint64
 	_ = n.getJSON(localstore.History, claimKey(f.id), &pending)
 	for _, e := range eps {
@@ -294,16 +295,6 @@ func (n *Node) sendClaim(f *friend, eps []meetEpoch) {
 			n.log.Warn("late claim not queued", "err", err)
 		}
 	}
-}
-
-func cmpU64(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // receiveMeet handles a friend's claim or confirm once (the seen mark).

@@ -10,6 +10,7 @@ package node
 // (P4). Share policies read it through friendsTogetherAt (together.go).
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -159,13 +160,7 @@ func (n *Node) Meetings(since int64) []Meeting {
 		}
 	}
 	slices.SortFunc(out, func(a, b Meeting) int {
-		if a.FriendID != b.FriendID {
-			if a.FriendID < b.FriendID {
-				return -1
-			}
-			return 1
-		}
-		return int(a.From - b.From)
+		return cmp.Or(cmp.Compare(a.FriendID, b.FriendID), cmp.Compare(a.From, b.From), cmp.Compare(a.Kind, b.Kind))
 	})
 	return out
 }

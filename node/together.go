@@ -25,6 +25,7 @@ package node
 // only (the capture time, the meeting span), never a place (P4).
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -364,16 +365,7 @@ func (n *Node) Proposals() []Proposal {
 		}
 	}
 	slices.SortFunc(out, func(a, b Proposal) int {
-		if a.Taken != b.Taken {
-			return int(a.Taken - b.Taken)
-		}
-		if a.FriendID < b.FriendID {
-			return -1
-		}
-		if a.FriendID > b.FriendID {
-			return 1
-		}
-		return 0
+		return cmp.Or(cmp.Compare(a.Taken, b.Taken), cmp.Compare(a.FriendID, b.FriendID))
 	})
 	return out
 }
@@ -482,7 +474,7 @@ func (n *Node) putTakenCapped(tx *localstore.Tx, rec *takenRec) (int, error) {
 	recs = append(recs, takenRec{ID: rec.ID, Taken: rec.Taken})
 	dropped, keepNew := 0, true
 	if over := len(recs) - limit; over > 0 {
-		slices.SortStableFunc(recs, func(a, b takenRec) int { return int(a.Taken - b.Taken) })
+		slices.SortStableFunc(recs, func(a, b takenRec) int { return cmp.Compare(a.Taken, b.Taken) })
 		for _, r := range recs[:over] {
 			dropped++
 			if r.ID == rec.ID {
