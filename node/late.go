@@ -185,11 +185,12 @@ func (n *Node) lateGroup(ctx context.Context, rc *relayConn, recs []historyRec, 
 			return err
 		}
 		if len(anns) > 0 {
+			tag := n.forgetTag(r.E) // a store read: once per epoch, not per batch
 			var ms []relayclient.Match
 			for len(anns) > 0 {
 				batch := anns[:min(len(anns), proto.MaxAnnouncements)]
 				anns = anns[len(batch):]
-				_, bm, err := rv.LateAnnounce(ctx, es, r.E, shared, n.forgetTag(r.E), batch)
+				_, bm, err := rv.LateAnnounce(ctx, es, r.E, shared, tag, batch)
 				if errors.Is(err, proto.ErrStale) || errors.Is(err, proto.ErrUnsupported) {
 					break // outside the relay's window, or no history there: give up on it
 				}

@@ -312,10 +312,11 @@ func (n *Node) proximityTick() {
 				return
 			}
 		}
+		tag := n.forgetTag(epoch)
 		for len(anns) > 0 {
 			batch := anns[:min(len(anns), proto.MaxAnnouncements)]
 			anns = anns[len(batch):]
-			_, ms, err := rv.AnnounceTagged(ctx, es, epoch, shared, n.forgetTag(epoch), batch)
+			_, ms, err := rv.AnnounceTagged(ctx, es, epoch, shared, tag, batch)
 			if err != nil {
 				n.log.Debug("announce failed", "err", err)
 				n.markProxDirty()
