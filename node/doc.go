@@ -400,6 +400,7 @@
 //     Forget erases the relay's history entries),
 //     TestLateNoMatchOutsideWindowOrHistoryOff, TestLateClaimConfirmedEndToEnd
 //     (claims the friend's history does not back give nothing),
+//     TestLateConfirmOnlyForClaimedEpochs (nor confirms of unclaimed epochs),
 //     TestHistoryRecordsOnlyWhatWouldBeAnnounced, TestHistoryPrunedAndKeysAdvanced,
 //     TestRelayCannotLink (link 5: late identities).
 //   - Taken while together (issue 10): TestTogetherAfterOutage (the real

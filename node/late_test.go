@@ -2,11 +2,13 @@ package node
 
 import (
 	"encoding/hex"
+	"encoding/json"
 	"testing"
 	"time"
 
 	"github.com/imigee/imigee/crypto"
 	"github.com/imigee/imigee/crypto/geo"
+	"github.com/imigee/imigee/node/localstore"
 )
 
 // claimFor computes the claim b would send a for epoch e from b's own
@@ -79,5 +81,50 @@ func TestLateClaimConfirmedEndToEnd(t *testing.T) {
 	}
 	if got := b.friendsTogetherAt(time.Unix(int64(e)*es+5, 0)); len(got) != 1 || got[0] != aID {
 		t.Fatalf("b together at the epoch: %v", got)
+	}
+}
+
+// TestLateConfirmOnlyForClaimedEpochs: a friend that lies with a confirm
+// for epochs this device never claimed raises nothing and records no
+// meeting; a confirm of a pending claim raises friend_was_nearby once,
+// and the same confirm again (the claim is no longer pending) nothing
+// more.
+func TestLateConfirmOnlyForClaimedEpochs(t *testing.T) {
+	clock, _, a, b, bID, aID := pair(t)
+	a.SetAppOpen(true)
+	b.SetAppOpen(true)
+	es := int64(a.cfg.EpochSeconds)
+	e := a.epochNow() - 3
+	if err := a.putJSON(localstore.History, claimKey(bID), []uint64{e}); err != nil {
+		t.Fatal(err)
+	}
+	confirm := func(eps ...uint64) {
+		t.Helper()
+		m := meetMsg{K: "confirm"}
+		for _, x := range eps {
+			m.E = append(m.E, meetEpoch{E: x})
+		}
+		js, _ := json.Marshal(m)
+		if _, err := b.sendSmall(aID, TypeMeet, string(js)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// b's outbox is empty once a has acknowledged every item.
+	delivered := func() {
+		t.Helper()
+		waitFor(t, 20*time.Second, func() bool { b.wake(); return b.store.Count(localstore.Outbox) == 0 })
+	}
+	confirm(e-1, e+1) // never claimed
+	delivered()
+	confirm(e, e+2) // e claimed, e+2 not
+	wasNearbyAt(t, a.ev.waitRetrying(t, a.Node, clock, EventFriendWasNearby, nil, 20*time.Second), bID, e, es)
+	delivered()
+	confirm(e) // again: no longer pending
+	delivered()
+	if n := a.ev.count(EventFriendWasNearby); n != 1 {
+		t.Fatalf("%d friend_was_nearby, want 1: %+v", n, a.ev.snapshot())
+	}
+	if ms := a.Meetings(0); len(ms) != 1 || ms[0].From != int64(e)*es || ms[0].To != int64(e+1)*es {
+		t.Fatalf("a's meetings %+v, want only epoch %d", ms, e)
 	}
 }
