@@ -377,9 +377,18 @@ func TestTakenFromALiarIsUnknown(t *testing.T) {
 	for id := range want {
 		b.ev.waitRetrying(t, b.Node, clock, EventItemReceived, func(e Event) bool { return e.ItemID == id }, 20*time.Second)
 	}
+	found := 0
 	for _, it := range b.Inbox() {
-		if w, ok := want[it.ID]; ok && it.Taken != w {
+		w, ok := want[it.ID]
+		if !ok {
+			continue
+		}
+		found++
+		if it.Taken != w {
 			t.Errorf("item %s: capture time %d at the recipient, want %d", it.ID, it.Taken, w)
 		}
+	}
+	if found != len(want) {
+		t.Fatalf("%d of the %d items in the recipient's inbox", found, len(want))
 	}
 }
