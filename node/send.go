@@ -303,18 +303,18 @@ func (s *session) serveResume(r *pb.Resume) error {
 // markDelivered records a receipt and tells the app; via is the path the
 // item took (Event.Via).
 func (n *Node) markDelivered(itemID, friendID, via string) {
-	changed, profile := false, false
+	changed, internal := false, false
 	var typ string
 	var created int64
 	err := n.updateRecip(itemID, friendID, func(it *outItem, r *recip) {
-		profile = internalType(it.Type)
+		internal = internalType(it.Type)
 		typ, created = it.Type, it.Created
 		if r.State != rDelivered {
 			changed = true
 			r.State = rDelivered
 		}
 	})
-	if err == nil && changed && !profile {
+	if err == nil && changed && !internal {
 		n.countDelivered(typ, via, created)
 		n.emit(&Event{Kind: EventDelivered, FriendID: friendID, ItemID: itemID, Via: via})
 	}
