@@ -247,7 +247,7 @@ func (n *Node) lateAnnouncements(r historyRec, self peer.ID) ([]relayclient.Anno
 	byToken := map[[crypto.TokenSize]byte]lateToken{}
 	var anns []relayclient.Announcement
 	for _, f := range n.proxFriends() {
-		lvl := f.saved.Precision.level()
+		lvl := n.precisionLevel(f)
 		share := f.keys.RecordShare(r.E, seed)
 		for _, pos := range r.S {
 			for _, cs := range pos {

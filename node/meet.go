@@ -212,6 +212,14 @@ func (n *Node) proxFriends() []*friend {
 	return fs
 }
 
+// precisionLevel is the cell level this device announces to f at (0:
+// precision off), read under n.mu: SetPrecision changes it meanwhile.
+func (n *Node) precisionLevel(f *friend) int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return f.saved.Precision.level()
+}
+
 // proximityTick announces this epoch's tokens when something changed (new
 // epoch, new cell, settings), withdraws when the node must be silent, and
 // expires "nearby" states.
@@ -264,7 +272,7 @@ func (n *Node) proximityTick() {
 	var anns []relayclient.Announcement
 	es := uint32(n.cfg.EpochSeconds)
 	for _, f := range fs {
-		lvl := f.saved.Precision.level()
+		lvl := n.precisionLevel(f)
 		i := slices.Index(historyLevels, lvl)
 		if i < 0 {
 			continue
