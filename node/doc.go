@@ -401,6 +401,8 @@
 //     TestLateNoMatchOutsideWindowOrHistoryOff, TestLateClaimConfirmedEndToEnd
 //     (claims the friend's history does not back give nothing),
 //     TestLateConfirmOnlyForClaimedEpochs (nor confirms of unclaimed epochs),
+//     TestLateClaimKeepsPrecision (nor claims at a precision the friend
+//     is not given, none with precision off),
 //     TestHistoryRecordsOnlyWhatWouldBeAnnounced, TestHistoryPrunedAndKeysAdvanced,
 //     TestRelayCannotLink (link 5: late identities).
 //   - Taken while together (issue 10): TestTogetherAfterOutage (the real

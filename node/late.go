@@ -353,8 +353,15 @@ func (n *Node) receiveMeet(f *friend, op *crypto.Opened, text string) error {
 // verifyClaim returns the claimed epochs this device's own history
 // confirms: the claimant's token equals one of this device's tokens for
 // the friend in that epoch, here=here or here=near (near=near is no
-// meeting, as at the relay).
+// meeting, as at the relay). Only cells at the level this device
+// announces to the friend count (none with precision off): the friend
+// holds the pair keys, so it can make up a claim for any place, and a
+// confirm must tell it no more than a live match would have.
 func (n *Node) verifyClaim(f *friend, eps []meetEpoch) []uint64 {
+	lvl := n.precisionLevel(f)
+	if lvl == 0 {
+		return nil
+	}
 	es := uint32(n.cfg.EpochSeconds)
 	cut := n.historyCutEpoch()
 	var ok []uint64
@@ -370,6 +377,9 @@ func (n *Node) verifyClaim(f *friend, eps []meetEpoch) []uint64 {
 		match := false
 		for _, pos := range r.S {
 			for _, cs := range pos {
+				if cs.L != lvl {
+					continue
+				}
 				ht, nts, err := crypto.FriendTokens(f.keys, c.E, es, cs.L, cs.H, cs.N)
 				if err != nil {
 					continue

@@ -128,3 +128,43 @@ func TestLateConfirmOnlyForClaimedEpochs(t *testing.T) {
 		t.Fatalf("a's meetings %+v, want only epoch %d", ms, e)
 	}
 }
+
+// TestLateClaimKeepsPrecision: a friend a device does not announce to
+// (precision off), or announces to only at casual precision, cannot learn
+// from a late claim what live announcements would not have told it: a
+// true claim at close precision — which the friend can make up for any
+// place, since it holds the pair keys — is confirmed only while the
+// precision for that friend is close.
+func TestLateClaimKeepsPrecision(t *testing.T) {
+	clock, _, a, b, bID, aID := pair(t)
+	a.SetAppOpen(true)
+	b.SetAppOpen(true)
+	e := a.epochNow()
+	if err := a.SetLocation(lat0, lng0, 10); err != nil {
+		t.Fatal(err)
+	}
+	lat1, lng1 := geo.Destination(lat0, lng0, 90, 30)
+	b.recordHistory(e, &location{lat: lat1, lng: lng1})
+	fa, _ := b.friend(aID)
+	claim := claimFor(t, b, aID, e)
+	if lvl := PrecisionClose.level(); b.historyRecs()[0].S[0][0].L != lvl {
+		t.Fatalf("claim not at close precision")
+	}
+	for _, p := range []Precision{PrecisionOff, PrecisionCasual} {
+		if err := a.SetPrecision(bID, p); err != nil {
+			t.Fatal(err)
+		}
+		b.sendClaim(fa, []meetEpoch{claim})
+		// Delivered once b's outbox is empty.
+		waitFor(t, 20*time.Second, func() bool { b.wake(); return b.store.Count(localstore.Outbox) == 0 })
+		if n := a.ev.count(EventFriendWasNearby); n != 0 || len(a.Meetings(0)) != 0 {
+			t.Fatalf("precision %v: a confirmed a close-precision claim (%d events)", p, n)
+		}
+	}
+	// Positive control: the same claim at close precision is confirmed.
+	if err := a.SetPrecision(bID, PrecisionClose); err != nil {
+		t.Fatal(err)
+	}
+	b.sendClaim(fa, []meetEpoch{claim})
+	wasNearbyAt(t, a.ev.waitRetrying(t, a.Node, clock, EventFriendWasNearby, nil, 20*time.Second), bID, e, int64(a.cfg.EpochSeconds))
+}
