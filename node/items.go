@@ -142,13 +142,15 @@ func (n *Node) ShareVideo(path string, friendIDs []string) (string, error) {
 }
 
 func (n *Node) shareFile(typ, path string, friendIDs []string) (string, error) {
-	if len(friendIDs) == 0 && n.sharePolicy().Mode == ShareTogether {
-		// The file's modification time stands in for the capture time.
-		st, err := statShareable(path)
-		if err != nil {
-			return "", err
+	if len(friendIDs) == 0 {
+		if p := n.sharePolicy(); p.Mode == ShareTogether {
+			// The file's modification time stands in for the capture time.
+			st, err := statShareable(path)
+			if err != nil {
+				return "", err
+			}
+			return n.shareTogether(typ, path, st.ModTime().Unix(), p.Auto)
 		}
-		return n.shareTogether(typ, path, st.ModTime().Unix(), n.sharePolicy().Auto)
 	}
 	return n.shareFileTaken(typ, path, 0, friendIDs)
 }
