@@ -210,6 +210,7 @@ func (n *Node) pruneHistory() {
 		})
 	}
 	n.pruneMeetings()
+	n.pruneClaims(cut)
 	day := n.historyDay()
 	for _, f := range n.friendList() {
 		if f.keys.ProximityDay() >= day {

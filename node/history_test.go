@@ -7,6 +7,7 @@ import (
 
 	"github.com/imigee/imigee/crypto"
 	"github.com/imigee/imigee/crypto/geo"
+	"github.com/imigee/imigee/node/localstore"
 )
 
 // TestHistoryRecordsOnlyWhatWouldBeAnnounced: the history holds an epoch
@@ -85,6 +86,12 @@ func TestHistoryPrunedAndKeysAdvanced(t *testing.T) {
 	_ = a.SetLocation(lat0, lng0, 10)
 	e := a.epochNow()
 	a.noteMeeting(bID, MeetingLive, []uint64{e})
+	// A claim b never confirmed, for e and for an epoch inside the window
+	// at the second prune.
+	later := e + uint64(5*24*time.Hour/time.Second)/uint64(a.cfg.EpochSeconds)
+	if err := a.putJSON(localstore.History, claimKey(bID), []uint64{e, later}); err != nil {
+		t.Fatal(err)
+	}
 	// No position from now on, so no proximity tick that read the clock
 	// before it moves can record epoch e again after the prune.
 	a.ClearLocation()
@@ -106,6 +113,10 @@ func TestHistoryPrunedAndKeysAdvanced(t *testing.T) {
 	}
 	if len(a.Meetings(0)) != 0 {
 		t.Fatal("meetings older than the window kept")
+	}
+	var claimed []uint64
+	if err := a.getJSON(localstore.History, claimKey(bID), &claimed); err != nil || len(claimed) != 1 || claimed[0] != later {
+		t.Fatalf("claimed epochs after the prune: %v %v, want only %d", claimed, err, later)
 	}
 	if _, err := f.keys.EpochTokenKey(e, es); err == nil {
 		t.Fatal("the proximity key of a day before the window is still there")

@@ -274,6 +274,31 @@ func (n *Node) lateAnnouncements(r historyRec, self peer.ID) ([]relayclient.Anno
 // claimKey names the epochs a claim to friend f waits to have confirmed.
 func claimKey(friendID string) string { return "late-claim/" + friendID }
 
+// pruneClaims drops from every friend's waiting claim the epochs older
+// than cut (claims the friend never confirmed): they are past times of
+// this device's meetings and must not outlive the history window.
+func (n *Node) pruneClaims(cut uint64) {
+	for _, f := range n.friendList() {
+		var pending []uint64
+		if err := n.getJSON(localstore.History, claimKey(f.id), &pending); err != nil || len(pending) == 0 {
+			continue
+		}
+		kept := slices.DeleteFunc(slices.Clone(pending), func(e uint64) bool { return e < cut })
+		if len(kept) == len(pending) {
+			continue
+		}
+		var err error
+		if len(kept) == 0 {
+			err = n.store.Delete(localstore.History, claimKey(f.id))
+		} else {
+			err = n.putJSON(localstore.History, claimKey(f.id), kept)
+		}
+		if err != nil {
+			n.log.Warn("late claims not pruned", "err", err)
+		}
+	}
+}
+
 // sendClaim remembers the claimed epochs and sends the claim to f.
 func (n *Node) sendClaim(f *friend, eps []meetEpoch) {
 	slices.SortFunc(eps, func(a, b meetEpoch) int { return cmp.Compare(a.E, b.E) })
