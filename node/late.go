@@ -395,33 +395,27 @@ func (n *Node) verifyClaim(f *friend, eps []meetEpoch) []uint64 {
 		if err != nil || len(tb) != crypto.TokenSize || c.E < cut || slices.Contains(ok, c.E) {
 			continue
 		}
-		r, found := n.historyAt(c.E)
-		if !found {
-			continue
-		}
-		match := false
-		for _, pos := range r.S {
-			for _, cs := range pos {
-				if cs.L != lvl {
-					continue
-				}
-				ht, nts, err := crypto.FriendTokens(f.keys, c.E, es, cs.L, cs.H, cs.N)
-				if err != nil {
-					continue
-				}
-				if string(ht[:]) == string(tb) {
-					match = true
-				}
-				for _, t := range nts {
-					if c.H && string(t[:]) == string(tb) {
-						match = true
-					}
-				}
-			}
-		}
-		if match {
+		if r, found := n.historyAt(c.E); found && historyBacks(f, r, lvl, es, [crypto.TokenSize]byte(tb), c.H) {
 			ok = append(ok, c.E)
 		}
 	}
 	return ok
+}
+
+// historyBacks reports whether r holds a cell at level lvl whose token for
+// f is tok: its here token, or a near one when the claimant was here
+// (near=near is no meeting).
+func historyBacks(f *friend, r historyRec, lvl int, es uint32, tok [crypto.TokenSize]byte, claimHere bool) bool {
+	for _, pos := range r.S {
+		for _, cs := range pos {
+			if cs.L != lvl {
+				continue
+			}
+			ht, nts, err := crypto.FriendTokens(f.keys, r.E, es, cs.L, cs.H, cs.N)
+			if err == nil && (ht == tok || claimHere && slices.Contains(nts, tok)) {
+				return true
+			}
+		}
+	}
+	return false
 }
