@@ -177,17 +177,22 @@ func (n *Node) meetingRecs() []meetingRec {
 	return recs
 }
 
-// friendsTogetherAt returns the friends (sorted IDs) that were nearby,
-// live or late, in the epoch containing t.
+// friendsTogetherAt returns the linked friends (sorted IDs) that were
+// nearby, live or late, in the epoch containing t: one lookup per friend,
+// not a read of the whole log (a share must not cost more as the log
+// grows).
 func (n *Node) friendsTogetherAt(t time.Time) []string {
 	e := uint64(t.Unix()) / uint64(n.cfg.EpochSeconds)
+	fs := n.friendList() // in friend ID order
 	var out []string
-	for _, r := range n.meetingRecs() {
-		if r.E == e && !slices.Contains(out, r.F) {
-			out = append(out, r.F)
+	_ = n.store.View(func(tx *localstore.Tx) error {
+		for _, f := range fs {
+			if tx.Has(localstore.Meetings, meetingKey(f.id, e)) {
+				out = append(out, f.id)
+			}
 		}
-	}
-	slices.Sort(out)
+		return nil
+	})
 	return out
 }
 
