@@ -201,12 +201,13 @@ func (n *Node) friendsTogetherAt(t time.Time) []string {
 func (n *Node) pruneMeetings() {
 	w := n.cfg.History.window()
 	cut := uint64(n.cfg.Now().Add(-max(w, DefaultHistoryWindow)).Unix()) / uint64(n.cfg.EpochSeconds)
+	linked := map[string]bool{}
+	for _, f := range n.friendList() {
+		linked[f.id] = true
+	}
 	var drop []string
 	for _, r := range n.meetingRecs() {
-		n.mu.Lock()
-		_, linked := n.friends[r.F]
-		n.mu.Unlock()
-		if r.E < cut || !linked {
+		if r.E < cut || !linked[r.F] {
 			drop = append(drop, meetingKey(r.F, r.E))
 		}
 	}
