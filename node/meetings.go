@@ -83,16 +83,27 @@ func meetingKey(friendID string, epoch uint64) string {
 // late) and returns the epochs that were not known before. A live record
 // is never downgraded to late.
 func (n *Node) recordMeeting(friendID string, kind string, epochs []uint64) ([]uint64, error) {
+	known := func(tx *localstore.Tx, e uint64) bool {
+		b, err := tx.Get(localstore.Meetings, meetingKey(friendID, e))
+		var old meetingRec
+		return err == nil && json.Unmarshal(b, &old) == nil && (old.K == MeetingLive || old.K == kind)
+	}
+	// A friend confirmed nearby again in the same epoch (every match, every
+	// LAN probe) is the common case: a read, not a write commit.
+	news := false
+	if err := n.store.View(func(tx *localstore.Tx) error {
+		news = slices.ContainsFunc(epochs, func(e uint64) bool { return !known(tx, e) })
+		return nil
+	}); err != nil || !news {
+		return nil, err
+	}
 	var fresh []uint64
 	err := n.store.Update(func(tx *localstore.Tx) error {
 		for _, e := range epochs {
-			k := meetingKey(friendID, e)
-			if b, err := tx.Get(localstore.Meetings, k); err == nil {
-				var old meetingRec
-				if json.Unmarshal(b, &old) == nil && (old.K == MeetingLive || old.K == kind) {
-					continue
-				}
+			if known(tx, e) {
+				continue
 			}
+			k := meetingKey(friendID, e)
 			b, _ := json.Marshal(meetingRec{F: friendID, E: e, K: kind})
 			if err := tx.Put(localstore.Meetings, k, b); err != nil {
 				return err
