@@ -66,7 +66,8 @@ func TestLateClaimConfirmedEndToEnd(t *testing.T) {
 	}
 	nearNear := meetEpoch{E: e, T: hex.EncodeToString(nts[0][:]), H: false}
 	b.sendClaim(fa, []meetEpoch{bogus, nearNear})
-	time.Sleep(2 * time.Second)
+	// Delivered (and so handled) once b's outbox is empty.
+	waitFor(t, 20*time.Second, func() bool { b.wake(); return b.store.Count(localstore.Outbox) == 0 })
 	if n := a.ev.count(EventFriendWasNearby) + b.ev.count(EventFriendWasNearby); n != 0 {
 		t.Fatalf("%d friend_was_nearby from claims a's history does not back", n)
 	}
