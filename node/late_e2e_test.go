@@ -12,6 +12,7 @@ import (
 
 	"github.com/imigee/imigee/crypto"
 	"github.com/imigee/imigee/crypto/geo"
+	"github.com/imigee/imigee/node/localstore"
 	"github.com/imigee/imigee/relay"
 )
 
@@ -176,7 +177,18 @@ func TestLateNoMatchOutsideWindowOrHistoryOff(t *testing.T) {
 				rec, ok := b.historyAt(e)
 				return ok && rec.Late
 			})
-			time.Sleep(time.Second)
+			// Any claim and confirm made are acknowledged once b's round
+			// is over (its claims are queued before lateRunning clears) and
+			// both outboxes are empty (b's claim is handled, a's confirm
+			// queued, before b's outbox empties).
+			waitFor(t, 20*time.Second, func() bool {
+				a.wake()
+				b.wake()
+				b.mu.Lock()
+				running := b.lateRunning
+				b.mu.Unlock()
+				return !running && b.store.Count(localstore.Outbox) == 0 && a.store.Count(localstore.Outbox) == 0
+			})
 			if n := a.ev.count(EventFriendWasNearby) + b.ev.count(EventFriendWasNearby); n != 0 {
 				t.Fatalf("%d friend_was_nearby", n)
 			}
