@@ -190,7 +190,8 @@ func (n *Node) shareTogether(typ, path string, taken int64, auto bool) (string, 
 	// The same photo shared again (an app that re-syncs its gallery) is
 	// the same record: friends it already reached are not shared again.
 	var rec *takenRec
-	for _, r := range n.waitingRecs() {
+	waiting := n.waitingRecs()
+	for _, r := range waiting {
 		if r.Path == path && r.Taken == taken && r.Type == typ {
 			rec = r
 			rec.Auto = rec.Auto || auto
@@ -216,7 +217,7 @@ func (n *Node) shareTogether(typ, path string, taken int64, auto bool) (string, 
 		if known {
 			return 0, tx.Put(localstore.Together, rec.ID, encodeTaken(rec))
 		}
-		return n.putTakenCapped(tx, rec)
+		return n.putTakenCapped(tx, rec, waiting)
 	}
 	if len(to) == 0 {
 		var dropped int
@@ -452,18 +453,13 @@ func (n *Node) takenRecs() []*takenRec {
 
 // putTakenCapped stores rec, keeping at most MaxTogetherWaiting records:
 // those with the oldest capture times go (rec itself if it is the
-// oldest). It returns how many were dropped.
-func (n *Node) putTakenCapped(tx *localstore.Tx, rec *takenRec) (int, error) {
-	var recs []takenRec
-	err := tx.ForEach(localstore.Together, func(v []byte) error {
-		var r takenRec
-		if json.Unmarshal(v, &r) == nil && r.ID != "" {
-			recs = append(recs, takenRec{ID: r.ID, Taken: r.Taken})
-		}
-		return nil
-	})
-	if err != nil {
-		return 0, err
+// oldest). waiting is the bucket as the caller read it (waitingRecs):
+// n.tg.mu is held, so nothing else changed it since. It returns how many
+// were dropped.
+func (n *Node) putTakenCapped(tx *localstore.Tx, rec *takenRec, waiting []*takenRec) (int, error) {
+	recs := make([]takenRec, 0, len(waiting)+1)
+	for _, r := range waiting {
+		recs = append(recs, takenRec{ID: r.ID, Taken: r.Taken})
 	}
 	limit := MaxTogetherWaiting
 	if n.tg.max > 0 {
