@@ -495,10 +495,6 @@ func (n *Node) countDropped(k int) {
 	}
 }
 
-// pruneTaken drops the photos whose capture time left the history window.
-// n.tg.mu is held.
-func (n *Node) pruneTaken() { n.waitingRecs() }
-
 // waitingRecs returns the waiting photos, having dropped (from the store
 // too) those whose capture time left the history window: one read of the
 // bucket. n.tg.mu is held.
