@@ -65,7 +65,8 @@
 // Tests: TestLateMatchesStored (kinds, records, own origin),
 // TestStaleAndWindow, TestExpireWholeEpochs, TestForgetBySecret,
 // TestRestartKeepsHistory, TestMaxBytes, TestIdempotentRetry,
-// TestCorruptValueIsAnError; fuzz: FuzzDecodeHeader, FuzzDecodeRecord,
+// TestCorruptValueIsAnError, TestLateTokenTwiceMatchesOnce,
+// TestApplyGossipBatch; fuzz: FuzzDecodeHeader, FuzzDecodeRecord,
 // FuzzDecodeMeta. Benchmarks: BenchmarkBytesPerUserDay,
 // BenchmarkLateMatch.
 package history
