@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"gonum.org/v1/gonum/stat"
 	"gonum.org/v1/gonum/stat/distuv"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
@@ -217,15 +218,10 @@ func meanCI(v []float64) (m, sd, lo, hi float64) {
 	if n == 0 {
 		return math.NaN(), math.NaN(), math.NaN(), math.NaN()
 	}
-	m = mean(v)
 	if n == 1 {
-		return m, 0, m, m
+		return v[0], 0, v[0], v[0]
 	}
-	var ss float64
-	for _, x := range v {
-		ss += (x - m) * (x - m)
-	}
-	sd = math.Sqrt(ss / (n - 1))
+	m, sd = stat.MeanStdDev(v, nil) // sample (n-1) standard deviation
 	t := distuv.StudentsT{Mu: 0, Sigma: 1, Nu: n - 1}.Quantile(0.975)
 	h := t * sd / math.Sqrt(n)
 	return m, sd, m - h, m + h
