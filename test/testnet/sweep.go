@@ -184,10 +184,7 @@ type AggRow struct {
 // Aggregate computes AggRows per point and metric, in point then metric
 // order.
 func Aggregate(points []SweepPoint, runs []SweepRun) []AggRow {
-	idx := map[string]int{}
-	for i, p := range points {
-		idx[p.Label] = i
-	}
+	idx := pointIndex(points)
 	type key struct{ p, m int }
 	vals := map[key][]float64{}
 	names := map[int]string{}
@@ -227,13 +224,22 @@ func meanCI(v []float64) (m, sd, lo, hi float64) {
 	return m, sd, m - h, m + h
 }
 
+// pointIndex maps a point's label to its place in points.
+func pointIndex(points []SweepPoint) map[string]int {
+	idx := make(map[string]int, len(points))
+	for i, p := range points {
+		idx[p.Label] = i
+	}
+	return idx
+}
+
 // WriteSweep writes the run and aggregate tables and, unless noPlots, one
 // plot per metric against the first parameter (when its values are
 // numbers or durations), one line per combination of the others.
 func WriteSweep(dir string, params []SweepParam, points []SweepPoint, runs []SweepRun, noPlots bool) ([]AggRow, error) {
+	idx := pointIndex(points)
 	slices.SortStableFunc(runs, func(a, b SweepRun) int {
-		return cmp.Or(cmp.Compare(slices.IndexFunc(points, func(p SweepPoint) bool { return p.Label == a.Point.Label }),
-			slices.IndexFunc(points, func(p SweepPoint) bool { return p.Label == b.Point.Label })), cmp.Compare(a.Seed, b.Seed))
+		return cmp.Or(cmp.Compare(idx[a.Point.Label], idx[b.Point.Label]), cmp.Compare(a.Seed, b.Seed))
 	})
 	rows := [][]string{{"point", "seed"}}
 	for i, r := range runs {
