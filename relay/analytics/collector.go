@@ -406,16 +406,20 @@ func (c *Collector) sumDay(ctx context.Context, day uint32, call Call, fullOnly 
 func (c *Collector) loadSum(day uint32) (*crypto.ReportAgg, error) {
 	var out *crypto.ReportAgg
 	err := c.db.View(func(tx *bolt.Tx) error {
-		v := tx.Bucket(bSums).Get(dayKey(day))
-		if v == nil {
-			out = c.v.NewAgg()
-			return nil
-		}
 		var err error
-		out, err = c.v.LoadAgg(v[8:], binary.BigEndian.Uint64(v))
+		out, err = c.sumIn(tx, day)
 		return err
 	})
 	return out, err
+}
+
+// sumIn reads day's sum within tx (a fresh one if none).
+func (c *Collector) sumIn(tx *bolt.Tx, day uint32) (*crypto.ReportAgg, error) {
+	v := tx.Bucket(bSums).Get(dayKey(day))
+	if v == nil {
+		return c.v.NewAgg(), nil
+	}
+	return c.v.LoadAgg(v[8:], binary.BigEndian.Uint64(v))
 }
 
 func putSum(tx *bolt.Tx, day uint32, a *crypto.ReportAgg) error {
@@ -494,15 +498,22 @@ func (c *Collector) HandleAgg(req *pb.AggRequest) *pb.AggResponse {
 // report into a second total to difference it out), sums the valid ones
 // and returns the prep messages.
 func (c *Collector) prepare(p *pb.AggPrepare) *pb.AggResponse {
-	if c.collected(p.Day) {
-		return &pb.AggResponse{Error: &pb.Error{Code: pb.ErrorCode_REJECTED, Detail: "day already collected"}}
-	}
+	// The collected check, the seen check and the sum are read and written
+	// in one transaction, so concurrent prepares of a day each add to the
+	// sum rather than overwrite it. The proofs are checked inside it too:
+	// bbolt's single writer is what serialises the helper's use of c.v
+	// (circl's Prio3 keeps scratch state and is not safe for concurrent
+	// use).
 	out := &pb.AggResponse{PrepMessages: make([][]byte, len(p.Items))}
-	agg, err := c.loadSum(p.Day)
-	if err != nil {
-		return &pb.AggResponse{Error: &pb.Error{Code: pb.ErrorCode_INTERNAL, Detail: "store"}}
-	}
-	err = c.db.Update(func(tx *bolt.Tx) error {
+	err := c.db.Update(func(tx *bolt.Tx) error {
+		clear(out.PrepMessages) // a retried transaction starts over
+		if tx.Bucket(bCollected).Get(dayKey(p.Day)) != nil {
+			return errCollected
+		}
+		agg, err := c.sumIn(tx, p.Day)
+		if err != nil {
+			return err
+		}
 		sb := tx.Bucket(bSeen)
 		for i, it := range p.Items {
 			k := append(dayKey(p.Day), it.Nonce...)
@@ -531,11 +542,16 @@ func (c *Collector) prepare(p *pb.AggPrepare) *pb.AggResponse {
 		}
 		return putSum(tx, p.Day, agg)
 	})
-	if err != nil {
+	switch {
+	case errors.Is(err, errCollected):
+		return &pb.AggResponse{Error: &pb.Error{Code: pb.ErrorCode_REJECTED, Detail: "day already collected"}}
+	case err != nil:
 		return &pb.AggResponse{Error: &pb.Error{Code: pb.ErrorCode_INTERNAL, Detail: "store"}}
 	}
 	return out
 }
+
+var errCollected = errors.New("analytics: day already collected")
 
 // collect hands the day's sum to the leader when it holds at least
 // MinBatch reports and the leader's count agrees, then forgets the day
@@ -608,10 +624,3 @@ func (c *Collector) Latest() Result {
 // Pending returns how many reports wait (leader) to be summed: a count
 // kept beside the bucket (the relay's gauge reads it on every scrape).
 func (c *Collector) Pending() int { return int(c.pending.Load()) }
-
-// collected reports whether the helper handed over day's sum already.
-func (c *Collector) collected(day uint32) bool {
-	var done bool
-	_ = c.db.View(func(tx *bolt.Tx) error { done = tx.Bucket(bCollected).Get(dayKey(day)) != nil; return nil })
-	return done
-}
