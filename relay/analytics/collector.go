@@ -309,13 +309,17 @@ func (c *Collector) run(ctx context.Context, call Call, due func(day uint32) boo
 func (c *Collector) reportDays(pick func(day uint32) bool) []uint32 {
 	var days []uint32
 	_ = c.db.View(func(tx *bolt.Tx) error {
-		var last uint32
+		// One seek per day, not a walk over every report kept.
 		cur := tx.Bucket(bReports).Cursor()
-		for k, _ := cur.First(); k != nil; k, _ = cur.Next() {
+		for k, _ := cur.First(); len(k) >= 4; {
 			d := binary.BigEndian.Uint32(k)
-			if d != last && pick(d) {
-				days, last = append(days, d), d
+			if pick(d) {
+				days = append(days, d)
 			}
+			if d == ^uint32(0) {
+				break
+			}
+			k, _ = cur.Seek(dayKey(d + 1))
 		}
 		return nil
 	})
