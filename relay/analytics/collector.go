@@ -138,6 +138,9 @@ type Collector struct {
 	// waiting to be summed), so a metrics scrape reads a number instead of
 	// walking the bucket; set at open, moved by each committed write.
 	pending atomic.Int64
+	// latest is the most recent published day (nil: none), loaded at open
+	// and replaced by publish, so Latest reads no database.
+	latest atomic.Pointer[Result]
 
 	mu     sync.Mutex // guards day, pfxKey and perPfx
 	day    int64
@@ -181,6 +184,7 @@ func New(cfg Config, path string) (*Collector, error) {
 	}
 	c := &Collector{cfg: cfg, v: v, db: db}
 	_ = db.View(func(tx *bolt.Tx) error { c.pending.Store(int64(tx.Bucket(bReports).Stats().KeyN)); return nil })
+	c.latest.Store(c.loadLatest())
 	return c, nil
 }
 
@@ -468,7 +472,13 @@ func (c *Collector) publish(ctx context.Context, day uint32, call Call) (*Result
 		}
 		return tx.Bucket(bSums).Delete(dayKey(day))
 	})
-	return res, err
+	if err != nil {
+		return nil, err
+	}
+	if l := c.latest.Load(); l == nil || l.Day <= day {
+		c.latest.Store(res)
+	}
+	return res, nil
 }
 
 // ServeAgg (helper) answers one AggRequest from the leader.
@@ -606,17 +616,25 @@ func (c *Collector) Published() []Result {
 	return out
 }
 
-// Latest returns the most recent published day (a zero Result if none),
-// reading only that day: the relay's gauges ask on every scrape, and
-// Published decodes every day ever published.
+// Latest returns the most recent published day (a zero Result if none)
+// from memory: the relay's gauges, one per field, each ask on every
+// scrape. Its Totals map is shared: read it, never write it.
 func (c *Collector) Latest() Result {
-	var r Result
+	if r := c.latest.Load(); r != nil {
+		return *r
+	}
+	return Result{}
+}
+
+// loadLatest reads the most recent published day that decodes (New).
+func (c *Collector) loadLatest() *Result {
+	var r *Result
 	_ = c.db.View(func(tx *bolt.Tx) error {
 		cur := tx.Bucket(bPublished).Cursor()
 		for k, v := cur.Last(); k != nil; k, v = cur.Prev() {
 			var x Result
 			if json.Unmarshal(v, &x) == nil {
-				r = x
+				r = &x
 				return nil
 			}
 		}

@@ -2,6 +2,7 @@ package analytics
 
 import (
 	"context"
+	"reflect"
 	"testing"
 	"time"
 
@@ -82,5 +83,40 @@ func TestOpenDaySummedInFullBatches(t *testing.T) {
 	pub := p.lead.Published()
 	if p.lead.Pending() != 0 || len(pub) != 1 || pub[0].Count != uint64(n) || pub[0].Totals[protocol.AnalyticsFields[5]] != uint64(3*n) {
 		t.Fatalf("closed day: %d pending, published %+v", p.lead.Pending(), pub)
+	}
+}
+
+// TestLatestKeptInMemory: Latest (read by one gauge per field on every
+// metrics scrape) follows each publish and comes back from the file when
+// the collector is reopened.
+func TestLatestKeptInMemory(t *testing.T) {
+	p := newPair(t, 2)
+	const day = 20500
+	vals := make([]uint64, len(protocol.AnalyticsFields))
+	vals[0] = 1
+	if p.lead.Latest().Count != 0 {
+		t.Fatal("a fresh collector has a latest day")
+	}
+	for range 3 {
+		p.report(t, day, vals, "a")
+	}
+	p.clk.add(3 * 24 * time.Hour)
+	if err := p.lead.RunDue(context.Background(), p.call); err != nil {
+		t.Fatal(err)
+	}
+	want := p.lead.Published()
+	if l := p.lead.Latest(); len(want) != 1 || !reflect.DeepEqual(l, want[0]) {
+		t.Fatalf("latest %+v after publishing %+v", l, want)
+	}
+	path, cfg := p.lead.db.Path(), p.lead.cfg
+	p.lead.Close()
+	re, err := New(cfg, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.lead = re
+	t.Cleanup(func() { re.Close() })
+	if l := re.Latest(); !reflect.DeepEqual(l, want[0]) {
+		t.Fatalf("latest %+v after reopening, want %+v", l, want[0])
 	}
 }
