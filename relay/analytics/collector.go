@@ -20,9 +20,10 @@
 // # Concurrency
 //
 // Collector is safe for concurrent use: bbolt serialises writers; mu guards
-// the rate counters. Aggregation (RunDue) is driven by one caller (the
-// relay's background loop); stream handlers run on libp2p's goroutines and
-// answer one request per stream.
+// the rate counters. Aggregation runs (RunDue from the relay's background
+// loop, RunNow from a testnet) take turns (runSlot), which also keeps the
+// leader's use of the VDAF to one goroutine; stream handlers run on
+// libp2p's goroutines and answer one request per stream.
 package analytics
 
 import (
@@ -141,6 +142,8 @@ type Collector struct {
 	// latest is the most recent published day (nil: none), loaded at open
 	// and replaced by publish, so Latest reads no database.
 	latest atomic.Pointer[Result]
+	// running holds the one aggregation run (RunDue, RunNow) in progress.
+	running chan struct{}
 
 	mu     sync.Mutex // guards day, pfxKey and perPfx
 	day    int64
@@ -182,7 +185,7 @@ func New(cfg Config, path string) (*Collector, error) {
 		db.Close()
 		return nil, fmt.Errorf("analytics: init: %w", err)
 	}
-	c := &Collector{cfg: cfg, v: v, db: db}
+	c := &Collector{cfg: cfg, v: v, db: db, running: make(chan struct{}, 1)}
 	_ = db.View(func(tx *bolt.Tx) error { c.pending.Store(int64(tx.Bucket(bReports).Stats().KeyN)); return nil })
 	c.latest.Store(c.loadLatest())
 	return c, nil
@@ -277,6 +280,11 @@ func (c *Collector) RunDue(ctx context.Context, call Call) error {
 	if c.cfg.Role != Leader {
 		return nil
 	}
+	release, err := c.runSlot(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
 	now := c.cfg.Now()
 	closed := func(d uint32) bool { return now.After(time.Unix(int64(d+1)*86400, 0).Add(c.cfg.Grace)) }
 	for _, d := range c.reportDays(func(d uint32) bool { return !closed(d) }) {
@@ -291,7 +299,30 @@ func (c *Collector) RunDue(ctx context.Context, call Call) error {
 // closed or not: for a testnet, whose day ends with the run. MinBatch
 // holds as ever, at both collectors.
 func (c *Collector) RunNow(ctx context.Context, call Call) error {
+	if c.cfg.Role != Leader {
+		return nil
+	}
+	release, err := c.runSlot(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
 	return c.run(ctx, call, func(uint32) bool { return true })
+}
+
+// runSlot waits for the one aggregation run slot. Two runs at once would
+// each load a day's sum, send the same reports to the helper (which sums
+// each once and answers the repeat with nothing) and store their own sum:
+// the later store would drop the earlier's reports, and the two
+// collectors' counts would differ for good, so the day would never be
+// published.
+func (c *Collector) runSlot(ctx context.Context) (release func(), err error) {
+	select {
+	case c.running <- struct{}{}:
+		return func() { <-c.running }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 func (c *Collector) run(ctx context.Context, call Call, due func(day uint32) bool) error {

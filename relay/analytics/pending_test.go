@@ -3,10 +3,12 @@ package analytics
 import (
 	"context"
 	"reflect"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/imigee/imigee/protocol"
+	"github.com/imigee/imigee/protocol/pb"
 )
 
 // TestPendingIsACount: Pending is a count kept beside the reports bucket
@@ -118,5 +120,49 @@ func TestLatestKeptInMemory(t *testing.T) {
 	t.Cleanup(func() { re.Close() })
 	if l := re.Latest(); !reflect.DeepEqual(l, want[0]) {
 		t.Fatalf("latest %+v after reopening, want %+v", l, want[0])
+	}
+}
+
+// TestConcurrentRunsPublishOnce: the background loop's RunDue and an
+// operator's RunNow may overlap. Every report must reach the published
+// total. Two runs at once each sent the same reports to the helper, which
+// summed them once; the later run's store dropped the earlier's, the
+// collectors' counts then differed and the day was never published.
+func TestConcurrentRunsPublishOnce(t *testing.T) {
+	p := newPair(t, 2)
+	const day = 20500
+	vals := make([]uint64, len(protocol.AnalyticsFields))
+	vals[0] = 1
+	const reports = 20
+	for range reports {
+		p.report(t, day, vals, "a")
+	}
+	p.clk.add(3 * 24 * time.Hour)
+	var mu sync.Mutex
+	call := func(ctx context.Context, req *pb.AggRequest) (*pb.AggResponse, error) {
+		mu.Lock() // the test pair's call counter is not synchronised
+		defer mu.Unlock()
+		return p.call(ctx, req)
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, 4)
+	for i := range errs {
+		wg.Go(func() {
+			if i%2 == 0 {
+				errs[i] = p.lead.RunDue(context.Background(), call)
+			} else {
+				errs[i] = p.lead.RunNow(context.Background(), call)
+			}
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("run %d: %v", i, err)
+		}
+	}
+	pub := p.lead.Published()
+	if len(pub) != 1 || pub[0].Count != reports || pub[0].Totals["reports"] != reports {
+		t.Fatalf("published %+v, want one day of %d reports", pub, reports)
 	}
 }
