@@ -12,7 +12,9 @@
 // hash (ratelimit.go), so no address stays in memory.
 //
 // Tests: TestCollectorsPublishTrueSums, TestCollectorRefusesLiesAndReplays,
-// TestPendingIsACount, TestOpenDaySummedInFullBatches here; the memory
+// TestPendingIsACount, TestOpenDaySummedInFullBatches,
+// TestHelperConcurrentPreparesAllSummed, TestConcurrentRunsPublishOnce,
+// TestLatestKeptInMemory here; the memory
 // scan for identifiers is node's TestAnalyticsCollectorStateHoldsNoIdentifiers
 // (it needs phones); BenchmarkCollectorPerReport and
 // BenchmarkCollectorStorage give the figures in docs/relay.md.
