@@ -602,23 +602,28 @@ var errCollected = errors.New("analytics: day already collected")
 
 // collect hands the day's sum to the leader when it holds at least
 // MinBatch reports and the leader's count agrees, then forgets the day
-// (the sum and the seen nonces).
+// (the sum and the seen nonces) and closes it for good. The sum is read,
+// checked and forgotten in one transaction, and handed over only once
+// that committed: a sum is never handed over with its day left open.
 func (c *Collector) collect(r *pb.AggCollect) *pb.AggResponse {
-	agg, err := c.loadSum(r.Day)
-	if err != nil {
-		return &pb.AggResponse{Error: &pb.Error{Code: pb.ErrorCode_INTERNAL, Detail: "store"}}
-	}
-	if agg.Count < uint64(c.cfg.MinBatch) {
-		return &pb.AggResponse{Error: &pb.Error{Code: pb.ErrorCode_REJECTED, Detail: "fewer reports than the minimum batch"}}
-	}
-	if agg.Count != r.Count {
-		return &pb.AggResponse{Error: &pb.Error{Code: pb.ErrorCode_REJECTED, Detail: "report counts differ"}}
-	}
-	b, err := agg.Bytes()
-	if err != nil {
-		return &pb.AggResponse{Error: &pb.Error{Code: pb.ErrorCode_INTERNAL, Detail: "encode"}}
-	}
-	_ = c.db.Update(func(tx *bolt.Tx) error {
+	var out *pb.AggResponse
+	err := c.db.Update(func(tx *bolt.Tx) error {
+		agg, err := c.sumIn(tx, r.Day)
+		if err != nil {
+			return err
+		}
+		if agg.Count < uint64(c.cfg.MinBatch) {
+			out = &pb.AggResponse{Error: &pb.Error{Code: pb.ErrorCode_REJECTED, Detail: "fewer reports than the minimum batch"}}
+			return nil
+		}
+		if agg.Count != r.Count {
+			out = &pb.AggResponse{Error: &pb.Error{Code: pb.ErrorCode_REJECTED, Detail: "report counts differ"}}
+			return nil
+		}
+		b, err := agg.Bytes()
+		if err != nil {
+			return err
+		}
 		sb := tx.Bucket(bSeen)
 		cur := sb.Cursor()
 		for k, _ := cur.Seek(dayKey(r.Day)); k != nil && bytes.HasPrefix(k, dayKey(r.Day)); k, _ = cur.Seek(dayKey(r.Day)) {
@@ -629,9 +634,13 @@ func (c *Collector) collect(r *pb.AggCollect) *pb.AggResponse {
 		if err := tx.Bucket(bCollected).Put(dayKey(r.Day), []byte{1}); err != nil {
 			return err
 		}
+		out = &pb.AggResponse{AggShare: b, Count: agg.Count}
 		return tx.Bucket(bSums).Delete(dayKey(r.Day))
 	})
-	return &pb.AggResponse{AggShare: b, Count: agg.Count}
+	if err != nil {
+		return &pb.AggResponse{Error: &pb.Error{Code: pb.ErrorCode_INTERNAL, Detail: "store"}}
+	}
+	return out
 }
 
 // Published returns every published day, oldest first.
