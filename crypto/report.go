@@ -38,7 +38,8 @@ const (
 var ErrInvalidReport = errors.New("crypto: analytics report fails its validity proof")
 
 // ReportVDAF is Prio3 SumVec for reports of Length fields of Bits bits.
-// It is safe for concurrent use.
+// It is not safe for concurrent use (circl's Prio3 keeps hashing state):
+// make one per goroutine, or serialize calls (the collectors do).
 type ReportVDAF struct {
 	v            *sumvec.SumVec
 	length, bits uint

@@ -50,6 +50,7 @@ func (n *Node) openAnalytics() {
 	_ = n.getJSON(localstore.Settings, settingAnalytics, &saved)
 	n.an = analytics.NewCounters(saved)
 	n.anDirty = make(chan struct{}, 1)
+	n.anSend = make(chan struct{}, 1)
 }
 
 func (n *Node) analyticsDay() uint32 { return uint32(n.cfg.Now().Unix() / 86400) }
@@ -149,6 +150,25 @@ func (n *Node) reportValues(day uint32) []uint64 {
 // from its own one-off transport identity, and returns how many were
 // taken. With analytics off it sends nothing and returns ErrAnalyticsOff.
 func (n *Node) SendAnalytics(ctx context.Context) (int, error) {
+	return n.sendDays(ctx, func(day, today uint32) bool { return day < today })
+}
+
+// SendAnalyticsToday sends today's report now and forgets today's counts,
+// from its own one-off transport identity, as if the day had ended. It is
+// for testnets, whose day ends with the run (test/testnet); a phone sends
+// only finished days (SendAnalytics). ErrAnalyticsOff when off.
+func (n *Node) SendAnalyticsToday(ctx context.Context) error {
+	_, err := n.sendDays(ctx, func(day, today uint32) bool { return day == today })
+	return err
+}
+
+// sendDays sends and forgets each held day that pick selects (and today,
+// when pick selects it, even with nothing counted). One send runs at a
+// time (anSend): two concurrent sends (the daily loop and the app's
+// SendAnalytics) would each report a day before either forgot it, and
+// the collectors cannot tell the two reports apart, so the phone would
+// count twice in that day's totals.
+func (n *Node) sendDays(ctx context.Context, pick func(day, today uint32) bool) (int, error) {
 	if n.an == nil {
 		return 0, ErrAnalyticsOff
 	}
@@ -156,10 +176,21 @@ func (n *Node) SendAnalytics(ctx context.Context) (int, error) {
 	if len(a.LeaderKey) != 32 || len(a.HelperKey) != 32 || a.Leader == "" {
 		return 0, fmt.Errorf("node: analytics collectors not configured: %w", ErrBadArgument)
 	}
+	select {
+	case n.anSend <- struct{}{}:
+		defer func() { <-n.anSend }()
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
 	col := analytics.Collectors{Leader: a.Leader, LeaderKey: (*[32]byte)(a.LeaderKey), HelperKey: (*[32]byte)(a.HelperKey)}
 	today, sent := n.analyticsDay(), 0
-	for _, day := range n.an.Days() {
-		if day >= today {
+	days := n.an.Days()
+	if pick(today, today) && !slices.Contains(days, today) {
+		days = append(days, today)
+	}
+	defer n.persistAnalytics()
+	for _, day := range days {
+		if !pick(day, today) {
 			continue
 		}
 		rep, err := analytics.Build(day, n.reportValues(day), col)
@@ -172,34 +203,7 @@ func (n *Node) SendAnalytics(ctx context.Context) (int, error) {
 		n.an.Forget(day)
 		sent++
 	}
-	n.persistAnalytics()
 	return sent, nil
-}
-
-// SendAnalyticsToday sends today's report now and forgets today's counts,
-// from its own one-off transport identity, as if the day had ended. It is
-// for testnets, whose day ends with the run (test/testnet); a phone sends
-// only finished days (SendAnalytics). ErrAnalyticsOff when off.
-func (n *Node) SendAnalyticsToday(ctx context.Context) error {
-	if n.an == nil {
-		return ErrAnalyticsOff
-	}
-	a := n.cfg.Analytics
-	if len(a.LeaderKey) != 32 || len(a.HelperKey) != 32 || a.Leader == "" {
-		return fmt.Errorf("node: analytics collectors not configured: %w", ErrBadArgument)
-	}
-	col := analytics.Collectors{Leader: a.Leader, LeaderKey: (*[32]byte)(a.LeaderKey), HelperKey: (*[32]byte)(a.HelperKey)}
-	day := n.analyticsDay()
-	rep, err := analytics.Build(day, n.reportValues(day), col)
-	if err != nil {
-		return err
-	}
-	if err := n.sendReport(ctx, rep, a.Leader); err != nil {
-		return err
-	}
-	n.an.Forget(day)
-	n.persistAnalytics()
-	return nil
 }
 
 // sendReport sends one report from a one-off client host made for it

@@ -67,7 +67,9 @@
 // (reading and opening/writing overlap in two stages; each frame is read
 // into a pooled buffer and a chunk is taken from it in place, without
 // protobuf copying it: protocol.DecodePeerFrame; plaintext goes out in
-// runs of 64 KiB: partwriter.go). The sender builds each batch of 16 chunk
+// runs of 64 KiB: partwriter.go; a friend that lies there — chunks
+// swapped, a false last flag, another item's chunk, an index past the
+// end, a stream cut short — delivers nothing: TestLyingSenderChunks). The sender builds each batch of 16 chunk
 // frames in one pooled buffer, reading the sealed chunks from the pending
 // copy straight behind hand-written headers, and writes it once (send.go). It records the resume point every
 // persistEvery chunks (after a data sync, on a goroutine beside the

@@ -95,6 +95,7 @@ type Node struct {
 	kick    chan struct{}       // wakes the loop (location, retry, friend online)
 	an      *analytics.Counters // anonymous analytics counts; nil when off (analyticsglue.go)
 	anDirty chan struct{}       // wakes analyticsPersister, the counters' one writer
+	anSend  chan struct{}       // held (one slot) by the one report send running (sendDays)
 	anLocAt atomic.Int64        // unix seconds of the last location fix counted (analyticsfeed.go)
 }
 

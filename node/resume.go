@@ -63,8 +63,23 @@ func (n *Node) resumeFrom(f *friend) {
 // sweepParts deletes part files in the media directory that no incoming
 // record names: an auto-accepted transfer cut before its first resume
 // point (its record was never stored) leaves one.
+//
+// The order makes a transfer ending meanwhile safe: a part file listed
+// first was made after its transfer claimed the item (claimRecv), so the
+// transfer is either still claimed when the claims are read, or it
+// released the item after its last resume point was stored (or after
+// delivery renamed the file), which the store read after that sees.
 func (n *Node) sweepParts() {
+	ents, err := os.ReadDir(n.media)
+	if err != nil {
+		return
+	}
 	known := map[string]bool{}
+	n.xf.mu.Lock()
+	for id := range n.xf.receiving {
+		known[id+".part"] = true
+	}
+	n.xf.mu.Unlock()
 	_ = n.store.ForEach(localstore.Incoming, func(v []byte) error {
 		var r inRec
 		if json.Unmarshal(v, &r) == nil {
@@ -72,15 +87,6 @@ func (n *Node) sweepParts() {
 		}
 		return nil
 	})
-	ents, err := os.ReadDir(n.media)
-	if err != nil {
-		return
-	}
-	n.xf.mu.Lock()
-	for id := range n.xf.receiving {
-		known[id+".part"] = true
-	}
-	n.xf.mu.Unlock()
 	for _, e := range ents {
 		if strings.HasSuffix(e.Name(), ".part") && !known[e.Name()] {
 			os.Remove(filepath.Join(n.media, e.Name()))

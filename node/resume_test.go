@@ -2,6 +2,8 @@ package node
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -73,4 +75,43 @@ func TestTransferResumes(t *testing.T) {
 		resent += len(at)
 	}
 	t.Logf("first attempt sent %d chunks, recipient kept %d, retries sent %d", len(attempts[0]), have, resent)
+}
+
+// TestSweepParts: at Start the sweep deletes a part file nothing refers to
+// (an auto-accepted transfer cut before its first resume point) and keeps
+// one an incoming record names, one a stream is receiving now, and any
+// file that is not a part file.
+func TestSweepParts(t *testing.T) {
+	rig := newFuzzRig(t)
+	n := rig.n
+	if err := os.MkdirAll(n.media, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	write := func(name string) string {
+		p := filepath.Join(n.media, name)
+		if err := os.WriteFile(p, []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	orphan := write("aa.part")
+	stored := write("bb.part")
+	if err := n.putIn(&inRec{ID: "bb", From: rig.f.id, State: StateReceiving, Part: stored}); err != nil {
+		t.Fatal(err)
+	}
+	claimed := write("cc.part")
+	if !n.claimRecv("cc") {
+		t.Fatal("claim")
+	}
+	defer n.releaseRecv("cc")
+	other := write("dd.jpg")
+	n.sweepParts()
+	if _, err := os.Stat(orphan); !os.IsNotExist(err) {
+		t.Errorf("orphan part file kept: %v", err)
+	}
+	for _, p := range []string{stored, claimed, other} {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("%s swept: %v", filepath.Base(p), err)
+		}
+	}
 }

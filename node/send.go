@@ -219,10 +219,8 @@ func (s *session) sendChunks(ctx context.Context, it *outItem, from uint32) erro
 		}
 		if job != nil {
 			// Stream chunks as they are sealed.
-			if have := job.sealed(); have <= i {
-				if err := job.waitChunk(ctx, i); err != nil {
-					return fmt.Errorf("node: sealing: %w", err)
-				}
+			if err := job.waitChunk(ctx, i); err != nil {
+				return fmt.Errorf("node: sealing: %w", err)
 			}
 			if have := job.sealed(); have < total {
 				cnt = max(min(cnt, have-i), 1)

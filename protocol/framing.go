@@ -112,6 +112,8 @@ func ReadMsg(r io.Reader, m proto.Message, max int) error {
 	var body []byte
 	var err error
 	if fr, ok := r.(*Reader); ok {
+		// A large frame's reservation covers its decoding too.
+		defer fr.releaseBig()
 		body, err = fr.readFrame(max)
 	} else {
 		body, err = readFrame(r, max)
@@ -279,12 +281,12 @@ func (r *Reader) Release() {
 }
 
 // readFrame reads one frame body with the smaller of limit and the
-// Reader's own cap. The body is valid until the next call.
+// Reader's own cap. The body is valid until the next call; the caller
+// calls releaseBig once it is done with it.
 func (r *Reader) readFrame(limit int) ([]byte, error) {
 	if r.max > 0 && r.max < limit {
 		limit = r.max
 	}
-	defer r.releaseBig()
 	return r.readFrameCap(limit)
 }
 

@@ -53,18 +53,10 @@ func validateAnnounce(field string, a *pb.Announce) error {
 	if err := optional(field+".shared_record", a.SharedRecord, MaxSealedRecord); err != nil {
 		return err
 	}
-	if err := optionalExact(field+".forget_tag", a.ForgetTag, ForgetSecretSize); err != nil {
+	if err := optExact(field+".forget_tag", a.ForgetTag, ForgetSecretSize); err != nil {
 		return err
 	}
 	return validateAnnouncements(field+".announcements", a.Announcements, 1)
-}
-
-// optionalExact checks that b is empty or exactly n bytes.
-func optionalExact(field string, b []byte, n int) error {
-	if len(b) == 0 {
-		return nil
-	}
-	return exact(field, b, n)
 }
 
 // validateForgetSecrets checks min..MaxForgetSecrets secrets, each with a
@@ -237,7 +229,7 @@ func ValidateGossip(m *pb.RendezvousGossip) error {
 	if err := optional("gossip.shared_record", m.SharedRecord, MaxSealedRecord); err != nil {
 		return err
 	}
-	if err := optionalExact("gossip.forget_tag", m.ForgetTag, ForgetSecretSize); err != nil {
+	if err := optExact("gossip.forget_tag", m.ForgetTag, ForgetSecretSize); err != nil {
 		return err
 	}
 	return validateAnnouncements("gossip.announcements", m.Announcements, 1)

@@ -174,6 +174,14 @@ func TestValidateRejects(t *testing.T) {
 	announce := func(a *pb.Announce) *pb.RendezvousRequest {
 		return &pb.RendezvousRequest{Id: 1, Body: &pb.RendezvousRequest_Announce{Announce: a}}
 	}
+	forget := func(ss ...*pb.ForgetSecret) *pb.RendezvousRequest {
+		return &pb.RendezvousRequest{Id: 1, Body: &pb.RendezvousRequest_HistoryForget{HistoryForget: &pb.HistoryForget{Secrets: ss}}}
+	}
+	secret := &pb.ForgetSecret{Epoch: 1, Secret: pattern(ForgetSecretSize, 0)}
+	manySecrets := make([]*pb.ForgetSecret, MaxForgetSecrets+1)
+	for i := range manySecrets {
+		manySecrets[i] = secret
+	}
 	cases := []struct {
 		name string
 		m    proto.Message
@@ -205,6 +213,20 @@ func TestValidateRejects(t *testing.T) {
 		{"announce bad kind", announce(&pb.Announce{Epoch: 1, EpochSeconds: 600, Announcements: []*pb.Announcement{{Tokens: []*pb.Token{{Value: pattern(8, 0), Kind: 7}}, SealedRecord: []byte{1}}}}), badRequest},
 		{"announce empty record", announce(&pb.Announce{Epoch: 1, EpochSeconds: 600, Announcements: []*pb.Announcement{{Tokens: []*pb.Token{{Value: pattern(8, 0)}}}}}), badRequest},
 		{"announce long shared record", announce(&pb.Announce{Epoch: 1, EpochSeconds: 600, Announcements: []*pb.Announcement{ann}, SharedRecord: pattern(MaxSealedRecord+1, 0)}), tooLarge},
+		{"announce short forget tag", announce(&pb.Announce{Epoch: 1, EpochSeconds: 600, Announcements: []*pb.Announcement{ann}, ForgetTag: pattern(ForgetSecretSize-1, 0)}), badRequest},
+		{"late announce none", &pb.RendezvousRequest{Id: 1, Body: &pb.RendezvousRequest_LateAnnounce{LateAnnounce: &pb.Announce{Epoch: 1, EpochSeconds: 600}}}, badRequest},
+		{"late announce long forget tag", &pb.RendezvousRequest{Id: 1, Body: &pb.RendezvousRequest_LateAnnounce{LateAnnounce: &pb.Announce{Epoch: 1, EpochSeconds: 600, Announcements: []*pb.Announcement{ann}, ForgetTag: pattern(ForgetSecretSize+1, 0)}}}, badRequest},
+		{"history forget none", forget(), badRequest},
+		{"history forget nil secret", forget(nil), badRequest},
+		{"history forget zero epoch", forget(&pb.ForgetSecret{Secret: pattern(ForgetSecretSize, 0)}), badRequest},
+		{"history forget short secret", forget(&pb.ForgetSecret{Epoch: 1, Secret: pattern(ForgetSecretSize-1, 0)}), badRequest},
+		{"history forget too many", forget(manySecrets...), tooLarge},
+		{"gossip withdraw late", &pb.RendezvousGossip{Origin: pattern(16, 0), Withdraw: true, Late: true}, badRequest},
+		{"gossip withdraw with forget", &pb.RendezvousGossip{Origin: pattern(16, 0), Withdraw: true, Forget: []*pb.ForgetSecret{secret}}, badRequest},
+		{"gossip forget with announcements", &pb.RendezvousGossip{Origin: pattern(16, 0), Forget: []*pb.ForgetSecret{secret}, Epoch: 1, EpochSeconds: 600, Announcements: []*pb.Announcement{ann}}, badRequest},
+		{"gossip forget with tag", &pb.RendezvousGossip{Origin: pattern(16, 0), Forget: []*pb.ForgetSecret{secret}, ForgetTag: pattern(ForgetSecretSize, 0)}, badRequest},
+		{"gossip forget short secret", &pb.RendezvousGossip{Origin: pattern(16, 0), Forget: []*pb.ForgetSecret{{Epoch: 1, Secret: pattern(8, 0)}}}, badRequest},
+		{"gossip short forget tag", &pb.RendezvousGossip{Origin: pattern(16, 0), Epoch: 1, EpochSeconds: 600, Announcements: []*pb.Announcement{ann}, ForgetTag: pattern(8, 0)}, badRequest},
 		{"rendezvous request empty", &pb.RendezvousRequest{Id: 1}, unsupported},
 		{"match long shared record", &pb.RendezvousResponse{Body: &pb.RendezvousResponse_Match{Match: &pb.Match{Epoch: 1, Token: pattern(8, 0), SealedRecord: []byte{1}, SharedRecord: pattern(MaxSealedRecord+1, 0)}}}, tooLarge},
 		{"gossip withdraw with shared record", &pb.RendezvousGossip{Origin: pattern(16, 0), Withdraw: true, SharedRecord: []byte{1}}, badRequest},

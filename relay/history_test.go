@@ -1,13 +1,16 @@
 package relay
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	lcrypto "github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/imigee/imigee/crypto"
 	"github.com/imigee/imigee/protocol"
@@ -312,4 +315,71 @@ func TestHistoryConfigBounds(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.Close()
+}
+
+// TestHistoryFileHoldsNoClientIdentity plays the operator who reads
+// history.db: after live and late announcements and a forget from two
+// clients, the file holds neither client's peer ID (raw or text), nor its
+// address or port, nor a forget secret (only its tag is kept).
+func TestHistoryFileHoldsNoClientIdentity(t *testing.T) {
+	clk := newTestClock()
+	cfg := testConfig(t)
+	cfg.Now = clk.Now
+	r, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	e := uint64(clk.Now().Unix()) / 600
+	ha, hb := clientHost(t, "quic"), clientHost(t, "tcp")
+	a := openRaw(t, ha, r, "quic", protocol.RendezvousProtocol)
+	b := openRaw(t, hb, r, "tcp", protocol.RendezvousProtocol)
+	secA, tagA := forgetKey(1, e)
+	secB, tagB := forgetKey(2, e-1)
+	if res := a.rv(live(hAnn(e, "A", "A-shared", tagA, []uint64{1}, []uint64{2}))); code(res) != pb.ErrorCode_OK {
+		t.Fatalf("live: %v", res.GetError())
+	}
+	if res := b.rv(late(hAnn(e, "B", "", tagB, []uint64{2}, nil))); len(res.GetAnnounce().GetMatches()) != 1 {
+		t.Fatalf("late: %v", res)
+	}
+	if res := b.rv(late(hAnn(e-1, "B1", "", tagB, []uint64{3}, nil))); code(res) != pb.ErrorCode_OK {
+		t.Fatalf("late: %v", res.GetError())
+	}
+	if res := b.rv(forgetReq(&pb.ForgetSecret{Epoch: e - 1, Secret: secB})); res.GetHistoryForget().GetErased() != 1 {
+		t.Fatalf("forget: %v", res)
+	}
+	if r.HistoryStats().Entries == 0 {
+		t.Fatal("nothing stored: the scan below would prove nothing")
+	}
+	var secrets [][]byte
+	for _, h := range []host.Host{ha, hb} {
+		secrets = append(secrets, []byte(h.ID()), []byte(h.ID().String()))
+		for _, c := range h.Network().ConnsToPeer(r.ID()) {
+			la := c.LocalMultiaddr()
+			secrets = append(secrets, la.Bytes(), []byte(la.String()))
+			for _, p := range []int{ma.P_UDP, ma.P_TCP} {
+				if port, err := la.ValueForProtocol(p); err == nil {
+					secrets = append(secrets, []byte(":"+port), []byte("/"+port))
+				}
+			}
+		}
+	}
+	secrets = append(secrets, []byte("127.0.0.1"), secA, secB)
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	disk, err := os.ReadFile(filepath.Join(cfg.DataDir, HistoryFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(disk, []byte("A-shared")) {
+		t.Fatal("stored shared record not found: the file read is not the history")
+	}
+	for _, s := range secrets {
+		if bytes.Contains(disk, s) {
+			t.Fatalf("history.db holds %q", s)
+		}
+	}
 }

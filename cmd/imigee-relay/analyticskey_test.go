@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"log/slog"
@@ -9,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/imigee/imigee/crypto"
 )
 
 // The analytics-key command prints the public key of the very box key the
@@ -38,5 +41,42 @@ func TestAnalyticsKeyMatchesDaemon(t *testing.T) {
 	}
 	if _, _, _, err := loadOrCreateBoxKey(p); !errors.Is(err, errIdentityPerm) {
 		t.Fatalf("world-readable box key: err = %v; want errIdentityPerm", err)
+	}
+}
+
+// A contacts.key written before this change (ContactKey.Bytes, the format
+// relays have on disk) loads to the same key, so the public key operators
+// published does not change under them; a new file round-trips too.
+func TestContactKeyFileKeepsPublishedKey(t *testing.T) {
+	dir := t.TempDir()
+	old, err := crypto.NewContactKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, "contacts.key")
+	if err := os.WriteFile(p, old.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	k, created, err := loadOrCreateContactKey(p)
+	if err != nil || created {
+		t.Fatalf("existing key: created %v, err %v", created, err)
+	}
+	if !bytes.Equal(k.PublicKey(), old.PublicKey()) {
+		t.Fatal("an existing contacts.key loads to another public key")
+	}
+	p2 := filepath.Join(dir, "new", "contacts.key")
+	k1, created, err := loadOrCreateContactKey(p2)
+	if err != nil || !created {
+		t.Fatalf("new key: created %v, err %v", created, err)
+	}
+	k2, created, err := loadOrCreateContactKey(p2)
+	if err != nil || created || !bytes.Equal(k1.PublicKey(), k2.PublicKey()) {
+		t.Fatalf("reload: created %v, err %v, same key %v", created, err, err == nil && bytes.Equal(k1.PublicKey(), k2.PublicKey()))
+	}
+	if err := os.Chmod(p2, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := loadOrCreateContactKey(p2); !errors.Is(err, errIdentityPerm) {
+		t.Fatalf("world-readable contact key: %v", err)
 	}
 }

@@ -1,11 +1,13 @@
 package main
 
 import (
-	"bytes"
+	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"path/filepath"
 
 	"github.com/imigee/imigee/crypto"
 )
@@ -18,19 +20,33 @@ const defaultContactKeyName = "contacts.key"
 func (c *fileConfig) contactKeyPath() string { return c.dataPath(c.Contacts.KeyFile) }
 
 // loadOrCreateContactKey reads the relay's contact OPRF key, making one on
-// first use. The file holds a 32-byte seed (loadOrCreateSecret: mode 0600,
-// refused if others can read it) from which the key is derived with RFC
-// 9497 DeriveKeyPair.
+// first use. The file holds the private key as ContactKey.Bytes writes it
+// (the format relays already have on disk: reading it another way would
+// silently change the published key), mode 0600; one others can read is
+// refused (readPrivateFile).
 func loadOrCreateContactKey(path string) (*crypto.ContactKey, bool, error) {
-	seed, created, err := loadOrCreateSecret(path)
+	b, err := readPrivateFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		k, err := crypto.NewContactKey(rand.Reader)
+		if err != nil {
+			return nil, false, err
+		}
+		if err := ensureDataDir(filepath.Dir(path)); err != nil {
+			return nil, false, err
+		}
+		if err := writeSecretFile(path, k.Bytes()); err != nil {
+			return nil, false, fmt.Errorf("write contact key: %w", err)
+		}
+		return k, true, nil
+	}
 	if err != nil {
 		return nil, false, fmt.Errorf("contact key: %w", err)
 	}
-	k, err := crypto.NewContactKey(bytes.NewReader(seed[:]))
+	k, err := crypto.ParseContactKey(b)
 	if err != nil {
 		return nil, false, fmt.Errorf("contact key %s: %w", path, err)
 	}
-	return k, created, nil
+	return k, false, nil
 }
 
 func cmdContactsKey(args []string, stdout, stderr io.Writer) int {

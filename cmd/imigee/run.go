@@ -44,7 +44,6 @@ type runFlags struct {
 	region     string
 	anLeader   string
 	anKeys     string
-	platform   string
 }
 
 func cmdRun(e *env) int {

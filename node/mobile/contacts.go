@@ -65,19 +65,16 @@ func timeoutCtx(ms int) (context.Context, context.CancelFunc) {
 // SetHandles sets the phone number and handles this user claims (comma or
 // newline separated: "+33 6 12 34 56 78, x:@name"). Stored on the device
 // only. CodeBadHandle when one does not parse.
-func (m *Node) SetHandles(handles string) (err error) {
-	defer guard("SetHandles", &err)
-	n, err := m.node("SetHandles")
-	if err != nil {
-		return err
-	}
-	var hs []string
-	for _, h := range strings.FieldsFunc(handles, func(r rune) bool { return r == ',' || r == '\n' }) {
-		if h = strings.TrimSpace(h); h != "" {
-			hs = append(hs, h)
+func (m *Node) SetHandles(handles string) error {
+	return m.do("SetHandles", func(n *node.Node) error {
+		var hs []string
+		for _, h := range strings.FieldsFunc(handles, func(r rune) bool { return r == ',' || r == '\n' }) {
+			if h = strings.TrimSpace(h); h != "" {
+				hs = append(hs, h)
+			}
 		}
-	}
-	return n.SetHandles(hs)
+		return n.SetHandles(hs)
+	})
 }
 
 // SetProfile sets the display name and short description: sealed into
@@ -94,22 +91,19 @@ func (m *Node) SetProfile(name, about string) error {
 // background thread. It returns node.ContactSyncResult as JSON;
 // contact_match events announce new proposals.
 func (m *Node) SyncContacts(contactsJSON string, timeoutMs int) (summary string, err error) {
-	defer guard("SyncContacts", &err)
-	n, err := m.node("SyncContacts")
-	if err != nil {
-		return "", err
-	}
-	var book []node.Contact
-	if err := json.Unmarshal([]byte(contactsJSON), &book); err != nil {
-		return "", errCode(CodeBadArgument, "mobile: contacts JSON: "+err.Error())
-	}
-	ctx, cancel := timeoutCtx(timeoutMs)
-	defer cancel()
-	res, err := n.SyncContacts(ctx, book)
-	if err != nil {
-		return "", err
-	}
-	return toJSON(res), nil
+	return call(m, "SyncContacts", func(n *node.Node) (string, error) {
+		var book []node.Contact
+		if err := json.Unmarshal([]byte(contactsJSON), &book); err != nil {
+			return "", errCode(CodeBadArgument, "mobile: contacts JSON: "+err.Error())
+		}
+		ctx, cancel := timeoutCtx(timeoutMs)
+		defer cancel()
+		res, err := n.SyncContacts(ctx, book)
+		if err != nil {
+			return "", err
+		}
+		return toJSON(res), nil
+	})
 }
 
 // ContactMatchesJSON lists link proposals (node.ContactMatch), "[]" when none.
@@ -127,26 +121,20 @@ func (m *Node) ContactMatchesJSON() (s string) {
 // had accepted already (friend_linked fires), else "accepted" (the link
 // completes at a later SyncContacts). Blocks up to timeoutMs.
 func (m *Node) AcceptMatch(matchID string, timeoutMs int) (state string, err error) {
-	defer guard("AcceptMatch", &err)
-	n, err := m.node("AcceptMatch")
-	if err != nil {
-		return "", err
-	}
-	ctx, cancel := timeoutCtx(timeoutMs)
-	defer cancel()
-	return n.AcceptMatch(ctx, matchID)
+	return call(m, "AcceptMatch", func(n *node.Node) (string, error) {
+		ctx, cancel := timeoutCtx(timeoutMs)
+		defer cancel()
+		return n.AcceptMatch(ctx, matchID)
+	})
 }
 
 // RejectMatch declines a proposal and withdraws the pair's entry.
-func (m *Node) RejectMatch(matchID string, timeoutMs int) (err error) {
-	defer guard("RejectMatch", &err)
-	n, err := m.node("RejectMatch")
-	if err != nil {
-		return err
-	}
-	ctx, cancel := timeoutCtx(timeoutMs)
-	defer cancel()
-	return n.RejectMatch(ctx, matchID)
+func (m *Node) RejectMatch(matchID string, timeoutMs int) error {
+	return m.do("RejectMatch", func(n *node.Node) error {
+		ctx, cancel := timeoutCtx(timeoutMs)
+		defer cancel()
+		return n.RejectMatch(ctx, matchID)
+	})
 }
 
 // AnalyticsPreviewJSON shows what today's analytics report would contain
@@ -169,14 +157,11 @@ func (m *Node) AnalyticsPreviewJSON() (s string) {
 // it once a day on its own); for a background task. CodeAnalyticsOff when
 // off (nothing is sent). Returns how many reports were taken.
 func (m *Node) SendAnalytics(timeoutMs int) (sent int, err error) {
-	defer guard("SendAnalytics", &err)
-	n, err := m.node("SendAnalytics")
-	if err != nil {
-		return 0, err
-	}
-	ctx, cancel := timeoutCtx(timeoutMs)
-	defer cancel()
-	return n.SendAnalytics(ctx)
+	return call(m, "SendAnalytics", func(n *node.Node) (int, error) {
+		ctx, cancel := timeoutCtx(timeoutMs)
+		defer cancel()
+		return n.SendAnalytics(ctx)
+	})
 }
 
 // EventFriendProfile: a friend's profile arrived or changed (FriendID;

@@ -12,7 +12,9 @@
 // hash (ratelimit.go), so no address stays in memory.
 //
 // Tests: TestCollectorsPublishTrueSums, TestCollectorRefusesLiesAndReplays,
-// TestPendingIsACount, TestOpenDaySummedInFullBatches here; the memory
+// TestPendingIsACount, TestOpenDaySummedInFullBatches,
+// TestHelperConcurrentPreparesAllSummed, TestConcurrentRunsPublishOnce,
+// TestLatestKeptInMemory here; the memory
 // scan for identifiers is node's TestAnalyticsCollectorStateHoldsNoIdentifiers
 // (it needs phones); BenchmarkCollectorPerReport and
 // BenchmarkCollectorStorage give the figures in docs/relay.md.
@@ -20,9 +22,10 @@
 // # Concurrency
 //
 // Collector is safe for concurrent use: bbolt serialises writers; mu guards
-// the rate counters. Aggregation (RunDue) is driven by one caller (the
-// relay's background loop); stream handlers run on libp2p's goroutines and
-// answer one request per stream.
+// the rate counters. Aggregation runs (RunDue from the relay's background
+// loop, RunNow from a testnet) take turns (runSlot), which also keeps the
+// leader's use of the VDAF to one goroutine; stream handlers run on
+// libp2p's goroutines and answer one request per stream.
 package analytics
 
 import (
@@ -138,6 +141,11 @@ type Collector struct {
 	// waiting to be summed), so a metrics scrape reads a number instead of
 	// walking the bucket; set at open, moved by each committed write.
 	pending atomic.Int64
+	// latest is the most recent published day (nil: none), loaded at open
+	// and replaced by publish, so Latest reads no database.
+	latest atomic.Pointer[Result]
+	// running holds the one aggregation run (RunDue, RunNow) in progress.
+	running chan struct{}
 
 	mu     sync.Mutex // guards day, pfxKey and perPfx
 	day    int64
@@ -179,8 +187,9 @@ func New(cfg Config, path string) (*Collector, error) {
 		db.Close()
 		return nil, fmt.Errorf("analytics: init: %w", err)
 	}
-	c := &Collector{cfg: cfg, v: v, db: db}
+	c := &Collector{cfg: cfg, v: v, db: db, running: make(chan struct{}, 1)}
 	_ = db.View(func(tx *bolt.Tx) error { c.pending.Store(int64(tx.Bucket(bReports).Stats().KeyN)); return nil })
+	c.latest.Store(c.loadLatest())
 	return c, nil
 }
 
@@ -273,6 +282,11 @@ func (c *Collector) RunDue(ctx context.Context, call Call) error {
 	if c.cfg.Role != Leader {
 		return nil
 	}
+	release, err := c.runSlot(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
 	now := c.cfg.Now()
 	closed := func(d uint32) bool { return now.After(time.Unix(int64(d+1)*86400, 0).Add(c.cfg.Grace)) }
 	for _, d := range c.reportDays(func(d uint32) bool { return !closed(d) }) {
@@ -287,7 +301,30 @@ func (c *Collector) RunDue(ctx context.Context, call Call) error {
 // closed or not: for a testnet, whose day ends with the run. MinBatch
 // holds as ever, at both collectors.
 func (c *Collector) RunNow(ctx context.Context, call Call) error {
+	if c.cfg.Role != Leader {
+		return nil
+	}
+	release, err := c.runSlot(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
 	return c.run(ctx, call, func(uint32) bool { return true })
+}
+
+// runSlot waits for the one aggregation run slot. Two runs at once would
+// each load a day's sum, send the same reports to the helper (which sums
+// each once and answers the repeat with nothing) and store their own sum:
+// the later store would drop the earlier's reports, and the two
+// collectors' counts would differ for good, so the day would never be
+// published.
+func (c *Collector) runSlot(ctx context.Context) (release func(), err error) {
+	select {
+	case c.running <- struct{}{}:
+		return func() { <-c.running }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 func (c *Collector) run(ctx context.Context, call Call, due func(day uint32) bool) error {
@@ -309,13 +346,17 @@ func (c *Collector) run(ctx context.Context, call Call, due func(day uint32) boo
 func (c *Collector) reportDays(pick func(day uint32) bool) []uint32 {
 	var days []uint32
 	_ = c.db.View(func(tx *bolt.Tx) error {
-		var last uint32
+		// One seek per day, not a walk over every report kept.
 		cur := tx.Bucket(bReports).Cursor()
-		for k, _ := cur.First(); k != nil; k, _ = cur.Next() {
+		for k, _ := cur.First(); len(k) >= 4; {
 			d := binary.BigEndian.Uint32(k)
-			if d != last && pick(d) {
-				days, last = append(days, d), d
+			if pick(d) {
+				days = append(days, d)
 			}
+			if d == ^uint32(0) {
+				break
+			}
+			k, _ = cur.Seek(dayKey(d + 1))
 		}
 		return nil
 	})
@@ -406,16 +447,20 @@ func (c *Collector) sumDay(ctx context.Context, day uint32, call Call, fullOnly 
 func (c *Collector) loadSum(day uint32) (*crypto.ReportAgg, error) {
 	var out *crypto.ReportAgg
 	err := c.db.View(func(tx *bolt.Tx) error {
-		v := tx.Bucket(bSums).Get(dayKey(day))
-		if v == nil {
-			out = c.v.NewAgg()
-			return nil
-		}
 		var err error
-		out, err = c.v.LoadAgg(v[8:], binary.BigEndian.Uint64(v))
+		out, err = c.sumIn(tx, day)
 		return err
 	})
 	return out, err
+}
+
+// sumIn reads day's sum within tx (a fresh one if none).
+func (c *Collector) sumIn(tx *bolt.Tx, day uint32) (*crypto.ReportAgg, error) {
+	v := tx.Bucket(bSums).Get(dayKey(day))
+	if v == nil {
+		return c.v.NewAgg(), nil
+	}
+	return c.v.LoadAgg(v[8:], binary.BigEndian.Uint64(v))
 }
 
 func putSum(tx *bolt.Tx, day uint32, a *crypto.ReportAgg) error {
@@ -460,7 +505,13 @@ func (c *Collector) publish(ctx context.Context, day uint32, call Call) (*Result
 		}
 		return tx.Bucket(bSums).Delete(dayKey(day))
 	})
-	return res, err
+	if err != nil {
+		return nil, err
+	}
+	if l := c.latest.Load(); l == nil || l.Day <= day {
+		c.latest.Store(res)
+	}
+	return res, nil
 }
 
 // ServeAgg (helper) answers one AggRequest from the leader.
@@ -494,15 +545,22 @@ func (c *Collector) HandleAgg(req *pb.AggRequest) *pb.AggResponse {
 // report into a second total to difference it out), sums the valid ones
 // and returns the prep messages.
 func (c *Collector) prepare(p *pb.AggPrepare) *pb.AggResponse {
-	if c.collected(p.Day) {
-		return &pb.AggResponse{Error: &pb.Error{Code: pb.ErrorCode_REJECTED, Detail: "day already collected"}}
-	}
+	// The collected check, the seen check and the sum are read and written
+	// in one transaction, so concurrent prepares of a day each add to the
+	// sum rather than overwrite it. The proofs are checked inside it too:
+	// bbolt's single writer is what serialises the helper's use of c.v
+	// (circl's Prio3 keeps scratch state and is not safe for concurrent
+	// use).
 	out := &pb.AggResponse{PrepMessages: make([][]byte, len(p.Items))}
-	agg, err := c.loadSum(p.Day)
-	if err != nil {
-		return &pb.AggResponse{Error: &pb.Error{Code: pb.ErrorCode_INTERNAL, Detail: "store"}}
-	}
-	err = c.db.Update(func(tx *bolt.Tx) error {
+	err := c.db.Update(func(tx *bolt.Tx) error {
+		clear(out.PrepMessages) // a retried transaction starts over
+		if tx.Bucket(bCollected).Get(dayKey(p.Day)) != nil {
+			return errCollected
+		}
+		agg, err := c.sumIn(tx, p.Day)
+		if err != nil {
+			return err
+		}
 		sb := tx.Bucket(bSeen)
 		for i, it := range p.Items {
 			k := append(dayKey(p.Day), it.Nonce...)
@@ -531,31 +589,41 @@ func (c *Collector) prepare(p *pb.AggPrepare) *pb.AggResponse {
 		}
 		return putSum(tx, p.Day, agg)
 	})
-	if err != nil {
+	switch {
+	case errors.Is(err, errCollected):
+		return &pb.AggResponse{Error: &pb.Error{Code: pb.ErrorCode_REJECTED, Detail: "day already collected"}}
+	case err != nil:
 		return &pb.AggResponse{Error: &pb.Error{Code: pb.ErrorCode_INTERNAL, Detail: "store"}}
 	}
 	return out
 }
 
+var errCollected = errors.New("analytics: day already collected")
+
 // collect hands the day's sum to the leader when it holds at least
 // MinBatch reports and the leader's count agrees, then forgets the day
-// (the sum and the seen nonces).
+// (the sum and the seen nonces) and closes it for good. The sum is read,
+// checked and forgotten in one transaction, and handed over only once
+// that committed: a sum is never handed over with its day left open.
 func (c *Collector) collect(r *pb.AggCollect) *pb.AggResponse {
-	agg, err := c.loadSum(r.Day)
-	if err != nil {
-		return &pb.AggResponse{Error: &pb.Error{Code: pb.ErrorCode_INTERNAL, Detail: "store"}}
-	}
-	if agg.Count < uint64(c.cfg.MinBatch) {
-		return &pb.AggResponse{Error: &pb.Error{Code: pb.ErrorCode_REJECTED, Detail: "fewer reports than the minimum batch"}}
-	}
-	if agg.Count != r.Count {
-		return &pb.AggResponse{Error: &pb.Error{Code: pb.ErrorCode_REJECTED, Detail: "report counts differ"}}
-	}
-	b, err := agg.Bytes()
-	if err != nil {
-		return &pb.AggResponse{Error: &pb.Error{Code: pb.ErrorCode_INTERNAL, Detail: "encode"}}
-	}
-	_ = c.db.Update(func(tx *bolt.Tx) error {
+	var out *pb.AggResponse
+	err := c.db.Update(func(tx *bolt.Tx) error {
+		agg, err := c.sumIn(tx, r.Day)
+		if err != nil {
+			return err
+		}
+		if agg.Count < uint64(c.cfg.MinBatch) {
+			out = &pb.AggResponse{Error: &pb.Error{Code: pb.ErrorCode_REJECTED, Detail: "fewer reports than the minimum batch"}}
+			return nil
+		}
+		if agg.Count != r.Count {
+			out = &pb.AggResponse{Error: &pb.Error{Code: pb.ErrorCode_REJECTED, Detail: "report counts differ"}}
+			return nil
+		}
+		b, err := agg.Bytes()
+		if err != nil {
+			return err
+		}
 		sb := tx.Bucket(bSeen)
 		cur := sb.Cursor()
 		for k, _ := cur.Seek(dayKey(r.Day)); k != nil && bytes.HasPrefix(k, dayKey(r.Day)); k, _ = cur.Seek(dayKey(r.Day)) {
@@ -566,9 +634,13 @@ func (c *Collector) collect(r *pb.AggCollect) *pb.AggResponse {
 		if err := tx.Bucket(bCollected).Put(dayKey(r.Day), []byte{1}); err != nil {
 			return err
 		}
+		out = &pb.AggResponse{AggShare: b, Count: agg.Count}
 		return tx.Bucket(bSums).Delete(dayKey(r.Day))
 	})
-	return &pb.AggResponse{AggShare: b, Count: agg.Count}
+	if err != nil {
+		return &pb.AggResponse{Error: &pb.Error{Code: pb.ErrorCode_INTERNAL, Detail: "store"}}
+	}
+	return out
 }
 
 // Published returns every published day, oldest first.
@@ -586,17 +658,25 @@ func (c *Collector) Published() []Result {
 	return out
 }
 
-// Latest returns the most recent published day (a zero Result if none),
-// reading only that day: the relay's gauges ask on every scrape, and
-// Published decodes every day ever published.
+// Latest returns the most recent published day (a zero Result if none)
+// from memory: the relay's gauges, one per field, each ask on every
+// scrape. Its Totals map is shared: read it, never write it.
 func (c *Collector) Latest() Result {
-	var r Result
+	if r := c.latest.Load(); r != nil {
+		return *r
+	}
+	return Result{}
+}
+
+// loadLatest reads the most recent published day that decodes (New).
+func (c *Collector) loadLatest() *Result {
+	var r *Result
 	_ = c.db.View(func(tx *bolt.Tx) error {
 		cur := tx.Bucket(bPublished).Cursor()
 		for k, v := cur.Last(); k != nil; k, v = cur.Prev() {
 			var x Result
 			if json.Unmarshal(v, &x) == nil {
-				r = x
+				r = &x
 				return nil
 			}
 		}
@@ -608,10 +688,3 @@ func (c *Collector) Latest() Result {
 // Pending returns how many reports wait (leader) to be summed: a count
 // kept beside the bucket (the relay's gauge reads it on every scrape).
 func (c *Collector) Pending() int { return int(c.pending.Load()) }
-
-// collected reports whether the helper handed over day's sum already.
-func (c *Collector) collected(day uint32) bool {
-	var done bool
-	_ = c.db.View(func(tx *bolt.Tx) error { done = tx.Bucket(bCollected).Get(dayKey(day)) != nil; return nil })
-	return done
-}

@@ -2,10 +2,13 @@ package analytics
 
 import (
 	"context"
+	"reflect"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/imigee/imigee/protocol"
+	"github.com/imigee/imigee/protocol/pb"
 )
 
 // TestPendingIsACount: Pending is a count kept beside the reports bucket
@@ -82,5 +85,84 @@ func TestOpenDaySummedInFullBatches(t *testing.T) {
 	pub := p.lead.Published()
 	if p.lead.Pending() != 0 || len(pub) != 1 || pub[0].Count != uint64(n) || pub[0].Totals[protocol.AnalyticsFields[5]] != uint64(3*n) {
 		t.Fatalf("closed day: %d pending, published %+v", p.lead.Pending(), pub)
+	}
+}
+
+// TestLatestKeptInMemory: Latest (read by one gauge per field on every
+// metrics scrape) follows each publish and comes back from the file when
+// the collector is reopened.
+func TestLatestKeptInMemory(t *testing.T) {
+	p := newPair(t, 2)
+	const day = 20500
+	vals := make([]uint64, len(protocol.AnalyticsFields))
+	vals[0] = 1
+	if p.lead.Latest().Count != 0 {
+		t.Fatal("a fresh collector has a latest day")
+	}
+	for range 3 {
+		p.report(t, day, vals, "a")
+	}
+	p.clk.add(3 * 24 * time.Hour)
+	if err := p.lead.RunDue(context.Background(), p.call); err != nil {
+		t.Fatal(err)
+	}
+	want := p.lead.Published()
+	if l := p.lead.Latest(); len(want) != 1 || !reflect.DeepEqual(l, want[0]) {
+		t.Fatalf("latest %+v after publishing %+v", l, want)
+	}
+	path, cfg := p.lead.db.Path(), p.lead.cfg
+	p.lead.Close()
+	re, err := New(cfg, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.lead = re
+	t.Cleanup(func() { re.Close() })
+	if l := re.Latest(); !reflect.DeepEqual(l, want[0]) {
+		t.Fatalf("latest %+v after reopening, want %+v", l, want[0])
+	}
+}
+
+// TestConcurrentRunsPublishOnce: the background loop's RunDue and an
+// operator's RunNow may overlap. Every report must reach the published
+// total. Two runs at once each sent the same reports to the helper, which
+// summed them once; the later run's store dropped the earlier's, the
+// collectors' counts then differed and the day was never published.
+func TestConcurrentRunsPublishOnce(t *testing.T) {
+	p := newPair(t, 2)
+	const day = 20500
+	vals := make([]uint64, len(protocol.AnalyticsFields))
+	vals[0] = 1
+	const reports = 20
+	for range reports {
+		p.report(t, day, vals, "a")
+	}
+	p.clk.add(3 * 24 * time.Hour)
+	var mu sync.Mutex
+	call := func(ctx context.Context, req *pb.AggRequest) (*pb.AggResponse, error) {
+		mu.Lock() // the test pair's call counter is not synchronised
+		defer mu.Unlock()
+		return p.call(ctx, req)
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, 4)
+	for i := range errs {
+		wg.Go(func() {
+			if i%2 == 0 {
+				errs[i] = p.lead.RunDue(context.Background(), call)
+			} else {
+				errs[i] = p.lead.RunNow(context.Background(), call)
+			}
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("run %d: %v", i, err)
+		}
+	}
+	pub := p.lead.Published()
+	if len(pub) != 1 || pub[0].Count != reports || pub[0].Totals["reports"] != reports {
+		t.Fatalf("published %+v, want one day of %d reports", pub, reports)
 	}
 }

@@ -2,6 +2,7 @@ package analytics
 
 import (
 	"crypto/rand"
+	"sync"
 	"testing"
 	"time"
 
@@ -62,5 +63,58 @@ func TestHelperRefusesDifferencingReplays(t *testing.T) {
 	rep.Nonce[3] ^= 1
 	if ack := p.serve(t, rep, "x"); ack.GetError().GetCode() != pb.ErrorCode_BAD_REQUEST {
 		t.Fatalf("a report with another day's nonce: %v", ack.Error)
+	}
+}
+
+// TestHelperConcurrentPreparesAllSummed: the leader's link may carry two
+// prepares of one day at once (the background loop and an operator's
+// run-now); each valid item must reach the helper's sum. The old helper
+// read the sum before its write transaction, so the later write replaced
+// the earlier one: items it had marked seen (and answered) were lost
+// from its total, and the counts of the two collectors no longer agreed.
+func TestHelperConcurrentPreparesAllSummed(t *testing.T) {
+	p := newPair(t, 2)
+	const day, batches, per = 20500, 4, 3
+	n := len(protocol.AnalyticsFields)
+	v, _ := crypto.NewReportVDAF(uint(n), protocol.AnalyticsBits)
+	vals := make([]uint64, n)
+	vals[0] = 1
+	reqs := make([]*pb.AggRequest, batches)
+	for b := range reqs {
+		var items []*pb.AggItem
+		for range per {
+			sh, _ := v.ShardDay(vals, day, rand.Reader)
+			hs, _ := crypto.SealReportShare(sh.Helper, p.hpub, rand.Reader)
+			lp, err := v.PrepInit(&p.lead.cfg.VerifyKey, sh.Nonce, 0, sh.Public, sh.Leader)
+			if err != nil {
+				t.Fatal(err)
+			}
+			items = append(items, &pb.AggItem{Nonce: sh.Nonce[:], PublicShare: sh.Public, HelperShare: hs, LeaderPrep: lp.Share})
+		}
+		reqs[b] = &pb.AggRequest{Body: &pb.AggRequest_Prepare{Prepare: &pb.AggPrepare{Day: day, Items: items}}}
+	}
+	var wg sync.WaitGroup
+	answered := make([]int, batches)
+	for b, req := range reqs {
+		wg.Go(func() {
+			for _, m := range p.help.HandleAgg(req).PrepMessages {
+				if len(m) != 0 {
+					answered[b]++
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for b, a := range answered {
+		if a != per {
+			t.Fatalf("batch %d: %d of %d items answered", b, a, per)
+		}
+	}
+	agg, err := p.help.loadSum(day)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if agg.Count != batches*per {
+		t.Fatalf("helper's sum counts %d reports, answered %d", agg.Count, batches*per)
 	}
 }

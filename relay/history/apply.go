@@ -23,15 +23,21 @@ type Applied struct {
 	Skipped int // ops refused whole (over MaxBytes, invalid)
 }
 
-// Apply performs ops in one write transaction (one commit, one fsync): the
-// relay's gossip writer batches what other relays sent, so a burst of
-// gossip costs a commit per batch rather than per message. An op over
-// MaxBytes or invalid is skipped whole (counted) and the others still
-// apply; any other error aborts the whole transaction.
+// Apply performs ops in one write transaction: the relay's gossip writer
+// batches what other relays sent, so a burst of gossip costs a commit per
+// batch rather than per message. It goes through the committer like
+// Store and Late, so it shares their commit and fsync instead of taking
+// bbolt's writer lock for one of its own. An op over MaxBytes or invalid
+// is skipped whole (counted) and the others still apply; any other error
+// aborts the whole batch.
 func (s *Store) Apply(ops []Op) (Applied, error) {
 	var res Applied
 	w := &writer{s: s}
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.submit(func(tx *bolt.Tx) error {
+		// The committer may run this again alone after a failure in its
+		// group: undo the previous run first (as batch does).
+		s.bytes.Add(-w.reserved)
+		w.reserved, w.d, res = 0, counts{}, Applied{}
 		for _, op := range ops {
 			switch {
 			case op.Announce != nil:
@@ -69,7 +75,7 @@ func (s *Store) Apply(ops []Op) (Applied, error) {
 	})
 	if err != nil {
 		s.bytes.Add(-w.reserved)
-		if errors.Is(err, bolt.ErrDatabaseNotOpen) {
+		if errors.Is(err, bolt.ErrDatabaseNotOpen) || errors.Is(err, ErrClosed) {
 			return Applied{}, ErrClosed
 		}
 		return Applied{}, fmt.Errorf("history: apply: %w", err)

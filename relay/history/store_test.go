@@ -1,7 +1,6 @@
 package history
 
 import (
-	"bytes"
 	"errors"
 	"path/filepath"
 	"sync"
@@ -305,7 +304,9 @@ func TestCorruptValueIsAnError(t *testing.T) {
 	}
 }
 
-// TestConcurrentWritesShareCommits: many concurrent stores all land.
+// TestConcurrentWritesShareCommits: many concurrent stores, grouped by
+// the committer, all land (it does not count the commits: bbolt exposes no
+// commit counter).
 func TestConcurrentWritesShareCommits(t *testing.T) {
 	s, clk, _ := newStore(t)
 	e := nowEpoch(clk)
@@ -323,5 +324,30 @@ func TestConcurrentWritesShareCommits(t *testing.T) {
 	if got := s.Stats().Entries; got != 64 {
 		t.Fatalf("entries %d", got)
 	}
-	_ = bytes.Equal
+}
+
+// TestLateTokenTwiceMatchesOnce: a late announcement carrying one token as
+// near (one friend) and again as here (another) gets each stored entry
+// once: the stored here entry on the first, the stored near one on the
+// second, never the here entry twice.
+func TestLateTokenTwiceMatchesOnce(t *testing.T) {
+	s, clk, _ := newStore(t)
+	e := nowEpoch(clk)
+	if _, err := s.Store(ann(1, e, "", friend("rec-here", here(1)))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Store(ann(2, e, "", friend("rec-near", near(1)))); err != nil {
+		t.Fatal(err)
+	}
+	ms, dropped, _, err := s.Late(ann(3, e, "", friend("f1", near(1)), friend("f2", here(1))), 1024)
+	if err != nil || dropped != 0 {
+		t.Fatalf("late: %d dropped, %v", dropped, err)
+	}
+	got := map[string]int{}
+	for _, m := range ms {
+		got[string(m.Record)]++
+	}
+	if len(ms) != 2 || got["rec-here"] != 1 || got["rec-near"] != 1 {
+		t.Fatalf("matches %v", got)
+	}
 }

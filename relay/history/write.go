@@ -182,10 +182,13 @@ func (w *writer) match(tx *bolt.Tx, a *Announce, max int) ([]Match, int, error) 
 	seen := make(map[[TokenSize]byte]bool)
 	for _, an := range a.Announcements {
 		for _, t := range an.Tokens {
-			if here, ok := seen[t.Value]; ok && (here || !t.Here) {
+			wasHere, again := seen[t.Value]
+			if again && (wasHere || !t.Here) {
 				continue
 			}
 			seen[t.Value] = t.Here
+			// again: near before, here now; the stored here entries
+			// matched then, only the stored near ones are new.
 			c := eb.x.Cursor()
 			for k, v := c.Seek(t.Value[:]); k != nil && bytes.HasPrefix(k, t.Value[:]); k, v = c.Next() {
 				aid, i, err := decodeIndexKey(k)
@@ -196,8 +199,8 @@ func (w *writer) match(tx *bolt.Tx, a *Announce, max int) ([]Match, int, error) 
 				if err != nil {
 					return nil, 0, err
 				}
-				if !here && !t.Here {
-					continue // near=near does not match
+				if (!here && !t.Here) || (here && again) {
+					continue // near=near does not match; here matched already
 				}
 				hd, err := hs.get(aid)
 				if err != nil {

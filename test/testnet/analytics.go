@@ -13,10 +13,8 @@ package testnet
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strconv"
 	"time"
@@ -108,9 +106,6 @@ type AnalyticsOutcome struct {
 	Rows []AnalyticsRow `json:"rows"`
 }
 
-// kindWasNearby is node's friend_was_nearby as backends log it.
-const kindWasNearby = "friend_was_nearby"
-
 // ttdEdges are the time-to-deliver buckets of the report schema
 // (protocol.AnalyticsFields, ttd_*), in order.
 var ttdEdges = []struct {
@@ -151,7 +146,7 @@ func analyticsTruth(events []Event) map[string]int64 {
 			t["received"]++
 		case KindNearby:
 			t["friend_nearby"]++
-		case kindWasNearby:
+		case KindWasNearby:
 			t["friend_was_nearby"]++
 		case KindFailed:
 			t["delivery_failed"]++
@@ -215,12 +210,8 @@ func reportAnalytics(ctx context.Context, s *Scenario, net Network, events func(
 	if o.Published == nil {
 		o.Published = []AnalyticsDay{}
 	}
-	b, err := json.MarshalIndent(o, "", "  ")
-	if err != nil {
+	if err := writeJSON(filepath.Join(out, FileAnalytics), o); err != nil {
 		return err
-	}
-	if err := os.WriteFile(filepath.Join(out, FileAnalytics), append(b, '\n'), 0o644); err != nil {
-		return fmt.Errorf("testnet: write results: %w", err)
 	}
 	rows := [][]string{{"field", "published", "truth", "note"}}
 	for _, r := range o.Rows {

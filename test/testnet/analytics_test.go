@@ -22,7 +22,7 @@ func TestAnalyticsRowsAgainstTruth(t *testing.T) {
 		{T: 100_000, Kind: KindReceived, Node: 2, Peer: 0, Item: "a"},
 		{T: 1, Kind: KindNearby, Node: 0, Peer: 1},
 		{T: 1, Kind: KindNearby, Node: 1, Peer: 0},
-		{T: 9, Kind: kindWasNearby, Node: 2, Peer: 0},
+		{T: 9, Kind: KindWasNearby, Node: 2, Peer: 0},
 	}
 	pub := AnalyticsPublished{Sent: 3, Days: []AnalyticsDay{
 		{Totals: map[string]uint64{"reports": 2, "shared_photo": 1, "delivered_direct": 1, "ttd_under_10s": 1, "friend_nearby": 2}},

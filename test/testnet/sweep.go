@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"gonum.org/v1/gonum/stat"
 	"gonum.org/v1/gonum/stat/distuv"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
@@ -183,10 +184,7 @@ type AggRow struct {
 // Aggregate computes AggRows per point and metric, in point then metric
 // order.
 func Aggregate(points []SweepPoint, runs []SweepRun) []AggRow {
-	idx := map[string]int{}
-	for i, p := range points {
-		idx[p.Label] = i
-	}
+	idx := pointIndex(points)
 	type key struct{ p, m int }
 	vals := map[key][]float64{}
 	names := map[int]string{}
@@ -217,27 +215,31 @@ func meanCI(v []float64) (m, sd, lo, hi float64) {
 	if n == 0 {
 		return math.NaN(), math.NaN(), math.NaN(), math.NaN()
 	}
-	m = mean(v)
 	if n == 1 {
-		return m, 0, m, m
+		return v[0], 0, v[0], v[0]
 	}
-	var ss float64
-	for _, x := range v {
-		ss += (x - m) * (x - m)
-	}
-	sd = math.Sqrt(ss / (n - 1))
+	m, sd = stat.MeanStdDev(v, nil) // sample (n-1) standard deviation
 	t := distuv.StudentsT{Mu: 0, Sigma: 1, Nu: n - 1}.Quantile(0.975)
 	h := t * sd / math.Sqrt(n)
 	return m, sd, m - h, m + h
+}
+
+// pointIndex maps a point's label to its place in points.
+func pointIndex(points []SweepPoint) map[string]int {
+	idx := make(map[string]int, len(points))
+	for i, p := range points {
+		idx[p.Label] = i
+	}
+	return idx
 }
 
 // WriteSweep writes the run and aggregate tables and, unless noPlots, one
 // plot per metric against the first parameter (when its values are
 // numbers or durations), one line per combination of the others.
 func WriteSweep(dir string, params []SweepParam, points []SweepPoint, runs []SweepRun, noPlots bool) ([]AggRow, error) {
+	idx := pointIndex(points)
 	slices.SortStableFunc(runs, func(a, b SweepRun) int {
-		return cmp.Or(cmp.Compare(slices.IndexFunc(points, func(p SweepPoint) bool { return p.Label == a.Point.Label }),
-			slices.IndexFunc(points, func(p SweepPoint) bool { return p.Label == b.Point.Label })), cmp.Compare(a.Seed, b.Seed))
+		return cmp.Or(cmp.Compare(idx[a.Point.Label], idx[b.Point.Label]), cmp.Compare(a.Seed, b.Seed))
 	})
 	rows := [][]string{{"point", "seed"}}
 	for i, r := range runs {

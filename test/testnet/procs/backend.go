@@ -41,7 +41,8 @@ func (b *Backend) Open(ctx context.Context, env *testnet.Env) (testnet.Network, 
 		return nil, ErrNoOutages
 	}
 	if s.Workload.Policy == testnet.PolicyTogether {
-		// The control socket has no capture-time share command (yet).
+		// The driver does not send the control socket's share-together
+		// (capture-time) command yet.
 		return nil, fmt.Errorf("procs: workload policy %q: mode sim or simnet only", s.Workload.Policy)
 	}
 	if s.Proximity.Precision != testnet.PrecisionClose || s.Proximity.Neighbours != testnet.NeighboursCorner {

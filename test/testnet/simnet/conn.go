@@ -21,7 +21,7 @@ type conn struct {
 	opts endOpts
 	// sent is when this end last sent to each peer (its NAT's mappings),
 	// lastTo the latest arrival scheduled per peer (jitter keeps order);
-	// guarded by the wire's mutex.
+	// owned by the wire's goroutine (admit writes them, step reads sent).
 	sent   map[netip.AddrPort]time.Time
 	lastTo map[netip.AddrPort]time.Time
 
