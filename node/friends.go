@@ -210,6 +210,8 @@ func (n *Node) Unfriend(friendID string) error {
 		return fmt.Errorf("node: unfriend: %w", err)
 	}
 	n.dropRecipient(friendID)
+	// Its pending late claims go too (meetings go at the next prune).
+	_ = n.store.Delete(localstore.History, claimKey(friendID))
 	n.wake()
 	return nil
 }

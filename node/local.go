@@ -90,7 +90,7 @@ func (n *Node) bleTokens() (here [][crypto.TokenSize]byte, all map[[crypto.Token
 	epoch := n.epochNow()
 	all = map[[crypto.TokenSize]byte]*friend{}
 	for _, f := range n.proxFriends() {
-		lvl := f.saved.Precision.level()
+		lvl := n.precisionLevel(f)
 		hc, nc := geo.Cells(loc.lat, loc.lng, lvl)
 		ht, nts, err := crypto.FriendTokens(f.keys, epoch, uint32(n.cfg.EpochSeconds), lvl, hc, nc)
 		if err != nil {
