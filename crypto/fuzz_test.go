@@ -97,8 +97,13 @@ func FuzzParsePrekey(f *testing.F) {
 	})
 }
 
+// streamVectors is both versions' stream vectors.
+func streamVectors(f *testing.F) []streamVector {
+	return append(loadVectors[streamVector](f, "streams.json"), loadVectors[streamVector](f, "streams-v1.json")...)
+}
+
 func FuzzParseStreamKey(f *testing.F) {
-	for _, v := range loadVectors[streamVector](f, "streams.json") {
+	for _, v := range streamVectors(f) {
 		f.Add([]byte(v.Key))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -147,7 +152,7 @@ func FuzzOpen(f *testing.F) {
 // FuzzOpenChunk feeds arbitrary chunks at arbitrary indexes to the vectors'
 // stream keys.
 func FuzzOpenChunk(f *testing.F) {
-	vs := loadVectors[streamVector](f, "streams.json")
+	vs := streamVectors(f)
 	var keys []*StreamKey
 	valid := map[string]bool{}
 	for _, v := range vs {
@@ -176,7 +181,7 @@ func FuzzOpenChunk(f *testing.F) {
 
 // FuzzOpenStream feeds arbitrary byte streams to OpenStream.
 func FuzzOpenStream(f *testing.F) {
-	vs := loadVectors[streamVector](f, "streams.json")
+	vs := streamVectors(f)
 	for _, v := range vs {
 		f.Add([]byte(v.Key), bytes.Join(bytesList(v.Chunks), nil))
 	}

@@ -55,8 +55,10 @@ func newPartWriter(n *Node, r *inRec, f *os.File, key *crypto.StreamKey) *partWr
 }
 
 // chunk opens sealed chunk i and adds it to the part file. The plaintext
-// goes to the reused run buffer, not over the sealed bytes: x/crypto's
-// secretbox.Open refuses any overlap of its output with the box.
+// goes to the reused run buffer, not over the sealed bytes: OpenChunk may
+// try a full-size chunk twice (as a middle chunk, then as the last), and a
+// failed in-place open would have overwritten the box; version-1 keys
+// (secretbox) refuse any overlap at all.
 func (w *partWriter) chunk(i int64, sealed []byte) error {
 	if err := w.fl.failed(); err != nil {
 		return err
