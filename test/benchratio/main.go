@@ -42,8 +42,9 @@ var ratios = []ratio{
 	{"256 MiB video node→node vs raw QUIC into fsynced file", "BenchmarkTransfer256MiB", "", "share/rawfile", 0.9, false},
 	{"256 MiB video: peak RSS growth, sender+receiver (MiB)", "BenchmarkTransfer256MiB", "", "rss-MiB", 64, true},
 	{"8 MiB to 5 friends vs five raw fsynced streams at once", "BenchmarkTransfer8MiBTo5Friends", "", "share/rawfile", 0.8, false},
-	{"time to first chunk after Accept, loopback echo RTTs", "BenchmarkTTFBAfterAccept", "", "ttfb-rtts", 2, true},
-	{"time to first chunk after Accept, in raw 64 KiB messages", "BenchmarkTTFBAfterAccept", "", "ttfb/raw64k", 0, true},
+	{"time to first chunk after Accept, round trips of a 40 ms-RTT link", "BenchmarkTTFBAfterAccept/rtt40ms", "", "ttfb-rtts", 2, true},
+	{"time to first chunk after Accept, loopback echo RTTs (context)", "BenchmarkTTFBAfterAccept/loopback", "", "ttfb-rtts", 0, true},
+	{"time to first chunk after Accept, in raw 64 KiB messages (loopback)", "BenchmarkTTFBAfterAccept/loopback", "", "ttfb/raw64k", 0, true},
 	{"a new meeting span, 1000 photos waiting, vs one raw read of them (interleaved)", "BenchmarkMeetingKnownFullWaiting", "", "known/raw", 3, true},
 }
 
