@@ -406,7 +406,10 @@
 //     TestLateClaimKeepsPrecision (nor claims at a precision the friend
 //     is not given, none with precision off),
 //     TestHistoryRecordsOnlyWhatWouldBeAnnounced, TestHistoryPrunedAndKeysAdvanced,
-//     TestRelayCannotLink (link 5: late identities).
+//     TestRelayCannotLink (link 5: late identities);
+//     TestLateCheckNotOnEveryCellChange (cost: a new cell set of the
+//     current epoch does not make the next tick re-read the whole history;
+//     one of a past epoch does).
 //   - Taken while together (issue 10): TestTogetherAfterOutage (the real
 //     late path: a photo taken without reception is auto-shared, another
 //     proposed with the meeting's times and shared on accept, nothing twice

@@ -120,10 +120,16 @@ func (n *Node) recordCells(epoch uint64, set []cellSet) {
 		return
 	}
 	// Only once it is stored: a caller racing this one must not skip
-	// before the commit.
+	// before the commit. A record of the current epoch cannot be due for a
+	// late announcement (lateDue takes past epochs only) and the next
+	// epoch makes lateTick read the history anyway, so only a record of a
+	// past epoch (a tick computed before the clock moved on) marks it
+	// dirty. Marking every new cell set dirty made a moving phone decode
+	// its whole history (up to a week of epochs) at every cell change.
+	past := epoch < n.epochNow()
 	n.mu.Lock()
 	n.histLast = key
-	n.lateDirty = true
+	n.lateDirty = n.lateDirty || past
 	n.mu.Unlock()
 }
 

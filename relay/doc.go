@@ -46,8 +46,9 @@
 // and UTC day), matched against the history only, stored and gossiped with
 // late set; history_forget erases by per-epoch secret here and by gossip at
 // the network. Gossiped live and late announcements and forgets go to one
-// writer goroutine that commits them in batches; it owns the gossip
-// message's memory reservation until written. Whole epochs expire on the
+// writer goroutine that commits them in batches (up to historyBatch
+// writes, at most gossipHistoryDelay, 1 s, after a batch's first); it owns
+// the gossip message's memory reservation until written. Whole epochs expire on the
 // sweep ticker. Past history.fair_share_above of max_bytes, a source that
 // stored its day's fair share stores no more.
 //

@@ -479,11 +479,29 @@ func (g *gossip) enqueueHistory(op history.Op, msg *pubsub.Message) bool {
 	}
 }
 
+// gossipHistoryDelay is how long the gossip writer collects history
+// writes after the first one before it commits them together: 1 s (or
+// until historyBatch are queued). Gossip arrives one announcement per
+// message, spread over the epoch (phones re-announce as they change
+// cells), so without the wait nearly every commit carried one write, and
+// a bbolt commit's fixed part (rewriting the touched branch pages, the
+// freelist and the meta page, and the fsync) cost as much as the write
+// itself: 1,000 phones give each relay about 15 gossiped announcements a
+// second. Nothing waits for these writes (they are acknowledged to
+// nobody, and a full queue already drops them); a late announcement
+// within the second could miss a live one gossiped in that same second,
+// as it could miss one still in flight between relays.
+const gossipHistoryDelay = time.Second
+
+// historyBatch caps the writes of one gossip commit: 256.
+const historyBatch = 256
+
 // historyWriter applies gossiped history writes in batches (one commit
-// per batch) until ctx ends. Owned by the relay (r.wg).
+// per batch, at most gossipHistoryDelay after the batch's first write)
+// until ctx ends; what it holds then is still written. Owned by the relay
+// (r.wg).
 func (r *Relay) historyWriter() {
 	defer r.wg.Done()
-	const maxBatch = 256
 	var ops []history.Op
 	var msgs []*pubsub.Message
 	for {
@@ -494,28 +512,39 @@ func (r *Relay) historyWriter() {
 		case first = <-r.hw:
 		}
 		ops, msgs = append(ops[:0], first.op), append(msgs[:0], first.msg)
+		wait := time.NewTimer(gossipHistoryDelay)
 	more:
-		for len(ops) < maxBatch {
+		for len(ops) < historyBatch {
 			select {
 			case h := <-r.hw:
 				ops, msgs = append(ops, h.op), append(msgs, h.msg)
-			default:
+			case <-wait.C:
+				break more
+			case <-r.ctx.Done():
 				break more
 			}
 		}
-		res, err := r.hist.Apply(ops)
-		if err != nil {
-			r.hm.notStored.WithLabelValues(histError).Add(float64(len(ops)))
-			r.cfg.Logger.Warn("relay: history gossip write", "err", err)
-		} else {
-			r.hm.erased.Add(float64(res.Erased))
-			r.hm.notStored.WithLabelValues(histFull).Add(float64(res.Skipped))
-		}
-		for _, m := range msgs {
-			if r.gossip != nil && m != nil {
-				r.gossip.mem.done(m)
-			}
-		}
+		wait.Stop()
+		r.applyGossipHistory(ops, msgs)
 		clear(msgs)
+		clear(ops)
+	}
+}
+
+// applyGossipHistory commits one batch of gossiped writes and releases
+// their messages' reservations.
+func (r *Relay) applyGossipHistory(ops []history.Op, msgs []*pubsub.Message) {
+	res, err := r.hist.Apply(ops)
+	if err != nil {
+		r.hm.notStored.WithLabelValues(histError).Add(float64(len(ops)))
+		r.cfg.Logger.Warn("relay: history gossip write", "err", err)
+	} else {
+		r.hm.erased.Add(float64(res.Erased))
+		r.hm.notStored.WithLabelValues(histFull).Add(float64(res.Skipped))
+	}
+	for _, m := range msgs {
+		if r.gossip != nil && m != nil {
+			r.gossip.mem.done(m)
+		}
 	}
 }

@@ -95,6 +95,7 @@ func RunScenario(t *testing.T, s *testnet.Scenario, opt testnet.Options) (*testn
 		}
 	}()
 	defer tuneRuntime()()
+	defer coarserHostWork()()
 	wall := time.Now()
 	var res *testnet.Result
 	var err error
