@@ -223,3 +223,47 @@ func wireSize(a *Announce) int {
 	n := proto.Size(&pb.RendezvousRequest{Id: 1 << 20, Body: &pb.RendezvousRequest_LateAnnounce{LateAnnounce: la}})
 	return n + len(binary.AppendUvarint(nil, uint64(n)))
 }
+
+// BenchmarkGossipApply is the testnet's hot path (issue 14): a relay
+// storing what its peers gossip, in the writer's batches (Apply, one
+// commit each). Each op is one batch of IMIGEE_BENCH_BATCH (default 10:
+// one announcement from each of 10 relays) user-epochs of 100 friends and
+// 4 tokens, into an epoch that already holds 200 of them. Reports CPU per
+// stored announcement (Announce) and per token entry, fsync off.
+func BenchmarkGossipApply(b *testing.B) {
+	s, clk := benchStore(b, DefaultWindow, false)
+	batch := 10
+	if v, err := strconv.Atoi(os.Getenv("IMIGEE_BENCH_BATCH")); err == nil && v > 0 {
+		batch = v
+	}
+	e := nowEpoch(clk) - 1
+	user := uint32(0)
+	for range 200 {
+		if _, err := s.Store(userEpoch(e, user)); err != nil {
+			b.Fatal(err)
+		}
+		user++
+	}
+	ops := make([]Op, batch)
+	anns, entries := 0, 0
+	var cpu time.Duration
+	for b.Loop() {
+		b.StopTimer()
+		for i := range ops {
+			ops[i] = Op{Announce: userEpoch(e, user)}
+			user++
+		}
+		b.StartTimer()
+		c0 := cpuTime()
+		res, err := s.Apply(ops)
+		cpu += cpuTime() - c0
+		if err != nil || res.Skipped > 0 {
+			b.Fatal(res, err)
+		}
+		anns += batch
+		entries += res.Stored
+	}
+	b.ReportMetric(float64(cpu.Microseconds())/float64(anns), "cpu_us/announce")
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(entries), "cpu_ns/entry")
+	b.ReportMetric(float64(s.Stats().FileSize)/float64(user), "file_B/announce")
+}
