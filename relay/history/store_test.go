@@ -290,7 +290,7 @@ func TestCorruptValueIsAnError(t *testing.T) {
 		t.Fatal(err)
 	}
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		return tx.Bucket(epochKey(epochLen, e)).Bucket(subAnn).Put(aidKey(1), []byte{9, 9})
+		return tx.Bucket(epochName(epochLen, e)).Bucket(subAnn).Put(aidKey(1), []byte{9, 9})
 	})
 	if err != nil {
 		t.Fatal(err)
