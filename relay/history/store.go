@@ -365,4 +365,3 @@ func (s *Store) Expire() (int64, error) {
 	}
 	return dropped.entries, nil
 }
-
