@@ -162,6 +162,7 @@ func (r *Relay) openHistory() error {
 		MaxBytes: r.cfg.History.MaxBytes,
 		Now:      r.cfg.Now,
 		NoSync:   r.cfg.NoSync,
+		Logger:   r.cfg.Logger,
 	})
 	if err != nil {
 		return fmt.Errorf("relay: %w", err)
