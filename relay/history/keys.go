@@ -113,12 +113,15 @@ func deriveKey(raw []byte) (*ekey, error) {
 	return &k, nil
 }
 
-// tokenHash is the match index's name of a token.
-func (k *ekey) tokenHash(t [TokenSize]byte) uint64 {
-	var in, out [aes.BlockSize]byte
-	copy(in[:], t[:])
-	k.tok.Encrypt(out[:], in[:])
-	return binary.BigEndian.Uint64(out[:])
+// tokenHash is the match index's name of a token. buf is scratch of at
+// least 2 × aes.BlockSize bytes, reused across calls: arrays handed to the
+// cipher.Block interface would escape, two allocations per token.
+func (k *ekey) tokenHash(buf []byte, t [TokenSize]byte) uint64 {
+	in, out := buf[:aes.BlockSize], buf[aes.BlockSize:2*aes.BlockSize]
+	copy(in, t[:])
+	clear(in[TokenSize:])
+	k.tok.Encrypt(out, in)
+	return binary.BigEndian.Uint64(out)
 }
 
 // idHash is the origin or forget index's name of an origin or a tag.

@@ -351,3 +351,20 @@ func TestLateTokenTwiceMatchesOnce(t *testing.T) {
 		t.Fatalf("matches %v", got)
 	}
 }
+
+// TestHashSet: the late match's table finds every hash it holds (zero
+// and colliding low bits included) and no other.
+func TestHashSet(t *testing.T) {
+	hs := []uint64{0, 1, 1 << 40, 1<<40 + 1, 17, 33, 49, ^uint64(0)}
+	s := newHashSet(hs)
+	for i, h := range hs {
+		if got := s.find(h); got != int32(i) {
+			t.Fatalf("find(%x) = %d, want %d", h, got, i)
+		}
+	}
+	for _, h := range []uint64{2, 65, 1<<40 + 2, ^uint64(0) - 1} {
+		if got := s.find(h); got != -1 {
+			t.Fatalf("find(%x) = %d for an absent hash", h, got)
+		}
+	}
+}

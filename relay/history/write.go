@@ -2,6 +2,7 @@ package history
 
 import (
 	"bytes"
+	"crypto/aes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -117,7 +118,11 @@ type epoch struct {
 	key     *ekey
 	a, o, f *bolt.Bucket
 	opened  map[uint64]*opened
+	scratch [2 * aes.BlockSize]byte
 }
+
+// hash is tokenHash under the epoch's key.
+func (ep *epoch) hash(t [TokenSize]byte) uint64 { return ep.key.tokenHash(ep.scratch[:], t) }
 
 // opened is one stored announcement, decrypted.
 type opened struct {
@@ -207,17 +212,25 @@ func (w *writer) match(tx *bolt.Tx, a *Announce, max int) ([]Match, int, error) 
 	if err != nil || ep == nil {
 		return nil, 0, err
 	}
-	cands := make(map[uint64][]uint64) // token hash → aids listing it, ascending
-	hashOf := make(map[[TokenSize]byte]uint64)
+	// The walk compares every stored hash of the epoch: a flat
+	// open-addressing table (hashes are uniform, their low bits index it)
+	// keeps that to a few ns each, several times below a Go map.
+	n := 0
+	for _, an := range a.Announcements {
+		n += len(an.Tokens)
+	}
+	hashOf := make(map[[TokenSize]byte]int32, n) // token → slot in cands
+	hashes := make([]uint64, 0, n)
 	for _, an := range a.Announcements {
 		for _, t := range an.Tokens {
 			if _, ok := hashOf[t.Value]; !ok {
-				h := ep.key.tokenHash(t.Value)
-				hashOf[t.Value] = h
-				cands[h] = nil
+				hashOf[t.Value] = int32(len(hashes))
+				hashes = append(hashes, ep.hash(t.Value))
 			}
 		}
 	}
+	set := newHashSet(hashes)
+	cands := make([][]uint64, len(hashes)) // aids listing each hash, ascending
 	c := ep.a.Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
 		if len(k) != 8 {
@@ -229,9 +242,10 @@ func (w *writer) match(tx *bolt.Tx, a *Announce, max int) ([]Match, int, error) 
 		}
 		aid := binary.BigEndian.Uint64(k)
 		for p := 0; p < len(st.hashes); p += 8 {
-			h := binary.BigEndian.Uint64(st.hashes[p:])
-			if l, ok := cands[h]; ok && (len(l) == 0 || l[len(l)-1] != aid) {
-				cands[h] = append(l, aid)
+			if i := set.find(binary.BigEndian.Uint64(st.hashes[p:])); i >= 0 {
+				if l := cands[i]; len(l) == 0 || l[len(l)-1] != aid {
+					cands[i] = append(l, aid)
+				}
 			}
 		}
 	}
@@ -278,6 +292,43 @@ func (w *writer) match(tx *bolt.Tx, a *Announce, max int) ([]Match, int, error) 
 	return ms, dropped, nil
 }
 
+// hashSet maps a few token hashes to their positions; find is a probe or
+// two in a table at most half full.
+type hashSet struct {
+	keys []uint64
+	pos  []int32 // -1: empty
+	mask uint64
+}
+
+func newHashSet(hs []uint64) *hashSet {
+	n := 8
+	for n < 2*len(hs) {
+		n <<= 1
+	}
+	s := &hashSet{keys: make([]uint64, n), pos: make([]int32, n), mask: uint64(n - 1)}
+	for i := range s.pos {
+		s.pos[i] = -1
+	}
+	for i, h := range hs {
+		j := h & s.mask
+		for s.pos[j] >= 0 {
+			j = (j + 1) & s.mask
+		}
+		s.keys[j], s.pos[j] = h, int32(i)
+	}
+	return s
+}
+
+// find returns h's position, -1 if absent.
+func (s *hashSet) find(h uint64) int32 {
+	for j := h & s.mask; ; j = (j + 1) & s.mask {
+		p := s.pos[j]
+		if p < 0 || s.keys[j] == h {
+			return p
+		}
+	}
+}
+
 // priorTok is what a session stored before of one token in an epoch.
 type priorTok struct {
 	here    bool
@@ -311,7 +362,7 @@ func (ep *epoch) prior(origin [OriginSize]byte, oh []byte) (map[[TokenSize]byte]
 		}
 		for _, r := range o.body.recs {
 			for _, t := range r.tokens {
-				if !live[ep.key.tokenHash(t.Value)] {
+				if !live[ep.hash(t.Value)] {
 					continue // upgraded to here by a later announcement
 				}
 				p := out[t.Value]
@@ -346,10 +397,14 @@ func (w *writer) put(tx *bolt.Tx, a *Announce) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	upgrades := make(map[uint64][]uint64) // aid → token hashes leaving its list
-	seen := make(map[[TokenSize]byte]bool)
+	n := 0
+	for _, an := range a.Announcements {
+		n += len(an.Tokens)
+	}
+	var upgrades map[uint64][]uint64 // aid → token hashes leaving its list
+	seen := make(map[[TokenSize]byte]bool, n)
 	recs := make([]record, 0, len(a.Announcements))
-	var hashes []uint64
+	hashes := make([]uint64, 0, n)
 	for _, an := range a.Announcements {
 		var toks []Token
 		for _, t := range an.Tokens {
@@ -362,7 +417,10 @@ func (w *writer) put(tx *bolt.Tx, a *Announce) (int, error) {
 					continue // stored already
 				}
 				// near stored, here now: the near entry goes.
-				upgrades[p.nearAid] = append(upgrades[p.nearAid], ep.key.tokenHash(t.Value))
+				if upgrades == nil {
+					upgrades = make(map[uint64][]uint64)
+				}
+				upgrades[p.nearAid] = append(upgrades[p.nearAid], ep.hash(t.Value))
 				prior[t.Value] = priorTok{here: true}
 			}
 			toks = append(toks, t)
@@ -370,7 +428,7 @@ func (w *writer) put(tx *bolt.Tx, a *Announce) (int, error) {
 		if len(toks) > 0 {
 			recs = append(recs, record{tokens: toks, sealed: an.Record})
 			for _, t := range toks {
-				hashes = append(hashes, ep.key.tokenHash(t.Value))
+				hashes = append(hashes, ep.hash(t.Value))
 			}
 		}
 	}
