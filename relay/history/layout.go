@@ -35,7 +35,8 @@ var (
 	keyVersion   = []byte("version")
 
 	subAnn    = []byte("a")
-	subOrigin = []byte("o")
+	subOrigin  = []byte("o")
+	subSummary = []byte("s")
 	subForget = []byte("f")
 )
 
@@ -94,10 +95,12 @@ func kindByte(here bool) byte {
 
 // stored is an announcement's value in bucket "a" (key aid(8)):
 //
-//	version(1)=2 ‖ n(2) ‖ n × tokenHash(8) ‖ sealed(body)
+//	version(1)=2 ‖ n(2) ‖ n × entry(8) ‖ sealed(body)
 //
-// The token hashes are its live match index entries, one per stored
-// (token, record) pair in record order, so one put stores an
+// The entries are its live match index entries, one per stored (token,
+// record) pair in record order: the token's keyed hash (keys.go) with bit
+// 0 replaced by its kind (1 = near), so a session's later announcement
+// finds what it stored before without opening anything; so one put stores an
 // announcement and a late match scans the epoch's values (a match index
 // keyed by token would cost one random put per token, the ≈ 400 pages
 // per announcement that made gossip writes the testnet's largest cost).

@@ -117,12 +117,16 @@ type epoch struct {
 	id      epochID
 	key     *ekey
 	a, o, f *bolt.Bucket
+	s       *bolt.Bucket // session summaries (summary.go)
 	opened  map[uint64]*opened
 	scratch [2 * aes.BlockSize]byte
 }
 
-// hash is tokenHash under the epoch's key.
-func (ep *epoch) hash(t [TokenSize]byte) uint64 { return ep.key.tokenHash(ep.scratch[:], t) }
+// hash is tokenHash under the epoch's key with bit 0 cleared: a stored
+// entry is hash | kind (kindNear = 1), so a session's earlier entries
+// can be compared with a new announcement's tokens, kinds included,
+// without opening its values.
+func (ep *epoch) hash(t [TokenSize]byte) uint64 { return ep.key.tokenHash(ep.scratch[:], t) &^ 1 }
 
 // opened is one stored announcement, decrypted.
 type opened struct {
@@ -148,7 +152,7 @@ func (s *Store) openEpoch(tx *bolt.Tx, id epochID, create bool) (*epoch, error) 
 	for _, sb := range []struct {
 		name []byte
 		p    **bolt.Bucket
-	}{{subAnn, &ep.a}, {subOrigin, &ep.o}, {subForget, &ep.f}} {
+	}{{subAnn, &ep.a}, {subOrigin, &ep.o}, {subForget, &ep.f}, {subSummary, &ep.s}} {
 		*sb.p = b.Bucket(sb.name)
 		if *sb.p == nil {
 			if !create {
@@ -242,7 +246,7 @@ func (w *writer) match(tx *bolt.Tx, a *Announce, max int) ([]Match, int, error) 
 		}
 		aid := binary.BigEndian.Uint64(k)
 		for p := 0; p < len(st.hashes); p += 8 {
-			if i := set.find(binary.BigEndian.Uint64(st.hashes[p:])); i >= 0 {
+			if i := set.find(binary.BigEndian.Uint64(st.hashes[p:]) &^ 1); i >= 0 {
 				if l := cands[i]; len(l) == 0 || l[len(l)-1] != aid {
 					cands[i] = append(l, aid)
 				}
@@ -336,26 +340,71 @@ type priorTok struct {
 	nearAid uint64 // the announcement holding the near entry
 }
 
-// prior collects what origin stored before in ep: per token, its kinds
-// still in the match index.
-func (ep *epoch) prior(origin [OriginSize]byte, oh []byte) (map[[TokenSize]byte]priorTok, error) {
-	var out map[[TokenSize]byte]priorTok
+// prior collects what origin stored before in ep of the tokens whose
+// hashes set holds: per token, its kinds still in the match index. The
+// origin's earlier values are compared by their entries without being
+// opened; only one listing a hash of set is opened, to confirm (a hash
+// names a token up to collisions). So a session's k-th announcement in an
+// epoch costs a walk over the entries it stored before (bounded by the
+// rendezvous token budget per session and epoch), not k decryptions.
+func (ep *epoch) prior(origin [OriginSize]byte, oh []byte, hs []uint64) (map[[TokenSize]byte]priorTok, []uint64, error) {
+	set := newHashSet(hs)
+	hits := make(map[uint64]bool) // aids to confirm → named by the summary only
+	var upTo uint64
+	if sv := ep.s.Get(oh); sv != nil {
+		u, ents, err := decodeSummary(sv)
+		if err != nil {
+			return nil, nil, err
+		}
+		upTo = u
+		summaryHits(ents, hs, hits)
+	}
+	var unmerged []uint64
 	c := ep.o.Cursor()
 	for k, _ := c.Seek(oh); k != nil && bytes.HasPrefix(k, oh); k, _ = c.Next() {
 		if len(k) != idKeyLen {
-			return nil, fmt.Errorf("%w: origin key of %d bytes", ErrCorrupt, len(k))
+			return nil, nil, fmt.Errorf("%w: origin key of %d bytes", ErrCorrupt, len(k))
 		}
 		aid := binary.BigEndian.Uint64(k[8:])
+		if aid <= upTo {
+			continue
+		}
+		unmerged = append(unmerged, aid)
+		v := ep.a.Get(aidKey(aid))
+		if v == nil {
+			return nil, nil, fmt.Errorf("%w: origin entry without announcement", ErrCorrupt)
+		}
+		st, err := decodeStored(v)
+		if err != nil {
+			return nil, nil, err
+		}
+		for p := 0; p < len(st.hashes); p += 8 {
+			if set.find(binary.BigEndian.Uint64(st.hashes[p:])&^1) >= 0 {
+				hits[aid] = false
+				break
+			}
+		}
+	}
+	aids := make([]uint64, 0, len(hits))
+	for aid := range hits {
+		aids = append(aids, aid)
+	}
+	slices.Sort(aids)
+	var out map[[TokenSize]byte]priorTok
+	for _, aid := range aids {
+		if hits[aid] && ep.a.Get(aidKey(aid)) == nil {
+			continue // a summary's hint of an erased announcement
+		}
 		o, err := ep.load(aid)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if o.body.origin != origin {
 			continue // a hash collision
 		}
 		live := make(map[uint64]bool, len(o.hashes))
 		for _, h := range o.hashes {
-			live[h] = true
+			live[h&^1] = true
 		}
 		if out == nil {
 			out = make(map[[TokenSize]byte]priorTok)
@@ -375,12 +424,12 @@ func (ep *epoch) prior(origin [OriginSize]byte, oh []byte) (map[[TokenSize]byte]
 			}
 		}
 	}
-	return out, nil
+	return out, unmerged, nil
 }
 
 // put stores a's tokens that its origin has not stored yet in this epoch:
-// one value (the sealed announcement and its token hashes) and one entry
-// in each of the origin and forget indexes.
+// one value (the sealed announcement and its entries) and one entry in
+// each of the origin and forget indexes.
 func (w *writer) put(tx *bolt.Tx, a *Announce) (int, error) {
 	id := epochID{a.EpochSeconds, a.Epoch}
 	if w.s.expired(id, w.s.cfg.Now()) {
@@ -392,22 +441,31 @@ func (w *writer) put(tx *bolt.Tx, a *Announce) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	oh := ep.key.idHash(idOrigin, a.Origin[:])
-	prior, err := ep.prior(a.Origin, oh)
-	if err != nil {
-		return 0, err
-	}
 	n := 0
 	for _, an := range a.Announcements {
 		n += len(an.Tokens)
 	}
-	var upgrades map[uint64][]uint64 // aid → token hashes leaving its list
+	hs := make([]uint64, 0, n) // every token's hash, in order
+	for _, an := range a.Announcements {
+		for _, t := range an.Tokens {
+			hs = append(hs, ep.hash(t.Value))
+		}
+	}
+	oh := ep.key.idHash(idOrigin, a.Origin[:])
+	prior, unmerged, err := ep.prior(a.Origin, oh, hs)
+	if err != nil {
+		return 0, err
+	}
+	var upgrades map[uint64][]uint64 // aid → hashes leaving its list
 	seen := make(map[[TokenSize]byte]bool, n)
 	recs := make([]record, 0, len(a.Announcements))
-	hashes := make([]uint64, 0, n)
+	entries := make([]uint64, 0, n)
+	k := 0
 	for _, an := range a.Announcements {
 		var toks []Token
 		for _, t := range an.Tokens {
+			h := hs[k]
+			k++
 			if here, ok := seen[t.Value]; ok && (here || !t.Here) {
 				continue
 			}
@@ -420,18 +478,17 @@ func (w *writer) put(tx *bolt.Tx, a *Announce) (int, error) {
 				if upgrades == nil {
 					upgrades = make(map[uint64][]uint64)
 				}
-				upgrades[p.nearAid] = append(upgrades[p.nearAid], ep.hash(t.Value))
+				upgrades[p.nearAid] = append(upgrades[p.nearAid], h)
 				prior[t.Value] = priorTok{here: true}
 			}
 			toks = append(toks, t)
+			entries = append(entries, h|uint64(kindByte(t.Here)))
 		}
 		if len(toks) > 0 {
 			recs = append(recs, record{tokens: toks, sealed: an.Record})
-			for _, t := range toks {
-				hashes = append(hashes, ep.hash(t.Value))
-			}
 		}
 	}
+	hashes := entries
 	if len(recs) == 0 {
 		return 0, nil
 	}
@@ -463,6 +520,15 @@ func (w *writer) put(tx *bolt.Tx, a *Announce) (int, error) {
 			return 0, err
 		}
 	}
+	if len(unmerged)+1 >= mergeAt {
+		sd, err := ep.merge(oh, unmerged, aid)
+		if err != nil {
+			return 0, err
+		}
+		w.s.bytes.Add(sd)
+		w.reserved += sd
+		d.bytes += sd
+	}
 	// An upgraded near entry leaves its announcement's list: its bytes
 	// are freed at the commit.
 	var freed counts
@@ -479,8 +545,8 @@ func (w *writer) put(tx *bolt.Tx, a *Announce) (int, error) {
 	return len(hashes), addCounts(tx, ep.name, counts{d.bytes - freed.bytes, d.entries - freed.entries})
 }
 
-// dropHashes removes every entry equal to one of hs from announcement
-// aid's list (the sealed body stays as it is) and returns how many.
+// dropHashes removes every entry of one of the hashes hs (any kind) from
+// announcement aid's list (the sealed body stays as it is) and returns how many.
 func (ep *epoch) dropHashes(aid uint64, hs []uint64) (int, error) {
 	v := ep.a.Get(aidKey(aid))
 	if v == nil {
@@ -493,7 +559,7 @@ func (ep *epoch) dropHashes(aid uint64, hs []uint64) (int, error) {
 	var keep []uint64
 	for p := 0; p < len(st.hashes); p += 8 {
 		h := binary.BigEndian.Uint64(st.hashes[p:])
-		if !slices.Contains(hs, h) {
+		if !slices.Contains(hs, h&^1) {
 			keep = append(keep, h)
 		}
 	}
@@ -641,10 +707,11 @@ func (ep *epoch) erase(aid uint64, o *opened, th []byte, d *counts) error {
 	if err := ep.a.Delete(k); err != nil {
 		return err
 	}
+	oh := ep.key.idHash(idOrigin, o.body.origin[:])
 	for _, ix := range []struct {
 		b *bolt.Bucket
 		k []byte
-	}{{ep.o, idKey(ep.key.idHash(idOrigin, o.body.origin[:]), aid)}, {ep.f, idKey(th, aid)}} {
+	}{{ep.o, idKey(oh, aid)}, {ep.f, idKey(th, aid)}} {
 		if ix.b.Get(ix.k) == nil {
 			continue
 		}
@@ -653,5 +720,7 @@ func (ep *epoch) erase(aid uint64, o *opened, th []byte, d *counts) error {
 		}
 		d.bytes += idKeyLen + elemOverhead
 	}
-	return nil
+	sd, err := ep.pruneSummary(oh, aid)
+	d.bytes -= sd
+	return err
 }
