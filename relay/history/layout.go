@@ -34,10 +34,10 @@ var (
 	bucketFormat = []byte("format")
 	keyVersion   = []byte("version")
 
-	subAnn    = []byte("a")
+	subAnn     = []byte("a")
 	subOrigin  = []byte("o")
 	subSummary = []byte("s")
-	subForget = []byte("f")
+	subForget  = []byte("f")
 )
 
 // formatVersion is the layout this code writes (bucketFormat/version).
