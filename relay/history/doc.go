@@ -15,7 +15,7 @@
 // Never a client identity, address or peer ID. Layout (layout.go): one
 // top-level bucket per (epoch, epoch length), holding sub-buckets
 //
-//	a: aid(8)               → 2 ‖ n(2) ‖ n × (tokenHash|kind)(8) ‖ sealed body
+//	a: aid(8)               → 2 ‖ originHash(8) ‖ n(2) ‖ n × (tokenHash|kind)(8) ‖ sealed body
 //	o: originHash(8) ‖ aid  → ""   (a session's earlier announcements)
 //	f: tagHash(8) ‖ aid     → ""   (forget index)
 //

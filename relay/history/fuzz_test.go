@@ -26,8 +26,9 @@ func FuzzDecodeBody(f *testing.F) {
 }
 
 func FuzzDecodeStored(f *testing.F) {
-	f.Add(append(encodeStored([]uint64{1, 2, 3}, sealOverhead+5), make([]byte, sealOverhead+5)...))
-	f.Add(append(encodeStored(nil, sealOverhead+1), make([]byte, sealOverhead+1)...))
+	oh := []byte("originHs")
+	f.Add(append(encodeStored(oh, []uint64{1, 2, 3}, sealOverhead+5), make([]byte, sealOverhead+5)...))
+	f.Add(append(encodeStored(oh, nil, sealOverhead+1), make([]byte, sealOverhead+1)...))
 	f.Add([]byte{2, 0, 0})
 	f.Fuzz(func(t *testing.T, v []byte) {
 		st, err := decodeStored(v)
@@ -38,7 +39,7 @@ func FuzzDecodeStored(f *testing.F) {
 		for i := range hs {
 			hs[i] = binary.BigEndian.Uint64(st.hashes[8*i:])
 		}
-		if len(st.sealed) < sealOverhead || !bytes.Equal(append(encodeStored(hs, len(st.sealed)), st.sealed...), v) {
+		if len(st.sealed) < sealOverhead || !bytes.Equal(append(encodeStored(st.origin, hs, len(st.sealed)), st.sealed...), v) {
 			t.Fatalf("stored value does not round-trip: %x", v)
 		}
 	})

@@ -95,8 +95,11 @@ func kindByte(here bool) byte {
 
 // stored is an announcement's value in bucket "a" (key aid(8)):
 //
-//	version(1)=2 ‖ n(2) ‖ n × entry(8) ‖ sealed(body)
+//	version(1)=2 ‖ originHash(8) ‖ n(2) ‖ n × entry(8) ‖ sealed(body)
 //
+// originHash is the session's keyed hash (keys.go), as in the origin
+// index: a late match counts what it leaves out beyond its maximum, and
+// tells its own session's entries apart, without opening values.
 // The entries are its live match index entries, one per stored (token,
 // record) pair in record order: the token's keyed hash (keys.go) with bit
 // 0 replaced by its kind (1 = near), so a session's later announcement
@@ -107,13 +110,18 @@ func kindByte(here bool) byte {
 // An entry upgraded by a later here (write.go) leaves the list; the body
 // is never rewritten.
 type stored struct {
+	origin []byte // originHash(8), aliases the value
 	hashes []byte // n × 8, aliases the value
 	sealed []byte // nonce ‖ ciphertext ‖ tag, aliases the value
 }
 
-func encodeStored(hashes []uint64, sealedLen int) []byte {
-	b := make([]byte, 0, 3+8*len(hashes)+sealedLen)
+// storedHead is the length of a stored value's fixed head.
+const storedHead = 1 + 8 + 2
+
+func encodeStored(originHash []byte, hashes []uint64, sealedLen int) []byte {
+	b := make([]byte, 0, storedHead+8*len(hashes)+sealedLen)
 	b = append(b, valueVersion)
+	b = append(b, originHash[:8]...)
 	b = binary.BigEndian.AppendUint16(b, uint16(len(hashes)))
 	for _, h := range hashes {
 		b = binary.BigEndian.AppendUint64(b, h)
@@ -124,18 +132,19 @@ func encodeStored(hashes []uint64, sealedLen int) []byte {
 // decodeStored reads a stored value; the result aliases v.
 func decodeStored(v []byte) (stored, error) {
 	var st stored
-	if len(v) < 3 || v[0] != valueVersion {
+	if len(v) < storedHead || v[0] != valueVersion {
 		return st, fmt.Errorf("%w: stored value of %d bytes", ErrCorrupt, len(v))
 	}
-	n := int(binary.BigEndian.Uint16(v[1:]))
+	n := int(binary.BigEndian.Uint16(v[9:]))
 	if n > MaxAnnouncements*MaxTokensPerRecord {
 		return st, fmt.Errorf("%w: %d token hashes", ErrCorrupt, n)
 	}
-	p := 3 + 8*n
+	p := storedHead + 8*n
 	if len(v)-p < sealOverhead || len(v)-p > sealOverhead+maxBody {
 		return st, fmt.Errorf("%w: stored value of %d bytes for %d hashes", ErrCorrupt, len(v), n)
 	}
-	st.hashes = v[3:p]
+	st.origin = v[1:9]
+	st.hashes = v[storedHead:p]
 	st.sealed = v[p:]
 	return st, nil
 }

@@ -430,3 +430,29 @@ func TestSessionSummary(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestDroppedCountedWithoutOpening: beyond the maximum, matches are
+// counted from the entries alone with the same rules (near=near and the
+// late session's own entries do not count).
+func TestDroppedCountedWithoutOpening(t *testing.T) {
+	s, clk, _ := newStore(t)
+	e := nowEpoch(clk)
+	for o := byte(1); o <= 3; o++ {
+		if _, err := s.Store(ann(o, e, "", friend("r", here(1), near(2)))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.Store(ann(9, e, "", friend("own", here(1)))); err != nil {
+		t.Fatal(err)
+	}
+	// Late session 9: here(1) matches sessions 1–3 (not its own entry),
+	// near(2) matches nothing (near=near).
+	ms, dropped, _, err := s.Late(ann(9, e, "", friend("x", here(1), near(2))), 1)
+	if err != nil || len(ms) != 1 || dropped != 2 {
+		t.Fatalf("late: %d matches, %d dropped, %v", len(ms), dropped, err)
+	}
+	ms, dropped, _, err = s.Late(ann(8, e, "", friend("y", near(1))), 0)
+	if err != nil || len(ms) != 0 || dropped != 4 {
+		t.Fatalf("late near: %d matches, %d dropped, %v", len(ms), dropped, err)
+	}
+}

@@ -233,6 +233,7 @@ func (w *writer) match(tx *bolt.Tx, a *Announce, max int) ([]Match, int, error) 
 			}
 		}
 	}
+	oh := ep.key.idHash(idOrigin, a.Origin[:])
 	set := newHashSet(hashes)
 	cands := make([][]uint64, len(hashes)) // aids listing each hash, ascending
 	c := ep.a.Cursor()
@@ -266,6 +267,16 @@ func (w *writer) match(tx *bolt.Tx, a *Announce, max int) ([]Match, int, error) 
 			// again: near before, here now; the stored here entries
 			// matched then, only the stored near ones are new.
 			for _, aid := range cands[hashOf[t.Value]] {
+				if len(ms) >= max {
+					// Only counted: from the entries, opening nothing
+					// but an entry of the late session's own hash.
+					n, err := ep.countDropped(aid, hashes[hashOf[t.Value]], t.Here, again, oh, a.Origin)
+					if err != nil {
+						return nil, 0, err
+					}
+					dropped += n
+					continue
+				}
 				o, err := ep.load(aid)
 				if err != nil {
 					return nil, 0, err
@@ -294,6 +305,39 @@ func (w *writer) match(tx *bolt.Tx, a *Announce, max int) ([]Match, int, error) 
 		}
 	}
 	return ms, dropped, nil
+}
+
+// countDropped counts the entries of announcement aid that a late token
+// (hash h, here or near, again) would match, for a late session whose
+// origin hash is oh.
+func (ep *epoch) countDropped(aid, h uint64, here, again bool, oh []byte, origin [OriginSize]byte) (int, error) {
+	v := ep.a.Get(aidKey(aid))
+	if v == nil {
+		return 0, fmt.Errorf("%w: index entry without announcement", ErrCorrupt)
+	}
+	st, err := decodeStored(v)
+	if err != nil {
+		return 0, err
+	}
+	if bytes.Equal(st.origin, oh) {
+		o, err := ep.load(aid)
+		if err != nil {
+			return 0, err
+		}
+		if o.body.origin == origin {
+			return 0, nil
+		}
+	}
+	n := 0
+	for p := 0; p < len(st.hashes); p += 8 {
+		e := binary.BigEndian.Uint64(st.hashes[p:])
+		stHere := e&1 == kindHere
+		if e&^1 != h || (!stHere && !here) || (stHere && again) {
+			continue
+		}
+		n++
+	}
+	return n, nil
 }
 
 // hashSet maps a few token hashes to their positions; find is a probe or
@@ -493,7 +537,7 @@ func (w *writer) put(tx *bolt.Tx, a *Announce) (int, error) {
 		return 0, nil
 	}
 	plain := (&body{origin: a.Origin, tag: a.ForgetTag, shared: a.Shared, recs: recs}).encode()
-	v := encodeStored(hashes, sealOverhead+len(plain))
+	v := encodeStored(oh, hashes, sealOverhead+len(plain))
 	// Count the bytes first and reserve them: over MaxBytes, nothing.
 	d := counts{bytes: 8 + int64(len(v)+sealOverhead+len(plain)) + elemOverhead + idKeyLen + elemOverhead, entries: int64(len(hashes))}
 	if len(a.ForgetTag) > 0 {
@@ -567,7 +611,7 @@ func (ep *epoch) dropHashes(aid uint64, hs []uint64) (int, error) {
 	if n == 0 {
 		return 0, nil
 	}
-	nv := append(encodeStored(keep, len(st.sealed)), st.sealed...)
+	nv := append(encodeStored(st.origin, keep, len(st.sealed)), st.sealed...)
 	if err := ep.a.Put(aidKey(aid), nv); err != nil {
 		return 0, err
 	}
