@@ -235,7 +235,7 @@ func (w *writer) match(tx *bolt.Tx, a *Announce, max int) ([]Match, int, error) 
 	}
 	oh := ep.key.idHash(idOrigin, a.Origin[:])
 	set := newHashSet(hashes)
-	cands := make([][]uint64, len(hashes)) // aids listing each hash, ascending
+	cands := make([][]cand, len(hashes)) // announcements listing each hash, ascending
 	c := ep.a.Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
 		if len(k) != 8 {
@@ -247,10 +247,18 @@ func (w *writer) match(tx *bolt.Tx, a *Announce, max int) ([]Match, int, error) 
 		}
 		aid := binary.BigEndian.Uint64(k)
 		for p := 0; p < len(st.hashes); p += 8 {
-			if i := set.find(binary.BigEndian.Uint64(st.hashes[p:]) &^ 1); i >= 0 {
-				if l := cands[i]; len(l) == 0 || l[len(l)-1] != aid {
-					cands[i] = append(l, aid)
+			e := binary.BigEndian.Uint64(st.hashes[p:])
+			if i := set.find(e &^ 1); i >= 0 {
+				l := cands[i]
+				if len(l) == 0 || l[len(l)-1].aid != aid {
+					l = append(l, cand{aid: aid, own: bytes.Equal(st.origin, oh)})
 				}
+				if e&1 == kindHere {
+					l[len(l)-1].here++
+				} else {
+					l[len(l)-1].near++
+				}
+				cands[i] = l
 			}
 		}
 	}
@@ -266,15 +274,18 @@ func (w *writer) match(tx *bolt.Tx, a *Announce, max int) ([]Match, int, error) 
 			seen[t.Value] = t.Here
 			// again: near before, here now; the stored here entries
 			// matched then, only the stored near ones are new.
-			for _, aid := range cands[hashOf[t.Value]] {
-				if len(ms) >= max {
-					// Only counted: from the entries, opening nothing
-					// but an entry of the late session's own hash.
-					n, err := ep.countDropped(aid, hashes[hashOf[t.Value]], t.Here, again, oh, a.Origin)
-					if err != nil {
-						return nil, 0, err
+			for _, cd := range cands[hashOf[t.Value]] {
+				aid := cd.aid
+				if len(ms) >= max && !cd.own {
+					// Only counted, from the scan's counts: nothing
+					// opened (an announcement under the late session's
+					// own origin hash is opened, to tell it apart).
+					if !again {
+						dropped += int(cd.here)
 					}
-					dropped += n
+					if t.Here {
+						dropped += int(cd.near)
+					}
 					continue
 				}
 				o, err := ep.load(aid)
@@ -307,37 +318,13 @@ func (w *writer) match(tx *bolt.Tx, a *Announce, max int) ([]Match, int, error) 
 	return ms, dropped, nil
 }
 
-// countDropped counts the entries of announcement aid that a late token
-// (hash h, here or near, again) would match, for a late session whose
-// origin hash is oh.
-func (ep *epoch) countDropped(aid, h uint64, here, again bool, oh []byte, origin [OriginSize]byte) (int, error) {
-	v := ep.a.Get(aidKey(aid))
-	if v == nil {
-		return 0, fmt.Errorf("%w: index entry without announcement", ErrCorrupt)
-	}
-	st, err := decodeStored(v)
-	if err != nil {
-		return 0, err
-	}
-	if bytes.Equal(st.origin, oh) {
-		o, err := ep.load(aid)
-		if err != nil {
-			return 0, err
-		}
-		if o.body.origin == origin {
-			return 0, nil
-		}
-	}
-	n := 0
-	for p := 0; p < len(st.hashes); p += 8 {
-		e := binary.BigEndian.Uint64(st.hashes[p:])
-		stHere := e&1 == kindHere
-		if e&^1 != h || (!stHere && !here) || (stHere && again) {
-			continue
-		}
-		n++
-	}
-	return n, nil
+// cand is an announcement listing a late token's hash: its aid, whether
+// it is under the late session's origin hash, and its entries of that
+// hash by kind.
+type cand struct {
+	aid        uint64
+	own        bool
+	here, near int32
 }
 
 // hashSet maps a few token hashes to their positions; find is a probe or
