@@ -110,11 +110,13 @@
 // TestStaleAndWindow, TestExpireWholeEpochs, TestForgetBySecret,
 // TestRestartKeepsHistory, TestMaxBytes, TestIdempotentRetry,
 // TestCorruptValueIsAnError, TestLateTokenTwiceMatchesOnce,
-// TestApplyGossipBatch; at rest: TestAtRestNothingReadableAfterForgetAndExpire
+// TestApplyGossipBatch, TestSessionSummary, TestDroppedCountedWithoutOpening,
+// TestHashSet; at rest: TestAtRestNothingReadableAfterForgetAndExpire
 // (the disk thief: fails on the clear-text layout),
 // TestAtRestForgetBoundIsTheEpochKey, TestOldLayoutDiscarded,
 // TestLostKeyDirDropsItsEpochs, TestValueBoundToItsSlot; fuzz:
-// FuzzDecodeBody, FuzzDecodeStored, FuzzOpenSealed, FuzzDecodeMeta.
+// FuzzDecodeBody, FuzzDecodeStored, FuzzOpenSealed, FuzzDecodeSummary,
+// FuzzDecodeMeta.
 // Benchmarks: BenchmarkBytesPerUserDay, BenchmarkLateMatch,
 // BenchmarkLateBatchDay, BenchmarkGossipApply.
 package history
