@@ -151,7 +151,8 @@
 // metrics have only closed-list labels. Live rendezvous state is memory
 // only and dies with its epoch window (at most two epochs plus the skew);
 // with history on, copies of announcements (tokens, sealed records, forget
-// tags, random session origins) stay in history.db for the window.
+// tags, random session origins) stay in history.db for the window, sealed
+// under per-epoch keys erased when the epoch leaves it (relay/history).
 // Relays of one network see each other's tokens through gossip.
 //
 // # Which tests prove the design's properties

@@ -242,7 +242,7 @@ func TestHistoryFairShare(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.Now = clk.Now
 	cfg.ListenAddrs = append(cfg.ListenAddrs, "/ip6/::1/udp/0/quic-v1")
-	cfg.History.MaxBytes = 4000
+	cfg.History.MaxBytes = 2000
 	cfg.History.FairShareAbove = 0.25
 	cfg.History.FairSharePerSourceDay = 20
 	r := startRelay(t, cfg)
@@ -274,7 +274,7 @@ func TestHistoryFairShare(t *testing.T) {
 		t.Fatalf("first: %v", res.GetError())
 	}
 	st := r.HistoryStats()
-	if st.Entries != 30 || float64(st.Bytes) <= 0.25*4000 {
+	if st.Entries != 30 || float64(st.Bytes) <= 0.25*2000 {
 		t.Fatalf("setup: %+v", st)
 	}
 	b := dial(true)

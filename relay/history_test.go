@@ -15,6 +15,7 @@ import (
 	"github.com/imigee/imigee/crypto"
 	"github.com/imigee/imigee/protocol"
 	"github.com/imigee/imigee/protocol/pb"
+	"github.com/imigee/imigee/relay/history"
 )
 
 // hAnn builds an Announce for one friend: here and near tokens, a record
@@ -320,7 +321,9 @@ func TestHistoryConfigBounds(t *testing.T) {
 // TestHistoryFileHoldsNoClientIdentity plays the operator who reads
 // history.db: after live and late announcements and a forget from two
 // clients, the file holds neither client's peer ID (raw or text), nor its
-// address or port, nor a forget secret (only its tag is kept).
+// address or port, nor a forget secret, nor a shared record in the clear
+// (relay/history's TestAtRest* scan for tokens and records after forget
+// and expiry).
 func TestHistoryFileHoldsNoClientIdentity(t *testing.T) {
 	clk := newTestClock()
 	cfg := testConfig(t)
@@ -374,8 +377,22 @@ func TestHistoryFileHoldsNoClientIdentity(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Contains(disk, []byte("A-shared")) {
-		t.Fatal("stored shared record not found: the file read is not the history")
+	// Positive control: this file (with its key dir) holds A's entry:
+	// opened by the history, it matches A's token with A's shared record.
+	// The raw bytes do not show it: values are sealed at rest.
+	hs, err := history.Open(history.Config{Path: filepath.Join(cfg.DataDir, HistoryFile), Window: cfg.History.Window.D(), Now: clk.Now, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tok1 [history.TokenSize]byte
+	copy(tok1[:], tokenN(1))
+	ms, _, _, err := hs.Late(&history.Announce{EpochSeconds: 600, Epoch: e, Origin: [history.OriginSize]byte{0xcc},
+		Announcements: []history.Announcement{{Tokens: []history.Token{{Value: tok1, Here: true}}, Record: []byte("probe")}}}, 10)
+	if cerr := hs.Close(); err != nil || cerr != nil || len(ms) != 1 || string(ms[0].Shared) != "A-shared" {
+		t.Fatalf("positive control: the file read is not the history: %+v %v %v", ms, err, cerr)
+	}
+	if bytes.Contains(disk, []byte("A-shared")) {
+		t.Fatal("history.db holds a shared record in the clear")
 	}
 	for _, s := range secrets {
 		if bytes.Contains(disk, s) {

@@ -147,6 +147,7 @@ func newHistoryMetrics(reg *prometheus.Registry, st func() history.Stats) *histo
 	g("bytes", "Counted bytes of the history (keys, values, element headers).", func() float64 { return float64(st().Bytes) })
 	g("entries", "Token entries in the history.", func() float64 { return float64(st().Entries) })
 	g("file_bytes", "Size of the history database file.", func() float64 { return float64(st().FileSize) })
+	g("epoch_keys", "At-rest keys held: one per epoch in the window; expired epochs' keys are erased.", func() float64 { return float64(st().Keys) })
 	return m
 }
 
@@ -162,6 +163,7 @@ func (r *Relay) openHistory() error {
 		MaxBytes: r.cfg.History.MaxBytes,
 		Now:      r.cfg.Now,
 		NoSync:   r.cfg.NoSync,
+		Logger:   r.cfg.Logger,
 	})
 	if err != nil {
 		return fmt.Errorf("relay: %w", err)

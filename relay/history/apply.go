@@ -61,7 +61,7 @@ func (s *Store) Apply(ops []Op) (Applied, error) {
 						continue
 					}
 					tag := crypto.HistoryForgetTag(sc.Secret)
-					n, d, err := forgetTx(tx, sc.Epoch, tag[:])
+					n, d, err := s.forgetTx(tx, sc.Epoch, tag[:])
 					if err != nil {
 						return err
 					}

@@ -1,7 +1,10 @@
 package history
 
 import (
+	"bytes"
 	"fmt"
+	"log/slog"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -36,6 +39,14 @@ type Config struct {
 	Now func() time.Time
 	// NoSync skips fsync (tests and benchmarks of CPU only).
 	NoSync bool
+	// KeyDir holds the epoch keys (keys.go), outside the bbolt file.
+	// Default DefaultKeyDir(Path). An operator may put it on another
+	// volume (e.g. tmpfs or an encrypted one); losing it loses the history
+	// (its epochs are dropped on the next Open), never mail.
+	KeyDir string
+	// Logger gets the one line Open writes when it discards a file of an
+	// older layout or epochs without keys. nil: discarded.
+	Logger *slog.Logger
 }
 
 // Token is one stored token: its value and kind.
@@ -76,12 +87,14 @@ type Stats struct {
 	Bytes    int64 // counted bytes (keys, values, element headers)
 	Entries  int64 // token index entries
 	FileSize int64 // size of the database file
+	Keys     int   // epoch keys held (one per epoch bucket in the window)
 }
 
 // Store is the relay's history. Safe for concurrent use.
 type Store struct {
-	cfg Config
-	db  *bolt.DB
+	cfg  Config
+	db   *bolt.DB
+	keys *keyring
 
 	bytes   atomic.Int64 // counted bytes, including reservations of writes in flight
 	entries atomic.Int64 // index entries committed
@@ -93,7 +106,12 @@ type Store struct {
 	closed bool
 }
 
-// Open opens (creating if needed) the history file and reads its counts.
+// Open opens (creating if needed) the history file and its key dir and
+// reads its counts. A file of the clear-text layout before encryption at
+// rest (no format version) is not read: it holds at most a window of
+// rendezvous data, so it is overwritten with zeros, removed and started
+// afresh, with one log line. Epoch buckets whose key is missing (a lost
+// key dir) are dropped the same way; keys of expired epochs are erased.
 func Open(cfg Config) (*Store, error) {
 	if cfg.Window <= 0 || cfg.Window > MaxWindow {
 		return nil, fmt.Errorf("history: window %v outside (0, %v]", cfg.Window, MaxWindow)
@@ -104,18 +122,126 @@ func Open(cfg Config) (*Store, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	db, err := bolt.Open(cfg.Path, 0o600, &bolt.Options{Timeout: 5 * time.Second, NoSync: cfg.NoSync})
+	if cfg.KeyDir == "" {
+		cfg.KeyDir = DefaultKeyDir(cfg.Path)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	db, err := openFile(cfg)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := openKeyring(cfg.KeyDir, cfg.NoSync)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	s := &Store{cfg: cfg, db: db, keys: keys, calls: make(chan call, maxBatch), committerDone: make(chan struct{})}
+	if err := s.load(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("history: open %s: %w", cfg.Path, err)
+	}
+	// Keys of epochs past the window, or of no epoch bucket at all (a
+	// fresh file), go now: nothing they sealed can be needed again.
+	live := make(map[epochID]bool)
+	_ = db.View(func(tx *bolt.Tx) error {
+		return tx.ForEach(func(name []byte, _ *bolt.Bucket) error {
+			if id, err := decodeEpochName(name); err == nil {
+				live[id] = true
+			}
+			return nil
+		})
+	})
+	now := cfg.Now()
+	if _, err := keys.shred(func(id epochID) bool { return !live[id] || s.expired(id, now) }); err != nil {
+		db.Close()
+		return nil, err
+	}
+	go s.commitLoop()
+	return s, nil
+}
+
+// openFile opens the bbolt file, discarding one of an older layout.
+func openFile(cfg Config) (*bolt.DB, error) {
+	opts := &bolt.Options{Timeout: 5 * time.Second, NoSync: cfg.NoSync}
+	db, err := bolt.Open(cfg.Path, 0o600, opts)
 	if err != nil {
 		return nil, fmt.Errorf("history: open %s: %w", cfg.Path, err)
 	}
-	s := &Store{cfg: cfg, db: db, calls: make(chan call, maxBatch), committerDone: make(chan struct{})}
+	old := false
 	err = db.Update(func(tx *bolt.Tx) error {
-		m, err := tx.CreateBucketIfNotExists(bucketMeta)
+		if f := tx.Bucket(bucketFormat); f != nil {
+			if v := f.Get(keyVersion); len(v) != 1 || v[0] != formatVersion {
+				return fmt.Errorf("%w: format version %x", ErrCorrupt, v)
+			}
+			return nil
+		}
+		if err := tx.ForEach(func([]byte, *bolt.Bucket) error { old = true; return nil }); err != nil || old {
+			return err
+		}
+		f, err := tx.CreateBucket(bucketFormat)
 		if err != nil {
 			return err
 		}
+		if err := f.Put(keyVersion, []byte{formatVersion}); err != nil {
+			return err
+		}
+		_, err = tx.CreateBucket(bucketMeta)
+		return err
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("history: open %s: %w", cfg.Path, err)
+	}
+	if !old {
+		return db, nil
+	}
+	size := int64(0)
+	if fi, err := os.Stat(cfg.Path); err == nil {
+		size = fi.Size()
+	}
+	if err := db.Close(); err != nil {
+		return nil, fmt.Errorf("history: close old file: %w", err)
+	}
+	if err := zeroRemove(cfg.Path, cfg.NoSync); err != nil {
+		return nil, fmt.Errorf("history: discard old file: %w", err)
+	}
+	cfg.Logger.Warn("history: discarded a history file of the clear-text layout (late meetings of the past window will not match)", "bytes", size)
+	return openFile(cfg)
+}
+
+// load reads the counts, first dropping the epoch buckets whose key is
+// gone (they cannot be read again).
+func (s *Store) load() error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		m := tx.Bucket(bucketMeta)
+		if m == nil {
+			return fmt.Errorf("%w: no meta bucket", ErrCorrupt)
+		}
+		var lost [][]byte
+		err := tx.ForEach(func(name []byte, _ *bolt.Bucket) error {
+			if id, err := decodeEpochName(name); err == nil && s.keys.lookup(id) == nil {
+				lost = append(lost, bytes.Clone(name))
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, name := range lost {
+			if err := tx.DeleteBucket(name); err != nil {
+				return err
+			}
+			if err := m.Delete(name); err != nil {
+				return err
+			}
+		}
+		if len(lost) > 0 {
+			s.cfg.Logger.Warn("history: dropped epochs whose at-rest keys are missing", "epochs", len(lost))
+		}
 		return m.ForEach(func(k, v []byte) error {
-			if _, _, err := decodeEpochKey(k); err != nil {
+			if _, err := decodeEpochName(k); err != nil {
 				return err
 			}
 			c, err := decodeCounts(v)
@@ -127,12 +253,6 @@ func Open(cfg Config) (*Store, error) {
 			return nil
 		})
 	})
-	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("history: open %s: %w", cfg.Path, err)
-	}
-	go s.commitLoop()
-	return s, nil
 }
 
 // Close waits for queued writes to commit, stops the committer and closes
@@ -161,7 +281,7 @@ func (s *Store) Bytes() int64 { return s.bytes.Load() }
 
 // Stats returns the counters.
 func (s *Store) Stats() Stats {
-	st := Stats{Bytes: s.bytes.Load(), Entries: s.entries.Load()}
+	st := Stats{Bytes: s.bytes.Load(), Entries: s.entries.Load(), Keys: s.keys.held()}
 	_ = s.db.View(func(tx *bolt.Tx) error {
 		st.FileSize = tx.Size()
 		return nil
@@ -185,14 +305,15 @@ func (s *Store) InWindow(epochSeconds uint32, epoch uint64) bool {
 	return epoch <= nowE && epoch+back >= nowE
 }
 
-// expired reports whether an epoch bucket's end is older than the window.
-func (s *Store) expired(epochSeconds uint32, epoch uint64, now time.Time) bool {
-	end := time.Unix(int64((epoch+1)*uint64(epochSeconds)), 0)
+// expired reports whether an epoch's end is older than the window.
+func (s *Store) expired(id epochID, now time.Time) bool {
+	end := time.Unix(int64((id.epoch+1)*uint64(id.seconds)), 0)
 	return !end.Add(s.cfg.Window).After(now)
 }
 
 // Expire deletes every epoch bucket whose end is older than the window
-// (whole buckets: one DeleteBucket each) and returns the entries dropped.
+// (whole buckets: one DeleteBucket each), then, once that committed,
+// erases their keys, and returns the entries dropped.
 func (s *Store) Expire() (int64, error) {
 	now := s.cfg.Now()
 	var dropped counts
@@ -201,14 +322,14 @@ func (s *Store) Expire() (int64, error) {
 		m := tx.Bucket(bucketMeta)
 		var dead [][]byte
 		err := tx.ForEach(func(name []byte, _ *bolt.Bucket) error {
-			if len(name) != epochKeyLen {
+			if len(name) != epochNameLen {
 				return nil
 			}
-			es, e, err := decodeEpochKey(name)
+			id, err := decodeEpochName(name)
 			if err != nil {
 				return err
 			}
-			if s.expired(es, e, now) {
+			if s.expired(id, now) {
 				dead = append(dead, append([]byte(nil), name...))
 			}
 			return nil
@@ -239,5 +360,8 @@ func (s *Store) Expire() (int64, error) {
 	}
 	s.bytes.Add(-dropped.bytes)
 	s.entries.Add(-dropped.entries)
+	if _, err := s.keys.shred(func(id epochID) bool { return s.expired(id, now) }); err != nil {
+		return dropped.entries, fmt.Errorf("history: expire: %w", err)
+	}
 	return dropped.entries, nil
 }

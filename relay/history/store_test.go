@@ -3,6 +3,7 @@ package history
 import (
 	"errors"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -290,7 +291,7 @@ func TestCorruptValueIsAnError(t *testing.T) {
 		t.Fatal(err)
 	}
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		return tx.Bucket(epochKey(epochLen, e)).Bucket(subAnn).Put(aidKey(1), []byte{9, 9})
+		return tx.Bucket(epochName(epochLen, e)).Bucket(subAnn).Put(aidKey(1), []byte{9, 9})
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -349,5 +350,109 @@ func TestLateTokenTwiceMatchesOnce(t *testing.T) {
 	}
 	if len(ms) != 2 || got["rec-here"] != 1 || got["rec-near"] != 1 {
 		t.Fatalf("matches %v", got)
+	}
+}
+
+// TestHashSet: the late match's table finds every hash it holds (zero
+// and colliding low bits included) and no other.
+func TestHashSet(t *testing.T) {
+	hs := []uint64{0, 1, 1 << 40, 1<<40 + 1, 17, 33, 49, ^uint64(0)}
+	s := newHashSet(hs)
+	for i, h := range hs {
+		if got := s.find(h); got != int32(i) {
+			t.Fatalf("find(%x) = %d, want %d", h, got, i)
+		}
+	}
+	for _, h := range []uint64{2, 65, 1<<40 + 2, ^uint64(0) - 1} {
+		if got := s.find(h); got != -1 {
+			t.Fatalf("find(%x) = %d for an absent hash", h, got)
+		}
+	}
+}
+
+// TestSessionSummary: a session announcing many times in one epoch (past
+// mergeAt, so its entries go into its summary) still stores each token
+// once: a retry of an early announcement adds nothing, an early near
+// token announced again as here is upgraded (and matched as here), and a
+// forget erases everything it stored, summary included (counts back to
+// zero).
+func TestSessionSummary(t *testing.T) {
+	s, clk, _ := newStore(t)
+	e := nowEpoch(clk)
+	secret := make([]byte, TagSize)
+	secret[0] = 9
+	tag := crypto.HistoryForgetTag(secret)
+	mk := func(rec string, toks ...Token) *Announce {
+		a := ann(1, e, "", friend(rec, toks...))
+		a.ForgetTag = tag[:]
+		return a
+	}
+	for i := range 3 * mergeAt {
+		if n, err := s.Store(mk("r"+strconv.Itoa(i), here(byte(i+1)), near(byte(100+i)))); err != nil || n != 2 {
+			t.Fatalf("store %d: %d %v", i, n, err)
+		}
+	}
+	st := s.Stats()
+	if st.Entries != 6*mergeAt {
+		t.Fatalf("entries %+v", st)
+	}
+	if n, err := s.Store(mk("again", here(3), near(102))); err != nil || n != 0 {
+		t.Fatalf("retry of an early announcement added %d (%v)", n, err)
+	}
+	if n, err := s.Store(mk("up", here(101))); err != nil || n != 1 {
+		t.Fatalf("upgrade added %d (%v)", n, err)
+	}
+	if got := s.Stats().Entries; got != st.Entries {
+		t.Fatalf("entries after upgrade %d, want %d", got, st.Entries)
+	}
+	ms, _, _, err := s.Late(ann(2, e, "", friend("x", near(101))), 10)
+	if err != nil || len(ms) != 1 || string(ms[0].Record) != "up" {
+		t.Fatalf("upgraded entry: %+v %v", ms, err)
+	}
+	if n, err := s.Store(mk("last", here(byte(3*mergeAt+1)))); err != nil || n != 1 {
+		t.Fatalf("a new token after the summary: %d %v", n, err)
+	}
+	n, err := s.Forget([]Secret{{Epoch: e, Secret: secret}})
+	if err != nil || n != 3*mergeAt+2 {
+		t.Fatalf("forget erased %d (%v)", n, err)
+	}
+	// What is left is the late announcement of session 2 alone.
+	if got := s.Stats(); got.Entries != 1 {
+		t.Fatalf("after forget: %+v", got)
+	}
+	err = s.db.View(func(tx *bolt.Tx) error {
+		if k, _ := tx.Bucket(epochName(epochLen, e)).Bucket(subSummary).Cursor().First(); k != nil {
+			t.Error("the session's summary survived its forget")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestDroppedCountedWithoutOpening: beyond the maximum, matches are
+// counted from the entries alone with the same rules (near=near and the
+// late session's own entries do not count).
+func TestDroppedCountedWithoutOpening(t *testing.T) {
+	s, clk, _ := newStore(t)
+	e := nowEpoch(clk)
+	for o := byte(1); o <= 3; o++ {
+		if _, err := s.Store(ann(o, e, "", friend("r", here(1), near(2)))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.Store(ann(9, e, "", friend("own", here(1)))); err != nil {
+		t.Fatal(err)
+	}
+	// Late session 9: here(1) matches sessions 1–3 (not its own entry),
+	// near(2) matches nothing (near=near).
+	ms, dropped, _, err := s.Late(ann(9, e, "", friend("x", here(1), near(2))), 1)
+	if err != nil || len(ms) != 1 || dropped != 2 {
+		t.Fatalf("late: %d matches, %d dropped, %v", len(ms), dropped, err)
+	}
+	ms, dropped, _, err = s.Late(ann(8, e, "", friend("y", near(1))), 0)
+	if err != nil || len(ms) != 0 || dropped != 4 {
+		t.Fatalf("late near: %d matches, %d dropped, %v", len(ms), dropped, err)
 	}
 }

@@ -2,9 +2,11 @@ package history
 
 import (
 	"bytes"
+	"crypto/aes"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -108,28 +110,49 @@ func checkAnnounce(a *Announce) error {
 	return nil
 }
 
-// buckets of one epoch.
-type epochBuckets struct {
-	name       []byte
-	x, a, r, f *bolt.Bucket
+// epoch is one epoch bucket opened in a write transaction, with its key
+// and the announcements opened so far (a body never changes once stored).
+type epoch struct {
+	name    []byte
+	id      epochID
+	key     *ekey
+	a, o, f *bolt.Bucket
+	s       *bolt.Bucket // session summaries (summary.go)
+	opened  map[uint64]*opened
+	scratch [2 * aes.BlockSize]byte
 }
 
-func openEpoch(tx *bolt.Tx, name []byte, create bool) (*epochBuckets, error) {
-	eb := &epochBuckets{name: name}
-	b := tx.Bucket(name)
+// hash is tokenHash under the epoch's key with bit 0 cleared: a stored
+// entry is hash | kind (kindNear = 1), so a session's earlier entries
+// can be compared with a new announcement's tokens, kinds included,
+// without opening its values.
+func (ep *epoch) hash(t [TokenSize]byte) uint64 { return ep.key.tokenHash(ep.scratch[:], t) &^ 1 }
+
+// opened is one stored announcement, decrypted.
+type opened struct {
+	hashes []uint64 // its live match index entries
+	body   body
+}
+
+// openEpoch opens an epoch's buckets and key; with create, it makes them
+// (the key durably, before anything is sealed under it). Without create
+// and without the bucket it returns nil.
+func (s *Store) openEpoch(tx *bolt.Tx, id epochID, create bool) (*epoch, error) {
+	ep := &epoch{name: epochName(id.seconds, id.epoch), id: id}
+	b := tx.Bucket(ep.name)
 	if b == nil {
 		if !create {
 			return nil, nil
 		}
 		var err error
-		if b, err = tx.CreateBucket(name); err != nil {
+		if b, err = tx.CreateBucket(ep.name); err != nil {
 			return nil, err
 		}
 	}
 	for _, sb := range []struct {
 		name []byte
 		p    **bolt.Bucket
-	}{{subIndex, &eb.x}, {subAnn, &eb.a}, {subRecords, &eb.r}, {subForget, &eb.f}} {
+	}{{subAnn, &ep.a}, {subOrigin, &ep.o}, {subForget, &ep.f}, {subSummary, &ep.s}} {
 		*sb.p = b.Bucket(sb.name)
 		if *sb.p == nil {
 			if !create {
@@ -141,202 +164,292 @@ func openEpoch(tx *bolt.Tx, name []byte, create bool) (*epochBuckets, error) {
 			}
 		}
 	}
-	return eb, nil
-}
-
-// headers caches decoded headers within one transaction.
-type headers struct {
-	eb *epochBuckets
-	m  map[uint64]header
-}
-
-func (h *headers) get(aid uint64) (header, error) {
-	if hd, ok := h.m[aid]; ok {
-		return hd, nil
+	if create {
+		k, err := s.keys.key(id)
+		if err != nil {
+			return nil, err
+		}
+		ep.key = k
+	} else if ep.key = s.keys.lookup(id); ep.key == nil {
+		return nil, fmt.Errorf("%w: %w", ErrCorrupt, errNoKey)
 	}
-	v := h.eb.a.Get(aidKey(aid))
+	return ep, nil
+}
+
+// load opens the announcement aid (cached for the call).
+func (ep *epoch) load(aid uint64) (*opened, error) {
+	if o, ok := ep.opened[aid]; ok {
+		return o, nil
+	}
+	v := ep.a.Get(aidKey(aid))
 	if v == nil {
-		return header{}, fmt.Errorf("%w: index entry without header", ErrCorrupt)
+		return nil, fmt.Errorf("%w: index entry without announcement", ErrCorrupt)
 	}
-	hd, err := decodeHeader(v)
+	st, err := decodeStored(v)
 	if err != nil {
-		return header{}, err
+		return nil, err
 	}
-	if h.m == nil {
-		h.m = make(map[uint64]header)
+	plain, err := ep.key.open(ep.name, aid, st.sealed)
+	if err != nil {
+		return nil, err
 	}
-	h.m[aid] = hd
-	return hd, nil
+	b, err := decodeBody(plain)
+	if err != nil {
+		return nil, err
+	}
+	o := &opened{body: b, hashes: make([]uint64, len(st.hashes)/8)}
+	for i := range o.hashes {
+		o.hashes[i] = binary.BigEndian.Uint64(st.hashes[8*i:])
+	}
+	if ep.opened == nil {
+		ep.opened = make(map[uint64]*opened)
+	}
+	ep.opened[aid] = o
+	return o, nil
 }
 
-// match finds the stored entries equal to a's tokens (kinds permitting)
-// from other origins.
-func (w *writer) match(tx *bolt.Tx, a *Announce, max int) ([]Match, int, error) {
-	eb, err := openEpoch(tx, epochKey(a.EpochSeconds, a.Epoch), false)
-	if err != nil || eb == nil {
-		return nil, 0, err
+// priorTok is what a session stored before of one token in an epoch.
+type priorTok struct {
+	here    bool
+	near    bool
+	nearAid uint64 // the announcement holding the near entry
+}
+
+// prior collects what origin stored before in ep of the tokens whose
+// hashes set holds: per token, its kinds still in the match index. The
+// origin's earlier values are compared by their entries without being
+// opened; only one listing a hash of set is opened, to confirm (a hash
+// names a token up to collisions). So a session's k-th announcement in an
+// epoch costs a walk over the entries it stored before (bounded by the
+// rendezvous token budget per session and epoch), not k decryptions.
+func (ep *epoch) prior(origin [OriginSize]byte, oh []byte, hs []uint64) (map[[TokenSize]byte]priorTok, []uint64, error) {
+	set := newHashSet(hs)
+	hits := make(map[uint64]bool) // aids to confirm → named by the summary only
+	var upTo uint64
+	if sv := ep.s.Get(oh); sv != nil {
+		u, ents, err := decodeSummary(sv)
+		if err != nil {
+			return nil, nil, err
+		}
+		upTo = u
+		summaryHits(ents, hs, hits)
 	}
-	hs := headers{eb: eb}
-	var ms []Match
-	dropped := 0
-	seen := make(map[[TokenSize]byte]bool)
-	for _, an := range a.Announcements {
-		for _, t := range an.Tokens {
-			wasHere, again := seen[t.Value]
-			if again && (wasHere || !t.Here) {
-				continue
-			}
-			seen[t.Value] = t.Here
-			// again: near before, here now; the stored here entries
-			// matched then, only the stored near ones are new.
-			c := eb.x.Cursor()
-			for k, v := c.Seek(t.Value[:]); k != nil && bytes.HasPrefix(k, t.Value[:]); k, v = c.Next() {
-				aid, i, err := decodeIndexKey(k)
-				if err != nil {
-					return nil, 0, err
-				}
-				here, err := decodeKind(v)
-				if err != nil {
-					return nil, 0, err
-				}
-				if (!here && !t.Here) || (here && again) {
-					continue // near=near does not match; here matched already
-				}
-				hd, err := hs.get(aid)
-				if err != nil {
-					return nil, 0, err
-				}
-				if hd.origin == a.Origin {
-					continue
-				}
-				if len(ms) >= max {
-					dropped++
-					continue
-				}
-				rv := eb.r.Get(recordKey(aid, i))
-				if rv == nil {
-					return nil, 0, fmt.Errorf("%w: index entry without record", ErrCorrupt)
-				}
-				rec, err := decodeRecord(rv)
-				if err != nil {
-					return nil, 0, err
-				}
-				ms = append(ms, Match{Epoch: a.Epoch, Token: t.Value, Record: bytes.Clone(rec.sealed), Shared: bytes.Clone(hd.shared)})
+	var unmerged []uint64
+	c := ep.o.Cursor()
+	for k, _ := c.Seek(oh); k != nil && bytes.HasPrefix(k, oh); k, _ = c.Next() {
+		if len(k) != idKeyLen {
+			return nil, nil, fmt.Errorf("%w: origin key of %d bytes", ErrCorrupt, len(k))
+		}
+		aid := binary.BigEndian.Uint64(k[8:])
+		if aid <= upTo {
+			continue
+		}
+		unmerged = append(unmerged, aid)
+		v := ep.a.Get(aidKey(aid))
+		if v == nil {
+			return nil, nil, fmt.Errorf("%w: origin entry without announcement", ErrCorrupt)
+		}
+		st, err := decodeStored(v)
+		if err != nil {
+			return nil, nil, err
+		}
+		for p := 0; p < len(st.hashes); p += 8 {
+			if set.find(binary.BigEndian.Uint64(st.hashes[p:])&^1) >= 0 {
+				hits[aid] = false
+				break
 			}
 		}
 	}
-	return ms, dropped, nil
+	aids := make([]uint64, 0, len(hits))
+	for aid := range hits {
+		aids = append(aids, aid)
+	}
+	slices.Sort(aids)
+	var out map[[TokenSize]byte]priorTok
+	for _, aid := range aids {
+		if hits[aid] && ep.a.Get(aidKey(aid)) == nil {
+			continue // a summary's hint of an erased announcement
+		}
+		o, err := ep.load(aid)
+		if err != nil {
+			return nil, nil, err
+		}
+		if o.body.origin != origin {
+			continue // a hash collision
+		}
+		live := make(map[uint64]bool, len(o.hashes))
+		for _, h := range o.hashes {
+			live[h&^1] = true
+		}
+		if out == nil {
+			out = make(map[[TokenSize]byte]priorTok)
+		}
+		for _, r := range o.body.recs {
+			for _, t := range r.tokens {
+				if !live[ep.hash(t.Value)] {
+					continue // upgraded to here by a later announcement
+				}
+				p := out[t.Value]
+				if t.Here {
+					p.here = true
+				} else if !p.near {
+					p.near, p.nearAid = true, aid
+				}
+				out[t.Value] = p
+			}
+		}
+	}
+	return out, unmerged, nil
 }
 
-// put stores a's tokens that its origin has not stored yet in this epoch.
+// put stores a's tokens that its origin has not stored yet in this epoch:
+// one value (the sealed announcement and its entries) and one entry in
+// each of the origin and forget indexes.
 func (w *writer) put(tx *bolt.Tx, a *Announce) (int, error) {
-	name := epochKey(a.EpochSeconds, a.Epoch)
-	eb, err := openEpoch(tx, name, true)
+	id := epochID{a.EpochSeconds, a.Epoch}
+	if w.s.expired(id, w.s.cfg.Now()) {
+		// Kept until its expiry, which has passed; nor may a key be made
+		// that Expire has just erased.
+		return 0, nil
+	}
+	ep, err := w.s.openEpoch(tx, id, true)
 	if err != nil {
 		return 0, err
 	}
-	hs := headers{eb: eb}
-	var upgrades [][]byte
-	seen := make(map[[TokenSize]byte]bool)
-	kept := make([]Announcement, 0, len(a.Announcements))
+	n := 0
+	for _, an := range a.Announcements {
+		n += len(an.Tokens)
+	}
+	hs := make([]uint64, 0, n) // every token's hash, in order
+	for _, an := range a.Announcements {
+		for _, t := range an.Tokens {
+			hs = append(hs, ep.hash(t.Value))
+		}
+	}
+	oh := ep.key.idHash(idOrigin, a.Origin[:])
+	prior, unmerged, err := ep.prior(a.Origin, oh, hs)
+	if err != nil {
+		return 0, err
+	}
+	var upgrades map[uint64][]uint64 // aid → hashes leaving its list
+	seen := make(map[[TokenSize]byte]bool, n)
+	recs := make([]record, 0, len(a.Announcements))
+	entries := make([]uint64, 0, n)
+	k := 0
 	for _, an := range a.Announcements {
 		var toks []Token
 		for _, t := range an.Tokens {
+			h := hs[k]
+			k++
 			if here, ok := seen[t.Value]; ok && (here || !t.Here) {
 				continue
 			}
 			seen[t.Value] = t.Here
-			dup := false
-			c := eb.x.Cursor()
-			for k, v := c.Seek(t.Value[:]); k != nil && bytes.HasPrefix(k, t.Value[:]); k, v = c.Next() {
-				aid, _, err := decodeIndexKey(k)
-				if err != nil {
-					return 0, err
+			if p, ok := prior[t.Value]; ok && (p.here || p.near) {
+				if p.here || !t.Here {
+					continue // stored already
 				}
-				hd, err := hs.get(aid)
-				if err != nil {
-					return 0, err
+				// near stored, here now: the near entry goes.
+				if upgrades == nil {
+					upgrades = make(map[uint64][]uint64)
 				}
-				if hd.origin != a.Origin {
-					continue
-				}
-				here, err := decodeKind(v)
-				if err != nil {
-					return 0, err
-				}
-				if here || !t.Here {
-					dup = true
-					break
-				}
-				upgrades = append(upgrades, bytes.Clone(k)) // near stored, here now
+				upgrades[p.nearAid] = append(upgrades[p.nearAid], h)
+				prior[t.Value] = priorTok{here: true}
 			}
-			if !dup {
-				toks = append(toks, t)
-			}
+			toks = append(toks, t)
+			entries = append(entries, h|uint64(kindByte(t.Here)))
 		}
 		if len(toks) > 0 {
-			kept = append(kept, Announcement{Tokens: toks, Record: an.Record})
+			recs = append(recs, record{tokens: toks, sealed: an.Record})
 		}
 	}
-	if len(kept) == 0 {
+	hashes := entries
+	if len(recs) == 0 {
 		return 0, nil
 	}
+	plain := (&body{origin: a.Origin, tag: a.ForgetTag, shared: a.Shared, recs: recs}).encode()
+	v := encodeStored(oh, hashes, sealOverhead+len(plain))
 	// Count the bytes first and reserve them: over MaxBytes, nothing.
-	hdr := header{origin: a.Origin, tag: a.ForgetTag, count: uint16(len(kept)), shared: a.Shared}
-	hv := hdr.encode()
-	var d counts
-	d.bytes += 8 + int64(len(hv)) + elemOverhead
+	d := counts{bytes: 8 + int64(len(v)+sealOverhead+len(plain)) + elemOverhead + idKeyLen + elemOverhead, entries: int64(len(hashes))}
 	if len(a.ForgetTag) > 0 {
-		d.bytes += TagSize + 8 + elemOverhead
-	}
-	recs := make([][]byte, len(kept))
-	for i, an := range kept {
-		recs[i] = (&record{tokens: an.Tokens, sealed: an.Record}).encode()
-		d.bytes += 10 + int64(len(recs[i])) + elemOverhead
-		d.bytes += int64(len(an.Tokens)) * (TokenSize + 10 + 1 + elemOverhead)
-		d.entries += int64(len(an.Tokens))
+		d.bytes += idKeyLen + elemOverhead
 	}
 	if w.s.bytes.Add(d.bytes) > w.s.cfg.MaxBytes {
 		w.s.bytes.Add(-d.bytes)
 		return 0, ErrFull
 	}
 	w.reserved += d.bytes
-	aid, err := eb.a.NextSequence()
+	aid, err := ep.a.NextSequence()
 	if err != nil {
 		return 0, err
 	}
-	if err := eb.a.Put(aidKey(aid), hv); err != nil {
+	v = ep.key.seal(v, ep.name, aid, plain)
+	if err := ep.a.Put(aidKey(aid), v); err != nil {
+		return 0, err
+	}
+	if err := ep.o.Put(idKey(oh, aid), nil); err != nil {
 		return 0, err
 	}
 	if len(a.ForgetTag) > 0 {
-		if err := eb.f.Put(append(bytes.Clone(a.ForgetTag), aidKey(aid)...), nil); err != nil {
+		if err := ep.f.Put(idKey(ep.key.idHash(idTag, a.ForgetTag), aid), nil); err != nil {
 			return 0, err
 		}
 	}
-	added := 0
-	for i, an := range kept {
-		if err := eb.r.Put(recordKey(aid, uint16(i)), recs[i]); err != nil {
+	if len(unmerged)+1 >= mergeAt {
+		sd, err := ep.merge(oh, unmerged, aid)
+		if err != nil {
 			return 0, err
 		}
-		for _, t := range an.Tokens {
-			if err := eb.x.Put(indexKey(t.Value, aid, uint16(i)), kindByte(t.Here)); err != nil {
-				return 0, err
-			}
-			added++
-		}
+		w.s.bytes.Add(sd)
+		w.reserved += sd
+		d.bytes += sd
 	}
-	// An upgraded near entry goes: its bytes are freed at the commit.
+	// An upgraded near entry leaves its announcement's list: its bytes
+	// are freed at the commit.
 	var freed counts
-	for _, k := range upgrades {
-		if err := eb.x.Delete(k); err != nil {
+	for old, hs := range upgrades {
+		n, err := ep.dropHashes(old, hs)
+		if err != nil {
 			return 0, err
 		}
-		freed.bytes += int64(len(k)) + 1 + elemOverhead
-		freed.entries++
+		freed.bytes += 8 * int64(n)
+		freed.entries += int64(n)
 	}
 	w.d.bytes -= freed.bytes
 	w.d.entries += d.entries - freed.entries
-	return added, addCounts(tx, name, counts{d.bytes - freed.bytes, d.entries - freed.entries})
+	return len(hashes), addCounts(tx, ep.name, counts{d.bytes - freed.bytes, d.entries - freed.entries})
+}
+
+// dropHashes removes every entry of one of the hashes hs (any kind) from
+// announcement aid's list (the sealed body stays as it is) and returns how many.
+func (ep *epoch) dropHashes(aid uint64, hs []uint64) (int, error) {
+	v := ep.a.Get(aidKey(aid))
+	if v == nil {
+		return 0, fmt.Errorf("%w: upgrade of a missing announcement", ErrCorrupt)
+	}
+	st, err := decodeStored(v)
+	if err != nil {
+		return 0, err
+	}
+	var keep []uint64
+	for p := 0; p < len(st.hashes); p += 8 {
+		h := binary.BigEndian.Uint64(st.hashes[p:])
+		if !slices.Contains(hs, h&^1) {
+			keep = append(keep, h)
+		}
+	}
+	n := len(st.hashes)/8 - len(keep)
+	if n == 0 {
+		return 0, nil
+	}
+	nv := append(encodeStored(st.origin, keep, len(st.sealed)), st.sealed...)
+	if err := ep.a.Put(aidKey(aid), nv); err != nil {
+		return 0, err
+	}
+	if o, ok := ep.opened[aid]; ok {
+		o.hashes = keep
+	}
+	return n, nil
 }
 
 // addCounts adds d to an epoch bucket's meta counts.
@@ -380,7 +493,7 @@ func (s *Store) Forget(secrets []Secret) (int, error) {
 		erased, d = 0, counts{}
 		for _, sc := range secrets {
 			tag := crypto.HistoryForgetTag(sc.Secret)
-			n, dd, err := forgetTx(tx, sc.Epoch, tag[:])
+			n, dd, err := s.forgetTx(tx, sc.Epoch, tag[:])
 			if err != nil {
 				return err
 			}
@@ -402,44 +515,50 @@ func (s *Store) Forget(secrets []Secret) (int, error) {
 }
 
 // forgetTx erases the announcements tagged tag in every bucket of epoch.
-func forgetTx(tx *bolt.Tx, epoch uint64, tag []byte) (int, counts, error) {
+func (s *Store) forgetTx(tx *bolt.Tx, epoch uint64, tag []byte) (int, counts, error) {
 	var names [][]byte
 	prefix := binary.BigEndian.AppendUint64(nil, epoch)
 	c := tx.Cursor()
 	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-		if len(k) == epochKeyLen {
+		if len(k) == epochNameLen {
 			names = append(names, bytes.Clone(k))
 		}
 	}
 	erased := 0
 	var total counts
 	for _, name := range names {
-		eb, err := openEpoch(tx, name, false)
-		if err != nil || eb == nil {
+		id, err := decodeEpochName(name)
+		if err != nil {
 			return 0, counts{}, err
 		}
+		ep, err := s.openEpoch(tx, id, false)
+		if err != nil || ep == nil {
+			return 0, counts{}, err
+		}
+		th := ep.key.idHash(idTag, tag)
 		var aids []uint64
-		fc := eb.f.Cursor()
-		for k, _ := fc.Seek(tag); k != nil && bytes.HasPrefix(k, tag); k, _ = fc.Next() {
-			if len(k) != TagSize+8 {
+		fc := ep.f.Cursor()
+		for k, _ := fc.Seek(th); k != nil && bytes.HasPrefix(k, th); k, _ = fc.Next() {
+			if len(k) != idKeyLen {
 				return 0, counts{}, fmt.Errorf("%w: forget key of %d bytes", ErrCorrupt, len(k))
 			}
-			aids = append(aids, binary.BigEndian.Uint64(k[TagSize:]))
+			aids = append(aids, binary.BigEndian.Uint64(k[8:]))
 		}
 		var d counts
 		for _, aid := range aids {
-			n, err := eraseAnnounce(eb, aid, &d)
+			o, err := ep.load(aid)
 			if err != nil {
 				return 0, counts{}, err
 			}
-			erased += n
-			fk := append(bytes.Clone(tag), aidKey(aid)...)
-			if err := eb.f.Delete(fk); err != nil {
+			if !bytes.Equal(o.body.tag, tag) {
+				continue // a hash collision
+			}
+			if err := ep.erase(aid, o, th, &d); err != nil {
 				return 0, counts{}, err
 			}
-			d.bytes += int64(len(fk)) + elemOverhead
+			erased += len(o.body.recs)
 		}
-		if len(aids) > 0 {
+		if d != (counts{}) {
 			if err := addCounts(tx, name, counts{-d.bytes, -d.entries}); err != nil {
 				return 0, counts{}, err
 			}
@@ -450,47 +569,33 @@ func forgetTx(tx *bolt.Tx, epoch uint64, tag []byte) (int, counts, error) {
 	return erased, total, nil
 }
 
-// eraseAnnounce deletes one announcement's header, records and index
-// entries, adding what it freed to d; it returns the records erased.
-func eraseAnnounce(eb *epochBuckets, aid uint64, d *counts) (int, error) {
-	hk := aidKey(aid)
-	hv := eb.a.Get(hk)
-	if hv == nil {
-		return 0, nil
+// erase deletes one announcement and its origin and forget entries,
+// adding what it freed to d.
+func (ep *epoch) erase(aid uint64, o *opened, th []byte, d *counts) error {
+	k := aidKey(aid)
+	v := ep.a.Get(k)
+	if v == nil {
+		return nil
 	}
-	d.bytes += int64(len(hk)+len(hv)) + elemOverhead
-	var rks [][]byte
-	var recs []record
-	rc := eb.r.Cursor()
-	for k, v := rc.Seek(hk); k != nil && bytes.HasPrefix(k, hk); k, v = rc.Next() {
-		rec, err := decodeRecord(v)
-		if err != nil {
-			return 0, err
+	d.bytes += int64(len(k)+len(v)) + elemOverhead
+	d.entries += int64(len(o.hashes))
+	if err := ep.a.Delete(k); err != nil {
+		return err
+	}
+	oh := ep.key.idHash(idOrigin, o.body.origin[:])
+	for _, ix := range []struct {
+		b *bolt.Bucket
+		k []byte
+	}{{ep.o, idKey(oh, aid)}, {ep.f, idKey(th, aid)}} {
+		if ix.b.Get(ix.k) == nil {
+			continue
 		}
-		d.bytes += int64(len(k)+len(v)) + elemOverhead
-		rks = append(rks, bytes.Clone(k))
-		rec.sealed = nil
-		recs = append(recs, rec)
-	}
-	for j, k := range rks {
-		i := binary.BigEndian.Uint16(k[8:])
-		for _, t := range recs[j].tokens {
-			ik := indexKey(t.Value, aid, i)
-			if eb.x.Get(ik) == nil {
-				continue // upgraded to here by a later announcement
-			}
-			if err := eb.x.Delete(ik); err != nil {
-				return 0, err
-			}
-			d.bytes += int64(len(ik)) + 1 + elemOverhead
-			d.entries++
+		if err := ix.b.Delete(ix.k); err != nil {
+			return err
 		}
-		if err := eb.r.Delete(k); err != nil {
-			return 0, err
-		}
+		d.bytes += idKeyLen + elemOverhead
 	}
-	if err := eb.a.Delete(hk); err != nil {
-		return 0, err
-	}
-	return len(rks), nil
+	sd, err := ep.pruneSummary(oh, aid)
+	d.bytes -= sd
+	return err
 }
