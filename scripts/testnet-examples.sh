@@ -35,50 +35,50 @@ if [ -n "$(git status --porcelain 2>/dev/null)" ]; then
 	echo "warning: uncommitted changes: provenance.json will say modified" >&2
 fi
 
-# regen DIR RUN-ARGS...: run into a scratch directory, then replace DIR.
+# Everything is made in a staging directory and moved in at the end, so
+# the tree is unmodified while the runs record their provenance.
+STAGE=$(mktemp -d)
+trap 'rm -rf "$STAGE"' EXIT
+
+# regen NAME RUN-ARGS...: run into $STAGE/NAME.
 regen() {
-	dir=$1; shift
-	tmp=$(mktemp -d)
-	"$T" "$@" --out "$tmp/out"
+	name=$1; shift
+	"$T" "$@" --out "$STAGE/$name"
 	# Paths in provenance name this machine's checkout: keep them relative.
-	sed -i "s|$(pwd)/||g; s|$tmp/out|OUT|g" "$tmp/out/provenance.json"
-	rm -rf "$dir"
-	mv "$tmp/out" "$dir"
-	rmdir "$tmp"
+	sed -i "s|$(pwd)/||g; s|$STAGE/$name|OUT|g" "$STAGE/$name/provenance.json"
 }
 
-regen "$S/example-simnet-small" run "$S/small.toml" --mode simnet --quiet
-regen "$S/example-festival" run "$S/festival.toml" --mode simnet --quiet
+regen example-simnet-small run "$S/small.toml" --mode simnet --quiet
+regen example-festival run "$S/festival.toml" --mode simnet --quiet
 
-tmp=$(mktemp -d)
-"$T" sweep test/testnet/simnet/testdata/small.toml --out "$tmp/sweep" --seeds 1-3 \
+"$T" sweep test/testnet/simnet/testdata/small.toml --out "$STAGE/sweep" --seeds 1-3 \
 	--param network.latency=10ms,100ms,300ms
 # Keep the tables and plots; the per-run directories are reproducible from them.
-rm -rf "$S/example-sweep"
-mkdir -p "$S/example-sweep"
-cp "$tmp/sweep"/sweep_* "$S/example-sweep/"
-rm -rf "$tmp"
+mkdir -p "$STAGE/example-sweep"
+cp "$STAGE/sweep"/sweep_* "$STAGE/example-sweep/"
 
+keep="example-simnet-small example-festival example-sweep"
 if [ "${QUICK:-}" != 1 ]; then
-	tmp=$(mktemp -d)
 	# SPEEDUP=10 halves the pace of the real-time run on a loaded machine
 	# (network.speedup; recorded in provenance.json as an override).
-	"$T" run "$S/small.toml" --mode sim --quiet --no-plots --out "$tmp/out" ${SPEEDUP:+--set network.speedup=$SPEEDUP}
-	lag=$(jq -r '.max_lag_s // 0' "$tmp/out/run.json")
+	regen small run "$S/small.toml" --mode sim --quiet --no-plots ${SPEEDUP:+--set network.speedup=$SPEEDUP}
+	lag=$(jq -r '.max_lag_s // 0' "$STAGE/small/run.json")
 	step=$(grep -E '^step *=' "$S/small.toml" | sed 's/[^0-9.]//g')
 	if awk -v l="$lag" -v s="$step" 'BEGIN{exit !(l > s)}'; then
 		echo "example-small: the run fell ${lag} s behind the clock (step ${step} s): not kept; rerun on a quieter machine" >&2
-		rm -rf "$tmp"
-		exit 1
+		refused=1
+	else
+		# The worked example keeps its summary and how it was made; the
+		# plots of docs/testnet.md are example-simnet-small's.
+		mkdir -p "$STAGE/example-small"
+		for f in summary.json run.json provenance.json scenario.toml; do cp "$STAGE/small/$f" "$STAGE/example-small/"; done
+		keep="$keep example-small"
 	fi
-	# The worked example keeps its summary and how it was made; the plots
-	# of docs/testnet.md are example-simnet-small's.
-	sed -i "s|$(pwd)/||g; s|$tmp/out|OUT|g" "$tmp/out/provenance.json"
-	rm -rf "$S/example-small"
-	mkdir -p "$S/example-small"
-	cp "$tmp/out/summary.json" "$tmp/out/run.json" "$tmp/out/provenance.json" "$tmp/out/scenario.toml" "$S/example-small/"
-	rm -rf "$tmp"
 fi
+for d in $keep; do
+	rm -rf "${S:?}/$d"
+	mv "$STAGE/$d" "$S/$d"
+done
 
 # The figures docs/testnet.md quotes.
 for d in example-small example-simnet-small example-festival; do
@@ -95,4 +95,5 @@ for d in example-small example-simnet-small example-festival; do
 done
 echo "== example-sweep: ttd_p50_s"
 grep ',ttd_p50_s,' "$S/example-sweep/sweep_aggregate.csv" || true
-echo "examples regenerated under $S"
+echo "examples regenerated under $S: $keep"
+[ -z "${refused:-}" ] || exit 1

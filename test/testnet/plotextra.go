@@ -398,6 +398,7 @@ func plotContacts(dir string, res *Result, inter bool) error {
 	}
 	p.Legend.Left, p.Legend.Top = true, false
 	p.Legend.XOffs = vg.Points(8)
+	p.Y.Max = 1 // a CCDF starts at 1: keep that tick labelled
 	return save(p, dir, name)
 }
 
