@@ -21,8 +21,9 @@
 //   - Envelopes (Sealer, Recipient, Seal, Open): sealed sender, padded to
 //     size buckets, payload encrypted once under a key from an ephemeral
 //     and a static X25519.
-//   - Streams (StreamKey): STREAM over secretbox for large content, chunk by
-//     chunk, resumable at any index.
+//   - Streams (StreamKey): STREAM over XChaCha20-Poly1305 (version 2;
+//     version-1 keys, secretbox, are still opened) for large content,
+//     chunk by chunk, resumable at any index.
 //   - Rendezvous records (PairKeys.SealRecord/OpenRecord): fixed 512-byte
 //     sealed records under a per-epoch key.
 //   - Prekeys (SignedPrekey): daily signed box keys that give stored
@@ -45,8 +46,9 @@
 // # Properties and the tests that prove them
 //
 //   - P1 (content opened only by recipients): TestEnvelopeWrongRecipient,
-//     TestEnvelopeTamper, TestStreamTamper, TestVectors/envelopes.json and
-//     streams.json.
+//     TestEnvelopeTamper, TestStreamTamper (both versions),
+//     TestStreamVersions, TestVectors/envelopes.json, streams.json and
+//     streams-v1.json.
 //   - P3 (tokens unlinkable across epochs and cells): TestTokens (tokens
 //     change with epoch, cell and level; both ends agree; another pair's
 //     tokens for the same cells are unrelated: TestTokensMatchNearby);

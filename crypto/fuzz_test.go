@@ -97,8 +97,13 @@ func FuzzParsePrekey(f *testing.F) {
 	})
 }
 
+// streamVectors is both versions' stream vectors.
+func streamVectors(f *testing.F) []streamVector {
+	return append(loadVectors[streamVector](f, "streams.json"), loadVectors[streamVector](f, "streams-v1.json")...)
+}
+
 func FuzzParseStreamKey(f *testing.F) {
-	for _, v := range loadVectors[streamVector](f, "streams.json") {
+	for _, v := range streamVectors(f) {
 		f.Add([]byte(v.Key))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -145,9 +150,10 @@ func FuzzOpen(f *testing.F) {
 }
 
 // FuzzOpenChunk feeds arbitrary chunks at arbitrary indexes to the vectors'
-// stream keys.
+// stream keys (OpenChunk, and OpenChunkExact with either flag, in place
+// where the version allows).
 func FuzzOpenChunk(f *testing.F) {
-	vs := loadVectors[streamVector](f, "streams.json")
+	vs := streamVectors(f)
 	var keys []*StreamKey
 	valid := map[string]bool{}
 	for _, v := range vs {
@@ -170,13 +176,28 @@ func FuzzOpenChunk(f *testing.F) {
 			if err != nil {
 				checkSentinel(t, err)
 			}
+			for _, last := range []bool{false, true} {
+				var err error
+				if k.InPlace() {
+					box := append([]byte(nil), c...)
+					_, err = k.OpenChunkExact(box[:0], i, last, box)
+				} else {
+					_, err = k.OpenChunkExact(nil, i, last, c)
+				}
+				if err == nil && !valid[string(c)] {
+					t.Fatal("OpenChunkExact opened a chunk the fuzzer made")
+				}
+				if err != nil {
+					checkSentinel(t, err)
+				}
+			}
 		}
 	})
 }
 
 // FuzzOpenStream feeds arbitrary byte streams to OpenStream.
 func FuzzOpenStream(f *testing.F) {
-	vs := loadVectors[streamVector](f, "streams.json")
+	vs := streamVectors(f)
 	for _, v := range vs {
 		f.Add([]byte(v.Key), bytes.Join(bytesList(v.Chunks), nil))
 	}

@@ -29,11 +29,28 @@ func openAll(k *StreamKey, chunks [][]byte) ([]byte, error) {
 	return out.Bytes(), err
 }
 
-func TestStreamRoundTrip(t *testing.T) {
-	k, err := NewStreamKey(detRand("k"), MinChunkSize)
+// versionKey is NewStreamKey's key from seed, made of the given version.
+func versionKey(t *testing.T, seed string, v uint8) *StreamKey {
+	t.Helper()
+	k, err := NewStreamKey(detRand(seed), MinChunkSize)
 	if err != nil {
 		t.Fatal(err)
 	}
+	k.Version = v
+	return k
+}
+
+// forVersions runs f for a key of each stream version.
+func forVersions(t *testing.T, f func(t *testing.T, v uint8)) {
+	for _, v := range []uint8{StreamV1, StreamV2} {
+		t.Run("v"+string(rune('0'+v)), func(t *testing.T) { f(t, v) })
+	}
+}
+
+func TestStreamRoundTrip(t *testing.T) { forVersions(t, testStreamRoundTrip) }
+
+func testStreamRoundTrip(t *testing.T, v uint8) {
+	k := versionKey(t, "k", v)
 	cs := int(k.ChunkSize)
 	for _, n := range []int{0, 1, cs - 1, cs, cs + 1, 3 * cs, 3*cs + 7} {
 		content := make([]byte, n)
@@ -56,9 +73,10 @@ func TestStreamRoundTrip(t *testing.T) {
 	}
 }
 
-func TestStreamTamper(t *testing.T) {
-	k, _ := NewStreamKey(detRand("k"), MinChunkSize)
-	other, _ := NewStreamKey(detRand("other"), MinChunkSize)
+func TestStreamTamper(t *testing.T) { forVersions(t, testStreamTamper) }
+
+func testStreamTamper(t *testing.T, v uint8) {
+	k, other := versionKey(t, "k", v), versionKey(t, "other", v)
 	content := make([]byte, 3*MinChunkSize+100)
 	detRand("c").Read(content)
 	chunks := sealAll(t, k, content)
@@ -96,6 +114,95 @@ func TestStreamTamper(t *testing.T) {
 	}
 	if _, _, err := k.OpenChunk(nil, 2, chunks[1]); !errors.Is(err, ErrOpen) {
 		t.Errorf("wrong index: %v", err)
+	}
+}
+
+// TestStreamVersions: a new key is version 2; a chunk sealed under one
+// version never opens under the other with the same key bytes (a
+// recipient told the wrong version fails closed, it does not misread), and
+// an unknown version does not parse.
+func TestStreamVersions(t *testing.T) {
+	k1, k2 := versionKey(t, "k", StreamV1), versionKey(t, "k", StreamV2)
+	if n, _ := NewStreamKey(detRand("k"), 0); n.Version != StreamV2 {
+		t.Fatalf("new key is version %d", n.Version)
+	}
+	content := make([]byte, 2*MinChunkSize)
+	detRand("c").Read(content)
+	c1, c2 := sealAll(t, k1, content), sealAll(t, k2, content)
+	if bytes.Equal(c1[0], c2[0]) {
+		t.Fatal("versions seal alike")
+	}
+	if _, err := openAll(k2, c1); !errors.Is(err, ErrOpen) {
+		t.Errorf("v1 chunks under a v2 key: %v", err)
+	}
+	if _, err := openAll(k1, c2); !errors.Is(err, ErrOpen) {
+		t.Errorf("v2 chunks under a v1 key: %v", err)
+	}
+	for _, v := range []uint8{StreamV1, StreamV2} {
+		b := mustMarshal(t, versionKey(t, "k", v))
+		if got, err := ParseStreamKey(b); err != nil || got.Version != v {
+			t.Errorf("version %d: parsed %v, %v", v, got, err)
+		}
+	}
+	zero := *k2
+	zero.Version = 0 // a key built by hand: the current version
+	if b := mustMarshal(t, &zero); b[0] != StreamV2 {
+		t.Errorf("zero version marshals as %d", b[0])
+	}
+	for _, bad := range []byte{0, 3, 255} {
+		b := mustMarshal(t, k2)
+		b[0] = bad
+		if _, err := ParseStreamKey(b); !errors.Is(err, ErrMalformed) {
+			t.Errorf("version byte %d: %v", bad, err)
+		}
+	}
+}
+
+// TestOpenChunkExact: one attempt with the caller's last flag; a version-2
+// key opens in place; a chunk presented with the wrong flag, at the wrong
+// index, flipped, or a short middle chunk fails without opening.
+func TestOpenChunkExact(t *testing.T) {
+	forVersions(t, func(t *testing.T, v uint8) {
+		k := versionKey(t, "k", v)
+		content := make([]byte, 2*MinChunkSize+10)
+		detRand("c").Read(content)
+		chunks := sealAll(t, k, content)
+		var got []byte
+		for i, c := range chunks {
+			last := i == len(chunks)-1
+			if _, err := k.OpenChunkExact(nil, uint32(i), !last, c); err == nil {
+				t.Fatalf("chunk %d opened with the wrong last flag", i)
+			}
+			if _, err := k.OpenChunkExact(nil, uint32(i+1), last, c); err == nil {
+				t.Fatalf("chunk %d opened at index %d", i, i+1)
+			}
+			bad := append([]byte(nil), c...)
+			bad[len(bad)/2] ^= 1
+			if _, err := k.OpenChunkExact(nil, uint32(i), last, bad); !errors.Is(err, ErrOpen) && !errors.Is(err, ErrMalformed) {
+				t.Fatalf("flipped chunk %d: %v", i, err)
+			}
+			var p []byte
+			var err error
+			if k.InPlace() {
+				box := append([]byte(nil), c...)
+				p, err = k.OpenChunkExact(box[:0], uint32(i), last, box)
+			} else {
+				p, err = k.OpenChunkExact(nil, uint32(i), last, c)
+			}
+			if err != nil {
+				t.Fatalf("chunk %d: %v", i, err)
+			}
+			got = append(got, p...)
+		}
+		if !bytes.Equal(got, content) {
+			t.Fatal("content differs")
+		}
+		if _, err := k.OpenChunkExact(nil, 0, false, chunks[len(chunks)-1]); !errors.Is(err, ErrMalformed) {
+			t.Errorf("short middle chunk: %v", err)
+		}
+	})
+	if versionKey(t, "k", StreamV1).InPlace() || !versionKey(t, "k", StreamV2).InPlace() {
+		t.Error("InPlace")
 	}
 }
 

@@ -229,7 +229,10 @@ func genEnvelopes(t testing.TB) []envelopeVector {
 	return vs
 }
 
-func genStreams(t testing.TB) []streamVector {
+// genStreams makes the stream vectors of one key version from the same
+// seeds (version 1 keys differ from version 2 ones only in the version
+// byte, so the two files share keys and contents and differ in chunks).
+func genStreams(t testing.TB, version uint8) []streamVector {
 	var vs []streamVector
 	for _, tc := range []struct {
 		name string
@@ -239,6 +242,7 @@ func genStreams(t testing.TB) []streamVector {
 		if err != nil {
 			t.Fatal(err)
 		}
+		k.Version = version
 		content := readRand("stream/content/"+tc.name, tc.size)
 		var buf bytes.Buffer
 		if _, err := k.SealStream(&buf, bytes.NewReader(content)); err != nil {
@@ -282,7 +286,8 @@ var vectorKinds = []struct {
 	{"pairs.json", func(t testing.TB) any { return genPairs(t) }, func() any { return &[]pairVector{} }, checkPairs},
 	{"tokens.json", func(t testing.TB) any { return genTokens(t) }, func() any { return &[]tokenVector{} }, checkTokens},
 	{"envelopes.json", func(t testing.TB) any { return genEnvelopes(t) }, func() any { return &[]envelopeVector{} }, checkEnvelopes},
-	{"streams.json", func(t testing.TB) any { return genStreams(t) }, func() any { return &[]streamVector{} }, checkStreams},
+	{"streams.json", func(t testing.TB) any { return genStreams(t, StreamV2) }, func() any { return &[]streamVector{} }, checkStreams},
+	{"streams-v1.json", func(t testing.TB) any { return genStreams(t, StreamV1) }, func() any { return &[]streamVector{} }, checkStreams},
 	{"prekeys.json", func(t testing.TB) any { return genPrekeys(t) }, func() any { return &[]prekeyVector{} }, checkPrekeys},
 }
 
