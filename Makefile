@@ -32,9 +32,10 @@ testnet-bin: ## imigee-testnet and its simnet runner (imigee-testnet-simnet) int
 	$(GO) build -o $(BIN)/ ./cmd/imigee-testnet
 	$(GO) test -c -o $(BIN)/imigee-testnet-simnet ./test/testnet/simnet
 
-.PHONY: testnet-examples
-testnet-examples: testnet-bin ## Regenerate the committed testnet examples (scripts/testnet-examples.sh; ALL=1 adds the real-time one).
+.PHONY: examples testnet-examples
+examples: testnet-bin ## Regenerate every committed testnet example from its shipped scenario (scripts/testnet-examples.sh; QUICK=1 skips the real-time one).
 	BIN=$(BIN) ./scripts/testnet-examples.sh
+testnet-examples: examples
 
 .PHONY: mobile-check
 mobile-check: ## gobind Java+ObjC with no skipped symbol, javac of the bindings + sample, android/arm64 link.

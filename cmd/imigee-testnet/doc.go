@@ -20,7 +20,9 @@
 // command (make testnet-bin; simnet.go says why it is a test binary):
 // testing/synctest, which gives virtual time, has no other entry point.
 // Without that binary the command builds it with the go command, which
-// needs the source tree.
+// needs the source tree. TestSimnetFromShippedBinaries runs the two
+// binaries from a directory of their own, with PATH holding only it and
+// the scenario outside the repository.
 //
 // "worker" serves one machine to a controller's "run --mode procs
 // --workers" (package test/testnet/procs/worker): it starts the relay and

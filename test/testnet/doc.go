@@ -72,8 +72,9 @@
 // (equirectangular projection), exact to well under 1 % over a city.
 // Gathering attendees appear at the place unless mobility.walk_in is set.
 // The detection curve counts a node's whole "nearby" window (two epochs
-// after the last match), so for walking pairs its tail lies above the
-// reference curve.
+// after the last match), and a walking phone re-announces at every cell
+// change, so for walking pairs its tail lies above the reference curve of
+// a pair standing at that distance.
 //
 // # Tests
 //
@@ -97,5 +98,13 @@
 // checks the mailbox path. procs' TestProcsScenario does the same with
 // real processes, one of them offline for a while. simnet's TestSimLate
 // runs a phone without reception through a meeting and checks that its
-// meetings are found late, hours after, by both sides.
+// meetings are found late, hours after, by both sides. The committed
+// examples under scenarios/ are kept honest by TestCommittedExamplesCurrent
+// (each simnet example's ground truth, records and summary recomputed from
+// its events with the current code, its scenario.toml equal to its shipped
+// scenario resolved today), TestCommittedSummariesCurrent and
+// TestCommittedSweepCurrent (every field and column the code writes);
+// `make examples` regenerates them. Sweep error bars of rates stop at 0
+// and 1 (TestSweepBar); log axes have no tick past their end
+// (TestInRangeTicks).
 package testnet

@@ -161,7 +161,24 @@ func save(p *plot.Plot, dir, name string) error {
 		}
 	}
 	c := vgimg.NewWith(vgimg.UseWH(6*vg.Inch, 4*vg.Inch), vgimg.UseDPI(150))
-	p.Draw(draw.New(c))
+	dc := draw.New(c)
+	// gonum (v0.17) reserves room for the x label centred on the axis's
+	// arithmetic middle, which on a log axis lies near its right end: the
+	// plot shrank by half the label's width, a blank band on the right.
+	// A blank label keeps the label's height; the text is drawn under the
+	// data area's centre afterwards.
+	label := p.X.Label.Text
+	_, logx := p.X.Scale.(plot.LogScale)
+	if logx && label != "" {
+		p.X.Label.Text = " "
+	}
+	p.Draw(dc)
+	if logx && label != "" {
+		da := p.DataCanvas(dc)
+		descent := p.X.Label.TextStyle.FontExtents().Descent
+		dc.FillText(p.X.Label.TextStyle, vg.Point{X: da.Center().X, Y: dc.Min.Y + descent}, label)
+		p.X.Label.Text = label
+	}
 	f, err := os.Create(filepath.Join(dir, name))
 	if err != nil {
 		return fmt.Errorf("testnet: plot %s: %w", name, err)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
 	"time"
 
 	"gonum.org/v1/plot"
@@ -109,12 +110,43 @@ func logCDF(xs []float64, total int, floor float64) plotter.XYs {
 
 func logX(p *plot.Plot) {
 	p.X.Scale = plot.LogScale{}
-	p.X.Tick.Marker = plot.LogTicks{Prec: -1}
+	p.X.Tick.Marker = inRange{plot.LogTicks{Prec: -1}}
 }
 
 func logY(p *plot.Plot) {
 	p.Y.Scale = plot.LogScale{}
-	p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+	p.Y.Tick.Marker = inRange{plot.LogTicks{Prec: -1}}
+}
+
+// inRange drops ticks outside the axis. gonum's LogTicks go on to the
+// next power of ten, and the plot reserves room for the label of that
+// tick although it is never drawn: a blank fifth on the right of every
+// log-x plot.
+type inRange struct{ plot.Ticker }
+
+func (t inRange) Ticks(lo, hi float64) []plot.Tick {
+	ts := t.Ticker.Ticks(lo, hi)
+	out := ts[:0]
+	for _, tk := range ts {
+		if tk.Value >= lo*(1-1e-9) && tk.Value <= hi*(1+1e-9) {
+			out = append(out, tk)
+		}
+	}
+	return out
+}
+
+// unitTicks label a probability axis 0 to 1 in quarters, whatever room
+// above 1 the plot keeps for its legend.
+func unitTicks(p *plot.Plot) {
+	var ts []plot.Tick
+	for v := 0.0; v <= 1; v += 0.125 {
+		l := ""
+		if math.Mod(v, 0.25) == 0 {
+			l = strconv.FormatFloat(v, 'g', -1, 64)
+		}
+		ts = append(ts, plot.Tick{Value: v, Label: l})
+	}
+	p.Y.Tick.Marker = plot.ConstantTicks(ts)
 }
 
 func plotTTD(dir string, res *Result, an *Analysis) error {
@@ -366,6 +398,7 @@ func plotContacts(dir string, res *Result, inter bool) error {
 	}
 	p.Legend.Left, p.Legend.Top = true, false
 	p.Legend.XOffs = vg.Points(8)
+	p.Y.Max = 1 // a CCDF starts at 1: keep that tick labelled
 	return save(p, dir, name)
 }
 

@@ -64,7 +64,8 @@ func plotLateShares(dir string, sum LateSummary) error {
 		p.Legend.Add(kind, b)
 	}
 	p.NominalX(names...)
-	p.Y.Min, p.Y.Max = 0, 1.25
+	p.Y.Min, p.Y.Max = 0, 1.25 // room for the legend above the bars
+	unitTicks(p)
 	p.Legend.Top, p.Legend.Left = true, false
 	p.Legend.YOffs = -vg.Points(4)
 	return save(p, dir, PlotLateShares)
@@ -108,6 +109,7 @@ func plotLateDelay(dir string, s *Scenario, an *LateAnalysis) error {
 	}
 	// Room above 1 for the legend: the curves start at the top left.
 	p.Y.Min, p.Y.Max = 0, 1.5
+	unitTicks(p)
 	p.Legend.Top, p.Legend.Left = true, true
 	p.Legend.XOffs, p.Legend.YOffs = vg.Points(8), -vg.Points(4)
 	p.Legend.TextStyle.Font.Size = vg.Points(9)

@@ -12,6 +12,7 @@ import (
 
 	"gonum.org/v1/gonum/stat"
 	"gonum.org/v1/gonum/stat/distuv"
+	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
@@ -307,9 +308,6 @@ func plotSweep(dir string, params []SweepParam, points []SweepPoint, agg []AggRo
 		xs[i] = x
 	}
 	xlabel := params[0].Key
-	if _, err := strconv.ParseFloat(params[0].Values[0], 64); err != nil {
-		xlabel += " (s)"
-	}
 	per := len(points) / len(params[0].Values) // combinations of the other parameters
 	byMetric := map[string][]AggRow{}
 	var order []string
@@ -337,7 +335,12 @@ func plotSweep(dir string, params []SweepParam, points []SweepPoint, agg []AggRo
 			// line says nothing the table does not.
 			continue
 		}
-		p := newPlot(m+" (mean, 95 % CI)", xlabel, m)
+		title := m + " (mean, 95 % CI)"
+		if rateMetric(m) {
+			title = m + " (mean, 95 % CI within [0, 1])"
+		}
+		p := newPlot(title, xlabel, m)
+		sweepXAxis(p, xs, params[0].Values)
 		for j := 0; j < per; j++ {
 			var pts plotter.XYs
 			var errs plotter.YErrors
@@ -347,7 +350,8 @@ func plotSweep(dir string, params []SweepParam, points []SweepPoint, agg []AggRo
 					continue
 				}
 				pts = append(pts, plotter.XY{X: xs[i], Y: r.Mean})
-				errs = append(errs, struct{ Low, High float64 }{r.Mean - r.Lo, r.Hi - r.Mean})
+				lo, hi := sweepBar(m, r)
+				errs = append(errs, struct{ Low, High float64 }{lo, hi})
 			}
 			if len(pts) == 0 {
 				continue
@@ -368,4 +372,37 @@ func plotSweep(dir string, params []SweepParam, points []SweepPoint, agg []AggRo
 		}
 	}
 	return nil
+}
+
+// rateMetric: metrics that are fractions in [0, 1] (SummaryMetrics).
+func rateMetric(m string) bool {
+	return strings.HasPrefix(m, "detected_") || strings.HasPrefix(m, "late_share_") ||
+		strings.HasPrefix(m, "missed_share_") || m == "delivery_ratio"
+}
+
+// sweepBar is the error bar of a row below and above its mean. A rate's
+// bar is clipped to [0, 1]: Student's t over three seeds of a rate near 1
+// reaches past it, which a rate cannot (the tables keep the t interval).
+func sweepBar(metric string, r AggRow) (low, high float64) {
+	lo, hi := r.Lo, r.Hi
+	if rateMetric(metric) {
+		lo, hi = max(lo, 0), min(hi, 1)
+	}
+	return r.Mean - lo, hi - r.Mean
+}
+
+// sweepXAxis labels the x axis with the swept values as given (10ms,
+// 100ms, ...) and makes it logarithmic when they are positive and span
+// more than a decade.
+func sweepXAxis(p *plot.Plot, xs []float64, labels []string) {
+	ticks := make([]plot.Tick, len(xs))
+	for i, x := range xs {
+		ticks[i] = plot.Tick{Value: x, Label: strings.Trim(labels[i], `"`)}
+	}
+	p.X.Tick.Marker = plot.ConstantTicks(ticks)
+	if lo, hi := slices.Min(xs), slices.Max(xs); lo > 0 && hi/lo > 10 {
+		p.X.Scale = plot.LogScale{}
+		// Room for the outer points' error bars.
+		p.X.Min, p.X.Max = lo/1.3, hi*1.3
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -69,5 +70,27 @@ func TestWriteSweep(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "sweep_false_detections.png")); err == nil {
 		t.Error("an all-zero metric was plotted")
+	}
+}
+
+// TestSweepBar: a rate's error bar stops at 0 and 1 (three seeds of 1, 1
+// and 0.955 give a t interval reaching 1.05); other metrics keep theirs.
+func TestSweepBar(t *testing.T) {
+	r := AggRow{Mean: 0.985, Lo: 0.92, Hi: 1.05}
+	if lo, hi := sweepBar("detected_300m", r); math.Abs(lo-0.065) > 1e-9 || math.Abs(hi-0.015) > 1e-9 {
+		t.Errorf("rate bar %v %v, want 0.065 below and 0.015 above", lo, hi)
+	}
+	if lo, hi := sweepBar("delivery_ratio", AggRow{Mean: 0.02, Lo: -0.03, Hi: 0.07}); math.Abs(lo-0.02) > 1e-9 || math.Abs(hi-0.05) > 1e-9 {
+		t.Errorf("rate bar %v %v, want 0.02 below", lo, hi)
+	}
+	if lo, hi := sweepBar("ttd_p50_s", r); math.Abs(lo-0.065) > 1e-9 || math.Abs(hi-0.065) > 1e-9 {
+		t.Errorf("time bar %v %v, want the t interval", lo, hi)
+	}
+	for _, m := range SummaryMetrics(&Summary{Meetings: MeetingSummary{ByDistance: []DistanceRow{{DistanceM: 50}}},
+		Late: LateSummary{ByDistance: []LateRow{{DistanceM: 50}}}}) {
+		isShare := strings.Contains(m.Name, "share") || strings.HasPrefix(m.Name, "detected") || strings.HasSuffix(m.Name, "ratio")
+		if rateMetric(m.Name) != isShare {
+			t.Errorf("rateMetric(%q) = %v", m.Name, rateMetric(m.Name))
+		}
 	}
 }
