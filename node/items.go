@@ -205,7 +205,7 @@ func (n *Node) ShareBytes(typ, name string, data []byte, friendIDs []string) (st
 	}
 	b := bytes.Clone(data)
 	return n.shareSource(typ, filepath.Base(name), "", int64(len(b)), 0, to, func() (io.ReadCloser, error) {
-		return io.NopCloser(bytes.NewReader(b)), nil
+		return memSource{bytes.NewReader(b)}, nil
 	}, nil)
 }
 
