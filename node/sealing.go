@@ -26,8 +26,9 @@ const MaxShareBytes = 64 << 20
 
 // FailSource is Event.Err of EventDeliveryFailed when an item's content
 // could not be sealed: the file went away or changed while it was being
-// sealed, or the node restarted before bytes shared with ShareBytes were
-// sealed.
+// sealed, the node restarted before bytes shared with ShareBytes were
+// sealed, or the location could not be removed from it
+// (scrub.ErrTooComplex).
 const FailSource = "source unavailable"
 
 // FailCancelled is Event.Err of EventDeliveryFailed for the recipients
