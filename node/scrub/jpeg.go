@@ -107,8 +107,11 @@ func (s *scanner) toComment(pos, l int64) {
 // that ends entropy-coded data (0xFF followed by neither 0x00, a restart
 // marker, nor another 0xFF), or end.
 func (s *scanner) skipEntropy(pos, end int64) int64 {
+	if s.buf == nil {
+		s.buf = make([]byte, entropyBuf)
+	}
 	for pos < end && s.err == nil {
-		b, ok := s.readAt(pos, min(entropyBuf, end-pos))
+		b, ok := s.readInto(s.buf[:min(entropyBuf, end-pos)], pos)
 		if !ok {
 			return end
 		}

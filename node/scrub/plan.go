@@ -118,7 +118,8 @@ type scanner struct {
 	patches []patch
 	regions int
 	boxes   int
-	err     error // first I/O or limit error; stops the scan
+	err     error  // first I/O or limit error; stops the scan
+	buf     []byte // skipEntropy's block, reused
 }
 
 func (s *scanner) add(off, n int64, fill byte, data []byte) {
@@ -152,9 +153,16 @@ func (s *scanner) readAt(off, n int64) ([]byte, bool) {
 	if off < 0 || n < 0 || off > s.size || n > s.size-off {
 		return nil, false
 	}
-	b := make([]byte, n)
+	return s.readInto(make([]byte, n), off)
+}
+
+// readInto is readAt into b.
+func (s *scanner) readInto(b []byte, off int64) ([]byte, bool) {
+	if off < 0 || off > s.size || int64(len(b)) > s.size-off {
+		return nil, false
+	}
 	m, err := s.r.ReadAt(b, off)
-	if int64(m) == n {
+	if m == len(b) {
 		return b, true
 	}
 	if err == nil || errors.Is(err, io.EOF) {
