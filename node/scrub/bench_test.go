@@ -53,6 +53,14 @@ func BenchmarkRead(b *testing.B) {
 				hashPass(bytes.NewReader(f))
 			}
 		})
+		b.Run(name+"/scan", func(b *testing.B) {
+			b.SetBytes(int64(len(f)))
+			for b.Loop() {
+				if _, err := Scan(bytes.NewReader(f), int64(len(f))); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 		b.Run(name+"/scrubbed", func(b *testing.B) {
 			b.SetBytes(int64(len(f)))
 			for b.Loop() {

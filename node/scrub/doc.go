@@ -37,9 +37,11 @@
 //   - HEIF, HEIC, AVIF: the Exif item (iinf names it, iloc places it in the
 //     file or in idat) gets its GPS IFD blanked as for JPEG; an XMP item
 //     (MIME application/rdf+xml) becomes spaces.
+//   - WebP: the EXIF chunk's GPS IFD, as for JPEG; the XMP chunk becomes
+//     spaces (RIFF has no checksums to fix).
 //
-// Anything else (GIF, WebP, TIFF/DNG raw files, RIFF/AVI, Matroska/WebM,
-// unknown bytes) passes unchanged: Plan.Format is FormatUnknown.
+// Anything else (GIF, TIFF/DNG raw files, AVI, Matroska/WebM, unknown
+// bytes) passes unchanged: Plan.Format is FormatUnknown.
 //
 // # What it does not do
 //
@@ -71,7 +73,7 @@
 //
 // # Which tests prove what
 //
-// TestJPEG, TestPNG, TestMP4 and TestHEIC build real-looking files
+// TestJPEG, TestPNG, TestMP4, TestHEIC and TestWebP build real-looking files
 // (scrubtest) carrying the Eiffel Tower's position in every place above,
 // check that it was there (positive control: goexif reads the latitude),
 // and that after Bytes no byte of it is left (scrubtest.Leaks), the size
@@ -80,7 +82,7 @@
 // with goexif, the box tree of the MP4 is unchanged, the media bytes are
 // untouched, the streaming Reader agrees with Apply, and a second pass
 // changes nothing. TestTruncated scans every prefix of every test file.
-// FuzzJPEG, FuzzPNG, FuzzBMFF and FuzzTIFF (seeded from the same files)
+// FuzzJPEG, FuzzPNG, FuzzBMFF, FuzzWebP and FuzzTIFF (seeded from the same files)
 // check that no input panics, changes the size, patches outside the file,
 // or (TIFF) leaves a GPS entry. In package node, TestSharedPhotoHasNoGPS
 // and TestSharedVideoHasNoLocation share such files to a friend over the

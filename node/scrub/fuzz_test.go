@@ -52,6 +52,11 @@ func FuzzPNG(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in []byte) { checkAny(t, in) })
 }
 
+func FuzzWebP(f *testing.F) {
+	addSeeds(f, "webp")
+	f.Fuzz(func(t *testing.T, in []byte) { checkAny(t, in) })
+}
+
 func FuzzBMFF(f *testing.F) {
 	addSeeds(f, "mp4", "heic")
 	f.Fuzz(func(t *testing.T, in []byte) { checkAny(t, in) })

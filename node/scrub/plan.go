@@ -36,6 +36,7 @@ const (
 	FormatPNG     = "png"  // eXIf chunk's GPS IFD, XMP iTXt/tEXt
 	FormatBMFF    = "bmff" // MP4/MOV/3GP: ©xyz, loci, Apple location keys, XMP
 	FormatHEIF    = "heif" // HEIC/HEIF/AVIF: Exif item's GPS IFD, XMP item
+	FormatWebP    = "webp" // EXIF chunk's GPS IFD, XMP chunk
 )
 
 // patch replaces n bytes at off: with data when it is set, else with
@@ -191,6 +192,9 @@ func Scan(r io.ReaderAt, size int64) (*Plan, error) {
 		s.png()
 	case isBMFF(head):
 		format = s.bmff()
+	case isWebP(head):
+		format = FormatWebP
+		s.webp()
 	}
 	if s.err != nil {
 		return nil, s.err

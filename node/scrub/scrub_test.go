@@ -212,6 +212,21 @@ func TestHEIC(t *testing.T) {
 	}
 }
 
+func TestWebP(t *testing.T) {
+	for _, o := range orders {
+		t.Run(o.String(), func(t *testing.T) {
+			in := scrubtest.WebP(o)
+			out := scrubbed(t, in, FormatWebP)
+			i := bytes.Index(out, []byte("EXIF"))
+			l := binary.LittleEndian.Uint32(out[i+4:])
+			checkExif(t, out[i+8:i+8+int(l)])
+			if !bytes.Equal(in[:i], out[:i]) {
+				t.Error("the image chunks changed")
+			}
+		})
+	}
+}
+
 func TestUnknownPassesUnchanged(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	for _, in := range [][]byte{nil, {0xFF}, []byte("GIF89a......"), []byte(scrubtest.XMP)} {
@@ -283,6 +298,7 @@ func seeds() map[string][]byte {
 		m["png-"+o.String()] = scrubtest.PNG(o)
 		m["heic-"+o.String()] = scrubtest.HEIC(o)
 		m["tiff-"+o.String()] = scrubtest.TIFF(o, scrubtest.Thumbnail())
+		m["webp-"+o.String()] = scrubtest.WebP(o)
 	}
 	return m
 }

@@ -332,3 +332,23 @@ func HEIC(order Order) []byte {
 	meta = metaFor(mdatBody)
 	return append(append(ftyp, meta...), box("mdat", image, exif, xmp)...)
 }
+
+// WebP is a WebP file (an extended-format header and a stand-in image
+// chunk) with an EXIF chunk (TIFF in order) and an XMP chunk.
+func WebP(order Order) []byte {
+	chunk := func(typ string, data []byte) []byte {
+		b := append([]byte(typ), binary.LittleEndian.AppendUint32(nil, uint32(len(data)))...)
+		b = append(b, data...)
+		if len(data)%2 == 1 {
+			b = append(b, 0)
+		}
+		return b
+	}
+	// VP8X: flags EXIF (0x08) and XMP (0x04), canvas 4×4.
+	vp8x := []byte{0x0C, 0, 0, 0, 3, 0, 0, 3, 0, 0}
+	body := append([]byte("WEBP"), chunk("VP8X", vp8x)...)
+	body = append(body, chunk("VP8L", []byte{0x2f, 3, 0xc0, 0, 0, 0x07, 0x10, 0x11, 0x11, 0x88, 0x88, 0xfe, 0x07, 0})...)
+	body = append(body, chunk("EXIF", TIFF(order, nil))...)
+	body = append(body, chunk("XMP ", []byte(XMP))...)
+	return append(append([]byte("RIFF"), binary.LittleEndian.AppendUint32(nil, uint32(len(body)))...), body...)
+}
