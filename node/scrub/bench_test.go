@@ -37,7 +37,7 @@ func bigJPEG(b *testing.B) []byte {
 	meta := scrubtest.JPEG(binary.BigEndian)
 	// The test JPEG's APP1 segments, then the big image after its SOI.
 	end := 2
-	for meta[end+1] == 0xE1 {
+	for meta[end+1] == 0xE1 || meta[end+1] == 0xED {
 		end += 2 + int(binary.BigEndian.Uint16(meta[end+2:]))
 	}
 	return append(meta[:end:end], buf.Bytes()[2:]...)

@@ -21,6 +21,7 @@
 //     DateTimeOriginal, which the "taken together" feature reads) and the
 //     rest keep their bytes. The IFD1 JPEG thumbnail is scanned as a JPEG
 //     in turn. XMP and extended-XMP APP1 segments (exif:GPS* properties)
+//     and Photoshop APP13 segments (IPTC City, Sub-location, Country)
 //     become COM segments of the same length filled with spaces. Every
 //     marker segment is visited, also between the scans of a progressive
 //     JPEG and in JPEGs appended after EOI (MPF images, gain maps).

@@ -4,14 +4,15 @@ import "bytes"
 
 // JPEG markers.
 const (
-	mSOI  = 0xD8
-	mEOI  = 0xD9
-	mSOS  = 0xDA
-	mAPP1 = 0xE1
-	mCOM  = 0xFE
-	mTEM  = 0x01
-	mRST0 = 0xD0
-	mRST7 = 0xD7
+	mSOI   = 0xD8
+	mEOI   = 0xD9
+	mSOS   = 0xDA
+	mAPP1  = 0xE1
+	mAPP13 = 0xED
+	mCOM   = 0xFE
+	mTEM   = 0x01
+	mRST0  = 0xD0
+	mRST7  = 0xD7
 )
 
 // APP1 identifiers.
@@ -19,6 +20,9 @@ var (
 	exifID   = []byte("Exif\x00")
 	xmpID    = []byte("http://ns.adobe.com/xap/1.0/\x00")
 	xmpExtID = []byte("http://ns.adobe.com/xmp/extension/\x00")
+	// Photoshop image resources: IPTC's City, Sub-location, State and
+	// Country, and sometimes a copy of the EXIF.
+	photoshopID = []byte("Photoshop 3.0\x00")
 )
 
 // entropyBuf is how much of a scan's entropy-coded data is read at a time
@@ -31,8 +35,9 @@ func isJPEG(b []byte) bool { return len(b) >= 3 && b[0] == 0xFF && b[1] == mSOI 
 // is visited (also between the scans of a progressive JPEG, and in JPEGs
 // appended after EOI, as MPF secondary images and gain maps are). An EXIF
 // APP1 gets its GPS IFD blanked (tiff); an XMP or extended-XMP APP1 (which
-// repeats the GPS in exif:GPS* properties) becomes a COM segment of the
-// same length filled with spaces; an EXIF APP1 that does not hold TIFF is
+// repeats the GPS in exif:GPS* properties) and a Photoshop APP13 (IPTC
+// place names) become a COM segment of the same length filled with
+// spaces; an EXIF APP1 that does not hold TIFF is
 // turned into COM the same way. Parsing stops at the first byte that is
 // not where a marker must be: what follows passes unchanged.
 func (s *scanner) jpeg(start, end int64, depth int) {
@@ -66,8 +71,13 @@ func (s *scanner) jpeg(start, end int64, depth int) {
 		if l < 2 || pos+2+l > end {
 			return // truncated: stop
 		}
-		if m == mAPP1 {
+		switch m {
+		case mAPP1:
 			s.app1(pos, l, depth)
+		case mAPP13:
+			if id, ok := s.readAt(pos+4, min(l-2, int64(len(photoshopID)))); ok && bytes.Equal(id, photoshopID) {
+				s.toComment(pos, l)
+			}
 		}
 		pos += 2 + l
 		if m == mSOS {

@@ -29,7 +29,8 @@ const (
 	ISO6709 = "+48.8583+002.2945+035.000/"
 	// XMPLat is the exif:GPSLatitude value of the XMP packets.
 	XMPLat = "48,51.4965N"
-	// PlaceName is the value of Apple's location name key.
+	// PlaceName is the value of Apple's location name key and of the
+	// IPTC Sub-location in the JPEG's APP13.
 	PlaceName = "Tour Eiffel"
 	// DateTimeOriginal is the capture time in the EXIF Exif IFD (kept).
 	DateTimeOriginal = "2026:07:14 21:03:09"
@@ -210,8 +211,9 @@ func Thumbnail() []byte {
 
 // JPEG is a 32×32 photo as a phone writes it: an EXIF APP1 in order
 // (with a thumbnail that has its own XMP), an XMP APP1, an extended-XMP
-// APP1, and a second EXIF APP1 in the other byte order (some editors
-// keep the camera's and add their own).
+// APP1, a second EXIF APP1 in the other byte order (some editors keep
+// the camera's and add their own), and a Photoshop APP13 with an IPTC
+// place name (as an editor writes it).
 func JPEG(order Order) []byte {
 	var other Order = binary.LittleEndian
 	if order == Order(binary.LittleEndian) {
@@ -224,7 +226,15 @@ func JPEG(order Order) []byte {
 	ext = binary.BigEndian.AppendUint32(ext, uint32(len(XMP)))
 	ext = binary.BigEndian.AppendUint32(ext, 0)
 	ext = append(ext, XMP...)
-	return withSegments(encodeJPEG(32, 32), segment(0xE1, exif1), segment(0xE1, xmp), segment(0xE1, ext), segment(0xE1, exif2))
+	// Photoshop IRB 0x0404 (IPTC): record 2, dataset 92 (Sub-location).
+	iptc := append([]byte{0x1C, 2, 92}, u16(uint16(len(PlaceName)))...)
+	iptc = append(iptc, PlaceName...)
+	irb := append([]byte("Photoshop 3.0\x008BIM\x04\x04\x00\x00"), u32(uint32(len(iptc)))...)
+	irb = append(irb, iptc...)
+	if len(iptc)%2 == 1 {
+		irb = append(irb, 0)
+	}
+	return withSegments(encodeJPEG(32, 32), segment(0xE1, exif1), segment(0xE1, xmp), segment(0xE1, ext), segment(0xE1, exif2), segment(0xED, irb))
 }
 
 // pngChunk is one PNG chunk with its CRC.
