@@ -203,6 +203,9 @@ func TestHEIC(t *testing.T) {
 	for _, o := range orders {
 		t.Run(o.String(), func(t *testing.T) {
 			in := scrubtest.HEIC(o)
+			if o == scrubtest.Order(binary.LittleEndian) {
+				in = scrubtest.HEICIdat(o) // the Exif item in idat
+			}
 			out := scrubbed(t, in, FormatHEIF)
 			i := bytes.LastIndex(out, []byte("Exif\x00\x00"))
 			checkExif(t, out[i:])
@@ -298,6 +301,7 @@ func seeds() map[string][]byte {
 		m["jpeg-"+o.String()] = scrubtest.JPEG(o)
 		m["png-"+o.String()] = scrubtest.PNG(o)
 		m["heic-"+o.String()] = scrubtest.HEIC(o)
+		m["heic-idat-"+o.String()] = scrubtest.HEICIdat(o)
 		m["tiff-"+o.String()] = scrubtest.TIFF(o, scrubtest.Thumbnail())
 		m["webp-"+o.String()] = scrubtest.WebP(o)
 	}

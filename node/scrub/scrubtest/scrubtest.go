@@ -313,7 +313,13 @@ func MP4(mdatSize int) []byte {
 // an Exif item and an XMP (mime) item, and whose iloc (version 1, 4-byte
 // offsets) places them in mdat. The Exif item is TIFF in order behind
 // its 4-byte header offset and "Exif\0\0".
-func HEIC(order Order) []byte {
+func HEIC(order Order) []byte { return heic(order, false) }
+
+// HEICIdat is HEIC with the Exif item inside the meta box's idat
+// (construction method 1, offsets relative to idat's payload).
+func HEICIdat(order Order) []byte { return heic(order, true) }
+
+func heic(order Order, inIdat bool) []byte {
 	image := bytes.Repeat([]byte{0x42}, 64)
 	exif := append(append(u32(6), "Exif\x00\x00"...), TIFF(order, nil)...)
 	xmp := []byte(XMP)
@@ -323,23 +329,36 @@ func HEIC(order Order) []byte {
 			return box("infe", []byte{2, 0, 0, 0}, u16(id), u16(0), []byte(typ), []byte("\x00"+extra))
 		}
 		iinf := box("iinf", u32(0), u16(3), infe(1, "hvc1", ""), infe(2, "Exif", ""), infe(3, "mime", "application/rdf+xml\x00"))
-		loc := func(id uint16, off, l uint32) []byte {
-			// item ID, construction method 0, data reference 0, one
+		loc := func(id, method uint16, off, l uint32) []byte {
+			// item ID, construction method, data reference 0, one
 			// extent (no base offset: base_offset_size is 0).
-			return bytes.Join([][]byte{u16(id), u16(0), u16(0), u16(1), u32(off), u32(l)}, nil)
+			return bytes.Join([][]byte{u16(id), u16(method), u16(0), u16(1), u32(off), u32(l)}, nil)
 		}
 		var il []byte
 		il = append(il, 1, 0, 0, 0, 0x44, 0x00)
 		il = append(il, u16(3)...)
-		il = append(il, loc(1, mdatBody, uint32(len(image)))...)
-		il = append(il, loc(2, mdatBody+uint32(len(image)), uint32(len(exif)))...)
-		il = append(il, loc(3, mdatBody+uint32(len(image)+len(exif)), uint32(len(xmp)))...)
+		il = append(il, loc(1, 0, mdatBody, uint32(len(image)))...)
+		next := mdatBody + uint32(len(image))
+		if inIdat {
+			il = append(il, loc(2, 1, 0, uint32(len(exif)))...)
+		} else {
+			il = append(il, loc(2, 0, next, uint32(len(exif)))...)
+			next += uint32(len(exif))
+		}
+		il = append(il, loc(3, 0, next, uint32(len(xmp)))...)
 		hdlr := box("hdlr", u32(0), u32(0), []byte("pict"), make([]byte, 12), []byte{0})
-		return box("meta", u32(0), hdlr, box("pitm", u32(0), u16(1)), iinf, box("iloc", il))
+		children := [][]byte{u32(0), hdlr, box("pitm", u32(0), u16(1)), iinf, box("iloc", il)}
+		if inIdat {
+			children = append(children, box("idat", exif))
+		}
+		return box("meta", children...)
 	}
 	meta := metaFor(0)
 	mdatBody := uint32(len(ftyp) + len(meta) + 8)
 	meta = metaFor(mdatBody)
+	if inIdat {
+		return append(append(ftyp, meta...), box("mdat", image, xmp)...)
+	}
 	return append(append(ftyp, meta...), box("mdat", image, exif, xmp)...)
 }
 
