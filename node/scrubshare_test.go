@@ -77,10 +77,11 @@ func exifKept(t *testing.T, b []byte) {
 // blocks, both byte orders), XMP and extended XMP with exif:GPS*, and a
 // thumbnail with XMP of its own, shared to a friend over the real
 // transport: the friend's file has no GPS byte, still decodes, keeps
-// DateTimeOriginal and Orientation and the size. The same for a PNG and
-// a HEIC shared as bytes. The sender's own file is left as it was.
+// DateTimeOriginal and Orientation and the size. The same through
+// SharePhotoTaken, and for a PNG and a HEIC shared as bytes. The sender's
+// own file is left as it was.
 func TestSharedPhotoHasNoGPS(t *testing.T) {
-	_, _, a, b, bID, _ := pair(t)
+	clock, _, a, b, bID, _ := pair(t)
 	photo := scrubtest.JPEG(binary.LittleEndian)
 	path := filepath.Join(t.TempDir(), "IMG_0001.JPG")
 	if err := os.WriteFile(path, photo, 0o600); err != nil {
@@ -103,6 +104,16 @@ func TestSharedPhotoHasNoGPS(t *testing.T) {
 	exifKept(t, got)
 	if orig, _ := os.ReadFile(path); !bytes.Equal(orig, photo) {
 		t.Error("the sender's own file was changed")
+	}
+
+	// The capture-time variant (and so the together shares, which take
+	// the same path) sends the same scrubbed bytes.
+	id, err = a.SharePhotoTaken(path, clock.Now().Unix()-60, []string{bID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again := receive(t, b, id); !bytes.Equal(again, got) {
+		t.Error("SharePhotoTaken sent other bytes than SharePhoto")
 	}
 
 	pngPhoto := scrubtest.PNG(binary.BigEndian)
