@@ -150,7 +150,8 @@ func FuzzOpen(f *testing.F) {
 }
 
 // FuzzOpenChunk feeds arbitrary chunks at arbitrary indexes to the vectors'
-// stream keys.
+// stream keys (OpenChunk, and OpenChunkExact with either flag, in place
+// where the version allows).
 func FuzzOpenChunk(f *testing.F) {
 	vs := streamVectors(f)
 	var keys []*StreamKey
@@ -174,6 +175,21 @@ func FuzzOpenChunk(f *testing.F) {
 			}
 			if err != nil {
 				checkSentinel(t, err)
+			}
+			for _, last := range []bool{false, true} {
+				var err error
+				if k.InPlace() {
+					box := append([]byte(nil), c...)
+					_, err = k.OpenChunkExact(box[:0], i, last, box)
+				} else {
+					_, err = k.OpenChunkExact(nil, i, last, c)
+				}
+				if err == nil && !valid[string(c)] {
+					t.Fatal("OpenChunkExact opened a chunk the fuzzer made")
+				}
+				if err != nil {
+					checkSentinel(t, err)
+				}
 			}
 		}
 	})

@@ -189,6 +189,27 @@ func (k *StreamKey) OpenChunk(dst []byte, i uint32, c []byte) ([]byte, bool, err
 	return dst, false, fmt.Errorf("crypto: open chunk %d: %w", i, ErrOpen)
 }
 
+// OpenChunkExact authenticates sealed chunk i, sealed as the last chunk
+// if and only if last, and appends its plaintext to dst: one attempt
+// where OpenChunk may need two, for a caller that knows the stream's
+// length. A version-2 key may open in place (dst = c[:0], the plaintext
+// overwriting the box; on failure the box is lost); a version-1 key
+// (secretbox) forbids any overlap of dst and c.
+func (k *StreamKey) OpenChunkExact(dst []byte, i uint32, last bool, c []byte) ([]byte, error) {
+	if len(c) < ChunkOverhead || len(c) > int(k.ChunkSize)+ChunkOverhead ||
+		(!last && len(c) != int(k.ChunkSize)+ChunkOverhead) {
+		return dst, fmt.Errorf("crypto: open chunk %d: %d bytes: %w", i, len(c), ErrMalformed)
+	}
+	out, ok := k.open(dst, c, k.nonce(i, last))
+	if !ok {
+		return dst, fmt.Errorf("crypto: open chunk %d: %w", i, ErrOpen)
+	}
+	return out, nil
+}
+
+// InPlace reports whether OpenChunkExact may open a chunk over itself.
+func (k *StreamKey) InPlace() bool { return k.version() != StreamV1 }
+
 // SealChunkAt seals chunk i of content of size bytes read from r (a file),
 // appending it to dst; it lets a sender resume a transfer at any chunk. It
 // reports whether the chunk is the last.

@@ -158,6 +158,54 @@ func TestStreamVersions(t *testing.T) {
 	}
 }
 
+// TestOpenChunkExact: one attempt with the caller's last flag; a version-2
+// key opens in place; a chunk presented with the wrong flag, at the wrong
+// index, flipped, or a short middle chunk fails without opening.
+func TestOpenChunkExact(t *testing.T) {
+	forVersions(t, func(t *testing.T, v uint8) {
+		k := versionKey(t, "k", v)
+		content := make([]byte, 2*MinChunkSize+10)
+		detRand("c").Read(content)
+		chunks := sealAll(t, k, content)
+		var got []byte
+		for i, c := range chunks {
+			last := i == len(chunks)-1
+			if _, err := k.OpenChunkExact(nil, uint32(i), !last, c); err == nil {
+				t.Fatalf("chunk %d opened with the wrong last flag", i)
+			}
+			if _, err := k.OpenChunkExact(nil, uint32(i+1), last, c); err == nil {
+				t.Fatalf("chunk %d opened at index %d", i, i+1)
+			}
+			bad := append([]byte(nil), c...)
+			bad[len(bad)/2] ^= 1
+			if _, err := k.OpenChunkExact(nil, uint32(i), last, bad); !errors.Is(err, ErrOpen) && !errors.Is(err, ErrMalformed) {
+				t.Fatalf("flipped chunk %d: %v", i, err)
+			}
+			var p []byte
+			var err error
+			if k.InPlace() {
+				box := append([]byte(nil), c...)
+				p, err = k.OpenChunkExact(box[:0], uint32(i), last, box)
+			} else {
+				p, err = k.OpenChunkExact(nil, uint32(i), last, c)
+			}
+			if err != nil {
+				t.Fatalf("chunk %d: %v", i, err)
+			}
+			got = append(got, p...)
+		}
+		if !bytes.Equal(got, content) {
+			t.Fatal("content differs")
+		}
+		if _, err := k.OpenChunkExact(nil, 0, false, chunks[len(chunks)-1]); !errors.Is(err, ErrMalformed) {
+			t.Errorf("short middle chunk: %v", err)
+		}
+	})
+	if versionKey(t, "k", StreamV1).InPlace() || !versionKey(t, "k", StreamV2).InPlace() {
+		t.Error("InPlace")
+	}
+}
+
 func TestStreamKeyEncoding(t *testing.T) {
 	k, err := NewStreamKey(detRand("k"), 0)
 	if err != nil || k.ChunkSize != DefaultChunkSize {

@@ -54,27 +54,44 @@ func newPartWriter(n *Node, r *inRec, f *os.File, key *crypto.StreamKey) *partWr
 	return w
 }
 
-// chunk opens sealed chunk i and adds it to the part file. The plaintext
-// goes to the reused run buffer, not over the sealed bytes: OpenChunk may
-// try a full-size chunk twice (as a middle chunk, then as the last), and a
-// failed in-place open would have overwritten the box; version-1 keys
-// (secretbox) refuse any overlap at all.
+// chunk opens sealed chunk i (the caller's buffer, which it may
+// overwrite) and adds it to the part file. The receiver knows the item's
+// length, so each chunk is opened once with its last flag
+// (OpenChunkExact). Chunks of a run's size open in place and are written
+// straight from the frame buffer; smaller ones (and version-1 keys, whose
+// secretbox forbids overlap) gather in the run buffer.
 func (w *partWriter) chunk(i int64, sealed []byte) error {
 	if err := w.fl.failed(); err != nil {
 		return err
 	}
 	cs := int64(w.key.ChunkSize)
-	if i != w.next || len(w.plain)+int(cs) > cap(w.plain) {
+	last := i == w.total-1
+	if cs >= writeRun && w.key.InPlace() {
+		// A chunk that fills a run on its own (the default 64 KiB) opens
+		// over its own frame buffer and is written from there: no copy.
 		if err := w.flush(); err != nil {
 			return err
 		}
-		w.start = i * cs
+		p, err := w.key.OpenChunkExact(sealed[:0], uint32(i), last, sealed)
+		if err != nil {
+			return fmt.Errorf("node: chunk does not open: %w", ErrPeer)
+		}
+		if _, err := w.f.WriteAt(p, i*cs); err != nil {
+			return fmt.Errorf("node: part file: %w", err)
+		}
+	} else {
+		if i != w.next || len(w.plain)+int(cs) > cap(w.plain) {
+			if err := w.flush(); err != nil {
+				return err
+			}
+			w.start = i * cs
+		}
+		p, err := w.key.OpenChunkExact(w.plain, uint32(i), last, sealed)
+		if err != nil {
+			return fmt.Errorf("node: chunk does not open: %w", ErrPeer)
+		}
+		w.plain, w.next = p, i+1
 	}
-	p, last, err := w.key.OpenChunk(w.plain, uint32(i), sealed)
-	if err != nil || last != (i == w.total-1) {
-		return fmt.Errorf("node: chunk does not open: %w", ErrPeer)
-	}
-	w.plain, w.next = p, i+1
 	r := w.r
 	r.set(i)
 	if w.prog.step(r.Count*cs, r.Count == w.total) {

@@ -1,7 +1,6 @@
 package nodee2e
 
 import (
-	"os"
 	"strconv"
 	"syscall"
 	"testing"
@@ -15,16 +14,13 @@ import (
 // after at least two resume points (every 16 MiB) were stored. Restarted
 // on the same data directory, bob meets alice again, pulls the rest from
 // his last resume point, and ends with a byte-identical file, reported
-// once; alice gets the receipt. The size is 96 MiB, IMIGEE_BIG=1 makes it
-// 256 MiB (the soak variant), which also requires that neither process's
-// peak RSS grew by 64 MiB or more during the transfer (VmHWM against the
+// once; alice gets the receipt. The video is 256 MiB (issue 13: about 4 s
+// here; the daemons are built without -race), and neither process's peak
+// RSS may grow by 64 MiB or more during the transfer (VmHWM against the
 // RSS before it; bob's after his restart).
 func TestKillMidReceive(t *testing.T) {
 	t.Parallel()
-	size := 96 << 20
-	if os.Getenv("IMIGEE_BIG") != "" {
-		size = 256 << 20
-	}
+	const size = 256 << 20
 	root := shortTempDir(t)
 	relay := startRelay(t, root)
 	alice := newNode(t, root, "alice", relay.addrs)
@@ -82,7 +78,7 @@ func TestKillMidReceive(t *testing.T) {
 	aliceGrew := procKB(alice.p.Pid(), "VmHWM") - aliceBase
 	bobGrew := procKB(bob.p.Pid(), "VmHWM") - bobBase
 	t.Logf("peak RSS growth: sender %d KiB, receiver %d KiB (after its restart)", aliceGrew, bobGrew)
-	if os.Getenv("IMIGEE_BIG") != "" && (aliceGrew >= 64<<10 || bobGrew >= 64<<10) {
+	if aliceGrew >= 64<<10 || bobGrew >= 64<<10 {
 		t.Fatalf("RSS grew by 64 MiB or more: sender %d KiB, receiver %d KiB", aliceGrew, bobGrew)
 	}
 	if ib := bob.inbox(t); len(ib.Inbox) != 1 {
