@@ -50,8 +50,18 @@
 // see), vendor maker notes (none of the phones we know of puts a position
 // there), PNG's ImageMagick "Raw profile type exif" text, a Samsung JPEG
 // trailer after the last EOI, a HEIF Exif item built from other items
-// (construction method 2), or names of places in free text (captions, a
-// file name). Capture time and orientation are kept on purpose.
+// (construction method 2), GPS bytes no IFD points to (left over by an
+// editor that dropped the pointer only), names of places in free text
+// (captions, a file name), or timed-metadata tracks that carry a position
+// per frame (GoPro GPMF, Google camm, DJI): their samples are media data,
+// which Scan never reads. Capture time and orientation are kept on
+// purpose.
+//
+// Blanking XMP whole has a cost: an HDR photo's gain-map parameters
+// (Ultra HDR hdrgm:, Apple's HDRGainMap) and Google's depth data live in
+// XMP too, so such a photo arrives as its plain SDR image. P3 comes
+// first; a finer pass that blanks only location properties inside XMP
+// would keep them.
 //
 // # Malformed files
 //
