@@ -118,7 +118,13 @@ func (s *scanner) blankIFD(t tiffDoc, g, base int64) {
 		}
 		if vlen := tiffTypeSize[typ] * cnt; vlen > 4 {
 			v := int64(t.u32(e + 8))
-			if v < size {
+			if v < 8 {
+				// No value lives in the header; a crafted pointer
+				// there must not break the TIFF for the next reader.
+				vlen -= 8 - v
+				v = 8
+			}
+			if v < size && vlen > 0 {
 				s.zero(base+v, min(vlen, size-v))
 			}
 		}
