@@ -76,6 +76,13 @@
 // than MaxPatches regions or MaxBoxes boxes is ErrTooComplex: the caller
 // must not share it. Scan's only other errors are the reader's.
 //
+// The parsers are this package's own, small and fuzzed. goexif (which
+// cmd/imigee uses to read a capture time) decodes an IFD all or nothing:
+// one odd entry and the GPS IFD would not be found, so not blanked; it
+// reads values into memory, counts entries in an int16, and is known to
+// panic on malformed input. A scrubber has to blank whatever it finds.
+// It serves as the independent reader in the tests instead.
+//
 // # Concurrency
 //
 // Scan, Plan and Bytes are pure (no I/O beyond the reader given) and
