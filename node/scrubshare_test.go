@@ -138,7 +138,7 @@ func TestSharedPhotoHasNoGPS(t *testing.T) {
 }
 
 // TestSharedVideoHasNoLocation: a phone video with ©xyz (movie and
-// track), loci, XMP and Apple's location keys, shared while the friend is
+// track), loci, XMP, Apple's location keys and a gpmd GPS track, shared while the friend is
 // offline, so it travels through the friend's relay mailbox: what the
 // friend fetches has no location, the same size and box layout, and its
 // media bytes and the camera make are untouched.

@@ -102,7 +102,10 @@ func (s *scanner) movie(c box, depth int) {
 	}
 	s.children(c.body, c.end, func(b box) {
 		switch b.typ {
-		case "trak", "udta":
+		case "trak":
+			s.movie(b, depth+1)
+			s.timedTrack(b)
+		case "udta":
 			s.movie(b, depth+1)
 		case "meta":
 			s.movieMeta(b)

@@ -33,8 +33,11 @@
 //     uuid boxes become spaces; in a meta box's item list, the values of
 //     items whose key names a location or GPS (Apple's
 //     com.apple.quicktime.location.ISO6709, .name, .body, .note, ...) and
-//     of ©xyz items are zeroed. Boxes keep their sizes and types; media
-//     data is never read.
+//     of ©xyz items are zeroed. Every sample of a timed-metadata track
+//     that carries a position per frame or second (GoPro GPMF gpmd,
+//     Google camm; sensor data beside it goes too) is zeroed, located by
+//     the track's stco/co64, stsc and stsz tables. Boxes keep their sizes
+//     and types; other media data is never read.
 //   - HEIF, HEIC, AVIF: the Exif item (iinf names it, iloc places it in the
 //     file or in idat) gets its GPS IFD blanked as for JPEG; an XMP item
 //     (MIME application/rdf+xml) becomes spaces.
@@ -52,10 +55,9 @@
 // trailer after the last EOI, a HEIF Exif item built from other items
 // (construction method 2), GPS bytes no IFD points to (left over by an
 // editor that dropped the pointer only), names of places in free text
-// (captions, a file name), or timed-metadata tracks that carry a position
-// per frame (GoPro GPMF, Google camm, DJI): their samples are media data,
-// which Scan never reads. Capture time and orientation are kept on
-// purpose.
+// (captions, a file name), or timed-metadata tracks of formats not in
+// the list above (DJI's, Apple's mebx). Capture time and orientation are
+// kept on purpose.
 //
 // Blanking XMP whole has a cost: an HDR photo's gain-map parameters
 // (Ultra HDR hdrgm:, Apple's HDRGainMap) and Google's depth data live in

@@ -159,7 +159,7 @@ func boxTree(t *testing.T, b []byte) []box {
 		s.children(from, to, func(c box) {
 			out = append(out, c)
 			switch c.typ {
-			case "moov", "trak", "udta", "ilst", "iinf":
+			case "moov", "trak", "udta", "ilst", "iinf", "mdia", "minf", "stbl":
 				if depth < 4 {
 					walk(c.body, c.end, depth+1)
 				}
@@ -193,9 +193,9 @@ func TestMP4(t *testing.T) {
 		t.Error("media data changed")
 	}
 	_, p, _ := Bytes(in)
-	// 2 ©xyz, loci, XMP_, ISO6709 item, name item.
-	if p.Regions != 6 {
-		t.Errorf("regions %d, want 6", p.Regions)
+	// 2 ©xyz, loci, XMP_, ISO6709 item, name item, the gpmd track.
+	if p.Regions != 7 {
+		t.Errorf("regions %d, want 7", p.Regions)
 	}
 }
 

@@ -287,7 +287,8 @@ func u16(v uint16) []byte { return binary.BigEndian.AppendUint16(nil, v) }
 // ©xyz, loci and an XMP_ box; moov/meta (QuickTime style) holds keys and
 // an item list with com.apple.quicktime.location.ISO6709,
 // ...location.name and com.apple.quicktime.make; a track's udta holds
-// another ©xyz.
+// another ©xyz; and a GoPro-style timed-metadata track (gpmd) has three
+// GPS samples in two chunks of a second mdat.
 func MP4(mdatSize int) []byte {
 	xyz := box("\xa9xyz", u16(uint16(len(ISO6709))), u16(0x15c7), []byte(ISO6709))
 	loci := box("loci", u32(0), u16(0x15c7), []byte(PlaceName+"\x00"), []byte{0}, u32(0x0002_4b8f), u32(0x0030_d9ef), u32(35<<16), []byte("earth\x00\x00"))
@@ -301,12 +302,27 @@ func MP4(mdatSize int) []byte {
 	hdlr := box("hdlr", u32(0), u32(0), []byte("mdta"), make([]byte, 12), []byte{0})
 	meta := box("meta", hdlr, keys, ilst)
 	trak := box("trak", box("tkhd", make([]byte, 84)), box("udta", xyz))
-	moov := box("moov", box("mvhd", make([]byte, 100)), trak, udta, meta)
 	media := make([]byte, mdatSize)
 	for i := range media {
 		media[i] = byte(i * 7)
 	}
-	return append(append(box("ftyp", []byte("isom"), u32(0x200), []byte("isomiso2mp41")), largeBox("mdat", media)...), moov...)
+	head := append(box("ftyp", []byte("isom"), u32(0x200), []byte("isomiso2mp41")), largeBox("mdat", media)...)
+	// GPMF-like samples: a GPS5 key, then the latitude rationals.
+	sample := append([]byte("GPS5"), rationals(binary.BigEndian, Lat[:])...)
+	sample = append(sample, 0, 0)
+	gpsAt := uint32(len(head) + 8)
+	n := uint32(len(sample))
+	stbl := box("stbl",
+		box("stsd", u32(0), u32(1), box("gpmd", make([]byte, 8))),
+		box("stsc", u32(0), u32(2), u32(1), u32(2), u32(1), u32(2), u32(1), u32(1)),
+		box("stsz", u32(0), u32(0), u32(3), u32(n), u32(n), u32(n)),
+		box("stco", u32(0), u32(2), u32(gpsAt), u32(gpsAt+2*n)))
+	gpmd := box("trak", box("tkhd", make([]byte, 84)), box("mdia",
+		box("hdlr", u32(0), u32(0), []byte("meta"), make([]byte, 12), []byte{0}),
+		box("minf", stbl)))
+	moov := box("moov", box("mvhd", make([]byte, 100)), trak, gpmd, udta, meta)
+	gps := box("mdat", sample, sample, sample)
+	return append(append(head, gps...), moov...)
 }
 
 // HEIC is a HEIF photo: a meta box whose iinf names an hvc1 image item,
