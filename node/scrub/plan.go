@@ -20,13 +20,19 @@ const (
 	// PNG eXIf chunk, a HEIF Exif item, an MP4 keys box): 4 MiB. A bigger
 	// one is blanked whole instead of parsed.
 	MaxMetaRead = 4 << 20
+	// MaxMetaTotal caps what Scan reads of one file into memory to parse
+	// (segments, chunks, boxes' headers and tables, items; not the
+	// JPEG entropy-coded data it skips through in fixed blocks): 64 MiB,
+	// far above any real file's metadata. A crafted file that points many
+	// items at one big extent stops here (ErrTooComplex).
+	MaxMetaTotal = 64 << 20
 	// maxDepth bounds nesting: boxes in boxes, thumbnails in EXIF.
 	maxDepth = 8
 )
 
 // ErrTooComplex is returned by Scan for a file whose metadata needs more
-// than MaxPatches blanked regions or MaxBoxes boxes: it is not scrubbed,
-// so it must not be shared.
+// than MaxPatches blanked regions, MaxBoxes boxes or MaxMetaTotal bytes
+// read: it is not scrubbed, so it must not be shared.
 var ErrTooComplex = errors.New("scrub: too many metadata regions")
 
 // Formats Scan recognises (Plan.Format).
@@ -121,6 +127,7 @@ type scanner struct {
 	boxes   int
 	err     error  // first I/O or limit error; stops the scan
 	buf     []byte // skipEntropy's block, reused
+	budget  int64  // bytes readAt may still read (MaxMetaTotal)
 }
 
 func (s *scanner) add(off, n int64, fill byte, data []byte) {
@@ -154,6 +161,10 @@ func (s *scanner) readAt(off, n int64) ([]byte, bool) {
 	if off < 0 || n < 0 || off > s.size || n > s.size-off {
 		return nil, false
 	}
+	if s.budget -= n; s.budget < 0 {
+		s.fail(ErrTooComplex)
+		return nil, false
+	}
 	return s.readInto(make([]byte, n), off)
 }
 
@@ -180,13 +191,16 @@ func (s *scanner) readInto(b []byte, off int64) ([]byte, bool) {
 // is not an error: what can be parsed is scrubbed, and metadata that
 // cannot be parsed is blanked whole (see the package doc).
 func Scan(r io.ReaderAt, size int64) (*Plan, error) {
-	s := &scanner{r: r, size: size}
+	return scan(&scanner{r: r, size: size, budget: MaxMetaTotal})
+}
+
+func scan(s *scanner) (*Plan, error) {
 	format := FormatUnknown
-	head, _ := s.readAt(0, min(size, 16))
+	head, _ := s.readAt(0, min(s.size, 16))
 	switch {
 	case isJPEG(head):
 		format = FormatJPEG
-		s.jpeg(0, size, 0)
+		s.jpeg(0, s.size, 0)
 	case isPNG(head):
 		format = FormatPNG
 		s.png()

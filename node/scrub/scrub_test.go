@@ -152,7 +152,7 @@ func TestPNG(t *testing.T) {
 // boxTree lists every box of an ISO BMFF file the way the scanner sees
 // them, with their offsets.
 func boxTree(t *testing.T, b []byte) []box {
-	s := &scanner{r: bytesReaderAt(b), size: int64(len(b))}
+	s := &scanner{r: bytesReaderAt(b), size: int64(len(b)), budget: MaxMetaTotal}
 	var out []box
 	var walk func(from, to int64, depth int)
 	walk = func(from, to int64, depth int) {
@@ -271,6 +271,20 @@ func TestTooComplex(t *testing.T) {
 	moov = append(append(binary.BigEndian.AppendUint32(moov, uint32(8+len(udta))), "udta"...), udta...)
 	if _, _, err := Bytes(moov); !errors.Is(err, ErrTooComplex) {
 		t.Fatalf("err %v, want ErrTooComplex", err)
+	}
+}
+
+// A file whose metadata would take more than the read budget to parse
+// (here: a HEIC read with a budget smaller than its boxes) is
+// ErrTooComplex, not a partial scrub.
+func TestReadBudget(t *testing.T) {
+	in := scrubtest.HEIC(binary.BigEndian)
+	_, err := scan(&scanner{r: bytesReaderAt(in), size: int64(len(in)), budget: 200})
+	if !errors.Is(err, ErrTooComplex) {
+		t.Fatalf("err %v, want ErrTooComplex", err)
+	}
+	if _, err := scan(&scanner{r: bytesReaderAt(in), size: int64(len(in)), budget: MaxMetaTotal}); err != nil {
+		t.Fatal(err)
 	}
 }
 

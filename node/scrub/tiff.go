@@ -86,13 +86,17 @@ func (s *scanner) tiff(b []byte, base int64, depth int) bool {
 	}
 	if thumbOff > 0 && thumbLen > 0 && thumbOff < int64(len(b)) && depth < maxDepth {
 		end := min(int64(len(b)), thumbOff+thumbLen)
-		sub := &scanner{r: bytesReaderAt(b[thumbOff:end]), size: end - thumbOff}
+		sub := &scanner{r: bytesReaderAt(b[thumbOff:end]), size: end - thumbOff, budget: s.budget}
 		if isJPEG(b[thumbOff:end]) {
 			sub.jpeg(0, sub.size, depth+1)
 			for _, p := range sub.patches {
 				s.add(base+thumbOff+p.off, p.n, p.fill, p.data)
 			}
 			s.regions += sub.regions
+			s.budget = sub.budget
+			if sub.err != nil {
+				s.fail(sub.err)
+			}
 		}
 	}
 	return true

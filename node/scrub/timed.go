@@ -60,6 +60,9 @@ func (s *scanner) timedTrack(trak box) {
 	}
 	fixed, nSamples := int64(binary.BigEndian.Uint32(sz[4:])), int(binary.BigEndian.Uint32(sz[8:]))
 	sizes := sz[12:]
+	if fixed == 0 {
+		nSamples = min(nSamples, len(sizes)/4)
+	}
 	sample, run := 0, 0
 	s.regions++
 	for c, off := range offs {
@@ -70,15 +73,16 @@ func (s *scanner) timedTrack(trak box) {
 		if nRuns == 0 {
 			return
 		}
-		spc := int(binary.BigEndian.Uint32(runs[run*12+4:]))
+		spc := min(int(binary.BigEndian.Uint32(runs[run*12+4:])), nSamples-sample)
 		var n int64
-		for k := 0; k < spc && sample < nSamples; k++ {
-			if fixed != 0 {
-				n += fixed
-			} else if 4*sample+4 <= len(sizes) {
+		if fixed != 0 {
+			n = fixed * int64(spc)
+			sample += spc
+		} else {
+			for range spc {
 				n += int64(binary.BigEndian.Uint32(sizes[4*sample:]))
+				sample++
 			}
-			sample++
 		}
 		if off >= 0 && n > 0 {
 			s.zero(off, min(n, s.size))
