@@ -75,8 +75,8 @@
 // are written last, so location bytes end zero. Parsing stops at the
 // first structure that does not fit (a segment or box running past its
 // parent); what follows passes unchanged. A file that would need more
-// than MaxPatches regions or MaxBoxes boxes is ErrTooComplex: the caller
-// must not share it. Scan's only other errors are the reader's.
+// than MaxPatches regions, MaxBoxes boxes or MaxMetaTotal bytes of
+// metadata read is ErrTooComplex: the caller must not share it. Scan's only other errors are the reader's.
 //
 // The parsers are this package's own, small and fuzzed. goexif (which
 // cmd/imigee uses to read a capture time) decodes an IFD all or nothing:
