@@ -52,7 +52,10 @@
 // a per-epoch pair hint and a proof over both transport peer IDs and both
 // nonces (so a proof cannot be replayed on another connection). Then one
 // request: an Envelope (message, like), an Offer, or a Resume. Photos and
-// videos are sealed once into a pending copy in DataDir/outbox with a random
+// videos are read through node/scrub, which blanks the location the
+// camera wrote into them in place (EXIF GPS IFD, XMP, ©xyz, Apple
+// location keys; same size, capture time and orientation kept; no
+// opt-out: P3), and sealed once into a pending copy in DataDir/outbox with a random
 // content key (crypto STREAM chunks of 64 KiB); each recipient gets its own
 // sealed offer carrying that key. Sharing is asynchronous (sealing.go): the
 // share call stores the outbox record and returns; a background job hashes
@@ -319,6 +322,9 @@
 //     every byte sent to the relay and every event through meeting,
 //     sharing and mailbox delivery and finds no coordinate, cell ID or
 //     distance; TestMeetQuietZoneNeverFound, TestMeetPrecisionOffAndNoLocation.
+//     In shared content: TestSharedPhotoHasNoGPS (JPEG, PNG, HEIC, direct)
+//     and TestSharedVideoHasNoLocation (MP4, through the mailbox): the
+//     friend finds no position in what it receives (scrubshare_test.go).
 //   - P7 (accept/reject, policies): TestShareDirectAccept,
 //     TestShareDirectReject, TestOfflineRejectReachesSender,
 //     TestShareAutoAcceptLikesMessages.

@@ -130,7 +130,10 @@ func parseItemID(s string) ([16]byte, error) {
 // background (EventSealing reports progress) and the first friend's
 // transfer starts as soon as the hash is known, streaming chunks as they
 // are sealed. The file must not change until sealing ends, else the item
-// fails with FailSource.
+// fails with FailSource. What is hashed, sealed and sent is the file with
+// its location removed in place (node/scrub: same size; capture time and
+// orientation kept); there is no opt-out (P3). The file itself is not
+// changed.
 func (n *Node) SharePhoto(path string, friendIDs []string) (string, error) {
 	return n.shareFile(TypePhoto, path, friendIDs)
 }
@@ -191,7 +194,8 @@ func fileSource(path string) source {
 // as bytes; at most MaxShareBytes) with friendIDs, like SharePhoto. name
 // is a file name hint for its extension; typ is TypePhoto or TypeVideo.
 // The bytes are copied, so the caller may reuse data at once. If the node
-// stops before they are sealed, the item fails with FailSource.
+// stops before they are sealed, the item fails with FailSource. The
+// location is removed as for SharePhoto.
 func (n *Node) ShareBytes(typ, name string, data []byte, friendIDs []string) (string, error) {
 	if typ != TypePhoto && typ != TypeVideo {
 		return "", fmt.Errorf("node: share: type %q: %w", typ, ErrBadArgument)
@@ -205,7 +209,7 @@ func (n *Node) ShareBytes(typ, name string, data []byte, friendIDs []string) (st
 	}
 	b := bytes.Clone(data)
 	return n.shareSource(typ, filepath.Base(name), "", int64(len(b)), 0, to, func() (io.ReadCloser, error) {
-		return io.NopCloser(bytes.NewReader(b)), nil
+		return memSource{bytes.NewReader(b)}, nil
 	}, nil)
 }
 

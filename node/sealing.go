@@ -17,6 +17,7 @@ import (
 
 	"github.com/imigee/imigee/crypto"
 	"github.com/imigee/imigee/node/localstore"
+	"github.com/imigee/imigee/node/scrub"
 )
 
 // MaxShareBytes caps ShareBytes: 64 MiB. The bytes are held in memory
@@ -25,8 +26,9 @@ const MaxShareBytes = 64 << 20
 
 // FailSource is Event.Err of EventDeliveryFailed when an item's content
 // could not be sealed: the file went away or changed while it was being
-// sealed, or the node restarted before bytes shared with ShareBytes were
-// sealed.
+// sealed, the node restarted before bytes shared with ShareBytes were
+// sealed, or the location could not be removed from it
+// (scrub.ErrTooComplex).
 const FailSource = "source unavailable"
 
 // FailCancelled is Event.Err of EventDeliveryFailed for the recipients
@@ -216,9 +218,59 @@ func (n *Node) deliveriesHeld() bool {
 // ShareBytes (only while this process runs).
 type source func() (io.ReadCloser, error)
 
+// scrubbed is src read through node/scrub: what is hashed, sealed and
+// sent is the content with its location blanked in place (GPS IFDs, XMP,
+// video location boxes; P3, P4), of the same size, every other byte
+// kept. There is no opt-out. Each open scans the content again (headers
+// and metadata only), so both sealing passes, and a re-seal after a
+// restart, see the same scrubbed bytes: the hash check holds. Content
+// that cannot be read at random (not a file or ShareBytes' bytes) or that
+// scrub cannot plan (scrub.ErrTooComplex) is not shared: the open fails,
+// and so does the item (FailSource).
+func scrubbed(src source) source {
+	return func() (io.ReadCloser, error) {
+		rc, err := src()
+		if err != nil {
+			return nil, err
+		}
+		var ra io.ReaderAt
+		var size int64
+		switch r := rc.(type) {
+		case *os.File:
+			st, err := r.Stat()
+			if err != nil {
+				r.Close()
+				return nil, fmt.Errorf("node: scrub: %w", err)
+			}
+			ra, size = r, st.Size()
+		case memSource:
+			ra, size = r, r.Size()
+		default:
+			rc.Close()
+			return nil, fmt.Errorf("node: scrub: content cannot be scanned: %w", ErrBadArgument)
+		}
+		plan, err := scrub.Scan(ra, size)
+		if err != nil {
+			rc.Close()
+			return nil, fmt.Errorf("node: scrub: %w", err)
+		}
+		return struct {
+			io.Reader
+			io.Closer
+		}{plan.Reader(rc), rc}, nil
+	}
+}
+
+// memSource is the content of ShareBytes: a reader that scrub can also
+// read at random.
+type memSource struct{ *bytes.Reader }
+
+func (memSource) Close() error { return nil }
+
 // startSealing runs the sealing job of it in the background. The record
 // is stored (with Sealing set) before.
 func (n *Node) startSealing(it *outItem, src source) {
+	src = scrubbed(src) // every photo and video, also when re-sealed after a restart
 	j := &sealJob{done: make(chan struct{}), moved: make(chan struct{})}
 	n.xf.mu.Lock()
 	if n.xf.closed {
