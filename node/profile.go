@@ -17,6 +17,7 @@ import (
 
 	"github.com/imigee/imigee/crypto"
 	"github.com/imigee/imigee/node/localstore"
+	"github.com/imigee/imigee/node/scrub"
 )
 
 // EventFriendProfile: a friend's profile arrived or changed (FriendID;
@@ -35,6 +36,8 @@ type friendProfile struct {
 
 // SetProfilePicture sets a small picture (JPEG or PNG bytes, at most
 // MaxProfilePicture; nil removes it) and sends the profile to every friend.
+// Its location metadata is blanked first (node/scrub, P3), as for shared
+// photos: a camera thumbnail keeps its EXIF GPS.
 func (n *Node) SetProfilePicture(data []byte) error {
 	if len(data) > MaxProfilePicture {
 		return fmt.Errorf("node: profile picture %d bytes (max %d): %w", len(data), MaxProfilePicture, ErrTooLarge)
@@ -43,7 +46,14 @@ func (n *Node) SetProfilePicture(data []byte) error {
 	if err := n.getJSON(localstore.Settings, settingProfile, &pr); err != nil {
 		return err
 	}
-	pr.Picture = append([]byte(nil), data...)
+	pr.Picture = nil
+	if data != nil {
+		clean, _, err := scrub.Bytes(data)
+		if err != nil {
+			return fmt.Errorf("node: profile picture: %w", err)
+		}
+		pr.Picture = clean
+	}
 	return n.updateProfile(pr)
 }
 

@@ -2,9 +2,13 @@ package node
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
+	"image/jpeg"
 	"testing"
 	"time"
+
+	"github.com/imigee/imigee/node/scrub/scrubtest"
 )
 
 // TestProfileReachesFriends: a profile set after linking reaches the
@@ -62,4 +66,33 @@ func TestProfileReachesFriends(t *testing.T) {
 		}
 	}
 	_ = bID
+}
+
+// TestProfilePictureHasNoGPS: a camera thumbnail set as the profile
+// picture reaches the friend without its location (P3): the EXIF GPS IFD,
+// XMP and IPTC place name are blanked as for shared photos. Fails if
+// SetProfilePicture stores the bytes as given.
+func TestProfilePictureHasNoGPS(t *testing.T) {
+	clock, _, a, b, _, aID := pair(t)
+	pic := scrubtest.JPEG(binary.BigEndian)
+	if len(pic) > MaxProfilePicture {
+		t.Fatalf("test picture %d bytes", len(pic))
+	}
+	if len(scrubtest.Leaks(pic)) == 0 {
+		t.Fatal("positive control: the test picture carries no location")
+	}
+	if err := a.SetProfilePicture(pic); err != nil {
+		t.Fatal(err)
+	}
+	b.ev.waitRetrying(t, a.Node, clock, EventFriendProfile, func(e Event) bool {
+		f, _ := b.Friend(aID)
+		return e.FriendID == aID && len(f.ProfilePicture) == len(pic)
+	}, 30*time.Second)
+	f, _ := b.Friend(aID)
+	if l := scrubtest.Leaks(f.ProfilePicture); len(l) > 0 {
+		t.Fatalf("the friend reads the location from the profile picture: %v", l)
+	}
+	if _, err := jpeg.Decode(bytes.NewReader(f.ProfilePicture)); err != nil {
+		t.Fatalf("the scrubbed picture does not decode: %v", err)
+	}
 }
