@@ -41,6 +41,8 @@ import (
 	"sync"
 
 	"golang.org/x/crypto/chacha20poly1305"
+
+	"github.com/imigee/imigee/relay/internal/keyfile"
 )
 
 const (
@@ -262,40 +264,14 @@ func (k *keyring) key(id epochID) (*ekey, error) {
 }
 
 func (k *keyring) writeKey(name string, raw []byte) error {
-	tmp, err := os.CreateTemp(k.dir, "new-*.tmp")
-	if err != nil {
+	if err := keyfile.Write(k.dir, name, raw, k.noSync); err != nil {
 		return fmt.Errorf("history: epoch key: %w", err)
 	}
-	defer os.Remove(tmp.Name()) // after a successful rename: a no-op
-	if _, err := tmp.Write(raw); err != nil {
-		tmp.Close()
-		return fmt.Errorf("history: epoch key: %w", err)
-	}
-	if !k.noSync {
-		if err := tmp.Sync(); err != nil {
-			tmp.Close()
-			return fmt.Errorf("history: epoch key: %w", err)
-		}
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("history: epoch key: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), filepath.Join(k.dir, name)); err != nil {
-		return fmt.Errorf("history: epoch key: %w", err)
-	}
-	return k.syncDir()
+	return nil
 }
 
 func (k *keyring) syncDir() error {
-	if k.noSync {
-		return nil
-	}
-	d, err := os.Open(k.dir)
-	if err != nil {
-		return fmt.Errorf("history: key dir: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
+	if err := keyfile.SyncDir(k.dir, k.noSync); err != nil {
 		return fmt.Errorf("history: key dir: %w", err)
 	}
 	return nil
@@ -337,28 +313,4 @@ func (k *keyring) held() int {
 }
 
 // zeroRemove overwrites a file with zeros, fsyncs it and removes it.
-func zeroRemove(path string, noSync bool) error {
-	f, err := os.OpenFile(path, os.O_WRONLY, 0)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err == nil {
-		if fi, err := f.Stat(); err == nil {
-			zero := make([]byte, 1<<20)
-			for off := int64(0); off < fi.Size(); off += int64(len(zero)) {
-				n := min(int64(len(zero)), fi.Size()-off)
-				if _, err := f.WriteAt(zero[:n], off); err != nil {
-					break
-				}
-			}
-		}
-		if !noSync {
-			_ = f.Sync()
-		}
-		f.Close()
-	}
-	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
-	return nil
-}
+func zeroRemove(path string, noSync bool) error { return keyfile.ZeroRemove(path, noSync) }

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/crypto/chacha20poly1305"
 
 	"github.com/imigee/imigee/crypto"
+	"github.com/imigee/imigee/relay/internal/keyfile"
 )
 
 // Encryption at rest and crypto-shredding (DESIGN.md P2, threat model
@@ -168,40 +169,14 @@ func (k *keyring) lookup(day uint32) cipher.AEAD {
 }
 
 func (k *keyring) writeKey(name string, raw []byte) error {
-	tmp, err := os.CreateTemp(k.dir, "new-*.tmp")
-	if err != nil {
+	if err := keyfile.Write(k.dir, name, raw, k.noSync); err != nil {
 		return fmt.Errorf("store: day key: %w", err)
 	}
-	defer os.Remove(tmp.Name()) // after a successful rename: a no-op
-	if _, err := tmp.Write(raw); err != nil {
-		tmp.Close()
-		return fmt.Errorf("store: day key: %w", err)
-	}
-	if !k.noSync {
-		if err := tmp.Sync(); err != nil {
-			tmp.Close()
-			return fmt.Errorf("store: day key: %w", err)
-		}
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("store: day key: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), filepath.Join(k.dir, name)); err != nil {
-		return fmt.Errorf("store: day key: %w", err)
-	}
-	return k.syncDir()
+	return nil
 }
 
 func (k *keyring) syncDir() error {
-	if k.noSync {
-		return nil
-	}
-	d, err := os.Open(k.dir)
-	if err != nil {
-		return fmt.Errorf("store: key dir: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
+	if err := keyfile.SyncDir(k.dir, k.noSync); err != nil {
 		return fmt.Errorf("store: key dir: %w", err)
 	}
 	return nil
@@ -279,15 +254,7 @@ func (k *keyring) shred(now time.Time, retention time.Duration, inUse map[uint32
 	k.mu.Unlock()
 	sort.Slice(days, func(i, j int) bool { return days[i] < days[j] })
 	for _, d := range days {
-		p := filepath.Join(k.dir, keyName(d))
-		if f, err := os.OpenFile(p, os.O_WRONLY, 0); err == nil {
-			_, _ = f.Write(make([]byte, keyFileLen))
-			if !k.noSync {
-				_ = f.Sync()
-			}
-			f.Close()
-		}
-		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := keyfile.ZeroRemove(filepath.Join(k.dir, keyName(d)), k.noSync); err != nil {
 			return 0, fmt.Errorf("store: erase day key: %w", err)
 		}
 	}
