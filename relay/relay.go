@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	lprotocol "github.com/libp2p/go-libp2p/core/protocol"
 	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/imigee/imigee/protocol"
@@ -332,11 +334,25 @@ func (r *Relay) endRequest() {
 func (r *Relay) ID() peer.ID { return r.host.ID() }
 
 // Addrs returns the relay's listen addresses (without /p2p/ID).
-func (r *Relay) Addrs() []ma.Multiaddr { return r.host.Addrs() }
+//
+// libp2p's address manager computes host.Addrs in the background; just
+// after start (seen under load) it may not list every listener yet, and
+// the daemon prints these once for its clients and tests. So every bound
+// listen address that is specific (not 0.0.0.0 / ::) is added if missing.
+func (r *Relay) Addrs() []ma.Multiaddr {
+	out := r.host.Addrs()
+	for _, l := range r.host.Network().ListenAddresses() {
+		if manet.IsIPUnspecified(l) || slices.ContainsFunc(out, l.Equal) {
+			continue
+		}
+		out = append(out, l)
+	}
+	return out
+}
 
 // AddrInfo returns the relay's ID and addresses, for clients to dial.
 func (r *Relay) AddrInfo() peer.AddrInfo {
-	return peer.AddrInfo{ID: r.host.ID(), Addrs: r.host.Addrs()}
+	return peer.AddrInfo{ID: r.host.ID(), Addrs: r.Addrs()}
 }
 
 // Host returns the relay's libp2p host (tests and the daemon's health
