@@ -30,7 +30,10 @@ type partWriter struct {
 	key   *crypto.StreamKey
 	total int64
 
-	plain []byte // the current run of contiguous plaintext
+	// inPlace: each chunk fills a run on its own and opens over its frame
+	// buffer (OpenChunkExact in place), so plain is never used.
+	inPlace bool
+	plain   []byte // the current run of contiguous plaintext
 	start int64  // offset of plain in the file
 	next  int64  // chunk index that would extend the run
 	prog  progress
@@ -48,8 +51,11 @@ const writeRun = 64 << 10
 
 func newPartWriter(n *Node, r *inRec, f *os.File, key *crypto.StreamKey) *partWriter {
 	w := &partWriter{n: n, r: r, f: f, key: key, total: key.ChunkCount(r.Meta.Size),
-		plain: make([]byte, 0, max(writeRun, int(key.ChunkSize))), next: -1,
+		inPlace: int(key.ChunkSize) >= writeRun && key.InPlace(), next: -1,
 		prog: progress{last: r.Count * int64(key.ChunkSize)}}
+	if !w.inPlace {
+		w.plain = make([]byte, 0, max(writeRun, int(key.ChunkSize)))
+	}
 	w.fl = startFlusher(n, f)
 	return w
 }
@@ -66,12 +72,9 @@ func (w *partWriter) chunk(i int64, sealed []byte) error {
 	}
 	cs := int64(w.key.ChunkSize)
 	last := i == w.total-1
-	if cs >= writeRun && w.key.InPlace() {
+	if w.inPlace {
 		// A chunk that fills a run on its own (the default 64 KiB) opens
 		// over its own frame buffer and is written from there: no copy.
-		if err := w.flush(); err != nil {
-			return err
-		}
 		p, err := w.key.OpenChunkExact(sealed[:0], uint32(i), last, sealed)
 		if err != nil {
 			return fmt.Errorf("node: chunk does not open: %w", ErrPeer)
