@@ -1,6 +1,7 @@
 package scrub
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -273,24 +274,11 @@ func (r *reader) Read(b []byte) (int, error) {
 
 // Bytes returns a scrubbed copy of b (Scan and Apply over memory).
 func Bytes(b []byte) ([]byte, *Plan, error) {
-	p, err := Scan(bytesReaderAt(b), int64(len(b)))
+	p, err := Scan(bytes.NewReader(b), int64(len(b)))
 	if err != nil {
 		return nil, nil, err
 	}
 	out := append([]byte(nil), b...)
 	p.Apply(out)
 	return out, p, nil
-}
-
-type bytesReaderAt []byte
-
-func (b bytesReaderAt) ReadAt(p []byte, off int64) (int, error) {
-	if off < 0 || off > int64(len(b)) {
-		return 0, io.EOF
-	}
-	n := copy(p, b[off:])
-	if n < len(p) {
-		return n, io.EOF
-	}
-	return n, nil
 }

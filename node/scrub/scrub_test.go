@@ -152,7 +152,7 @@ func TestPNG(t *testing.T) {
 // boxTree lists every box of an ISO BMFF file the way the scanner sees
 // them, with their offsets.
 func boxTree(t *testing.T, b []byte) []box {
-	s := &scanner{r: bytesReaderAt(b), size: int64(len(b)), budget: MaxMetaTotal}
+	s := &scanner{r: bytes.NewReader(b), size: int64(len(b)), budget: MaxMetaTotal}
 	var out []box
 	var walk func(from, to int64, depth int)
 	walk = func(from, to int64, depth int) {
@@ -279,11 +279,11 @@ func TestTooComplex(t *testing.T) {
 // ErrTooComplex, not a partial scrub.
 func TestReadBudget(t *testing.T) {
 	in := scrubtest.HEIC(binary.BigEndian)
-	_, err := scan(&scanner{r: bytesReaderAt(in), size: int64(len(in)), budget: 200})
+	_, err := scan(&scanner{r: bytes.NewReader(in), size: int64(len(in)), budget: 200})
 	if !errors.Is(err, ErrTooComplex) {
 		t.Fatalf("err %v, want ErrTooComplex", err)
 	}
-	if _, err := scan(&scanner{r: bytesReaderAt(in), size: int64(len(in)), budget: MaxMetaTotal}); err != nil {
+	if _, err := scan(&scanner{r: bytes.NewReader(in), size: int64(len(in)), budget: MaxMetaTotal}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -291,7 +291,7 @@ func TestReadBudget(t *testing.T) {
 // A read error (a file that went away) is Scan's error.
 func TestReadError(t *testing.T) {
 	in := scrubtest.MP4(10)
-	_, err := Scan(failAfter{bytesReaderAt(in), 40}, int64(len(in)))
+	_, err := Scan(failAfter{bytes.NewReader(in), 40}, int64(len(in)))
 	if err == nil || !strings.Contains(err.Error(), "scrub: read") {
 		t.Fatalf("err %v", err)
 	}

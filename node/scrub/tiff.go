@@ -1,6 +1,9 @@
 package scrub
 
-import "encoding/binary"
+import (
+	"bytes"
+	"encoding/binary"
+)
 
 // TIFF (EXIF) tags this package reads.
 const (
@@ -86,7 +89,7 @@ func (s *scanner) tiff(b []byte, base int64, depth int) bool {
 	}
 	if thumbOff > 0 && thumbLen > 0 && thumbOff < int64(len(b)) && depth < maxDepth {
 		end := min(int64(len(b)), thumbOff+thumbLen)
-		sub := &scanner{r: bytesReaderAt(b[thumbOff:end]), size: end - thumbOff, budget: s.budget}
+		sub := &scanner{r: bytes.NewReader(b[thumbOff:end]), size: end - thumbOff, budget: s.budget}
 		if isJPEG(b[thumbOff:end]) {
 			sub.jpeg(0, sub.size, depth+1)
 			for _, p := range sub.patches {
