@@ -36,7 +36,8 @@
 //     of ©xyz items are zeroed. Every sample of a timed-metadata track
 //     that carries a position per frame or second (GoPro GPMF gpmd,
 //     Google camm; sensor data beside it goes too) is zeroed, located by
-//     the track's stco/co64, stsc and stsz tables. Boxes keep their sizes
+//     the track's stco/co64, stsc and stsz tables (a track lacking one of
+//     them, or with stz2, is ErrTooComplex). Boxes keep their sizes
 //     and types; other media data is never read.
 //   - HEIF, HEIC, AVIF: the Exif item (iinf names it, iloc places it in the
 //     file or in idat) gets its GPS IFD blanked as for JPEG; an XMP item
@@ -102,6 +103,8 @@
 // with goexif, the box tree of the MP4 is unchanged, the media bytes are
 // untouched, the streaming Reader agrees with Apply, and a second pass
 // changes nothing. TestTruncated scans every prefix of every test file.
+// TestTimedTrackUnlocatable: a GPS track whose sample tables cannot be
+// read fails the scan (ErrTooComplex) instead of passing its positions.
 // FuzzJPEG, FuzzPNG, FuzzBMFF, FuzzWebP and FuzzTIFF (seeded from the same files)
 // check that no input panics, changes the size, patches outside the file,
 // or (TIFF) leaves a GPS entry. In package node, TestSharedPhotoHasNoGPS

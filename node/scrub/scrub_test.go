@@ -321,3 +321,41 @@ func seeds() map[string][]byte {
 	}
 	return m
 }
+
+// TestTimedTrackUnlocatable: a gpmd track whose samples cannot be located
+// (its stsz renamed to stz2, the compact table Scan does not read, or
+// missing; its stsc cut to no runs) still holds the camera's positions,
+// so the file is ErrTooComplex, never passed with them. The untouched
+// file scans, so the failure is the table's. Fails on code that skipped
+// such a track silently.
+func TestTimedTrackUnlocatable(t *testing.T) {
+	in := scrubtest.MP4(10)
+	if _, err := Scan(bytes.NewReader(in), int64(len(in))); err != nil {
+		t.Fatal(err)
+	}
+	if len(scrubtest.Leaks(in)) == 0 {
+		t.Fatal("positive control: the video carries no location")
+	}
+	rename := func(from, to string) []byte {
+		b := bytes.Clone(in)
+		i := bytes.Index(b, []byte(from))
+		if i < 0 {
+			t.Fatalf("no %s box", from)
+		}
+		copy(b[i:], to)
+		return b
+	}
+	noRuns := bytes.Clone(in)
+	i := bytes.Index(noRuns, []byte("stsc"))
+	binary.BigEndian.PutUint32(noRuns[i+8:], 0) // entry count 0
+	for name, b := range map[string][]byte{
+		"stz2":    rename("stsz", "stz2"),
+		"no stsc": rename("stsc", "free"),
+		"no stco": rename("stco", "free"),
+		"no runs": noRuns,
+	} {
+		if _, err := Scan(bytes.NewReader(b), int64(len(b))); !errors.Is(err, ErrTooComplex) {
+			t.Errorf("%s: err %v, want ErrTooComplex", name, err)
+		}
+	}
+}

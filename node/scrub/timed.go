@@ -37,7 +37,14 @@ func (s *scanner) timedTrack(trak box) {
 	}
 	timed := false
 	s.children(stsd.body+8, stsd.end, func(e box) { timed = timed || timedFormats[e.typ] })
-	if !timed || stsc.end == 0 || stsz.end == 0 || stco.end == 0 {
+	if !timed {
+		return
+	}
+	// From here on, a track whose samples cannot be located (a table
+	// missing, stz2 instead of stsz, a table shorter than its header) is
+	// ErrTooComplex: its positions would go out unblanked.
+	if stsc.end == 0 || stsz.end == 0 || stco.end == 0 {
+		s.fail(ErrTooComplex)
 		return
 	}
 	tables := [3]box{stco, stsc, stsz}
@@ -48,6 +55,7 @@ func (s *scanner) timedTrack(trak box) {
 			return
 		}
 		if data[i], ok = s.readAt(b.body, b.end-b.body); !ok || len(data[i]) < 8 {
+			s.fail(ErrTooComplex) // no-op when readAt already recorded an error
 			return
 		}
 	}
@@ -55,7 +63,8 @@ func (s *scanner) timedTrack(trak box) {
 	runs := data[1][8:] // (first chunk, samples per chunk, description) × n
 	nRuns := min(int(binary.BigEndian.Uint32(data[1][4:])), len(runs)/12)
 	sz := data[2]
-	if len(sz) < 12 {
+	if len(sz) < 12 || (nRuns == 0 && len(offs) > 0) {
+		s.fail(ErrTooComplex)
 		return
 	}
 	fixed, nSamples := int64(binary.BigEndian.Uint32(sz[4:])), int(binary.BigEndian.Uint32(sz[8:]))
@@ -69,9 +78,6 @@ func (s *scanner) timedTrack(trak box) {
 		chunk := c + 1
 		for run+1 < nRuns && int(binary.BigEndian.Uint32(runs[(run+1)*12:])) <= chunk {
 			run++
-		}
-		if nRuns == 0 {
-			return
 		}
 		spc := min(int(binary.BigEndian.Uint32(runs[run*12+4:])), nSamples-sample)
 		var n int64
