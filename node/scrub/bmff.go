@@ -78,8 +78,11 @@ func (s *scanner) children(from, to int64, fn func(box)) {
 // data is never read.
 func (s *scanner) bmff() string {
 	format := FormatBMFF
+	fragmented := false
 	s.children(0, s.size, func(b box) {
 		switch b.typ {
+		case "moof":
+			fragmented = true
 		case "moov":
 			s.movie(b, 1)
 		case "uuid":
@@ -90,6 +93,11 @@ func (s *scanner) bmff() string {
 			s.movieMeta(b) // a QuickTime-style item list, if any
 		}
 	})
+	if fragmented && s.timed {
+		// A GPS track's samples in movie fragments (moof/traf/trun) are
+		// not located: the file must not go with them.
+		s.fail(ErrTooComplex)
+	}
 	return format
 }
 

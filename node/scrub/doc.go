@@ -37,8 +37,8 @@
 //     that carries a position per frame or second (GoPro GPMF gpmd,
 //     Google camm; sensor data beside it goes too) is zeroed, located by
 //     the track's stco/co64, stsc and stsz tables (a track lacking one of
-//     them, or with stz2, is ErrTooComplex). Boxes keep their sizes
-//     and types; other media data is never read.
+//     them, with stz2, or in a fragmented file, is ErrTooComplex). Boxes
+//     keep their sizes and types; other media data is never read.
 //   - HEIF, HEIC, AVIF: the Exif item (iinf names it, iloc places it in the
 //     file or in idat) gets its GPS IFD blanked as for JPEG; an XMP item
 //     (MIME application/rdf+xml) becomes spaces.

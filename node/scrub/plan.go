@@ -126,6 +126,7 @@ type scanner struct {
 	patches []patch
 	regions int
 	boxes   int
+	timed   bool   // a GPS timed-metadata track was seen (timedTrack)
 	err     error  // first I/O or limit error; stops the scan
 	buf     []byte // skipEntropy's block, reused
 	budget  int64  // bytes readAt may still read (MaxMetaTotal)

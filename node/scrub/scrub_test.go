@@ -324,7 +324,8 @@ func seeds() map[string][]byte {
 
 // TestTimedTrackUnlocatable: a gpmd track whose samples cannot be located
 // (its stsz renamed to stz2, the compact table Scan does not read, or
-// missing; its stsc cut to no runs) still holds the camera's positions,
+// missing; its stsc cut to no runs; more samples in a movie fragment)
+// still holds the camera's positions,
 // so the file is ErrTooComplex, never passed with them. The untouched
 // file scans, so the failure is the table's. Fails on code that skipped
 // such a track silently.
@@ -353,9 +354,16 @@ func TestTimedTrackUnlocatable(t *testing.T) {
 		"no stsc": rename("stsc", "free"),
 		"no stco": rename("stco", "free"),
 		"no runs": noRuns,
+		// The track's samples may be in movie fragments too.
+		"fragmented": append(bytes.Clone(in), 0, 0, 0, 8, 'm', 'o', 'o', 'f'),
 	} {
 		if _, err := Scan(bytes.NewReader(b), int64(len(b))); !errors.Is(err, ErrTooComplex) {
 			t.Errorf("%s: err %v, want ErrTooComplex", name, err)
 		}
+	}
+	// A fragmented video without such a track scans.
+	plain := append(rename("gpmd", "text"), 0, 0, 0, 8, 'm', 'o', 'o', 'f')
+	if _, err := Scan(bytes.NewReader(plain), int64(len(plain))); err != nil {
+		t.Errorf("fragmented video without a GPS track: %v", err)
 	}
 }

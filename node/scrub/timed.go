@@ -12,7 +12,8 @@ var timedFormats = map[string]bool{"gpmd": true, "camm": true}
 // timedFormats: the chunk offsets (stco/co64), samples per chunk (stsc)
 // and sample sizes (stsz) locate them in the media data. The sensor data
 // beside the position goes with it. Tables over MaxMetaRead are
-// ErrTooComplex: the samples cannot be found, so the file must not go.
+// ErrTooComplex: the samples cannot be found, so the file must not go
+// (and so is a fragmented file with such a track: s.timed, see bmff).
 func (s *scanner) timedTrack(trak box) {
 	stbl, ok := s.path(trak, "mdia", "minf", "stbl")
 	if !ok {
@@ -40,6 +41,7 @@ func (s *scanner) timedTrack(trak box) {
 	if !timed {
 		return
 	}
+	s.timed = true
 	// From here on, a track whose samples cannot be located (a table
 	// missing, stz2 instead of stsz, a table shorter than its header) is
 	// ErrTooComplex: its positions would go out unblanked.
