@@ -71,8 +71,9 @@ func WriteResults(dir string, res *Result, plots bool) error {
 		return err
 	}
 	var bins []DetectionBin
+	var la *LateAnalysis
 	if res.scenario != nil {
-		_, la := Classify(res.scenario, res.Meetings, res.Events)
+		_, la = Classify(res.scenario, res.Meetings, res.Events)
 		if err := writeCSV(filepath.Join(dir, FileOutcomes), outcomeRows(la.Outcomes)); err != nil {
 			return err
 		}
@@ -88,7 +89,7 @@ func WriteResults(dir string, res *Result, plots bool) error {
 		return err
 	}
 	if plots {
-		return writePlots(dir, res, bins)
+		return writePlots(dir, res, bins, la)
 	}
 	return nil
 }

@@ -52,10 +52,11 @@ type errNoData string
 func (e errNoData) Error() string { return string(e) }
 
 // writePlots draws the PNG plots of a run (6×4 in at 150 dpi, sized for
-// a paper column); bins are the run's detection curve (WriteResults has
-// computed it already). A plot without data (or with only zeros) is not
+// a paper column); bins are the run's detection curve and la its meeting
+// outcomes (WriteResults has computed both already; la is nil without a
+// scenario). A plot without data (or with only zeros) is not
 // drawn; FileOmittedPlots says which and why.
-func writePlots(dir string, res *Result, bins []DetectionBin) error {
+func writePlots(dir string, res *Result, bins []DetectionBin, la *LateAnalysis) error {
 	_, an := analysisOf(res)
 	var omitted []string
 	for _, pf := range []struct {
@@ -78,10 +79,9 @@ func writePlots(dir string, res *Result, bins []DetectionBin) error {
 		{PlotFalse, func() error { return plotTrueDistance(dir, res) }},
 		{PlotLateShares, func() error { return plotLateShares(dir, res.Summary.Late) }},
 		{PlotLateDelay, func() error {
-			if res.scenario == nil {
+			if la == nil {
 				return errNoData("no scenario")
 			}
-			_, la := Classify(res.scenario, res.Meetings, res.Events)
 			return plotLateDelay(dir, res.scenario, la)
 		}},
 	} {

@@ -8,8 +8,26 @@ import (
 	"testing"
 	"time"
 
+	"github.com/imigee/imigee/protocol"
 	"github.com/imigee/imigee/test/testnet"
 )
+
+// TestAnalyticsRowsReadSchemaFields: testnet names the report fields it
+// sums without importing protocol; every row must read a field of
+// protocol.AnalyticsFields, or a renamed field would publish 0 beside its
+// truth without a word.
+func TestAnalyticsRowsReadSchemaFields(t *testing.T) {
+	day := testnet.AnalyticsDay{Totals: map[string]uint64{}}
+	for _, f := range protocol.AnalyticsFields {
+		day.Totals[f] = 1
+	}
+	rows := testnet.AnalyticsRows(testnet.AnalyticsPublished{Days: []testnet.AnalyticsDay{day}}, nil, 1)
+	for _, r := range rows {
+		if r.Published == 0 {
+			t.Errorf("row %s reads no field of protocol.AnalyticsFields", r.Field)
+		}
+	}
+}
 
 // TestAnalyticsScenario (P13 in the testnet): twelve real phones and two
 // collector relays; at the end every phone reports its day through the

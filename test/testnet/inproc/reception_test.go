@@ -6,8 +6,29 @@ import (
 	"time"
 
 	"github.com/imigee/imigee/node"
+	"github.com/imigee/imigee/relay/history"
 	"github.com/imigee/imigee/test/testnet"
 )
+
+// TestHistoryDefaultsMatch: the scenario's [history] defaults and bound
+// restate the relay's and the node's (package testnet imports neither);
+// a scenario that leaves them unset runs with the components' own
+// defaults, and validation accepts exactly what they accept.
+func TestHistoryDefaultsMatch(t *testing.T) {
+	for _, c := range []struct {
+		name          string
+		testnet, real time.Duration
+	}{
+		{"relay default window", testnet.DefaultRelayHistory, history.DefaultWindow},
+		{"node default window", testnet.DefaultNodeHistory, node.DefaultHistoryWindow},
+		{"relay max window", testnet.MaxHistory, history.MaxWindow},
+		{"node max window", testnet.MaxHistory, node.MaxHistoryWindow},
+	} {
+		if c.testnet != c.real {
+			t.Errorf("%s: testnet says %v, the component %v", c.name, c.testnet, c.real)
+		}
+	}
+}
 
 // TestSetNetworkReachesNode: a phone losing reception is told
 // node.NetworkNone, keeps that state across a restart (the driver applies

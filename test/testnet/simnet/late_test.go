@@ -7,15 +7,6 @@ import (
 	"github.com/imigee/imigee/test/testnet"
 )
 
-// lateReady: relays keep a history of past announcements and match late
-// announcements against it (relay/history, issue 10). node/ already takes
-// a phone off the network on NetworkChanged(NetworkNone) and late-announces
-// the epochs it missed when reception comes back, but a relay without
-// history answers UNSUPPORTED: the run then finds 0-2 live and misses
-// both meetings of node 1 (checked on this branch before the relay
-// history was merged).
-const lateReady = true
-
 // TestSimLate runs testdata/late.toml: three friends meet for 40 minutes
 // while node 1 has no reception, from before the meeting until two hours
 // later. Nodes 0 and 2 must find each other live; node 1's meetings with
@@ -26,9 +17,6 @@ const lateReady = true
 // to the friends found late once the meeting is confirmed, and are counted
 // as items after a late match.
 func TestSimLate(t *testing.T) {
-	if !lateReady {
-		t.Skip("relay history (late matching) is not on this branch yet: lateReady")
-	}
 	s, err := testnet.LoadScenario(filepath.Join("testdata", "late.toml"))
 	if err != nil {
 		t.Fatal(err)
@@ -91,9 +79,6 @@ func TestSimLate(t *testing.T) {
 // nothing, so node 1's two meetings are missed, and nobody raises
 // friend_was_nearby.
 func TestSimLateHistoryOff(t *testing.T) {
-	if !lateReady {
-		t.Skip("relay history (late matching) is not on this branch yet: lateReady")
-	}
 	s, err := testnet.LoadScenario(filepath.Join("testdata", "late.toml"))
 	if err != nil {
 		t.Fatal(err)
