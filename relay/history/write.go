@@ -60,6 +60,21 @@ type writer struct {
 	s        *Store
 	reserved int64 // bytes added to s.bytes ahead of the commit
 	d        counts
+	// ep is the epoch this run opened, so Late's match and put share one
+	// key lookup and the announcements either decrypted.
+	ep *epoch
+}
+
+// epoch opens id's epoch in tx (see Store.openEpoch) once per run.
+func (w *writer) epoch(tx *bolt.Tx, id epochID, create bool) (*epoch, error) {
+	if w.ep != nil && w.ep.id == id {
+		return w.ep, nil
+	}
+	ep, err := w.s.openEpoch(tx, id, create)
+	if err == nil && ep != nil {
+		w.ep = ep
+	}
+	return ep, err
 }
 
 // batch runs fn in the next group commit and applies its counts after the
@@ -72,7 +87,7 @@ func (s *Store) batch(a *Announce, fn func(*bolt.Tx, *writer) error) error {
 	w := &writer{s: s}
 	err := s.submit(func(tx *bolt.Tx) error {
 		s.bytes.Add(-w.reserved)
-		w.reserved, w.d = 0, counts{}
+		w.reserved, w.d, w.ep = 0, counts{}, nil // a rerun has a new tx
 		return fn(tx, w)
 	})
 	if err != nil {
@@ -312,7 +327,7 @@ func (w *writer) put(tx *bolt.Tx, a *Announce) (int, error) {
 		// that Expire has just erased.
 		return 0, nil
 	}
-	ep, err := w.s.openEpoch(tx, id, true)
+	ep, err := w.epoch(tx, id, true)
 	if err != nil {
 		return 0, err
 	}
