@@ -378,14 +378,13 @@ func (w *writer) put(tx *bolt.Tx, a *Announce) (int, error) {
 			recs = append(recs, record{tokens: toks, sealed: an.Record})
 		}
 	}
-	hashes := entries
 	if len(recs) == 0 {
 		return 0, nil
 	}
 	plain := (&body{origin: a.Origin, tag: a.ForgetTag, shared: a.Shared, recs: recs}).encode()
-	v := encodeStored(oh, hashes, sealOverhead+len(plain))
+	v := encodeStored(oh, entries, sealOverhead+len(plain))
 	// Count the bytes first and reserve them: over MaxBytes, nothing.
-	d := counts{bytes: 8 + int64(len(v)+sealOverhead+len(plain)) + elemOverhead + idKeyLen + elemOverhead, entries: int64(len(hashes))}
+	d := counts{bytes: 8 + int64(len(v)+sealOverhead+len(plain)) + elemOverhead + idKeyLen + elemOverhead, entries: int64(len(entries))}
 	if len(a.ForgetTag) > 0 {
 		d.bytes += idKeyLen + elemOverhead
 	}
@@ -432,7 +431,7 @@ func (w *writer) put(tx *bolt.Tx, a *Announce) (int, error) {
 	}
 	w.d.bytes -= freed.bytes
 	w.d.entries += d.entries - freed.entries
-	return len(hashes), addCounts(tx, ep.name, counts{d.bytes - freed.bytes, d.entries - freed.entries})
+	return len(entries), addCounts(tx, ep.name, counts{d.bytes - freed.bytes, d.entries - freed.entries})
 }
 
 // dropHashes removes every entry of one of the hashes hs (any kind) from
