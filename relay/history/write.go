@@ -55,7 +55,7 @@ func (s *Store) Late(a *Announce, maxMatches int) (ms []Match, dropped, added in
 }
 
 // writer carries one write call's reservation and count deltas across the
-// runs bbolt's Batch may make of its function.
+// runs the committer may make of its function (reset starts each).
 type writer struct {
 	s        *Store
 	reserved int64 // bytes added to s.bytes ahead of the commit
@@ -63,6 +63,14 @@ type writer struct {
 	// ep is the epoch this run opened, so Late's match and put share one
 	// key lookup and the announcements either decrypted.
 	ep *epoch
+}
+
+// reset undoes a previous run: its reservation, counts and the epoch it
+// opened in a transaction since rolled back. The committer may run a write
+// again, alone, after a failure in its group.
+func (w *writer) reset() {
+	w.s.bytes.Add(-w.reserved)
+	w.reserved, w.d, w.ep = 0, counts{}, nil
 }
 
 // epoch opens id's epoch in tx (see Store.openEpoch) once per run.
@@ -86,8 +94,7 @@ func (s *Store) batch(a *Announce, fn func(*bolt.Tx, *writer) error) error {
 	}
 	w := &writer{s: s}
 	err := s.submit(func(tx *bolt.Tx) error {
-		s.bytes.Add(-w.reserved)
-		w.reserved, w.d, w.ep = 0, counts{}, nil // a rerun has a new tx
+		w.reset()
 		return fn(tx, w)
 	})
 	if err != nil {
