@@ -45,31 +45,44 @@ func (c *fileConfig) dataPath(p string) string {
 	return filepath.Join(c.DataDir, p)
 }
 
-// loadOrCreateSecret reads a 32-byte secret file (refusing one others can
-// read), making it on first use.
-func loadOrCreateSecret(path string) (*[32]byte, bool, error) {
-	var k [32]byte
+// loadOrCreatePrivateFile reads a secret file (readPrivateFile: one
+// others can read is refused), or on first use writes what gen makes
+// (mode 0600, creating its directory) and returns that.
+func loadOrCreatePrivateFile(path string, gen func() ([]byte, error)) ([]byte, bool, error) {
 	b, err := readPrivateFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		if _, err := rand.Read(k[:]); err != nil {
+		if b, err = gen(); err != nil {
 			return nil, false, err
 		}
 		if err := ensureDataDir(filepath.Dir(path)); err != nil {
 			return nil, false, err
 		}
-		if err := writeSecretFile(path, k[:]); err != nil {
+		if err := writeSecretFile(path, b); err != nil {
 			return nil, false, fmt.Errorf("write %s: %w", path, err)
 		}
-		return &k, true, nil
+		return b, true, nil
 	}
+	if err != nil {
+		return nil, false, err
+	}
+	return b, false, nil
+}
+
+// loadOrCreateSecret reads a 32-byte secret file (refusing one others can
+// read), making it on first use.
+func loadOrCreateSecret(path string) (*[32]byte, bool, error) {
+	b, created, err := loadOrCreatePrivateFile(path, func() ([]byte, error) {
+		b := make([]byte, 32)
+		_, err := rand.Read(b)
+		return b, err
+	})
 	if err != nil {
 		return nil, false, fmt.Errorf("key: %w", err)
 	}
 	if len(b) != 32 {
 		return nil, false, fmt.Errorf("key %s: %d bytes, want 32", path, len(b))
 	}
-	copy(k[:], b)
-	return &k, false, nil
+	return (*[32]byte)(b), created, nil
 }
 
 // loadOrCreateBoxKey reads the collector's X25519 key (loadOrCreateSecret),

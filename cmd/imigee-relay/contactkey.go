@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
-	"path/filepath"
 
 	"github.com/imigee/imigee/crypto"
 )
@@ -25,20 +23,13 @@ func (c *fileConfig) contactKeyPath() string { return c.dataPath(c.Contacts.KeyF
 // silently change the published key), mode 0600; one others can read is
 // refused (readPrivateFile).
 func loadOrCreateContactKey(path string) (*crypto.ContactKey, bool, error) {
-	b, err := readPrivateFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
+	b, created, err := loadOrCreatePrivateFile(path, func() ([]byte, error) {
 		k, err := crypto.NewContactKey(rand.Reader)
 		if err != nil {
-			return nil, false, err
+			return nil, err
 		}
-		if err := ensureDataDir(filepath.Dir(path)); err != nil {
-			return nil, false, err
-		}
-		if err := writeSecretFile(path, k.Bytes()); err != nil {
-			return nil, false, fmt.Errorf("write contact key: %w", err)
-		}
-		return k, true, nil
-	}
+		return k.Bytes(), nil
+	})
 	if err != nil {
 		return nil, false, fmt.Errorf("contact key: %w", err)
 	}
@@ -46,7 +37,7 @@ func loadOrCreateContactKey(path string) (*crypto.ContactKey, bool, error) {
 	if err != nil {
 		return nil, false, fmt.Errorf("contact key %s: %w", path, err)
 	}
-	return k, false, nil
+	return k, created, nil
 }
 
 func cmdContactsKey(args []string, stdout, stderr io.Writer) int {

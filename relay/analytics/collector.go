@@ -327,10 +327,9 @@ func (c *Collector) runSlot(ctx context.Context) (release func(), err error) {
 	}
 }
 
+// run sums and publishes the days due selects; its callers (leader only)
+// hold the run slot.
 func (c *Collector) run(ctx context.Context, call Call, due func(day uint32) bool) error {
-	if c.cfg.Role != Leader {
-		return nil
-	}
 	for _, d := range c.reportDays(due) {
 		if err := c.sumDay(ctx, d, call, false); err != nil {
 			return err

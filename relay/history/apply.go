@@ -36,8 +36,8 @@ func (s *Store) Apply(ops []Op) (Applied, error) {
 	err := s.submit(func(tx *bolt.Tx) error {
 		// The committer may run this again alone after a failure in its
 		// group: undo the previous run first (as batch does).
-		s.bytes.Add(-w.reserved)
-		w.reserved, w.d, res = 0, counts{}, Applied{}
+		w.reset()
+		res = Applied{}
 		for _, op := range ops {
 			switch {
 			case op.Announce != nil:

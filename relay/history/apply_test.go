@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/imigee/imigee/crypto"
 )
 
@@ -82,5 +84,35 @@ func TestApplyGossipBatch(t *testing.T) {
 	res, err = small.Apply([]Op{{Announce: big}, {Announce: ann(6, e, "", friend("r", here(6)))}})
 	if err != nil || res.Skipped != 1 || res.Stored != 1 || small.Stats().Entries != 1 {
 		t.Fatalf("over the cap: %+v, %v, %+v", res, err, small.Stats())
+	}
+}
+
+// TestRerunAfterGroupFailure: a write whose group commit failed because
+// of another write is run again, alone, in a new transaction; it must
+// start over there (reset), not reuse the epoch it opened in the one that
+// rolled back.
+func TestRerunAfterGroupFailure(t *testing.T) {
+	s, clk, _ := newStore(t)
+	e := nowEpoch(clk)
+	w := &writer{s: s}
+	var added int
+	put := call{fn: func(tx *bolt.Tx) error {
+		w.reset()
+		var err error
+		added, err = w.put(tx, ann(1, e, "", friend("rec-1", here(1))))
+		return err
+	}, done: make(chan error, 1)}
+	boom := errors.New("boom")
+	bad := call{fn: func(*bolt.Tx) error { return boom }, done: make(chan error, 1)}
+	s.run([]call{put, bad})
+	if err := <-put.done; err != nil || added != 1 {
+		t.Fatalf("rerun write: %d added, %v", added, err)
+	}
+	if err := <-bad.done; !errors.Is(err, boom) {
+		t.Fatalf("failing write: %v", err)
+	}
+	ms, _, _, err := s.Late(ann(2, e, "", friend("x", here(1))), 10)
+	if err != nil || len(ms) != 1 || string(ms[0].Record) != "rec-1" {
+		t.Fatalf("the rerun write was not committed: %v %v", ms, err)
 	}
 }

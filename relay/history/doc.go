@@ -110,7 +110,8 @@
 // TestStaleAndWindow, TestExpireWholeEpochs, TestForgetBySecret,
 // TestRestartKeepsHistory, TestMaxBytes, TestIdempotentRetry,
 // TestCorruptValueIsAnError, TestLateTokenTwiceMatchesOnce,
-// TestApplyGossipBatch, TestSessionSummary, TestDroppedCountedWithoutOpening,
+// TestApplyGossipBatch, TestRerunAfterGroupFailure, TestSessionSummary,
+// TestDroppedCountedWithoutOpening,
 // TestHashSet; at rest: TestAtRestNothingReadableAfterForgetAndExpire
 // (the disk thief: fails on the clear-text layout),
 // TestAtRestForgetBoundIsTheEpochKey, TestOldLayoutDiscarded,

@@ -16,7 +16,7 @@ import (
 // from other origins: one pass over the epoch's values collects, per
 // token hash of a, the announcements listing it; only those are opened.
 func (w *writer) match(tx *bolt.Tx, a *Announce, max int) ([]Match, int, error) {
-	ep, err := w.s.openEpoch(tx, epochID{a.EpochSeconds, a.Epoch}, false)
+	ep, err := w.epoch(tx, epochID{a.EpochSeconds, a.Epoch}, false)
 	if err != nil || ep == nil {
 		return nil, 0, err
 	}

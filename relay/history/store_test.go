@@ -98,7 +98,14 @@ func TestLateMatchesStored(t *testing.T) {
 	if err != nil || len(ms) != 2 {
 		t.Fatalf("late C: %d %v", len(ms), err)
 	}
-	ms, _, _, _ = s.Late(ann(3, e, "", friend("rec-C", here(1))), 1024)
+	// C again, near(1) now here: match and put share the epoch and the
+	// announcement match opened (C's own, skipped); the near entry is
+	// upgraded, one entry added and one freed.
+	before := s.Stats().Entries
+	ms, _, n, err = s.Late(ann(3, e, "", friend("rec-C", here(1))), 1024)
+	if err != nil || n != 1 || s.Stats().Entries != before {
+		t.Fatalf("late C upgrade: %d added, entries %d → %d, %v", n, before, s.Stats().Entries, err)
+	}
 	for _, m := range ms {
 		if string(m.Record) == "rec-C" {
 			t.Fatal("a session matched its own entry")

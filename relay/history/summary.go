@@ -152,9 +152,10 @@ func (ep *epoch) pruneSummary(oh []byte, aid uint64) (int64, error) {
 	if k, _ := ep.o.Cursor().Seek(oh); k == nil || !bytes.HasPrefix(k, oh) {
 		return -int64(len(oh) + len(sv) + elemOverhead), ep.s.Delete(oh)
 	}
-	recs := summaryRecs(ents)
-	kept := slices.DeleteFunc(slices.Clone(recs), func(r sumRec) bool { return r.aid == aid })
-	if len(kept) == len(recs) {
+	recs := summaryRecs(ents) // a fresh slice: filtered in place
+	n := len(recs)
+	kept := slices.DeleteFunc(recs, func(r sumRec) bool { return r.aid == aid })
+	if len(kept) == n {
 		return 0, nil
 	}
 	nv := encodeSummary(upTo, kept)

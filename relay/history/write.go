@@ -55,11 +55,34 @@ func (s *Store) Late(a *Announce, maxMatches int) (ms []Match, dropped, added in
 }
 
 // writer carries one write call's reservation and count deltas across the
-// runs bbolt's Batch may make of its function.
+// runs the committer may make of its function (reset starts each).
 type writer struct {
 	s        *Store
 	reserved int64 // bytes added to s.bytes ahead of the commit
 	d        counts
+	// ep is the epoch this run opened, so Late's match and put share one
+	// key lookup and the announcements either decrypted.
+	ep *epoch
+}
+
+// reset undoes a previous run: its reservation, counts and the epoch it
+// opened in a transaction since rolled back. The committer may run a write
+// again, alone, after a failure in its group.
+func (w *writer) reset() {
+	w.s.bytes.Add(-w.reserved)
+	w.reserved, w.d, w.ep = 0, counts{}, nil
+}
+
+// epoch opens id's epoch in tx (see Store.openEpoch) once per run.
+func (w *writer) epoch(tx *bolt.Tx, id epochID, create bool) (*epoch, error) {
+	if w.ep != nil && w.ep.id == id {
+		return w.ep, nil
+	}
+	ep, err := w.s.openEpoch(tx, id, create)
+	if err == nil && ep != nil {
+		w.ep = ep
+	}
+	return ep, err
 }
 
 // batch runs fn in the next group commit and applies its counts after the
@@ -71,8 +94,7 @@ func (s *Store) batch(a *Announce, fn func(*bolt.Tx, *writer) error) error {
 	}
 	w := &writer{s: s}
 	err := s.submit(func(tx *bolt.Tx) error {
-		s.bytes.Add(-w.reserved)
-		w.reserved, w.d = 0, counts{}
+		w.reset()
 		return fn(tx, w)
 	})
 	if err != nil {
@@ -312,7 +334,7 @@ func (w *writer) put(tx *bolt.Tx, a *Announce) (int, error) {
 		// that Expire has just erased.
 		return 0, nil
 	}
-	ep, err := w.s.openEpoch(tx, id, true)
+	ep, err := w.epoch(tx, id, true)
 	if err != nil {
 		return 0, err
 	}
@@ -363,14 +385,13 @@ func (w *writer) put(tx *bolt.Tx, a *Announce) (int, error) {
 			recs = append(recs, record{tokens: toks, sealed: an.Record})
 		}
 	}
-	hashes := entries
 	if len(recs) == 0 {
 		return 0, nil
 	}
 	plain := (&body{origin: a.Origin, tag: a.ForgetTag, shared: a.Shared, recs: recs}).encode()
-	v := encodeStored(oh, hashes, sealOverhead+len(plain))
+	v := encodeStored(oh, entries, sealOverhead+len(plain))
 	// Count the bytes first and reserve them: over MaxBytes, nothing.
-	d := counts{bytes: 8 + int64(len(v)+sealOverhead+len(plain)) + elemOverhead + idKeyLen + elemOverhead, entries: int64(len(hashes))}
+	d := counts{bytes: 8 + int64(len(v)+sealOverhead+len(plain)) + elemOverhead + idKeyLen + elemOverhead, entries: int64(len(entries))}
 	if len(a.ForgetTag) > 0 {
 		d.bytes += idKeyLen + elemOverhead
 	}
@@ -417,7 +438,7 @@ func (w *writer) put(tx *bolt.Tx, a *Announce) (int, error) {
 	}
 	w.d.bytes -= freed.bytes
 	w.d.entries += d.entries - freed.entries
-	return len(hashes), addCounts(tx, ep.name, counts{d.bytes - freed.bytes, d.entries - freed.entries})
+	return len(entries), addCounts(tx, ep.name, counts{d.bytes - freed.bytes, d.entries - freed.entries})
 }
 
 // dropHashes removes every entry of one of the hashes hs (any kind) from
