@@ -20,7 +20,7 @@ import (
 func identifiers(t *testing.T, peers []peer.ID, extra ...string) map[string][]byte {
 	t.Helper()
 	out := map[string][]byte{"address prefix": []byte("127.0.0.0"), "address": []byte("127.0.0.1")}
-	for i, p := range peers {
+	for _, p := range peers {
 		out["peer id "+p.String()] = []byte(p)
 		out["peer id text "+p.String()] = []byte(p.String())
 		pk, err := p.ExtractPublicKey()
@@ -29,7 +29,6 @@ func identifiers(t *testing.T, peers []peer.ID, extra ...string) map[string][]by
 		}
 		raw, _ := pk.Raw()
 		out["transport key "+p.String()] = raw
-		_ = i
 	}
 	for _, s := range extra {
 		out["phone id "+s] = []byte(s)

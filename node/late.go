@@ -89,9 +89,9 @@ func (n *Node) lateDue() []historyRec {
 // run.
 //
 // The history is read only when something may have become due: a new
-// epoch (the one before it may be unannounced), a record added, a relay
-// attached, or a failed round. Reading it on every tick cost a share of
-// CPU that grew with the history.
+// epoch (the one before it may be unannounced), a record of a past epoch
+// added (recordCells), a relay attached, or a failed round. Reading it on
+// every tick cost a share of CPU that grew with the history.
 func (n *Node) lateTick(rc *relayConn) {
 	cur := n.epochNow()
 	n.mu.Lock()

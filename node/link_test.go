@@ -5,6 +5,8 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/imigee/imigee/node/localstore"
 )
 
 func TestLinkTwoNodes(t *testing.T) {
@@ -39,12 +41,19 @@ func TestLinkTwoNodes(t *testing.T) {
 	if _, err := b.Link(ctx, inv); err == nil {
 		t.Fatal("a used invite linked again")
 	}
-	// Unfriend deletes the pair keys.
+	// Unfriend deletes the pair keys, and the friend's pending late claim
+	// (past times of meetings with someone no longer a friend).
+	if err := a.putJSON(localstore.History, claimKey(bID), []uint64{a.epochNow()}); err != nil {
+		t.Fatal(err)
+	}
 	if err := a.Unfriend(bID); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := a.SafetyNumber(bID); !errors.Is(err, ErrUnknownFriend) {
 		t.Fatalf("after unfriend: %v", err)
+	}
+	if _, err := a.store.Get(localstore.History, claimKey(bID)); err == nil {
+		t.Fatal("after unfriend: the friend's pending late claim is kept")
 	}
 	// Friends survive a restart (the store is read back with the key).
 	a.restart(t, clock, relayAddrs(r))

@@ -190,10 +190,12 @@ func (n *Node) shareTogether(typ, path string, taken int64, auto bool) (string, 
 	// The same photo shared again (an app that re-syncs its gallery) is
 	// the same record: friends it already reached are not shared again.
 	var rec *takenRec
+	raised := false // a known record turned auto: it must be stored again
 	waiting := n.waitingRecs()
 	for _, r := range waiting {
 		if r.Path == path && r.Taken == taken && r.Type == typ {
 			rec = r
+			raised = auto && !rec.Auto
 			rec.Auto = rec.Auto || auto
 			break
 		}
@@ -220,6 +222,11 @@ func (n *Node) shareTogether(typ, path string, taken int64, auto bool) (string, 
 		return n.putTakenCapped(tx, rec, waiting)
 	}
 	if len(to) == 0 {
+		if known && !raised {
+			// Nothing new to share or store: a gallery re-sync of N
+			// photos must not cost N write commits.
+			return "", nil
+		}
 		var dropped int
 		err := n.store.Update(func(tx *localstore.Tx) error {
 			var err error
