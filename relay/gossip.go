@@ -20,6 +20,32 @@ import (
 // 4096, since the default 32 lost a quarter of a burst in BASELINES.md.
 const gossipQueue = 4096
 
+// Mesh degree of the relays' gossip topic: gossipsub's D, Dlo, Dhi
+// (gossipsub defaults 6, 5, 12; here 3, 2, 5). A relay publishes to every peer relay it is
+// connected to (flood publishing, gossipsub's default for one's own
+// messages), so in a network whose relays list each other the mesh only
+// repairs what a down link misses; with D = 6 among a handful of relays
+// every relay took in each announcement about six times (each copy read,
+// decoded and looked up, and sent by its forwarder). D = 3 keeps three
+// forwarding paths per relay plus the lazy gossip (IHAVE to gossipsub's
+// Dlazy = 6 other peers every heartbeat) as the fallback: docs/relay.md
+// ("Gossip mesh degree"), TestGossipLinksDown.
+const (
+	gossipD   = 3
+	gossipDlo = 2
+	gossipDhi = 5
+)
+
+// gossipParams are gossipsub's defaults with the mesh degree above. Dout
+// (outbound mesh quota against eclipse attacks, which must stay below
+// D/2) is 0: only configured relays may join the topic at all; Dscore
+// (peers kept by score when the mesh is pruned) is 2.
+func gossipParams() pubsub.GossipSubParams {
+	p := pubsub.DefaultGossipSubParams()
+	p.D, p.Dlo, p.Dhi, p.Dout, p.Dscore = gossipD, gossipDlo, gossipDhi, 0, 2
+	return p
+}
+
 // remoteKey names a session announced through another relay: the relay's
 // peer ID and the session's random origin. Neither identifies a client.
 type remoteKey struct {
@@ -46,11 +72,12 @@ func topicName(network string) string { return protocol.GossipTopic + "/" + netw
 func (r *Relay) startGossip(ctx context.Context) error {
 	gm := newGossipMem(r.mem)
 	ps, err := pubsub.NewGossipSub(ctx, r.host,
+		pubsub.WithGossipSubParams(gossipParams()),
 		pubsub.WithMaxMessageSize(protocol.MaxGossipMessage+4<<10),
 		pubsub.WithPeerOutboundQueueSize(gossipQueue),
 		pubsub.WithValidateQueueSize(gossipQueue),
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
-		pubsub.WithRawTracer(&meshTracer{mesh: r.m.gossipMesh, dropped: r.m.gossipDrop, mem: gm}),
+		pubsub.WithRawTracer(&meshTracer{mesh: r.m.gossipMesh, dropped: r.m.gossipDrop, dup: r.m.gossipDup, mem: gm}),
 		pubsub.WithSubscriptionFilter(relayFilter{topic: topicName(r.cfg.Network), trusted: r.isTrusted}),
 		pubsub.WithPeerFilter(func(p peer.ID, _ string) bool { return r.isTrusted(p) }),
 	)

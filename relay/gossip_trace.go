@@ -10,11 +10,12 @@ import (
 )
 
 // meshTracer keeps aggregate gossip figures for metrics: the number of mesh
-// peers (grafts minus prunes) and dropped RPCs. It sees peer IDs of other
+// peers (grafts minus prunes), dropped RPCs and duplicate messages. It sees peer IDs of other
 // relays but keeps none.
 type meshTracer struct {
 	mesh    prometheus.Gauge
 	dropped prometheus.Counter
+	dup     prometheus.Counter // nil: not counted
 	// mem is the gossip's share of the memory budget (gossip_mem.go): an
 	// undeliverable message's hold is released; queued RPCs are charged
 	// until written, dropped or their peer is gone. nil = no accounting.
@@ -44,9 +45,13 @@ func (t *meshTracer) Leave(string)                             {}
 func (t *meshTracer) ValidateMessage(*pubsub.Message)          {}
 func (t *meshTracer) DeliverMessage(*pubsub.Message)           {}
 func (t *meshTracer) RejectMessage(*pubsub.Message, string)    {}
-func (t *meshTracer) DuplicateMessage(*pubsub.Message)         {}
-func (t *meshTracer) ThrottlePeer(peer.ID)                     {}
-func (t *meshTracer) RecvRPC(*pubsub.RPC)                      {}
+func (t *meshTracer) DuplicateMessage(*pubsub.Message) {
+	if t.dup != nil {
+		t.dup.Inc()
+	}
+}
+func (t *meshTracer) ThrottlePeer(peer.ID) {}
+func (t *meshTracer) RecvRPC(*pubsub.RPC)  {}
 func (t *meshTracer) SendRPC(rpc *pubsub.RPC, p peer.ID) {
 	if t.mem != nil {
 		t.mem.queued(rpc, p)

@@ -66,6 +66,7 @@ type metrics struct {
 	subscribed prometheus.Gauge
 	gossipMesh prometheus.Gauge
 	gossipDrop prometheus.Counter
+	gossipDup  prometheus.Counter
 	streams    *prometheus.GaugeVec // by protocol name
 }
 
@@ -90,6 +91,7 @@ func newMetrics(st func() store.Stats, rv func() rendezvous.Stats) *metrics {
 		gossipIn:   c("gossip_received_total", "Gossip messages from other relays applied."),
 		gossipOut:  c("gossip_published_total", "Gossip messages published."),
 		gossipDrop: c("gossip_dropped_rpcs_total", "Gossip RPCs dropped because a peer's queue was full."),
+		gossipDup:  c("gossip_duplicates_total", "Gossip messages received again from another relay (already seen: the mesh's redundancy)."),
 	}
 	m.gossipMesh = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "imigee", Subsystem: "relay", Name: "gossip_mesh_peers", Help: "Relays in this relay's gossip mesh."})
 	reg.MustRegister(m.gossipMesh)
