@@ -178,7 +178,11 @@
 //     TestRendezvousRetention, TestWithdrawWholeConnection (QUIC and TCP),
 //     TestGossipNearBecomesHere,
 //     TestGossipThreeRelays,
-//     TestGossipRejectsUntrusted; bad input:
+//     TestGossipRejectsUntrusted; the relays' mesh degree (gossipD, see
+//     docs/relay.md "Gossip mesh degree"): TestGossipLinksDown (delivery
+//     to every relay with the publisher's links mostly down),
+//     TestGossipFewDuplicates (duplicate copies bounded; fails with
+//     gossipsub's default degree); bad input:
 //     TestBadRequestsChangeNothing, TestBadFrames, TestRateLimit,
 //     TestGlobalQuota and the
 //     fuzz targets FuzzMailboxStream, FuzzRendezvousStream, FuzzGossip.
