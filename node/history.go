@@ -129,6 +129,7 @@ func (n *Node) recordCells(epoch uint64, set []cellSet) {
 	past := epoch < n.epochNow()
 	n.mu.Lock()
 	n.histLast = key
+	n.noteHistory(map[uint64]bool{epoch: false})
 	n.lateDirty = n.lateDirty || past
 	n.mu.Unlock()
 }
@@ -136,7 +137,9 @@ func (n *Node) recordCells(epoch uint64, set []cellSet) {
 // updateHistory changes the records of epochs with fn (absent ones are
 // skipped) in one commit.
 func (n *Node) updateHistory(epochs []uint64, fn func(r *historyRec)) error {
-	return n.store.Update(func(tx *localstore.Tx) error {
+	settled := map[uint64]bool{}
+	err := n.store.Update(func(tx *localstore.Tx) error {
+		clear(settled) // a retried transaction starts over
 		for _, e := range epochs {
 			b, err := tx.Get(localstore.History, historyKey(e))
 			if err != nil {
@@ -151,9 +154,16 @@ func (n *Node) updateHistory(epochs []uint64, fn func(r *historyRec)) error {
 			if err := tx.Put(localstore.History, historyKey(e), nb); err != nil {
 				return err
 			}
+			settled[e] = r.Live || r.Late
 		}
 		return nil
 	})
+	if err == nil {
+		n.mu.Lock()
+		n.noteHistory(settled)
+		n.mu.Unlock()
+	}
+	return err
 }
 
 // historyRecs returns the whole history, oldest epoch first.
@@ -199,21 +209,29 @@ func (n *Node) historyDay() uint32 {
 // day (erasing older proximity keys). Called once a day from the loop.
 func (n *Node) pruneHistory() {
 	cut := n.historyCutEpoch()
-	var drop []string
+	var drop []uint64
 	for _, r := range n.historyRecs() {
 		if r.E < cut || !n.historyOn() {
-			drop = append(drop, historyKey(r.E))
+			drop = append(drop, r.E)
 		}
 	}
 	if len(drop) > 0 {
-		_ = n.store.Update(func(tx *localstore.Tx) error {
-			for _, k := range drop {
-				if err := tx.Delete(localstore.History, k); err != nil {
+		err := n.store.Update(func(tx *localstore.Tx) error {
+			for _, e := range drop {
+				if err := tx.Delete(localstore.History, historyKey(e)); err != nil {
 					return err
 				}
 			}
 			return nil
 		})
+		n.mu.Lock()
+		if err == nil {
+			n.dropHistory(drop)
+		} else {
+			n.histIdx = nil // some may be gone: read again
+			n.histGen++
+		}
+		n.mu.Unlock()
 	}
 	n.pruneMeetings()
 	n.pruneClaims(cut)

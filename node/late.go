@@ -77,8 +77,11 @@ func (n *Node) lateDue() []historyRec {
 	}
 	cur, cut := n.epochNow(), n.historyCutEpoch()
 	var due []historyRec
-	for _, r := range n.historyRecs() {
-		if !r.Live && !r.Late && r.E < cur && r.E >= cut && len(r.S) > 0 {
+	// Only epochs not known settled are opened (historyidx.go); a record
+	// found settled after all (the index read before its update) is
+	// simply skipped.
+	for _, e := range unsettledEpochs(n.historyIndex(), cut, cur) {
+		if r, ok := n.historyAt(e); ok && !r.Live && !r.Late && len(r.S) > 0 {
 			due = append(due, r)
 		}
 	}

@@ -35,14 +35,16 @@ type Node struct {
 
 	histKeyMu sync.Mutex // serializes making the history forget key
 
-	mu            sync.Mutex // guards everything below
-	histLast      [2]uint64  // last (epoch, here cell) put in the history
-	histPruned    uint32     // the day pruneHistory last ran
-	lateRunning   bool       // a late announcement round runs
-	lateRetryAt   time.Time  // real time before which no late round starts
-	lateChecked   uint64     // the epoch in which lateTick last read the history
-	lateRelay     peer.ID    // the relay it read it for
-	lateDirty     bool       // the history changed since
+	mu            sync.Mutex      // guards everything below
+	histLast      [2]uint64       // last (epoch, here cell) put in the history
+	histPruned    uint32          // the day pruneHistory last ran
+	histIdx       map[uint64]bool // history epoch → settled; nil until read (historyidx.go)
+	histGen       uint64          // history writes so far (historyidx.go)
+	lateRunning   bool            // a late announcement round runs
+	lateRetryAt   time.Time       // real time before which no late round starts
+	lateChecked   uint64          // the epoch in which lateTick last read the history
+	lateRelay     peer.ID         // the relay it read it for
+	lateDirty     bool            // the history changed since
 	lateRetryWait time.Duration
 	friends       map[string]*friend
 	started       bool
