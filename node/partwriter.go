@@ -34,10 +34,10 @@ type partWriter struct {
 	// buffer (OpenChunkExact in place), so plain is never used.
 	inPlace bool
 	plain   []byte // the current run of contiguous plaintext
-	start int64  // offset of plain in the file
-	next  int64  // chunk index that would extend the run
-	prog  progress
-	dirty int // chunks since the last resume point handed to the flusher
+	start   int64  // offset of plain in the file
+	next    int64  // chunk index that would extend the run
+	prog    progress
+	dirty   int // chunks since the last resume point handed to the flusher
 
 	fl *flusher
 }
