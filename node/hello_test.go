@@ -79,8 +79,9 @@ func TestDeliveryChecksHelloBeforeTrusting(t *testing.T) {
 			case "*pb.PeerFrame_Envelope":
 				envelopes++
 			case "*pb.PeerFrame_Chunk":
+				frames := fmt.Sprint(got)
 				mu.Unlock()
-				t.Fatalf("chunks sent to a responder whose Hello failed: %v", got)
+				t.Fatalf("chunks sent to a responder whose Hello failed: %s", frames)
 			}
 		}
 		mu.Unlock()
@@ -91,7 +92,10 @@ func TestDeliveryChecksHelloBeforeTrusting(t *testing.T) {
 		case <-streams:
 			seen++
 		case <-deadline:
-			t.Fatalf("the deliveries did not reach the responder: %v", got)
+			mu.Lock()
+			frames := fmt.Sprint(got)
+			mu.Unlock()
+			t.Fatalf("the deliveries did not reach the responder: %s", frames)
 		}
 	}
 	time.Sleep(200 * time.Millisecond) // anything the sender would send next
