@@ -415,7 +415,10 @@
 //     TestRelayCannotLink (link 5: late identities);
 //     TestLateCheckNotOnEveryCellChange (cost: a new cell set of the
 //     current epoch does not make the next tick re-read the whole history;
-//     one of a past epoch does).
+//     one of a past epoch does); TestLateDueIndexMatchesScan (the epochs
+//     due are found through the index of settled epochs, historyidx.go,
+//     exactly as by reading every record, across writes, a prune and a
+//     fresh index; only unsettled records are opened).
 //   - Taken while together (issue 10): TestTogetherAfterOutage (the real
 //     late path: a photo taken without reception is auto-shared, another
 //     proposed with the meeting's times and shared on accept, nothing twice
