@@ -2,6 +2,7 @@ package relay
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 
 	lcrypto "github.com/libp2p/go-libp2p/core/crypto"
@@ -95,13 +96,30 @@ func TestGossipLinksDown(t *testing.T) {
 // a relay publishes to every peer itself (flood publishing), so what the
 // mesh forwards on top arrives again. With gossipsub's default degree
 // (D = 6) each of seven receiving relays took every message another
-// 4.6–5.2 times (measured here, three runs); with gossipD = 3 2.2–2.8
-// (five runs). The test bounds the mean copies beyond the first per
-// relay and message at 3.5, which the default degree exceeds.
+// 4.7–5.2 times once the meshes had settled (four runs); with gossipD = 3
+// 1.1–1.4 (four runs). The test bounds the mean copies beyond the first
+// per relay and message at 3.5, which the default degree exceeds.
 func TestGossipFewDuplicates(t *testing.T) {
 	const n = 8
 	rs := relayNet(t, n, func(i, j int) bool { return true })
 	meshed(t, rs, func(int) int { return 1 })
+	// Let the meshes fill up to their degree first (grafts come with the
+	// 1 s heartbeats): the figure is about a settled mesh, not about how
+	// fast it forms on a loaded machine.
+	var last []float64
+	same := 0
+	eventually(t, "meshes to settle", func() bool {
+		var cur []float64
+		for _, r := range rs {
+			cur = append(cur, gaugeValue(r.m.gossipMesh))
+		}
+		if slices.Equal(cur, last) {
+			same++
+		} else {
+			last, same = cur, 0
+		}
+		return same >= 200 // 2 s, two heartbeats, unchanged
+	})
 	epoch := uint64(newTestClock().Now().Unix()) / 600
 	c := openRaw(t, clientHost(t, "quic"), rs[0], "quic", protocol.RendezvousProtocol)
 	const k = 20
@@ -122,16 +140,16 @@ func TestGossipFewDuplicates(t *testing.T) {
 		}
 		return s
 	}
-	last, same := -1.0, 0
+	dups, same := -1.0, 0
 	eventually(t, "duplicates to settle", func() bool {
-		if v := total(); v == last {
+		if v := total(); v == dups {
 			same++
 		} else {
-			last, same = v, 0
+			dups, same = v, 0
 		}
 		return same >= 50 // 0.5 s unchanged
 	})
-	per := last / float64(k*(n-1))
+	per := dups / float64(k*(n-1))
 	t.Logf("duplicate copies per receiving relay and message: %.2f", per)
 	if per > 3.5 {
 		t.Fatalf("%.2f duplicate copies per relay and message, want at most 3.5", per)
