@@ -9,7 +9,8 @@ package node
 // 7-day window up to about a thousand records every 10 minutes on a phone,
 // quadratic over a day in the simulated network. Settled is final (Live and
 // Late are only ever set), so once the index is read, lateDue opens only
-// the records of epochs not yet known settled.
+// the records of epochs not yet known settled, and a repeated live
+// announcement in an epoch already settled writes nothing.
 
 import "slices"
 
@@ -42,6 +43,14 @@ func (n *Node) historyIndex() map[uint64]bool {
 	}
 	n.mu.Unlock()
 	return idx
+}
+
+// historySettled reports whether the index, once read, knows epoch as
+// settled (false when it does not, or is not read yet).
+func (n *Node) historySettled(epoch uint64) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.histIdx[epoch]
 }
 
 // noteHistory records in the index that epochs were written, with whether

@@ -84,6 +84,10 @@ func TestLateDueIndexMatchesScan(t *testing.T) {
 	if u := unsettledEpochs(a.historyIndex(), 0, cur); len(u) != 3 {
 		t.Fatalf("lateDue would open %d records, want the 3 unsettled", len(u))
 	}
+	// What a repeated live announcement checks before writing.
+	if !a.historySettled(live[0]) || !a.historySettled(late[0]) || a.historySettled(cur-1) || a.historySettled(cur+5) {
+		t.Fatal("historySettled disagrees with the records")
+	}
 	// A record of a past epoch added (a tick computed before the clock
 	// moved on), a second position in a settled epoch, the clock moving.
 	record(cur - 200)

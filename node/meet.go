@@ -339,7 +339,12 @@ func (n *Node) proximityTick() {
 			}
 		}
 		// The relay holds it (and keeps it in its history): no late
-		// announcement for this epoch.
+		// announcement for this epoch. Once settled, it stays so: the
+		// node announces again at every cell change in an epoch, and
+		// each write is a commit (an fsync on a phone).
+		if n.historySettled(epoch) {
+			return
+		}
 		if err := n.updateHistory([]uint64{epoch}, func(r *historyRec) { r.Live = true }); err != nil {
 			n.log.Debug("history not marked live", "err", err)
 		}
