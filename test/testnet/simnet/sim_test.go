@@ -1,8 +1,12 @@
 // go-libp2p-pubsub picks mesh and gossip peers with math/rand's global
 // source; without this it is seeded at random and relays gossip along
 // different paths on every run (package doc, "Determinism").
+// cryptocustomrand=1 makes the standard library's crypto draw from the
+// reader it is given, the per-component streams of streams.go, not from
+// one process-wide stream in goroutine order (TestCryptoDrawsPerComponent).
 //
 //go:debug randautoseed=0
+//go:debug cryptocustomrand=1
 
 package simnet
 
