@@ -161,7 +161,16 @@ func TestSimSameSeed(t *testing.T) {
 		t.Skip("four runs")
 	}
 	for _, tr := range []string{TransportLite, TransportQUIC} {
-		t.Run(tr, func(t *testing.T) { sameSeed(t, tr, tr == TransportLite && !raceEnabled) })
+		t.Run(tr, func(t *testing.T) {
+			if raceEnabled && tr == TransportQUIC {
+				// Under -race both pairs compare counts only, and two QUIC
+				// runs cost half as much again as two lite ones; QUIC's
+				// concurrency under -race is TestSimSmall's, and make test
+				// runs this pair without -race.
+				t.Skip("run without -race (make test does)")
+			}
+			sameSeed(t, tr, tr == TransportLite && !raceEnabled)
+		})
 	}
 }
 
