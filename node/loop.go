@@ -174,6 +174,13 @@ func (n *Node) deliver(ctx context.Context, itemID, friendID string) {
 		stop := context.AfterFunc(ctx, func() { s.s.Reset() })
 		err = s.sendItem(ctx, it)
 		stop()
+		if err == nil {
+			// The receipt proves the item durable at the friend: record
+			// it and tell the app before the stream's closing handshake,
+			// which waits for the friend's handler to end (a round trip
+			// that is no part of the delivery).
+			n.markDelivered(itemID, friendID, via)
+		}
 		if err == nil || errors.Is(err, errRejected) {
 			s.close()
 		} else {
@@ -182,7 +189,6 @@ func (n *Node) deliver(ctx context.Context, itemID, friendID string) {
 	}
 	switch {
 	case err == nil:
-		n.markDelivered(itemID, friendID, via)
 		n.tellRelays(ctx, f)
 		return
 	case errors.Is(err, errRejected):

@@ -213,6 +213,7 @@ func (n *Node) startNet(ctx context.Context) error {
 	// the sweep must not race a stream that starts receiving.
 	n.resumeSealing()
 	n.sweepParts()
+	n.sweepSealed()
 	h, err := n.newHost()
 	if err != nil {
 		return err

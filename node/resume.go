@@ -93,3 +93,29 @@ func (n *Node) sweepParts() {
 		}
 	}
 }
+
+// sweepSealed deletes pending sealed copies (DataDir/outbox/*.sealed) that
+// no outbox record names: a finished item's copy is removed after its
+// record (and after the app is told, dropItem), so a crash in between
+// leaves one, which would keep sealed content of a delivered item on the
+// phone. The directory is listed before the store is read, and a record
+// is committed before its copy is made (shareSource), so a copy listed
+// here of a live item always finds its record.
+func (n *Node) sweepSealed() {
+	ents, err := os.ReadDir(n.outdir)
+	if err != nil {
+		return
+	}
+	live := map[string]bool{}
+	_ = n.store.ForEach(localstore.Outbox, func(v []byte) error {
+		if it, err := decodeOut(v); err == nil && it.Sealed != "" {
+			live[filepath.Base(it.Sealed)] = true
+		}
+		return nil
+	})
+	for _, e := range ents {
+		if strings.HasSuffix(e.Name(), ".sealed") && !live[e.Name()] {
+			os.Remove(filepath.Join(n.outdir, e.Name()))
+		}
+	}
+}

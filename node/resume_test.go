@@ -115,3 +115,36 @@ func TestSweepParts(t *testing.T) {
 		}
 	}
 }
+
+// TestSweepSealedAfterCrash: a crash after a delivery's commit but before
+// its pending copy is removed (the copy is dropped after the app is told)
+// leaves the copy behind; the next Start deletes it, and keeps the copy
+// of an item still pending.
+func TestSweepSealedAfterCrash(t *testing.T) {
+	clock := newTestClock()
+	a := newTestNode(t, clock, nil)
+	b := newTestNode(t, clock, nil)
+	bID, aID := link(t, a, b)
+	if err := b.SetAutoAccept(aID, true); err != nil {
+		t.Fatal(err)
+	}
+	id, _ := sharePhoto(t, a, []string{bID}, 200<<10)
+	a.ev.wait(t, EventDelivered, func(e Event) bool { return e.ItemID == id }, 20*time.Second)
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	pending, _ := sharePhoto(t, a, []string{bID}, 100<<10) // b is gone: stays pending
+	a.ev.wait(t, EventSealing, func(e Event) bool { return e.ItemID == pending && e.Done == e.Total }, 20*time.Second)
+	// What the crash leaves: the delivered item's copy, its record gone.
+	left := filepath.Join(a.outdir, id+".sealed")
+	if err := os.WriteFile(left, []byte("sealed chunks"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a.restart(t, clock, nil)
+	if _, err := os.Stat(left); !os.IsNotExist(err) {
+		t.Fatalf("pending copy of a delivered item kept after restart: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(a.outdir, pending+".sealed")); err != nil {
+		t.Fatalf("pending copy of a live item swept: %v", err)
+	}
+}

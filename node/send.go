@@ -372,7 +372,7 @@ func (n *Node) markDelivered(itemID, friendID, via string) {
 	changed, internal := false, false
 	var typ string
 	var created int64
-	err := n.updateRecip(itemID, friendID, func(it *outItem, r *recip) {
+	drop, err := n.updateRecipKeep(itemID, friendID, func(it *outItem, r *recip) {
 		internal = internalType(it.Type)
 		typ, created = it.Type, it.Created
 		if r.State != rDelivered {
@@ -384,6 +384,7 @@ func (n *Node) markDelivered(itemID, friendID, via string) {
 		n.countDelivered(typ, via, created)
 		n.emit(&Event{Kind: EventDelivered, FriendID: friendID, ItemID: itemID, Via: via})
 	}
+	n.dropItem(itemID, drop)
 }
 
 // sendPrekey hands the friend this device's current signed prekey (for
