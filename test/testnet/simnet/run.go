@@ -242,9 +242,8 @@ const RunProcs = 1
 // setting only stops the signal: the same preemption still happens at
 // the goroutine's next function call, and the garbage collector
 // reorders goroutines too, so it makes differences rarer, not gone. Over
-// QUIC, whose packetization follows that order, about one run pair in
-// ten of TestSimSameSeed's scenario still has a time one 10 ms tick
-// apart; the lite transport's results do not depend on it (see the
+// QUIC, whose packetization follows that order, 2 of 11 run pairs of
+// TestSimSameSeed's scenario still had a delivery one 10 ms tick apart; the lite transport's results do not depend on it (see the
 // package doc and docs/testnet.md, "Exact reproducibility"). A GODEBUG
 // is read at process start, so imigee-testnet sets it for the simnet
 // runner and make test for the same-seed test.

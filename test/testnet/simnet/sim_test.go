@@ -154,8 +154,8 @@ func loadSmall(t *testing.T) *testnet.Scenario {
 // 10 ms preemption of a goroutine that holds its thread (asyncpreemptoff
 // only stops the signal, not the preemption at the next function call)
 // follow wall time. Packet times then move by microseconds to
-// milliseconds, and one delivery in a few runs crosses a 10 ms tick of
-// the event clock (docs/testnet.md, "Exact reproducibility").
+// milliseconds, and a delivery crossed a 10 ms tick of the event clock
+// in 2 of 11 run pairs (docs/testnet.md, "Exact reproducibility").
 func TestSimSameSeed(t *testing.T) {
 	if testing.Short() {
 		t.Skip("four runs")
