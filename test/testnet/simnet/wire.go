@@ -353,7 +353,7 @@ func (w *wire) admit(now time.Time, out []*packet) {
 	slices.SortStableFunc(out, func(a, b *packet) int {
 		return cmp.Or(a.from.Compare(b.from), a.to.Compare(b.to))
 	})
-	canonSources(out)
+	out = canonSources(out)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for _, p := range out {

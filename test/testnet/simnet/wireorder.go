@@ -26,41 +26,86 @@ import (
 // messages in any order: canonSources orders the streams of one source's
 // round by what they carry (kind, bytes, codes), keeping each stream's
 // own order and every connection-level message (dial, accept, refuse,
-// close) where it was, as a barrier, and lessContent breaks ties of one
-// instant by content before write order. Equal content means equal
-// sizes, so the order of equal streams cannot show.
+// close) where it was, as a barrier, and joining a stream's data of the
+// round (mergeData), and lessContent breaks ties of one instant by
+// content before write order. Equal content means equal sizes, so the
+// order of equal streams cannot show.
 
-// canonSources reorders, in place, the lite stream messages of each run
-// of out that has one source (out is sorted by source).
-func canonSources(out []*packet) {
+// canonSources puts the lite stream messages of each run of out that has
+// one source (out is sorted by source) in canonical order, joining a
+// stream's consecutive data messages (mergeData), and returns out,
+// shortened by what was joined. QUIC packets pass through untouched.
+func canonSources(out []*packet) []*packet {
+	n := 0 // out[:n] is done; segments are read whole before written
 	for i := 0; i < len(out); {
 		j := i + 1
-		for j < len(out) && out[j].from == out[i].from {
-			j++
-		}
-		if j-i > 1 && out[i].msg != nil {
-			canonSegments(out[i:j])
+		if isStreamMsg(out[i]) {
+			for j < len(out) && out[j].from == out[i].from && isStreamMsg(out[j]) {
+				j++
+			}
+			n += canonStreams(out[i:j], out[n:j])
+		} else {
+			out[n] = out[i]
+			n++
 		}
 		i = j
 	}
+	clear(out[n:])
+	return out[:n]
 }
 
-// canonSegments orders the streams between connection-level messages.
-func canonSegments(run []*packet) {
-	for i := 0; i < len(run); {
-		if !isStreamMsg(run[i]) {
-			i++
-			continue
-		}
-		j := i + 1
-		for j < len(run) && isStreamMsg(run[j]) {
-			j++
-		}
-		if j-i > 1 {
-			canonStreams(run[i:j])
-		}
-		i = j
+// canonStreams writes seg (one source's stream messages between
+// connection-level ones) to dst stream by stream, each stream's data
+// joined (mergeData), the streams sorted by content, and returns how many
+// messages it wrote. dst may start where seg does or before it.
+func canonStreams(seg, dst []*packet) int {
+	if len(seg) == 1 {
+		dst[0] = seg[0]
+		return 1
 	}
+	var order []streamKey
+	by := map[streamKey][]*packet{}
+	for _, p := range seg {
+		k := streamKey{p.msg.conn, p.msg.id}
+		if by[k] == nil {
+			order = append(order, k)
+		}
+		by[k] = append(by[k], p)
+	}
+	for _, k := range order {
+		by[k] = mergeData(by[k])
+	}
+	slices.SortStableFunc(order, func(a, b streamKey) int { return compareMsgs(by[a], by[b]) })
+	n := 0
+	for _, k := range order {
+		n += copy(dst[n:], by[k])
+	}
+	return n
+}
+
+// mergeData joins a stream's consecutive data messages of one round into
+// messages of up to LiteChunk. Whether an application's bytes left in one
+// write or two at one virtual instant follows goroutine order too
+// (go-multistream writes a stream's protocol header with the first data
+// when the writer runs first, alone when a reader does: a 949-byte
+// message in one run, 90 and 907 bytes in the next); a stream is a byte
+// stream, so the wire may carry the bytes of one instant as one message,
+// as QUIC packs them into one packet.
+func mergeData(ps []*packet) []*packet {
+	n := 0
+	for _, p := range ps {
+		if n > 0 {
+			q := ps[n-1]
+			if q.msg.kind == liteData && p.msg.kind == liteData && len(q.msg.data)+len(p.msg.data) <= LiteChunk {
+				q.msg.data = append(q.msg.data, p.msg.data...)
+				q.size = liteSize(len(q.msg.data))
+				continue
+			}
+		}
+		ps[n] = p
+		n++
+	}
+	return ps[:n]
 }
 
 func isStreamMsg(p *packet) bool {
@@ -79,27 +124,6 @@ type streamKey struct {
 	id   uint64
 }
 
-// canonStreams rewrites seg (stream messages only) stream by stream, the
-// streams sorted by content.
-func canonStreams(seg []*packet) {
-	var order []streamKey
-	by := map[streamKey][]*packet{}
-	for _, p := range seg {
-		k := streamKey{p.msg.conn, p.msg.id}
-		if by[k] == nil {
-			order = append(order, k)
-		}
-		by[k] = append(by[k], p)
-	}
-	if len(order) < 2 {
-		return
-	}
-	slices.SortStableFunc(order, func(a, b streamKey) int { return compareMsgs(by[a], by[b]) })
-	seg = seg[:0]
-	for _, k := range order {
-		seg = append(seg, by[k]...)
-	}
-}
 
 // compareMsgs compares two streams' messages of a round by content.
 func compareMsgs(a, b []*packet) int {
