@@ -124,7 +124,6 @@ type streamKey struct {
 	id   uint64
 }
 
-
 // compareMsgs compares two streams' messages of a round by content.
 func compareMsgs(a, b []*packet) int {
 	for i := range min(len(a), len(b)) {
