@@ -184,7 +184,13 @@
 // host with that key's peer ID. With a factory the P12 random waits are
 // off, the rotation defaults to 24 h and the mailbox session shares the
 // announce host (a second long-lived host per node made seeded runs
-// differ), so seeded simulations stay reproducible.
+// differ), so seeded simulations stay reproducible. Nor does any path let
+// a goroutine race decide a time, with or without a factory: after a
+// (re)subscription the catch-up of the blobs the relay reported pending
+// and the full catch-up run one after the other in one goroutine
+// (catchUpAfterSubscribe; they raced for the fetch slot, and a returning
+// phone's items came 160 ms later when the full one won; test/testnet/
+// simnet TestSimSameSeed under -race).
 // mDNS is off with a factory; circuit reservations and hole punching are
 // best effort (failures are logged at debug level), so a simulated host
 // without them still links, meets, shares and uses mailboxes.

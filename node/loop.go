@@ -158,7 +158,12 @@ func (n *Node) deliver(ctx context.Context, itemID, friendID string) {
 	}
 	f, err := n.friend(friendID)
 	if err != nil {
-		_ = n.updateRecip(itemID, friendID, func(_ *outItem, r *recip) { r.State = rFailed })
+		// Only a friend that is gone fails the item for it: a node closing
+		// (ErrClosed) must leave the item pending for the next start, not
+		// drop it without a word.
+		if errors.Is(err, ErrUnknownFriend) {
+			_ = n.updateRecip(itemID, friendID, func(_ *outItem, r *recip) { r.State = rFailed })
+		}
 		return
 	}
 	start := n.cfg.Now().Unix()

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -146,5 +147,37 @@ func TestSweepSealedAfterCrash(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(a.outdir, pending+".sealed")); err != nil {
 		t.Fatalf("pending copy of a live item swept: %v", err)
+	}
+}
+
+// TestDeliveryDuringCloseKeepsItem: a delivery attempt that starts while
+// the node is closing finds no friend (ErrClosed). It used to take that
+// for an unfriended recipient, mark it failed and, with nobody else
+// waiting, drop the item and its pending copy without an event: a photo
+// shared just before the app closed was lost (TestSweepSealedAfterCrash
+// caught it about once in twenty runs). The item must stay pending.
+func TestDeliveryDuringCloseKeepsItem(t *testing.T) {
+	clock := newTestClock()
+	a := newTestNode(t, clock, nil)
+	b := newTestNode(t, clock, nil)
+	bID, _ := link(t, a, b)
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	id, _ := sharePhoto(t, a, []string{bID}, 10<<10)
+	a.ev.wait(t, EventSealing, func(e Event) bool { return e.ItemID == id && e.Done == e.Total }, 20*time.Second)
+	a.mu.Lock()
+	a.closed = true // the window of Close before the store closes
+	a.mu.Unlock()
+	a.deliver(context.Background(), id, bID)
+	a.mu.Lock()
+	a.closed = false
+	a.mu.Unlock()
+	it, err := a.getOut(id)
+	if err != nil {
+		t.Fatalf("item dropped by a delivery during Close: %v", err)
+	}
+	if r := it.To[bID]; r == nil || r.State != rPending {
+		t.Fatalf("recipient state after a delivery during Close: %+v", r)
 	}
 }

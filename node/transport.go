@@ -300,10 +300,11 @@ func (n *Node) moveMailbox(h host.Host) {
 	}
 	for _, rc := range fresh {
 		n.spawn(func(ctx context.Context) {
-			if err := n.resubscribe(rc); err != nil {
+			pending, err := n.resubscribe(rc)
+			if err != nil {
 				n.redialLater(rc.ai)
 			}
-			n.catchUp(ctx, rc, true)
+			n.catchUpAfterSubscribe(ctx, rc, pending)
 			if sleepCtx(ctx, randBetween(min(2*time.Minute, n.delays.dayCatchUp), n.delays.dayCatchUp)) {
 				n.catchUp(ctx, rc, true)
 			}

@@ -71,29 +71,46 @@
 // site), seeded with SHA-256(seed, node/i or relay/j or driver, the
 // function that asked), the component read from the goroutine's pprof
 // label (testnet.InComponent, which inproc wraps around every call into a
-// node or relay and which goroutines inherit); the standard library's own
-// draws (TLS) use testing/cryptotest.SetGlobalRandom. So keys, peer IDs,
-// item IDs and nonces repeat, and a node's item IDs do not shift when
-// another node, or the node's QUIC stack, drew first — which is what made
-// summaries differ before (one shared seeded stream consumed in goroutine
-// order). What a seed cannot fix is the order in which goroutines that
-// wake at the same virtual instant run: select picks among ready cases,
-// and maps iterate, with the runtime's own random numbers, which are
-// seeded from the kernel at process start (runtime/rand.go, AT_RANDOM),
-// and under -race the scheduler shuffles its run queues on purpose
+// node or relay and which goroutines inherit). The standard library's
+// crypto, which since Go 1.26 ignores a caller's reader, is made to use
+// it (//go:debug cryptocustomrand=1; its randutil.MaybeReadByte is
+// answered without a draw), so the ECDSA signatures of every TLS
+// handshake, whose DER length follows the nonce, are the same size on
+// every run; testing/cryptotest.SetGlobalRandom seeds what it draws
+// without a reader. So keys, peer IDs, item IDs, nonces and handshake
+// sizes repeat, and a node's item IDs do not shift when another node, or
+// the node's QUIC stack, drew first — which is what made summaries differ
+// before (one shared seeded stream consumed in goroutine order). What a
+// seed cannot fix is the order in which goroutines that wake at the same
+// virtual instant run: select picks among ready cases, and maps iterate,
+// with the runtime's own random numbers, which are seeded from the
+// kernel at process start (runtime/rand.go, AT_RANDOM); the garbage
+// collector and the preemption of a goroutine that has held its thread
+// for 10 ms of wall time (at its next function call even with
+// asyncpreemptoff=1, which only stops the signal) follow wall time; and
+// under -race the scheduler shuffles its run queues on purpose
 // (runtime.randomizeScheduler). go-libp2p, quic-go and the node are full
-// of both. So the simulation is made not to care:
+// of all three. So the simulation is made not to care:
 //
 //   - the wire lets the run settle (synctest.Wait: every other goroutine
 //     durably blocked) before it takes the packets written since, sorts
-//     them by source and destination (keeping each pair's write order)
-//     and only then puts them on their links;
+//     them by source and destination (keeping each pair's write order),
+//     orders one source's lite streams by content, each stream's data
+//     of the round joined into one message, and only then puts them on
+//     their links; ties of one instant on a link go by content too
+//     (wireorder.go: addresses of one-off hosts, stream ids and how many
+//     writes a stream's bytes took follow goroutine order);
 //   - it delivers one packet at a time, each at an instant of its own,
 //     and lets the run settle after each, so what a packet causes happens
 //     before the next one arrives;
 //   - the runner settles (testnet.Settler) before it feeds positions,
 //     after each workload action and before it samples, so what it does
 //     and reads does not race the nodes;
+//   - the node itself lets no goroutine race decide a time: after a
+//     reconnect the pending and the full mailbox catch-up run one after
+//     the other (node.catchUpAfterSubscribe), not as two goroutines
+//     racing for the fetch slot, which moved a returning phone's mailbox
+//     items by 160 ms;
 //   - events are sorted by time, kind, node and peer, stamped with a
 //     10 ms clock (EventResolution), and traffic is reported to 3
 //     significant digits.
@@ -102,21 +119,24 @@
 // randautoseed=0), which go-libp2p-pubsub draws mesh and gossip peers
 // from.
 //
-// With that, two runs of a seed write byte-identical summary.json,
-// meetings.csv, detections.csv and deliveries.csv, with phones going
-// offline and a relay restarting, on TestSimSameSeed's scenario
-// (testdata/sameseed.toml; 14 of 14 pairs with RunGODEBUG under heavy
-// load). Meetings and detections are identical on every scenario tried.
-// Where one phone sends large photos to several friends at once
-// (small.toml), delivery times can still move by 10–20 ms between runs
-// (identical 3 of 3 on a lightly loaded machine, different in 4 of 4
-// under a load average of 11; GOGC=off does not help): which of the
-// parallel transfers enters the shared uplink first still follows
-// same-instant goroutine order inside the node and quic-go.
-// events.jsonl can also differ by one tick in a receipt (delivered)
-// event. Under -race the scheduler shuffles on purpose and deliveries
-// move by 10–20 ms (TestSimSameSeed then compares counts only).
-//
+// Over the lite transport, which the simulation owns end to end, that is
+// enough: two runs of a seed write byte-identical summary.json,
+// meetings.csv, detections.csv, deliveries.csv and events.jsonl, with
+// phones going offline and a relay restarting (TestSimSameSeed/lite on
+// testdata/sameseed.toml; event times agreed to the nanosecond in most
+// pairs: 23 of 23 pairs identical under load; before stream writes were
+// joined one pair in 46 had a detection one tick apart, possibly from
+// go-libp2p-pubsub's own select and math/rand draws between the relays;
+// see docs/testnet.md "Exact reproducibility"). Over QUIC it is
+// not: how quic-go packs stream data into packets follows the order in
+// which a connection's goroutine and the goroutines writing to its
+// streams run (one 362-byte packet in one run, an 83- and a 305-byte one
+// in the next), packet times move by microseconds to milliseconds, and
+// 2 of 11 run pairs had a delivery one 10 ms tick apart. Meetings, detections and delivery counts and paths stay equal
+// (TestSimSameSeed/quic compares those). Under -race the relays' answers
+// to a group announcing at one instant move by up to a few milliseconds
+// in lite mode too, and the test compares counts only there.
+
 // # Concurrency
 //
 // Everything of a run, including the wire's goroutine, lives in the

@@ -235,16 +235,18 @@ func procField(file, name string) int64 {
 const RunProcs = 1
 
 // RunGODEBUG is the GODEBUG setting a run wants from its process start:
-// asyncpreemptoff=1. With async preemption the runtime preempts a
-// goroutine after 10 ms of wall time; under machine load that reorders
-// goroutines that are runnable at one virtual instant (two streams of one
-// QUIC connection writing), and a delivery of TestSimSameSeed's scenario
-// moved by one 10 ms tick in 1 of 4 run pairs at a load average of 8–13
-// on 2 cores; with the setting 0 of 14 pairs differed. It does not make
-// every scenario exact: small.toml (photos to up to six friends at once)
-// still moves delivery times by 10–20 ms between runs under load (see
-// the package doc). A GODEBUG is read at process start, so imigee-testnet
-// sets it for the simnet runner and make test for the same-seed test.
+// asyncpreemptoff=1. With async preemption the runtime interrupts a
+// goroutine that has held its thread for 10 ms of wall time wherever it
+// is; under machine load that reorders goroutines that are runnable at
+// one virtual instant (two streams of one QUIC connection writing). The
+// setting only stops the signal: the same preemption still happens at
+// the goroutine's next function call, and the garbage collector
+// reorders goroutines too, so it makes differences rarer, not gone. Over
+// QUIC, whose packetization follows that order, 2 of 11 run pairs of
+// TestSimSameSeed's scenario still had a delivery one 10 ms tick apart; the lite transport's results do not depend on it (see the
+// package doc and docs/testnet.md, "Exact reproducibility"). A GODEBUG
+// is read at process start, so imigee-testnet sets it for the simnet
+// runner and make test for the same-seed test.
 const RunGODEBUG = "asyncpreemptoff=1"
 
 // RunGCPercent is the GC target of a run: 300. A simulation keeps a large,

@@ -34,13 +34,25 @@ import (
 // another part of the same node (QUIC drawing connection IDs), drew
 // first.
 //
-// What stays on the process-wide stream of cryptotest: randomness drawn
-// inside the standard library's crypto (TLS handshake randoms and
-// ephemeral keys, which since Go 1.26 ignore a caller's reader unless
-// GODEBUG cryptocustomrand=1), and draws from goroutines without a label
-// (the runtime starts time.AfterFunc callbacks from whichever goroutine
-// runs timers; counted as "unlabelled"). Those bytes change no size,
-// order or time in a run.
+// The standard library's crypto ignores a caller's reader since Go 1.26
+// and draws from its own source, which cryptotest.SetGlobalRandom makes
+// one process-wide seeded stream: drawn in goroutine order again. Most of
+// those bytes change nothing that can be measured, but ECDSA's do: the
+// libp2p TLS certificate and every handshake's CertificateVerify are
+// ECDSA signatures whose DER length (70–72 bytes) follows the random
+// nonce, so handshake packets changed size between runs of a seed and
+// every later packet time on those links moved by microseconds, enough to
+// move a delivery across a 10 ms event tick now and then. So the simnet
+// test binary sets GODEBUG cryptocustomrand=1 (sim_test.go), under which
+// the standard library uses the reader it is given, which is this one;
+// the randutil.MaybeReadByte that comes with it (one byte drawn or not,
+// at random, so that nobody takes a reader for a way to make crypto
+// deterministic) is answered without touching a stream
+// (TestCryptoDrawsPerComponent). What stays on cryptotest's stream is
+// what the standard library draws without a reader to use, and draws
+// from goroutines without a label (the runtime starts time.AfterFunc
+// callbacks from whichever goroutine runs timers; counted as
+// "unlabelled", per draw site).
 
 // componentReader is crypto/rand.Reader during a simulated run.
 type componentReader struct {
@@ -55,11 +67,16 @@ type componentReader struct {
 const unlabelled = "unlabelled"
 
 func (r *componentReader) Read(b []byte) (int, error) {
+	site, skip := drawSite()
+	if skip {
+		clear(b)
+		return len(b), nil
+	}
 	name := currentComponent()
 	if name == "" {
 		name = unlabelled
 	}
-	key := name + " " + drawSite()
+	key := name + " " + site
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	s := r.streams[key]
@@ -76,20 +93,29 @@ func (r *componentReader) Read(b []byte) (int, error) {
 // the module's own crypto package (which draws for whoever called it), e.g.
 // "github.com/imigee/imigee/node.(*Node).newItemID" or quic-go's
 // connection-ID generator.
-func drawSite() string {
+func drawSite() (site string, maybeByte bool) {
 	var pcs [24]uintptr
 	n := runtime.Callers(3, pcs[:])
 	frames := runtime.CallersFrames(pcs[:n])
 	for {
 		f, more := frames.Next()
+		if f.Function == maybeReadByte {
+			return "", true
+		}
 		if !skipFrame(f.Function) {
-			return f.Function
+			return f.Function, false
 		}
 		if !more {
-			return ""
+			return "", false
 		}
 	}
 }
+
+// maybeReadByte draws one byte from a caller's reader with probability
+// 1/2 from the runtime's own random numbers, so that nobody relies on a
+// reader making crypto deterministic; under cryptocustomrand=1 (see
+// seedRandom) it is answered without touching a stream.
+const maybeReadByte = "crypto/internal/randutil.MaybeReadByte"
 
 func skipFrame(fn string) bool {
 	for _, p := range []string{"crypto/", "io.", "github.com/imigee/imigee/crypto.", "github.com/imigee/imigee/test/testnet/simnet."} {

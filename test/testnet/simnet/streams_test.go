@@ -2,7 +2,10 @@ package simnet
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"testing"
 
 	"github.com/imigee/imigee/test/testnet"
@@ -49,5 +52,47 @@ func TestStreamsIndependent(t *testing.T) {
 	}
 	if c := draw(6, false); bytes.Equal(a, c) {
 		t.Error("seeds 5 and 6 gave the same bytes")
+	}
+}
+
+// TestCryptoDrawsPerComponent: what the standard library's crypto draws
+// for a component (ECDSA keys and signatures: the TLS certificate and
+// CertificateVerify of every libp2p handshake) comes from that
+// component's stream too. It came from cryptotest's one process-wide
+// stream before, consumed in goroutine order, and a DER signature is 70
+// to 72 bytes depending on its random nonce: handshake packets changed
+// size from run to run, and every later packet time on that link moved
+// (docs/testnet.md, "Simulated network: determinism"). Several
+// signatures, so that crypto/internal/randutil.MaybeReadByte (one byte
+// read or not at random per call under cryptocustomrand=1) would show.
+func TestCryptoDrawsPerComponent(t *testing.T) {
+	digest := sha256.Sum256([]byte("handshake transcript"))
+	sign := func() (out [][]byte) {
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 8 {
+			sig, err := ecdsa.SignASN1(rand.Reader, key, digest[:])
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, sig)
+		}
+		return out
+	}
+	draw := func(othersFirst bool) (sigs [][]byte) {
+		seedRandom(t, 5)
+		if othersFirst {
+			testnet.InComponent("node/1", func() { sign() })
+		}
+		testnet.InComponent("node/2", func() { sigs = sign() })
+		return sigs
+	}
+	a, b := draw(false), draw(true)
+	for i := range a {
+		if !bytes.Equal(a[i], b[i]) {
+			t.Fatalf("node/2's signature %d changed when node/1 signed first:\n%x\n%x", i, a[i], b[i])
+		}
 	}
 }

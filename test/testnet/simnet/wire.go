@@ -155,6 +155,9 @@ func (h evHeap) Less(i, j int) bool {
 	if c := h[i].at.Compare(h[j].at); c != 0 {
 		return c < 0
 	}
+	if less, ok := lessContent(&h[i], &h[j]); ok {
+		return less
+	}
 	return h[i].seq < h[j].seq
 }
 func (h evHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
@@ -340,7 +343,9 @@ func (w *wire) run() {
 }
 
 // admit puts the packets written during the last round on their senders'
-// up links, in canonical order.
+// up links, in canonical order: by source and destination, a pair's
+// packets in write order, and the lite streams of one source by content
+// (wireorder.go).
 func (w *wire) admit(now time.Time, out []*packet) {
 	if len(out) == 0 {
 		return
@@ -348,6 +353,7 @@ func (w *wire) admit(now time.Time, out []*packet) {
 	slices.SortStableFunc(out, func(a, b *packet) int {
 		return cmp.Or(a.from.Compare(b.from), a.to.Compare(b.to))
 	})
+	out = canonSources(out)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for _, p := range out {
