@@ -326,8 +326,7 @@ func (n *Node) dropItem(itemID, drop string) {
 }
 
 // updateRecipKeep is updateRecip leaving the finished item's pending copy
-// for the caller to drop (dropItem) once it has told the app: unlinking a
-// large file takes a while.
+// for the caller to drop (dropItem).
 func (n *Node) updateRecipKeep(itemID, friendID string, fn func(it *outItem, r *recip)) (string, error) {
 	var drop string
 	err := n.store.Update(func(tx *localstore.Tx) error {

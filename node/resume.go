@@ -96,7 +96,7 @@ func (n *Node) sweepParts() {
 
 // sweepSealed deletes pending sealed copies (DataDir/outbox/*.sealed) that
 // no outbox record names: a finished item's copy is removed after its
-// record (and after the app is told, dropItem), so a crash in between
+// record is committed (dropItem), so a crash in between
 // leaves one, which would keep sealed content of a delivered item on the
 // phone. The directory is listed before the store is read, and a record
 // is committed before its copy is made (shareSource), so a copy listed

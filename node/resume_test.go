@@ -118,7 +118,7 @@ func TestSweepParts(t *testing.T) {
 }
 
 // TestSweepSealedAfterCrash: a crash after a delivery's commit but before
-// its pending copy is removed (the copy is dropped after the app is told)
+// its pending copy is removed (it is removed after the commit)
 // leaves the copy behind; the next Start deletes it, and keeps the copy
 // of an item still pending.
 func TestSweepSealedAfterCrash(t *testing.T) {

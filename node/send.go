@@ -380,11 +380,13 @@ func (n *Node) markDelivered(itemID, friendID, via string) {
 			r.State = rDelivered
 		}
 	})
+	// The copy goes before the event: when the app hears "delivered",
+	// nothing of the item is left to delete (P11).
+	n.dropItem(itemID, drop)
 	if err == nil && changed && !internal {
 		n.countDelivered(typ, via, created)
 		n.emit(&Event{Kind: EventDelivered, FriendID: friendID, ItemID: itemID, Via: via})
 	}
-	n.dropItem(itemID, drop)
 }
 
 // sendPrekey hands the friend this device's current signed prekey (for
