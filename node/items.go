@@ -311,23 +311,6 @@ func (n *Node) getOut(id string) (*outItem, error) {
 // updateRecip changes one recipient's state of an outbox item atomically
 // and drops the pending copy once nobody waits for it (P11).
 func (n *Node) updateRecip(itemID, friendID string, fn func(it *outItem, r *recip)) error {
-	drop, err := n.updateRecipKeep(itemID, friendID, fn)
-	n.dropItem(itemID, drop)
-	return err
-}
-
-// dropItem ends a finished item's work and removes its pending copy (drop
-// is "" while the item is not finished).
-func (n *Node) dropItem(itemID, drop string) {
-	if drop != "" {
-		n.endItem(itemID)
-		os.Remove(drop)
-	}
-}
-
-// updateRecipKeep is updateRecip leaving the finished item's pending copy
-// for the caller to drop (dropItem).
-func (n *Node) updateRecipKeep(itemID, friendID string, fn func(it *outItem, r *recip)) (string, error) {
 	var drop string
 	err := n.store.Update(func(tx *localstore.Tx) error {
 		b, err := tx.Get(localstore.Outbox, itemID)
@@ -349,7 +332,11 @@ func (n *Node) updateRecipKeep(itemID, friendID string, fn func(it *outItem, r *
 		}
 		return tx.Put(localstore.Outbox, itemID, encodeOut(it))
 	})
-	return drop, err
+	if drop != "" {
+		n.endItem(itemID)
+		os.Remove(drop)
+	}
+	return err
 }
 
 // done reports whether no recipient still needs the item.

@@ -87,16 +87,22 @@ func (n *Node) sweepParts() {
 		}
 		return nil
 	})
+	removeUnknown(n.media, ents, ".part", known)
+}
+
+// removeUnknown deletes the files of dir (listed in ents) whose names end
+// in suffix and are not in known.
+func removeUnknown(dir string, ents []os.DirEntry, suffix string, known map[string]bool) {
 	for _, e := range ents {
-		if strings.HasSuffix(e.Name(), ".part") && !known[e.Name()] {
-			os.Remove(filepath.Join(n.media, e.Name()))
+		if strings.HasSuffix(e.Name(), suffix) && !known[e.Name()] {
+			os.Remove(filepath.Join(dir, e.Name()))
 		}
 	}
 }
 
 // sweepSealed deletes pending sealed copies (DataDir/outbox/*.sealed) that
 // no outbox record names: a finished item's copy is removed after its
-// record is committed (dropItem), so a crash in between
+// record is committed (updateRecip), so a crash in between
 // leaves one, which would keep sealed content of a delivered item on the
 // phone. The directory is listed before the store is read, and a record
 // is committed before its copy is made (shareSource), so a copy listed
@@ -113,9 +119,5 @@ func (n *Node) sweepSealed() {
 		}
 		return nil
 	})
-	for _, e := range ents {
-		if strings.HasSuffix(e.Name(), ".sealed") && !live[e.Name()] {
-			os.Remove(filepath.Join(n.outdir, e.Name()))
-		}
-	}
+	removeUnknown(n.outdir, ents, ".sealed", live)
 }

@@ -372,7 +372,9 @@ func (n *Node) markDelivered(itemID, friendID, via string) {
 	changed, internal := false, false
 	var typ string
 	var created int64
-	drop, err := n.updateRecipKeep(itemID, friendID, func(it *outItem, r *recip) {
+	// A finished item's pending copy goes in updateRecip, before the event:
+	// when the app hears "delivered", nothing of the item is left (P11).
+	err := n.updateRecip(itemID, friendID, func(it *outItem, r *recip) {
 		internal = internalType(it.Type)
 		typ, created = it.Type, it.Created
 		if r.State != rDelivered {
@@ -380,9 +382,6 @@ func (n *Node) markDelivered(itemID, friendID, via string) {
 			r.State = rDelivered
 		}
 	})
-	// The copy goes before the event: when the app hears "delivered",
-	// nothing of the item is left to delete (P11).
-	n.dropItem(itemID, drop)
 	if err == nil && changed && !internal {
 		n.countDelivered(typ, via, created)
 		n.emit(&Event{Kind: EventDelivered, FriendID: friendID, ItemID: itemID, Via: via})
