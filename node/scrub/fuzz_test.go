@@ -93,23 +93,15 @@ func gpsEntries(b []byte) int64 {
 	}
 	t := tiffDoc{b: b, o: order}
 	var total int64
-	seen := map[int64]bool{}
-	next := int64(order.Uint32(b[4:8]))
-	for k := 0; k < maxIFDs && next != 0 && !seen[next]; k++ {
-		seen[next] = true
-		n, ok := t.count(next)
-		if !ok {
-			break
-		}
+	t.chain(func(ifd, n int64) {
 		for i := int64(0); i < n; i++ {
-			if e := next + 2 + i*ifdEntrySize; t.u16(e) == tagGPSIFD {
+			if e := ifd + 2 + i*ifdEntrySize; t.u16(e) == tagGPSIFD {
 				if g := t.pointer(e); g >= 8 {
 					c, _ := t.count(g)
 					total += c
 				}
 			}
 		}
-		next = t.u32(next + 2 + n*ifdEntrySize)
-	}
+	})
 	return total
 }

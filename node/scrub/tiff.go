@@ -51,16 +51,9 @@ func (s *scanner) tiff(b []byte, base int64, depth int) bool {
 	t := tiffDoc{b: b, o: order}
 	var gps, exif []int64
 	var thumbOff, thumbLen int64 = -1, -1
-	seen := map[int64]bool{}
-	next := int64(order.Uint32(b[4:8]))
-	for k := 0; k < maxIFDs && next != 0 && !seen[next]; k++ {
-		seen[next] = true
-		n, ok := t.count(next)
-		if !ok {
-			break
-		}
+	t.chain(func(ifd, n int64) {
 		for i := int64(0); i < n; i++ {
-			e := next + 2 + i*ifdEntrySize
+			e := ifd + 2 + i*ifdEntrySize
 			switch t.u16(e) {
 			case tagGPSIFD:
 				gps = append(gps, t.pointer(e))
@@ -72,8 +65,7 @@ func (s *scanner) tiff(b []byte, base int64, depth int) bool {
 				thumbLen = t.pointer(e)
 			}
 		}
-		next = t.u32(next + 2 + n*ifdEntrySize)
-	}
+	})
 	// A GPSInfo pointer has no place in the Exif IFD, but a writer that
 	// put one there must not leak either.
 	for _, x := range exif {
@@ -180,4 +172,20 @@ func (t tiffDoc) pointer(e int64) int64 {
 		return t.u32(e + 8)
 	}
 	return 0
+}
+
+// chain calls fn with each IFD of IFD0's chain and its entry count, at
+// most maxIFDs of them, stopping at a loop or an IFD that does not fit.
+func (t tiffDoc) chain(fn func(ifd, n int64)) {
+	seen := map[int64]bool{}
+	next := int64(t.o.Uint32(t.b[4:8]))
+	for k := 0; k < maxIFDs && next != 0 && !seen[next]; k++ {
+		seen[next] = true
+		n, ok := t.count(next)
+		if !ok {
+			return
+		}
+		fn(next, n)
+		next = t.u32(next + 2 + n*ifdEntrySize)
+	}
 }
