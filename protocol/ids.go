@@ -26,11 +26,13 @@ const (
 	ShareProtocol = "/imigee/share/1"
 
 	// GossipTopic is the pubsub topic on which the relays of one network
-	// exchange RendezvousGossip messages (one message per pubsub message, no
-	// length prefix).
-	GossipTopic = "/imigee/rendezvous-gossip/1"
+	// exchange RendezvousGossipBatch messages (one batch per pubsub
+	// message, no length prefix). Version 2: version 1 carried one bare
+	// RendezvousGossip per pubsub message; relays of one network must all
+	// speak the same version (they simply do not hear the other one).
+	GossipTopic = "/imigee/rendezvous-gossip/2"
 )
 
-// Version is the wire version of every ID above; it moves only together
-// with the IDs.
+// Version is the wire version of every stream protocol ID above; it moves
+// only together with them. GossipTopic carries its own (2).
 const Version = 1

@@ -86,6 +86,9 @@ const (
 	// MaxForgetSecrets caps HistoryForget.secrets and
 	// RendezvousGossip.forget: 1024.
 	MaxForgetSecrets = 1024
+	// MaxGossipBatch caps RendezvousGossipBatch.items: 1024. The batch as
+	// a whole is capped by MaxGossipMessage too.
+	MaxGossipBatch = 1024
 )
 
 // History (late announcements).
@@ -122,7 +125,8 @@ const (
 	// MaxRendezvousResponse caps a RendezvousResponse frame: 768 KiB (1024
 	// matches of 512-byte records encode to about 550 KiB).
 	MaxRendezvousResponse = 768 << 10
-	// MaxGossipMessage caps a RendezvousGossip message: 768 KiB, below
+	// MaxGossipMessage caps a RendezvousGossipBatch (and each
+	// RendezvousGossip item of it): 768 KiB, below
 	// go-libp2p-pubsub's default 1 MiB message cap with room for its
 	// envelope (signature, sender, sequence number, topic).
 	MaxGossipMessage = 768 << 10

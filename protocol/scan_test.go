@@ -235,6 +235,7 @@ func TestEveryRepeatedFieldHasAScanCap(t *testing.T) {
 		"imigee.v1.AggPrepare.items": MaxAggItems, "imigee.v1.AggResponse.prep_messages": MaxAggItems,
 		"imigee.v1.PushRegister.auth":     MaxAuthsPerRequest,
 		"imigee.v1.HistoryForget.secrets": MaxForgetSecrets, "imigee.v1.RendezvousGossip.forget": MaxForgetSecrets,
+		"imigee.v1.RendezvousGossipBatch.items": MaxGossipBatch,
 	}
 	_ = pb.File_mailbox_proto // registers the package's files
 	var seen int

@@ -4,6 +4,8 @@ import (
 	"io"
 	"strconv"
 
+	"google.golang.org/protobuf/encoding/protowire"
+
 	"github.com/imigee/imigee/protocol/pb"
 )
 
@@ -263,6 +265,51 @@ func EncodeGossip(m *pb.RendezvousGossip) ([]byte, error) {
 	}
 	return b, nil
 }
+
+// ValidateGossipBatch checks a RendezvousGossipBatch: 1..MaxGossipBatch
+// items, each valid by ValidateGossip.
+func ValidateGossipBatch(m *pb.RendezvousGossipBatch) error {
+	if m == nil {
+		return errf(badRequest, "gossip batch: absent")
+	}
+	if len(m.Items) == 0 || len(m.Items) > MaxGossipBatch {
+		return errf(badRequest, "gossip batch: ", strconv.Itoa(len(m.Items)), " items, want 1..", strconv.Itoa(MaxGossipBatch))
+	}
+	for _, it := range m.Items {
+		if err := ValidateGossip(it); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// DecodeGossipBatch decodes one pubsub message of the gossip topic (bare
+// protobuf, no length prefix) of at most MaxGossipMessage bytes into m and
+// validates it. Unknown fields are dropped.
+func DecodeGossipBatch(data []byte, m *pb.RendezvousGossipBatch) error {
+	if len(data) > MaxGossipMessage {
+		return errf(tooLarge, "gossip batch: ", strconv.Itoa(len(data)), " bytes exceed ", strconv.Itoa(MaxGossipMessage))
+	}
+	if err := unmarshal(data, m); err != nil {
+		return err
+	}
+	return ValidateGossipBatch(m)
+}
+
+// AppendGossipItem appends one item, encoded by EncodeGossip, to b, an
+// encoded RendezvousGossipBatch: a batch is the concatenation of its items
+// each as field 1 (tag, length, bytes), so a publisher can build it as
+// items arrive and never re-encodes them. The result is what
+// proto.Marshal of the batch gives (deterministic encoding).
+func AppendGossipItem(b, item []byte) []byte {
+	b = protowire.AppendTag(b, 1, protowire.BytesType)
+	return protowire.AppendBytes(b, item)
+}
+
+// GossipItemOverhead bounds what AppendGossipItem adds to an item's
+// bytes: a one-byte tag and a length of at most 3 bytes (items are at
+// most MaxGossipMessage = 768 KiB < 2^21).
+const GossipItemOverhead = 4
 
 // ReadRendezvousRequest reads one frame of at most MaxRendezvousRequest
 // bytes into m and validates it.

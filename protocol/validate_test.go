@@ -23,6 +23,8 @@ func validate(m proto.Message) error {
 		return ValidateRendezvousResponse(m)
 	case *pb.RendezvousGossip:
 		return ValidateGossip(m)
+	case *pb.RendezvousGossipBatch:
+		return ValidateGossipBatch(m)
 	case *pb.LinkRequest:
 		return ValidateLinkRequest(m)
 	case *pb.LinkResponse:

@@ -153,6 +153,11 @@ func validMessages() []namedMsg {
 		{"rendezvous_response/history_forget", MaxRendezvousResponse, &pb.RendezvousResponse{Id: 4, Body: &pb.RendezvousResponse_HistoryForget{HistoryForget: &pb.HistoryForgetResult{Erased: 5}}}, 0},
 		{"gossip/late_announce", MaxGossipMessage, &pb.RendezvousGossip{Origin: pattern(OriginSize, 0xa0), Epoch: 2_949_900, EpochSeconds: 600, Announcements: shared, SharedRecord: pattern(120, 0x77), Late: true, ForgetTag: pattern(ForgetSecretSize, 0xf0)}, 0},
 		{"gossip/forget", MaxGossipMessage, &pb.RendezvousGossip{Origin: pattern(OriginSize, 0xa0), Forget: []*pb.ForgetSecret{{Epoch: 2_949_900, Secret: pattern(ForgetSecretSize, 0xf8)}}}, 0},
+		{"gossip_batch/announce_withdraw_forget", MaxGossipMessage, &pb.RendezvousGossipBatch{Items: []*pb.RendezvousGossip{
+			{Origin: pattern(OriginSize, 0xa0), Epoch: 2_950_000, EpochSeconds: 600, Announcements: shared, SharedRecord: pattern(120, 0x77)},
+			{Origin: pattern(OriginSize, 0xb0), Withdraw: true},
+			{Origin: pattern(OriginSize, 0xc0), Forget: []*pb.ForgetSecret{{Epoch: 2_949_900, Secret: pattern(ForgetSecretSize, 0xf8)}}},
+		}}, 0},
 
 		{"link_request", MaxLinkFrame, &pb.LinkRequest{InviteId: pattern(InviteIDSize, 0x50), Sealed: pattern(200, 0x60)}, 0},
 		{"link_response/sealed", MaxLinkFrame, &pb.LinkResponse{Sealed: pattern(180, 0x68)}, 0},
@@ -192,6 +197,8 @@ func invalidMessages() []namedMsg {
 		{"invalid/rendezvous_request/short_forget_tag", MaxRendezvousRequest, &pb.RendezvousRequest{Id: 1, Body: &pb.RendezvousRequest_LateAnnounce{LateAnnounce: &pb.Announce{Epoch: 1, EpochSeconds: 600, ForgetTag: pattern(31, 0), Announcements: []*pb.Announcement{{Tokens: []*pb.Token{{Value: pattern(TokenSize, 1)}}, SealedRecord: []byte{1}}}}}}, badRequest},
 		{"invalid/rendezvous_request/history_forget_empty", MaxRendezvousRequest, &pb.RendezvousRequest{Id: 1, Body: &pb.RendezvousRequest_HistoryForget{HistoryForget: &pb.HistoryForget{}}}, badRequest},
 		{"invalid/rendezvous_request/history_forget_zero_epoch", MaxRendezvousRequest, &pb.RendezvousRequest{Id: 1, Body: &pb.RendezvousRequest_HistoryForget{HistoryForget: &pb.HistoryForget{Secrets: []*pb.ForgetSecret{{Secret: pattern(ForgetSecretSize, 1)}}}}}, badRequest},
+		{"invalid/gossip_batch/empty", MaxGossipMessage, &pb.RendezvousGossipBatch{}, badRequest},
+		{"invalid/gossip_batch/bad_item", MaxGossipMessage, &pb.RendezvousGossipBatch{Items: []*pb.RendezvousGossip{{Origin: pattern(OriginSize, 0xa0), Withdraw: true}, {Origin: pattern(OriginSize - 1, 0xa0), Withdraw: true}}}, badRequest},
 		{"invalid/gossip/forget_with_announcements", MaxGossipMessage, &pb.RendezvousGossip{Origin: pattern(OriginSize, 0xa0), Epoch: 1, EpochSeconds: 600, Forget: []*pb.ForgetSecret{{Epoch: 1, Secret: pattern(ForgetSecretSize, 1)}}, Announcements: []*pb.Announcement{{Tokens: []*pb.Token{{Value: pattern(TokenSize, 1)}}, SealedRecord: []byte{1}}}}, badRequest},
 		{"invalid/link_request/empty_sealed", MaxLinkFrame, &pb.LinkRequest{InviteId: pattern(InviteIDSize, 0x50)}, badRequest},
 		{"invalid/peer_frame/no_body", MaxShareFrame, &pb.PeerFrame{}, unsupported},
@@ -224,6 +231,10 @@ func decoderFor(t testing.TB, typ string) (proto.Message, func(frame []byte, m p
 		})
 	case "imigee.v1.RendezvousGossip":
 		return &pb.RendezvousGossip{}, func(b []byte, m proto.Message) error { return DecodeGossip(b, m.(*pb.RendezvousGossip)) }
+	case "imigee.v1.RendezvousGossipBatch":
+		return &pb.RendezvousGossipBatch{}, func(b []byte, m proto.Message) error {
+			return DecodeGossipBatch(b, m.(*pb.RendezvousGossipBatch))
+		}
 	case "imigee.v1.LinkRequest":
 		return &pb.LinkRequest{}, wrap(func(r *bytes.Reader, m proto.Message) error { return ReadLinkRequest(r, m.(*pb.LinkRequest)) })
 	case "imigee.v1.LinkResponse":
@@ -235,7 +246,9 @@ func decoderFor(t testing.TB, typ string) (proto.Message, func(frame []byte, m p
 	return nil, nil
 }
 
-func isGossip(typ string) bool { return typ == "imigee.v1.RendezvousGossip" }
+func isGossip(typ string) bool {
+	return typ == "imigee.v1.RendezvousGossip" || typ == "imigee.v1.RendezvousGossipBatch"
+}
 
 func buildVectors(t testing.TB) vectorFile {
 	t.Helper()

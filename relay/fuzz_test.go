@@ -18,7 +18,6 @@ import (
 	"github.com/imigee/imigee/crypto"
 	"github.com/imigee/imigee/protocol"
 	"github.com/imigee/imigee/protocol/pb"
-	"github.com/imigee/imigee/relay/history"
 	"github.com/imigee/imigee/relay/rendezvous"
 )
 
@@ -179,13 +178,13 @@ func FuzzGossip(f *testing.F) {
 	g := &gossip{r: r, mem: newGossipMem(r.mem), remote: make(map[remoteKey]*rendezvous.Session)}
 	epoch := uint64(time.Now().Unix()) / 600
 	ann := announce(epoch, tokenN(1), tokenN(2)).GetAnnounce()
-	seed, _ := protocol.EncodeGossip(&pb.RendezvousGossip{Origin: make([]byte, 16), Epoch: epoch, EpochSeconds: 600, Announcements: ann.Announcements})
+	seed, _ := encodeGossip(&pb.RendezvousGossip{Origin: make([]byte, 16), Epoch: epoch, EpochSeconds: 600, Announcements: ann.Announcements})
 	f.Add(seed)
-	wd, _ := protocol.EncodeGossip(&pb.RendezvousGossip{Origin: make([]byte, 16), Withdraw: true})
+	wd, _ := encodeGossip(&pb.RendezvousGossip{Origin: make([]byte, 16), Withdraw: true})
 	f.Add(wd)
-	late, _ := protocol.EncodeGossip(&pb.RendezvousGossip{Origin: make([]byte, 16), Epoch: epoch - 3, EpochSeconds: 600, Announcements: ann.Announcements, Late: true, ForgetTag: make([]byte, 32)})
+	late, _ := encodeGossip(&pb.RendezvousGossip{Origin: make([]byte, 16), Epoch: epoch - 3, EpochSeconds: 600, Announcements: ann.Announcements, Late: true, ForgetTag: make([]byte, 32)})
 	f.Add(late)
-	fg, _ := protocol.EncodeGossip(&pb.RendezvousGossip{Origin: make([]byte, 16), Forget: []*pb.ForgetSecret{{Epoch: epoch - 3, Secret: make([]byte, 32)}}})
+	fg, _ := encodeGossip(&pb.RendezvousGossip{Origin: make([]byte, 16), Forget: []*pb.ForgetSecret{{Epoch: epoch - 3, Secret: make([]byte, 32)}}})
 	f.Add(fg)
 	f.Add([]byte{0xff, 0x01})
 	from := peer.ID("other-relay")
@@ -199,21 +198,23 @@ func FuzzGossip(f *testing.F) {
 			}
 			return
 		}
-		m := msg.ValidatorData.(*pb.RendezvousGossip)
+		m := msg.ValidatorData.(*pb.RendezvousGossipBatch)
 		if !g.apply(from, from, m, msg) {
 			g.mem.done(msg)
 		}
 		// The history writer does not run offline: apply its queue here.
 		for len(r.hw) > 0 {
 			h := <-r.hw
-			if _, err := r.hist.Apply([]history.Op{h.op}); err != nil {
+			if _, err := r.hist.Apply(h.ops); err != nil {
 				t.Fatal(err)
 			}
 			g.mem.done(h.msg)
 		}
 		tokens := 0
-		for _, a := range m.Announcements {
-			tokens += len(a.Tokens)
+		for _, it := range m.Items {
+			for _, a := range it.Announcements {
+				tokens += len(a.Tokens)
+			}
 		}
 		if added := r.rv.Stats().Announced - before.Announced; added > uint64(tokens) {
 			t.Fatalf("added %d entries from %d tokens", added, tokens)

@@ -2,7 +2,6 @@ package relay
 
 import (
 	"context"
-	"errors"
 	"sync"
 	"time"
 
@@ -61,6 +60,7 @@ type gossip struct {
 	sub   *pubsub.Subscription
 
 	mem *gossipMem
+	out *gossipOutbox
 
 	mu     sync.Mutex // guards remote
 	remote map[remoteKey]*rendezvous.Session
@@ -84,7 +84,7 @@ func (r *Relay) startGossip(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	g := &gossip{r: r, ps: ps, mem: gm, remote: make(map[remoteKey]*rendezvous.Session)}
+	g := &gossip{r: r, ps: ps, mem: gm, out: newGossipOutbox(), remote: make(map[remoteKey]*rendezvous.Session)}
 	name := topicName(r.cfg.Network)
 	if err := ps.RegisterTopicValidator(name, g.validate); err != nil {
 		return err
@@ -96,10 +96,14 @@ func (r *Relay) startGossip(ctx context.Context) error {
 		return err
 	}
 	r.gossip = g
-	r.wg.Add(1)
+	r.wg.Add(2)
 	go func() {
 		defer r.wg.Done()
 		g.loop(ctx)
+	}()
+	go func() {
+		defer r.wg.Done()
+		g.publisher(ctx)
 	}()
 	return nil
 }
@@ -128,7 +132,7 @@ func (f relayFilter) FilterIncomingSubscriptions(p peer.ID, subs []*pubsubpb.RPC
 }
 
 // validate rejects gossip that does not come from a trusted relay or does
-// not decode and validate, so pubsub neither delivers nor forwards it
+// not decode and validate (a batch with one bad item is rejected whole), so pubsub neither delivers nor forwards it
 // (a client could otherwise announce through gossip around its token
 // budget); the decoded message rides along. Its bytes are reserved on the
 // forwarding peer's share of the memory budget before decoding and until
@@ -146,8 +150,8 @@ func (g *gossip) validate(_ context.Context, from peer.ID, msg *pubsub.Message) 
 	if !g.mem.hold(from, msg, 2*len(msg.Data)) {
 		return pubsub.ValidationIgnore
 	}
-	m := &pb.RendezvousGossip{}
-	if err := protocol.DecodeGossip(msg.Data, m); err != nil {
+	m := &pb.RendezvousGossipBatch{}
+	if err := protocol.DecodeGossipBatch(msg.Data, m); err != nil {
 		g.mem.done(msg)
 		g.r.m.drop(dropGossipInvalid)
 		return pubsub.ValidationReject
@@ -168,22 +172,38 @@ func (g *gossip) loop(ctx context.Context) {
 			g.mem.done(msg)
 			continue
 		}
-		m, ok := msg.ValidatorData.(*pb.RendezvousGossip)
-		if !ok || !g.apply(msg.ReceivedFrom, msg.GetFrom(), m, msg) {
+		b, ok := msg.ValidatorData.(*pb.RendezvousGossipBatch)
+		if !ok || !g.apply(msg.ReceivedFrom, msg.GetFrom(), b, msg) {
 			g.mem.done(msg)
 		}
 	}
 }
 
-// apply matches a remote announcement like a local one and notifies local
-// sessions; the remote side's own relay notifies its client.
+// apply applies a batch's items in order. The history writes among them
+// go to the history writer together, which then owns msg's reservation
+// (apply returns true).
+func (g *gossip) apply(via, from peer.ID, b *pb.RendezvousGossipBatch, msg *pubsub.Message) bool {
+	var ops []history.Op
+	for _, m := range b.Items {
+		if op, ok := g.applyItem(via, from, m); ok {
+			ops = append(ops, op)
+		}
+	}
+	if len(ops) == 0 {
+		return false
+	}
+	return g.enqueueHistory(ops, msg)
+}
+
+// applyItem matches a remote announcement like a local one and notifies
+// local sessions; the remote side's own relay notifies its client.
 // Its entries are reserved on the share of the peer that forwarded it (via).
-// Live and late announcements and forgets also go to the history writer,
-// which then owns msg's reservation (apply returns true).
-func (g *gossip) apply(via, from peer.ID, m *pb.RendezvousGossip, msg *pubsub.Message) bool {
+// Live and late announcements and forgets are also returned as a history
+// write (ok).
+func (g *gossip) applyItem(via, from peer.ID, m *pb.RendezvousGossip) (history.Op, bool) {
 	r := g.r
 	if len(m.Forget) > 0 || m.Late {
-		return g.applyHistory(m, msg)
+		return g.applyHistory(m)
 	}
 	k := remoteKey{relay: from}
 	copy(k.origin[:], m.Origin)
@@ -196,13 +216,13 @@ func (g *gossip) apply(via, from peer.ID, m *pb.RendezvousGossip, msg *pubsub.Me
 			r.rv.Close(s)
 		}
 		r.m.gossipIn.Inc()
-		return false
+		return history.Op{}, false
 	}
 	if s == nil {
 		if len(g.remote) >= r.cfg.Rendezvous.MaxRemoteSessions {
 			g.mu.Unlock()
 			r.m.drop(dropGossipRefused)
-			return false
+			return history.Op{}, false
 		}
 		s = r.rv.NewAccountedSession(nil, nil, g.mem.account(via))
 		g.remote[k] = s
@@ -211,34 +231,34 @@ func (g *gossip) apply(via, from peer.ID, m *pb.RendezvousGossip, msg *pubsub.Me
 	_, _, others, err := r.rv.AnnounceShared(s, m.EpochSeconds, m.Epoch, m.SharedRecord, engineAnnouncements(m.Announcements))
 	if err != nil {
 		r.m.drop(dropGossipRefused)
-		return false
+		return history.Op{}, false
 	}
 	r.m.gossipIn.Inc()
 	r.deliver(others)
 	if r.hist == nil {
-		return false
+		return history.Op{}, false
 	}
-	return g.enqueueHistory(history.Op{Announce: histFrom(m.Origin, m.EpochSeconds, m.Epoch, m.SharedRecord, m.ForgetTag, m.Announcements)}, msg)
+	return history.Op{Announce: histFrom(m.Origin, m.EpochSeconds, m.Epoch, m.SharedRecord, m.ForgetTag, m.Announcements)}, true
 }
 
-// applyHistory hands a gossiped late announcement or forget to the
-// history writer. A late announcement outside this relay's window (or of
+// applyHistory returns a gossiped late announcement or forget as a
+// history write. A late announcement outside this relay's window (or of
 // another epoch length) is not kept; matching it is its own relay's job.
-func (g *gossip) applyHistory(m *pb.RendezvousGossip, msg *pubsub.Message) bool {
+func (g *gossip) applyHistory(m *pb.RendezvousGossip) (history.Op, bool) {
 	r := g.r
 	if r.hist == nil {
 		r.hm.notStored.WithLabelValues(histOff).Inc()
-		return false
+		return history.Op{}, false
 	}
 	r.m.gossipIn.Inc()
 	if len(m.Forget) > 0 {
-		return g.enqueueHistory(history.Op{Forget: histSecrets(m.Forget)}, msg)
+		return history.Op{Forget: histSecrets(m.Forget)}, true
 	}
 	if m.EpochSeconds != r.cfg.Rendezvous.EpochSeconds || !r.hist.InWindow(m.EpochSeconds, m.Epoch) {
 		r.hm.notStored.WithLabelValues(histStale).Inc()
-		return false
+		return history.Op{}, false
 	}
-	return g.enqueueHistory(history.Op{Announce: histFrom(m.Origin, m.EpochSeconds, m.Epoch, m.SharedRecord, m.ForgetTag, m.Announcements)}, msg)
+	return history.Op{Announce: histFrom(m.Origin, m.EpochSeconds, m.Epoch, m.SharedRecord, m.ForgetTag, m.Announcements)}, true
 }
 
 // prune forgets remote sessions whose entries all expired.
@@ -253,26 +273,9 @@ func (g *gossip) prune() {
 	}
 }
 
-// publish sends m, splitting it if it would exceed MaxGossipMessage.
-func (g *gossip) publish(m *pb.RendezvousGossip) {
-	b, err := protocol.EncodeGossip(m)
-	var pe *protocol.Error
-	if errors.As(err, &pe) && pe.Code == pb.ErrorCode_TOO_LARGE && len(m.Announcements) > 1 {
-		h := len(m.Announcements) / 2
-		// Each half carries the shared record: its announcements' shares
-		// are useless without it.
-		g.publish(&pb.RendezvousGossip{Origin: m.Origin, Epoch: m.Epoch, EpochSeconds: m.EpochSeconds, Announcements: m.Announcements[:h], SharedRecord: m.SharedRecord, ForgetTag: m.ForgetTag, Late: m.Late})
-		g.publish(&pb.RendezvousGossip{Origin: m.Origin, Epoch: m.Epoch, EpochSeconds: m.EpochSeconds, Announcements: m.Announcements[h:], SharedRecord: m.SharedRecord, ForgetTag: m.ForgetTag, Late: m.Late})
-		return
-	}
-	if err != nil {
-		return
-	}
-	if err := g.topic.Publish(g.r.ctx, b); err != nil {
-		return
-	}
-	g.r.m.gossipOut.Inc()
-}
+// publish hands m to the outbox (gossip_out.go), which publishes it within
+// gossipBatchDelay together with what else this relay gossips meanwhile.
+func (g *gossip) publish(m *pb.RendezvousGossip) { g.enqueue(m) }
 
 // gossipAnnounce shares a local announcement with the network.
 func (r *Relay) gossipAnnounce(rs *rvStream, a *pb.Announce) {

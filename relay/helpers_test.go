@@ -248,3 +248,13 @@ func eventually(t testing.TB, what string, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// encodeGossip encodes m as the one item of a gossip batch, the payload
+// of one pubsub message of the gossip topic.
+func encodeGossip(m *pb.RendezvousGossip) ([]byte, error) {
+	b, err := protocol.EncodeGossip(m)
+	if err != nil {
+		return nil, err
+	}
+	return protocol.AppendGossipItem(nil, b), nil
+}

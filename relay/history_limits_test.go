@@ -13,7 +13,6 @@ import (
 
 	"github.com/imigee/imigee/protocol"
 	"github.com/imigee/imigee/protocol/pb"
-	"github.com/imigee/imigee/relay/history"
 	"github.com/imigee/imigee/relay/rendezvous"
 )
 
@@ -198,7 +197,7 @@ func TestGossipHistoryQueueFull(t *testing.T) {
 	e := uint64(time.Now().Unix())/600 - 2
 	msg := func(tok uint64) *pubsub.Message {
 		a := hAnn(e, "r", "", nil, []uint64{tok}, nil)
-		b, err := protocol.EncodeGossip(&pb.RendezvousGossip{Origin: make([]byte, 16), Epoch: e, EpochSeconds: 600, Announcements: a.Announcements, Late: true})
+		b, err := encodeGossip(&pb.RendezvousGossip{Origin: make([]byte, 16), Epoch: e, EpochSeconds: 600, Announcements: a.Announcements, Late: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -210,10 +209,10 @@ func TestGossipHistoryQueueFull(t *testing.T) {
 	}
 	m1, m2 := msg(1), msg(2)
 	held := r.mem.inUse()
-	if !g.apply(from, from, m1.ValidatorData.(*pb.RendezvousGossip), m1) {
+	if !g.apply(from, from, m1.ValidatorData.(*pb.RendezvousGossipBatch), m1) {
 		t.Fatal("first write not queued")
 	}
-	if g.apply(from, from, m2.ValidatorData.(*pb.RendezvousGossip), m2) {
+	if g.apply(from, from, m2.ValidatorData.(*pb.RendezvousGossipBatch), m2) {
 		t.Fatal("second write queued past the cap")
 	}
 	g.mem.done(m2) // what the loop does when apply keeps nothing
@@ -224,7 +223,7 @@ func TestGossipHistoryQueueFull(t *testing.T) {
 		t.Fatal("the dropped message's memory is still reserved")
 	}
 	h := <-r.hw
-	if _, err := r.hist.Apply([]history.Op{h.op}); err != nil {
+	if _, err := r.hist.Apply(h.ops); err != nil {
 		t.Fatal(err)
 	}
 	g.mem.done(h.msg)

@@ -460,23 +460,23 @@ func (r *Relay) gossipLate(rs *rvStream, a *pb.Announce) {
 	r.gossip.publish(&pb.RendezvousGossip{Origin: rs.origin[:], Epoch: a.Epoch, EpochSeconds: a.EpochSeconds, Announcements: a.Announcements, SharedRecord: a.SharedRecord, ForgetTag: a.ForgetTag, Late: true})
 }
 
-// histOp is one history write from gossip, with the reservation of the
-// message it came from (released once written or dropped).
+// histOp is the history writes of one gossip message (batch), with the
+// reservation of the message (released once written or dropped).
 type histOp struct {
-	op  history.Op
+	ops []history.Op
 	msg *pubsub.Message
 }
 
-// enqueueHistory hands a gossiped write to the writer without blocking;
-// a full queue drops it and counts. It reports whether the writer took
-// msg's reservation over.
-func (g *gossip) enqueueHistory(op history.Op, msg *pubsub.Message) bool {
+// enqueueHistory hands a gossip message's writes to the writer without
+// blocking; a full queue drops them and counts each. It reports whether
+// the writer took msg's reservation over.
+func (g *gossip) enqueueHistory(ops []history.Op, msg *pubsub.Message) bool {
 	r := g.r
 	select {
-	case r.hw <- histOp{op: op, msg: msg}:
+	case r.hw <- histOp{ops: ops, msg: msg}:
 		return true
 	default:
-		r.hm.notStored.WithLabelValues("queue").Inc()
+		r.hm.notStored.WithLabelValues("queue").Add(float64(len(ops)))
 		return false
 	}
 }
@@ -513,13 +513,13 @@ func (r *Relay) historyWriter() {
 			return
 		case first = <-r.hw:
 		}
-		ops, msgs = append(ops[:0], first.op), append(msgs[:0], first.msg)
+		ops, msgs = append(ops[:0], first.ops...), append(msgs[:0], first.msg)
 		wait := time.NewTimer(gossipHistoryDelay)
 	more:
 		for len(ops) < historyBatch {
 			select {
 			case h := <-r.hw:
-				ops, msgs = append(ops, h.op), append(msgs, h.msg)
+				ops, msgs = append(ops, h.ops...), append(msgs, h.msg)
 			case <-wait.C:
 				break more
 			case <-r.ctx.Done():

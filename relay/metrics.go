@@ -17,6 +17,7 @@ const (
 	dropGossipInvalid   = "gossip_invalid"
 	dropGossipRefused   = "gossip_refused"
 	dropGossipUntrusted = "gossip_untrusted"
+	dropGossipOutbox    = "gossip_outbox_full"
 	dropStreamLimit     = "stream_limit"
 	dropRateLimit       = "rate_limit"
 	dropDraining        = "draining"
@@ -49,25 +50,26 @@ var reqTypeNames = [numReqTypes]string{"challenge", "put", "fetch", "ack", "subs
 type metrics struct {
 	reg *prometheus.Registry
 
-	requests   *prometheus.CounterVec // by request type
-	req        [numReqTypes]prometheus.Counter
-	errors     *prometheus.CounterVec // by error code
-	drops      *prometheus.CounterVec // by reason
-	puts       prometheus.Counter
-	putBytes   prometheus.Counter
-	fetched    prometheus.Counter
-	acked      prometheus.Counter
-	notifies   prometheus.Counter
-	forgotten  prometheus.Counter
-	announced  prometheus.Counter
-	matches    prometheus.Counter
-	gossipIn   prometheus.Counter
-	gossipOut  prometheus.Counter
-	subscribed prometheus.Gauge
-	gossipMesh prometheus.Gauge
-	gossipDrop prometheus.Counter
-	gossipDup  prometheus.Counter
-	streams    *prometheus.GaugeVec // by protocol name
+	requests       *prometheus.CounterVec // by request type
+	req            [numReqTypes]prometheus.Counter
+	errors         *prometheus.CounterVec // by error code
+	drops          *prometheus.CounterVec // by reason
+	puts           prometheus.Counter
+	putBytes       prometheus.Counter
+	fetched        prometheus.Counter
+	acked          prometheus.Counter
+	notifies       prometheus.Counter
+	forgotten      prometheus.Counter
+	announced      prometheus.Counter
+	matches        prometheus.Counter
+	gossipIn       prometheus.Counter
+	gossipOut      prometheus.Counter
+	gossipItemsOut prometheus.Counter
+	subscribed     prometheus.Gauge
+	gossipMesh     prometheus.Gauge
+	gossipDrop     prometheus.Counter
+	gossipDup      prometheus.Counter
+	streams        *prometheus.GaugeVec // by protocol name
 }
 
 func newMetrics(st func() store.Stats, rv func() rendezvous.Stats) *metrics {
@@ -79,19 +81,20 @@ func newMetrics(st func() store.Stats, rv func() rendezvous.Stats) *metrics {
 		return x
 	}
 	m := &metrics{
-		reg:        reg,
-		puts:       c("puts_total", "Blobs stored durably."),
-		putBytes:   c("put_bytes_total", "Bytes of blobs stored durably."),
-		fetched:    c("fetched_blobs_total", "Blobs returned by fetches."),
-		acked:      c("acked_blobs_total", "Blobs deleted by acknowledgement."),
-		notifies:   c("notifies_total", "Notifications pushed to subscribers."),
-		forgotten:  c("forgotten_blobs_total", "Blobs deleted by forget requests."),
-		announced:  c("rendezvous_tokens_announced_total", "Rendezvous token entries added by local clients."),
-		matches:    c("rendezvous_matches_total", "Rendezvous matches pushed to local clients."),
-		gossipIn:   c("gossip_received_total", "Gossip messages from other relays applied."),
-		gossipOut:  c("gossip_published_total", "Gossip messages published."),
-		gossipDrop: c("gossip_dropped_rpcs_total", "Gossip RPCs dropped because a peer's queue was full."),
-		gossipDup:  c("gossip_duplicates_total", "Gossip messages received again from another relay (already seen: the mesh's redundancy)."),
+		reg:            reg,
+		puts:           c("puts_total", "Blobs stored durably."),
+		putBytes:       c("put_bytes_total", "Bytes of blobs stored durably."),
+		fetched:        c("fetched_blobs_total", "Blobs returned by fetches."),
+		acked:          c("acked_blobs_total", "Blobs deleted by acknowledgement."),
+		notifies:       c("notifies_total", "Notifications pushed to subscribers."),
+		forgotten:      c("forgotten_blobs_total", "Blobs deleted by forget requests."),
+		announced:      c("rendezvous_tokens_announced_total", "Rendezvous token entries added by local clients."),
+		matches:        c("rendezvous_matches_total", "Rendezvous matches pushed to local clients."),
+		gossipIn:       c("gossip_received_total", "Gossip items (announcements, withdrawals, late announcements, forgets) from other relays applied."),
+		gossipOut:      c("gossip_published_total", "Gossip batches published (one pubsub message each)."),
+		gossipItemsOut: c("gossip_items_published_total", "Gossip items published (inside batches)."),
+		gossipDrop:     c("gossip_dropped_rpcs_total", "Gossip RPCs dropped because a peer's queue was full."),
+		gossipDup:      c("gossip_duplicates_total", "Gossip messages received again from another relay (already seen: the mesh's redundancy)."),
 	}
 	m.gossipMesh = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "imigee", Subsystem: "relay", Name: "gossip_mesh_peers", Help: "Relays in this relay's gossip mesh."})
 	reg.MustRegister(m.gossipMesh)
@@ -104,7 +107,7 @@ func newMetrics(st func() store.Stats, rv func() rendezvous.Stats) *metrics {
 		m.req[i] = m.requests.WithLabelValues(name)
 	}
 	reg.MustRegister(m.requests, m.errors, m.drops, m.subscribed, m.streams)
-	for _, r := range []string{dropNotifyQueueFull, dropMatchQueueFull, dropGossipInvalid, dropGossipRefused, dropGossipUntrusted, dropStreamLimit, dropRateLimit, dropDraining, dropMemory, dropPutAllowance, dropConnAllowance, dropFairShare} {
+	for _, r := range []string{dropNotifyQueueFull, dropMatchQueueFull, dropGossipInvalid, dropGossipRefused, dropGossipUntrusted, dropGossipOutbox, dropStreamLimit, dropRateLimit, dropDraining, dropMemory, dropPutAllowance, dropConnAllowance, dropFairShare} {
 		m.drops.WithLabelValues(r)
 	}
 	for name := range pb.ErrorCode_value {

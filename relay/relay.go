@@ -395,6 +395,10 @@ func (r *Relay) Shutdown(ctx context.Context) error {
 			waitErr = ctx.Err()
 		}
 	}
+	if r.gossip != nil {
+		// What was acknowledged still reaches the network.
+		r.gossip.flush(ctx)
+	}
 	if err := r.Close(); err != nil {
 		return err
 	}

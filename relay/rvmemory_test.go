@@ -121,7 +121,7 @@ func TestGossipMemoryBudget(t *testing.T) {
 	epoch := uint64(time.Now().Unix()) / 600
 	msg := func(first, n uint64) *pubsub.Message {
 		ann := recordsFrameN(epoch, first, n).GetAnnounce()
-		b, err := protocol.EncodeGossip(&pb.RendezvousGossip{Origin: make([]byte, 16), Epoch: epoch, EpochSeconds: 600, Announcements: ann.Announcements})
+		b, err := encodeGossip(&pb.RendezvousGossip{Origin: make([]byte, 16), Epoch: epoch, EpochSeconds: 600, Announcements: ann.Announcements})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -135,7 +135,7 @@ func TestGossipMemoryBudget(t *testing.T) {
 	if held < int64(2*len(m1.Data)) {
 		t.Fatalf("validated message holds %d bytes", held)
 	}
-	g.apply(from, from, m1.ValidatorData.(*pb.RendezvousGossip), m1)
+	g.apply(from, from, m1.ValidatorData.(*pb.RendezvousGossipBatch), m1)
 	g.mem.done(m1)
 	entries := r.mem.inUse()
 	if entries < 16*(rendezvous.EntryBytes+protocol.MaxSealedRecord) {
@@ -150,12 +150,12 @@ func TestGossipMemoryBudget(t *testing.T) {
 	if r.mem.inUse() != entries {
 		t.Fatalf("ignored message changed reservations %d → %d", entries, r.mem.inUse())
 	}
-	wd, _ := protocol.EncodeGossip(&pb.RendezvousGossip{Origin: make([]byte, 16), Withdraw: true})
+	wd, _ := encodeGossip(&pb.RendezvousGossip{Origin: make([]byte, 16), Withdraw: true})
 	m3 := &pubsub.Message{Message: &pubsubpb.Message{Data: wd}, ReceivedFrom: from}
 	if g.validate(context.Background(), from, m3) != pubsub.ValidationAccept {
 		t.Fatal("withdraw refused")
 	}
-	g.apply(from, from, m3.ValidatorData.(*pb.RendezvousGossip), m3)
+	g.apply(from, from, m3.ValidatorData.(*pb.RendezvousGossipBatch), m3)
 	g.mem.done(m3)
 	if got := r.mem.inUse(); got != 0 {
 		t.Fatalf("after the remote withdraw %d bytes reserved", got)
@@ -209,7 +209,7 @@ func TestGossipOutboundCharged(t *testing.T) {
 	tr.SendRPC(big, p)
 	tr.SendRPC(d, p)
 	epoch := uint64(time.Now().Unix()) / 600
-	data, _ := protocol.EncodeGossip(&pb.RendezvousGossip{Origin: make([]byte, 16), Epoch: epoch, EpochSeconds: 600, Announcements: recordsFrameN(epoch, 0, 1).GetAnnounce().Announcements})
+	data, _ := encodeGossip(&pb.RendezvousGossip{Origin: make([]byte, 16), Epoch: epoch, EpochSeconds: 600, Announcements: recordsFrameN(epoch, 0, 1).GetAnnounce().Announcements})
 	if res := g.validate(context.Background(), p, &pubsub.Message{Message: &pubsubpb.Message{Data: data}, ReceivedFrom: p}); res != pubsub.ValidationIgnore {
 		t.Fatalf("with 18 KiB queued: %v, want ignore", res)
 	}

@@ -863,10 +863,10 @@ func (x *WithdrawResult) GetDropped() uint32 {
 	return 0
 }
 
-// RendezvousGossip is what relays of one network publish to each other over
-// the pubsub topic "/imigee/rendezvous-gossip/1/<network>", one bare message
-// per pubsub message (at most 768 KiB); it carries announcements, never
-// client identities.
+// RendezvousGossip is one item of gossip between the relays of one network
+// (an announcement, a withdrawal, a late announcement or a forget); it
+// carries announcements, never client identities. It travels inside a
+// RendezvousGossipBatch.
 type RendezvousGossip struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Origin        []byte                 `protobuf:"bytes,1,opt,name=origin,proto3" json:"origin,omitempty"` // 16 random bytes naming the announcing session at its relay
@@ -977,6 +977,55 @@ func (x *RendezvousGossip) GetForget() []*ForgetSecret {
 	return nil
 }
 
+// RendezvousGossipBatch is what relays of one network publish to each other
+// over the pubsub topic "/imigee/rendezvous-gossip/2/<network>", one bare
+// message per pubsub message (at most 768 KiB): the gossip items a relay
+// took in over a short window (relay: gossipBatchDelay), in the order it
+// took them in, so one signature and one pubsub message carry many.
+type RendezvousGossipBatch struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Items         []*RendezvousGossip    `protobuf:"bytes,1,rep,name=items,proto3" json:"items,omitempty"` // 1..MaxGossipBatch, each valid alone
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RendezvousGossipBatch) Reset() {
+	*x = RendezvousGossipBatch{}
+	mi := &file_rendezvous_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RendezvousGossipBatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RendezvousGossipBatch) ProtoMessage() {}
+
+func (x *RendezvousGossipBatch) ProtoReflect() protoreflect.Message {
+	mi := &file_rendezvous_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RendezvousGossipBatch.ProtoReflect.Descriptor instead.
+func (*RendezvousGossipBatch) Descriptor() ([]byte, []int) {
+	return file_rendezvous_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *RendezvousGossipBatch) GetItems() []*RendezvousGossip {
+	if x != nil {
+		return x.Items
+	}
+	return nil
+}
+
 var File_rendezvous_proto protoreflect.FileDescriptor
 
 const file_rendezvous_proto_rawDesc = "" +
@@ -1039,7 +1088,9 @@ const file_rendezvous_proto_rawDesc = "" +
 	"\x04late\x18\a \x01(\bR\x04late\x12\x1d\n" +
 	"\n" +
 	"forget_tag\x18\b \x01(\fR\tforgetTag\x12/\n" +
-	"\x06forget\x18\t \x03(\v2\x17.imigee.v1.ForgetSecretR\x06forget*\x1f\n" +
+	"\x06forget\x18\t \x03(\v2\x17.imigee.v1.ForgetSecretR\x06forget\"J\n" +
+	"\x15RendezvousGossipBatch\x121\n" +
+	"\x05items\x18\x01 \x03(\v2\x1b.imigee.v1.RendezvousGossipR\x05items*\x1f\n" +
 	"\tTokenKind\x12\b\n" +
 	"\x04HERE\x10\x00\x12\b\n" +
 	"\x04NEAR\x10\x01B&Z$github.com/imigee/imigee/protocol/pbb\x06proto3"
@@ -1057,30 +1108,31 @@ func file_rendezvous_proto_rawDescGZIP() []byte {
 }
 
 var file_rendezvous_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_rendezvous_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_rendezvous_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_rendezvous_proto_goTypes = []any{
-	(TokenKind)(0),              // 0: imigee.v1.TokenKind
-	(*RendezvousRequest)(nil),   // 1: imigee.v1.RendezvousRequest
-	(*RendezvousResponse)(nil),  // 2: imigee.v1.RendezvousResponse
-	(*Token)(nil),               // 3: imigee.v1.Token
-	(*Announcement)(nil),        // 4: imigee.v1.Announcement
-	(*Announce)(nil),            // 5: imigee.v1.Announce
-	(*AnnounceResult)(nil),      // 6: imigee.v1.AnnounceResult
-	(*Match)(nil),               // 7: imigee.v1.Match
-	(*HistoryForget)(nil),       // 8: imigee.v1.HistoryForget
-	(*ForgetSecret)(nil),        // 9: imigee.v1.ForgetSecret
-	(*HistoryForgetResult)(nil), // 10: imigee.v1.HistoryForgetResult
-	(*Withdraw)(nil),            // 11: imigee.v1.Withdraw
-	(*WithdrawResult)(nil),      // 12: imigee.v1.WithdrawResult
-	(*RendezvousGossip)(nil),    // 13: imigee.v1.RendezvousGossip
-	(*Error)(nil),               // 14: imigee.v1.Error
+	(TokenKind)(0),                // 0: imigee.v1.TokenKind
+	(*RendezvousRequest)(nil),     // 1: imigee.v1.RendezvousRequest
+	(*RendezvousResponse)(nil),    // 2: imigee.v1.RendezvousResponse
+	(*Token)(nil),                 // 3: imigee.v1.Token
+	(*Announcement)(nil),          // 4: imigee.v1.Announcement
+	(*Announce)(nil),              // 5: imigee.v1.Announce
+	(*AnnounceResult)(nil),        // 6: imigee.v1.AnnounceResult
+	(*Match)(nil),                 // 7: imigee.v1.Match
+	(*HistoryForget)(nil),         // 8: imigee.v1.HistoryForget
+	(*ForgetSecret)(nil),          // 9: imigee.v1.ForgetSecret
+	(*HistoryForgetResult)(nil),   // 10: imigee.v1.HistoryForgetResult
+	(*Withdraw)(nil),              // 11: imigee.v1.Withdraw
+	(*WithdrawResult)(nil),        // 12: imigee.v1.WithdrawResult
+	(*RendezvousGossip)(nil),      // 13: imigee.v1.RendezvousGossip
+	(*RendezvousGossipBatch)(nil), // 14: imigee.v1.RendezvousGossipBatch
+	(*Error)(nil),                 // 15: imigee.v1.Error
 }
 var file_rendezvous_proto_depIdxs = []int32{
 	5,  // 0: imigee.v1.RendezvousRequest.announce:type_name -> imigee.v1.Announce
 	11, // 1: imigee.v1.RendezvousRequest.withdraw:type_name -> imigee.v1.Withdraw
 	5,  // 2: imigee.v1.RendezvousRequest.late_announce:type_name -> imigee.v1.Announce
 	8,  // 3: imigee.v1.RendezvousRequest.history_forget:type_name -> imigee.v1.HistoryForget
-	14, // 4: imigee.v1.RendezvousResponse.error:type_name -> imigee.v1.Error
+	15, // 4: imigee.v1.RendezvousResponse.error:type_name -> imigee.v1.Error
 	6,  // 5: imigee.v1.RendezvousResponse.announce:type_name -> imigee.v1.AnnounceResult
 	7,  // 6: imigee.v1.RendezvousResponse.match:type_name -> imigee.v1.Match
 	12, // 7: imigee.v1.RendezvousResponse.withdraw:type_name -> imigee.v1.WithdrawResult
@@ -1092,11 +1144,12 @@ var file_rendezvous_proto_depIdxs = []int32{
 	9,  // 13: imigee.v1.HistoryForget.secrets:type_name -> imigee.v1.ForgetSecret
 	4,  // 14: imigee.v1.RendezvousGossip.announcements:type_name -> imigee.v1.Announcement
 	9,  // 15: imigee.v1.RendezvousGossip.forget:type_name -> imigee.v1.ForgetSecret
-	16, // [16:16] is the sub-list for method output_type
-	16, // [16:16] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	13, // 16: imigee.v1.RendezvousGossipBatch.items:type_name -> imigee.v1.RendezvousGossip
+	17, // [17:17] is the sub-list for method output_type
+	17, // [17:17] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_rendezvous_proto_init() }
@@ -1123,7 +1176,7 @@ func file_rendezvous_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_rendezvous_proto_rawDesc), len(file_rendezvous_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   13,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
