@@ -198,7 +198,7 @@ func invalidMessages() []namedMsg {
 		{"invalid/rendezvous_request/history_forget_empty", MaxRendezvousRequest, &pb.RendezvousRequest{Id: 1, Body: &pb.RendezvousRequest_HistoryForget{HistoryForget: &pb.HistoryForget{}}}, badRequest},
 		{"invalid/rendezvous_request/history_forget_zero_epoch", MaxRendezvousRequest, &pb.RendezvousRequest{Id: 1, Body: &pb.RendezvousRequest_HistoryForget{HistoryForget: &pb.HistoryForget{Secrets: []*pb.ForgetSecret{{Secret: pattern(ForgetSecretSize, 1)}}}}}, badRequest},
 		{"invalid/gossip_batch/empty", MaxGossipMessage, &pb.RendezvousGossipBatch{}, badRequest},
-		{"invalid/gossip_batch/bad_item", MaxGossipMessage, &pb.RendezvousGossipBatch{Items: []*pb.RendezvousGossip{{Origin: pattern(OriginSize, 0xa0), Withdraw: true}, {Origin: pattern(OriginSize - 1, 0xa0), Withdraw: true}}}, badRequest},
+		{"invalid/gossip_batch/bad_item", MaxGossipMessage, &pb.RendezvousGossipBatch{Items: []*pb.RendezvousGossip{{Origin: pattern(OriginSize, 0xa0), Withdraw: true}, {Origin: pattern(OriginSize-1, 0xa0), Withdraw: true}}}, badRequest},
 		{"invalid/gossip/forget_with_announcements", MaxGossipMessage, &pb.RendezvousGossip{Origin: pattern(OriginSize, 0xa0), Epoch: 1, EpochSeconds: 600, Forget: []*pb.ForgetSecret{{Epoch: 1, Secret: pattern(ForgetSecretSize, 1)}}, Announcements: []*pb.Announcement{{Tokens: []*pb.Token{{Value: pattern(TokenSize, 1)}}, SealedRecord: []byte{1}}}}, badRequest},
 		{"invalid/link_request/empty_sealed", MaxLinkFrame, &pb.LinkRequest{InviteId: pattern(InviteIDSize, 0x50)}, badRequest},
 		{"invalid/peer_frame/no_body", MaxShareFrame, &pb.PeerFrame{}, unsupported},
