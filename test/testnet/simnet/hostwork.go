@@ -8,6 +8,8 @@ import (
 	"time"
 	_ "unsafe" // go:linkname
 
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/connmgr"
 	_ "github.com/libp2p/go-libp2p/p2p/host/basic" // the variable below
 )
 
@@ -27,6 +29,16 @@ import (
 // second for nothing. The node and relay code are unchanged; only the
 // simulated hosts tick less.
 const AddrRecheck = time.Hour
+
+// noConnManager gives a simulated phone's host no connection manager
+// instead of go-libp2p's default one (low and high water 160 and 192
+// connections): its two tickers (the decayer's and the trim check's) woke
+// every host every few seconds, about 2.5 % of a 1,000-phone run's CPU,
+// and a phone of the simulation holds a relay connection and a few
+// friends' at most, so the manager never trimmed anything. The node does
+// not use the manager (no tags, no protection); a phone's own host
+// (node/host.go) keeps go-libp2p's default.
+var noConnManager = libp2p.ConnectionManager(connmgr.NullConnMgr{})
 
 // addrChangeTickrInterval is go-libp2p's unexported period (v0.51.0); it
 // is read when a host starts, so setting it before the run's hosts start
