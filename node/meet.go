@@ -101,49 +101,6 @@ func (n *Node) SetAppOpen(open bool) {
 	n.wake()
 }
 
-// AddQuietZone adds a place where nothing is announced (home, work).
-func (n *Node) AddQuietZone(lat, lng, radiusMeters float64) (string, error) {
-	if math.IsNaN(lat) || math.IsNaN(lng) || lat < -90 || lat > 90 || lng < -180 || lng > 180 || !(radiusMeters > 0) || radiusMeters > 100e3 {
-		return "", ErrBadArgument
-	}
-	zs := n.quietZones()
-	if len(zs) >= MaxQuietZones {
-		return "", ErrTooLarge
-	}
-	id, _ := newItemID()
-	id = id[:8]
-	zs = append(zs, quietZone{ID: id, Lat: lat, Lng: lng, RadiusMeters: radiusMeters})
-	if err := n.putJSON("settings", "quiet-zones", zs); err != nil {
-		return "", err
-	}
-	n.markProxDirty()
-	n.wake()
-	return id, nil
-}
-
-// RemoveQuietZone removes a quiet zone; an unknown ID is ignored.
-func (n *Node) RemoveQuietZone(id string) {
-	zs := n.quietZones()
-	out := zs[:0]
-	for _, z := range zs {
-		if z.ID != id {
-			out = append(out, z)
-		}
-	}
-	_ = n.putJSON("settings", "quiet-zones", out)
-	n.markProxDirty()
-	n.wake()
-}
-
-// QuietZones lists the quiet zones in the order they were added.
-func (n *Node) QuietZones() []QuietZone { return n.quietZones() }
-
-func (n *Node) quietZones() []quietZone {
-	var zs []quietZone
-	_ = n.getJSON("settings", "quiet-zones", &zs)
-	return zs
-}
-
 // distance is the great-circle distance in metres (haversine).
 func distance(lat1, lng1, lat2, lng2 float64) float64 {
 	φ1, φ2 := lat1*math.Pi/180, lat2*math.Pi/180

@@ -69,6 +69,7 @@ type Node struct {
 	appOpen       bool
 	decisions     map[string]chan bool // itemID → waiting offer stream
 
+	qz quietZoneCache                // stored quiet zones (meet.go); own lock
 	xf transfers                     // items being sealed or sent (sealing.go); own lock
 	tg togetherState                 // together shares (together.go); own lock
 	tz atomic.Pointer[time.Location] // SetTimeZone; nil: Config.TimeZone

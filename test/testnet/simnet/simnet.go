@@ -145,7 +145,8 @@ func (w *world) nodeHost(i int) func(lcrypto.PrivKey) (host.Host, error) {
 			// x/simlibp2p: identify's address discovery stalls synctest.
 			libp2p.DisableIdentifyAddressDiscovery(),
 			libp2p.ResourceManager(&network.NullResourceManager{}),
-			noConnManager, // hostwork.go
+			noConnManager,   // hostwork.go
+			noAutoNATProbes, // hostwork.go
 			libp2p.BandwidthReporter(w.nodeBW[i]),
 			libp2p.DisableMetrics(),
 			libp2p.EnableRelay(),
