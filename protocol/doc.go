@@ -22,8 +22,9 @@
 //		w.WriteMsg(&pb.MailboxResponse{Id: req.Id, ...})
 //	}
 //
-// Gossip messages are bare protobuf inside pubsub messages: EncodeGossip and
-// DecodeGossip.
+// Gossip messages are bare protobuf inside pubsub messages: one
+// RendezvousGossipBatch each (DecodeGossipBatch), built item by item from
+// EncodeGossip and AppendGossipItem.
 //
 // # Guarantees
 //

@@ -73,8 +73,10 @@
 // out of the topic, so it can neither read announcements, which would be a
 // silent probe, nor receive any; a validator rejects messages from
 // untrusted peers (which would dodge the token budget) and anything that
-// does not pass protocol.DecodeGossip, so bad gossip is neither applied
-// nor forwarded. Remote announcements are matched like local ones and each
+// does not pass protocol.DecodeGossipBatch, so bad gossip is neither
+// applied nor forwarded. What a relay gossips leaves in batches
+// (gossip_out.go): one pubsub message per gossipBatchDelay (250 ms) or
+// full batch, items in order; docs/relay.md "Gossip batches". Remote announcements are matched like local ones and each
 // relay notifies only its own clients: the relay of the other side computes
 // the same match from the gossip it receives, so both sides hear of it.
 // Gossipsub forwards along its mesh, which forms on heartbeats (~1 s) after
@@ -95,7 +97,8 @@
 // client: a full queue drops the push and counts it
 // (imigee_relay_drops_total{reason}), since the client lists on reconnect.
 // Relay owns one background goroutine (peer redial, rendezvous sweep,
-// admission sweep) and the gossip loop; both stop on Close. Shutdown stops
+// admission sweep), the gossip loop and the gossip publisher; all stop on
+// Close. Shutdown stops
 // new streams and requests (UNAVAILABLE), waits for in-flight requests so
 // every acknowledged put is durable, then closes. TestMain runs goleak over
 // every test.

@@ -483,9 +483,10 @@ func (g *gossip) enqueueHistory(ops []history.Op, msg *pubsub.Message) bool {
 
 // gossipHistoryDelay is how long the gossip writer collects history
 // writes after the first one before it commits them together: 1 s (or
-// until historyBatch are queued). Gossip arrives one announcement per
-// message, spread over the epoch (phones re-announce as they change
-// cells), so without the wait nearly every commit carried one write, and
+// until historyBatch are queued). Gossip arrives spread over the epoch
+// (phones re-announce as they change cells; a batch of gossip carries what
+// one relay took in over gossipBatchDelay), so without the wait nearly
+// every commit carried a few writes, and
 // a bbolt commit's fixed part (rewriting the touched branch pages, the
 // freelist and the meta page, and the fsync) cost as much as the write
 // itself: 1,000 phones give each relay about 15 gossiped announcements a
