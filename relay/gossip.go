@@ -147,6 +147,13 @@ func (g *gossip) validate(_ context.Context, from peer.ID, msg *pubsub.Message) 
 		g.r.m.drop(dropMemory)
 		return pubsub.ValidationIgnore
 	}
+	if from == g.r.host.ID() {
+		// Our own batch, being published (pubsub validates it locally
+		// first): built from items EncodeGossip validated
+		// (gossip_out.go), and the loop skips our own messages, so
+		// decoding it again would only cost.
+		return pubsub.ValidationAccept
+	}
 	if !g.mem.hold(from, msg, 2*len(msg.Data)) {
 		return pubsub.ValidationIgnore
 	}
