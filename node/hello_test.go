@@ -36,6 +36,10 @@ func TestDeliveryChecksHelloBeforeTrusting(t *testing.T) {
 		defer st.Reset()
 		defer func() { streams <- struct{}{} }()
 		r := proto.NewReader(st, proto.MaxShareFrame)
+		// The false Hello is held back until the request behind the
+		// initiator's Hello is read: the sender resets the stream when
+		// the proof fails, and QUIC drops what it has not sent yet.
+		var hello *pb.PeerFrame
 		for {
 			var m pb.PeerFrame
 			if err := r.ReadMsg(&m); err != nil {
@@ -44,6 +48,12 @@ func TestDeliveryChecksHelloBeforeTrusting(t *testing.T) {
 			mu.Lock()
 			got = append(got, fmt.Sprintf("%T", m.Body))
 			mu.Unlock()
+			if hello != nil {
+				if proto.WriteMsg(st, hello) != nil {
+					return
+				}
+				hello = nil
+			}
 			var reply *pb.PeerFrame
 			switch x := m.Body.(type) {
 			case *pb.PeerFrame_Hello:
@@ -51,7 +61,7 @@ func TestDeliveryChecksHelloBeforeTrusting(t *testing.T) {
 				nonce := make([]byte, proto.HelloNonceSize)
 				_, _ = rand.Read(proof)
 				_, _ = rand.Read(nonce)
-				reply = &pb.PeerFrame{Body: &pb.PeerFrame_Hello{Hello: &pb.Hello{PairHint: x.Hello.PairHint, Epoch: x.Hello.Epoch, Nonce: nonce, Proof: proof}}}
+				hello = &pb.PeerFrame{Body: &pb.PeerFrame_Hello{Hello: &pb.Hello{PairHint: x.Hello.PairHint, Epoch: x.Hello.Epoch, Nonce: nonce, Proof: proof}}}
 			case *pb.PeerFrame_Offer:
 				reply = &pb.PeerFrame{Body: &pb.PeerFrame_OfferReply{OfferReply: &pb.OfferReply{ItemId: x.Offer.ItemId, Accept: true}}}
 			case *pb.PeerFrame_Envelope:
