@@ -223,6 +223,7 @@ func (n *Node) shareSource(typ, name, path string, size, taken int64, to []strin
 	if err != nil {
 		return "", err
 	}
+	key.Version = n.streamVersion(to)
 	id, _ := newItemID()
 	kb, _ := key.MarshalBinary()
 	it := &outItem{ID: id, Type: typ, Name: name, Path: path, Sealed: filepath.Join(n.outdir, id+".sealed"),
