@@ -97,9 +97,11 @@ func FuzzParsePrekey(f *testing.F) {
 	})
 }
 
-// streamVectors is both versions' stream vectors.
+// streamVectors is every version's stream vectors.
 func streamVectors(f *testing.F) []streamVector {
-	return append(loadVectors[streamVector](f, "streams.json"), loadVectors[streamVector](f, "streams-v1.json")...)
+	vs := loadVectors[streamVector](f, "streams.json")
+	vs = append(vs, loadVectors[streamVector](f, "streams-v1.json")...)
+	return append(vs, loadVectors[streamVector](f, "streams-v3.json")...)
 }
 
 func FuzzParseStreamKey(f *testing.F) {

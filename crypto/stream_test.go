@@ -2,6 +2,8 @@ package crypto
 
 import (
 	"bytes"
+	"crypto/aes"
+	"crypto/cipher"
 	"errors"
 	"testing"
 )
@@ -42,7 +44,7 @@ func versionKey(t *testing.T, seed string, v uint8) *StreamKey {
 
 // forVersions runs f for a key of each stream version.
 func forVersions(t *testing.T, f func(t *testing.T, v uint8)) {
-	for _, v := range []uint8{StreamV1, StreamV2} {
+	for _, v := range []uint8{StreamV1, StreamV2, StreamV3} {
 		t.Run("v"+string(rune('0'+v)), func(t *testing.T) { f(t, v) })
 	}
 }
@@ -122,23 +124,30 @@ func testStreamTamper(t *testing.T, v uint8) {
 // recipient told the wrong version fails closed, it does not misread), and
 // an unknown version does not parse.
 func TestStreamVersions(t *testing.T) {
-	k1, k2 := versionKey(t, "k", StreamV1), versionKey(t, "k", StreamV2)
 	if n, _ := NewStreamKey(detRand("k"), 0); n.Version != StreamV2 {
 		t.Fatalf("new key is version %d", n.Version)
 	}
 	content := make([]byte, 2*MinChunkSize)
 	detRand("c").Read(content)
-	c1, c2 := sealAll(t, k1, content), sealAll(t, k2, content)
-	if bytes.Equal(c1[0], c2[0]) {
-		t.Fatal("versions seal alike")
+	versions := []uint8{StreamV1, StreamV2, StreamV3}
+	for _, a := range versions {
+		ka := versionKey(t, "k", a)
+		ca := sealAll(t, ka, content)
+		for _, b := range versions {
+			if a == b {
+				continue
+			}
+			kb := versionKey(t, "k", b)
+			if bytes.Equal(ca[0], sealAll(t, kb, content)[0]) {
+				t.Errorf("versions %d and %d seal alike", a, b)
+			}
+			if _, err := openAll(kb, ca); !errors.Is(err, ErrOpen) {
+				t.Errorf("v%d chunks under a v%d key: %v", a, b, err)
+			}
+		}
 	}
-	if _, err := openAll(k2, c1); !errors.Is(err, ErrOpen) {
-		t.Errorf("v1 chunks under a v2 key: %v", err)
-	}
-	if _, err := openAll(k1, c2); !errors.Is(err, ErrOpen) {
-		t.Errorf("v2 chunks under a v1 key: %v", err)
-	}
-	for _, v := range []uint8{StreamV1, StreamV2} {
+	k2 := versionKey(t, "k", StreamV2)
+	for _, v := range versions {
 		b := mustMarshal(t, versionKey(t, "k", v))
 		if got, err := ParseStreamKey(b); err != nil || got.Version != v {
 			t.Errorf("version %d: parsed %v, %v", v, got, err)
@@ -149,7 +158,7 @@ func TestStreamVersions(t *testing.T) {
 	if b := mustMarshal(t, &zero); b[0] != StreamV2 {
 		t.Errorf("zero version marshals as %d", b[0])
 	}
-	for _, bad := range []byte{0, 3, 255} {
+	for _, bad := range []byte{0, 4, 255} {
 		b := mustMarshal(t, k2)
 		b[0] = bad
 		if _, err := ParseStreamKey(b); !errors.Is(err, ErrMalformed) {
@@ -201,7 +210,7 @@ func TestOpenChunkExact(t *testing.T) {
 			t.Errorf("short middle chunk: %v", err)
 		}
 	})
-	if versionKey(t, "k", StreamV1).InPlace() || !versionKey(t, "k", StreamV2).InPlace() {
+	if versionKey(t, "k", StreamV1).InPlace() || !versionKey(t, "k", StreamV2).InPlace() || !versionKey(t, "k", StreamV3).InPlace() {
 		t.Error("InPlace")
 	}
 }
@@ -232,5 +241,29 @@ func TestStreamKeyEncoding(t *testing.T) {
 	}
 	if _, _, err := k.SealChunkAt(nil, bytes.NewReader(nil), 10, 5); !errors.Is(err, ErrMalformed) {
 		t.Error("chunk index past the end sealed")
+	}
+}
+
+// TestStreamV3Layout: a version-3 chunk is AES-256-GCM of the standard
+// library under the item key with nonce prefix[12:] ‖ i ‖ last, so another
+// implementation can open it from CRYPTO.md alone.
+func TestStreamV3Layout(t *testing.T) {
+	k := versionKey(t, "k", StreamV3)
+	p := make([]byte, MinChunkSize)
+	detRand("p").Read(p)
+	b, _ := aes.NewCipher(k.Key[:])
+	a, _ := cipher.NewGCM(b)
+	for _, last := range []bool{false, true} {
+		got, err := k.SealChunk(nil, 7, last, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := append(append([]byte(nil), k.Prefix[12:]...), 0, 0, 0, 7, 0)
+		if last {
+			n[11] = 1
+		}
+		if want := a.Seal(nil, n, p, nil); !bytes.Equal(got, want) {
+			t.Fatalf("last=%v: chunk is not AES-256-GCM with the documented nonce", last)
+		}
 	}
 }

@@ -288,6 +288,7 @@ var vectorKinds = []struct {
 	{"envelopes.json", func(t testing.TB) any { return genEnvelopes(t) }, func() any { return &[]envelopeVector{} }, checkEnvelopes},
 	{"streams.json", func(t testing.TB) any { return genStreams(t, StreamV2) }, func() any { return &[]streamVector{} }, checkStreams},
 	{"streams-v1.json", func(t testing.TB) any { return genStreams(t, StreamV1) }, func() any { return &[]streamVector{} }, checkStreams},
+	{"streams-v3.json", func(t testing.TB) any { return genStreams(t, StreamV3) }, func() any { return &[]streamVector{} }, checkStreams},
 	{"prekeys.json", func(t testing.TB) any { return genPrekeys(t) }, func() any { return &[]prekeyVector{} }, checkPrekeys},
 }
 

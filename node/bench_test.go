@@ -106,6 +106,19 @@ func newShareWorld(b *testing.B, friends int, size int64) *shareWorld {
 		w.roffered = append(w.roffered, ev.offered)
 	}
 	time.Sleep(200 * time.Millisecond) // let link events settle
+	// One message each, untimed: the sender learns each friend's Hello
+	// caps (caps.go), so every timed share has the stream cipher a
+	// linked pair of phones uses from then on.
+	for _, id := range w.ids {
+		if _, err := w.a.SendMessage(id, "warm up"); err != nil {
+			b.Fatal(err)
+		}
+		select {
+		case <-w.aev.delivered:
+		case <-time.After(30 * time.Second):
+			b.Fatal("warm-up message not delivered")
+		}
+	}
 	w.path = filepath.Join(b.TempDir(), "video.mp4")
 	writeRandom(b, w.path, size)
 	return w

@@ -24,6 +24,9 @@ func TestDeliveryTakesCircuitWhenDirectIsBlackholed(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.ev.wait(t, EventMessage, nil, 20*time.Second)
+	// a proves b's Hello when it reads the receipt (the message goes out
+	// right behind a's Hello), so wait for the delivery, not b's event.
+	a.ev.wait(t, EventDelivered, nil, 20*time.Second)
 	hole, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -32,7 +35,9 @@ func TestDeliveryTakesCircuitWhenDirectIsBlackholed(t *testing.T) {
 	bh, _ := b.host()
 	ah, _ := a.host()
 	f, _ := a.friend(bID)
+	a.mu.Lock()
 	pid := f.peer
+	a.mu.Unlock()
 	if pid != bh.ID() {
 		t.Fatalf("a does not know b's transport ID")
 	}

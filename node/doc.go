@@ -56,7 +56,9 @@
 // camera wrote into them in place (EXIF GPS IFD, XMP, ©xyz, Apple
 // location keys; same size, capture time and orientation kept; no
 // opt-out: P3), and sealed once into a pending copy in DataDir/outbox with a random
-// content key (crypto STREAM chunks of 64 KiB); each recipient gets its own
+// content key (crypto STREAM chunks of 64 KiB; AES-256-GCM when this
+// device and every recipient have AES hardware by their Hello caps, else
+// XChaCha20-Poly1305: caps.go, TestStreamCipherFollowsCaps); each recipient gets its own
 // sealed offer carrying that key. Sharing is asynchronous (sealing.go): the
 // share call stores the outbox record and returns; a background job hashes
 // the content (the offer names the hash), which makes the item

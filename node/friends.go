@@ -47,6 +47,9 @@ type friendRecord struct {
 	ProfileAt int64          `json:",omitempty"`
 	// Pending: linked through a parked request not confirmed yet.
 	Pending bool `json:",omitempty"`
+	// Caps are the capability bits of the friend's last verified Hello
+	// (caps.go).
+	Caps uint32 `json:",omitempty"`
 }
 
 func (n *Node) loadFriends() error {

@@ -19,11 +19,14 @@ import (
 // the first read. A responder at the friend's transport ID that cannot
 // prove the pair (a bad Hello proof), then accepts the offer and "signs" a
 // receipt, gets the sealed offer or message and nothing else: no chunk,
-// and the sender marks nothing delivered.
+// the sender marks nothing delivered and keeps none of the false Hello's
+// caps.
 func TestDeliveryChecksHelloBeforeTrusting(t *testing.T) {
+	old := withoutAES(t)
 	clock := newTestClock()
 	a := newTestNode(t, clock, nil)
 	b := newTestNode(t, clock, nil)
+	old.Store(b.Node, true) // b's own Hellos advertise no caps
 	bID, _ := link(t, a, b)
 	bh, err := b.host()
 	if err != nil {
@@ -36,6 +39,10 @@ func TestDeliveryChecksHelloBeforeTrusting(t *testing.T) {
 		defer st.Reset()
 		defer func() { streams <- struct{}{} }()
 		r := proto.NewReader(st, proto.MaxShareFrame)
+		// The false Hello is held back until the request behind the
+		// initiator's Hello is read: the sender resets the stream when
+		// the proof fails, and QUIC drops what it has not sent yet.
+		var hello *pb.PeerFrame
 		for {
 			var m pb.PeerFrame
 			if err := r.ReadMsg(&m); err != nil {
@@ -44,6 +51,12 @@ func TestDeliveryChecksHelloBeforeTrusting(t *testing.T) {
 			mu.Lock()
 			got = append(got, fmt.Sprintf("%T", m.Body))
 			mu.Unlock()
+			if hello != nil {
+				if proto.WriteMsg(st, hello) != nil {
+					return
+				}
+				hello = nil
+			}
 			var reply *pb.PeerFrame
 			switch x := m.Body.(type) {
 			case *pb.PeerFrame_Hello:
@@ -51,7 +64,7 @@ func TestDeliveryChecksHelloBeforeTrusting(t *testing.T) {
 				nonce := make([]byte, proto.HelloNonceSize)
 				_, _ = rand.Read(proof)
 				_, _ = rand.Read(nonce)
-				reply = &pb.PeerFrame{Body: &pb.PeerFrame_Hello{Hello: &pb.Hello{PairHint: x.Hello.PairHint, Epoch: x.Hello.Epoch, Nonce: nonce, Proof: proof}}}
+				hello = &pb.PeerFrame{Body: &pb.PeerFrame_Hello{Hello: &pb.Hello{PairHint: x.Hello.PairHint, Epoch: x.Hello.Epoch, Nonce: nonce, Proof: proof, Caps: proto.HelloCapAESGCM}}}
 			case *pb.PeerFrame_Offer:
 				reply = &pb.PeerFrame{Body: &pb.PeerFrame_OfferReply{OfferReply: &pb.OfferReply{ItemId: x.Offer.ItemId, Accept: true}}}
 			case *pb.PeerFrame_Envelope:
@@ -108,6 +121,9 @@ func TestDeliveryChecksHelloBeforeTrusting(t *testing.T) {
 	}
 	if n := a.ev.count(EventDelivered); n != 0 {
 		t.Fatalf("%d deliveries marked on a false Hello", n)
+	}
+	if c := friendCaps(a, bID); c != 0 {
+		t.Fatalf("caps %d taken from a false Hello", c)
 	}
 	for _, it := range a.Pending() {
 		for _, r := range it.Recipients {

@@ -366,26 +366,26 @@ func (s *session) serveResume(r *pb.Resume) error {
 	return nil
 }
 
-// markDelivered records a receipt and tells the app; via is the path the
+// markDelivered records a receipt, tells the app and then drops the pending
+// copy if nobody else waits for it; via is the path the
 // item took (Event.Via).
 func (n *Node) markDelivered(itemID, friendID, via string) {
 	changed, internal := false, false
 	var typ string
 	var created int64
-	// A finished item's pending copy goes in updateRecip, before the event:
-	// when the app hears "delivered", nothing of the item is left (P11).
-	err := n.updateRecip(itemID, friendID, func(it *outItem, r *recip) {
+	_ = n.updateRecipThen(itemID, friendID, func(it *outItem, r *recip) {
 		internal = internalType(it.Type)
 		typ, created = it.Type, it.Created
 		if r.State != rDelivered {
 			changed = true
 			r.State = rDelivered
 		}
+	}, func() {
+		if changed && !internal {
+			n.countDelivered(typ, via, created)
+			n.emit(&Event{Kind: EventDelivered, FriendID: friendID, ItemID: itemID, Via: via})
+		}
 	})
-	if err == nil && changed && !internal {
-		n.countDelivered(typ, via, created)
-		n.emit(&Event{Kind: EventDelivered, FriendID: friendID, ItemID: itemID, Via: via})
-	}
 }
 
 // sendPrekey hands the friend this device's current signed prekey (for

@@ -233,7 +233,7 @@ func (s *session) sendHello() error {
 	hint := s.f.keys.Hint(epoch)
 	proof := s.f.keys.Proof(epoch, transcript(local, remote, nonce))
 	if err := s.write(&pb.PeerFrame{Body: &pb.PeerFrame_Hello{Hello: &pb.Hello{
-		PairHint: hint[:], Epoch: epoch, Nonce: nonce, Proof: proof[:]}}}); err != nil {
+		PairHint: hint[:], Epoch: epoch, Nonce: nonce, Proof: proof[:], Caps: n.ownCaps()}}}); err != nil {
 		return fmt.Errorf("node: hello: %w", err)
 	}
 	s.hello = nonce
@@ -271,6 +271,7 @@ func (s *session) verifyHello(nonce []byte) error {
 	if string(rh[:]) != string(h.PairHint) || !s.f.keys.VerifyProof(h.Epoch, transcript(local, remote, nonce, h.Nonce), h.Proof) {
 		return fmt.Errorf("node: hello proof: %w", ErrPeer)
 	}
+	n.noteCaps(s.f, h.Caps)
 	n.notePeer(s.f, remote)
 	return nil
 }
@@ -299,9 +300,10 @@ func (n *Node) acceptSession(st network.Stream) (*session, error) {
 	_, _ = rand.Read(nonce)
 	proof := f.keys.Proof(h.Epoch, transcript(remote, local, h.Nonce, nonce))
 	if err := s.write(&pb.PeerFrame{Body: &pb.PeerFrame_Hello{Hello: &pb.Hello{
-		PairHint: h.PairHint, Epoch: h.Epoch, Nonce: nonce, Proof: proof[:]}}}); err != nil {
+		PairHint: h.PairHint, Epoch: h.Epoch, Nonce: nonce, Proof: proof[:], Caps: n.ownCaps()}}}); err != nil {
 		return nil, fmt.Errorf("node: hello: %w", err)
 	}
+	n.noteCaps(f, h.Caps)
 	n.notePeer(f, remote)
 	return s, nil
 }

@@ -27,6 +27,10 @@ const (
 	HelloNonceSize = 16
 	// HelloProofSize is the length of a Hello proof MAC: 32.
 	HelloProofSize = 32
+	// HelloCapAESGCM is the Hello caps bit of a device that opens
+	// version-3 stream chunks (AES-256-GCM) in hardware: bit 0. Unknown
+	// bits are ignored, so later releases can add their own.
+	HelloCapAESGCM = 1 << 0
 	// PublicKeySize is the length of an Ed25519 public key: 32.
 	PublicKeySize = 32
 	// SignatureSize is the length of an Ed25519 signature: 64.

@@ -314,11 +314,15 @@ func (*PeerFrame_Error) isPeerFrame_Body() {}
 // Hello proves knowledge of the pair key for this epoch and binds the
 // transport session (both sides send one; see crypto.PairProof).
 type Hello struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	PairHint      []byte                 `protobuf:"bytes,1,opt,name=pair_hint,json=pairHint,proto3" json:"pair_hint,omitempty"` // 8 bytes: lets the receiver find the friend without trying all
-	Epoch         uint64                 `protobuf:"varint,2,opt,name=epoch,proto3" json:"epoch,omitempty"`
-	Nonce         []byte                 `protobuf:"bytes,3,opt,name=nonce,proto3" json:"nonce,omitempty"` // 16 bytes
-	Proof         []byte                 `protobuf:"bytes,4,opt,name=proof,proto3" json:"proof,omitempty"` // 32 bytes MAC
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	PairHint []byte                 `protobuf:"bytes,1,opt,name=pair_hint,json=pairHint,proto3" json:"pair_hint,omitempty"` // 8 bytes: lets the receiver find the friend without trying all
+	Epoch    uint64                 `protobuf:"varint,2,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	Nonce    []byte                 `protobuf:"bytes,3,opt,name=nonce,proto3" json:"nonce,omitempty"` // 16 bytes
+	Proof    []byte                 `protobuf:"bytes,4,opt,name=proof,proto3" json:"proof,omitempty"` // 32 bytes MAC
+	// caps: what the sender can do well (bit 0: opens version-3 stream chunks,
+	// AES-256-GCM, in hardware). Not covered by the proof: a false bit only
+	// chooses between two sound ciphers. 0 from releases without it.
+	Caps          uint32 `protobuf:"varint,5,opt,name=caps,proto3" json:"caps,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -379,6 +383,13 @@ func (x *Hello) GetProof() []byte {
 		return x.Proof
 	}
 	return nil
+}
+
+func (x *Hello) GetCaps() uint32 {
+	if x != nil {
+		return x.Caps
+	}
+	return 0
 }
 
 // Offer describes an item; everything about it is sealed to the recipient.
@@ -725,12 +736,13 @@ const file_peer_proto_rawDesc = "" +
 	"\x06resume\x18\x06 \x01(\v2\x11.imigee.v1.ResumeH\x00R\x06resume\x121\n" +
 	"\benvelope\x18\a \x01(\v2\x13.imigee.v1.EnvelopeH\x00R\benvelope\x12(\n" +
 	"\x05error\x18\b \x01(\v2\x10.imigee.v1.ErrorH\x00R\x05errorB\x06\n" +
-	"\x04body\"f\n" +
+	"\x04body\"z\n" +
 	"\x05Hello\x12\x1b\n" +
 	"\tpair_hint\x18\x01 \x01(\fR\bpairHint\x12\x14\n" +
 	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\x12\x14\n" +
 	"\x05nonce\x18\x03 \x01(\fR\x05nonce\x12\x14\n" +
-	"\x05proof\x18\x04 \x01(\fR\x05proof\"8\n" +
+	"\x05proof\x18\x04 \x01(\fR\x05proof\x12\x12\n" +
+	"\x04caps\x18\x05 \x01(\rR\x04caps\"8\n" +
 	"\x05Offer\x12\x17\n" +
 	"\aitem_id\x18\x01 \x01(\fR\x06itemId\x12\x16\n" +
 	"\x06sealed\x18\x02 \x01(\fR\x06sealed\"\\\n" +
