@@ -132,9 +132,9 @@ func (f relayFilter) FilterIncomingSubscriptions(p peer.ID, subs []*pubsubpb.RPC
 }
 
 // validate rejects gossip that does not come from a trusted relay or does
-// not decode and validate (a batch with one bad item is rejected whole), so pubsub neither delivers nor forwards it
-// (a client could otherwise announce through gossip around its token
-// budget); the decoded message rides along. Its bytes are reserved on the
+// not decode and validate (a batch with one bad item is rejected whole),
+// so pubsub neither delivers nor forwards it (a client could otherwise
+// announce through gossip around its token budget); the decoded message rides along. Its bytes are reserved on the
 // forwarding peer's share of the memory budget before decoding and until
 // the loop has applied it; a message that does not fit is ignored (neither
 // delivered nor forwarded) and counted.
