@@ -396,7 +396,7 @@ func (r *Relay) Shutdown(ctx context.Context) error {
 		}
 	}
 	if r.gossip != nil {
-		// What was acknowledged still reaches the network.
+		// Hand what was acknowledged to gossipsub, as an unbatched publish did.
 		r.gossip.flush(ctx)
 	}
 	if err := r.Close(); err != nil {
