@@ -31,6 +31,14 @@ const (
 	// RendezvousGossip per pubsub message; relays of one network must all
 	// speak the same version (they simply do not hear the other one).
 	GossipTopic = "/imigee/rendezvous-gossip/2"
+
+	// GossipTopicV1 is the topic of relays before gossip batches: one bare
+	// RendezvousGossip per pubsub message. Relays still subscribe to it
+	// and apply what arrives there, so during a rolling upgrade a relay
+	// of this release hears the announcements of relays not yet upgraded
+	// (they do not hear its batches: a meeting across the two is found at
+	// the upgraded relay, and the Hello confirms it to both phones).
+	GossipTopicV1 = "/imigee/rendezvous-gossip/1"
 )
 
 // Version is the wire version of every stream protocol ID above; it moves

@@ -68,7 +68,10 @@
 // Gossip: relays of one network join the gossipsub topic
 // protocol.GossipTopic + "/" + Config.Network and publish every local
 // announcement (with a random per-session origin, never a client identity)
-// and every withdrawal. Only relays named in Config.Peers may take part:
+// and every withdrawal (batched: gossip_out.go). They also listen, never
+// publish, on protocol.GossipTopicV1, the topic of relays before batches,
+// so a rolling upgrade keeps hearing them (TestGossipHearsPreBatchRelays).
+// Only relays named in Config.Peers may take part:
 // a subscription filter keeps every other peer (a phone speaking pubsub)
 // out of the topic, so it can neither read announcements, which would be a
 // silent probe, nor receive any; a validator rejects messages from

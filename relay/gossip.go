@@ -58,6 +58,10 @@ type gossip struct {
 	ps    *pubsub.PubSub
 	topic *pubsub.Topic
 	sub   *pubsub.Subscription
+	// v1 is the subscription to the pre-batch topic (protocol.GossipTopicV1):
+	// receive only, for relays of the network not upgraded yet.
+	v1topic *pubsub.Topic
+	v1      *pubsub.Subscription
 
 	mem *gossipMem
 	out *gossipOutbox
@@ -69,6 +73,9 @@ type gossip struct {
 // topicName is the gossip topic of a network.
 func topicName(network string) string { return protocol.GossipTopic + "/" + network }
 
+// topicNameV1 is the network's topic of relays before gossip batches.
+func topicNameV1(network string) string { return protocol.GossipTopicV1 + "/" + network }
+
 func (r *Relay) startGossip(ctx context.Context) error {
 	gm := newGossipMem(r.mem)
 	ps, err := pubsub.NewGossipSub(ctx, r.host,
@@ -78,7 +85,7 @@ func (r *Relay) startGossip(ctx context.Context) error {
 		pubsub.WithValidateQueueSize(gossipQueue),
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
 		pubsub.WithRawTracer(&meshTracer{mesh: r.m.gossipMesh, dropped: r.m.gossipDrop, dup: r.m.gossipDup, mem: gm}),
-		pubsub.WithSubscriptionFilter(relayFilter{topic: topicName(r.cfg.Network), trusted: r.isTrusted}),
+		pubsub.WithSubscriptionFilter(relayFilter{topics: [2]string{topicName(r.cfg.Network), topicNameV1(r.cfg.Network)}, trusted: r.isTrusted}),
 		pubsub.WithPeerFilter(func(p peer.ID, _ string) bool { return r.isTrusted(p) }),
 	)
 	if err != nil {
@@ -95,11 +102,25 @@ func (r *Relay) startGossip(ctx context.Context) error {
 	if g.sub, err = g.topic.Subscribe(pubsub.WithBufferSize(gossipQueue)); err != nil {
 		return err
 	}
+	v1 := topicNameV1(r.cfg.Network)
+	if err := ps.RegisterTopicValidator(v1, g.validateV1); err != nil {
+		return err
+	}
+	if g.v1topic, err = ps.Join(v1); err != nil {
+		return err
+	}
+	if g.v1, err = g.v1topic.Subscribe(pubsub.WithBufferSize(gossipQueue)); err != nil {
+		return err
+	}
 	r.gossip = g
-	r.wg.Add(2)
+	r.wg.Add(3)
 	go func() {
 		defer r.wg.Done()
-		g.loop(ctx)
+		g.loop(ctx, g.sub)
+	}()
+	go func() {
+		defer r.wg.Done()
+		g.loop(ctx, g.v1)
 	}()
 	go func() {
 		defer r.wg.Done()
@@ -112,11 +133,13 @@ func (r *Relay) startGossip(ctx context.Context) error {
 // gossip topic, so a client that speaks pubsub to the relay can neither
 // read announcements (a silent probe) nor be sent any.
 type relayFilter struct {
-	topic   string
+	topics  [2]string // the network's topic and its pre-batch one
 	trusted func(peer.ID) bool
 }
 
-func (f relayFilter) CanSubscribe(topic string) bool { return topic == f.topic }
+func (f relayFilter) CanSubscribe(topic string) bool {
+	return topic == f.topics[0] || topic == f.topics[1]
+}
 
 func (f relayFilter) FilterIncomingSubscriptions(p peer.ID, subs []*pubsubpb.RPC_SubOpts) ([]*pubsubpb.RPC_SubOpts, error) {
 	if !f.trusted(p) {
@@ -124,7 +147,7 @@ func (f relayFilter) FilterIncomingSubscriptions(p peer.ID, subs []*pubsubpb.RPC
 	}
 	out := subs[:0:0]
 	for _, s := range subs {
-		if s.GetTopicid() == f.topic {
+		if f.CanSubscribe(s.GetTopicid()) {
 			out = append(out, s)
 		}
 	}
@@ -167,11 +190,36 @@ func (g *gossip) validate(_ context.Context, from peer.ID, msg *pubsub.Message) 
 	return pubsub.ValidationAccept
 }
 
-// loop applies gossip from other relays until ctx ends.
-func (g *gossip) loop(ctx context.Context) {
+// validateV1 is validate for the pre-batch topic: one bare
+// RendezvousGossip per message, handed on as a batch of one. This relay
+// never publishes there.
+func (g *gossip) validateV1(_ context.Context, from peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
+	if !g.r.isTrusted(from) {
+		g.r.m.drop(dropGossipUntrusted)
+		return pubsub.ValidationReject
+	}
+	if g.mem.outFull() {
+		g.r.m.drop(dropMemory)
+		return pubsub.ValidationIgnore
+	}
+	if !g.mem.hold(from, msg, 2*len(msg.Data)) {
+		return pubsub.ValidationIgnore
+	}
+	m := &pb.RendezvousGossip{}
+	if err := protocol.DecodeGossip(msg.Data, m); err != nil {
+		g.mem.done(msg)
+		g.r.m.drop(dropGossipInvalid)
+		return pubsub.ValidationReject
+	}
+	msg.ValidatorData = &pb.RendezvousGossipBatch{Items: []*pb.RendezvousGossip{m}}
+	return pubsub.ValidationAccept
+}
+
+// loop applies gossip from other relays arriving on sub until ctx ends.
+func (g *gossip) loop(ctx context.Context, sub *pubsub.Subscription) {
 	self := g.r.host.ID()
 	for {
-		msg, err := g.sub.Next(ctx)
+		msg, err := sub.Next(ctx)
 		if err != nil {
 			return
 		}
@@ -303,7 +351,9 @@ func (r *Relay) gossipWithdraw(s *rendezvous.Session) {
 
 func (g *gossip) close() {
 	g.sub.Cancel()
+	g.v1.Cancel()
 	_ = g.topic.Close()
+	_ = g.v1topic.Close()
 	g.mem.releaseAll()
 }
 
