@@ -162,7 +162,28 @@ func (f relayFilter) FilterIncomingSubscriptions(p peer.ID, subs []*pubsubpb.RPC
 // the loop has applied it; a message that does not fit is ignored (neither
 // delivered nor forwarded) and counted.
 func (g *gossip) validate(_ context.Context, from peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
-	if from != g.r.host.ID() && !g.r.isTrusted(from) {
+	return g.check(from, msg, true, func(data []byte) (*pb.RendezvousGossipBatch, error) {
+		m := &pb.RendezvousGossipBatch{}
+		return m, protocol.DecodeGossipBatch(data, m)
+	})
+}
+
+// validateV1 is validate for the pre-batch topic: one bare
+// RendezvousGossip per message, handed on as a batch of one. This relay
+// never publishes there.
+func (g *gossip) validateV1(_ context.Context, from peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
+	return g.check(from, msg, false, func(data []byte) (*pb.RendezvousGossipBatch, error) {
+		m := &pb.RendezvousGossip{}
+		return &pb.RendezvousGossipBatch{Items: []*pb.RendezvousGossip{m}}, protocol.DecodeGossip(data, m)
+	})
+}
+
+// check is both topics' validator: trust, the memory budget, then decode.
+// own says this relay publishes on the topic (its own messages pass
+// undecoded).
+func (g *gossip) check(from peer.ID, msg *pubsub.Message, own bool, decode func([]byte) (*pb.RendezvousGossipBatch, error)) pubsub.ValidationResult {
+	self := own && from == g.r.host.ID()
+	if !self && !g.r.isTrusted(from) {
 		g.r.m.drop(dropGossipUntrusted)
 		return pubsub.ValidationReject
 	}
@@ -170,7 +191,7 @@ func (g *gossip) validate(_ context.Context, from peer.ID, msg *pubsub.Message) 
 		g.r.m.drop(dropMemory)
 		return pubsub.ValidationIgnore
 	}
-	if from == g.r.host.ID() {
+	if self {
 		// Our own batch, being published (pubsub validates it locally
 		// first): built from items EncodeGossip validated
 		// (gossip_out.go), and the loop skips our own messages, so
@@ -180,38 +201,13 @@ func (g *gossip) validate(_ context.Context, from peer.ID, msg *pubsub.Message) 
 	if !g.mem.hold(from, msg, 2*len(msg.Data)) {
 		return pubsub.ValidationIgnore
 	}
-	m := &pb.RendezvousGossipBatch{}
-	if err := protocol.DecodeGossipBatch(msg.Data, m); err != nil {
+	m, err := decode(msg.Data)
+	if err != nil {
 		g.mem.done(msg)
 		g.r.m.drop(dropGossipInvalid)
 		return pubsub.ValidationReject
 	}
 	msg.ValidatorData = m
-	return pubsub.ValidationAccept
-}
-
-// validateV1 is validate for the pre-batch topic: one bare
-// RendezvousGossip per message, handed on as a batch of one. This relay
-// never publishes there.
-func (g *gossip) validateV1(_ context.Context, from peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
-	if !g.r.isTrusted(from) {
-		g.r.m.drop(dropGossipUntrusted)
-		return pubsub.ValidationReject
-	}
-	if g.mem.outFull() {
-		g.r.m.drop(dropMemory)
-		return pubsub.ValidationIgnore
-	}
-	if !g.mem.hold(from, msg, 2*len(msg.Data)) {
-		return pubsub.ValidationIgnore
-	}
-	m := &pb.RendezvousGossip{}
-	if err := protocol.DecodeGossip(msg.Data, m); err != nil {
-		g.mem.done(msg)
-		g.r.m.drop(dropGossipInvalid)
-		return pubsub.ValidationReject
-	}
-	msg.ValidatorData = &pb.RendezvousGossipBatch{Items: []*pb.RendezvousGossip{m}}
 	return pubsub.ValidationAccept
 }
 
