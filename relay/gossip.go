@@ -92,24 +92,10 @@ func (r *Relay) startGossip(ctx context.Context) error {
 		return err
 	}
 	g := &gossip{r: r, ps: ps, mem: gm, out: newGossipOutbox(), remote: make(map[remoteKey]*rendezvous.Session)}
-	name := topicName(r.cfg.Network)
-	if err := ps.RegisterTopicValidator(name, g.validate); err != nil {
+	if g.topic, g.sub, err = joinTopic(ps, topicName(r.cfg.Network), g.validate); err != nil {
 		return err
 	}
-	if g.topic, err = ps.Join(name); err != nil {
-		return err
-	}
-	if g.sub, err = g.topic.Subscribe(pubsub.WithBufferSize(gossipQueue)); err != nil {
-		return err
-	}
-	v1 := topicNameV1(r.cfg.Network)
-	if err := ps.RegisterTopicValidator(v1, g.validateV1); err != nil {
-		return err
-	}
-	if g.v1topic, err = ps.Join(v1); err != nil {
-		return err
-	}
-	if g.v1, err = g.v1topic.Subscribe(pubsub.WithBufferSize(gossipQueue)); err != nil {
+	if g.v1topic, g.v1, err = joinTopic(ps, topicNameV1(r.cfg.Network), g.validateV1); err != nil {
 		return err
 	}
 	r.gossip = g
@@ -127,6 +113,22 @@ func (r *Relay) startGossip(ctx context.Context) error {
 		g.publisher(ctx)
 	}()
 	return nil
+}
+
+// joinTopic registers validate for name, joins it and subscribes.
+func joinTopic(ps *pubsub.PubSub, name string, validate pubsub.ValidatorEx) (*pubsub.Topic, *pubsub.Subscription, error) {
+	if err := ps.RegisterTopicValidator(name, validate); err != nil {
+		return nil, nil, err
+	}
+	t, err := ps.Join(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	sub, err := t.Subscribe(pubsub.WithBufferSize(gossipQueue))
+	if err != nil {
+		return nil, nil, err
+	}
+	return t, sub, nil
 }
 
 // relayFilter lets only trusted relays (Config.Peers) subscribe to the
