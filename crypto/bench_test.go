@@ -130,10 +130,23 @@ func BenchmarkStreamSealReader(b *testing.B) {
 	}
 }
 
+// BenchmarkStreamOpen opens streams of each size under a version-2 key
+// (the sub-benchmark names of before) and a version-3 one (v3/…).
 func BenchmarkStreamOpen(b *testing.B) {
-	k, _ := NewStreamKey(detRand("k"), DefaultChunkSize)
+	for _, v := range []uint8{StreamV2, StreamV3} {
+		k, _ := NewStreamKey(detRand("k"), DefaultChunkSize)
+		k.Version = v
+		prefix := ""
+		if v == StreamV3 {
+			prefix = "v3/"
+		}
+		benchStreamOpen(b, k, prefix)
+	}
+}
+
+func benchStreamOpen(b *testing.B, k *StreamKey, prefix string) {
 	for _, s := range benchSizes {
-		b.Run(s.name, func(b *testing.B) {
+		b.Run(prefix+s.name, func(b *testing.B) {
 			msg := make([]byte, s.n)
 			var sealed bytes.Buffer
 			_, _ = k.SealStream(&sealed, bytes.NewReader(msg))

@@ -222,7 +222,7 @@ func TestStreamKeyEncoding(t *testing.T) {
 	}
 	b := mustMarshal(t, k)
 	got, err := ParseStreamKey(b)
-	if err != nil || *got != *k {
+	if err != nil || got.Key != k.Key || got.Prefix != k.Prefix || got.ChunkSize != k.ChunkSize || got.Version != k.Version {
 		t.Fatal("stream key does not round-trip")
 	}
 	for _, n := range []int{1, MinChunkSize - 1, MaxChunkSize + 1} {
@@ -241,6 +241,29 @@ func TestStreamKeyEncoding(t *testing.T) {
 	}
 	if _, _, err := k.SealChunkAt(nil, bytes.NewReader(nil), 10, 5); !errors.Is(err, ErrMalformed) {
 		t.Error("chunk index past the end sealed")
+	}
+}
+
+// TestStreamGCMCacheFollowsKey: a version-3 key whose bytes change after
+// its first use (a copy given other key bytes shares the cached AES-GCM
+// instance) seals under its current bytes, never under the cached ones.
+func TestStreamGCMCacheFollowsKey(t *testing.T) {
+	k := versionKey(t, "k", StreamV3)
+	p := make([]byte, MinChunkSize)
+	a, err := k.SealChunk(nil, 0, true, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k2 := *k
+	k2.Key[0] ^= 1
+	b, err := k2.SealChunk(nil, 0, true, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh := StreamKey{Key: k2.Key, Prefix: k2.Prefix, ChunkSize: k2.ChunkSize, Version: StreamV3}
+	want, _ := fresh.SealChunk(nil, 0, true, p)
+	if bytes.Equal(a, b) || !bytes.Equal(b, want) {
+		t.Fatal("a changed key sealed with the cached AES-GCM instance")
 	}
 }
 
