@@ -148,7 +148,11 @@ func (n *Node) announcing() *location {
 	if !open && n.cfg.Now().Sub(loc.since) < DwellTime {
 		return nil
 	}
-	for _, z := range n.quietZones() {
+	zs, err := n.quietZones()
+	if err != nil {
+		return nil // zones unknown: announce nothing rather than maybe inside one
+	}
+	for _, z := range zs {
 		if distance(loc.lat, loc.lng, z.Lat, z.Lng) <= z.RadiusMeters+loc.acc {
 			return nil
 		}

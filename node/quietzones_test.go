@@ -51,3 +51,43 @@ func TestQuietZonesKeptAndNoLostAdds(t *testing.T) {
 		t.Fatal("QuietZones handed out the cached list itself")
 	}
 }
+
+// TestQuietZonesUnreadableFailClosed: when the stored quiet zones cannot be
+// read (a damaged record), the node announces nothing at all rather than
+// announcing as if there were none (it might be inside one), and a new
+// zone does not overwrite the record with a list built from nothing.
+// Before, the read error was ignored: no zones, announcing as usual.
+func TestQuietZonesUnreadableFailClosed(t *testing.T) {
+	clock := newTestClock()
+	a := newTestNode(t, clock, nil)
+	bad := []byte(`[{"ID":"damaged"`)
+	if err := a.store.Put("settings", "quiet-zones", bad); err != nil {
+		t.Fatal(err)
+	}
+	a.restart(t, clock, nil) // nothing cached yet
+	a.SetAppOpen(true)
+	if err := a.SetLocation(lat0, lng0, 10); err != nil {
+		t.Fatal(err)
+	}
+	if loc := a.announcing(); loc != nil {
+		t.Fatal("announcing although the quiet zones cannot be read")
+	}
+	if _, err := a.AddQuietZone(lat0, lng0, 100); err == nil {
+		t.Fatal("a zone added over an unreadable list")
+	}
+	if got, err := a.store.Get("settings", "quiet-zones"); err != nil || string(got) != string(bad) {
+		t.Fatalf("the stored list was overwritten: %q, %v", got, err)
+	}
+	// The same node with a readable, empty list announces from there.
+	if err := a.store.Put("settings", "quiet-zones", []byte(`[]`)); err != nil {
+		t.Fatal(err)
+	}
+	a.restart(t, clock, nil)
+	a.SetAppOpen(true)
+	if err := a.SetLocation(lat0, lng0, 10); err != nil {
+		t.Fatal(err)
+	}
+	if a.announcing() == nil {
+		t.Fatal("no announcing with readable zones: the check above proves nothing")
+	}
+}
