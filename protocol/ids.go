@@ -28,8 +28,7 @@ const (
 	// GossipTopic is the pubsub topic on which the relays of one network
 	// exchange RendezvousGossipBatch messages (one batch per pubsub
 	// message, no length prefix). Version 2: version 1 carried one bare
-	// RendezvousGossip per pubsub message; relays of one network must all
-	// speak the same version (they simply do not hear the other one).
+	// RendezvousGossip per pubsub message (GossipTopicV1).
 	GossipTopic = "/imigee/rendezvous-gossip/2"
 
 	// GossipTopicV1 is the topic of relays before gossip batches: one bare

@@ -326,10 +326,6 @@ func (g *gossip) prune() {
 	}
 }
 
-// publish hands m to the outbox (gossip_out.go), which publishes it within
-// gossipBatchDelay together with what else this relay gossips meanwhile.
-func (g *gossip) publish(m *pb.RendezvousGossip) { g.enqueue(m) }
-
 // gossipAnnounce shares a local announcement with the network.
 func (r *Relay) gossipAnnounce(rs *rvStream, a *pb.Announce) {
 	if r.gossip == nil {

@@ -93,9 +93,11 @@ func (o *gossipOutbox) take() [][]byte {
 	return bs
 }
 
-// enqueue encodes m (validated) into the outbox, splitting it if it would
-// not fit one batch alone.
-func (g *gossip) enqueue(m *pb.RendezvousGossip) {
+// publish hands m to the outbox, which publishes it within
+// gossipBatchDelay together with what else this relay gossips meanwhile;
+// m is validated and encoded here, and split if it would not fit one
+// batch alone.
+func (g *gossip) publish(m *pb.RendezvousGossip) {
 	b, err := protocol.EncodeGossip(m)
 	if err == nil && len(b)+protocol.GossipItemOverhead > protocol.MaxGossipMessage {
 		err = &protocol.Error{Code: pb.ErrorCode_TOO_LARGE}
@@ -105,8 +107,8 @@ func (g *gossip) enqueue(m *pb.RendezvousGossip) {
 		h := len(m.Announcements) / 2
 		// Each half carries the shared record: its announcements' shares
 		// are useless without it.
-		g.enqueue(&pb.RendezvousGossip{Origin: m.Origin, Epoch: m.Epoch, EpochSeconds: m.EpochSeconds, Announcements: m.Announcements[:h], SharedRecord: m.SharedRecord, ForgetTag: m.ForgetTag, Late: m.Late})
-		g.enqueue(&pb.RendezvousGossip{Origin: m.Origin, Epoch: m.Epoch, EpochSeconds: m.EpochSeconds, Announcements: m.Announcements[h:], SharedRecord: m.SharedRecord, ForgetTag: m.ForgetTag, Late: m.Late})
+		g.publish(&pb.RendezvousGossip{Origin: m.Origin, Epoch: m.Epoch, EpochSeconds: m.EpochSeconds, Announcements: m.Announcements[:h], SharedRecord: m.SharedRecord, ForgetTag: m.ForgetTag, Late: m.Late})
+		g.publish(&pb.RendezvousGossip{Origin: m.Origin, Epoch: m.Epoch, EpochSeconds: m.EpochSeconds, Announcements: m.Announcements[h:], SharedRecord: m.SharedRecord, ForgetTag: m.ForgetTag, Late: m.Late})
 		return
 	}
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	pubsubpb "github.com/libp2p/go-libp2p-pubsub/pb"
 
 	"github.com/imigee/imigee/protocol"
 	"github.com/imigee/imigee/protocol/pb"
@@ -14,7 +15,8 @@ import (
 // TestGossipHearsPreBatchRelays: during a rolling upgrade a relay of this
 // release still applies the bare one-announcement messages of a relay not
 // upgraded yet (topic version 1), and publishes only batches (version 2),
-// never on version 1.
+// never on version 1; an untrusted peer or undecodable bytes there are
+// rejected.
 func TestGossipHearsPreBatchRelays(t *testing.T) {
 	clk := newTestClock()
 	old := clientHost(t, "quic") // the relay of the earlier release
@@ -65,6 +67,22 @@ func TestGossipHearsPreBatchRelays(t *testing.T) {
 		for i := 0; i < 20 && !applied(); i++ {
 			time.Sleep(50 * time.Millisecond)
 		}
+	}
+
+	// The version-1 topic is a way in for strangers' bytes too: a peer
+	// that is not a configured relay is rejected there, and a trusted
+	// relay's message that does not decode is rejected, both before
+	// anything is applied.
+	before := gaugeValue(r.m.gossipIn)
+	spy := clientHost(t, "quic")
+	if res := r.gossip.validateV1(ctx, spy.ID(), &pubsub.Message{Message: &pubsubpb.Message{Data: bare}, ReceivedFrom: spy.ID()}); res != pubsub.ValidationReject {
+		t.Fatalf("version-1 gossip from an untrusted peer: %v, want reject", res)
+	}
+	if res := r.gossip.validateV1(ctx, old.ID(), &pubsub.Message{Message: &pubsubpb.Message{Data: []byte{0x0a, 0xff}}, ReceivedFrom: old.ID()}); res != pubsub.ValidationReject {
+		t.Fatalf("undecodable version-1 gossip: %v, want reject", res)
+	}
+	if got := gaugeValue(r.m.gossipIn); got != before || r.rv.Stats().Entries != 1 {
+		t.Fatalf("rejected gossip applied: received %v (was %v), entries %d", got, before, r.rv.Stats().Entries)
 	}
 
 	// A local announcement leaves as a batch on version 2 only.
