@@ -38,7 +38,8 @@
 // one. Live announcements are matched live by relay/rendezvous and only
 // stored here. A session re-announcing a token it already stored adds
 // nothing (a near one announced again as here is upgraded: the near entry
-// leaves its announcement's hash list), so retries are free.
+// leaves its announcement's hash list), so retries are free; that check
+// compares the session's stored entries by hash and opens nothing.
 //
 // # Durability and cost
 //

@@ -20,9 +20,12 @@ package history
 //   - the id hash: HMAC-SHA256 of purpose ‖ value, first 8 bytes, naming
 //     the origin and forget indexes' entries.
 //
-// Truncated hashes can collide; every candidate they name is checked
-// against the opened value, so a collision costs a decryption, never a
-// wrong match or a wrong erase.
+// Truncated hashes can collide; a match or an erase checks every candidate
+// they name against the opened value, so a collision there costs a
+// decryption, never a wrong match or a wrong erase. Storing does not: a
+// session's earlier entries are compared by hash alone (epoch.prior),
+// where a collision, which no client can aim at without the epoch's key,
+// would only keep one entry from being stored twice.
 
 import (
 	"crypto/aes"
@@ -34,6 +37,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -91,6 +95,10 @@ type ekey struct {
 	aead cipher.AEAD
 	tok  cipher.Block
 	mac  []byte
+	// macs are HMACs keyed with mac, reset between uses: keying one
+	// costs two SHA-256 blocks, as much as the hash itself, and every
+	// stored announcement takes one or two id hashes.
+	macs sync.Pool
 }
 
 func deriveKey(raw []byte) (*ekey, error) {
@@ -128,10 +136,18 @@ func (k *ekey) tokenHash(buf []byte, t [TokenSize]byte) uint64 {
 
 // idHash is the origin or forget index's name of an origin or a tag.
 func (k *ekey) idHash(purpose byte, v []byte) []byte {
-	m := hmac.New(sha256.New, k.mac)
+	m, _ := k.macs.Get().(hash.Hash)
+	if m == nil {
+		m = hmac.New(sha256.New, k.mac)
+	} else {
+		m.Reset()
+	}
 	m.Write([]byte{purpose})
 	m.Write(v)
-	return m.Sum(nil)[:8]
+	var sum [sha256.Size]byte
+	out := append(make([]byte, 0, 8), m.Sum(sum[:0])[:8]...)
+	k.macs.Put(m)
+	return out
 }
 
 // seal seals plain for slot (epoch bucket name, aid), appending to dst:

@@ -14,7 +14,7 @@ package history
 // upTo is the last announcement merged. A later announcement looks its
 // tokens up there (binary search) and walks only the announcements after
 // upTo. The summary is a hint: every aid it names is confirmed against
-// that announcement's live entries and sealed body before it counts, so
+// that announcement's live entries before it counts, so
 // entries an upgrade dropped may stay in it; erase prunes the erased
 // announcement's entries (and the summary with the session's last
 // announcement). The usual session (one announcement per epoch, a few

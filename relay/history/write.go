@@ -237,16 +237,23 @@ type priorTok struct {
 	nearAid uint64 // the announcement holding the near entry
 }
 
-// prior collects what origin stored before in ep of the tokens whose
-// hashes set holds: per token, its kinds still in the match index. The
-// origin's earlier values are compared by their entries without being
-// opened; only one listing a hash of set is opened, to confirm (a hash
-// names a token up to collisions). So a session's k-th announcement in an
-// epoch costs a walk over the entries it stored before (bounded by the
+// prior collects what the session (origin hash oh) stored before in ep of
+// the tokens whose hashes hs lists: per hash, its kinds still in the
+// match index. It reads the stored entries (hash | kind) of the session's
+// earlier announcements and opens none: the summary names candidates
+// (a hint, confirmed here against each one's live entries) and the
+// announcements after it are walked. A hash stands for its token: hashes
+// are 63 bits keyed by the epoch's secret key, so no client can aim at a
+// collision, and a chance one (about 2⁻⁶³ per pair; a session holds at
+// most the rendezvous budget of 4,096 tokens per epoch) would only keep
+// one entry from being stored twice. Opening each candidate instead (as
+// before) cost a decryption per re-announcement: 1.7 % of a simulated
+// day's CPU (issue 14). So a session's k-th announcement in an epoch
+// costs a walk over the entries it stored before (bounded by the
 // rendezvous token budget per session and epoch), not k decryptions.
-func (ep *epoch) prior(origin [OriginSize]byte, oh []byte, hs []uint64) (map[[TokenSize]byte]priorTok, []uint64, error) {
+func (ep *epoch) prior(oh []byte, hs []uint64) (map[uint64]priorTok, []uint64, error) {
 	set := newHashSet(hs)
-	hits := make(map[uint64]bool) // aids to confirm → named by the summary only
+	var cands []uint64 // aids listing one of hs, ascending
 	var upTo uint64
 	if sv := ep.s.Get(oh); sv != nil {
 		u, ents, err := decodeSummary(sv)
@@ -254,7 +261,12 @@ func (ep *epoch) prior(origin [OriginSize]byte, oh []byte, hs []uint64) (map[[To
 			return nil, nil, err
 		}
 		upTo = u
+		hits := make(map[uint64]bool)
 		summaryHits(ents, hs, hits)
+		for aid := range hits {
+			cands = append(cands, aid)
+		}
+		slices.Sort(cands)
 	}
 	var unmerged []uint64
 	c := ep.o.Cursor()
@@ -262,13 +274,18 @@ func (ep *epoch) prior(origin [OriginSize]byte, oh []byte, hs []uint64) (map[[To
 		if len(k) != idKeyLen {
 			return nil, nil, fmt.Errorf("%w: origin key of %d bytes", ErrCorrupt, len(k))
 		}
-		aid := binary.BigEndian.Uint64(k[8:])
-		if aid <= upTo {
-			continue
+		if aid := binary.BigEndian.Uint64(k[8:]); aid > upTo {
+			unmerged = append(unmerged, aid) // ascending: the key ends in aid
+			cands = append(cands, aid)
 		}
-		unmerged = append(unmerged, aid)
+	}
+	var out map[uint64]priorTok
+	for _, aid := range cands {
 		v := ep.a.Get(aidKey(aid))
 		if v == nil {
+			if aid <= upTo {
+				continue // a summary's hint of an erased announcement
+			}
 			return nil, nil, fmt.Errorf("%w: origin entry without announcement", ErrCorrupt)
 		}
 		st, err := decodeStored(v)
@@ -276,49 +293,23 @@ func (ep *epoch) prior(origin [OriginSize]byte, oh []byte, hs []uint64) (map[[To
 			return nil, nil, err
 		}
 		for p := 0; p < len(st.hashes); p += 8 {
-			if set.find(binary.BigEndian.Uint64(st.hashes[p:])&^1) >= 0 {
-				hits[aid] = false
-				break
+			e := binary.BigEndian.Uint64(st.hashes[p:])
+			h := e &^ 1
+			if set.find(h) < 0 {
+				continue
 			}
-		}
-	}
-	aids := make([]uint64, 0, len(hits))
-	for aid := range hits {
-		aids = append(aids, aid)
-	}
-	slices.Sort(aids)
-	var out map[[TokenSize]byte]priorTok
-	for _, aid := range aids {
-		if hits[aid] && ep.a.Get(aidKey(aid)) == nil {
-			continue // a summary's hint of an erased announcement
-		}
-		o, err := ep.load(aid)
-		if err != nil {
-			return nil, nil, err
-		}
-		if o.body.origin != origin {
-			continue // a hash collision
-		}
-		live := make(map[uint64]bool, len(o.hashes))
-		for _, h := range o.hashes {
-			live[h&^1] = true
-		}
-		if out == nil {
-			out = make(map[[TokenSize]byte]priorTok)
-		}
-		for _, r := range o.body.recs {
-			for _, t := range r.tokens {
-				if !live[ep.hash(t.Value)] {
-					continue // upgraded to here by a later announcement
-				}
-				p := out[t.Value]
-				if t.Here {
-					p.here = true
-				} else if !p.near {
-					p.near, p.nearAid = true, aid
-				}
-				out[t.Value] = p
+			if out == nil {
+				out = make(map[uint64]priorTok)
 			}
+			pt := out[h]
+			if e&1 == kindNear {
+				if !pt.near {
+					pt.near, pt.nearAid = true, aid
+				}
+			} else {
+				pt.here = true
+			}
+			out[h] = pt
 		}
 	}
 	return out, unmerged, nil
@@ -349,7 +340,7 @@ func (w *writer) put(tx *bolt.Tx, a *Announce) (int, error) {
 		}
 	}
 	oh := ep.key.idHash(idOrigin, a.Origin[:])
-	prior, unmerged, err := ep.prior(a.Origin, oh, hs)
+	prior, unmerged, err := ep.prior(oh, hs)
 	if err != nil {
 		return 0, err
 	}
@@ -367,7 +358,7 @@ func (w *writer) put(tx *bolt.Tx, a *Announce) (int, error) {
 				continue
 			}
 			seen[t.Value] = t.Here
-			if p, ok := prior[t.Value]; ok && (p.here || p.near) {
+			if p, ok := prior[h]; ok && (p.here || p.near) {
 				if p.here || !t.Here {
 					continue // stored already
 				}
@@ -376,7 +367,7 @@ func (w *writer) put(tx *bolt.Tx, a *Announce) (int, error) {
 					upgrades = make(map[uint64][]uint64)
 				}
 				upgrades[p.nearAid] = append(upgrades[p.nearAid], h)
-				prior[t.Value] = priorTok{here: true}
+				prior[h] = priorTok{here: true}
 			}
 			toks = append(toks, t)
 			entries = append(entries, h|uint64(kindByte(t.Here)))
