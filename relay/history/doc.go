@@ -17,7 +17,7 @@
 //
 //	a: aid(8)               → 2 ‖ originHash(8) ‖ n(2) ‖ n × (tokenHash|kind)(8) ‖ sealed body
 //	o: originHash(8) ‖ aid  → ""   (a session's earlier announcements)
-//	f: tagHash(8) ‖ aid     → ""   (forget index)
+//	f: tagHash(8) ‖ aid     → ""   (forget index: a session's first announcement under the tag)
 //
 // where the body (origin, tag, shared record, records with their tokens
 // and kinds) is sealed under the epoch's key and the hashes are keyed by
@@ -53,8 +53,9 @@
 // alone, so every write function here recomputes its results from the
 // transaction alone. Close drains the queue, then stops the committer.
 //
-// An announcement costs three puts (its value, one origin and one forget
-// entry), none per token: an index keyed by token put ≈ 500 keys per
+// An announcement costs two puts (its value and one origin entry; a
+// session's first under a forget tag one forget entry more: Forget finds
+// the session's others through the origin index), none per token: an index keyed by token put ≈ 500 keys per
 // announcement of 100 friends on ≈ 500 random pages, which made storing
 // gossip ≈ 27 % of a simulated day's CPU (issue 14). The price is the
 // late match's walk over its epoch's values (BenchmarkLateMatch reports it

@@ -1,9 +1,12 @@
 package history
 
 import (
+	"bytes"
 	"errors"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -207,6 +210,115 @@ func TestForgetBySecret(t *testing.T) {
 	if _, err := s.Forget([]Secret{{e, []byte("short")}}); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("short secret: %v", err)
 	}
+}
+
+// TestForgetReachesEverySessionAnnouncement: only a session's first
+// announcement under a tag gets a forget entry, yet forgetting the tag
+// erases all of that session's announcements carrying it, and those of
+// another session with the same tag (the same phone after a restart), and
+// nothing untagged or tagged otherwise; the counts return to what the
+// others cost. It fails if Forget reads only the forget index.
+func TestForgetReachesEverySessionAnnouncement(t *testing.T) {
+	s, clk, _ := newStore(t)
+	e := nowEpoch(clk) - 1
+	var key [32]byte
+	key[0] = 3
+	sec := crypto.HistoryForgetSecret(&key, e)
+	tag := crypto.HistoryForgetTag(sec[:])
+	key[0] = 4
+	sec2 := crypto.HistoryForgetSecret(&key, e)
+	tag2 := crypto.HistoryForgetTag(sec2[:])
+	store := func(a *Announce, tg []byte) {
+		t.Helper()
+		a.ForgetTag = tg
+		if _, err := s.Store(a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	store(ann(9, e, "", friend("keep", here(1))), nil)
+	store(ann(8, e, "", friend("keep2", here(5))), tag2[:])
+	// Session 1: untagged first, then three tagged; session 2: two tagged.
+	store(ann(1, e, "", friend("u", here(20))), nil)
+	before := s.Stats()
+	store(ann(1, e, "", friend("a", here(1))), tag[:])
+	store(ann(1, e, "", friend("b", here(5), near(6))), tag[:])
+	store(ann(1, e, "", friend("c", here(7))), tag[:])
+	store(ann(2, e, "", friend("d", near(1))), tag[:])
+	store(ann(2, e, "", friend("e", here(8))), tag[:])
+	keys := func(tg []byte) int {
+		n := 0
+		err := s.db.View(func(tx *bolt.Tx) error {
+			ep := tx.Bucket(epochName(epochLen, e))
+			k := s.keys.lookup(epochID{epochLen, e})
+			th := k.idHash(idTag, tg)
+			c := ep.Bucket(subForget).Cursor()
+			for k, _ := c.Seek(th); k != nil && bytes.HasPrefix(k, th); k, _ = c.Next() {
+				n++
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	// Session 1's first tagged announcement and session 2's first.
+	if n := keys(tag[:]); n != 2 {
+		t.Fatalf("forget entries under the tag: %d, want 2", n)
+	}
+	if n, err := s.Forget([]Secret{{e, sec[:]}}); err != nil || n != 5 {
+		t.Fatalf("forget erased %d (%v), want 5", n, err)
+	}
+	if st := s.Stats(); st.Entries != before.Entries || st.Bytes != before.Bytes {
+		t.Fatalf("after forget %+v, before the tagged ones %+v", st, before)
+	}
+	ms, _, _, err := s.Late(ann(3, e, "", friend("x", here(1), here(5), here(7), here(8), here(20))), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := matchRecs(ms); got != "keep,keep2,u" {
+		t.Fatalf("after forget the late one matches %q", got)
+	}
+	if n, err := s.Forget([]Secret{{e, sec2[:]}}); err != nil || n != 1 {
+		t.Fatalf("second tag erased %d (%v)", n, err)
+	}
+}
+
+// TestForgetTagOnManySessions: a client that puts one tag on more
+// sessions than sessionTagged looks through still has every announcement
+// erased by the tag's forget, and nothing is left counted.
+func TestForgetTagOnManySessions(t *testing.T) {
+	s, clk, _ := newStore(t)
+	e := nowEpoch(clk) - 1
+	var key [32]byte
+	sec := crypto.HistoryForgetSecret(&key, e)
+	tag := crypto.HistoryForgetTag(sec[:])
+	const sessions = 3 * maxTagScan
+	for o := 0; o < sessions; o++ {
+		for i := 0; i < 2; i++ {
+			a := ann(byte(o+1), e, "", friend("r", here(byte(2*o+i))))
+			a.ForgetTag = tag[:]
+			if _, err := s.Store(a); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if n, err := s.Forget([]Secret{{e, sec[:]}}); err != nil || n != 2*sessions {
+		t.Fatalf("forget erased %d (%v), want %d", n, err, 2*sessions)
+	}
+	if st := s.Stats(); st.Entries != 0 {
+		t.Fatalf("after forget: %+v", st)
+	}
+}
+
+// matchRecs is the matches' records, sorted and joined by commas.
+func matchRecs(ms []Match) string {
+	var rs []string
+	for _, m := range ms {
+		rs = append(rs, string(m.Record))
+	}
+	slices.Sort(rs)
+	return strings.Join(rs, ",")
 }
 
 // TestRestartKeepsHistory: entries and counts survive a close and reopen.
