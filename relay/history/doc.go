@@ -110,6 +110,7 @@
 //
 // Tests: TestLateMatchesStored (kinds, records, own origin),
 // TestStaleAndWindow, TestExpireWholeEpochs, TestForgetBySecret,
+// TestForgetReachesEverySessionAnnouncement, TestForgetTagOnManySessions,
 // TestRestartKeepsHistory, TestMaxBytes, TestIdempotentRetry,
 // TestCorruptValueIsAnError, TestLateTokenTwiceMatchesOnce,
 // TestApplyGossipBatch, TestRerunAfterGroupFailure, TestSessionSummary,
