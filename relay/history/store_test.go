@@ -178,26 +178,23 @@ func TestExpireWholeEpochs(t *testing.T) {
 func TestForgetBySecret(t *testing.T) {
 	s, clk, _ := newStore(t)
 	e := nowEpoch(clk) - 2
-	var key [32]byte
-	key[0] = 7
-	sec := crypto.HistoryForgetSecret(&key, e)
-	tag := crypto.HistoryForgetTag(sec[:])
+	sec, tag := forgetPair(7, e)
 	if _, err := s.Store(ann(9, e, "other", friend("keep", here(1)))); err != nil {
 		t.Fatal(err)
 	}
 	before := s.Stats()
 	a := ann(1, e, "mine", friend("r1", here(1), near(2)), friend("r2", here(3)))
-	a.ForgetTag = tag[:]
+	a.ForgetTag = tag
 	if _, err := s.Store(a); err != nil {
 		t.Fatal(err)
 	}
-	wrong := crypto.HistoryForgetSecret(&key, e+1)
-	for _, sc := range []Secret{{e, wrong[:]}, {e + 1, sec[:]}, {e, make([]byte, 32)}} {
+	wrong, _ := forgetPair(7, e+1)
+	for _, sc := range []Secret{{e, wrong}, {e + 1, sec}, {e, make([]byte, 32)}} {
 		if n, err := s.Forget([]Secret{sc}); err != nil || n != 0 {
 			t.Fatalf("wrong secret erased %d (%v)", n, err)
 		}
 	}
-	if n, err := s.Forget([]Secret{{e, sec[:]}}); err != nil || n != 2 {
+	if n, err := s.Forget([]Secret{{e, sec}}); err != nil || n != 2 {
 		t.Fatalf("forget: %d %v", n, err)
 	}
 	if st := s.Stats(); st.Entries != before.Entries || st.Bytes != before.Bytes {
@@ -221,13 +218,8 @@ func TestForgetBySecret(t *testing.T) {
 func TestForgetReachesEverySessionAnnouncement(t *testing.T) {
 	s, clk, _ := newStore(t)
 	e := nowEpoch(clk) - 1
-	var key [32]byte
-	key[0] = 3
-	sec := crypto.HistoryForgetSecret(&key, e)
-	tag := crypto.HistoryForgetTag(sec[:])
-	key[0] = 4
-	sec2 := crypto.HistoryForgetSecret(&key, e)
-	tag2 := crypto.HistoryForgetTag(sec2[:])
+	sec, tag := forgetPair(3, e)
+	sec2, tag2 := forgetPair(4, e)
 	store := func(a *Announce, tg []byte) {
 		t.Helper()
 		a.ForgetTag = tg
@@ -236,15 +228,15 @@ func TestForgetReachesEverySessionAnnouncement(t *testing.T) {
 		}
 	}
 	store(ann(9, e, "", friend("keep", here(1))), nil)
-	store(ann(8, e, "", friend("keep2", here(5))), tag2[:])
+	store(ann(8, e, "", friend("keep2", here(5))), tag2)
 	// Session 1: untagged first, then three tagged; session 2: two tagged.
 	store(ann(1, e, "", friend("u", here(20))), nil)
 	before := s.Stats()
-	store(ann(1, e, "", friend("a", here(1))), tag[:])
-	store(ann(1, e, "", friend("b", here(5), near(6))), tag[:])
-	store(ann(1, e, "", friend("c", here(7))), tag[:])
-	store(ann(2, e, "", friend("d", near(1))), tag[:])
-	store(ann(2, e, "", friend("e", here(8))), tag[:])
+	store(ann(1, e, "", friend("a", here(1))), tag)
+	store(ann(1, e, "", friend("b", here(5), near(6))), tag)
+	store(ann(1, e, "", friend("c", here(7))), tag)
+	store(ann(2, e, "", friend("d", near(1))), tag)
+	store(ann(2, e, "", friend("e", here(8))), tag)
 	keys := func(tg []byte) int {
 		n := 0
 		err := s.db.View(func(tx *bolt.Tx) error {
@@ -263,10 +255,10 @@ func TestForgetReachesEverySessionAnnouncement(t *testing.T) {
 		return n
 	}
 	// Session 1's first tagged announcement and session 2's first.
-	if n := keys(tag[:]); n != 2 {
+	if n := keys(tag); n != 2 {
 		t.Fatalf("forget entries under the tag: %d, want 2", n)
 	}
-	if n, err := s.Forget([]Secret{{e, sec[:]}}); err != nil || n != 5 {
+	if n, err := s.Forget([]Secret{{e, sec}}); err != nil || n != 5 {
 		t.Fatalf("forget erased %d (%v), want 5", n, err)
 	}
 	if st := s.Stats(); st.Entries != before.Entries || st.Bytes != before.Bytes {
@@ -279,7 +271,7 @@ func TestForgetReachesEverySessionAnnouncement(t *testing.T) {
 	if got := matchRecs(ms); got != "keep,keep2,u" {
 		t.Fatalf("after forget the late one matches %q", got)
 	}
-	if n, err := s.Forget([]Secret{{e, sec2[:]}}); err != nil || n != 1 {
+	if n, err := s.Forget([]Secret{{e, sec2}}); err != nil || n != 1 {
 		t.Fatalf("second tag erased %d (%v)", n, err)
 	}
 }
@@ -290,25 +282,33 @@ func TestForgetReachesEverySessionAnnouncement(t *testing.T) {
 func TestForgetTagOnManySessions(t *testing.T) {
 	s, clk, _ := newStore(t)
 	e := nowEpoch(clk) - 1
-	var key [32]byte
-	sec := crypto.HistoryForgetSecret(&key, e)
-	tag := crypto.HistoryForgetTag(sec[:])
+	sec, tag := forgetPair(0, e)
 	const sessions = 3 * maxTagScan
 	for o := 0; o < sessions; o++ {
 		for i := 0; i < 2; i++ {
 			a := ann(byte(o+1), e, "", friend("r", here(byte(2*o+i))))
-			a.ForgetTag = tag[:]
+			a.ForgetTag = tag
 			if _, err := s.Store(a); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
-	if n, err := s.Forget([]Secret{{e, sec[:]}}); err != nil || n != 2*sessions {
+	if n, err := s.Forget([]Secret{{e, sec}}); err != nil || n != 2*sessions {
 		t.Fatalf("forget erased %d (%v), want %d", n, err, 2*sessions)
 	}
 	if st := s.Stats(); st.Entries != 0 {
 		t.Fatalf("after forget: %+v", st)
 	}
+}
+
+// forgetPair is the forget secret of epoch e under a device key whose
+// first byte is b, and its tag.
+func forgetPair(b byte, e uint64) (secret, tag []byte) {
+	var key [32]byte
+	key[0] = b
+	sec := crypto.HistoryForgetSecret(&key, e)
+	tg := crypto.HistoryForgetTag(sec[:])
+	return sec[:], tg[:]
 }
 
 // matchRecs is the matches' records, sorted and joined by commas.
