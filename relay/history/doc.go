@@ -55,7 +55,8 @@
 //
 // An announcement costs two puts (its value and one origin entry; a
 // session's first under a forget tag one forget entry more: Forget finds
-// the session's others through the origin index), none per token: an index keyed by token put ≈ 500 keys per
+// the session's others through the origin index), none per token: an
+// index keyed by token put ≈ 500 keys per
 // announcement of 100 friends on ≈ 500 random pages, which made storing
 // gossip ≈ 27 % of a simulated day's CPU (issue 14). The price is the
 // late match's walk over its epoch's values (BenchmarkLateMatch reports it
@@ -111,6 +112,7 @@
 // Tests: TestLateMatchesStored (kinds, records, own origin),
 // TestStaleAndWindow, TestExpireWholeEpochs, TestForgetBySecret,
 // TestForgetReachesEverySessionAnnouncement, TestForgetTagOnManySessions,
+// TestForgetUnusualIndexes,
 // TestRestartKeepsHistory, TestMaxBytes, TestIdempotentRetry,
 // TestCorruptValueIsAnError, TestLateTokenTwiceMatchesOnce,
 // TestApplyGossipBatch, TestRerunAfterGroupFailure, TestSessionSummary,

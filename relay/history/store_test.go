@@ -2,6 +2,7 @@ package history
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"path/filepath"
 	"slices"
@@ -298,6 +299,104 @@ func TestForgetTagOnManySessions(t *testing.T) {
 	}
 	if st := s.Stats(); st.Entries != 0 {
 		t.Fatalf("after forget: %+v", st)
+	}
+}
+
+// TestForgetUnusualIndexes: Forget erases by the tag whatever the forget
+// index holds: an entry for every announcement (files written before a
+// session's later announcements went without one) erases each once, with
+// the counts back to what the rest cost; and a session whose entry under
+// the tag's hash names an announcement of another tag (a hash collision,
+// made here by moving the entry) still has its announcements under the
+// tag erased and the other one kept. The second fails if Forget skips a
+// session whose named announcement carries another tag.
+func TestForgetUnusualIndexes(t *testing.T) {
+	s, clk, _ := newStore(t)
+	e := nowEpoch(clk) - 1
+	sec, tag := forgetPair(5, e)
+	_, other := forgetPair(6, e)
+	entryBytes := int64(idKeyLen + elemOverhead)
+	// edit changes session's forget entries under tg's hash in one
+	// transaction: fn gets the index, the hash and the session's aids.
+	edit := func(tg []byte, fn func(f *bolt.Bucket, th []byte, aids []uint64) int64) {
+		t.Helper()
+		var d int64
+		err := s.db.Update(func(tx *bolt.Tx) error {
+			ep, err := s.openEpoch(tx, epochID{epochLen, e}, false)
+			if err != nil {
+				return err
+			}
+			var aids []uint64
+			c := ep.a.Cursor()
+			for k, _ := c.First(); k != nil; k, _ = c.Next() {
+				aids = append(aids, binary.BigEndian.Uint64(k))
+			}
+			d = fn(ep.f, ep.key.idHash(idTag, tg), aids)
+			return addCounts(tx, ep.name, counts{bytes: d})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.bytes.Add(d)
+	}
+	put := func(o byte, rec string, b byte, tg []byte) {
+		t.Helper()
+		a := ann(o, e, "", friend(rec, here(b)))
+		a.ForgetTag = tg
+		if _, err := s.Store(a); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// Every announcement indexed, as files written before.
+	put(9, "keep", 1, nil)
+	before := s.Stats()
+	for i := byte(0); i < 3; i++ {
+		put(1, "old", 10+i, tag)
+	}
+	edit(tag, func(f *bolt.Bucket, th []byte, aids []uint64) int64 {
+		var d int64
+		for _, aid := range aids[1:] { // not keep's
+			if f.Get(idKey(th, aid)) != nil {
+				continue // the first, indexed already
+			}
+			if err := f.Put(idKey(th, aid), nil); err != nil {
+				t.Fatal(err)
+			}
+			d += entryBytes
+		}
+		return d
+	})
+	if n, err := s.Forget([]Secret{{e, sec}}); err != nil || n != 3 {
+		t.Fatalf("forget over an index of every announcement: %d (%v), want 3", n, err)
+	}
+	if st := s.Stats(); st.Bytes != before.Bytes || st.Entries != before.Entries {
+		t.Fatalf("after forget %+v, before %+v", st, before)
+	}
+
+	// The entry under tag's hash names session 2's announcement of
+	// another tag; its announcement under tag has none of its own.
+	put(2, "other", 20, other)
+	put(2, "mine", 21, tag)
+	edit(tag, func(f *bolt.Bucket, th []byte, aids []uint64) int64 {
+		// aids: keep, other, mine
+		if err := f.Delete(idKey(th, aids[2])); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Put(idKey(th, aids[1]), nil); err != nil {
+			t.Fatal(err)
+		}
+		return 0
+	})
+	if n, err := s.Forget([]Secret{{e, sec}}); err != nil || n != 1 {
+		t.Fatalf("forget through another tag's entry: %d (%v), want 1", n, err)
+	}
+	ms, _, _, err := s.Late(ann(3, e, "", friend("x", here(20), here(21))), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := matchRecs(ms); got != "other" {
+		t.Fatalf("after forget the late one matches %q, want other", got)
 	}
 }
 
