@@ -268,14 +268,14 @@ func (ep *epoch) prior(oh []byte, hs []uint64) (map[uint64]priorTok, []uint64, e
 		}
 		slices.Sort(cands)
 	}
+	all, err := indexAids(ep.o, oh, "origin")
+	if err != nil {
+		return nil, nil, err
+	}
 	var unmerged []uint64
-	c := ep.o.Cursor()
-	for k, _ := c.Seek(oh); k != nil && bytes.HasPrefix(k, oh); k, _ = c.Next() {
-		if len(k) != idKeyLen {
-			return nil, nil, fmt.Errorf("%w: origin key of %d bytes", ErrCorrupt, len(k))
-		}
-		if aid := binary.BigEndian.Uint64(k[8:]); aid > upTo {
-			unmerged = append(unmerged, aid) // ascending: the key ends in aid
+	for _, aid := range all {
+		if aid > upTo {
+			unmerged = append(unmerged, aid)
 			cands = append(cands, aid)
 		}
 	}
@@ -616,13 +616,9 @@ func (s *Store) forgetTx(tx *bolt.Tx, epoch uint64, tag []byte) (int, counts, er
 // The cost is the sessions' own announcements, opened once each (load
 // caches them for the erase that follows).
 func (ep *epoch) tagged(th, tag []byte) ([]uint64, error) {
-	var firsts []uint64
-	fc := ep.f.Cursor()
-	for k, _ := fc.Seek(th); k != nil && bytes.HasPrefix(k, th); k, _ = fc.Next() {
-		if len(k) != idKeyLen {
-			return nil, fmt.Errorf("%w: forget key of %d bytes", ErrCorrupt, len(k))
-		}
-		firsts = append(firsts, binary.BigEndian.Uint64(k[8:]))
+	firsts, err := indexAids(ep.f, th, "forget")
+	if err != nil {
+		return nil, err
 	}
 	// Every announcement of a named session is opened and compared,
 	// the named one included: a session whose first entry under th is
@@ -640,13 +636,9 @@ func (ep *epoch) tagged(th, tag []byte) ([]uint64, error) {
 			continue
 		}
 		walked[string(oh)] = true
-		var aids []uint64
-		c := ep.o.Cursor()
-		for k, _ := c.Seek(oh); k != nil && bytes.HasPrefix(k, oh); k, _ = c.Next() {
-			if len(k) != idKeyLen {
-				return nil, fmt.Errorf("%w: origin key of %d bytes", ErrCorrupt, len(k))
-			}
-			aids = append(aids, binary.BigEndian.Uint64(k[8:]))
+		aids, err := indexAids(ep.o, oh, "origin")
+		if err != nil {
+			return nil, err
 		}
 		for _, a := range aids {
 			o, err := ep.load(a)
@@ -663,6 +655,20 @@ func (ep *epoch) tagged(th, tag []byte) ([]uint64, error) {
 		aids = append(aids, a)
 	}
 	slices.Sort(aids)
+	return aids, nil
+}
+
+// indexAids returns the aids of an origin or forget index's entries
+// under prefix (an id hash), ascending: each key is prefix ‖ aid.
+func indexAids(b *bolt.Bucket, prefix []byte, index string) ([]uint64, error) {
+	var aids []uint64
+	c := b.Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		if len(k) != idKeyLen {
+			return nil, fmt.Errorf("%w: %s key of %d bytes", ErrCorrupt, index, len(k))
+		}
+		aids = append(aids, binary.BigEndian.Uint64(k[8:]))
+	}
 	return aids, nil
 }
 
