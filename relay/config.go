@@ -84,6 +84,14 @@ type Config struct {
 	// mail, since a power loss can then lose stored blobs. Not settable
 	// from TOML; default false; cmd/imigee-relay never sets it.
 	NoSync bool `toml:"-"`
+	// SyncDelay, with NoSync, is how long each group commit of the
+	// mailbox store and the history waits before its writes are
+	// acknowledged, standing in for the fsync NoSync skips. In a
+	// simulation's virtual time a commit otherwise takes no time, so
+	// writes that arrive together never share a commit as they do on a
+	// disk (store.Config.SyncDelay). Simulations only; not settable from
+	// TOML; default 0.
+	SyncDelay time.Duration `toml:"-"`
 	// AnyBlobSize accepts blobs of any length up to the cap instead of
 	// only the size classes of protocol.BlobSizes (DESIGN.md P12): for
 	// tests of the relay's other limits only. Not settable from TOML;
@@ -484,5 +492,6 @@ func (c Config) storeConfig() store.Config {
 		Now:           c.Now,
 		Logger:        c.Logger,
 		NoSync:        c.NoSync,
+		SyncDelay:     c.SyncDelay,
 	}
 }

@@ -147,6 +147,11 @@ func newHistoryMetrics(reg *prometheus.Registry, st func() history.Stats) *histo
 	g("bytes", "Counted bytes of the history (keys, values, element headers).", func() float64 { return float64(st().Bytes) })
 	g("entries", "Token entries in the history.", func() float64 { return float64(st().Entries) })
 	g("file_bytes", "Size of the history database file.", func() float64 { return float64(st().FileSize) })
+	cf := func(name, help string, f func() float64) {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "imigee", Subsystem: "history", Name: name, Help: help}, f))
+	}
+	cf("commits_total", "Write transactions of the history (each one fsync).", func() float64 { return float64(st().Commits) })
+	cf("writes_total", "Writes those transactions carried (writes/commits is the group commit's size).", func() float64 { return float64(st().Writes) })
 	g("epoch_keys", "At-rest keys held: one per epoch in the window; expired epochs' keys are erased.", func() float64 { return float64(st().Keys) })
 	return m
 }
@@ -158,12 +163,13 @@ func (r *Relay) openHistory() error {
 		return nil
 	}
 	h, err := history.Open(history.Config{
-		Path:     filepath.Join(r.cfg.DataDir, HistoryFile),
-		Window:   r.cfg.History.Window.D(),
-		MaxBytes: r.cfg.History.MaxBytes,
-		Now:      r.cfg.Now,
-		NoSync:   r.cfg.NoSync,
-		Logger:   r.cfg.Logger,
+		Path:      filepath.Join(r.cfg.DataDir, HistoryFile),
+		Window:    r.cfg.History.Window.D(),
+		MaxBytes:  r.cfg.History.MaxBytes,
+		Now:       r.cfg.Now,
+		NoSync:    r.cfg.NoSync,
+		SyncDelay: r.cfg.SyncDelay,
+		Logger:    r.cfg.Logger,
 	})
 	if err != nil {
 		return fmt.Errorf("relay: %w", err)

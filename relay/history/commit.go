@@ -1,6 +1,8 @@
 package history
 
 import (
+	"time"
+
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -70,7 +72,10 @@ func (s *Store) run(batch []call) {
 			}
 			return nil
 		})
+		s.syncDelay()
 		if fail < 0 {
+			s.commits.Add(1)
+			s.writes.Add(int64(len(batch)))
 			for _, c := range batch {
 				c.done <- err
 			}
@@ -78,6 +83,19 @@ func (s *Store) run(batch []call) {
 		}
 		c := batch[fail]
 		batch = append(batch[:fail:fail], batch[fail+1:]...)
-		c.done <- s.db.Update(c.fn)
+		err = s.db.Update(c.fn)
+		s.syncDelay()
+		if err == nil {
+			s.commits.Add(1)
+			s.writes.Add(1)
+		}
+		c.done <- err
+	}
+}
+
+// syncDelay stands in for the fsync a NoSync store skips (Config.SyncDelay).
+func (s *Store) syncDelay() {
+	if s.cfg.NoSync && s.cfg.SyncDelay > 0 {
+		time.Sleep(s.cfg.SyncDelay)
 	}
 }

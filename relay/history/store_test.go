@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -51,6 +52,13 @@ func newStore(t testing.TB) (*Store, *clock, string) {
 	s := open(t, path, clk, 0)
 	t.Cleanup(func() { s.Close() })
 	return s, clk, path
+}
+
+// held is st without its activity counters (commits and writes): what
+// the store holds.
+func held(st Stats) Stats {
+	st.Commits, st.Writes = 0, 0
+	return st
 }
 
 func tok(b byte) [TokenSize]byte { return [TokenSize]byte{b, b, b, b, b, b, b, b} }
@@ -484,8 +492,8 @@ func TestIdempotentRetry(t *testing.T) {
 	if n, _ := s.Store(a); n != 2 {
 		t.Fatal(n)
 	}
-	st := s.Stats()
-	if n, _ := s.Store(a); n != 0 || s.Stats() != st {
+	st := held(s.Stats())
+	if n, _ := s.Store(a); n != 0 || held(s.Stats()) != st {
 		t.Fatalf("retry added %d: %+v vs %+v", n, s.Stats(), st)
 	}
 	if n, _ := s.Store(ann(1, e, "", friend("r2", here(2)))); n != 1 {
@@ -543,6 +551,48 @@ func TestConcurrentWritesShareCommits(t *testing.T) {
 	if got := s.Stats().Entries; got != 64 {
 		t.Fatalf("entries %d", got)
 	}
+}
+
+// TestSyncDelayGroupsCommits: with NoSync and a SyncDelay (the
+// simulations' stand-in for fsync, in virtual time), writes that arrive
+// while a commit "syncs" share the next commit, as on a disk; without the
+// delay, writes arriving 100 µs apart each commit alone, since a commit
+// takes no virtual time. Counted by Stats.Commits and Stats.Writes.
+func TestSyncDelayGroupsCommits(t *testing.T) {
+	run := func(t *testing.T, delay time.Duration) Stats {
+		clk := &clock{t: time.Unix(1_790_000_000, 0)}
+		s, err := Open(Config{Path: filepath.Join(t.TempDir(), "history.db"), Window: 72 * time.Hour,
+			Now: clk.now, NoSync: true, SyncDelay: delay})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		e := nowEpoch(clk)
+		var wg sync.WaitGroup
+		for i := range 40 {
+			wg.Go(func() {
+				time.Sleep(time.Duration(i) * 100 * time.Microsecond)
+				if _, err := s.Store(ann(byte(i), e, "", friend("r", here(byte(i))))); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		st := s.Stats()
+		if st.Entries != 40 || st.Writes != 40 {
+			t.Fatalf("entries %d, writes %d, want 40", st.Entries, st.Writes)
+		}
+		return st
+	}
+	synctest.Test(t, func(t *testing.T) {
+		// 4 ms of arrivals, a 1 ms sync: about one commit per ms.
+		if st := run(t, time.Millisecond); st.Commits > 8 {
+			t.Errorf("with a 1 ms sync delay: %d commits for 40 writes", st.Commits)
+		}
+		if st := run(t, 0); st.Commits != 40 {
+			t.Errorf("without a delay: %d commits for 40 writes 100 µs apart", st.Commits)
+		}
+	})
 }
 
 // TestLateTokenTwiceMatchesOnce: a late announcement carrying one token as

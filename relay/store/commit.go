@@ -174,6 +174,9 @@ func (s *Store) commit(batch []*op) {
 		}
 		return nil
 	})
+	if s.cfg.NoSync && s.cfg.SyncDelay > 0 {
+		time.Sleep(s.cfg.SyncDelay) // the fsync NoSync skipped (Config.SyncDelay)
+	}
 	s.st.commitNanos.Add(uint64(time.Since(start)))
 	s.st.commits.Add(1)
 	s.st.commitOps.Add(uint64(len(batch)))

@@ -84,6 +84,12 @@ type Config struct {
 	// acknowledged blobs or corrupt the file. Default false; the relay
 	// daemon never sets it.
 	NoSync bool
+	// SyncDelay, with NoSync, is how long each commit waits before its
+	// requests are answered, as the skipped fsync would have made them
+	// wait: in a simulation's virtual time a commit takes no time
+	// otherwise, and requests that arrive together would never form one
+	// group. Simulations only; default 0.
+	SyncDelay time.Duration
 }
 
 // DefaultConfig returns a Config for the database file at path with every

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/imigee/imigee/crypto"
@@ -457,4 +458,41 @@ func TestNoSyncOption(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// TestSyncDelayGroupsCommits: with NoSync and a SyncDelay (the
+// simulations' stand-in for the skipped fsync, in virtual time), puts
+// arriving while a commit "syncs" share the next one; without it, puts
+// 100 µs apart each commit alone, a commit taking no virtual time.
+func TestSyncDelayGroupsCommits(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		for _, c := range []struct {
+			delay time.Duration
+			ok    func(commits uint64) bool
+		}{
+			{time.Millisecond, func(n uint64) bool { return n <= 8 }},
+			{0, func(n uint64) bool { return n == 40 }},
+		} {
+			cfg, _ := testConfig(t)
+			cfg.NoSync, cfg.SyncDelay = true, c.delay
+			s := openTest(t, cfg)
+			m := randMailbox()
+			var wg sync.WaitGroup
+			for i := range 40 {
+				wg.Go(func() {
+					time.Sleep(time.Duration(i) * 100 * time.Microsecond)
+					if _, _, err := s.Put(context.Background(), m, randData(64)); err != nil {
+						t.Error(err)
+					}
+				})
+			}
+			wg.Wait()
+			if st := s.Stats(); st.CommitOps != 40 || !c.ok(st.Commits) {
+				t.Errorf("sync delay %v: %d commits carrying %d puts", c.delay, st.Commits, st.CommitOps)
+			}
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
 }

@@ -59,6 +59,10 @@ type Backend struct {
 	// one disk in a simulation, and a crash of the run loses nothing
 	// worth keeping. Never for real data.
 	NoSync bool
+	// SyncDelay, with NoSync, is each relay commit's stand-in for its
+	// skipped fsync (relay.Config.SyncDelay), so commits group as on a
+	// disk.
+	SyncDelay time.Duration
 }
 
 // Open implements testnet.Backend.
@@ -308,6 +312,7 @@ func (nw *network) newRelay(ctx context.Context, i int, plans []relayPlan) (*rel
 	cfg.History.Window = relay.Duration(s.History.RelayWindow.Duration)
 	cfg.Limits.ResourceMemory = 256 << 20
 	cfg.NoSync = nw.b.NoSync
+	cfg.SyncDelay = nw.b.SyncDelay
 	nw.keys.relayConfig(s, i, plans, &cfg)
 	for j, p := range plans {
 		if j != i {
