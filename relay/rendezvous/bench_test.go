@@ -69,3 +69,48 @@ func BenchmarkMatch(b *testing.B) {
 	}
 	b.ReportMetric(float64(matches)/b.Elapsed().Seconds(), "matches/s")
 }
+
+// BenchmarkChurn is the pattern of a relay network's gossip: each op is a
+// phone's new session announcing its 4 friends' tokens (1 here and 8 near
+// each, half of them the phone's tokens before, half new cells) with a
+// shared record, then the close of its previous session. 2,000 phones are
+// live at a time, so the engine holds about 72,000 entries.
+func BenchmarkChurn(b *testing.B) {
+	e, _, ep := newEngine(b, Config{MaxEntries: 1 << 30, MaxRecordBytes: 1 << 40, TokenBudget: 1 << 30})
+	const phones, friends, perFriend = 2000, 4, 9
+	rec, shared := make([]byte, 48), make([]byte, 200)
+	prev := make([]*Session, phones)
+	cell := make([]uint64, phones)
+	anns := func(p int) []Announcement {
+		as := make([]Announcement, friends)
+		for f := range as {
+			toks := make([]Token, perFriend)
+			for j := range toks {
+				// Tokens of the phone's cell: they change with cell[p].
+				c := cell[p] + uint64(j/(perFriend/2+1))
+				binary.BigEndian.PutUint64(toks[j].Value[:], uint64(p)<<40|uint64(f)<<32|c<<8|uint64(j))
+				toks[j].Here = j == 0
+			}
+			as[f] = Announcement{Tokens: toks, Record: rec}
+		}
+		return as
+	}
+	for p := range prev {
+		prev[p] = e.NewSession(nil, nil)
+		if _, _, _, err := e.AnnounceShared(prev[p], secs, ep, shared, anns(p)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		p := i % phones
+		cell[p]++
+		s := e.NewSession(nil, nil)
+		if _, _, _, err := e.AnnounceShared(s, secs, ep, shared, anns(p)); err != nil {
+			b.Fatal(err)
+		}
+		e.Close(prev[p])
+		prev[p] = s
+	}
+}

@@ -57,8 +57,10 @@ type Account interface {
 }
 
 // EntryBytes is what one token entry is charged to its session's Account:
-// 128 bytes (map bucket share, entry, the session's token set; measured
-// 100–150 B per entry, docs/relay.md "Sizing"). RecordOverhead is charged
+// 128 bytes (the map slot with its inline first entry, the session's token
+// list; measured 100–150 B per entry, docs/relay.md "Sizing"; 118 B with
+// records for 4 friends × 9 tokens since buckets hold their first entry
+// inline, 125 B before). RecordOverhead is charged
 // per record on top of its bytes: 64.
 const (
 	EntryBytes     = 128
@@ -163,9 +165,67 @@ type record struct {
 	acct   Account // charged len(data)+RecordOverhead; nil = none
 }
 
-// epochIndex holds one epoch's buckets.
+// bucket is the entries of one token in one epoch, at most one per
+// session. Nearly every token is held by one session (two or three when
+// friends meet or a phone's next session overlaps its last), so the first
+// entry lives in the map slot itself: a new token costs no allocation and
+// a lookup no pointer to follow.
+type bucket struct {
+	one  entry   // the first entry; sess == nil when the bucket is empty
+	more []entry // the others
+}
+
+func (b *bucket) size() int {
+	if b.one.sess == nil {
+		return 0
+	}
+	return 1 + len(b.more)
+}
+
+func (b *bucket) at(i int) *entry {
+	if i == 0 {
+		return &b.one
+	}
+	return &b.more[i-1]
+}
+
+// find returns the index of s's entry, or -1.
+func (b *bucket) find(s *Session) int {
+	for i := range b.size() {
+		if b.at(i).sess == s {
+			return i
+		}
+	}
+	return -1
+}
+
+func (b *bucket) add(en entry) {
+	if b.one.sess == nil {
+		b.one = en
+		return
+	}
+	b.more = append(b.more, en)
+}
+
+// remove drops entry i; the last entry takes its place.
+func (b *bucket) remove(i int) {
+	last := len(b.more) - 1
+	if last < 0 {
+		b.one = entry{}
+		return
+	}
+	*b.at(i) = b.more[last]
+	b.more[last] = entry{}
+	b.more = b.more[:last]
+	if last == 0 {
+		b.more = nil
+	}
+}
+
+// epochIndex holds one epoch's buckets. A bucket is a map value, so a
+// change is written back (or the key deleted when it emptied).
 type epochIndex struct {
-	buckets map[[TokenSize]byte][]entry
+	buckets map[[TokenSize]byte]bucket
 	end     time.Time
 }
 
@@ -218,9 +278,38 @@ type Session struct {
 	group *Group
 	acct  Account // nil = entries charged to no accountant
 	// guarded by Engine.mu
-	tokens map[epochKey]map[[TokenSize]byte]struct{}
+	held   []heldEpoch // the tokens s holds, per epoch (rarely more than two)
 	closed bool
 	n      int // entries held
+}
+
+// heldEpoch lists the tokens a session holds in one epoch, each once; the
+// epoch's buckets say whether as here or near. Withdraw walks the list;
+// whether s holds a token is asked of its bucket.
+type heldEpoch struct {
+	k    epochKey
+	toks [][TokenSize]byte
+}
+
+func (s *Session) heldIn(k epochKey) *heldEpoch {
+	for i := range s.held {
+		if s.held[i].k == k {
+			return &s.held[i]
+		}
+	}
+	return nil
+}
+
+func (s *Session) dropEpoch(k epochKey) {
+	for i := range s.held {
+		if s.held[i].k == k {
+			last := len(s.held) - 1
+			s.held[i] = s.held[last]
+			s.held[last] = heldEpoch{}
+			s.held = s.held[:last]
+			return
+		}
+	}
 }
 
 // Owner returns the value given to NewSession.
@@ -265,7 +354,7 @@ func New(cfg Config) *Engine {
 // here, such as remote ones). If g is not nil the session's tokens count
 // against g's budget (shared with g's other sessions) instead of its own.
 func (e *Engine) NewSession(owner any, g *Group) *Session {
-	return &Session{owner: owner, group: g, tokens: make(map[epochKey]map[[TokenSize]byte]struct{})}
+	return &Session{owner: owner, group: g}
 }
 
 // NewAccountedSession is NewSession whose entries and records are reserved
@@ -289,7 +378,10 @@ func (s *Session) budgetUsed(k epochKey) int {
 	if s.group != nil {
 		return s.group.counts[k]
 	}
-	return len(s.tokens[k])
+	if h := s.heldIn(k); h != nil {
+		return len(h.toks)
+	}
+	return 0
 }
 
 // charge adds n to the group's count for k (n may be negative).
@@ -362,9 +454,9 @@ func (e *Engine) AnnounceShared(s *Session, epochSeconds uint32, epoch uint64, s
 	}
 	e.sweepLocked()
 	// Count what is new before changing anything.
-	have := s.tokens[k]
+	h := s.heldIn(k)
 	idx := e.epochs[k]
-	hereIn, up := e.upgradesLocked(s, idx, have, anns)
+	hereIn, up := e.upgradesLocked(s, idx, h, anns)
 	newTok := 0
 	var recBytes int64
 	nrec := 0
@@ -378,7 +470,7 @@ func (e *Engine) AnnounceShared(s *Session, epochSeconds uint32, epoch uint64, s
 			if seen == nil {
 				seen = make(map[[TokenSize]byte]struct{})
 			}
-			if _, ok := have[t.Value]; ok {
+			if holds(s, idx, h, t.Value) {
 				// Only the first here occurrence of a held near token
 				// upgrades it (and makes a record), as applied below.
 				if _, done := seen[t.Value]; up[t.Value] && !done {
@@ -426,12 +518,12 @@ func (e *Engine) AnnounceShared(s *Session, epochSeconds uint32, epoch uint64, s
 		}
 	}
 	if idx == nil {
-		idx = &epochIndex{buckets: make(map[[TokenSize]byte][]entry), end: k.end(e.cfg.Skew)}
+		idx = &epochIndex{buckets: make(map[[TokenSize]byte]bucket), end: k.end(e.cfg.Skew)}
 		e.epochs[k] = idx
 	}
-	if have == nil {
-		have = make(map[[TokenSize]byte]struct{})
-		s.tokens[k] = have
+	if h == nil {
+		s.held = append(s.held, heldEpoch{k: k, toks: make([][TokenSize]byte, 0, newTok)})
+		h = &s.held[len(s.held)-1]
 	}
 	var mine []Match
 	var others []Delivery
@@ -449,9 +541,10 @@ func (e *Engine) AnnounceShared(s *Session, epochSeconds uint32, epoch uint64, s
 				// or upgrades the entry, with its announcement's record.
 				continue
 			}
-			_, had := have[t.Value]
-			if had && !up[t.Value] {
-				continue
+			b := idx.buckets[t.Value]
+			mi := b.find(s)
+			if mi >= 0 && !up[t.Value] {
+				continue // held (from before, or earlier in this call)
 			}
 			if rec == nil {
 				rec = &record{data: append([]byte(nil), a.Record...), shared: sh, acct: s.acct}
@@ -461,19 +554,16 @@ func (e *Engine) AnnounceShared(s *Session, epochSeconds uint32, epoch uint64, s
 				}
 			}
 			rec.refs++
-			b := idx.buckets[t.Value]
-			if had {
+			if mi >= 0 {
 				// A near entry of s announced again as here: it becomes
 				// here, takes this announcement's record, and now matches
 				// the near entries it could not match before.
 				delete(up, t.Value)
-				for i := range b {
-					if b[i].sess == s {
-						e.release(b[i].record)
-						b[i].here, b[i].record = true, rec
-					}
-				}
-				for _, o := range b {
+				en := b.at(mi)
+				e.release(en.record)
+				en.here, en.record = true, rec
+				for i := range b.size() {
+					o := b.at(i)
 					if o.sess == s || o.here {
 						continue
 					}
@@ -481,12 +571,14 @@ func (e *Engine) AnnounceShared(s *Session, epochSeconds uint32, epoch uint64, s
 					mine = append(mine, Match{EpochSeconds: epochSeconds, Epoch: epoch, Token: t.Value, Record: o.record.data, Shared: o.record.sharedData()})
 					others = append(others, Delivery{To: o.sess, Match: Match{EpochSeconds: epochSeconds, Epoch: epoch, Token: t.Value, Record: rec.data, Shared: rec.sharedData()}})
 				}
+				idx.buckets[t.Value] = b
 				upgraded++
 				continue
 			}
-			have[t.Value] = struct{}{}
+			h.toks = append(h.toks, t.Value)
 			here := t.Here
-			for _, o := range b {
+			for i := range b.size() {
+				o := b.at(i)
 				if o.sess == s || (!here && !o.here) {
 					continue
 				}
@@ -494,7 +586,8 @@ func (e *Engine) AnnounceShared(s *Session, epochSeconds uint32, epoch uint64, s
 				mine = append(mine, Match{EpochSeconds: epochSeconds, Epoch: epoch, Token: t.Value, Record: o.record.data, Shared: o.record.sharedData()})
 				others = append(others, Delivery{To: o.sess, Match: Match{EpochSeconds: epochSeconds, Epoch: epoch, Token: t.Value, Record: rec.data, Shared: rec.sharedData()}})
 			}
-			idx.buckets[t.Value] = append(b, entry{sess: s, here: here, record: rec})
+			b.add(entry{sess: s, here: here, record: rec})
+			idx.buckets[t.Value] = b
 		}
 	}
 	e.entries += newTok
@@ -505,34 +598,42 @@ func (e *Engine) AnnounceShared(s *Session, epochSeconds uint32, epoch uint64, s
 	return newTok + upgraded, mine, others, nil
 }
 
+// holds reports whether s holds token tv in the epoch of idx, h being
+// s's list for that epoch: asked of the token's bucket, and only when s
+// holds anything there (a new session, the common case, looks nothing up).
+func holds(s *Session, idx *epochIndex, h *heldEpoch, tv [TokenSize]byte) bool {
+	if h == nil || len(h.toks) == 0 || idx == nil {
+		return false
+	}
+	b := idx.buckets[tv]
+	return b.find(s) >= 0
+}
+
 // upgradesLocked returns the tokens of anns with a here occurrence (a
 // token both near and here in one call is here; nil when anns hold one
 // token), and the set of tokens s already holds as near in idx that anns
-// now announce as here.
-func (e *Engine) upgradesLocked(s *Session, idx *epochIndex, have map[[TokenSize]byte]struct{}, anns []Announcement) (map[[TokenSize]byte]bool, map[[TokenSize]byte]bool) {
+// now announce as here (h is s's list for the epoch).
+func (e *Engine) upgradesLocked(s *Session, idx *epochIndex, h *heldEpoch, anns []Announcement) (map[[TokenSize]byte]bool, map[[TokenSize]byte]bool) {
 	var hereIn map[[TokenSize]byte]bool // nil for one token: nothing to merge
 	if len(anns) > 1 || len(anns) == 1 && len(anns[0].Tokens) > 1 {
 		hereIn = make(map[[TokenSize]byte]bool)
 	}
+	held := h != nil && len(h.toks) > 0 && idx != nil
 	var up map[[TokenSize]byte]bool
 	for _, a := range anns {
 		for _, t := range a.Tokens {
 			if hereIn != nil && t.Here {
 				hereIn[t.Value] = true
 			}
-			if !t.Here || idx == nil {
+			if !t.Here || !held {
 				continue
 			}
-			if _, ok := have[t.Value]; !ok {
-				continue
-			}
-			for _, o := range idx.buckets[t.Value] {
-				if o.sess == s && !o.here {
-					if up == nil {
-						up = make(map[[TokenSize]byte]bool)
-					}
-					up[t.Value] = true
+			b := idx.buckets[t.Value]
+			if i := b.find(s); i >= 0 && !b.at(i).here {
+				if up == nil {
+					up = make(map[[TokenSize]byte]bool)
 				}
+				up[t.Value] = true
 			}
 		}
 	}
@@ -557,35 +658,33 @@ func (e *Engine) Close(s *Session) int {
 
 func (e *Engine) withdrawLocked(s *Session) int {
 	n := 0
-	for k, toks := range s.tokens {
-		idx := e.epochs[k]
+	for _, h := range s.held {
+		idx := e.epochs[h.k]
 		if idx == nil {
 			continue
 		}
-		for tv := range toks {
-			b := idx.buckets[tv]
-			for i := 0; i < len(b); i++ {
-				if b[i].sess == s {
-					e.release(b[i].record)
-					b[i] = b[len(b)-1]
-					b[len(b)-1] = entry{}
-					b = b[:len(b)-1]
-					n++
-					break
-				}
+		for _, tv := range h.toks {
+			s.charge(h.k, -1)
+			b, ok := idx.buckets[tv]
+			if !ok {
+				continue
 			}
-			s.charge(k, -1)
-			if len(b) == 0 {
+			if i := b.find(s); i >= 0 {
+				e.release(b.at(i).record)
+				b.remove(i)
+				n++
+			}
+			if b.size() == 0 {
 				delete(idx.buckets, tv)
 			} else {
 				idx.buckets[tv] = b
 			}
 		}
 		if len(idx.buckets) == 0 {
-			delete(e.epochs, k)
+			delete(e.epochs, h.k)
 		}
 	}
-	clear(s.tokens)
+	s.held = nil
 	e.entries -= n
 	s.release(n * EntryBytes)
 	s.n = 0
@@ -630,12 +729,13 @@ func (e *Engine) sweepLocked() int {
 			continue
 		}
 		for _, b := range idx.buckets {
-			for _, en := range b {
+			for i := range b.size() {
+				en := b.at(i)
 				e.release(en.record)
 				en.sess.release(EntryBytes)
 				en.sess.n--
 				en.sess.charge(k, -1)
-				delete(en.sess.tokens, k)
+				en.sess.dropEpoch(k)
 				if en.sess.n == 0 {
 					delete(e.sessions, en.sess)
 				}
