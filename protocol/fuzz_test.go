@@ -7,6 +7,7 @@ import (
 	"io"
 	"testing"
 
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/imigee/imigee/protocol/pb"
@@ -235,6 +236,145 @@ func FuzzGossipBatch(f *testing.F) {
 		var again pb.RendezvousGossipBatch
 		if err := DecodeGossipBatch(b, &again); err != nil || !proto.Equal(&m, &again) {
 			t.Fatalf("round trip: %v", err)
+		}
+	})
+}
+
+// FuzzGossipBatchFast proves the hand decoder of gossip batches agrees
+// with protobuf: whenever it accepts an input, the generic path (Scan
+// and proto.Unmarshal) accepts it too and decodes the same message; and
+// DecodeGossipBatch fails exactly when the generic path plus validation
+// does. Seeded with every vector and with batches as relays build them.
+func FuzzGossipBatchFast(f *testing.F) {
+	seedVectors(f, "imigee.v1.RendezvousGossipBatch", false)
+	seedVectors(f, "imigee.v1.RendezvousGossip", false)
+	for _, b := range fastSeeds() {
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var slow pb.RendezvousGossipBatch
+		slowErr := unmarshal(data, &slow)
+		if slowErr == nil {
+			slowErr = ValidateGossipBatch(&slow)
+		}
+		if len(data) > MaxGossipMessage {
+			return
+		}
+		var fast pb.RendezvousGossipBatch
+		if decodeGossipBatchFast(data, &fast) {
+			var again pb.RendezvousGossipBatch
+			if err := unmarshal(data, &again); err != nil {
+				t.Fatalf("fast path accepted what protobuf refuses: %v", err)
+			}
+			if !proto.Equal(&fast, &again) {
+				t.Fatalf("fast path decoded\n%v\nprotobuf\n%v", &fast, &again)
+			}
+		}
+		var m pb.RendezvousGossipBatch
+		if err := DecodeGossipBatch(data, &m); (err == nil) != (slowErr == nil) {
+			t.Fatalf("DecodeGossipBatch: %v; generic path: %v", err, slowErr)
+		} else if err == nil && !proto.Equal(&m, &slow) {
+			t.Fatal("DecodeGossipBatch differs from the generic path")
+		}
+	})
+}
+
+// fastSeeds are batches as relays publish them: live announcements with
+// shared records and forget tags, withdraws, late ones and forgets.
+func fastSeeds() [][]byte {
+	tok := func(b byte, k pb.TokenKind) *pb.Token {
+		return &pb.Token{Value: bytes.Repeat([]byte{b}, TokenSize), Kind: k}
+	}
+	origin := bytes.Repeat([]byte{7}, OriginSize)
+	items := []*pb.RendezvousGossip{
+		{Origin: origin, Epoch: 2_900_000, EpochSeconds: 600, SharedRecord: []byte("shared"), ForgetTag: bytes.Repeat([]byte{9}, ForgetSecretSize),
+			Announcements: []*pb.Announcement{
+				{Tokens: []*pb.Token{tok(1, pb.TokenKind_HERE), tok(2, pb.TokenKind_NEAR)}, SealedRecord: []byte("r1")},
+				{Tokens: []*pb.Token{tok(3, pb.TokenKind_NEAR)}, SealedRecord: []byte("r2")},
+			}},
+		{Origin: origin, Withdraw: true},
+		{Origin: origin, Epoch: 2_899_990, EpochSeconds: 600, Late: true,
+			Announcements: []*pb.Announcement{{Tokens: []*pb.Token{tok(4, pb.TokenKind_HERE)}, SealedRecord: []byte("r3")}}},
+		{Origin: origin, Forget: []*pb.ForgetSecret{{Epoch: 2_899_990, Secret: bytes.Repeat([]byte{5}, ForgetSecretSize)}}},
+	}
+	var out [][]byte
+	var all []byte
+	for _, it := range items {
+		b, err := marshalOpts.Marshal(it)
+		if err != nil {
+			panic(err)
+		}
+		out = append(out, AppendGossipItem(nil, b))
+		all = AppendGossipItem(all, b)
+	}
+	return append(out, all)
+}
+
+// TestGossipFastPathTaken: batches as relays build them take the fast
+// path (or FuzzGossipBatchFast would prove agreement with nothing), and a
+// field this version does not know sends a batch to the generic path,
+// which drops it.
+func TestGossipFastPathTaken(t *testing.T) {
+	for i, b := range fastSeeds() {
+		var m pb.RendezvousGossipBatch
+		if !decodeGossipBatchFast(b, &m) {
+			t.Fatalf("seed %d: fast path refused a relay-built batch", i)
+		}
+		if err := ValidateGossipBatch(&m); err != nil {
+			t.Fatalf("seed %d: %v", i, err)
+		}
+	}
+	item, _ := protowire.ConsumeBytes(fastSeeds()[0][1:])
+	unknown := protowire.AppendBytes(protowire.AppendTag(append([]byte(nil), item...), 15, protowire.BytesType), []byte("new"))
+	b := AppendGossipItem(nil, unknown)
+	var m pb.RendezvousGossipBatch
+	if decodeGossipBatchFast(b, &m) {
+		t.Fatal("fast path took an unknown field")
+	}
+	if err := DecodeGossipBatch(b, &m); err != nil || len(m.Items) != 1 || len(m.Items[0].Announcements) != 2 {
+		t.Fatalf("generic path: %v, %v", err, &m)
+	}
+}
+
+// BenchmarkDecodeGossipBatch decodes a batch of 32 announcements of 4
+// friends × 9 tokens, the fast path against protobuf's generic one.
+func BenchmarkDecodeGossipBatch(b *testing.B) {
+	origin := bytes.Repeat([]byte{7}, OriginSize)
+	var data []byte
+	for i := range 32 {
+		it := &pb.RendezvousGossip{Origin: origin, Epoch: 2_900_000, EpochSeconds: 600, SharedRecord: make([]byte, 200)}
+		for f := range 4 {
+			a := &pb.Announcement{SealedRecord: make([]byte, 48)}
+			for j := range 9 {
+				a.Tokens = append(a.Tokens, &pb.Token{Value: []byte{byte(i), byte(f), byte(j), 0, 0, 0, 0, 0}, Kind: pb.TokenKind(min(j, 1))})
+			}
+			it.Announcements = append(it.Announcements, a)
+		}
+		ib, err := EncodeGossip(it)
+		if err != nil {
+			b.Fatal(err)
+		}
+		data = AppendGossipItem(data, ib)
+	}
+	b.Run("fast", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var m pb.RendezvousGossipBatch
+			if err := DecodeGossipBatch(data, &m); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("protobuf", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var m pb.RendezvousGossipBatch
+			if err := unmarshal(data, &m); err != nil {
+				b.Fatal(err)
+			}
+			if err := ValidateGossipBatch(&m); err != nil {
+				b.Fatal(err)
+			}
 		}
 	})
 }

@@ -96,11 +96,11 @@ func validateAck(a *pb.Ack) error {
 		if r == nil {
 			return errf(badRequest, idx("ack.blobs", i), "absent")
 		}
-		if err := exact(idx("ack.blobs", i)+"mailbox_id", r.MailboxId, MailboxIDSize); err != nil {
-			return err
+		if len(r.MailboxId) != MailboxIDSize { // the field name only for the error
+			return exact(idx("ack.blobs", i)+"mailbox_id", r.MailboxId, MailboxIDSize)
 		}
-		if err := exact(idx("ack.blobs", i)+"blob_id", r.BlobId, BlobIDSize); err != nil {
-			return err
+		if len(r.BlobId) != BlobIDSize { // the field name only for the error
+			return exact(idx("ack.blobs", i)+"blob_id", r.BlobId, BlobIDSize)
 		}
 		if !covered.has([MailboxIDSize]byte(r.MailboxId)) {
 			return errf(badRequest, idx("ack.blobs", i), "mailbox_id: not covered by an auth")

@@ -5,6 +5,7 @@ import (
 	"strconv"
 
 	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/imigee/imigee/protocol/pb"
 )
@@ -74,8 +75,8 @@ func validateForgetSecrets(field string, ss []*pb.ForgetSecret, min int) error {
 		if s.Epoch == 0 {
 			return errf(badRequest, idx(field, i), "epoch: zero")
 		}
-		if err := exact(idx(field, i)+"secret", s.Secret, ForgetSecretSize); err != nil {
-			return err
+		if len(s.Secret) != ForgetSecretSize { // the field name only for the error
+			return exact(idx(field, i)+"secret", s.Secret, ForgetSecretSize)
 		}
 	}
 	return nil
@@ -89,8 +90,8 @@ func validateAnnouncements(field string, as []*pb.Announcement, min int) error {
 	}
 	tokens := 0
 	for i, a := range as {
-		if err := at(ValidateAnnouncement(a), idx(field, i)); err != nil {
-			return err
+		if err := ValidateAnnouncement(a); err != nil {
+			return at(err, idx(field, i))
 		}
 		tokens += len(a.Tokens)
 	}
@@ -114,8 +115,8 @@ func ValidateAnnouncement(a *pb.Announcement) error {
 		if t == nil {
 			return errf(badRequest, idx("tokens", i), "absent")
 		}
-		if err := exact(idx("tokens", i)+"value", t.Value, TokenSize); err != nil {
-			return err
+		if len(t.Value) != TokenSize { // the field name only for the error
+			return exact(idx("tokens", i)+"value", t.Value, TokenSize)
 		}
 		if t.Kind != pb.TokenKind_HERE && t.Kind != pb.TokenKind_NEAR {
 			return errf(badRequest, idx("tokens", i), "kind: unknown ", strconv.Itoa(int(t.Kind)))
@@ -160,8 +161,8 @@ func ValidateRendezvousResponse(m *pb.RendezvousResponse) error {
 			return err
 		}
 		for i, mt := range r.Matches {
-			if err := at(ValidateMatch(mt), idx("announce result.matches", i)); err != nil {
-				return err
+			if err := ValidateMatch(mt); err != nil {
+				return at(err, idx("announce result.matches", i))
 			}
 		}
 		return nil
@@ -285,13 +286,17 @@ func ValidateGossipBatch(m *pb.RendezvousGossipBatch) error {
 
 // DecodeGossipBatch decodes one pubsub message of the gossip topic (bare
 // protobuf, no length prefix) of at most MaxGossipMessage bytes into m and
-// validates it. Unknown fields are dropped.
+// validates it. Unknown fields are dropped. The bytes fields of m may
+// alias data, which must not change while m is in use.
 func DecodeGossipBatch(data []byte, m *pb.RendezvousGossipBatch) error {
 	if len(data) > MaxGossipMessage {
 		return errf(tooLarge, "gossip batch: ", strconv.Itoa(len(data)), " bytes exceed ", strconv.Itoa(MaxGossipMessage))
 	}
-	if err := unmarshal(data, m); err != nil {
-		return err
+	proto.Reset(m)
+	if !decodeGossipBatchFast(data, m) {
+		if err := unmarshal(data, m); err != nil {
+			return err
+		}
 	}
 	return ValidateGossipBatch(m)
 }
