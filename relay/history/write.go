@@ -186,6 +186,11 @@ func (s *Store) openEpoch(tx *bolt.Tx, id epochID, create bool) (*epoch, error) 
 			}
 		}
 	}
+	// Announcement ids come from the bucket's sequence, so "a" only ever
+	// grows at its end: full pages when they split (bbolt's default of half
+	// leaves every page half empty) halve the pages of "a" a commit writes
+	// and the file keeps. Values are only rewritten shorter (write.go).
+	ep.a.FillPercent = 1.0
 	if create {
 		k, err := s.keys.key(id)
 		if err != nil {
