@@ -389,6 +389,10 @@ func statSource(path string) (fileStamp, error) {
 	return fileStamp{st.Size(), st.ModTime().UnixNano()}, nil
 }
 
+// hashBufs are hashSource's read buffers: 256 KiB, pooled (a fresh 1 MiB
+// buffer per item was most of what sharing a photo allocated).
+var hashBufs = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
+
 // hashSource reads the content once for its SHA-256 and size.
 func hashSource(ctx context.Context, src source) ([]byte, int64, error) {
 	r, err := src()
@@ -397,7 +401,9 @@ func hashSource(ctx context.Context, src source) ([]byte, int64, error) {
 	}
 	defer r.Close()
 	h := sha256.New()
-	buf := make([]byte, 1<<20)
+	bp := hashBufs.Get().(*[]byte)
+	defer hashBufs.Put(bp)
+	buf := *bp
 	var size int64
 	for {
 		if ctx.Err() != nil {
