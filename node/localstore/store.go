@@ -90,7 +90,8 @@ type Store struct {
 
 // Options are the store's tunables; the zero value is what apps use.
 type Options struct {
-	// NoSync skips the fsync of every commit (bbolt's DB.NoSync): for
+	// NoSync skips the fsync of every commit and of every file growth
+	// (bbolt's DB.NoSync and NoGrowSync): for
 	// simulations and tests only. A crash or power loss can then lose
 	// recent writes or corrupt the file. Default false.
 	NoSync bool
@@ -112,7 +113,7 @@ func OpenWith(dir string, key []byte, opt Options) (*Store, error) {
 	s := &Store{path: filepath.Join(dir, FileName)}
 	s.nameKey = derive(key, "imigee/localstore/name/v1")
 	copy(s.valKey[:], derive(key, "imigee/localstore/value/v1"))
-	db, err := bolt.Open(s.path, 0o600, &bolt.Options{Timeout: LockTimeout, NoSync: opt.NoSync})
+	db, err := bolt.Open(s.path, 0o600, &bolt.Options{Timeout: LockTimeout, NoSync: opt.NoSync, NoGrowSync: opt.NoSync})
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, ErrLocked
 	}

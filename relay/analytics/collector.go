@@ -171,7 +171,7 @@ func New(cfg Config, path string) (*Collector, error) {
 	if err != nil {
 		return nil, err
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second, NoSync: cfg.NoSync})
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second, NoSync: cfg.NoSync, NoGrowSync: cfg.NoSync})
 	if err != nil {
 		return nil, fmt.Errorf("analytics: open %s: %w", path, err)
 	}

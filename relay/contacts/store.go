@@ -39,7 +39,7 @@ type entryStore struct {
 }
 
 func openStore(path string, noSync bool) (*entryStore, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second, NoSync: noSync})
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second, NoSync: noSync, NoGrowSync: noSync})
 	if err != nil {
 		return nil, fmt.Errorf("contacts: open %s: %w", path, err)
 	}

@@ -175,7 +175,7 @@ func Open(cfg Config) (*Store, error) {
 
 // openFile opens the bbolt file, discarding one of an older layout.
 func openFile(cfg Config) (*bolt.DB, error) {
-	opts := &bolt.Options{Timeout: 5 * time.Second, NoSync: cfg.NoSync}
+	opts := &bolt.Options{Timeout: 5 * time.Second, NoSync: cfg.NoSync, NoGrowSync: cfg.NoSync}
 	db, err := bolt.Open(cfg.Path, 0o600, opts)
 	if err != nil {
 		return nil, fmt.Errorf("history: open %s: %w", cfg.Path, err)

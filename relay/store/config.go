@@ -78,7 +78,8 @@ type Config struct {
 	// Logger receives operational messages (never mailbox IDs or content);
 	// nil = slog.Default().
 	Logger *slog.Logger
-	// NoSync skips the fsync of every commit (bbolt's DB.NoSync): for
+	// NoSync skips the fsync of every commit and file growth (bbolt's
+	// DB.NoSync and NoGrowSync): for
 	// simulations and tests only, where hundreds of stores share one disk
 	// and a crash loses nothing of value. A power loss can then lose
 	// acknowledged blobs or corrupt the file. Default false; the relay

@@ -138,6 +138,7 @@ func boltOptions(noSync bool) *bolt.Options {
 		NoFreelistSync: true,
 		FreelistType:   bolt.FreelistMapType,
 		NoSync:         noSync,
+		NoGrowSync:     noSync,
 	}
 }
 
