@@ -113,7 +113,7 @@ func OpenWith(dir string, key []byte, opt Options) (*Store, error) {
 	s := &Store{path: filepath.Join(dir, FileName)}
 	s.nameKey = derive(key, "imigee/localstore/name/v1")
 	copy(s.valKey[:], derive(key, "imigee/localstore/value/v1"))
-	db, err := bolt.Open(s.path, 0o600, &bolt.Options{Timeout: LockTimeout, NoSync: opt.NoSync, NoGrowSync: opt.NoSync})
+	db, err := bolt.Open(s.path, 0o600, &bolt.Options{Timeout: LockTimeout, NoSync: opt.NoSync, NoGrowSync: opt.NoSync, NoFreelistSync: opt.NoSync, FreelistType: freelistType(opt.NoSync)})
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, ErrLocked
 	}
@@ -393,3 +393,13 @@ func (s *Store) Wipe() error {
 
 // Path returns the file path of the store.
 func (s *Store) Path() string { return s.path }
+
+// freelistType is bbolt's map freelist for a NoSync store (simulations),
+// which keeps no freelist in the file (NoFreelistSync: one page less per
+// commit, the list rebuilt by a scan at open); the default otherwise.
+func freelistType(noSync bool) bolt.FreelistType {
+	if noSync {
+		return bolt.FreelistMapType
+	}
+	return bolt.FreelistArrayType
+}
