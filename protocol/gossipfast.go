@@ -186,6 +186,18 @@ func (c *gossipCounts) announcement(b []byte) bool {
 // token checks one Token: value (1, bytes) and kind (2, an enum number
 // that fits int32), each once.
 func token(b []byte) bool {
+	return twoFields(b, protowire.BytesType, protowire.VarintType, math.MaxInt32)
+}
+
+// forgetSecret checks one ForgetSecret: epoch (1, varint) and secret (2,
+// bytes), each once.
+func forgetSecret(b []byte) bool {
+	return twoFields(b, protowire.VarintType, protowire.BytesType, math.MaxUint64)
+}
+
+// twoFields checks a message of fields 1 (wire type t1) and 2 (t2), each
+// at most once, a varint among them at most maxVarint.
+func twoFields(b []byte, t1, t2 protowire.Type, maxVarint uint64) bool {
 	var seen uint8
 	for len(b) > 0 {
 		num, typ, v, _, rest, ok := field(b)
@@ -194,25 +206,11 @@ func token(b []byte) bool {
 		}
 		seen |= 1 << num
 		b = rest
-		if num == 1 && typ != protowire.BytesType || num == 2 && (typ != protowire.VarintType || v > math.MaxInt32) {
-			return false
+		want := t1
+		if num == 2 {
+			want = t2
 		}
-	}
-	return true
-}
-
-// forgetSecret checks one ForgetSecret: epoch (1, varint) and secret (2,
-// bytes), each once.
-func forgetSecret(b []byte) bool {
-	var seen uint8
-	for len(b) > 0 {
-		num, typ, _, _, rest, ok := field(b)
-		if !ok || num < 1 || num > 2 || seen&(1<<num) != 0 {
-			return false
-		}
-		seen |= 1 << num
-		b = rest
-		if num == 1 && typ != protowire.VarintType || num == 2 && typ != protowire.BytesType {
+		if typ != want || typ == protowire.VarintType && v > maxVarint {
 			return false
 		}
 	}
