@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 	"path/filepath"
@@ -83,6 +84,10 @@ type Store struct {
 	path    string
 	nameKey []byte
 	valKey  [32]byte
+	// names and binds hold keyed HMACs (of nameKey, valKey) for reuse:
+	// keying one costs as much as a short hash, and every Get and Put
+	// makes a name and a binding.
+	names, binds sync.Pool
 
 	mu sync.RWMutex // guards db against Close/Wipe during use
 	db *bolt.DB
@@ -113,6 +118,8 @@ func OpenWith(dir string, key []byte, opt Options) (*Store, error) {
 	s := &Store{path: filepath.Join(dir, FileName)}
 	s.nameKey = derive(key, "imigee/localstore/name/v1")
 	copy(s.valKey[:], derive(key, "imigee/localstore/value/v1"))
+	s.names.New = func() any { return hmac.New(sha256.New, s.nameKey) }
+	s.binds.New = func() any { return hmac.New(sha256.New, s.valKey[:]) }
 	db, err := bolt.Open(s.path, 0o600, &bolt.Options{Timeout: LockTimeout, NoSync: opt.NoSync, NoGrowSync: opt.NoSync, NoFreelistSync: opt.NoSync, FreelistType: freelistType(opt.NoSync)})
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, ErrLocked
@@ -172,19 +179,23 @@ func derive(key []byte, info string) []byte {
 
 // name maps a logical record name to its keyed hash within bucket.
 func (s *Store) name(bucket, id string) []byte {
-	m := hmac.New(sha256.New, s.nameKey)
-	m.Write([]byte(bucket))
-	m.Write([]byte{0})
-	m.Write([]byte(id))
-	return m.Sum(nil)[:nameSize]
+	return keyed(&s.names, bucket, []byte(id), nameSize)
 }
 
 func (s *Store) bind(bucket string, name []byte) []byte {
-	m := hmac.New(sha256.New, s.valKey[:])
+	return keyed(&s.binds, bucket, name, bindSize)
+}
+
+// keyed is the first n bytes of HMAC(bucket ‖ 0 ‖ v) with a pooled HMAC.
+func keyed(pool *sync.Pool, bucket string, v []byte, n int) []byte {
+	m := pool.Get().(hash.Hash)
+	m.Reset()
 	m.Write([]byte(bucket))
 	m.Write([]byte{0})
-	m.Write(name)
-	return m.Sum(nil)[:bindSize]
+	m.Write(v)
+	out := m.Sum(make([]byte, 0, sha256.Size))[:n]
+	pool.Put(m)
+	return out
 }
 
 // padTo rounds plaintext lengths up so that sizes in the file say little.
