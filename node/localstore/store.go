@@ -17,6 +17,8 @@ import (
 	bolterrors "go.etcd.io/bbolt/errors"
 	"golang.org/x/crypto/hkdf"
 	"golang.org/x/crypto/nacl/secretbox"
+
+	"github.com/imigee/imigee/internal/boltopt"
 )
 
 // KeySize is the length of the store key the app supplies: 32 bytes.
@@ -120,7 +122,7 @@ func OpenWith(dir string, key []byte, opt Options) (*Store, error) {
 	copy(s.valKey[:], derive(key, "imigee/localstore/value/v1"))
 	s.names.New = func() any { return hmac.New(sha256.New, s.nameKey) }
 	s.binds.New = func() any { return hmac.New(sha256.New, s.valKey[:]) }
-	db, err := bolt.Open(s.path, 0o600, &bolt.Options{Timeout: LockTimeout, NoSync: opt.NoSync, NoGrowSync: opt.NoSync, NoFreelistSync: opt.NoSync, FreelistType: freelistType(opt.NoSync)})
+	db, err := bolt.Open(s.path, 0o600, boltopt.Options(LockTimeout, opt.NoSync))
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, ErrLocked
 	}
@@ -404,13 +406,3 @@ func (s *Store) Wipe() error {
 
 // Path returns the file path of the store.
 func (s *Store) Path() string { return s.path }
-
-// freelistType is bbolt's map freelist for a NoSync store (simulations),
-// which keeps no freelist in the file (NoFreelistSync: one page less per
-// commit, the list rebuilt by a scan at open); the default otherwise.
-func freelistType(noSync bool) bolt.FreelistType {
-	if noSync {
-		return bolt.FreelistMapType
-	}
-	return bolt.FreelistArrayType
-}

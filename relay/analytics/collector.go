@@ -44,6 +44,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/imigee/imigee/crypto"
+	"github.com/imigee/imigee/internal/boltopt"
 	"github.com/imigee/imigee/protocol"
 	"github.com/imigee/imigee/protocol/pb"
 )
@@ -171,7 +172,7 @@ func New(cfg Config, path string) (*Collector, error) {
 	if err != nil {
 		return nil, err
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second, NoSync: cfg.NoSync, NoGrowSync: cfg.NoSync})
+	db, err := bolt.Open(path, 0o600, boltopt.Options(2*time.Second, cfg.NoSync))
 	if err != nil {
 		return nil, fmt.Errorf("analytics: open %s: %w", path, err)
 	}

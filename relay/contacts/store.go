@@ -10,6 +10,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/imigee/imigee/internal/boltopt"
 	"github.com/imigee/imigee/protocol"
 )
 
@@ -39,7 +40,7 @@ type entryStore struct {
 }
 
 func openStore(path string, noSync bool) (*entryStore, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second, NoSync: noSync, NoGrowSync: noSync})
+	db, err := bolt.Open(path, 0o600, boltopt.Options(2*time.Second, noSync))
 	if err != nil {
 		return nil, fmt.Errorf("contacts: open %s: %w", path, err)
 	}

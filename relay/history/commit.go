@@ -1,9 +1,9 @@
 package history
 
 import (
-	"time"
-
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/imigee/imigee/internal/boltopt"
 )
 
 // maxBatch caps the writes one commit carries: 1024.
@@ -72,10 +72,12 @@ func (s *Store) run(batch []call) {
 			}
 			return nil
 		})
-		s.syncDelay()
 		if fail < 0 {
-			s.commits.Add(1)
-			s.writes.Add(int64(len(batch)))
+			if err == nil {
+				boltopt.SyncDelay(s.cfg.NoSync, s.cfg.SyncDelay)
+				s.commits.Add(1)
+				s.writes.Add(int64(len(batch)))
+			}
 			for _, c := range batch {
 				c.done <- err
 			}
@@ -84,18 +86,11 @@ func (s *Store) run(batch []call) {
 		c := batch[fail]
 		batch = append(batch[:fail:fail], batch[fail+1:]...)
 		err = s.db.Update(c.fn)
-		s.syncDelay()
 		if err == nil {
+			boltopt.SyncDelay(s.cfg.NoSync, s.cfg.SyncDelay)
 			s.commits.Add(1)
 			s.writes.Add(1)
 		}
 		c.done <- err
-	}
-}
-
-// syncDelay stands in for the fsync a NoSync store skips (Config.SyncDelay).
-func (s *Store) syncDelay() {
-	if s.cfg.NoSync && s.cfg.SyncDelay > 0 {
-		time.Sleep(s.cfg.SyncDelay)
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/imigee/imigee/internal/boltopt"
 )
 
 // Defaults and bounds of Config.
@@ -175,7 +177,7 @@ func Open(cfg Config) (*Store, error) {
 
 // openFile opens the bbolt file, discarding one of an older layout.
 func openFile(cfg Config) (*bolt.DB, error) {
-	opts := &bolt.Options{Timeout: 5 * time.Second, NoSync: cfg.NoSync, NoGrowSync: cfg.NoSync, NoFreelistSync: cfg.NoSync, FreelistType: freelistType(cfg.NoSync)}
+	opts := boltopt.Options(5*time.Second, cfg.NoSync)
 	db, err := bolt.Open(cfg.Path, 0o600, opts)
 	if err != nil {
 		return nil, fmt.Errorf("history: open %s: %w", cfg.Path, err)
@@ -376,14 +378,4 @@ func (s *Store) Expire() (int64, error) {
 		return dropped.entries, fmt.Errorf("history: expire: %w", err)
 	}
 	return dropped.entries, nil
-}
-
-// freelistType is bbolt's map freelist for a NoSync store (simulations),
-// which keeps no freelist in the file (NoFreelistSync: one page less per
-// commit, the list rebuilt by a scan at open); the default otherwise.
-func freelistType(noSync bool) bolt.FreelistType {
-	if noSync {
-		return bolt.FreelistMapType
-	}
-	return bolt.FreelistArrayType
 }

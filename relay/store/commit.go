@@ -10,6 +10,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/imigee/imigee/crypto"
+	"github.com/imigee/imigee/internal/boltopt"
 )
 
 // blobOverhead is what one blob is charged against the quotas on top of its
@@ -174,8 +175,8 @@ func (s *Store) commit(batch []*op) {
 		}
 		return nil
 	})
-	if s.cfg.NoSync && s.cfg.SyncDelay > 0 {
-		time.Sleep(s.cfg.SyncDelay) // the fsync NoSync skipped (Config.SyncDelay)
+	if err == nil {
+		boltopt.SyncDelay(s.cfg.NoSync, s.cfg.SyncDelay)
 	}
 	s.st.commitNanos.Add(uint64(time.Since(start)))
 	s.st.commits.Add(1)

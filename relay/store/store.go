@@ -12,6 +12,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/imigee/imigee/crypto"
+	"github.com/imigee/imigee/internal/boltopt"
 )
 
 // openLockTimeout bounds how long Open waits for another process's file
@@ -133,13 +134,9 @@ func Open(cfg Config) (*Store, error) {
 // freelist is rebuilt by scanning the file at Open instead); see doc.go.
 // noSync is Config.NoSync (simulations only).
 func boltOptions(noSync bool) *bolt.Options {
-	return &bolt.Options{
-		Timeout:        openLockTimeout,
-		NoFreelistSync: true,
-		FreelistType:   bolt.FreelistMapType,
-		NoSync:         noSync,
-		NoGrowSync:     noSync,
-	}
+	o := boltopt.Options(openLockTimeout, noSync)
+	o.NoFreelistSync, o.FreelistType = true, bolt.FreelistMapType
+	return o
 }
 
 // init creates the buckets, checks (or migrates) the format version,
