@@ -273,15 +273,7 @@ func (d *gossipSlabs) item(b []byte, it *pb.RendezvousGossip) {
 			f := &d.forgets[d.nForget]
 			d.forgetPtr[d.nForget] = f
 			d.nForget++
-			for len(bs) > 0 {
-				fnum, _, fv, fbs, frest, _ := field(bs)
-				bs = frest
-				if fnum == 1 {
-					f.Epoch = fv
-				} else {
-					f.Secret = alias(fbs)
-				}
-			}
+			f.Epoch, _, _, f.Secret = twoValues(bs)
 		}
 	}
 	if d.nAnn > a0 {
@@ -304,17 +296,26 @@ func (d *gossipSlabs) announcement(b []byte, a *pb.Announcement) {
 		t := &d.toks[d.nTok]
 		d.tokPtr[d.nTok] = t
 		d.nTok++
-		for len(bs) > 0 {
-			tnum, _, tv, tbs, trest, _ := field(bs)
-			bs = trest
-			if tnum == 1 {
-				t.Value = alias(tbs)
-			} else {
-				t.Kind = pb.TokenKind(int32(tv))
-			}
-		}
+		var kind uint64
+		_, t.Value, kind, _ = twoValues(bs)
+		t.Kind = pb.TokenKind(int32(kind))
 	}
 	if d.nTok > t0 {
 		a.Tokens = d.tokPtr[t0:d.nTok:d.nTok]
 	}
+}
+
+// twoValues reads a message of fields 1 and 2 that twoFields checked:
+// each field's varint and (aliased) bytes, zero when absent.
+func twoValues(b []byte) (v1 uint64, b1 []byte, v2 uint64, b2 []byte) {
+	for len(b) > 0 {
+		num, _, v, bs, rest, _ := field(b)
+		b = rest
+		if num == 1 {
+			v1, b1 = v, alias(bs)
+		} else {
+			v2, b2 = v, alias(bs)
+		}
+	}
+	return v1, b1, v2, b2
 }
