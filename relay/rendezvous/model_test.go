@@ -143,9 +143,11 @@ func runModel(t *testing.T, seed uint64) {
 	m := &model{epochs: map[uint64]map[[TokenSize]byte]map[int]modelEntry{}, closed: map[int]bool{}}
 	const nsess = 6
 	sess := make([]*Session, nsess)
+	accts := make([]*countAccount, nsess)
 	index := map[*Session]int{}
 	for i := range sess {
-		sess[i] = e.NewSession(i, nil)
+		accts[i] = &countAccount{}
+		sess[i] = e.NewAccountedSession(i, nil, accts[i])
 		index[sess[i]] = i
 	}
 	epochs := []uint64{ep - 1, ep}
@@ -225,8 +227,31 @@ func runModel(t *testing.T, seed uint64) {
 		if st.Entries != we || st.Epochs != wep || st.Sessions != ws {
 			t.Fatalf("%s: stats %d entries, %d epochs, %d sessions; model %d, %d, %d", what, st.Entries, st.Epochs, st.Sessions, we, wep, ws)
 		}
+		for i, a := range accts {
+			if a.used < e.Entries(sess[i])*EntryBytes {
+				t.Fatalf("%s: session %d charged %d bytes for %d entries", what, i, a.used, e.Entries(sess[i]))
+			}
+		}
+	}
+	// Everything withdrawn: every byte charged is released, nothing held.
+	for _, s := range sess {
+		e.Close(s)
+	}
+	for i, a := range accts {
+		if a.used != 0 {
+			t.Fatalf("seed %d: session %d still charged %d bytes after its close", seed, i, a.used)
+		}
+	}
+	if st := e.Stats(); st.Entries != 0 || st.RecordBytes != 0 || st.Epochs != 0 || st.Sessions != 0 {
+		t.Fatalf("seed %d: after every close: %+v", seed, st)
 	}
 }
+
+// countAccount counts the bytes a session has reserved and not released.
+type countAccount struct{ used int }
+
+func (a *countAccount) Reserve(n int) error { a.used += n; return nil }
+func (a *countAccount) Release(n int)       { a.used -= n }
 
 // withdrawEpoch drops an epoch and returns its entries.
 func (m *model) withdrawEpoch(k uint64) int {
