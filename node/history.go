@@ -96,28 +96,36 @@ func (n *Node) recordCells(epoch uint64, set []cellSet) {
 	if known {
 		return
 	}
-	err := n.store.Update(func(tx *localstore.Tx) error {
-		r := historyRec{E: epoch}
-		if b, err := tx.Get(localstore.History, historyKey(epoch)); err == nil {
-			if err := json.Unmarshal(b, &r); err != nil {
-				return err
+	n.histMu.Lock()
+	defer n.histMu.Unlock()
+	if c := n.histCur; c == nil || c.E != epoch || canAddCellSet(c, set) {
+		// Not known to change nothing (the position kept, or the epoch
+		// full): read (unless cached), add, store.
+		var r historyRec
+		err := n.store.Update(func(tx *localstore.Tx) error {
+			if c := n.histCur; c != nil && c.E == epoch {
+				r = *c
+			} else {
+				r = historyRec{E: epoch}
+				if b, err := tx.Get(localstore.History, historyKey(epoch)); err == nil {
+					if err := json.Unmarshal(b, &r); err != nil {
+						return err
+					}
+				}
 			}
-		}
-		for _, s := range r.S {
-			if len(s) > 0 && s[0].H == set[0].H {
+			if !canAddCellSet(&r, set) {
 				return nil
 			}
+			r.S = append(r.S, set)
+			b, _ := json.Marshal(r)
+			return tx.Put(localstore.History, historyKey(epoch), b)
+		})
+		if err != nil {
+			n.histCur = nil
+			n.log.Warn("history not recorded", "err", err)
+			return
 		}
-		if len(r.S) >= maxCellSetsPerEpoch {
-			return nil
-		}
-		r.S = append(r.S, set)
-		b, _ := json.Marshal(r)
-		return tx.Put(localstore.History, historyKey(epoch), b)
-	})
-	if err != nil {
-		n.log.Warn("history not recorded", "err", err)
-		return
+		n.histCur = &r
 	}
 	// Only once it is stored: a caller racing this one must not skip
 	// before the commit. A record of the current epoch cannot be due for a
@@ -134,9 +142,27 @@ func (n *Node) recordCells(epoch uint64, set []cellSet) {
 	n.mu.Unlock()
 }
 
+// canAddCellSet reports whether recordCells would add set to r: no
+// position of r has its here cell, and r holds fewer than
+// maxCellSetsPerEpoch.
+func canAddCellSet(r *historyRec, set []cellSet) bool {
+	if len(r.S) >= maxCellSetsPerEpoch {
+		return false
+	}
+	for _, s := range r.S {
+		if len(s) > 0 && s[0].H == set[0].H {
+			return false
+		}
+	}
+	return true
+}
+
 // updateHistory changes the records of epochs with fn (absent ones are
 // skipped) in one commit.
 func (n *Node) updateHistory(epochs []uint64, fn func(r *historyRec)) error {
+	n.histMu.Lock()
+	defer n.histMu.Unlock()
+	n.histCur = nil
 	settled := map[uint64]bool{}
 	err := n.store.Update(func(tx *localstore.Tx) error {
 		clear(settled) // a retried transaction starts over
@@ -216,6 +242,8 @@ func (n *Node) pruneHistory() {
 		}
 	}
 	if len(drop) > 0 {
+		n.histMu.Lock()
+		n.histCur = nil
 		err := n.store.Update(func(tx *localstore.Tx) error {
 			for _, e := range drop {
 				if err := tx.Delete(localstore.History, historyKey(e)); err != nil {
@@ -224,6 +252,7 @@ func (n *Node) pruneHistory() {
 			}
 			return nil
 		})
+		n.histMu.Unlock()
 		n.mu.Lock()
 		if err == nil {
 			n.dropHistory(drop)

@@ -132,3 +132,40 @@ func TestHistoryPrunedAndKeysAdvanced(t *testing.T) {
 }
 
 func isErased(err error) bool { return errors.Is(err, crypto.ErrKeyErased) }
+
+// TestHistoryCachedEpochKeepsOtherWrites: recordCells keeps the epoch it
+// last wrote in memory (histCur) and adds the next position to that copy;
+// a flag another writer set in between (updateHistory: the relay
+// acknowledged the live announcement) must survive, and positions the
+// copy says change nothing (the cap, a kept cell) change nothing stored.
+func TestHistoryCachedEpochKeepsOtherWrites(t *testing.T) {
+	clock := newTestClock()
+	a := newTestNode(t, clock, nil)
+	e := a.epochNow()
+	at := func(m float64) []cellSet {
+		la, lo := geo.Destination(lat0, lng0, 90, m)
+		return a.cellsAt(la, lo)
+	}
+	a.recordCells(e, at(0))
+	if err := a.updateHistory([]uint64{e}, func(r *historyRec) { r.Live = true }); err != nil {
+		t.Fatal(err)
+	}
+	a.recordCells(e, at(600))
+	rec, ok := a.historyAt(e)
+	if !ok || len(rec.S) != 2 || !rec.Live {
+		t.Fatalf("after a flag and a second position: %+v", rec)
+	}
+	a.recordCells(e, at(1200))
+	a.recordCells(e, at(1800))
+	a.recordCells(e, at(2400)) // over the cap
+	a.recordCells(e, at(0))    // kept already
+	rec, _ = a.historyAt(e)
+	if len(rec.S) != maxCellSetsPerEpoch || !rec.Live {
+		t.Fatalf("full epoch: %+v", rec)
+	}
+	for i, m := range []float64{0, 600, 1200, 1800} {
+		if rec.S[i][0].H != at(m)[0].H {
+			t.Fatalf("position %d: %+v", i, rec.S[i])
+		}
+	}
+}

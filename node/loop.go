@@ -70,18 +70,46 @@ func (n *Node) untilNextEpoch() time.Duration {
 	return max(d, time.Second)
 }
 
+// outboxScan is what the loop's last scan of the outbox found, so a wake
+// that cannot change the answer skips the scan: one read transaction per
+// wake was 2.4 % of a simulated day's CPU (issue 14). Loop goroutine only.
+type outboxScan struct {
+	ok    bool   // the fields below describe a scan that found nothing due
+	ver   uint64 // the outbox's store Version before that scan
+	gen   uint64
+	held  bool
+	until time.Time // the scan's answer holds before this: the first retry or expiry
+	retry time.Time // the first retry falling due (zero: none)
+}
+
 // pump starts due deliveries and returns the wait until the next retry
 // falls due (0 if none).
 func (n *Node) pump(inflight map[string]bool, done chan string) time.Duration {
 	now := n.cfg.Now()
-	type job struct{ item, friend string }
-	var jobs []job
-	var expired []*outItem
-	var next time.Duration
 	n.mu.Lock()
 	gen := n.gen
 	n.mu.Unlock()
 	held := n.deliveriesHeld()
+	ver := n.store.Version(localstore.Outbox)
+	if sc := n.ob; sc.ok && sc.ver == ver && sc.gen == gen && sc.held == held && now.Before(sc.until) {
+		// Nothing written to the outbox, no retry or expiry due, no
+		// bump since a scan that found nothing to do: it would again.
+		var next time.Duration
+		if !sc.retry.IsZero() {
+			next = sc.retry.Sub(now)
+		}
+		return n.pumpNotices(now, gen, inflight, done, next)
+	}
+	type job struct{ item, friend string }
+	var jobs []job
+	var expired []*outItem
+	var next time.Duration
+	var until time.Time
+	earlier := func(t time.Time) {
+		if until.IsZero() || t.Before(until) {
+			until = t
+		}
+	}
 	_ = n.store.ForEach(localstore.Outbox, func(v []byte) error {
 		var it outItem
 		if json.Unmarshal(v, &it) != nil {
@@ -91,6 +119,7 @@ func (n *Node) pump(inflight map[string]bool, done chan string) time.Duration {
 			expired = append(expired, &it)
 			return nil
 		}
+		earlier(time.Unix(it.Created, 0).Add(n.cfg.Retention))
 		if (it.Sealing && it.Hash == nil) || held {
 			return nil // not deliverable before the hash is known
 		}
@@ -107,6 +136,15 @@ func (n *Node) pump(inflight map[string]bool, done chan string) time.Duration {
 		}
 		return nil
 	})
+	n.ob = outboxScan{ok: len(jobs) == 0 && len(expired) == 0, ver: ver, gen: gen, held: held, until: until}
+	if next > 0 {
+		n.ob.retry = now.Add(next)
+		earlier(n.ob.retry)
+		n.ob.until = until
+	}
+	if n.ob.until.IsZero() {
+		n.ob.until = now.Add(n.cfg.Retention) // an empty outbox: until written
+	}
 	for _, it := range expired {
 		n.expire(it)
 	}

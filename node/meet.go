@@ -532,11 +532,9 @@ func decodeRecord(epoch uint64, p []byte) (peer.ID, []ma.Multiaddr, error) {
 // through the relay the match comes from, and one direct address (a public
 // one if the host has it).
 func recordAddrs(own []ma.Multiaddr, rc *relayConn) []ma.Multiaddr {
-	var out []ma.Multiaddr
-	if len(rc.ai.Addrs) > 0 {
-		if c, err := ma.NewMultiaddr(rc.ai.Addrs[0].String() + "/p2p/" + rc.ai.ID.String() + "/p2p-circuit"); err == nil {
-			out = append(out, c)
-		}
+	out := make([]ma.Multiaddr, 0, 2)
+	if rc.circuit != nil {
+		out = append(out, rc.circuit)
 	}
 	var direct ma.Multiaddr
 	for _, a := range own {

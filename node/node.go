@@ -35,8 +35,17 @@ type Node struct {
 
 	histKeyMu sync.Mutex // serializes making the history forget key
 
-	mu            sync.Mutex      // guards everything below
-	histLast      [2]uint64       // last (epoch, here cell) put in the history
+	mu       sync.Mutex // guards everything below
+	histLast [2]uint64  // last (epoch, here cell) put in the history
+	// histCur is the stored record of the epoch recordCells last wrote or
+	// read, so its next call neither reads nor decodes it, and a call that
+	// would change nothing (a position kept, or the epoch full: two of
+	// every six cell changes of a walking phone) commits nothing. Every
+	// writer of epoch records holds histMu across its transaction and
+	// keeps histCur equal to what is stored (recordCells) or drops it
+	// (updateHistory, pruneHistory). histMu is taken before n.mu.
+	histMu        sync.Mutex
+	histCur       *historyRec
 	histPruned    uint32          // the day pruneHistory last ran
 	histIdx       map[uint64]bool // history epoch → settled; nil until read (historyidx.go)
 	histGen       uint64          // history writes so far (historyidx.go)
@@ -71,6 +80,7 @@ type Node struct {
 
 	qz quietZoneCache                // stored quiet zones (meet.go); own lock
 	xf transfers                     // items being sealed or sent (sealing.go); own lock
+	ob outboxScan                    // the loop's last outbox scan (loop.go); loop only
 	tg togetherState                 // together shares (together.go); own lock
 	tz atomic.Pointer[time.Location] // SetTimeZone; nil: Config.TimeZone
 

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -45,7 +46,20 @@ const (
 	Together = "together" // photos waiting for a meeting at their capture time, proposals (node/together.go)
 )
 
-var allBuckets = []string{Meta, Friends, Outbox, Inbox, Incoming, Seen, Settings, Retry, Relays, Contacts, History, Meetings, Together}
+var allBuckets = [...]string{Meta, Friends, Outbox, Inbox, Incoming, Seen, Settings, Retry, Relays, Contacts, History, Meetings, Together}
+
+// Tx.wrote has a bit per bucket.
+var _ [32 - len(allBuckets)]struct{}
+
+// bucketIndex is each bucket's place in allBuckets (its bit in Tx.wrote
+// and its counter in Store.vers).
+var bucketIndex = func() map[string]int {
+	m := make(map[string]int, len(allBuckets))
+	for i, b := range allBuckets {
+		m[b] = i
+	}
+	return m
+}()
 
 // Sentinel errors callers branch on.
 var (
@@ -93,6 +107,10 @@ type Store struct {
 
 	mu sync.RWMutex // guards db against Close/Wipe during use
 	db *bolt.DB
+
+	// vers counts, per bucket (bucketIndex), the committed write
+	// transactions that put or deleted one of its records (Version).
+	vers [len(allBuckets)]atomic.Uint64
 }
 
 // Options are the store's tunables; the zero value is what apps use.
@@ -276,8 +294,16 @@ func (s *Store) Count(bucket string) int {
 
 // Tx is a transaction over the store; its methods seal and open values.
 type Tx struct {
-	s  *Store
-	tx *bolt.Tx
+	s     *Store
+	tx    *bolt.Tx
+	wrote uint32 // bit i: a record of allBuckets[i] was put or deleted
+}
+
+// mark notes a write to bucket (counted by Version once committed).
+func (t *Tx) mark(bucket string) {
+	if i, ok := bucketIndex[bucket]; ok {
+		t.wrote |= 1 << i
+	}
 }
 
 // Update runs fn in a read-write transaction.
@@ -287,7 +313,34 @@ func (s *Store) Update(fn func(tx *Tx) error) error {
 	if s.db == nil {
 		return ErrClosed
 	}
-	return s.db.Update(func(btx *bolt.Tx) error { return fn(&Tx{s: s, tx: btx}) })
+	tx := &Tx{s: s}
+	err := s.db.Update(func(btx *bolt.Tx) error {
+		tx.tx, tx.wrote = btx, 0
+		return fn(tx)
+	})
+	if err == nil {
+		// After the commit, so a reader that reads a version and then
+		// begins a transaction either sees the write or a newer version.
+		for i := range s.vers {
+			if tx.wrote&(1<<i) != 0 {
+				s.vers[i].Add(1)
+			}
+		}
+	}
+	return err
+}
+
+// Version changes (grows) after every committed write transaction that
+// put or deleted a record of bucket. A reader that took version v before
+// a read transaction, and finds Version still v later, knows the bucket
+// is as that transaction saw it: the node's delivery loop skips
+// re-reading an outbox nothing wrote to. 0 for an unknown bucket.
+func (s *Store) Version(bucket string) uint64 {
+	i, ok := bucketIndex[bucket]
+	if !ok {
+		return 0
+	}
+	return s.vers[i].Load()
 }
 
 // View runs fn in a read-only transaction.
@@ -319,6 +372,7 @@ func (t *Tx) Put(bucket, id string, v []byte) error {
 	if err != nil {
 		return err
 	}
+	t.mark(bucket)
 	return b.Put(n, sealed)
 }
 
@@ -348,6 +402,7 @@ func (t *Tx) Delete(bucket, id string) error {
 	if err != nil {
 		return err
 	}
+	t.mark(bucket)
 	return b.Delete(t.s.name(bucket, id))
 }
 

@@ -235,3 +235,63 @@ func TestNoSync(t *testing.T) {
 		t.Fatalf("after reopen: %q, %v", v, err)
 	}
 }
+
+// TestVersion: a bucket's version moves after each committed write
+// transaction that put or deleted one of its records, and only then — not
+// for reads, writes to other buckets, or a transaction that rolled back —
+// since the node's loop skips re-reading a bucket whose version stayed.
+func TestVersion(t *testing.T) {
+	s, err := Open(t.TempDir(), newKey(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	v0 := s.Version(Outbox)
+	if err := s.Put(Outbox, "a", []byte("1")); err != nil {
+		t.Fatal(err)
+	}
+	v1 := s.Version(Outbox)
+	if v1 == v0 {
+		t.Fatal("put: version unchanged")
+	}
+	if _, err := s.Get(Outbox, "a"); err != nil {
+		t.Fatal(err)
+	}
+	_ = s.ForEach(Outbox, func([]byte) error { return nil })
+	if err := s.Put(Inbox, "a", []byte("1")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Update(func(tx *Tx) error { _, err := tx.Get(Outbox, "a"); return err }); err != nil {
+		t.Fatal(err)
+	}
+	if v := s.Version(Outbox); v != v1 {
+		t.Fatalf("reads and other buckets moved the version: %d → %d", v1, v)
+	}
+	boom := errors.New("boom")
+	err = s.Update(func(tx *Tx) error {
+		if err := tx.Put(Outbox, "b", []byte("2")); err != nil {
+			return err
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) || s.Version(Outbox) != v1 {
+		t.Fatalf("rolled back: err %v, version %d (was %d)", err, s.Version(Outbox), v1)
+	}
+	// One transaction writing two buckets moves both.
+	vi := s.Version(Inbox)
+	err = s.Update(func(tx *Tx) error {
+		if err := tx.Delete(Outbox, "a"); err != nil {
+			return err
+		}
+		return tx.Put(Inbox, "b", []byte("2"))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Version(Outbox) == v1 || s.Version(Inbox) == vi {
+		t.Fatal("delete and put in one transaction: a version stayed")
+	}
+	if s.Version("nope") != 0 {
+		t.Fatal("unknown bucket has a version")
+	}
+}
