@@ -78,11 +78,11 @@ type Node struct {
 	appOpen       bool
 	decisions     map[string]chan bool // itemID → waiting offer stream
 
-	qz quietZoneCache                // stored quiet zones (meet.go); own lock
-	xf transfers                     // items being sealed or sent (sealing.go); own lock
-	ob outboxScan                    // the loop's last outbox scan (loop.go); loop only
-	tg togetherState                 // together shares (together.go); own lock
-	tz atomic.Pointer[time.Location] // SetTimeZone; nil: Config.TimeZone
+	qz                  quietZoneCache                // stored quiet zones (meet.go); own lock
+	xf                  transfers                     // items being sealed or sent (sealing.go); own lock
+	outMemo, noticeMemo scanMemo                      // the loop's last scans (loop.go); loop only
+	tg                  togetherState                 // together shares (together.go); own lock
+	tz                  atomic.Pointer[time.Location] // SetTimeZone; nil: Config.TimeZone
 
 	// sendHook, if set (tests only, before Start), runs before each chunk
 	// is sent; an error aborts the transfer as a dropped connection would.

@@ -79,8 +79,16 @@ func (n *Node) queueNotice(f *friend, idb, sig []byte, reject bool) {
 // flight) and returns next lowered to the wait until the next one falls
 // due. It runs on the loop goroutine, which owns inflight.
 func (n *Node) pumpNotices(now time.Time, gen uint64, inflight map[string]bool, done chan string, next time.Duration) time.Duration {
+	syncing := n.syncing.Load() != 0
+	ver := n.store.Version(localstore.Retry)
+	if n.noticeMemo.valid(ver, gen, syncing, now) {
+		return n.noticeMemo.wait(now, next)
+	}
 	var due []string
 	var drop []string
+	var until time.Time // the first expiry
+	var retry time.Duration
+	var holdEnd time.Time
 	_ = n.store.ForEach(localstore.Retry, func(v []byte) error {
 		var nt notice
 		if json.Unmarshal(v, &nt) != nil || nt.Item == "" {
@@ -90,20 +98,25 @@ func (n *Node) pumpNotices(now time.Time, gen uint64, inflight map[string]bool, 
 			drop = append(drop, nt.key())
 			return nil
 		}
-		if hold := time.Until(time.Unix(0, nt.Hold)); hold > 0 && n.syncing.Load() == 0 {
-			if next == 0 || hold < next {
-				next = hold
+		if t := time.Unix(nt.Created, 0).Add(n.cfg.Retention); until.IsZero() || t.Before(until) {
+			until = t
+		}
+		if h := time.Unix(0, nt.Hold); time.Until(h) > 0 && !syncing {
+			if holdEnd.IsZero() || h.Before(holdEnd) {
+				holdEnd = h
 			}
 			return nil
 		}
 		at := time.Unix(nt.NextTry, 0)
 		if !at.After(now) || nt.Gen < gen {
 			due = append(due, nt.key())
-		} else if w := at.Sub(now); next == 0 || w < next {
-			next = w
+		} else if w := at.Sub(now); retry == 0 || w < retry {
+			retry = w
 		}
 		return nil
 	})
+	n.noticeMemo.remember(len(due) == 0 && len(drop) == 0, ver, gen, syncing, now, until, retry, holdEnd)
+	next = n.noticeMemo.wait(now, next)
 	for _, k := range drop {
 		_ = n.store.Delete(localstore.Retry, k)
 	}
