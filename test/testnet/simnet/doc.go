@@ -59,7 +59,7 @@
 // package's compiled test binary, shipped as imigee-testnet-simnet next to
 // the command (make testnet-bin), with the scenario and results directory
 // in the environment (EnvScenario, EnvOut). A run sets GOMAXPROCS to 1,
-// GOGC to 600 and a soft memory limit of three quarters of the machine's
+// GOGC to 1200 and a soft memory limit of three quarters of the machine's
 // memory (RunProcs, RunGCPercent, RunMemoryFraction; the environment
 // wins). EnvHeapProfile writes heap profiles during a run.
 //
