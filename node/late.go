@@ -29,6 +29,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/imigee/imigee/crypto"
@@ -50,6 +51,21 @@ const (
 	lateRetryMin = 5 * time.Second
 	lateRetryMax = 10 * time.Minute
 )
+
+// lateSettle is how long a late round keeps its rendezvous sessions open
+// before it announces everything once more on them: 30 s (the relay's
+// idle timeout is 2 min). Two friends who regain reception together (a
+// crowd leaving a site without it) each announce late to their own relay
+// before the relays' gossip (a batch every 250 ms) has carried the
+// other's announcement into that relay's history, so both first matches
+// find nothing, and an entry stored is never matched again by a later
+// arrival: the meeting was lost (the festival example's pair 16/21,
+// TestSimLateTogether). Announced again on the same session, the relay
+// stores nothing new (it names entries by session) and matches only other
+// sessions' entries, never the phone's own first announcement; by then
+// the other's gossip has arrived, so one side finds the meeting. It
+// costs the relay one more walk of those epochs and links nothing new.
+const lateSettle = 30 * time.Second
 
 // meetMsg is the payload of a TypeMeet item.
 type meetMsg struct {
@@ -135,9 +151,10 @@ func (n *Node) lateTick(rc *relayConn) {
 		// friend (up to maxMeetEpochs epochs), so a long meeting is
 		// confirmed, and raised, as one span rather than one per hour.
 		claims := map[*friend][]meetEpoch{}
+		var open []*lateSession
 		defer func() {
-			for f, eps := range claims {
-				n.sendClaim(f, eps)
+			for _, ls := range open {
+				ls.close()
 			}
 		}()
 		es := uint64(n.cfg.EpochSeconds)
@@ -147,12 +164,54 @@ func (n *Node) lateTick(rc *relayConn) {
 			for k < len(due) && due[k].E*es/3600 == hour {
 				k++
 			}
-			if err := n.lateGroup(ctx, rc, due[:k], claims); err != nil {
+			ls, err := n.lateGroup(ctx, rc, due[:k], claims)
+			if err != nil {
 				n.log.Debug("late announcement failed; retrying later", "err", err)
 				failed = true
-				return
+				break
 			}
+			open = append(open, ls)
 			due = due[k:]
+		}
+		for f, eps := range claims {
+			n.sendClaim(f, eps)
+		}
+		open = slices.DeleteFunc(open, func(ls *lateSession) bool {
+			if !ls.announced {
+				ls.close()
+			}
+			return !ls.announced
+		})
+		if failed || len(open) == 0 {
+			return
+		}
+		// Once more after lateSettle, on the same sessions (see there);
+		// best effort: the epochs are done already.
+		n.mu.Lock()
+		wait := cmp.Or(n.lateSettleWait, lateSettle)
+		n.mu.Unlock()
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		again := map[*friend][]meetEpoch{}
+		for _, ls := range open {
+			found, err := n.lateAnnounce(ctx, ls)
+			if err != nil {
+				n.log.Debug("late announcement not repeated", "err", err)
+				continue
+			}
+			for f, eps := range found {
+				again[f] = append(again[f], eps...)
+			}
+		}
+		for f, eps := range again {
+			if eps = n.unclaimed(f, eps); len(eps) > 0 {
+				n.sendClaim(f, eps)
+			}
 		}
 	})
 }
@@ -163,69 +222,102 @@ type lateToken struct {
 	here bool
 }
 
-// lateGroup announces one hour of late epochs on a one-off identity and
-// adds what each friend's matches claim to claims (once the epochs are
-// marked done).
-func (n *Node) lateGroup(ctx context.Context, rc *relayConn, recs []historyRec, claims map[*friend][]meetEpoch) error {
+// lateSession is one hour of late epochs announced on a one-off
+// identity, its rendezvous session kept open for announcing them again.
+type lateSession struct {
+	h    host.Host
+	c    *relayclient.Client
+	rv   *relayclient.Rendezvous
+	recs []historyRec
+	// announced: the relay took at least one of the epochs (not refused
+	// as outside its window, or without a history).
+	announced bool
+}
+
+func (ls *lateSession) close() {
+	ls.rv.Close()
+	ls.c.Close()
+	ls.h.Close()
+}
+
+// lateGroup announces one hour of late epochs on a one-off identity, marks
+// them done and adds what each friend's matches claim to claims. It
+// returns the session, still open (the caller closes it).
+func (n *Node) lateGroup(ctx context.Context, rc *relayConn, recs []historyRec, claims map[*friend][]meetEpoch) (*lateSession, error) {
 	h, err := n.clientHost()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer h.Close()
 	c := relayclient.New(n.relayHost(h), rc.ai, relayclient.Config{})
-	defer c.Close()
 	rv, err := c.Rendezvous(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("node: late rendezvous: %w", err)
+		c.Close()
+		h.Close()
+		return nil, fmt.Errorf("node: late rendezvous: %w", err)
 	}
-	defer rv.Close()
-	found := map[*friend][]meetEpoch{}
-	var done []uint64
-	es := uint32(n.cfg.EpochSeconds)
-	for _, r := range recs {
-		anns, byToken, shared, err := n.lateAnnouncements(r, h.ID())
-		if err != nil {
-			return err
+	ls := &lateSession{h: h, c: c, rv: rv, recs: recs}
+	found, err := n.lateAnnounce(ctx, ls)
+	if err == nil {
+		done := make([]uint64, len(recs))
+		for i, r := range recs {
+			done[i] = r.E
 		}
-		if len(anns) > 0 {
-			tag := n.forgetTag(r.E) // a store read: once per epoch, not per batch
-			var ms []relayclient.Match
-			for len(anns) > 0 {
-				batch := anns[:min(len(anns), proto.MaxAnnouncements)]
-				anns = anns[len(batch):]
-				_, bm, err := rv.LateAnnounce(ctx, es, r.E, shared, tag, batch)
-				if errors.Is(err, proto.ErrStale) || errors.Is(err, proto.ErrUnsupported) {
-					break // outside the relay's window, or no history there: give up on it
-				}
-				if err != nil {
-					return err
-				}
-				ms = append(ms, bm...)
-			}
-			for _, m := range ms {
-				lt, ok := byToken[m.Token]
-				if !ok || m.Epoch != r.E {
-					continue
-				}
-				plain, err := lt.f.keys.OpenSharedRecord(m.Epoch, m.Record, m.Shared)
-				if err == nil {
-					_, _, err = decodeRecord(m.Epoch, plain)
-				}
-				if err != nil {
-					continue // not the friend's record: the relay's word is not enough
-				}
-				found[lt.f] = append(found[lt.f], meetEpoch{E: m.Epoch, T: hex.EncodeToString(m.Token[:]), H: lt.here})
-			}
-		}
-		done = append(done, r.E)
+		err = n.updateHistory(done, func(r *historyRec) { r.Late = true })
 	}
-	if err := n.updateHistory(done, func(r *historyRec) { r.Late = true }); err != nil {
-		return err
+	if err != nil {
+		ls.close()
+		return nil, err
 	}
 	for f, eps := range found {
 		claims[f] = append(claims[f], eps...)
 	}
-	return nil
+	return ls, nil
+}
+
+// lateAnnounce announces ls's epochs on its session and returns, per
+// friend, the epochs and tokens the friend's records back.
+func (n *Node) lateAnnounce(ctx context.Context, ls *lateSession) (map[*friend][]meetEpoch, error) {
+	found := map[*friend][]meetEpoch{}
+	es := uint32(n.cfg.EpochSeconds)
+	for _, r := range ls.recs {
+		anns, byToken, shared, err := n.lateAnnouncements(r, ls.h.ID())
+		if err != nil {
+			return nil, err
+		}
+		if len(anns) == 0 {
+			continue
+		}
+		tag := n.forgetTag(r.E) // a store read: once per epoch, not per batch
+		var ms []relayclient.Match
+		for len(anns) > 0 {
+			batch := anns[:min(len(anns), proto.MaxAnnouncements)]
+			anns = anns[len(batch):]
+			_, bm, err := ls.rv.LateAnnounce(ctx, es, r.E, shared, tag, batch)
+			if errors.Is(err, proto.ErrStale) || errors.Is(err, proto.ErrUnsupported) {
+				break // outside the relay's window, or no history there: give up on it
+			}
+			if err != nil {
+				return nil, err
+			}
+			ls.announced = true
+			ms = append(ms, bm...)
+		}
+		for _, m := range ms {
+			lt, ok := byToken[m.Token]
+			if !ok || m.Epoch != r.E {
+				continue
+			}
+			plain, err := lt.f.keys.OpenSharedRecord(m.Epoch, m.Record, m.Shared)
+			if err == nil {
+				_, _, err = decodeRecord(m.Epoch, plain)
+			}
+			if err != nil {
+				continue // not the friend's record: the relay's word is not enough
+			}
+			found[lt.f] = append(found[lt.f], meetEpoch{E: m.Epoch, T: hex.EncodeToString(m.Token[:]), H: lt.here})
+		}
+	}
+	return found, nil
 }
 
 // lateAnnouncements builds the announcements of one past epoch for every
@@ -300,6 +392,18 @@ func (n *Node) pruneClaims(cut uint64) {
 			n.log.Warn("late claims not pruned", "err", err)
 		}
 	}
+}
+
+// unclaimed drops from eps the epochs claimed from f before and waiting
+// for its confirm, or already a meeting with f: a round announced again
+// finds the first announcement's matches too.
+func (n *Node) unclaimed(f *friend, eps []meetEpoch) []meetEpoch {
+	var pending []uint64
+	_ = n.getJSON(localstore.History, claimKey(f.id), &pending)
+	return slices.DeleteFunc(eps, func(e meetEpoch) bool {
+		_, err := n.store.Get(localstore.Meetings, meetingKey(f.id, e.E))
+		return slices.Contains(pending, e.E) || err == nil
+	})
 }
 
 // sendClaim remembers the claimed epochs and sends the claim to f.

@@ -80,10 +80,35 @@ func TestLateMeetingAfterOutage(t *testing.T) {
 	a := newRecordedNode(t, clock, ra, rec)
 	b := newRecordedNode(t, clock, ra, rec)
 	bID, aID := link(t, a, b)
+	b.mu.Lock()
+	b.lateSettleWait = 5 * time.Second
+	b.mu.Unlock()
 	e := outage(t, clock, a, b, 3*time.Hour)
+	// b's first late announcement is done (the epoch marked late) and its
+	// round waits to announce it again on the same session.
+	waitFor(t, 10*time.Second, func() bool { rec, ok := b.historyAt(e); return ok && rec.Late })
+	held := r.HistoryStats().Entries
+	b.mu.Lock()
+	running := b.lateRunning
+	b.mu.Unlock()
+	if !running {
+		t.Fatal("b's late round ended without announcing again")
+	}
 	es := int64(a.cfg.EpochSeconds)
 	wasNearbyAt(t, b.ev.waitRetrying(t, b.Node, clock, EventFriendWasNearby, nil, 30*time.Second), aID, e, es)
 	wasNearbyAt(t, a.ev.waitRetrying(t, a.Node, clock, EventFriendWasNearby, nil, 30*time.Second), bID, e, es)
+
+	// b's round is announced once more on its session (lateSettle,
+	// shortened here): the relay stores nothing new (a new session would
+	// store every token again, and match b's own first announcement).
+	waitFor(t, 10*time.Second, func() bool {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		return !b.lateRunning
+	})
+	if got := r.HistoryStats().Entries; got != held {
+		t.Fatalf("the round announced again changed the relay's history: %d entries, %d before", got, held)
+	}
 	for _, x := range []struct {
 		n      *testNode
 		friend string

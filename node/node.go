@@ -44,39 +44,40 @@ type Node struct {
 	// writer of epoch records holds histMu across its transaction and
 	// keeps histCur equal to what is stored (recordCells) or drops it
 	// (updateHistory, pruneHistory). histMu is taken before n.mu.
-	histMu        sync.Mutex
-	histCur       *historyRec
-	histPruned    uint32          // the day pruneHistory last ran
-	histIdx       map[uint64]bool // history epoch → settled; nil until read (historyidx.go)
-	histGen       uint64          // history writes so far (historyidx.go)
-	lateRunning   bool            // a late announcement round runs
-	lateRetryAt   time.Time       // real time before which no late round starts
-	lateChecked   uint64          // the epoch in which lateTick last read the history
-	lateRelay     peer.ID         // the relay it read it for
-	lateDirty     bool            // the history changed since
-	lateRetryWait time.Duration
-	friends       map[string]*friend
-	started       bool
-	closed        bool
-	h             host.Host
-	hostBorn      time.Time
-	hostLife      time.Duration // drawn lifetime of h (transport.go)
-	dh            host.Host     // the day's mailbox identity (transport.go)
-	dhDay         uint32
-	relays        []peer.AddrInfo
-	rconns        map[peer.ID]*relayConn
-	redialing     map[peer.ID]bool           // relays with a redial loop running (relaywatch.go)
-	redialMin     time.Duration              // RelayRedialMin if 0; tests shorten it
-	mdns          interface{ Close() error } // LAN discovery, when enabled
-	prekeyRecips  []*crypto.Recipient        // own prekeys still held
-	prekeyCurrent []byte                     // today's signed prekey
-	prekeyDay     uint32
-	gen           uint64     // bumped when deliveries should be retried at once
-	prox          *proxState // last announcement
-	proxChanged   bool       // settings changed since prox
-	loc           *location
-	appOpen       bool
-	decisions     map[string]chan bool // itemID → waiting offer stream
+	histMu         sync.Mutex
+	histCur        *historyRec
+	histPruned     uint32          // the day pruneHistory last ran
+	histIdx        map[uint64]bool // history epoch → settled; nil until read (historyidx.go)
+	histGen        uint64          // history writes so far (historyidx.go)
+	lateRunning    bool            // a late announcement round runs
+	lateRetryAt    time.Time       // real time before which no late round starts
+	lateChecked    uint64          // the epoch in which lateTick last read the history
+	lateRelay      peer.ID         // the relay it read it for
+	lateDirty      bool            // the history changed since
+	lateRetryWait  time.Duration
+	lateSettleWait time.Duration // lateSettle if 0; tests shorten it
+	friends        map[string]*friend
+	started        bool
+	closed         bool
+	h              host.Host
+	hostBorn       time.Time
+	hostLife       time.Duration // drawn lifetime of h (transport.go)
+	dh             host.Host     // the day's mailbox identity (transport.go)
+	dhDay          uint32
+	relays         []peer.AddrInfo
+	rconns         map[peer.ID]*relayConn
+	redialing      map[peer.ID]bool           // relays with a redial loop running (relaywatch.go)
+	redialMin      time.Duration              // RelayRedialMin if 0; tests shorten it
+	mdns           interface{ Close() error } // LAN discovery, when enabled
+	prekeyRecips   []*crypto.Recipient        // own prekeys still held
+	prekeyCurrent  []byte                     // today's signed prekey
+	prekeyDay      uint32
+	gen            uint64     // bumped when deliveries should be retried at once
+	prox           *proxState // last announcement
+	proxChanged    bool       // settings changed since prox
+	loc            *location
+	appOpen        bool
+	decisions      map[string]chan bool // itemID → waiting offer stream
 
 	qz                  quietZoneCache                // stored quiet zones (meet.go); own lock
 	xf                  transfers                     // items being sealed or sent (sealing.go); own lock

@@ -93,3 +93,34 @@ func TestSimLateHistoryOff(t *testing.T) {
 		t.Errorf("history off: want 0-2 live and node 1's meetings missed, got %+v", l)
 	}
 }
+
+// TestSimLateTogether runs testdata/latetogether.toml: two friends, each
+// on its own relay, meet while neither has reception and get it back at
+// the same instant. Each late announcement is matched by its relay before
+// the relays' gossip has brought it the other's, so that first match
+// finds nothing (the race behind the festival example's missed pair);
+// both must still raise friend_was_nearby for the meeting, after they
+// were back, and nothing live.
+func TestSimLateTogether(t *testing.T) {
+	s, err := testnet.LoadScenario(filepath.Join("testdata", "latetogether.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := RunScenario(t, s, testnet.Options{Out: t.TempDir(), NoPlots: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, an := testnet.Classify(s, res.Meetings, res.Events)
+	if len(an.Outcomes) != 1 || an.Outcomes[0].Outcome != testnet.OutcomeLate {
+		t.Fatalf("want one late meeting, got %+v", an.Outcomes)
+	}
+	if r := res.Summary.Late.ByDistance[0]; r.LateBoth != 1 || r.Missed != 0 || res.Summary.Late.False != 0 {
+		t.Errorf("both sides should raise friend_was_nearby: %+v (false %d)", r, res.Summary.Late.False)
+	}
+	const back = 130 * 60 // both regain reception at 2h10m
+	for _, e := range res.Events {
+		if e.Kind == testnet.KindNearby && e.T < back*1000 {
+			t.Errorf("live friend_nearby %+v while neither had network", e)
+		}
+	}
+}
