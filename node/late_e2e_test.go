@@ -84,9 +84,17 @@ func TestLateMeetingAfterOutage(t *testing.T) {
 	b.lateSettleWait = 5 * time.Second
 	b.mu.Unlock()
 	e := outage(t, clock, a, b, 3*time.Hour)
-	// b's first late announcement is done (the epoch marked late) and its
-	// round waits to announce it again on the same session.
-	waitFor(t, 10*time.Second, func() bool { rec, ok := b.historyAt(e); return ok && rec.Late })
+	// b's first late announcement is done (the epoch marked late), both
+	// phones' live announcements of the current epoch are in the relay's
+	// history (acknowledged), and b's round waits to announce again on
+	// the same session.
+	waitFor(t, 10*time.Second, func() bool {
+		rec, ok := b.historyAt(e)
+		now := b.epochNow()
+		ra, oka := a.historyAt(now)
+		rb, okb := b.historyAt(now)
+		return ok && rec.Late && oka && ra.Live && okb && rb.Live
+	})
 	held := r.HistoryStats().Entries
 	b.mu.Lock()
 	running := b.lateRunning
