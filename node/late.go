@@ -225,13 +225,24 @@ type lateToken struct {
 // lateSession is one hour of late epochs announced on a one-off
 // identity, its rendezvous session kept open for announcing them again.
 type lateSession struct {
-	h    host.Host
-	c    *relayclient.Client
-	rv   *relayclient.Rendezvous
-	recs []historyRec
+	h  host.Host
+	c  *relayclient.Client
+	rv *relayclient.Rendezvous
+	// eps are the epochs' announcements, built (tokens derived, records
+	// sealed, forget tags read) once for both announcements.
+	eps []lateEpoch
 	// announced: the relay took at least one of the epochs (not refused
 	// as outside its window, or without a history).
 	announced bool
+}
+
+// lateEpoch is one epoch's late announcement (lateAnnouncements).
+type lateEpoch struct {
+	e       uint64
+	anns    []relayclient.Announcement
+	byToken map[[crypto.TokenSize]byte]lateToken
+	shared  []byte
+	tag     []byte
 }
 
 func (ls *lateSession) close() {
@@ -255,7 +266,19 @@ func (n *Node) lateGroup(ctx context.Context, rc *relayConn, recs []historyRec, 
 		h.Close()
 		return nil, fmt.Errorf("node: late rendezvous: %w", err)
 	}
-	ls := &lateSession{h: h, c: c, rv: rv, recs: recs}
+	ls := &lateSession{h: h, c: c, rv: rv}
+	for _, r := range recs {
+		anns, byToken, shared, err := n.lateAnnouncements(r, h.ID())
+		if err != nil {
+			ls.close()
+			return nil, err
+		}
+		le := lateEpoch{e: r.E, anns: anns, byToken: byToken, shared: shared}
+		if len(anns) > 0 {
+			le.tag = n.forgetTag(r.E) // a store read: once per epoch, not per batch
+		}
+		ls.eps = append(ls.eps, le)
+	}
 	found, err := n.lateAnnounce(ctx, ls)
 	if err == nil {
 		done := make([]uint64, len(recs))
@@ -279,20 +302,12 @@ func (n *Node) lateGroup(ctx context.Context, rc *relayConn, recs []historyRec, 
 func (n *Node) lateAnnounce(ctx context.Context, ls *lateSession) (map[*friend][]meetEpoch, error) {
 	found := map[*friend][]meetEpoch{}
 	es := uint32(n.cfg.EpochSeconds)
-	for _, r := range ls.recs {
-		anns, byToken, shared, err := n.lateAnnouncements(r, ls.h.ID())
-		if err != nil {
-			return nil, err
-		}
-		if len(anns) == 0 {
-			continue
-		}
-		tag := n.forgetTag(r.E) // a store read: once per epoch, not per batch
+	for _, le := range ls.eps {
 		var ms []relayclient.Match
-		for len(anns) > 0 {
+		for anns := le.anns; len(anns) > 0; {
 			batch := anns[:min(len(anns), proto.MaxAnnouncements)]
 			anns = anns[len(batch):]
-			_, bm, err := ls.rv.LateAnnounce(ctx, es, r.E, shared, tag, batch)
+			_, bm, err := ls.rv.LateAnnounce(ctx, es, le.e, le.shared, le.tag, batch)
 			if errors.Is(err, proto.ErrStale) || errors.Is(err, proto.ErrUnsupported) {
 				break // outside the relay's window, or no history there: give up on it
 			}
@@ -303,8 +318,8 @@ func (n *Node) lateAnnounce(ctx context.Context, ls *lateSession) (map[*friend][
 			ms = append(ms, bm...)
 		}
 		for _, m := range ms {
-			lt, ok := byToken[m.Token]
-			if !ok || m.Epoch != r.E {
+			lt, ok := le.byToken[m.Token]
+			if !ok || m.Epoch != le.e {
 				continue
 			}
 			plain, err := lt.f.keys.OpenSharedRecord(m.Epoch, m.Record, m.Shared)
