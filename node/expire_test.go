@@ -30,3 +30,34 @@ func TestPendingCopyExpires(t *testing.T) {
 		t.Fatalf("sealed copy left: %d files", len(ents))
 	}
 }
+
+// TestQueuedItemExpires (P11): an item waiting in the friend's relay
+// mailbox for a receipt has no retry left to make the loop look at it
+// again; its retention alone must still drop it. (The loop skips outbox
+// scans a wake cannot change, so the retention deadline is what brings
+// this item back to a scan.)
+func TestQueuedItemExpires(t *testing.T) {
+	clock, _, a, b, bID, _ := pair(t)
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	id, err := a.SendMessage(bID, "for later")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.ev.waitRetrying(t, a.Node, clock, EventQueued, func(e Event) bool { return e.ItemID == id }, 30*time.Second)
+	// Quiet wakes with nothing due: the loop remembers that.
+	for range 3 {
+		a.wake()
+		time.Sleep(20 * time.Millisecond)
+	}
+	clock.Add(DefaultRetention + time.Hour)
+	a.wake()
+	ev := a.ev.wait(t, EventDeliveryFailed, func(e Event) bool { return e.ItemID == id }, 10*time.Second)
+	if ev.Err != FailRetention {
+		t.Fatalf("failed with %q, want %q", ev.Err, FailRetention)
+	}
+	if len(a.Pending()) != 0 {
+		t.Fatalf("still pending after retention: %+v", a.Pending())
+	}
+}
