@@ -43,7 +43,9 @@ type Node struct {
 	// every six cell changes of a walking phone) commits nothing. Every
 	// writer of epoch records holds histMu across its transaction and
 	// keeps histCur equal to what is stored (recordCells) or drops it
-	// (updateHistory, pruneHistory). histMu is taken before n.mu.
+	// (updateHistory, pruneHistory). histMu is taken before n.mu. It is
+	// held across a commit (a disk write), as bbolt's own writer lock is,
+	// and only by history writers, so it adds no wait a commit did not.
 	histMu         sync.Mutex
 	histCur        *historyRec
 	histPruned     uint32          // the day pruneHistory last ran

@@ -615,7 +615,10 @@ func countTokens(anns []Announcement) int {
 // size, and a map grown from empty to 200,000 tokens rehashes each
 // entry about twice over the epoch (issue 14). Live epochs are bounded by
 // MaxEntries, so a client cannot make the hint larger than the engine's
-// cap.
+// cap. Slots are charged to Accounts only as entries fill them, so after
+// a burst the next epoch's map holds unfilled slots for at most one
+// epoch (about 60 MB at the default cap), as a map grown by the burst and
+// emptied by withdraws does already: Go maps do not shrink.
 func (e *Engine) sizeHint() int {
 	n := 0
 	for _, idx := range e.epochs {
