@@ -438,6 +438,7 @@ func (n *Node) writeChunkBlob(r *inRec, p []byte) error {
 	if err := f.Sync(); err != nil {
 		return err
 	}
+	r.Via = ViaMailbox
 	return n.mergeIn(r)
 }
 

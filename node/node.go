@@ -90,6 +90,10 @@ type Node struct {
 	// sendHook, if set (tests only, before Start), runs before each chunk
 	// is sent; an error aborts the transfer as a dropped connection would.
 	sendHook func(itemID string, index uint32) error
+	// placedHook, if set (tests only, before Start), runs when a received
+	// item's file has its final name, before the receipt and the
+	// delivery's commit; an error ends the stream there, as a crash would.
+	placedHook func(itemID string) error
 	// relayRec, if set (tests only, before Start), sees every byte sent
 	// to a relay.
 	relayRec func(protocol string, p []byte)
@@ -228,6 +232,7 @@ func (n *Node) startNet(ctx context.Context) error {
 	// must find its sealing job (else it would read a partial copy), and
 	// the sweep must not race a stream that starts receiving.
 	n.resumeSealing()
+	n.recoverPlaced()
 	n.sweepParts()
 	n.sweepSealed()
 	h, err := n.newHost()

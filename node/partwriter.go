@@ -43,7 +43,8 @@ type partWriter struct {
 	start   int64  // offset of plain in the file
 	next    int64  // chunk index that would extend the run
 	prog    progress
-	dirty   int // chunks since the last resume point handed to the flusher
+	dirty   int  // chunks since the last resume point handed to the flusher
+	stored  bool // an unsaved record was handed to the flusher to store
 
 	fl *flusher
 }
@@ -103,6 +104,15 @@ func (w *partWriter) chunk(i int64, sealed []byte) error {
 	}
 	r := w.r
 	r.set(i)
+	if r.unsaved && !w.stored {
+		// Store the record behind the first chunk (not before it: the
+		// commit would compete with its arrival): the receipt goes out
+		// before the delivery's commit (recvChunks), so the record must
+		// be stored by then for a crash to find the item. No data sync:
+		// the resume point stored is the record's, none of the chunks.
+		w.stored = true
+		w.fl.store(r)
+	}
 	if w.prog.step(r.Count*cs, r.Count == w.total) {
 		w.n.emit(&Event{Kind: EventReceiveProgress, FriendID: r.From, ItemID: r.ID, Type: r.Meta.Type,
 			Done: min(r.Count*cs, r.Meta.Size), Total: r.Meta.Size})
@@ -160,9 +170,11 @@ type flusher struct {
 	err error      // the first failure (a sync, or a REJECTED record)
 }
 
-// flushReq is a resume point to store after a data sync.
+// flushReq is a resume point to store after a data sync, or (noSync)
+// an unsaved record to store as it was before its first chunk.
 type flushReq struct {
-	rec *inRec
+	rec    *inRec
+	noSync bool
 }
 
 func startFlusher(n *Node, f *os.File) *flusher {
@@ -179,7 +191,10 @@ func (fl *flusher) run() {
 		}
 		// The sync covers every write before it, so the snapshot taken
 		// before it is durable once it returns.
-		err := fl.n.syncPart(fl.f)
+		var err error
+		if !q.noSync {
+			err = fl.n.syncPart(fl.f)
+		}
 		if err == nil {
 			err = fl.n.mergeIn(q.rec)
 		}
@@ -206,6 +221,14 @@ func (fl *flusher) persist(r *inRec) {
 	snap := *r
 	snap.Have = append([]byte(nil), r.Have...)
 	fl.reqs <- flushReq{rec: &snap}
+}
+
+// store hands over r as it was before any chunk (its state, no resume
+// point), to be stored without a data sync.
+func (fl *flusher) store(r *inRec) {
+	snap := *r
+	snap.Have, snap.Count = make([]byte, len(r.Have)), 0
+	fl.reqs <- flushReq{rec: &snap, noSync: true}
 }
 
 // stop waits for the queued work and returns the first failure.

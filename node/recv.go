@@ -37,12 +37,17 @@ type inRec struct {
 	Count   int64  // chunks in Have
 	Part    string
 	Created int64
+	// Via is the path of the stream or mailbox writing the chunks
+	// (Event.Via), kept so a delivery finished at Start (recoverPlaced)
+	// names it too.
+	Via string `json:",omitempty"`
 
 	// unsaved: an auto-accepted offer on a live stream whose record is
-	// not stored yet; the first resume point stores it (mergeIn), and a
-	// transfer that completes before that needs no commit but the
-	// delivery's. A crash before it loses nothing the sender cannot send
-	// again; its part file is swept at the next Start.
+	// not stored yet; the transfer's flusher stores it while the first
+	// chunks arrive (mergeIn), so it is stored before the receipt, which
+	// comes before the delivery's commit (recvChunks). A crash before it
+	// loses nothing the sender cannot send again; its part file is swept
+	// at the next Start.
 	unsaved bool
 }
 
@@ -105,6 +110,9 @@ func (n *Node) mergeIn(r *inRec) error {
 			for x := cur.Have[i]; x != 0; x &= x - 1 {
 				cur.Count++
 			}
+		}
+		if r.Via != "" {
+			cur.Via = r.Via
 		}
 		*r = cur
 		nb, _ := json.Marshal(&cur)
@@ -375,6 +383,7 @@ func (s *session) recvChunks(r *inRec) error {
 	}
 	total := key.ChunkCount(r.Meta.Size)
 	idb, _ := hex.DecodeString(r.ID)
+	r.Via = s.via()
 	f, err := os.OpenFile(r.Part, os.O_CREATE|os.O_WRONLY, 0o600)
 	if err != nil {
 		return fmt.Errorf("node: part file: %w", err)
@@ -442,10 +451,23 @@ func (s *session) recvChunks(r *inRec) error {
 	if rerr != nil {
 		return rerr
 	}
-	if err := n.finishIncoming(r, s.via()); err != nil {
+	// The rename of the synced part file is the commit point: from here
+	// the item survives a crash (recoverPlaced finishes its delivery at
+	// the next Start from the stored record, which the flusher wrote
+	// before finish returned), so the receipt goes out before the
+	// delivery record's commit and the friend does not wait for it.
+	path, err := n.placeIncoming(r)
+	if err != nil {
 		return err
 	}
-	return s.write(n.receipt(idb, r.Meta.Hash))
+	if n.placedHook != nil && n.placedHook(r.ID) != nil {
+		return errors.New("node: test: stopped after the rename")
+	}
+	werr2 := s.write(n.receipt(idb, r.Meta.Hash))
+	if err := n.deliverIncoming(r, path, s.via()); err != nil {
+		return err
+	}
+	return werr2
 }
 
 // chunkPipeline is how many received chunks may wait for opening: 8
@@ -459,17 +481,38 @@ var frameBufs = sync.Pool{New: func() any { b := make([]byte, proto.MaxShareFram
 // finishIncoming moves a complete part file into place and delivers the
 // item to the app once; via is its path (Event.Via).
 func (n *Node) finishIncoming(r *inRec, via string) error {
-	path := filepath.Join(n.media, r.ID+safeExt(r.Meta.Name))
+	path, err := n.placeIncoming(r)
+	if err != nil {
+		return err
+	}
+	return n.deliverIncoming(r, path, via)
+}
+
+// finalPath is where a received item's file lives once whole.
+func (n *Node) finalPath(r *inRec) string {
+	return filepath.Join(n.media, r.ID+safeExt(r.Meta.Name))
+}
+
+// placeIncoming moves a complete, synced part file to its final name,
+// durably: the receipt promises a durable file under that name, and a
+// stored record whose part file is gone and whose final file exists is
+// a finished transfer (recoverPlaced).
+func (n *Node) placeIncoming(r *inRec) (string, error) {
+	path := n.finalPath(r)
 	if err := os.Rename(r.Part, path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("node: deliver: %w", err)
+		return "", fmt.Errorf("node: deliver: %w", err)
 	}
 	if r.Meta.Size == 0 {
 		_ = os.WriteFile(path, nil, 0o600)
 	}
-	// The receipt promises a durable file under its final name.
 	if err := n.syncDir(n.media); err != nil {
-		return fmt.Errorf("node: deliver: %w", err)
+		return "", fmt.Errorf("node: deliver: %w", err)
 	}
+	return path, nil
+}
+
+// deliverIncoming records a placed item and tells the app, once.
+func (n *Node) deliverIncoming(r *inRec, path, via string) error {
 	item := Item{ID: r.ID, FriendID: r.From, Type: r.Meta.Type, Path: path, Size: r.Meta.Size, Done: r.Meta.Size, State: StateReceived, Created: r.Created, Taken: r.Meta.Taken}
 	fresh, err := n.recordDelivery(item, r.Meta.Hash)
 	if err != nil {

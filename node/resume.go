@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -120,4 +121,37 @@ func (n *Node) sweepSealed() {
 		return nil
 	})
 	removeUnknown(n.outdir, ents, ".sealed", live)
+}
+
+// recoverPlaced finishes deliveries a crash cut after the part file's
+// rename and before the delivery record's commit. The rename follows the
+// data sync and is the transfer's commit point (placeIncoming); the
+// receipt may have gone out after it and the sender dropped its copy, so
+// the file under its final name is the item. Without this a resume pull
+// would recreate an empty part file, fill only the chunks the stored
+// resume point lacks and rename it over the whole file.
+func (n *Node) recoverPlaced() {
+	var done []*inRec
+	_ = n.store.ForEach(localstore.Incoming, func(v []byte) error {
+		var r inRec
+		if json.Unmarshal(v, &r) != nil || r.State != StateReceiving || r.Part == "" {
+			return nil
+		}
+		if _, err := os.Lstat(r.Part); !errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		if st, err := os.Lstat(n.finalPath(&r)); err == nil && st.Mode().IsRegular() && st.Size() == r.Meta.Size {
+			done = append(done, &r)
+		}
+		return nil
+	})
+	for _, r := range done {
+		via := r.Via
+		if via == "" {
+			via = ViaDirect
+		}
+		if err := n.deliverIncoming(r, n.finalPath(r), via); err != nil {
+			n.log.Warn("finishing a received item at start", "err", err)
+		}
+	}
 }

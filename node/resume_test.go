@@ -181,3 +181,85 @@ func TestDeliveryDuringCloseKeepsItem(t *testing.T) {
 		t.Fatalf("recipient state after a delivery during Close: %+v", r)
 	}
 }
+
+// TestCrashAfterRenameKeepsItem: a recipient sends its receipt once the
+// synced part file has its final name, before the delivery record's
+// commit, so a crash in between must still deliver the item at the next
+// Start, whole and once (the sender may already have dropped its copy).
+// Two sizes: 4 chunks, auto-accepted on a live stream, whose record the
+// transfer itself must store (partWriter.store; without it nothing names
+// the file at Start), and 272 chunks, with a stored resume point at chunk
+// 256, the case where a resume would do harm: it would start a new, empty
+// part file at that point and rename it over the whole file. Without
+// recoverPlaced both fail (nothing delivers the item at Start; here the
+// sender's mailbox post later does, with every chunk again).
+func TestCrashAfterRenameKeepsItem(t *testing.T) {
+	t.Run("small", func(t *testing.T) { testCrashAfterRename(t, 4*64<<10-1000, 0) })
+	t.Run("resumepoint", func(t *testing.T) { testCrashAfterRename(t, (persistEvery+16)*64<<10-1000, persistEvery) })
+}
+
+func testCrashAfterRename(t *testing.T, size int, stored int64) {
+	clock, ra, a, b, bID, aID := pair(t)
+	if err := b.SetAutoAccept(aID, true); err != nil {
+		t.Fatal(err)
+	}
+	crashed, resume := make(chan struct{}), make(chan struct{})
+	var once, resumed sync.Once
+	release := func() { resumed.Do(func() { close(resume) }) }
+	t.Cleanup(release) // before the nodes' Close, which waits for the hook
+	b.mu.Lock()
+	b.placedHook = func(string) error {
+		once.Do(func() { close(crashed) })
+		<-resume
+		return errors.New("test: crash after the rename")
+	}
+	b.mu.Unlock()
+	path, data := writeFile(t, size)
+	id, err := a.ShareVideo(path, []string{bID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-crashed:
+	case <-time.After(60 * time.Second):
+		t.Fatal("transfer did not finish")
+	}
+	if r, err := b.getIn(id); err != nil || r.Count != stored {
+		t.Fatalf("stored record before the crash: %+v, %v (want %d chunks)", r, err, stored)
+	}
+	// The sender goes too (else it might post the item to the mailbox,
+	// which sends every chunk again and hides a bad resume).
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	release()
+	b.restart(t, clock, ra)
+	var got Event
+	atStart := false
+	for end := time.Now().Add(5 * time.Second); !atStart && time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		for _, e := range b.ev.snapshot() {
+			if e.Kind == EventItemReceived && e.ItemID == id {
+				got, atStart = e, true
+			}
+		}
+	}
+	if !atStart {
+		// Show what the sender's retry makes of it.
+		a.restart(t, clock, ra)
+		got = b.ev.waitRetrying(t, a.Node, clock, EventItemReceived, func(e Event) bool { return e.ItemID == id }, 60*time.Second)
+		sameFile(t, got.Path, data)
+		t.Fatalf("item not delivered at Start (later: by %s)", got.Via)
+	}
+	sameFile(t, got.Path, data)
+	// The sender's retry gets the receipt from the seen mark, and nothing
+	// is delivered twice.
+	a.restart(t, clock, ra)
+	a.ev.waitRetrying(t, a.Node, clock, EventDelivered, func(e Event) bool { return e.ItemID == id }, 60*time.Second)
+	sameFile(t, got.Path, data)
+	if n := b.ev.count(EventItemReceived); n != 1 {
+		t.Fatalf("item delivered %d times", n)
+	}
+	if _, err := b.getIn(id); err == nil {
+		t.Fatal("incoming record kept after the delivery")
+	}
+}

@@ -30,7 +30,7 @@ func BenchmarkTransferTimeline8MiB(b *testing.B) {
 		mu.Unlock()
 	}
 	r.xf.mu.Unlock()
-	var tFirst, tLast, tRecv, tDeliv []time.Duration
+	var tFirst, tLast, tRecv, tDeliv, tData, tTail []time.Duration
 	for i := 0; i < b.N; i++ {
 		mu.Lock()
 		first, last = time.Time{}, time.Time{}
@@ -61,6 +61,8 @@ func BenchmarkTransferTimeline8MiB(b *testing.B) {
 		mu.Unlock()
 		tRecv = append(tRecv, recvAt.Sub(start))
 		tDeliv = append(tDeliv, delivAt.Sub(start))
+		tData = append(tData, tLast[len(tLast)-1]-tFirst[len(tFirst)-1])
+		tTail = append(tTail, delivAt.Sub(start)-tLast[len(tLast)-1])
 		_ = os.Remove(path)
 		drain(w.aev.sealed)
 	}
@@ -69,4 +71,8 @@ func BenchmarkTransferTimeline8MiB(b *testing.B) {
 	b.ReportMetric(ms(tLast), "last-chunk-ms")
 	b.ReportMetric(ms(tRecv), "received-ms")
 	b.ReportMetric(ms(tDeliv), "delivered-ms")
+	// Per share, medians: the data phase (first to last chunk) and the
+	// tail (last chunk to delivered: syncs, rename, receipt, commits).
+	b.ReportMetric(ms(tData), "data-ms")
+	b.ReportMetric(ms(tTail), "tail-ms")
 }
