@@ -21,3 +21,9 @@ func syncData(f *os.File) error {
 		}
 	}
 }
+
+// openDirect opens path for writes that bypass the page cache (O_DIRECT):
+// buffers, offsets and lengths must be multiples of directAlign.
+func openDirect(path string) (*os.File, error) {
+	return os.OpenFile(path, os.O_WRONLY|unix.O_DIRECT, 0)
+}

@@ -94,6 +94,9 @@ type Node struct {
 	// item's file has its final name, before the receipt and the
 	// delivery's commit; an error ends the stream there, as a crash would.
 	placedHook func(itemID string) error
+	// noDirect, if set (tests only, before Start), writes received chunks
+	// through the page cache even where direct writes work.
+	noDirect bool
 	// relayRec, if set (tests only, before Start), sees every byte sent
 	// to a relay.
 	relayRec func(protocol string, p []byte)

@@ -1,9 +1,11 @@
 package node
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"sync"
+	"syscall"
 
 	"github.com/imigee/imigee/crypto"
 	proto "github.com/imigee/imigee/protocol"
@@ -11,14 +13,18 @@ import (
 )
 
 // partWriter is the receiving worker of one transfer: it opens chunks and
-// writes their plaintext into the part file in runs of up to writeRun
-// bytes (contiguous small chunks share one write call), and reports
-// progress. Durability runs beside it on a flusher goroutine, so a slow
-// disk never stalls opening and writing: every persistEvery chunks the
-// flusher syncs the file and stores the resume point. It owns r while it
-// runs.
+// writes their plaintext into the part file, and reports progress.
+// Durability runs beside it on a flusher goroutine, so a slow disk never
+// stalls opening: every persistEvery chunks the flusher syncs the file and
+// stores the resume point. It owns r while it runs.
 //
-// Starting the disk writes of each finished MiB early (sync_file_range)
+// Where the platform and file system allow (Linux, directwrite.go),
+// chunks open into aligned 1 MiB runs that the flusher writes with
+// O_DIRECT while later chunks arrive, so the final fdatasync finds little
+// to do. Elsewhere the plaintext goes through the page cache in runs of
+// up to writeRun bytes (contiguous small chunks share one write call).
+//
+// Through the page cache, starting the disk writes of each finished MiB early (sync_file_range)
 // was tried so that the final sync would be short: on the test machine's
 // ext4 it made a 64 MiB transfer twice as slow (1.3–1.7 s against
 // 0.63–0.68 s) and changed nothing measurable at 8 MiB, so the kernel's
@@ -47,6 +53,16 @@ type partWriter struct {
 	stored  bool // an unsaved record was handed to the flusher to store
 
 	fl *flusher
+
+	// Direct mode (directwrite.go): df is the part file opened O_DIRECT;
+	// chunks open into run, an aligned buffer from free, which the
+	// flusher writes at runOff and hands back.
+	df      *os.File
+	free    chan *[]byte
+	run     *[]byte
+	runLen  int
+	runOff  int64
+	runNext int64
 }
 
 // writeRun is the largest run of plaintext written with one call: 64 KiB,
@@ -57,20 +73,32 @@ type partWriter struct {
 const writeRun = 64 << 10
 
 func newPartWriter(n *Node, r *inRec, f *os.File, key *crypto.StreamKey) *partWriter {
-	w := &partWriter{n: n, r: r, f: f, key: key, total: key.ChunkCount(r.Meta.Size),
-		inPlace: int(key.ChunkSize) >= writeRun && key.InPlace(), next: -1,
+	w := &partWriter{n: n, r: r, f: f, key: key, total: key.ChunkCount(r.Meta.Size), next: -1,
 		prog: progress{last: r.Count * int64(key.ChunkSize)}}
+	w.fl = startFlusher(n, f)
+	if !n.cfg.NoSync && !n.noDirect && directOK(int64(key.ChunkSize)) {
+		if df, err := openDirect(f.Name()); err == nil {
+			w.df, w.fl.df = df, df
+			w.free = make(chan *[]byte, directBufsPerTransfer)
+			for range directBufsPerTransfer {
+				w.free <- getDirectBuf()
+			}
+			return w
+		}
+	}
+	w.inPlace = int(key.ChunkSize) >= writeRun && key.InPlace()
 	if !w.inPlace {
 		w.plain = make([]byte, 0, max(writeRun, int(key.ChunkSize)))
 	}
-	w.fl = startFlusher(n, f)
 	return w
 }
 
 // chunk opens sealed chunk i (the caller's buffer, which it may
 // overwrite) and adds it to the part file. The receiver knows the item's
 // length, so each chunk is opened once with its last flag
-// (OpenChunkExact). Chunks of a run's size open in place and are written
+// (OpenChunkExact). In direct mode chunks open into the current aligned
+// run, which the flusher writes once full (or when the next chunk does
+// not extend it). Otherwise chunks of a run's size open in place and are written
 // straight from the frame buffer; smaller ones (and version-1 keys, whose
 // secretbox forbids overlap) gather in the run buffer.
 func (w *partWriter) chunk(i int64, sealed []byte) error {
@@ -79,7 +107,18 @@ func (w *partWriter) chunk(i int64, sealed []byte) error {
 	}
 	cs := int64(w.key.ChunkSize)
 	last := i == w.total-1
-	if w.inPlace {
+	if w.df != nil {
+		if w.run == nil || i != w.runNext || w.runLen+int(cs) > directRun {
+			w.submit()
+			w.run, w.runLen, w.runOff = <-w.free, 0, i*cs
+		}
+		p, err := w.key.OpenChunkExact((*w.run)[w.runLen:w.runLen], uint32(i), last, sealed)
+		if err != nil {
+			return fmt.Errorf("node: chunk does not open: %w", ErrPeer)
+		}
+		w.runLen += len(p)
+		w.runNext = i + 1
+	} else if w.inPlace {
 		// A chunk that fills a run on its own (the default 64 KiB) opens
 		// over its own frame buffer and is written from there: no copy.
 		p, err := w.key.OpenChunkExact(sealed[:0], uint32(i), last, sealed)
@@ -127,8 +166,22 @@ func (w *partWriter) chunk(i int64, sealed []byte) error {
 	return nil
 }
 
-// flush writes the current run.
+// submit hands the current direct run to the flusher to write.
+func (w *partWriter) submit() {
+	if w.run == nil {
+		return
+	}
+	w.fl.reqs <- flushReq{buf: w.run, n: w.runLen, off: w.runOff, free: w.free}
+	w.run = nil
+}
+
+// flush writes the current run (direct: hands it to the flusher, whose
+// next sync follows the write).
 func (w *partWriter) flush() error {
+	if w.df != nil {
+		w.submit()
+		return nil
+	}
 	if len(w.plain) == 0 {
 		return nil
 	}
@@ -142,6 +195,7 @@ func (w *partWriter) flush() error {
 // finish ends the transfer: when whole, the file is made durable (the
 // receipt may follow); when cut short, the resume point is kept.
 func (w *partWriter) finish(failed error) error {
+	defer w.release()
 	if failed == nil && w.r.Count == w.total {
 		err := w.flush()
 		if ferr := w.fl.stop(); err == nil {
@@ -159,10 +213,28 @@ func (w *partWriter) finish(failed error) error {
 	return failed
 }
 
-// flusher is the durability goroutine of one part file.
+// release gives the direct run buffers back once the flusher has ended
+// (it hands every buffer it was given back to free).
+func (w *partWriter) release() {
+	if w.df == nil {
+		return
+	}
+	if w.run != nil {
+		w.free <- w.run
+		w.run = nil
+	}
+	for range directBufsPerTransfer {
+		putDirectBuf(<-w.free)
+	}
+	w.df.Close()
+}
+
+// flusher is the durability goroutine of one part file, and the writer
+// of its direct runs.
 type flusher struct {
 	n    *Node
 	f    *os.File
+	df   *os.File // O_DIRECT descriptor of the same file, or nil
 	reqs chan flushReq
 	done chan struct{}
 
@@ -175,6 +247,13 @@ type flusher struct {
 type flushReq struct {
 	rec    *inRec
 	noSync bool
+
+	// A direct run instead: n bytes of buf to write at off, then buf goes
+	// back to free.
+	buf  *[]byte
+	n    int
+	off  int64
+	free chan *[]byte
 }
 
 func startFlusher(n *Node, f *os.File) *flusher {
@@ -186,6 +265,15 @@ func startFlusher(n *Node, f *os.File) *flusher {
 func (fl *flusher) run() {
 	defer close(fl.done)
 	for q := range fl.reqs {
+		if q.buf != nil {
+			if fl.failed() == nil {
+				if err := fl.writeRun((*q.buf)[:q.n], q.off); err != nil {
+					fl.fail(err)
+				}
+			}
+			q.free <- q.buf
+			continue
+		}
 		if fl.failed() != nil {
 			continue
 		}
@@ -202,11 +290,41 @@ func (fl *flusher) run() {
 			err = &proto.Error{Code: pb.ErrorCode_REJECTED, Detail: "rejected"}
 		}
 		if err != nil {
-			fl.mu.Lock()
-			fl.err = err
-			fl.mu.Unlock()
+			fl.fail(err)
 		}
 	}
+}
+
+func (fl *flusher) fail(err error) {
+	fl.mu.Lock()
+	if fl.err == nil {
+		fl.err = err
+	}
+	fl.mu.Unlock()
+}
+
+// writeRun writes a direct run: its aligned part with O_DIRECT, the rest
+// (the end of the item's last chunk) through the page cache. A file
+// system that refuses direct writes (EINVAL) gets this run and every
+// later one through the page cache.
+func (fl *flusher) writeRun(b []byte, off int64) error {
+	al := len(b) &^ (directAlign - 1)
+	if fl.df != nil && al > 0 {
+		_, err := fl.df.WriteAt(b[:al], off)
+		if err == nil {
+			b, off = b[al:], off+int64(al)
+		} else if errors.Is(err, syscall.EINVAL) {
+			fl.df = nil
+		} else {
+			return fmt.Errorf("node: part file: %w", err)
+		}
+	}
+	if len(b) > 0 {
+		if _, err := fl.f.WriteAt(b, off); err != nil {
+			return fmt.Errorf("node: part file: %w", err)
+		}
+	}
+	return nil
 }
 
 func (fl *flusher) failed() error {
