@@ -73,5 +73,5 @@ func alignedBuf(n int) []byte {
 
 // directOK says whether chunks of size cs can be written directly.
 func directOK(cs int64) bool {
-	return cs > 0 && cs%directAlign == 0 && int64(directRun)%cs == 0
+	return cs > 0 && cs%directAlign == 0 && (directRun/4)%cs == 0
 }

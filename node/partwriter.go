@@ -63,6 +63,7 @@ type partWriter struct {
 	runLen  int
 	runOff  int64
 	runNext int64
+	runMax  int // bytes this run takes before it is written
 }
 
 // writeRun is the largest run of plaintext written with one call: 64 KiB,
@@ -108,9 +109,15 @@ func (w *partWriter) chunk(i int64, sealed []byte) error {
 	cs := int64(w.key.ChunkSize)
 	last := i == w.total-1
 	if w.df != nil {
-		if w.run == nil || i != w.runNext || w.runLen+int(cs) > directRun {
+		if w.run == nil || i != w.runNext || w.runLen+int(cs) > w.runMax {
 			w.submit()
 			w.run, w.runLen, w.runOff = <-w.free, 0, i*cs
+			// The item's last MiB goes in quarter runs: the write after
+			// the last chunk is what the receipt waits for.
+			w.runMax = directRun
+			if (w.total-i)*cs <= directRun {
+				w.runMax = directRun / 4
+			}
 		}
 		p, err := w.key.OpenChunkExact((*w.run)[w.runLen:w.runLen], uint32(i), last, sealed)
 		if err != nil {
