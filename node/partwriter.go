@@ -317,7 +317,9 @@ func (fl *flusher) fail(err error) {
 func (fl *flusher) writeRun(b []byte, off int64) error {
 	al := len(b) &^ (directAlign - 1)
 	if fl.df != nil && al > 0 {
+		directSem <- struct{}{}
 		_, err := fl.df.WriteAt(b[:al], off)
+		<-directSem
 		if err == nil {
 			b, off = b[al:], off+int64(al)
 		} else if errors.Is(err, syscall.EINVAL) {
