@@ -29,6 +29,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -93,6 +94,18 @@ type togetherState struct {
 	busy sync.WaitGroup
 	// max is MaxTogetherWaiting when 0; tests lower it.
 	max int
+
+	// recs are the waiting records as offerMeeting last read them, and
+	// recsVer the Together bucket's version before that read: while it is
+	// unchanged, and no record has aged out (recsMin), a meeting looks
+	// through them instead of reading and decoding every record again
+	// (up to MaxTogetherWaiting per meeting; BenchmarkMeetingKnownFullWaiting).
+	// Guarded by mu; offerMeeting drops them when it acts on one, since
+	// offerTaken changes records in place.
+	recs    []*takenRec
+	recsVer uint64
+	recsMin int64
+	recsOK  bool
 }
 
 // Per-friend states of a takenRec.
@@ -289,11 +302,27 @@ func (n *Node) offerMeeting(m Meeting) {
 	if _, err := n.friend(m.FriendID); err != nil {
 		return
 	}
-	for _, rec := range n.waitingRecs() {
+	for _, rec := range n.waitingForMeeting() {
 		if rec.Taken >= m.From && rec.Taken < m.To && rec.F[m.FriendID] == nil {
+			n.tg.recsOK = false
 			n.offerTaken(rec, m.FriendID, m.From, m.To)
 		}
 	}
+}
+
+// waitingForMeeting is waitingRecs, kept from the last meeting while nothing
+// wrote the bucket and nothing aged out. n.tg.mu is held.
+func (n *Node) waitingForMeeting() []*takenRec {
+	ver := n.store.Version(localstore.Together) // before the read: a write after it shows
+	if n.tg.recsOK && n.tg.recsVer == ver && n.tg.recsMin >= n.cfg.Now().Add(-n.togetherKeep()).Unix() {
+		return n.tg.recs
+	}
+	recs := n.waitingRecs()
+	n.tg.recs, n.tg.recsVer, n.tg.recsMin, n.tg.recsOK = recs, ver, math.MaxInt64, true
+	for _, r := range recs {
+		n.tg.recsMin = min(n.tg.recsMin, r.Taken)
+	}
+	return recs
 }
 
 // catchUpTogether (at New) offers waiting photos to the friends whose

@@ -392,3 +392,38 @@ func TestTakenFromALiarIsUnknown(t *testing.T) {
 		t.Fatalf("%d of the %d items in the recipient's inbox", found, len(want))
 	}
 }
+
+// TestMeetingScanKeptUntilWrite: offerMeeting keeps the waiting records it
+// read for the next meeting while nothing wrote the bucket. A photo
+// registered after a meeting that found nothing must still be found by
+// the next one (fails when the bucket's version is not checked), and a
+// photo aged out of the window meanwhile must go (fails when the age of
+// the kept records is not checked).
+func TestMeetingScanKeptUntilWrite(t *testing.T) {
+	clock, _, a, _, bID, _ := pair(t)
+	path, _ := writeFile(t, 1000)
+	old := clock.Now().Add(-DefaultHistoryWindow + time.Hour)
+	if _, err := a.SharePhotoTogether(path, old.Unix(), false); err != nil {
+		t.Fatal(err)
+	}
+	m := Meeting{FriendID: bID, From: clock.Now().Add(-time.Minute).Unix(), To: clock.Now().Add(10 * time.Minute).Unix(), Kind: MeetingLive}
+	a.offerMeeting(m) // nothing taken then: the scan is kept
+	if len(a.Proposals()) != 0 {
+		t.Fatalf("proposed with nothing taken in the meeting: %+v", a.Proposals())
+	}
+	if _, err := a.SharePhotoTogether(path, clock.Now().Unix(), false); err != nil {
+		t.Fatal(err)
+	}
+	a.offerMeeting(m)
+	if len(a.Proposals()) != 1 {
+		t.Fatalf("a photo registered after the kept scan was not offered: %+v", a.Proposals())
+	}
+	a.offerMeeting(Meeting{FriendID: bID, From: clock.Now().Add(time.Hour).Unix(), To: clock.Now().Add(2 * time.Hour).Unix()})
+	clock.Add(2 * time.Hour) // the first photo leaves the window
+	a.offerMeeting(Meeting{FriendID: bID, From: clock.Now().Add(time.Hour).Unix(), To: clock.Now().Add(2 * time.Hour).Unix()})
+	for _, r := range a.takenRecs() {
+		if r.Taken == old.Unix() {
+			t.Fatal("a photo out of the window kept by a meeting's scan")
+		}
+	}
+}

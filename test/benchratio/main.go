@@ -46,6 +46,7 @@ var ratios = []ratio{
 	{"time to first chunk after Accept, loopback echo RTTs (context)", "BenchmarkTTFBAfterAccept/loopback", "", "ttfb-rtts", 0, true},
 	{"time to first chunk after Accept, in raw 64 KiB messages (loopback)", "BenchmarkTTFBAfterAccept/loopback", "", "ttfb/raw64k", 0, true},
 	{"a new meeting span, 1000 photos waiting, vs one raw read of them (interleaved)", "BenchmarkMeetingKnownFullWaiting", "", "known/raw", 3, true},
+	{"the same right after a write to the waiting bucket (all decoded again)", "BenchmarkMeetingKnownFullWaiting", "", "cold/raw", 0, true},
 }
 
 // verdict says whether v meets r's goal ("" without a goal).
