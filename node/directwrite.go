@@ -48,10 +48,11 @@ var errNoDirect = errors.New("node: no direct writes here")
 // directFree keeps idle run buffers for the next transfer: a sync.Pool
 // lost them at every collection, and allocating and zeroing 3 MiB per
 // transfer showed up as CPU in the transfers after it. At most
-// directIdle (2 transfers' worth, 6 MiB) stay; more are dropped.
+// directIdle (one transfer's worth, 3 MiB: a phone receives one item at
+// a time most of the time) stay; more are dropped.
 var directFree = make(chan *[]byte, directIdle)
 
-const directIdle = 2 * directBufsPerTransfer
+const directIdle = directBufsPerTransfer
 
 func getDirectBuf() *[]byte {
 	select {
