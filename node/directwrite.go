@@ -39,7 +39,9 @@ const directBufsPerTransfer = 3
 // notices, so with two Ps two transfers writing at once left the QUIC
 // goroutines one P or none (8 MiB to five friends: 0.84–0.86× the raw
 // fsynced streams against 0.91× through the page cache). The disk takes
-// the writes one after the other anyway.
+// the writes one after the other anyway. It is held across that one
+// disk write on purpose; a disk that stops answering stalls every
+// transfer's direct writes, as it would stall their final fdatasync.
 var directSem = make(chan struct{}, 1)
 
 // errNoDirect: this platform or file system has no direct writes.

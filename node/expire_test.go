@@ -38,14 +38,7 @@ func TestPendingCopyExpires(t *testing.T) {
 // this item back to a scan.)
 func TestQueuedItemExpires(t *testing.T) {
 	clock, _, a, b, bID, _ := pair(t)
-	if err := b.Close(); err != nil {
-		t.Fatal(err)
-	}
-	id, err := a.SendMessage(bID, "for later")
-	if err != nil {
-		t.Fatal(err)
-	}
-	a.ev.waitRetrying(t, a.Node, clock, EventQueued, func(e Event) bool { return e.ItemID == id }, 30*time.Second)
+	id := messageToAbsent(t, clock, a, b, bID, "for later")
 	// Quiet wakes with nothing due: the loop remembers that.
 	for range 3 {
 		a.wake()

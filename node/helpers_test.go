@@ -302,3 +302,18 @@ func (e *events) waitRetrying(t testing.TB, n *Node, clock *testClock, kind stri
 		}
 	}
 }
+
+// messageToAbsent closes b and has a send it a message, returning once
+// the message is queued at b's relay mailbox; it returns the item's ID.
+func messageToAbsent(t *testing.T, clock *testClock, a, b *testNode, bID, text string) string {
+	t.Helper()
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	id, err := a.SendMessage(bID, text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.ev.waitRetrying(t, a.Node, clock, EventQueued, func(e Event) bool { return e.ItemID == id }, 30*time.Second)
+	return id
+}

@@ -413,12 +413,17 @@ func (n *Node) pruneClaims(cut uint64) {
 // for its confirm, or already a meeting with f: a round announced again
 // finds the first announcement's matches too.
 func (n *Node) unclaimed(f *friend, eps []meetEpoch) []meetEpoch {
-	var pending []uint64
-	_ = n.getJSON(localstore.History, claimKey(f.id), &pending)
-	return slices.DeleteFunc(eps, func(e meetEpoch) bool {
-		_, err := n.store.Get(localstore.Meetings, meetingKey(f.id, e.E))
-		return slices.Contains(pending, e.E) || err == nil
+	_ = n.store.View(func(tx *localstore.Tx) error {
+		var pending []uint64
+		if b, err := tx.Get(localstore.History, claimKey(f.id)); err == nil {
+			_ = json.Unmarshal(b, &pending)
+		}
+		eps = slices.DeleteFunc(eps, func(e meetEpoch) bool {
+			return slices.Contains(pending, e.E) || tx.Has(localstore.Meetings, meetingKey(f.id, e.E))
+		})
+		return nil
 	})
+	return eps
 }
 
 // sendClaim remembers the claimed epochs and sends the claim to f.

@@ -169,3 +169,25 @@ func TestLateClaimKeepsPrecision(t *testing.T) {
 	b.sendClaim(fa, []meetEpoch{claim})
 	wasNearbyAt(t, a.ev.waitRetrying(t, a.Node, clock, EventFriendWasNearby, nil, 20*time.Second), bID, e, int64(a.cfg.EpochSeconds))
 }
+
+// TestUnclaimedDropsKnownEpochs: a late round announced again finds the
+// first announcement's matches too; epochs already claimed from the
+// friend (waiting for its confirm) or already a meeting with it are not
+// claimed again, other friends' are.
+func TestUnclaimedDropsKnownEpochs(t *testing.T) {
+	rig := newFuzzRig(t)
+	n := rig.n
+	if err := n.putJSON(localstore.History, claimKey(rig.f.id), []uint64{10}); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.store.Put(localstore.Meetings, meetingKey(rig.f.id, 11), []byte("{}")); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.store.Put(localstore.Meetings, meetingKey("someone-else", 12), []byte("{}")); err != nil {
+		t.Fatal(err)
+	}
+	got := n.unclaimed(rig.f, []meetEpoch{{E: 10}, {E: 11}, {E: 12}, {E: 13}})
+	if len(got) != 2 || got[0].E != 12 || got[1].E != 13 {
+		t.Fatalf("unclaimed kept %+v, want epochs 12 and 13", got)
+	}
+}

@@ -35,8 +35,6 @@ type Node struct {
 
 	histKeyMu sync.Mutex // serializes making the history forget key
 
-	mu       sync.Mutex // guards everything below
-	histLast [2]uint64  // last (epoch, here cell) put in the history
 	// histCur is the stored record of the epoch recordCells last wrote or
 	// read, so its next call neither reads nor decodes it, and a call that
 	// would change nothing (a position kept, or the epoch full: two of
@@ -46,8 +44,11 @@ type Node struct {
 	// (updateHistory, pruneHistory). histMu is taken before n.mu. It is
 	// held across a commit (a disk write), as bbolt's own writer lock is,
 	// and only by history writers, so it adds no wait a commit did not.
-	histMu         sync.Mutex
-	histCur        *historyRec
+	histMu  sync.Mutex
+	histCur *historyRec // guarded by histMu
+
+	mu             sync.Mutex      // guards everything below
+	histLast       [2]uint64       // last (epoch, here cell) put in the history
 	histPruned     uint32          // the day pruneHistory last ran
 	histIdx        map[uint64]bool // history epoch → settled; nil until read (historyidx.go)
 	histGen        uint64          // history writes so far (historyidx.go)

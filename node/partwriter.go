@@ -49,8 +49,7 @@ type partWriter struct {
 	start   int64  // offset of plain in the file
 	next    int64  // chunk index that would extend the run
 	prog    progress
-	dirty   int  // chunks since the last resume point handed to the flusher
-	stored  bool // an unsaved record was handed to the flusher to store
+	dirty   int // chunks since the last resume point handed to the flusher
 
 	fl *flusher
 
@@ -150,14 +149,15 @@ func (w *partWriter) chunk(i int64, sealed []byte) error {
 	}
 	r := w.r
 	r.set(i)
-	if r.unsaved && !w.stored {
+	if r.unsaved {
 		// Store the record behind the first chunk (not before it: the
 		// commit would compete with its arrival): the receipt goes out
 		// before the delivery's commit (recvChunks), so the record must
 		// be stored by then for a crash to find the item. No data sync:
 		// the resume point stored is the record's, none of the chunks.
-		w.stored = true
+		// Later resume points find it stored (the flusher keeps order).
 		w.fl.store(r)
+		r.unsaved = false
 	}
 	if w.prog.step(r.Count*cs, r.Count == w.total) {
 		w.n.emit(&Event{Kind: EventReceiveProgress, FriendID: r.From, ItemID: r.ID, Type: r.Meta.Type,

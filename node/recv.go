@@ -463,11 +463,11 @@ func (s *session) recvChunks(r *inRec) error {
 	if n.placedHook != nil && n.placedHook(r.ID) != nil {
 		return errors.New("node: test: stopped after the rename")
 	}
-	werr2 := s.write(n.receipt(idb, r.Meta.Hash))
-	if err := n.deliverIncoming(r, path, s.via()); err != nil {
+	sendErr := s.write(n.receipt(idb, r.Meta.Hash))
+	if err := n.deliverIncoming(r, path, r.Via); err != nil {
 		return err
 	}
-	return werr2
+	return sendErr
 }
 
 // chunkPipeline is how many received chunks may wait for opening: 8

@@ -120,14 +120,7 @@ func TestRelayRestartKeepsDelivering(t *testing.T) {
 	fastRedialAll(a, b)
 
 	// An acknowledged put: b is offline, the message waits at the relay.
-	if err := b.Close(); err != nil {
-		t.Fatal(err)
-	}
-	m1, err := a.SendMessage(bID, "before the restart")
-	if err != nil {
-		t.Fatal(err)
-	}
-	a.ev.waitRetrying(t, a.Node, clock, EventQueued, func(e Event) bool { return e.ItemID == m1 }, 30*time.Second)
+	m1 := messageToAbsent(t, clock, a, b, bID, "before the restart")
 	// b comes back (a fresh transport ID a does not know) while the relay
 	// is down, so it attaches when the relay is back; it fetches the
 	// message and the receipt reaches a through its subscription, set up
